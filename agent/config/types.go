@@ -1,0 +1,153 @@
+// Package config reads and validates ferry.yaml, the pipeline contract of DESIGN.md.
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// APIVersion and Kind identify a ferry pipeline document.
+const (
+	APIVersion = "ferry.dev/v1alpha1"
+	Kind       = "Pipeline"
+)
+
+// Pipeline is the whole of ferry.yaml.
+type Pipeline struct {
+	APIVersion   string        `yaml:"apiVersion"`
+	Kind         string        `yaml:"kind"`
+	Git          Git           `yaml:"git"`
+	Apps         []App         `yaml:"apps"`
+	Environments []Environment `yaml:"environments"`
+	Policies     string        `yaml:"policies,omitempty"`
+	Webhooks     Webhooks      `yaml:"webhooks,omitempty"`
+	Registry     Registry      `yaml:"registry,omitempty"`
+	// Providers, Analyses and Rollback are read by later features; they are
+	// kept as raw YAML-compatible values so a ferry.yaml written for them loads.
+	Providers map[string]any `yaml:"providers,omitempty"`
+	Analyses  map[string]any `yaml:"analyses,omitempty"`
+	Rollback  map[string]any `yaml:"rollback,omitempty"`
+
+	// Source names where this pipeline was read from (a file path, or
+	// "<git url>@<commit>:ferry.yaml"); set by the loader, never decoded.
+	Source string `yaml:"-"`
+}
+
+// Git says where the fleet repo is and how ferry writes to it.
+type Git struct {
+	URL      string    `yaml:"url"`
+	Branch   string    `yaml:"branch,omitempty"` // default main
+	Author   Author    `yaml:"author,omitempty"`
+	Auth     GitAuth   `yaml:"auth,omitempty"`
+	Provider *Provider `yaml:"provider,omitempty"`
+	// Interval between full reconcile passes of `ferry run`; default 1m.
+	Interval Duration `yaml:"interval,omitempty"`
+	// Timeout for one git network operation; default 30s.
+	Timeout Duration `yaml:"timeout,omitempty"`
+}
+
+// Author signs ferry's commits; default ferry <ferry@localhost>.
+type Author struct {
+	Name  string `yaml:"name"`
+	Email string `yaml:"email"`
+}
+
+// GitAuth names files holding credentials; secrets never live in ferry.yaml.
+type GitAuth struct {
+	UsernameFile   string `yaml:"usernameFile,omitempty"`
+	PasswordFile   string `yaml:"passwordFile,omitempty"` // password or token
+	SSHKeyFile     string `yaml:"sshKeyFile,omitempty"`
+	KnownHostsFile string `yaml:"knownHostsFile,omitempty"`
+}
+
+// Provider is the pull-request API of the fleet repo's forge.
+type Provider struct {
+	Kind      string `yaml:"kind"` // gitea, github, gitlab
+	URL       string `yaml:"url,omitempty"`
+	TokenFile string `yaml:"tokenFile,omitempty"`
+}
+
+// App is one container image repository promoted through the environments.
+type App struct {
+	Name     string    `yaml:"name"`
+	Image    string    `yaml:"image"`
+	Tags     TagPolicy `yaml:"tags"`
+	Insecure bool      `yaml:"insecure,omitempty"` // plain HTTP to a non-loopback registry
+	// Interval between registry polls for this app; default registry.interval.
+	Interval Duration       `yaml:"interval,omitempty"`
+	Evidence map[string]any `yaml:"evidence,omitempty"`
+}
+
+// TagPolicy chooses the newest allowed tag. Exactly one of Semver, Regex or
+// Digest is set.
+type TagPolicy struct {
+	// Semver is a Masterminds/semver constraint such as ">=1.0.0"; pre-releases
+	// are excluded unless the constraint names one.
+	Semver string `yaml:"semver,omitempty"`
+	// Regex selects tags; its named capture (or first group, or whole match)
+	// is ordered by Order.
+	Regex string `yaml:"regex,omitempty"`
+	Order string `yaml:"order,omitempty"` // numerical (default) or alphabetical
+	// Digest follows one moving tag (main, latest): a new digest is a new candidate.
+	Digest string `yaml:"digest,omitempty"`
+}
+
+// Environment is one overlay and how versions reach it.
+type Environment struct {
+	Name        string   `yaml:"name"`
+	Overlay     string   `yaml:"overlay"`
+	From        string   `yaml:"from,omitempty"`
+	Auto        bool     `yaml:"auto,omitempty"`
+	PullRequest bool     `yaml:"pullRequest,omitempty"`
+	Mirror      string   `yaml:"mirror,omitempty"`
+	Soak        Duration `yaml:"soak,omitempty"`
+	Analysis    string   `yaml:"analysis,omitempty"`
+	Canary      any      `yaml:"canary,omitempty"`
+	Cluster     any      `yaml:"cluster,omitempty"`
+	Verify      any      `yaml:"verify,omitempty"`
+}
+
+// Webhooks authenticates inbound webhook calls.
+type Webhooks struct {
+	TokenFile string `yaml:"tokenFile,omitempty"` // or FERRY_WEBHOOK_TOKEN
+	// MaxBodyBytes caps a webhook body; default 1 MiB.
+	MaxBodyBytes int64 `yaml:"maxBodyBytes,omitempty"`
+}
+
+// Registry holds settings shared by every registry ferry polls.
+type Registry struct {
+	Interval Duration `yaml:"interval,omitempty"` // default 1m
+	// RequestsPerSecond per registry host; default 10.
+	RequestsPerSecond float64 `yaml:"requestsPerSecond,omitempty"`
+	// DockerConfig is a Docker config.json with credentials per registry host.
+	DockerConfig string                  `yaml:"dockerConfig,omitempty"`
+	Auth         map[string]RegistryAuth `yaml:"auth,omitempty"` // by host
+}
+
+// RegistryAuth is HTTP basic auth for one registry host, read from files.
+type RegistryAuth struct {
+	UsernameFile string `yaml:"usernameFile"`
+	PasswordFile string `yaml:"passwordFile"`
+}
+
+// Duration is a time.Duration written as "10s", "1h".
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: %w", b, err)
+	}
+	if v < 0 {
+		return fmt.Errorf("invalid duration %q: negative", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }

@@ -1,0 +1,25 @@
+//go:build tools
+
+// Package deps pins the modules the packages under construction import.
+package deps
+
+import (
+	_ "github.com/Masterminds/semver/v3"
+	_ "github.com/go-git/go-git/v5"
+	_ "github.com/go-git/go-git/v5/plumbing/transport/http"
+	_ "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	_ "github.com/goccy/go-yaml"
+	_ "github.com/google/go-containerregistry/pkg/authn"
+	_ "github.com/google/go-containerregistry/pkg/registry"
+	_ "github.com/google/go-containerregistry/pkg/v1/random"
+	_ "github.com/google/go-containerregistry/pkg/v1/remote"
+	_ "github.com/prometheus/client_golang/prometheus"
+	_ "github.com/prometheus/client_golang/prometheus/promhttp"
+	_ "github.com/spf13/cobra"
+	_ "golang.org/x/sync/errgroup"
+	_ "golang.org/x/time/rate"
+	_ "sigs.k8s.io/kustomize/api/krusty"
+	_ "sigs.k8s.io/kustomize/kyaml/filesys"
+	_ "sigs.k8s.io/kustomize/kyaml/kio"
+	_ "sigs.k8s.io/kustomize/kyaml/yaml"
+)
