@@ -1,0 +1,84 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ferry-dev/ferry/agent/fleet"
+)
+
+// Trailer keys of DESIGN.md's commit contract.
+const (
+	TrailerApp      = "Ferry-App"
+	TrailerEnv      = "Ferry-Env"
+	TrailerFrom     = "Ferry-From"
+	TrailerVersion  = "Ferry-Version"
+	TrailerDigest   = "Ferry-Digest"
+	TrailerDecision = "Ferry-Decision"
+	TrailerPolicy   = "Ferry-Policy"
+)
+
+// history remembers which (app, env, version) ferry has promoted, read from
+// commit trailers. It is a cache of Git: rebuilt from the log on start, and
+// extended with the commits that arrived since the last look.
+type history struct {
+	head string
+	done map[string]struct{}
+}
+
+func newHistory() *history { return &history{done: map[string]struct{}{}} }
+
+func promotionKey(app, env string, v Version) string {
+	return app + "\x00" + env + "\x00" + v.Tag + "\x00" + v.Digest
+}
+
+func (h *history) promoted(app, env string, v Version) bool {
+	_, ok := h.done[promotionKey(app, env, v)]
+	return ok
+}
+
+func (h *history) record(app, env string, v Version) {
+	h.done[promotionKey(app, env, v)] = struct{}{}
+}
+
+// update reads the commits between the last seen head and snap.
+func (h *history) update(ctx context.Context, repo Fleet, snap *fleet.Snapshot) error {
+	if snap.Hash() == h.head {
+		return nil
+	}
+	var found []fleet.Commit
+	reachedKnown := false
+	err := repo.Log(ctx, snap, func(c fleet.Commit) (bool, error) {
+		if c.Hash == h.head {
+			reachedKnown = true
+			return false, nil
+		}
+		found = append(found, c)
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("read history at %s: %w", shortHash(snap.Hash()), err)
+	}
+	if h.head != "" && !reachedKnown {
+		// The branch no longer contains what we saw: someone rewrote it.
+		// Start over from what it holds now.
+		h.done = map[string]struct{}{}
+	}
+	for _, c := range found {
+		if app, env, v, ok := promotionOf(c.Message); ok {
+			h.record(app, env, v)
+		}
+	}
+	h.head = snap.Hash()
+	return nil
+}
+
+// promotionOf recognises a promotion commit written by ferry.
+func promotionOf(m fleet.Message) (app, env string, v Version, ok bool) {
+	app, env = m.Trailer(TrailerApp), m.Trailer(TrailerEnv)
+	v = Version{Tag: m.Trailer(TrailerVersion), Digest: m.Trailer(TrailerDigest)}
+	if app == "" || env == "" || v.IsZero() || len(m.Subject) < len("promote ") || m.Subject[:len("promote ")] != "promote " {
+		return "", "", Version{}, false
+	}
+	return app, env, v, true
+}

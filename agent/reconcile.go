@@ -1,0 +1,251 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/fleet"
+)
+
+// Scope says which apps a pass asks the registry about; every app's later
+// environments are reconciled from Git in every pass.
+type Scope struct {
+	All    bool
+	Apps   []string
+	Reason string // for logs: "interval", "registry push", "git push"
+}
+
+// Promotion is one commit a pass pushed.
+type Promotion struct {
+	Step
+	Commit string `json:"commit"`
+}
+
+// Result is what one pass saw and did.
+type Result struct {
+	Plan       Plan        `json:"plan"`
+	Promotions []Promotion `json:"promotions"`
+	Errors     []string    `json:"errors,omitempty"`
+}
+
+// Err joins the pass's errors, nil when there were none.
+func (r *Result) Err() error {
+	if len(r.Errors) == 0 {
+		return nil
+	}
+	errs := make([]error, len(r.Errors))
+	for i, e := range r.Errors {
+		errs[i] = errors.New(e)
+	}
+	return errors.Join(errs...)
+}
+
+// Plan computes every step of a full pass without writing anything.
+func (a *Agent) Plan(ctx context.Context) (*Plan, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	snap, err := a.fleet.Fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.history.update(ctx, a.fleet, snap); err != nil {
+		return nil, err
+	}
+	st := a.readState(snap)
+	cands := a.lookupCandidates(ctx, a.registryApps(Scope{All: true}))
+	plan := &Plan{Commit: snap.Hash()}
+	for _, env := range a.order {
+		for i := range a.cfg.Apps {
+			app := &a.cfg.Apps[i]
+			step := a.decide(st, cands, app, env)
+			plan.Steps = append(plan.Steps, step)
+			if step.Action == ActionPromote || step.Action == ActionWait {
+				// Later environments see the planned version, as the pass would write it.
+				st.envs[env.Name].assume(app, step.Candidate)
+			}
+		}
+	}
+	return plan, nil
+}
+
+// Reconcile runs one pass: it promotes every candidate that its environment
+// takes automatically, one commit each, and reports what it did.
+func (a *Agent) Reconcile(ctx context.Context, scope Scope) (*Result, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	start := a.now()
+	snap, err := a.fleet.Fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.history.update(ctx, a.fleet, snap); err != nil {
+		return nil, err
+	}
+	st := a.readState(snap)
+	cands := a.lookupCandidates(ctx, a.registryApps(scope))
+	res := &Result{Plan: Plan{Commit: snap.Hash()}}
+	for _, env := range a.order {
+		for i := range a.cfg.Apps {
+			app := &a.cfg.Apps[i]
+			step := a.decide(st, cands, app, env)
+			a.noteCandidate(step, start)
+			if step.Action == ActionError {
+				res.Errors = append(res.Errors, fmt.Sprintf("%s in %s: %s", app.Name, env.Name, step.Reason))
+				a.log.Warn("no candidate", "app", app.Name, "env", env.Name, "reason", step.Reason)
+			}
+			if step.Action != ActionPromote {
+				res.Plan.Steps = append(res.Plan.Steps, step)
+				continue
+			}
+			next, commit, err := a.promote(ctx, st, cands, app, env)
+			if err != nil {
+				step.Action, step.Reason = ActionError, err.Error()
+				res.Errors = append(res.Errors, err.Error())
+				a.metrics.promotion(app.Name, env.Name, "error")
+				a.log.Error("promotion failed", "app", app.Name, "env", env.Name, "candidate", step.Candidate.String(), "err", err)
+			}
+			res.Plan.Steps = append(res.Plan.Steps, step)
+			st = next
+			if commit != "" {
+				res.Promotions = append(res.Promotions, Promotion{Step: step, Commit: commit})
+			}
+		}
+	}
+	return res, nil
+}
+
+// registryApps lists the apps whose registry is asked in this pass; only
+// apps with a first environment fed by the registry need it.
+func (a *Agent) registryApps(scope Scope) []*config.App {
+	hasRoot := false
+	for _, env := range a.order {
+		if env.From == "" && env.Mirror == "" {
+			hasRoot = true
+		}
+	}
+	if !hasRoot {
+		return nil
+	}
+	want := map[string]bool{}
+	for _, n := range scope.Apps {
+		want[n] = true
+	}
+	var apps []*config.App
+	for i := range a.cfg.Apps {
+		if scope.All || want[a.cfg.Apps[i].Name] {
+			apps = append(apps, &a.cfg.Apps[i])
+		}
+	}
+	return apps
+}
+
+// promote writes one promotion, re-deciding on a newer head whenever the
+// remote moved: a human commit racing ferry's push is never overwritten.
+// It returns the state to continue from (the pushed head on success).
+func (a *Agent) promote(ctx context.Context, st *fleetState, cands candidates, app *config.App, env *config.Environment) (*fleetState, string, error) {
+	for attempt := 1; ; attempt++ {
+		step := a.decide(st, cands, app, env)
+		if step.Action != ActionPromote {
+			a.log.Info("promotion no longer needed", "app", app.Name, "env", env.Name, "reason", step.Reason)
+			return st, "", nil
+		}
+		es := st.envs[env.Name]
+		data, err := bump(st.snap, es, app, env, step.Candidate)
+		if err != nil {
+			return st, "", err
+		}
+		next, err := a.fleet.Commit(st.snap, map[string][]byte{es.path: data}, promotionMessage(step), a.now())
+		if err != nil {
+			return st, "", fmt.Errorf("commit %s %s to %s: %w", app.Name, step.Candidate, env.Name, err)
+		}
+		err = a.fleet.Push(ctx, next)
+		if err == nil {
+			return a.afterPush(st, next, env, step)
+		}
+		if !errors.Is(err, fleet.ErrNonFastForward) || attempt >= a.attempts {
+			return st, "", fmt.Errorf("push %s %s to %s: %w", app.Name, step.Candidate, env.Name, err)
+		}
+		a.metrics.pushRetry()
+		a.log.Info("remote moved; re-applying on the new head", "app", app.Name, "env", env.Name, "attempt", attempt)
+		if err := sleep(ctx, backoff(attempt)); err != nil {
+			return st, "", err
+		}
+		snap, err := a.fleet.Fetch(ctx)
+		if err != nil {
+			return st, "", err
+		}
+		if err := a.history.update(ctx, a.fleet, snap); err != nil {
+			return st, "", err
+		}
+		st = a.readState(snap)
+	}
+}
+
+func (a *Agent) afterPush(st *fleetState, next *fleet.Snapshot, env *config.Environment, step Step) (*fleetState, string, error) {
+	if a.history.head == st.snap.Hash() {
+		a.history.head = next.Hash()
+	}
+	a.history.record(step.App, step.Env, step.Candidate)
+	a.metrics.promotion(step.App, step.Env, "pushed")
+	if seen, ok := a.seen[seenKey(step)]; ok {
+		a.metrics.promotionDuration(a.now().Sub(seen))
+		delete(a.seen, seenKey(step))
+	}
+	a.log.Info("promoted", "app", step.App, "env", step.Env, "version", step.Candidate.Tag,
+		"digest", step.Candidate.Digest, "from", step.From, "commit", shortHash(next.Hash()))
+	out := &fleetState{snap: next, envs: make(map[string]*envState, len(st.envs))}
+	for k, v := range st.envs {
+		out.envs[k] = v
+	}
+	out.envs[env.Name] = readEnv(next, env)
+	return out, next.Hash(), nil
+}
+
+// noteCandidate remembers when a candidate was first seen, for the
+// candidate-seen-to-pushed histogram.
+func (a *Agent) noteCandidate(step Step, now time.Time) {
+	if step.Action != ActionPromote {
+		return
+	}
+	if _, ok := a.seen[seenKey(step)]; !ok {
+		a.seen[seenKey(step)] = now
+	}
+}
+
+func seenKey(s Step) string { return promotionKey(s.App, s.Env, s.Candidate) }
+
+func promotionMessage(s Step) fleet.Message {
+	return fleet.Message{
+		Subject: fmt.Sprintf("promote %s %s to %s", s.App, s.Candidate.Tag, s.Env),
+		Trailers: []fleet.Trailer{
+			{Key: TrailerApp, Value: s.App},
+			{Key: TrailerEnv, Value: s.Env},
+			{Key: TrailerFrom, Value: s.From},
+			{Key: TrailerVersion, Value: s.Candidate.Tag},
+			{Key: TrailerDigest, Value: s.Candidate.Digest},
+			{Key: TrailerDecision, Value: "allow"},
+		},
+	}
+}
+
+func backoff(attempt int) time.Duration {
+	d := 50 * time.Millisecond << (attempt - 1)
+	if d > 2*time.Second {
+		d = 2 * time.Second
+	}
+	return d
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	stdlog "log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-dev/ferry/agent"
+	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/overlays"
+)
+
+func demoCmd(g *globals) *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run the whole flow on an embedded default and print the timeline",
+		Long: `demo starts an in-process OCI registry on 127.0.0.1, seeds a local bare fleet
+repo from the example fleet, pushes a few image versions, runs the agent after
+each push, and prints a timeline of what it promoted. The fleet repo stays on
+disk so you can read its history with git log.`,
+		Example: `  ferry demo
+  ferry demo --dir /tmp/ferry-demo`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				d, err := os.MkdirTemp("", "ferry-demo-")
+				if err != nil {
+					return err
+				}
+				dir = d
+			}
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), dir, g.log)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "directory for the demo's fleet repo and clone (default: a new temp dir)")
+	return cmd
+}
+
+// demoStep is one thing that happens in the demo's story.
+type demoStep struct {
+	say  string
+	push []string // app:tag pushed to the registry
+	pass bool
+}
+
+var demoStory = []demoStep{
+	{say: "release 1.0.0 of checkout and cart", push: []string{"checkout:1.0.0", "cart:1.0.0"}, pass: true},
+	{say: "release checkout 1.1.0", push: []string{"checkout:1.1.0"}, pass: true},
+	{say: "push a pre-release (ignored by semver >=1.0.0) and an unrelated tag", push: []string{"checkout:1.2.0-rc.1", "cart:nightly"}, pass: true},
+	{say: "release checkout 1.2.0 and cart 1.0.1", push: []string{"checkout:1.2.0", "cart:1.0.1"}, pass: true},
+	{say: "nothing new: a pass writes nothing", pass: true},
+}
+
+func runDemo(ctx context.Context, w io.Writer, dir string, log *slog.Logger) error {
+	start := time.Now()
+	say := func(format string, args ...any) {
+		fmt.Fprintf(w, "[%6.2fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+	}
+	regHost, stopRegistry, err := startDemoRegistry()
+	if err != nil {
+		return err
+	}
+	defer stopRegistry()
+	say("registry listening at http://%s (in-process, CNCF distribution API)", regHost)
+
+	bare := filepath.Join(dir, "fleet.git")
+	p, err := seedDemoFleet(bare, regHost)
+	if err != nil {
+		return err
+	}
+	say("fleet repo seeded at %s from the example fleet", bare)
+
+	repo, err := fleet.Open(ctx, fleet.Options{
+		URL: bare, Branch: p.Git.Branch, Dir: filepath.Join(dir, "clone"),
+		Author: fleet.Signature{Name: p.Git.Author.Name, Email: p.Git.Author.Email}, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	reg, err := registryClient(p, log)
+	if err != nil {
+		return err
+	}
+	a, err := newAgent(p, repo, reg, log, nil)
+	if err != nil {
+		return err
+	}
+	for _, st := range demoStory {
+		say("%s", st.say)
+		for _, ref := range st.push {
+			app, tag, _ := strings.Cut(ref, ":")
+			digest, err := pushRandomImage(ctx, regHost+"/shop/"+app, tag)
+			if err != nil {
+				return err
+			}
+			say("  registry: pushed shop/%s:%s (%.19s)", app, tag, digest)
+		}
+		if !st.pass {
+			continue
+		}
+		res, err := a.Reconcile(ctx, agent.Scope{All: true, Reason: "demo"})
+		if err != nil {
+			return err
+		}
+		if len(res.Promotions) == 0 {
+			say("  agent: nothing to promote")
+		}
+		for _, pr := range res.Promotions {
+			say("  agent: promote %-8s %-7s -> %-4s (from %s) commit %.7s", pr.App, pr.Candidate.Tag, pr.Env, pr.From, pr.Commit)
+		}
+		for _, e := range res.Errors {
+			say("  agent: error: %s", e)
+		}
+	}
+	plan, err := a.Plan(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nwhat runs where:")
+	printMatrix(w, p, plan)
+	fmt.Fprintf(w, "\nThe fleet repo's history is the audit trail:\n  git -C %s log --format='%%h %%s%%n%%(trailers:only,unfold)' | head -40\n", bare)
+	return nil
+}
+
+func printMatrix(w io.Writer, p *config.Pipeline, plan *agent.Plan) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprint(tw, "APP")
+	for _, e := range p.Environments {
+		fmt.Fprintf(tw, "\t%s", strings.ToUpper(e.Name))
+	}
+	fmt.Fprintln(tw)
+	cur := map[string]string{}
+	for _, s := range plan.Steps {
+		cur[s.App+"/"+s.Env] = s.Current.Tag
+	}
+	for _, app := range p.Apps {
+		fmt.Fprint(tw, app.Name)
+		for _, e := range p.Environments {
+			fmt.Fprintf(tw, "\t%s", cur[app.Name+"/"+e.Name])
+		}
+		fmt.Fprintln(tw)
+	}
+	_ = tw.Flush()
+}
+
+func startDemoRegistry() (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("demo registry: %w", err)
+	}
+	srv := &http.Server{Handler: ggcrregistry.New(ggcrregistry.Logger(stdlog.New(io.Discard, "", 0))), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintln(os.Stderr, "demo registry:", err)
+		}
+	}()
+	return ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+func pushRandomImage(ctx context.Context, repo, tag string) (string, error) {
+	img, err := random.Image(512, 1)
+	if err != nil {
+		return "", err
+	}
+	ref, err := name.NewTag(repo + ":" + tag)
+	if err != nil {
+		return "", err
+	}
+	if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
+		return "", fmt.Errorf("push %s: %w", ref, err)
+	}
+	d, err := img.Digest()
+	return d.String(), err
+}
+
+// seedDemoFleet creates the bare fleet repo with the example fleet and a
+// ferry.yaml pointing at it and at the demo registry.
+func seedDemoFleet(bare, regHost string) (*config.Pipeline, error) {
+	files, err := overlays.ExampleFleet(regHost)
+	if err != nil {
+		return nil, err
+	}
+	cfg := strings.ReplaceAll(string(files["ferry.yaml"]), "FLEET", bare)
+	files["ferry.yaml"] = []byte(cfg)
+	p, err := config.Parse("ferry.yaml (demo)", files["ferry.yaml"])
+	if err != nil {
+		return nil, err
+	}
+	err = fleet.InitBare(bare, p.Git.Branch, files, fleet.Message{Subject: "seed the example fleet"},
+		fleet.Signature{Name: "demo", Email: "demo@ferry.dev"}, time.Now())
+	return p, err
+}

@@ -1,0 +1,84 @@
+// Command ferry is a policy-driven GitOps promotion agent: it moves container
+// images through environments by committing Kustomize image bumps to a fleet repo.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := rootCmd().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "ferry:", err)
+		os.Exit(1)
+	}
+}
+
+func rootCmd() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "ferry",
+		Short: "Promote container images through environments by Git commits",
+		Long: `ferry watches container registries and a fleet repo, and promotes each new
+image version environment by environment (dev -> qa -> ppd -> prod, dr mirrors
+prod) by committing Kustomize image bumps. git log is the audit trail.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(g.logFormat, g.logLevel)
+			g.log = log
+			return err
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.config, "config", "ferry.yaml", "ferry.yaml file, or the fleet repo URL whose root holds ferry.yaml")
+	pf.StringVar(&g.branch, "branch", "main", "fleet repo branch, when --config is a repo URL")
+	pf.StringVar(&g.workDir, "work-dir", "", "where ferry keeps its clone of the fleet repo (default: user cache dir)")
+	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.AddCommand(runCmd(g), planCmd(g), demoCmd(g), versionCmd())
+	return root
+}
+
+func newLogger(format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print ferry's version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			v := version
+			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+				v = bi.Main.Version
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ferry %s\n", v)
+		},
+	}
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-dev/ferry/agent"
+)
+
+func planCmd(g *globals) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Show every candidate per app and environment, and what ferry would do; writes nothing",
+		Example: `  ferry plan --config ferry.yaml
+  ferry plan --config ferry.yaml -o json | jq '.steps[] | select(.action=="promote")'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return fmt.Errorf("-o %q: want text or json", output)
+			}
+			ctx := cmd.Context()
+			p, repo, err := g.loadPipeline(ctx)
+			if err != nil {
+				return err
+			}
+			reg, err := registryClient(p, g.log)
+			if err != nil {
+				return err
+			}
+			a, err := newAgent(p, repo, reg, g.log, nil)
+			if err != nil {
+				return err
+			}
+			plan, err := a.Plan(ctx)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(plan)
+			}
+			printPlan(cmd.OutOrStdout(), plan)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func printPlan(w io.Writer, plan *agent.Plan) {
+	fmt.Fprintf(w, "fleet repo at %.12s\n\n", plan.Commit)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ENV\tAPP\tMODE\tCURRENT\tCANDIDATE\tFROM\tACTION\tREASON")
+	for _, s := range plan.Steps {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Env, s.App, s.Mode, s.Current, s.Candidate, s.From, s.Action, s.Reason)
+	}
+	_ = tw.Flush()
+}
+
+func printResult(w io.Writer, res *agent.Result) {
+	if len(res.Promotions) == 0 {
+		fmt.Fprintf(w, "nothing to promote at %.12s\n", res.Plan.Commit)
+	}
+	for _, p := range res.Promotions {
+		fmt.Fprintf(w, "promoted %s %s to %s (from %s) in %.12s\n", p.App, p.Candidate, p.Env, p.From, p.Commit)
+	}
+	for _, e := range res.Errors {
+		fmt.Fprintf(w, "error: %s\n", e)
+	}
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ferry-dev/ferry/agent"
+	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/registry"
+)
+
+// globals are the flags every command shares.
+type globals struct {
+	config    string
+	workDir   string
+	branch    string
+	logFormat string
+	logLevel  string
+	log       *slog.Logger
+}
+
+// isRepoURL tells a fleet repo URL from a config file path.
+func isRepoURL(s string) bool {
+	for _, p := range []string{"http://", "https://", "ssh://", "file://", "git@"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// loadPipeline reads --config: a file is the whole configuration; a repo
+// URL means ferry.yaml at the root of that repo's branch head.
+func (g *globals) loadPipeline(ctx context.Context) (*config.Pipeline, *fleet.Repo, error) {
+	if !isRepoURL(g.config) {
+		p, err := config.Load(g.config)
+		if err != nil {
+			return nil, nil, err
+		}
+		repo, err := g.openFleet(ctx, p)
+		return p, repo, err
+	}
+	bootstrap := &config.Pipeline{Git: config.Git{URL: g.config, Branch: g.branch}}
+	bootstrap.Git.Auth = config.GitAuth{
+		UsernameFile: os.Getenv("FERRY_GIT_USERNAME_FILE"),
+		PasswordFile: os.Getenv("FERRY_GIT_PASSWORD_FILE"),
+		SSHKeyFile:   os.Getenv("FERRY_GIT_SSH_KEY_FILE"),
+	}
+	repo, err := g.openFleet(ctx, bootstrap)
+	if err != nil {
+		return nil, nil, err
+	}
+	snap, err := repo.Fetch(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	data, err := snap.ReadFile("ferry.yaml")
+	if err != nil {
+		return nil, nil, fmt.Errorf("read ferry.yaml from %s at %s: %w", g.config, snap.Hash(), err)
+	}
+	p, err := config.Parse(fmt.Sprintf("%s@%.12s:ferry.yaml", g.config, snap.Hash()), data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.Git.URL != g.config || p.Git.Branch != bootstrap.Git.Branch {
+		return nil, nil, fmt.Errorf("%s: git.url/branch (%s %s) must name the repo it lives in (%s %s)",
+			p.Source, p.Git.URL, p.Git.Branch, g.config, bootstrap.Git.Branch)
+	}
+	return p, repo, nil
+}
+
+func (g *globals) openFleet(ctx context.Context, p *config.Pipeline) (*fleet.Repo, error) {
+	auth, err := gitAuth(p.Git.Auth)
+	if err != nil {
+		return nil, err
+	}
+	dir := g.workDir
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		sum := sha256.Sum256([]byte(p.Git.URL + "\x00" + p.Git.Branch))
+		dir = filepath.Join(base, "ferry", hex.EncodeToString(sum[:8]))
+	}
+	branch := p.Git.Branch
+	if branch == "" {
+		branch = "main"
+	}
+	return fleet.Open(ctx, fleet.Options{
+		URL:     p.Git.URL,
+		Branch:  branch,
+		Dir:     dir,
+		Auth:    auth,
+		Author:  fleet.Signature{Name: p.Git.Author.Name, Email: p.Git.Author.Email},
+		Timeout: p.Git.Timeout.Std(),
+		Logger:  g.log,
+	})
+}
+
+func gitAuth(a config.GitAuth) (fleet.Auth, error) {
+	var out fleet.Auth
+	var err error
+	if a.UsernameFile != "" {
+		if out.Username, err = config.ReadSecret(a.UsernameFile); err != nil {
+			return out, err
+		}
+	}
+	if a.PasswordFile != "" {
+		if out.Password, err = config.ReadSecret(a.PasswordFile); err != nil {
+			return out, err
+		}
+	}
+	out.SSHKeyFile, out.KnownHostsFile = a.SSHKeyFile, a.KnownHostsFile
+	return out, nil
+}
+
+func registryClient(p *config.Pipeline, log *slog.Logger) (*registry.Client, error) {
+	basic := map[string]registry.Basic{}
+	for host, a := range p.Registry.Auth {
+		user, err := config.ReadSecret(a.UsernameFile)
+		if err != nil {
+			return nil, fmt.Errorf("registry auth for %s: %w", host, err)
+		}
+		pass, err := config.ReadSecret(a.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("registry auth for %s: %w", host, err)
+		}
+		basic[host] = registry.Basic{Username: user, Password: pass}
+	}
+	kc, err := registry.Keychain(p.Registry.DockerConfig, basic)
+	if err != nil {
+		return nil, err
+	}
+	return registry.NewClient(registry.Options{
+		Keychain:          kc,
+		RequestsPerSecond: p.Registry.RequestsPerSecond,
+		UserAgent:         "ferry/" + version,
+		Logger:            log,
+	}), nil
+}
+
+// newAgent wires an agent for p over repo.
+func newAgent(p *config.Pipeline, repo *fleet.Repo, reg agent.Registry, log *slog.Logger, metrics prometheus.Registerer) (*agent.Agent, error) {
+	var m *agent.Metrics
+	if metrics != nil {
+		m = agent.NewMetrics(metrics)
+	}
+	return agent.New(agent.Options{Config: p, Fleet: repo, Registry: reg, Logger: log, Metrics: m})
+}

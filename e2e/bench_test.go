@@ -1,0 +1,211 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/ferry-dev/ferry/agent"
+	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/registry"
+	"github.com/ferry-dev/ferry/agent/webhook"
+	"github.com/ferry-dev/ferry/e2e/gitserver"
+)
+
+// BenchmarkWebhookToPush measures a registry push notification received by
+// ferry's webhook -> the dev promotion commit pushed to a real git smart-HTTP
+// server, and -> the whole chain (5 commits) pushed. Reported as p50/p95.
+func BenchmarkWebhookToPush(b *testing.B) {
+	reg := startRegistry(b, "", "")
+	root := b.TempDir()
+	srv, err := gitserver.Start(root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	bare, err := gitserver.InitBare(root, "fleet.git")
+	if err != nil {
+		b.Fatal(err)
+	}
+	files := exampleFiles(b, reg.host)
+	if err := gitserver.Seed(bare, files, "seed"); err != nil {
+		b.Fatal(err)
+	}
+	url := srv.RepoURL("fleet.git")
+	cfg, err := config.Parse("bench.yaml", []byte(strings.NewReplacer("FLEET", url, "REGISTRY", reg.host).Replace(chainConfig)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	repo, err := fleet.Open(ctx, fleet.Options{URL: url, Branch: "main", Dir: filepath.Join(root, "clone")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := agent.New(agent.Options{Config: cfg, Fleet: repo, Registry: registry.NewClient(registry.Options{RequestsPerSecond: 1000})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	loop := agent.NewLoop(a, time.Hour)
+	passes := make(chan *agent.Result, 16)
+	loop.OnPass = func(r *agent.Result, _ error) { passes <- r }
+	go loop.Run(ctx)
+	reg.push(b, "shop/cart", "main-1")
+	<-passes // the first pass at start
+
+	hooks := webhook.NewHandler(webhook.NewVerifier("bench-token"), 1<<20, nil, loop.OnRegistryEvents, loop.OnPush)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := &http.Server{Handler: hooks}
+	go hs.Serve(ln)
+	defer hs.Close()
+	hookURL := "http://" + ln.Addr().String() + "/hooks/registry"
+
+	var first, whole []time.Duration
+	refFile := filepath.Join(bare, "refs", "heads", "main")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		tag := fmt.Sprintf("1.0.%d", i)
+		digest := reg.push(b, "shop/checkout", tag)
+		before, _ := os.ReadFile(refFile)
+		body := fmt.Sprintf(`{"events":[{"action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"repository":"shop/checkout","tag":%q},"request":{"host":%q}}]}`,
+			digest, tag, reg.host)
+		b.StartTimer()
+		start := time.Now()
+		req, _ := http.NewRequest(http.MethodPost, hookURL, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer bench-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		for {
+			now, _ := os.ReadFile(refFile)
+			if !bytes.Equal(now, before) {
+				break
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+		first = append(first, time.Since(start))
+		r := <-passes
+		whole = append(whole, time.Since(start))
+		if len(r.Promotions) != 5 {
+			b.Fatalf("pass promoted %d, want 5: %+v", len(r.Promotions), r.Errors)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(pct(first, 50), "p50-ms-first-commit")
+	b.ReportMetric(pct(first, 95), "p95-ms-first-commit")
+	b.ReportMetric(pct(whole, 50), "p50-ms-5-commits")
+	b.ReportMetric(pct(whole, 95), "p95-ms-5-commits")
+}
+
+func pct(ds []time.Duration, p int) float64 {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	if i > 0 {
+		i--
+	}
+	return float64(s[i].Microseconds()) / 1000
+}
+
+// BenchmarkNoopPass1000 runs `ferry run --once` as a process over a fleet of
+// 1,000 apps x 5 environments where everything is up to date, and reports its
+// wall time and peak RSS.
+func BenchmarkNoopPass1000(b *testing.B) {
+	const apps = 1000
+	host, stop := inProcessRegistry(b)
+	defer stop()
+	img, err := random.Image(256, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, _ := img.Digest()
+	var cfg, images strings.Builder
+	fmt.Fprintf(&cfg, "apiVersion: ferry.dev/v1alpha1\nkind: Pipeline\ngit: {url: FLEET}\nregistry: {requestsPerSecond: 100000}\napps:\n")
+	for i := 0; i < apps; i++ {
+		repo := fmt.Sprintf("%s/fleet/app%04d", host, i)
+		ref, _ := name.NewTag(repo + ":1.0.0")
+		if err := remote.Write(ref, img); err != nil {
+			b.Fatal(err)
+		}
+		fmt.Fprintf(&cfg, "  - {name: app%04d, image: %s, tags: {semver: \">=1.0.0\"}}\n", i, repo)
+		fmt.Fprintf(&images, "  - name: %s\n    newTag: 1.0.0\n    digest: %s\n", repo, d)
+	}
+	cfg.WriteString(`environments:
+  - {name: dev,  overlay: overlays/dev,  auto: true}
+  - {name: qa,   overlay: overlays/qa,   from: dev, auto: true}
+  - {name: ppd,  overlay: overlays/ppd,  from: qa,  auto: true}
+  - {name: prod, overlay: overlays/prod, from: ppd, auto: true}
+  - {name: dr,   overlay: overlays/dr,   mirror: prod}
+`)
+	root := b.TempDir()
+	bare, err := gitserver.InitBare(root, "fleet.git")
+	if err != nil {
+		b.Fatal(err)
+	}
+	files := map[string][]byte{"base/kustomization.yaml": []byte("resources: []\n")}
+	for _, env := range allEnvs {
+		files["overlays/"+env+"/kustomization.yaml"] = []byte("resources:\n  - ../../base\nimages:\n" + images.String())
+	}
+	files["ferry.yaml"] = []byte(strings.ReplaceAll(cfg.String(), "FLEET", "file://"+bare))
+	if err := gitserver.Seed(bare, files, "seed 1000 apps"); err != nil {
+		b.Fatal(err)
+	}
+	work := filepath.Join(root, "clone")
+	run := func() (time.Duration, int64) {
+		start := time.Now()
+		cmd := exec.Command(ferryBin, "run", "--once", "--config", "file://"+bare, "--work-dir", work)
+		out, err := cmd.CombinedOutput()
+		wall := time.Since(start)
+		if err != nil || !strings.Contains(string(out), "nothing to promote") {
+			b.Fatalf("ferry: %v\n%s", err, out)
+		}
+		return wall, maxRSS(cmd.ProcessState)
+	}
+	run() // clone once, as a running agent has
+	var walls []time.Duration
+	var peak int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w, rss := run()
+		walls = append(walls, w)
+		peak = max(peak, rss)
+	}
+	b.StopTimer()
+	b.ReportMetric(pct(walls, 50), "wall-ms")
+	b.ReportMetric(float64(peak)/1024, "peak-rss-MiB")
+}
+
+func inProcessRegistry(b *testing.B) (string, func()) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))}
+	go srv.Serve(ln)
+	return ln.Addr().String(), func() { srv.Close() }
+}

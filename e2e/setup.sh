@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the real servers the e2e suite runs against, when they are missing.
+# Idempotent: what is installed is reused. Debian packages only (DESIGN.md).
+set -euo pipefail
+
+need=()
+command -v git >/dev/null || need+=(git)
+command -v docker-registry >/dev/null || need+=(docker-registry)
+
+if ((${#need[@]})); then
+  if [ "$(id -u)" != 0 ]; then
+    echo "e2e/setup.sh: need root to install: ${need[*]}" >&2
+    exit 1
+  fi
+  echo "e2e/setup.sh: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# The registry package ships a service we do not want: tests start their own.
+if command -v systemctl >/dev/null && systemctl is-active --quiet docker-registry 2>/dev/null; then
+  systemctl stop docker-registry || true
+fi
+echo "e2e/setup.sh: git $(git --version | cut -d' ' -f3), docker-registry $(docker-registry --version 2>/dev/null | awk '{print $3}')"
