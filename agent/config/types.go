@@ -31,6 +31,10 @@ type Pipeline struct {
 	// Source names where this pipeline was read from (a file path, or
 	// "<git url>@<commit>:ferry.yaml"); set by the loader, never decoded.
 	Source string `yaml:"-"`
+
+	// pos remembers where each YAML path was written so Validate can name
+	// line:col; set by Parse, nil for a Pipeline built in code.
+	pos positions
 }
 
 // Git says where the fleet repo is and how ferry writes to it.

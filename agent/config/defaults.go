@@ -1,0 +1,65 @@
+package config
+
+import "time"
+
+// Defaults filled in by Parse for fields left out of ferry.yaml.
+const (
+	DefaultBranch            = "main"            // git.branch
+	DefaultAuthorName        = "ferry"           // git.author.name
+	DefaultAuthorEmail       = "ferry@localhost" // git.author.email
+	DefaultGitInterval       = time.Minute       // git.interval: between reconcile passes
+	DefaultGitTimeout        = 30 * time.Second  // git.timeout: one network operation
+	DefaultRegistryInterval  = time.Minute       // registry.interval: between tag polls
+	DefaultRequestsPerSecond = 10                // registry.requestsPerSecond, per host
+	DefaultMaxBodyBytes      = 1 << 20           // webhooks.maxBodyBytes (1 MiB)
+	DefaultTagOrder          = OrderNumerical    // tags.order, when tags.regex is set
+	DefaultPolicies          = "policies/"       // policies: directory in the fleet repo
+)
+
+// Tag orders for a regex tag policy.
+const (
+	OrderNumerical    = "numerical"
+	OrderAlphabetical = "alphabetical"
+)
+
+// setDefaults fills every field left empty with its Default* value. Each
+// author field is filled on its own, so naming only the email keeps it.
+// An app's interval defaults to registry.interval.
+func (p *Pipeline) setDefaults() {
+	g := &p.Git
+	if g.Branch == "" {
+		g.Branch = DefaultBranch
+	}
+	if g.Author.Name == "" {
+		g.Author.Name = DefaultAuthorName
+	}
+	if g.Author.Email == "" {
+		g.Author.Email = DefaultAuthorEmail
+	}
+	if g.Interval == 0 {
+		g.Interval = Duration(DefaultGitInterval)
+	}
+	if g.Timeout == 0 {
+		g.Timeout = Duration(DefaultGitTimeout)
+	}
+	if p.Registry.Interval == 0 {
+		p.Registry.Interval = Duration(DefaultRegistryInterval)
+	}
+	if p.Registry.RequestsPerSecond == 0 {
+		p.Registry.RequestsPerSecond = DefaultRequestsPerSecond
+	}
+	if p.Webhooks.MaxBodyBytes == 0 {
+		p.Webhooks.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if p.Policies == "" {
+		p.Policies = DefaultPolicies
+	}
+	for i := range p.Apps {
+		if p.Apps[i].Interval == 0 {
+			p.Apps[i].Interval = p.Registry.Interval
+		}
+		if t := &p.Apps[i].Tags; t.Regex != "" && t.Order == "" {
+			t.Order = DefaultTagOrder
+		}
+	}
+}

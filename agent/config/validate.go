@@ -1,0 +1,209 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+var (
+	// dnsLabel is an RFC 1123 label: app and environment names end up in
+	// commit trailers, metric labels and Kubernetes names.
+	dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	// tagName is the OCI distribution spec's tag grammar.
+	tagName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+)
+
+// ProviderKinds are the forges ferry opens pull requests on.
+var ProviderKinds = []string{"gitea", "github", "gitlab"}
+
+// Validate reports every problem of the pipeline at once (errors.Join of
+// *Error), each located at source:line:col when the pipeline came from Parse.
+func (p *Pipeline) Validate() error {
+	ps := &problems{source: p.Source, pos: p.pos}
+	if p.APIVersion != APIVersion {
+		ps.add("apiVersion", "%q is not supported; want %q", p.APIVersion, APIVersion)
+	}
+	if p.Kind != Kind {
+		ps.add("kind", "%q is not supported; want %q", p.Kind, Kind)
+	}
+	p.validateGit(ps)
+	p.validateApps(ps)
+	p.validateEnvironments(ps)
+	p.validateSettings(ps)
+	ps.sort()
+	return errors.Join(ps.errs...)
+}
+
+func (p *Pipeline) validateGit(ps *problems) {
+	if msg := checkGitURL(p.Git.URL); msg != "" {
+		ps.add("git.url", "%s", msg)
+	}
+	if pr := p.Git.Provider; pr != nil {
+		switch {
+		case pr.Kind == "":
+			ps.add("git.provider.kind", "required; one of %s", strings.Join(ProviderKinds, ", "))
+		case !slices.Contains(ProviderKinds, pr.Kind):
+			ps.add("git.provider.kind", "%q is not one of %s", pr.Kind, strings.Join(ProviderKinds, ", "))
+		}
+		if pr.URL != "" {
+			if msg := checkHTTPURL(pr.URL); msg != "" {
+				ps.add("git.provider.url", "%s", msg)
+			}
+		}
+	}
+}
+
+// checkGitURL accepts http(s)://, ssh://, file://, scp-like user@host:path
+// and local paths. Messages never repeat the URL: it may hold a secret.
+func checkGitURL(raw string) string {
+	if raw == "" {
+		return "required (http(s)://, ssh://, git@host:path, file:// or a local path)"
+	}
+	if strings.IndexFunc(raw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return "must not contain spaces or control characters"
+	}
+	if !strings.Contains(raw, "://") {
+		return "" // scp-like (git@host:path) or a local path, both fine
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "is not a valid URL" // url's error quotes the URL: leave it out
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https":
+		if u.User != nil {
+			return "must not carry credentials; use git.auth.usernameFile and git.auth.passwordFile"
+		}
+	case "ssh":
+		if _, ok := u.User.Password(); ok {
+			return "must not carry a password; use git.auth.sshKeyFile"
+		}
+	case "file":
+		if u.Path == "" {
+			return "file:// URL has no path"
+		}
+		return ""
+	default:
+		return fmt.Sprintf("scheme %q is not supported; use http(s)://, ssh://, git@host:path, file:// or a local path", u.Scheme)
+	}
+	if u.Host == "" {
+		return "has no host"
+	}
+	return ""
+}
+
+func checkHTTPURL(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "is not a valid URL"
+	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
+		return "must be an http:// or https:// URL with a host"
+	case u.User != nil:
+		return "must not carry credentials; use tokenFile"
+	}
+	return ""
+}
+
+func (p *Pipeline) validateApps(ps *problems) {
+	seen := map[string]int{}
+	for i, a := range p.Apps {
+		base := indexPath("apps", i)
+		switch {
+		case a.Name == "":
+			ps.add(joinPath(base, "name"), "required")
+		case !dnsLabel.MatchString(a.Name):
+			ps.add(joinPath(base, "name"), "%q must be lower-case letters, digits and '-' (a DNS label)", a.Name)
+		}
+		if j, dup := seen[a.Name]; dup && a.Name != "" {
+			ps.add(joinPath(base, "name"), "%q is already the name of apps[%d]", a.Name, j)
+		} else {
+			seen[a.Name] = i
+		}
+		if msg := checkImage(a.Image); msg != "" {
+			ps.add(joinPath(base, "image"), "%s", msg)
+		}
+		checkTags(ps, joinPath(base, "tags"), a.Tags)
+	}
+}
+
+// checkImage wants a repository only: the tag is what ferry chooses.
+func checkImage(image string) string {
+	if image == "" {
+		return "required (a repository such as registry.example/shop/checkout)"
+	}
+	if strings.Contains(image, "@") {
+		return fmt.Sprintf("%q must not carry a digest; tags decides the version", image)
+	}
+	// A ':' after the last '/' is a tag; before it, a registry port.
+	if strings.Contains(image[strings.LastIndexByte(image, '/')+1:], ":") {
+		return fmt.Sprintf("%q must not carry a tag; tags decides the version", image)
+	}
+	if _, err := name.NewRepository(image); err != nil {
+		return fmt.Sprintf("%q is not a valid image repository: %v", image, err)
+	}
+	return ""
+}
+
+func checkTags(ps *problems, base string, t TagPolicy) {
+	var set []string
+	for _, k := range []struct{ name, value string }{{"semver", t.Semver}, {"regex", t.Regex}, {"digest", t.Digest}} {
+		if k.value != "" {
+			set = append(set, k.name)
+		}
+	}
+	switch len(set) {
+	case 0:
+		ps.add(base, "set one of semver, regex or digest")
+	case 1:
+	default:
+		ps.add(base, "set only one of semver, regex or digest (found %s)", strings.Join(set, " and "))
+	}
+	if t.Semver != "" {
+		if _, err := semver.NewConstraint(t.Semver); err != nil {
+			ps.add(joinPath(base, "semver"), "%q is not a semver constraint: %v", t.Semver, err)
+		}
+	}
+	if t.Regex != "" {
+		if _, err := regexp.Compile(t.Regex); err != nil {
+			ps.add(joinPath(base, "regex"), "%v", err)
+		}
+	}
+	switch {
+	case t.Order != "" && t.Regex == "":
+		ps.add(joinPath(base, "order"), "only applies with regex")
+	case t.Order != "" && t.Order != OrderNumerical && t.Order != OrderAlphabetical:
+		ps.add(joinPath(base, "order"), "%q is not one of %s, %s", t.Order, OrderNumerical, OrderAlphabetical)
+	}
+	if t.Digest != "" && !tagName.MatchString(t.Digest) {
+		ps.add(joinPath(base, "digest"), "%q is not a valid tag to follow", t.Digest)
+	}
+}
+
+func (p *Pipeline) validateSettings(ps *problems) {
+	if p.Registry.RequestsPerSecond < 0 {
+		ps.add("registry.requestsPerSecond", "must be positive")
+	}
+	if p.Webhooks.MaxBodyBytes < 0 {
+		ps.add("webhooks.maxBodyBytes", "must be positive")
+	}
+	for _, host := range slices.Sorted(maps.Keys(p.Registry.Auth)) {
+		a := p.Registry.Auth[host]
+		base := mapKeyPath("registry.auth", host)
+		if a.UsernameFile == "" {
+			ps.add(joinPath(base, "usernameFile"), "required")
+		}
+		if a.PasswordFile == "" {
+			ps.add(joinPath(base, "passwordFile"), "required")
+		}
+	}
+}

@@ -1,0 +1,130 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestCheckGitURL(t *testing.T) {
+	tests := []struct {
+		url  string
+		want string // substring of the problem; "" when valid
+	}{
+		{"http://127.0.0.1:8081/fleet.git", ""},
+		{"https://git.example/org/fleet.git", ""},
+		{"ssh://git@git.example:2222/org/fleet.git", ""},
+		{"git@github.com:org/fleet.git", ""},
+		{"file:///srv/git/fleet.git", ""},
+		{"/srv/git/fleet.git", ""},
+		{"../fleet", ""},
+		{"fleet", ""},
+		{"", "required"},
+		{"ftp://git.example/fleet.git", `scheme "ftp" is not supported`},
+		{"git://git.example/fleet.git", `scheme "git" is not supported`},
+		{"https:///fleet.git", "has no host"},
+		{"file://", "has no path"},
+		{"https://token@git.example/fleet.git", "must not carry credentials"},
+		{"ssh://git:pw@git.example/fleet.git", "must not carry a password"},
+		{"https://git.example/my fleet.git", "spaces"},
+		{"https://git.example/\x00", "control characters"},
+		{"https://[::1/fleet.git", "not a valid URL"},
+	}
+	for _, tt := range tests {
+		got := checkGitURL(tt.url)
+		if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
+			t.Errorf("checkGitURL(%q) = %q, want %q", tt.url, got, tt.want)
+		}
+	}
+}
+
+// TestValidateBuiltInCode: a pipeline made in Go (no YAML positions) is
+// validated the same way, errors naming the path without line:col.
+func TestValidateBuiltInCode(t *testing.T) {
+	valid := func() *Pipeline {
+		return &Pipeline{
+			APIVersion: APIVersion, Kind: Kind,
+			Git:  Git{URL: "file:///tmp/fleet"},
+			Apps: []App{{Name: "web", Image: "registry.example/web", Tags: TagPolicy{Semver: ">=1"}}},
+			Environments: []Environment{
+				{Name: "dev", Overlay: "overlays/dev", Auto: true},
+				{Name: "prod", Overlay: "overlays/prod", From: "dev", PullRequest: true},
+			},
+		}
+	}
+	tests := []struct {
+		name   string
+		mutate func(*Pipeline)
+		want   string
+	}{
+		{"valid", func(*Pipeline) {}, ""},
+		{"wrong kind", func(p *Pipeline) { p.Kind = "Kustomization" }, `kind: "Kustomization" is not supported; want "Pipeline"`},
+		{"cycle", func(p *Pipeline) { p.Environments[0].From = "prod" }, "environments[0].from: cycle dev -> prod -> dev"},
+		{"source named", func(p *Pipeline) { p.Source = "mem"; p.Apps[0].Name = "" }, "mem: apps[0].name: required"},
+		{"two errors", func(p *Pipeline) { p.Git.URL = ""; p.Environments[1].Overlay = "overlays/dev" },
+			"git.url: required (http(s)://, ssh://, git@host:path, file:// or a local path)\n" +
+				`environments[1].overlay: "overlays/dev" is also written by environments[0] (dev)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := valid()
+			tt.mutate(p)
+			err := p.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("Validate() = %v, want %q", err, tt.want)
+			}
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Line != 0 {
+				t.Errorf("want an unlocated *Error, got %#v", ce)
+			}
+		})
+	}
+}
+
+func TestDefaultsKeepExplicitValues(t *testing.T) {
+	src := `apiVersion: ferry.dev/v1alpha1
+kind: Pipeline
+git: {url: fleet, branch: trunk, author: {name: bot}, interval: 5s, timeout: 2s}
+registry: {interval: 7s, requestsPerSecond: 0.5}
+webhooks: {maxBodyBytes: 10}
+policies: gates
+apps:
+  - {name: a, image: r.example/a, tags: {regex: x}}
+  - {name: b, image: r.example/b, tags: {regex: x, order: alphabetical}, interval: 1s}
+environments: []
+`
+	p, err := Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := p.Git
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"branch", g.Branch, "trunk"},
+		{"author.name", g.Author.Name, "bot"},
+		{"author.email", g.Author.Email, DefaultAuthorEmail},
+		{"git.interval", g.Interval.Std().String(), "5s"},
+		{"git.timeout", g.Timeout.Std().String(), "2s"},
+		{"registry.interval", p.Registry.Interval.Std().String(), "7s"},
+		{"requestsPerSecond", p.Registry.RequestsPerSecond, 0.5},
+		{"maxBodyBytes", p.Webhooks.MaxBodyBytes, int64(10)},
+		{"policies", p.Policies, "gates"},
+		{"apps[0].order", p.Apps[0].Tags.Order, OrderNumerical},
+		{"apps[0].interval", p.Apps[0].Interval.Std().String(), "7s"},
+		{"apps[1].order", p.Apps[1].Tags.Order, OrderAlphabetical},
+		{"apps[1].interval", p.Apps[1].Interval.Std().String(), "1s"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
