@@ -1,0 +1,231 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"golang.org/x/time/rate"
+)
+
+// Defaults for Options.
+const (
+	DefaultRequestsPerSecond = 10
+	DefaultMaxRetryAfter     = 30 * time.Second
+)
+
+// Options configure a Client. The zero value is usable.
+type Options struct {
+	// Keychain resolves credentials per registry; nil means anonymous.
+	Keychain authn.Keychain
+	// RequestsPerSecond paces requests per registry host (token servers
+	// count as their own host). 0 means DefaultRequestsPerSecond; a negative
+	// value turns pacing off. Bursts of one second's worth are allowed.
+	RequestsPerSecond float64
+	// MaxRetryAfter caps how long a 429 Retry-After is honoured; 0 or less
+	// means DefaultMaxRetryAfter.
+	MaxRetryAfter time.Duration
+	// Transport is the base transport; nil means a clone of
+	// http.DefaultTransport.
+	Transport http.RoundTripper
+	// UserAgent is prepended to go-containerregistry's user agent.
+	UserAgent string
+	// Logger receives retry and wait events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Stats counts pacing events since the Client was made.
+type Stats struct {
+	// RateLimitWaits counts requests that waited for the per-host limiter.
+	RateLimitWaits uint64
+	// Retries429 counts requests repeated after an HTTP 429.
+	Retries429 uint64
+}
+
+// Descriptor identifies the manifest a tag points at.
+type Descriptor struct {
+	Digest    string // e.g. "sha256:…"
+	MediaType string
+}
+
+// Client lists and resolves tags. It is safe for concurrent use; its limiters
+// and counters are shared by all calls.
+type Client struct {
+	keychain  authn.Keychain
+	userAgent string
+	rt        *throttle
+}
+
+// retryCodes is go-containerregistry's default retry set without 429, which
+// throttle handles with Retry-After; leaving it in would multiply attempts.
+var retryCodes = []int{
+	http.StatusRequestTimeout,
+	http.StatusInternalServerError,
+	http.StatusBadGateway,
+	http.StatusServiceUnavailable,
+	http.StatusGatewayTimeout,
+	499, // nginx: client closed request
+	522, // Cloudflare: connection timed out
+}
+
+// NewClient builds a Client from opts, filling in defaults.
+func NewClient(opts Options) *Client {
+	kc := opts.Keychain
+	if kc == nil {
+		kc = authn.NewMultiKeychain() // resolves to Anonymous
+	}
+	base := opts.Transport
+	if base == nil {
+		base = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	maxRA := opts.MaxRetryAfter
+	if maxRA <= 0 {
+		maxRA = DefaultMaxRetryAfter
+	}
+	rps := opts.RequestsPerSecond
+	if rps == 0 {
+		rps = DefaultRequestsPerSecond
+	}
+	limit, burst := rate.Inf, 1
+	if rps > 0 {
+		limit = rate.Limit(rps)
+		burst = int(min(math.Ceil(rps), math.MaxInt32))
+	}
+	return &Client{
+		keychain:  kc,
+		userAgent: opts.UserAgent,
+		rt: &throttle{
+			base:          base,
+			limit:         limit,
+			burst:         burst,
+			maxRetryAfter: maxRA,
+			log:           log,
+			now:           time.Now,
+			limiters:      map[string]*rate.Limiter{},
+		},
+	}
+}
+
+// Stats returns the counters so far.
+func (c *Client) Stats() Stats {
+	return Stats{RateLimitWaits: c.rt.waits.Load(), Retries429: c.rt.retries.Load()}
+}
+
+func (c *Client) options(ctx context.Context) []remote.Option {
+	o := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(c.keychain),
+		remote.WithTransport(c.rt),
+		remote.WithRetryStatusCodes(retryCodes...),
+	}
+	if c.userAgent != "" {
+		o = append(o, remote.WithUserAgent(c.userAgent))
+	}
+	return o
+}
+
+// Tags lists every tag of repo (host/path), following pagination.
+// Loopback registries are reached over plain HTTP; others over verified TLS
+// unless insecure is set.
+func (c *Client) Tags(ctx context.Context, repo string, insecure bool) ([]string, error) {
+	r, err := parseRepo(repo, insecure)
+	if err != nil {
+		return nil, fmt.Errorf("list tags of %s: %w", repo, err)
+	}
+	tags, err := remote.List(r, c.options(ctx)...)
+	if err != nil {
+		return nil, fmt.Errorf("list tags of %s: %w", repo, withCtxErr(ctx, err))
+	}
+	return tags, nil
+}
+
+// Resolve returns the digest and media type that repo:tag points at, with a
+// HEAD request, or a GET when the registry does not allow HEAD.
+func (c *Client) Resolve(ctx context.Context, repo, tag string, insecure bool) (Descriptor, error) {
+	r, err := parseRepo(repo, insecure)
+	if err != nil {
+		return Descriptor{}, fmt.Errorf("resolve %s:%s: %w", repo, tag, err)
+	}
+	ref, err := name.NewTag(r.Name()+":"+tag, nameOptions(r, insecure)...)
+	if err != nil {
+		return Descriptor{}, fmt.Errorf("resolve %s:%s: %w", repo, tag, err)
+	}
+	d, err := remote.Head(ref, c.options(ctx)...)
+	if err == nil {
+		return Descriptor{Digest: d.Digest.String(), MediaType: string(d.MediaType)}, nil
+	}
+	if !headRefused(err) {
+		return Descriptor{}, fmt.Errorf("resolve %s:%s: %w", repo, tag, withCtxErr(ctx, err))
+	}
+	g, err := remote.Get(ref, c.options(ctx)...)
+	if err != nil {
+		return Descriptor{}, fmt.Errorf("resolve %s:%s: %w", repo, tag, withCtxErr(ctx, err))
+	}
+	return Descriptor{Digest: g.Digest.String(), MediaType: string(g.MediaType)}, nil
+}
+
+// headRefused reports whether the registry rejected the HEAD method itself.
+func headRefused(err error) bool {
+	var te *transport.Error
+	return errors.As(err, &te) &&
+		(te.StatusCode == http.StatusMethodNotAllowed || te.StatusCode == http.StatusNotImplemented)
+}
+
+// withCtxErr keeps errors.Is(err, ctx.Err()) true when go-containerregistry
+// loses the chain (its parallel ping joins errors without Unwrap).
+func withCtxErr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%w: %w", cerr, err)
+	}
+	return err
+}
+
+func parseRepo(repo string, insecure bool) (name.Repository, error) {
+	r, err := name.NewRepository(repo)
+	if err != nil {
+		return name.Repository{}, err
+	}
+	if o := nameOptions(r, insecure); len(o) > 0 {
+		return name.NewRepository(repo, o...)
+	}
+	return r, nil
+}
+
+// nameOptions marks loopback registries (all of 127.0.0.0/8, ::1,
+// localhost and *.localhost) and explicitly insecure ones as plain-HTTP
+// capable. go-containerregistry alone covers only 127.0.0.1, ::1 and
+// localhost. Such registries are still tried over HTTPS first, falling back to
+// HTTP (go-containerregistry's ping).
+func nameOptions(r name.Repository, insecure bool) []name.Option {
+	if insecure || isLoopback(r.RegistryStr()) {
+		return []name.Option{name.Insecure}
+	}
+	return nil
+}
+
+func isLoopback(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,239 @@
+// Package registry watches container registries: it lists and resolves tags
+// with go-containerregistry (rate-limited per host, honouring 429 Retry-After)
+// and picks the newest allowed tag according to an app's tag policy.
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"math/big"
+	"regexp"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+)
+
+// TagPolicy chooses the newest allowed tag; it mirrors agent/config.TagPolicy
+// (this adapter does not import ferry packages). Exactly one of Semver, Regex
+// or Digest is set.
+type TagPolicy struct {
+	// Semver is a Masterminds/semver/v3 constraint such as ">=1.0.0".
+	Semver string
+	// Regex selects tags; its version capture is ordered by Order.
+	Regex string
+	// Order is "numerical" (default) or "alphabetical"; only with Regex.
+	Order string
+	// Digest names one moving tag (latest, main) whose digest is followed.
+	Digest string
+}
+
+// Orders accepted in TagPolicy.Order.
+const (
+	OrderNumerical    = "numerical"
+	OrderAlphabetical = "alphabetical"
+)
+
+type mode int
+
+const (
+	modeSemver mode = iota
+	modeRegex
+	modeDigest
+)
+
+// Selector applies a TagPolicy to tag lists. It is immutable and safe for
+// concurrent use.
+//
+// Semver mode parses tags leniently with semver.NewVersion: "v1.2.3", "1.2"
+// and "1" are versions (1.2.0, 1.0.0), and so is a date-like "20240101"
+// (20240101.0.0), so bound the constraint from above if such tags exist.
+// Tags that do not parse are ignored. Pre-releases match only when an
+// OR-group of the constraint itself names a pre-release (">=1.1.0-0"), which
+// is Masterminds' behaviour.
+//
+// Regex mode matches tags (unanchored, as written) and orders them by the
+// capture group named "version", else the first named group, else group 1,
+// else the whole match. Numerical order parses the capture as an exact
+// decimal ("10", "1.5"); tags whose capture is not a plain decimal number are
+// not allowed. Alphabetical order compares the captures as strings.
+//
+// Digest mode allows only the moving tag itself.
+//
+// Ties (tags with equal versions or captures, such as "1.0" and "1.0.0", or
+// "main-010" and "main-10") are broken by the original strings: the longer
+// one is newer, then the lexically greater. Selection therefore never depends
+// on the order of the input.
+type Selector struct {
+	mode       mode
+	constraint *semver.Constraints
+	re         *regexp.Regexp
+	group      int
+	numerical  bool
+	moving     string
+}
+
+// NewSelector validates p and compiles it.
+func NewSelector(p TagPolicy) (*Selector, error) {
+	set := 0
+	for _, v := range []string{p.Semver, p.Regex, p.Digest} {
+		if v != "" {
+			set++
+		}
+	}
+	if set != 1 {
+		return nil, errors.New("tag policy: exactly one of semver, regex or digest must be set")
+	}
+	if p.Order != "" && p.Regex == "" {
+		return nil, fmt.Errorf("tag policy: order %q applies only to regex", p.Order)
+	}
+	switch {
+	case p.Semver != "":
+		c, err := semver.NewConstraint(p.Semver)
+		if err != nil {
+			return nil, fmt.Errorf("tag policy: semver constraint %q: %w", p.Semver, err)
+		}
+		return &Selector{mode: modeSemver, constraint: c}, nil
+	case p.Regex != "":
+		re, err := regexp.Compile(p.Regex)
+		if err != nil {
+			return nil, fmt.Errorf("tag policy: regex %q: %w", p.Regex, err)
+		}
+		s := &Selector{mode: modeRegex, re: re, group: versionGroup(re)}
+		switch p.Order {
+		case "", OrderNumerical:
+			s.numerical = true
+		case OrderAlphabetical:
+		default:
+			return nil, fmt.Errorf("tag policy: order %q: want %q or %q", p.Order, OrderNumerical, OrderAlphabetical)
+		}
+		return s, nil
+	default:
+		return &Selector{mode: modeDigest, moving: p.Digest}, nil
+	}
+}
+
+// versionGroup picks the capture group that carries the version.
+func versionGroup(re *regexp.Regexp) int {
+	if i := re.SubexpIndex("version"); i > 0 {
+		return i
+	}
+	for i, n := range re.SubexpNames() {
+		if i > 0 && n != "" {
+			return i
+		}
+	}
+	if re.NumSubexp() > 0 {
+		return 1
+	}
+	return 0
+}
+
+// Allows reports whether tag passes the policy.
+func (s *Selector) Allows(tag string) bool {
+	_, ok := s.key(tag)
+	return ok
+}
+
+// Less reports whether tag a is older than tag b. Among allowed tags it is the
+// policy's order with the tie-break described on Selector; a tag the policy
+// does not allow is older than every allowed one (so any allowed candidate is
+// newer than a running tag outside the policy), and disallowed tags compare
+// as strings. Less is a strict total order on distinct strings.
+func (s *Selector) Less(a, b string) bool {
+	ka, oka := s.key(a)
+	kb, okb := s.key(b)
+	if oka != okb {
+		return okb
+	}
+	if oka {
+		if c := s.compare(ka, kb); c != 0 {
+			return c < 0
+		}
+	}
+	return tieLess(a, b)
+}
+
+// Select returns the newest allowed tag; ok is false when none is allowed.
+// In digest mode that is the moving tag, when present.
+func (s *Selector) Select(tags []string) (tag string, ok bool) {
+	var best key
+	for _, t := range tags {
+		k, allowed := s.key(t)
+		if !allowed {
+			continue
+		}
+		if !ok {
+			tag, best, ok = t, k, true
+			continue
+		}
+		c := s.compare(best, k)
+		if c < 0 || (c == 0 && tieLess(tag, t)) {
+			tag, best = t, k
+		}
+	}
+	return tag, ok
+}
+
+// tieLess orders tags the policy ranks equal: shorter first, then lexically.
+func tieLess(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
+}
+
+// key is a tag's sort key under the policy; one field is used per mode.
+type key struct {
+	ver *semver.Version
+	num *big.Rat
+	str string
+}
+
+// plainDecimal keeps big.Rat to exact decimals: it would also accept
+// fractions, exponents and hex, which are not versions (and a huge exponent
+// is costly).
+var plainDecimal = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+
+func (s *Selector) key(tag string) (key, bool) {
+	switch s.mode {
+	case modeSemver:
+		v, err := semver.NewVersion(tag)
+		if err != nil || !s.constraint.Check(v) {
+			return key{}, false
+		}
+		return key{ver: v}, true
+	case modeRegex:
+		m := s.re.FindStringSubmatchIndex(tag)
+		if m == nil {
+			return key{}, false
+		}
+		var capture string
+		if lo, hi := m[2*s.group], m[2*s.group+1]; lo >= 0 {
+			capture = tag[lo:hi]
+		}
+		if !s.numerical {
+			return key{str: capture}, true
+		}
+		if !plainDecimal.MatchString(capture) {
+			return key{}, false
+		}
+		n, ok := new(big.Rat).SetString(capture)
+		return key{num: n}, ok
+	default:
+		return key{}, tag == s.moving
+	}
+}
+
+func (s *Selector) compare(a, b key) int {
+	switch s.mode {
+	case modeSemver:
+		return a.ver.Compare(b.ver)
+	case modeRegex:
+		if s.numerical {
+			return a.num.Cmp(b.num)
+		}
+		return strings.Compare(a.str, b.str)
+	default:
+		return 0
+	}
+}

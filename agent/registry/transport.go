@@ -1,0 +1,157 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// max429Retries is how often one request is retried after HTTP 429.
+const max429Retries = 5
+
+// defaultRetryAfter is the wait after a 429 without a usable Retry-After.
+const defaultRetryAfter = time.Second
+
+// throttle is the RoundTripper under go-containerregistry's own transports:
+// it paces requests per registry host and retries HTTP 429 responses.
+type throttle struct {
+	base          http.RoundTripper
+	limit         rate.Limit
+	burst         int
+	maxRetryAfter time.Duration
+	log           *slog.Logger
+	now           func() time.Time
+
+	mu       sync.Mutex
+	limiters map[string]*rate.Limiter
+
+	waits   atomic.Uint64
+	retries atomic.Uint64
+}
+
+func (t *throttle) limiter(host string) *rate.Limiter {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l, ok := t.limiters[host]
+	if !ok {
+		l = rate.NewLimiter(t.limit, t.burst)
+		t.limiters[host] = l
+	}
+	return l
+}
+
+// wait blocks until host's limiter grants a request, counting the requests
+// that had to wait.
+func (t *throttle) wait(ctx context.Context, host string) error {
+	r := t.limiter(host).Reserve()
+	d := r.Delay()
+	if d == 0 {
+		return nil
+	}
+	t.waits.Add(1)
+	if dl, ok := ctx.Deadline(); ok && t.now().Add(d).After(dl) {
+		r.Cancel()
+		return fmt.Errorf("rate limit for %s needs a %s wait: %w", host, d, context.DeadlineExceeded)
+	}
+	t.log.DebugContext(ctx, "registry rate limit wait", "host", host, "delay", d)
+	if err := sleep(ctx, d); err != nil {
+		r.Cancel()
+		return fmt.Errorf("rate limit wait for %s: %w", host, err)
+	}
+	return nil
+}
+
+func (t *throttle) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	for attempt := 0; ; attempt++ {
+		if err := t.wait(ctx, req.URL.Host); err != nil {
+			return nil, err
+		}
+		r, err := rewind(req, attempt)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := t.base.RoundTrip(r)
+		if err != nil || resp.StatusCode != http.StatusTooManyRequests ||
+			attempt == max429Retries || !replayable(req) {
+			return resp, err
+		}
+		d := retryAfter(resp.Header.Get("Retry-After"), t.now(), t.maxRetryAfter)
+		// Drain a little so the connection can be reused; registries send
+		// small error bodies.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		_ = resp.Body.Close()
+		t.retries.Add(1)
+		t.log.InfoContext(ctx, "registry throttled request, retrying",
+			"host", req.URL.Host, "path", req.URL.Path, "retry_after", d, "attempt", attempt+1)
+		if err := sleep(ctx, d); err != nil {
+			return nil, fmt.Errorf("wait to retry %s %s%s after 429: %w", req.Method, req.URL.Host, req.URL.Path, err)
+		}
+	}
+}
+
+// replayable reports whether req's body can be sent again.
+func replayable(req *http.Request) bool {
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+}
+
+// rewind returns req for the first attempt and a copy with a fresh body for
+// later ones (a RoundTripper must not change the caller's request).
+func rewind(req *http.Request, attempt int) (*http.Request, error) {
+	if attempt == 0 || req.Body == nil || req.Body == http.NoBody {
+		return req, nil
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, fmt.Errorf("rewind body of %s %s%s: %w", req.Method, req.URL.Host, req.URL.Path, err)
+	}
+	r := req.Clone(req.Context())
+	r.Body = body
+	return r, nil
+}
+
+// retryAfter parses a Retry-After header (delta-seconds or HTTP-date)
+// relative to now, falling back to defaultRetryAfter when it is absent or
+// malformed, and caps the result at limit.
+func retryAfter(h string, now time.Time, limit time.Duration) time.Duration {
+	d := defaultRetryAfter
+	h = strings.TrimSpace(h)
+	secs, err := strconv.ParseUint(h, 10, 64)
+	switch {
+	case err == nil && secs <= uint64(math.MaxInt64/time.Second):
+		d = time.Duration(secs) * time.Second
+	case err == nil || errors.Is(err, strconv.ErrRange):
+		d = limit // more seconds than a Duration holds
+	default:
+		if at, err := http.ParseTime(h); err == nil {
+			d = max(at.Sub(now), 0)
+		}
+	}
+	return max(min(d, limit), 0)
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-tm.C:
+		return nil
+	}
+}
