@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -23,6 +24,7 @@ func Load(path string) (*Pipeline, error) {
 // applies the defaults and validates the result. source names the document
 // in errors ("<source>:<line>:<col>: <reason>") and becomes p.Source.
 func Parse(source string, data []byte) (*Pipeline, error) {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 BOM some editors add
 	body, err := document(source, data)
 	if err != nil {
 		return nil, err
@@ -94,6 +96,16 @@ func checkHeader(source string, body ast.Node) error {
 		for _, mv := range m.Values {
 			if mv != nil && mv.Key != nil && mv.Key.GetToken() != nil && mv.Key.GetToken().Value == want.key {
 				got = mv.Value
+			}
+		}
+		for unwrapped := true; unwrapped; { // look through "!!str" and "&anchor"
+			switch n := got.(type) {
+			case *ast.TagNode:
+				got = n.Value
+			case *ast.AnchorNode:
+				got = n.Value
+			default:
+				unwrapped = false
 			}
 		}
 		e := &Error{Source: source, Path: want.key}

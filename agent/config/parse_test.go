@@ -160,3 +160,27 @@ func TestSecretsStayOut(t *testing.T) {
 		}
 	}
 }
+
+// TestParseAccepts covers inputs that are valid YAML for a Pipeline even
+// though they look unusual.
+func TestParseAccepts(t *testing.T) {
+	const rest = "kind: Pipeline\ngit: {url: fleet}\n"
+	tests := []struct{ name, src string }{
+		{"UTF-8 BOM", "\xef\xbb\xbfapiVersion: ferry.dev/v1alpha1\n" + rest},
+		{"explicit string tag", "apiVersion: !!str ferry.dev/v1alpha1\n" + rest},
+		{"anchored header", "apiVersion: &v ferry.dev/v1alpha1\n" + rest},
+		{"document markers", "---\napiVersion: ferry.dev/v1alpha1\n" + rest + "...\n"},
+		{"numeric url is a local path", "apiVersion: ferry.dev/v1alpha1\nkind: Pipeline\ngit: {url: 123}\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Parse("t.yaml", []byte(tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.APIVersion != APIVersion || p.Git.URL == "" {
+				t.Errorf("decoded %+v", p)
+			}
+		})
+	}
+}
