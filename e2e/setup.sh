@@ -6,6 +6,7 @@ set -euo pipefail
 need=()
 command -v git >/dev/null || need+=(git)
 command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v prometheus >/dev/null || need+=(prometheus)
 
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
@@ -17,8 +18,10 @@ if ((${#need[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-# The registry package ships a service we do not want: tests start their own.
-if command -v systemctl >/dev/null && systemctl is-active --quiet docker-registry 2>/dev/null; then
-  systemctl stop docker-registry || true
-fi
-echo "e2e/setup.sh: git $(git --version | cut -d' ' -f3), docker-registry $(docker-registry --version 2>/dev/null | awk '{print $3}')"
+# Packages may ship services we do not want: tests start their own on loopback.
+for svc in docker-registry prometheus prometheus-node-exporter; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    systemctl stop "$svc" || true
+  fi
+done
+echo "e2e/setup.sh: git $(git --version | cut -d' ' -f3), docker-registry $(docker-registry --version 2>/dev/null | awk '{print $3}'), prometheus $(prometheus --version 2>&1 | awk 'NR==1{print $3}')"
