@@ -4,6 +4,9 @@
 package deps
 
 import (
+	_ "code.gitea.io/sdk/gitea"
+	_ "github.com/google/go-github/v82/github"
+	_ "gitlab.com/gitlab-org/api/client-go"
 	_ "github.com/Masterminds/semver/v3"
 	_ "github.com/go-git/go-git/v5"
 	_ "github.com/go-git/go-git/v5/plumbing/transport/http"
