@@ -1,0 +1,53 @@
+package overlays
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"io/fs"
+	"strings"
+)
+
+// Example is the example fleet: base/ and overlays/{dev,qa,ppd,prod,dr}/ under
+// "example". Its images point at the placeholder host REGISTRY; see ExampleFleet.
+//
+//go:embed all:example
+var Example embed.FS
+
+// registryPlaceholder stands for the registry host in the example overlays.
+const registryPlaceholder = "REGISTRY"
+
+// ExampleFleet returns the files of the example fleet by path from the fleet root
+// (for example "overlays/dev/kustomization.yaml"), with the placeholder REGISTRY
+// replaced by registry, a host[:port] such as 127.0.0.1:5000.
+func ExampleFleet(registry string) (map[string][]byte, error) {
+	if registry == "" {
+		return nil, fmt.Errorf("example fleet: registry is empty")
+	}
+	if err := checkName(registry); err != nil {
+		return nil, fmt.Errorf("example fleet: registry %q: %w", registry, err)
+	}
+	if strings.HasSuffix(registry, "/") {
+		return nil, fmt.Errorf("example fleet: registry %q ends with '/'", registry)
+	}
+	root, err := fs.Sub(Example, "example")
+	if err != nil {
+		return nil, fmt.Errorf("example fleet: %w", err)
+	}
+	files := map[string][]byte{}
+	err = fs.WalkDir(root, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(root, p)
+		if err != nil {
+			return err
+		}
+		files[p] = bytes.ReplaceAll(data, []byte(registryPlaceholder), []byte(registry))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("example fleet: %w", err)
+	}
+	return files, nil
+}

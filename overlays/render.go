@@ -1,0 +1,129 @@
+package overlays
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/kustomize/kyaml/kio"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// Render builds the kustomization in dir of a fleet repo tree, as `kustomize build`
+// would, and returns the rendered YAML. The tree is copied into memory first (all of
+// it but .git: which files a kustomization reaches is only known while building it).
+func Render(fsys fs.FS, dir string) ([]byte, error) {
+	dir = path.Clean(dir)
+	if !fs.ValidPath(dir) {
+		return nil, fmt.Errorf("render %s: not a relative slash-separated path inside the fleet", dir)
+	}
+	mem := filesys.MakeFsInMemory()
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && d.Name() == ".git":
+			return fs.SkipDir
+		case d.IsDir():
+			return nil
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		return mem.WriteFile(p, data)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("render %s: copy fleet: %w", dir, err)
+	}
+	resources, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(mem, dir)
+	if err != nil {
+		return nil, fmt.Errorf("render %s: %w", dir, err)
+	}
+	out, err := resources.AsYaml()
+	if err != nil {
+		return nil, fmt.Errorf("render %s: %w", dir, err)
+	}
+	return out, nil
+}
+
+// podSpecPaths says where each workload kind keeps its pod spec.
+var podSpecPaths = map[string][]string{
+	"Pod":         {"spec"},
+	"Deployment":  {"spec", "template", "spec"},
+	"StatefulSet": {"spec", "template", "spec"},
+	"DaemonSet":   {"spec", "template", "spec"},
+	"ReplicaSet":  {"spec", "template", "spec"},
+	"Job":         {"spec", "template", "spec"},
+	"CronJob":     {"spec", "jobTemplate", "spec", "template", "spec"},
+}
+
+// RenderImages returns the images of the containers and init containers of the
+// workloads in rendered YAML, each once, in the order they first appear.
+func RenderImages(rendered []byte) ([]string, error) {
+	nodes, err := kio.FromBytes(rendered)
+	if err != nil {
+		return nil, fmt.Errorf("render images: %w", err)
+	}
+	var images []string
+	seen := map[string]bool{}
+	for i, rn := range nodes {
+		if rn.YNode().Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("render images: document %d is not a mapping", i+1)
+		}
+		specPath, ok := podSpecPaths[rn.GetKind()]
+		if !ok {
+			continue
+		}
+		for _, field := range []string{"initContainers", "containers"} {
+			imgs, err := containerImages(rn, append(specPath[:len(specPath):len(specPath)], field))
+			if err != nil {
+				return nil, fmt.Errorf("render images: %s %s: %w", rn.GetKind(), objectName(rn), err)
+			}
+			for _, img := range imgs {
+				if !seen[img] {
+					seen[img] = true
+					images = append(images, img)
+				}
+			}
+		}
+	}
+	return images, nil
+}
+
+func containerImages(rn *yaml.RNode, fieldPath []string) ([]string, error) {
+	list, err := rn.Pipe(yaml.Lookup(fieldPath...))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", joinPath(fieldPath), err)
+	}
+	if list == nil || isNull(list.YNode()) {
+		return nil, nil
+	}
+	if list.YNode().Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("%s is not a list", joinPath(fieldPath))
+	}
+	var images []string
+	for i, c := range list.Content() {
+		if c.Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("%s[%d] is not a mapping", joinPath(fieldPath), i)
+		}
+		img := yaml.NewRNode(c).Field("image")
+		if img == nil || img.Value.YNode().Kind != yaml.ScalarNode || img.Value.YNode().Value == "" {
+			return nil, fmt.Errorf("%s[%d] has no image", joinPath(fieldPath), i)
+		}
+		images = append(images, img.Value.YNode().Value)
+	}
+	return images, nil
+}
+
+func objectName(rn *yaml.RNode) string {
+	if ns := rn.GetNamespace(); ns != "" {
+		return ns + "/" + rn.GetName()
+	}
+	return rn.GetName()
+}
+
+func joinPath(p []string) string { return strings.Join(p, ".") }
