@@ -1,0 +1,114 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ferry-dev/ferry/e2e/gitserver"
+)
+
+// benchHistories are the fleet histories the push benchmarks run on: a new
+// fleet and one with a few years of promotions (apps x envs x versions).
+var benchHistories = []int{10, 5000}
+
+// withHistory fills the fixture's bare repository with n commits, each
+// bumping one of 50 apps in one of 5 environments, via git fast-import.
+func withHistory(b *testing.B, n int) *fixture {
+	b.Helper()
+	f := newFixture(b, nil)
+	var s strings.Builder
+	envs := []string{"dev", "qa", "ppd", "prod", "dr"}
+	for i := range n {
+		app := fmt.Sprintf("app%02d", i%50)
+		env := envs[(i/50)%len(envs)]
+		content := fmt.Sprintf("images:\n- name: %s\n  newTag: 1.%d.0\n", app, i)
+		fmt.Fprintf(&s, "commit refs/heads/main\ncommitter ferry <ferry@localhost> %d +0000\ndata <<EOF\npromote %s 1.%d.0 to %s\nEOF\n", 1700000000+i, app, i, env)
+		fmt.Fprintf(&s, "M 100644 inline overlays/%s/%s/kustomization.yaml\ndata %d\n%s\n", env, app, len(content), content)
+	}
+	gitStdin(b, f.bare, s.String(), "fast-import", "--quiet")
+	return f
+}
+
+// BenchmarkCommitPush is one promotion as ferry does it: an object-level
+// commit of one file and a push to git http-backend on 127.0.0.1.
+func BenchmarkCommitPush(b *testing.B) {
+	for _, n := range benchHistories {
+		b.Run(fmt.Sprintf("history=%d", n), func(b *testing.B) {
+			f := withHistory(b, n)
+			o := testOptions(b, f.httpURL())
+			r := mustOpen(b, o)
+			head := mustFetch(b, r)
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				s, err := r.Commit(head, map[string][]byte{"overlays/dev/app00/kustomization.yaml": bump(fmt.Sprintf("9.%d.0", i))}, promote("app00", "dev", "9.0.0"), t0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := r.Push(ctx, s); err != nil {
+					b.Fatal(err)
+				}
+				head = s
+			}
+		})
+	}
+}
+
+// BenchmarkGitCLICommitPush is the same promotion with the git CLI in a
+// worktree: write the file, git commit -a, git push.
+func BenchmarkGitCLICommitPush(b *testing.B) {
+	for _, n := range benchHistories {
+		b.Run(fmt.Sprintf("history=%d", n), func(b *testing.B) {
+			f := withHistory(b, n)
+			work := filepath.Join(b.TempDir(), "work")
+			git(b, "", "clone", "--quiet", f.httpURL(), work)
+			file := filepath.Join(work, "overlays/dev/app00/kustomization.yaml")
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				if err := os.WriteFile(file, bump(fmt.Sprintf("9.%d.0", i)), 0o644); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := gitserver.Git(ctx, work, "commit", "--quiet", "-a", "-m", promote("app00", "dev", "9.0.0").String()); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := gitserver.Git(ctx, work, "push", "--quiet", "origin", "main"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkFetch is a Fetch that brings one new commit by another writer,
+// the step before each promotion.
+func BenchmarkFetch(b *testing.B) {
+	for _, n := range benchHistories {
+		b.Run(fmt.Sprintf("history=%d", n), func(b *testing.B) {
+			f := withHistory(b, n)
+			r := mustOpen(b, testOptions(b, f.httpURL()))
+			other := mustOpen(b, testOptions(b, f.fileURL()))
+			head := mustFetch(b, other)
+			ctx := context.Background()
+			for i := 0; b.Loop(); i++ {
+				b.StopTimer()
+				s, err := other.Commit(head, map[string][]byte{"overlays/qa/app01/kustomization.yaml": bump(fmt.Sprintf("8.%d.0", i))}, promote("app01", "qa", "8.0.0"), t0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := other.Push(ctx, s); err != nil {
+					b.Fatal(err)
+				}
+				head = s
+				b.StartTimer()
+				if got := mustFetch(b, r); got.Hash() != s.Hash() {
+					b.Fatalf("fetched %s, want %s", got.Hash(), s.Hash())
+				}
+			}
+		})
+	}
+}

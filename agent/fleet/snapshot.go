@@ -1,0 +1,147 @@
+package fleet
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// Snapshot is an immutable view of one commit of the fleet repository. It
+// is safe for concurrent use.
+type Snapshot struct {
+	hash plumbing.Hash
+	tree plumbing.Hash
+	when time.Time
+	objs *objectStore
+}
+
+func (r *Repo) snapshot(h plumbing.Hash) (*Snapshot, error) {
+	c, err := r.objs.commit(h)
+	if err != nil {
+		return nil, err
+	}
+	return newSnapshot(r.objs, c), nil
+}
+
+func newSnapshot(objs *objectStore, c *object.Commit) *Snapshot {
+	return &Snapshot{hash: c.Hash, tree: c.TreeHash, when: c.Committer.When, objs: objs}
+}
+
+// Hash is the commit's full hash.
+func (s *Snapshot) Hash() string { return s.hash.String() }
+
+// Time is the commit's committer time.
+func (s *Snapshot) Time() time.Time { return s.when }
+
+func (s *Snapshot) short() string { return s.hash.String()[:12] }
+
+// ReadFile returns the content of the file at path (slash-separated,
+// relative to the repository root), following symbolic links. An absent file
+// gives an error wrapping fs.ErrNotExist.
+func (s *Snapshot) ReadFile(name string) ([]byte, error) {
+	b, err := s.readFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("read %s at %s: %w", name, s.short(), err)
+	}
+	return b, nil
+}
+
+func (s *Snapshot) readFile(name string) ([]byte, error) {
+	if !fs.ValidPath(name) || name == "." {
+		return nil, fmt.Errorf("invalid path: %w", fs.ErrInvalid)
+	}
+	e, err := s.lookup(name, true)
+	if err != nil {
+		return nil, err
+	}
+	if e.mode == filemode.Dir {
+		return nil, errors.New("is a directory")
+	}
+	return s.objs.blob(e.hash)
+}
+
+// entry is a tree entry found by lookup.
+type entry struct {
+	name string
+	mode filemode.FileMode
+	hash plumbing.Hash
+}
+
+// maxLinks bounds symbolic link resolution, as Linux's MAXSYMLINKS.
+const maxLinks = 40
+
+// lookup finds a valid fs path in the commit's tree. Symbolic links are
+// followed in directory elements and, when follow is set, in the last one.
+// Links that leave the repository resolve to nothing. Submodules are not
+// part of the snapshot.
+func (s *Snapshot) lookup(name string, follow bool) (entry, error) {
+	parts := splitPath(name)
+	for links := 0; ; links++ {
+		if links > maxLinks {
+			return entry{}, errors.New("too many levels of symbolic links")
+		}
+		e, next, again, err := s.walk(parts, follow)
+		if err != nil || !again {
+			return e, err
+		}
+		parts = next
+	}
+}
+
+// walk descends the tree along parts. At a symbolic link to follow it
+// returns again and the path the link leads to; otherwise the entry found.
+func (s *Snapshot) walk(parts []string, follow bool) (found entry, next []string, again bool, err error) {
+	cur := entry{name: ".", mode: filemode.Dir, hash: s.tree}
+	for i, part := range parts {
+		if cur.mode != filemode.Dir {
+			return entry{}, nil, false, fs.ErrNotExist
+		}
+		t, err := s.objs.tree(cur.hash)
+		if err != nil {
+			return entry{}, nil, false, err
+		}
+		e, ok := findEntry(t, part)
+		if !ok || e.Mode == filemode.Submodule {
+			return entry{}, nil, false, fs.ErrNotExist
+		}
+		if e.Mode == filemode.Symlink && (i < len(parts)-1 || follow) {
+			target, err := s.objs.blob(e.Hash)
+			if err != nil {
+				return entry{}, nil, false, err
+			}
+			p := path.Join(path.Join(parts[:i]...), string(target), path.Join(parts[i+1:]...))
+			if path.IsAbs(string(target)) || p == ".." || strings.HasPrefix(p, "../") {
+				return entry{}, nil, false, fs.ErrNotExist
+			}
+			return entry{}, splitPath(p), true, nil
+		}
+		cur = entry{name: part, mode: e.Mode, hash: e.Hash}
+		if cur.mode == filemode.Deprecated {
+			cur.mode = filemode.Regular
+		}
+	}
+	return cur, nil, false, nil
+}
+
+func splitPath(p string) []string {
+	if p == "." || p == "" {
+		return nil
+	}
+	return strings.Split(p, "/")
+}
+
+func findEntry(t *object.Tree, name string) (object.TreeEntry, bool) {
+	for _, e := range t.Entries {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return object.TreeEntry{}, false
+}
