@@ -8,7 +8,7 @@ if ! bin/kustomize version 2>/dev/null | grep -q "${KUSTOMIZE_VERSION}"; then
   echo "installing kustomize ${KUSTOMIZE_VERSION} (the peer for overlay bumps) into bin/"
   GOBIN="$PWD/bin" CGO_ENABLED=0 go install "sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}"
 fi
-export FERRY_KUSTOMIZE="$PWD/bin/kustomize"
+export KUSTOMIZE="$PWD/bin/kustomize"
 ./e2e/setup.sh >/dev/null
 
 out=$(mktemp)

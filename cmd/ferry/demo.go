@@ -47,7 +47,12 @@ disk so you can read its history with git log.`,
 				}
 				dir = d
 			}
-			return runDemo(cmd.Context(), cmd.OutOrStdout(), dir, g.log)
+			log := g.log
+			if !cmd.Flags().Changed("log-level") {
+				// The timeline is the demo's output; logs only for trouble.
+				log, _ = newLogger(g.logFormat, "warn")
+			}
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), dir, log)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "directory for the demo's fleet repo and clone (default: a new temp dir)")
@@ -82,7 +87,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string, log *slog.Logger) err
 	say("registry listening at http://%s (in-process, CNCF distribution API)", regHost)
 
 	bare := filepath.Join(dir, "fleet.git")
-	p, err := seedDemoFleet(bare, regHost)
+	p, err := seedDemoFleet(ctx, bare, regHost, log)
 	if err != nil {
 		return err
 	}
@@ -193,7 +198,7 @@ func pushRandomImage(ctx context.Context, repo, tag string) (string, error) {
 
 // seedDemoFleet creates the bare fleet repo with the example fleet and a
 // ferry.yaml pointing at it and at the demo registry.
-func seedDemoFleet(bare, regHost string) (*config.Pipeline, error) {
+func seedDemoFleet(ctx context.Context, bare, regHost string, log *slog.Logger) (*config.Pipeline, error) {
 	files, err := overlays.ExampleFleet(regHost)
 	if err != nil {
 		return nil, err
@@ -204,7 +209,7 @@ func seedDemoFleet(bare, regHost string) (*config.Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = fleet.InitBare(bare, p.Git.Branch, files, fleet.Message{Subject: "seed the example fleet"},
-		fleet.Signature{Name: "demo", Email: "demo@ferry.dev"}, time.Now())
+	err = fleet.InitBare(ctx, bare, p.Git.Branch, files, fleet.Message{Subject: "seed the example fleet"},
+		fleet.Signature{Name: "demo", Email: "demo@ferry.dev"}, time.Now(), log)
 	return p, err
 }
