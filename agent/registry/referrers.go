@@ -1,0 +1,172 @@
+package registry
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// DefaultMaxArtifactBytes caps an artifact blob when Referrers is given no
+// positive cap.
+const DefaultMaxArtifactBytes = 16 << 20
+
+// ErrTooLarge marks an artifact blob over the caller's size cap.
+var ErrTooLarge = errors.New("artifact blob too large")
+
+// Artifact is one OCI referrer of an image and the content of its first
+// layer (for a Trivy report, the JSON itself).
+type Artifact struct {
+	ArtifactType string
+	// Digest is the artifact manifest's digest.
+	Digest string
+	// Created is its org.opencontainers.image.created annotation; zero when
+	// absent or unparsable.
+	Created time.Time
+	Data    []byte
+}
+
+// Referrers returns the artifacts that name repo@digest as their subject and
+// whose artifact type (or, for older artifacts, config media type) is one of
+// artifactTypes (all of them when artifactTypes is empty), newest first by
+// their created annotation, undated ones last. Registries without the OCI
+// 1.1 referrers API are read through the sha256-<hex> tag schema. A blob over
+// maxBytes (DefaultMaxArtifactBytes when maxBytes <= 0) is an ErrTooLarge
+// error and is not read past the cap.
+func (c *Client) Referrers(ctx context.Context, repo, digest string, artifactTypes []string, maxBytes int64, insecure bool) ([]Artifact, error) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxArtifactBytes
+	}
+	subject, err := parseDigest(repo, digest, insecure)
+	if err != nil {
+		return nil, fmt.Errorf("referrers of %s@%s: %w", repo, digest, err)
+	}
+	arts, err := c.referrers(ctx, subject, artifactTypes, maxBytes)
+	if err != nil {
+		return nil, fmt.Errorf("referrers of %s@%s: %w", repo, digest, withCtxErr(ctx, err))
+	}
+	return arts, nil
+}
+
+func (c *Client) referrers(ctx context.Context, subject name.Digest, want []string, maxBytes int64) ([]Artifact, error) {
+	opts := c.options(ctx)
+	// One puller for all requests, so the registry ping and token exchange
+	// happen once.
+	p, err := remote.NewPuller(opts...)
+	if err != nil {
+		return nil, err
+	}
+	// The registry's artifactType filter is optional and ggcr's client-side
+	// one trusts the listed type; we filter ourselves below.
+	idx, err := remote.Referrers(subject, append(opts, remote.Reuse(p))...)
+	if err != nil {
+		return nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var out []Artifact
+	for _, d := range im.Manifests {
+		// Some registries list the config media type instead of the
+		// artifactType (ggcr's own does), so an empty-config listing is
+		// decided by the manifest itself.
+		if listed := d.ArtifactType; listed != "" && listed != string(types.OCIEmptyJSON) && !wanted(want, listed) {
+			continue
+		}
+		a, ok, err := c.fetchArtifact(ctx, p, subject.Context().Digest(d.Digest.String()), want, maxBytes)
+		if err != nil {
+			return nil, fmt.Errorf("artifact %s: %w", d.Digest, err)
+		}
+		if ok {
+			if a.Created.IsZero() {
+				a.Created = parseCreated(d.Annotations)
+			}
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b Artifact) int {
+		if a.Created.IsZero() != b.Created.IsZero() {
+			if a.Created.IsZero() {
+				return 1
+			}
+			return -1
+		}
+		if c := b.Created.Compare(a.Created); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Digest, b.Digest)
+	})
+	return out, nil
+}
+
+// fetchArtifact reads the manifest at ref and, when its type is wanted, its
+// first layer. ok is false for an artifact of another type.
+func (c *Client) fetchArtifact(ctx context.Context, p *remote.Puller, ref name.Digest, want []string, maxBytes int64) (Artifact, bool, error) {
+	desc, err := p.Get(ctx, ref)
+	if err != nil {
+		return Artifact{}, false, err
+	}
+	var m v1.Manifest
+	if err := json.Unmarshal(desc.Manifest, &m); err != nil {
+		return Artifact{}, false, fmt.Errorf("parse manifest: %w", err)
+	}
+	typ := cmp.Or(m.ArtifactType, string(m.Config.MediaType))
+	if !wanted(want, typ) {
+		return Artifact{}, false, nil
+	}
+	if len(m.Layers) == 0 {
+		return Artifact{}, false, fmt.Errorf("artifact of type %s has no layers", typ)
+	}
+	blob := m.Layers[0]
+	if blob.Size > maxBytes {
+		return Artifact{}, false, fmt.Errorf("%w: layer %s is %d bytes, over the %d-byte limit", ErrTooLarge, blob.Digest, blob.Size, maxBytes)
+	}
+	l, err := p.Layer(ctx, ref.Context().Digest(blob.Digest.String()))
+	if err != nil {
+		return Artifact{}, false, err
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return Artifact{}, false, fmt.Errorf("fetch layer %s: %w", blob.Digest, err)
+	}
+	defer rc.Close()
+	// The declared size may lie; the cap holds whatever the registry sends.
+	data, err := io.ReadAll(io.LimitReader(rc, maxBytes+1))
+	if err != nil {
+		return Artifact{}, false, fmt.Errorf("read layer %s: %w", blob.Digest, err)
+	}
+	if int64(len(data)) > maxBytes {
+		return Artifact{}, false, fmt.Errorf("%w: layer %s is over the %d-byte limit (declared %d bytes)", ErrTooLarge, blob.Digest, maxBytes, blob.Size)
+	}
+	if int64(len(data)) != blob.Size {
+		return Artifact{}, false, fmt.Errorf("layer %s is %d bytes, its descriptor says %d", blob.Digest, len(data), blob.Size)
+	}
+	return Artifact{
+		ArtifactType: typ,
+		Digest:       desc.Digest.String(),
+		Created:      parseCreated(m.Annotations),
+		Data:         data,
+	}, true, nil
+}
+
+func wanted(want []string, typ string) bool {
+	return len(want) == 0 || slices.Contains(want, typ)
+}
+
+func parseCreated(annotations map[string]string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, annotations[AnnotationCreated])
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
