@@ -93,8 +93,11 @@ func (l *Loop) Run(ctx context.Context) error {
 				err = res.Err()
 			}
 			l.agent.metrics.pass(err)
-			if err != nil && ctx.Err() == nil {
-				l.agent.log.Error("reconcile pass", "reason", s.Reason, "err", err)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				l.agent.log.Error("reconcile pass", "reason", s.Reason, "apps", len(s.Apps), "err", err)
+			case res != nil:
+				l.agent.log.Info("reconcile pass", "reason", s.Reason, "apps", len(s.Apps), "promotions", len(res.Promotions))
 			}
 			if l.OnPass != nil {
 				l.OnPass(res, err)

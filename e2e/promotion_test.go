@@ -148,7 +148,7 @@ func TestRegistryNotification(t *testing.T) {
 	if k := fleet.show(t, "overlays/dr/kustomization.yaml"); !strings.Contains(k, digest) {
 		t.Fatalf("dr does not mirror checkout %s:\n%s", digest, k)
 	}
-	if !strings.Contains(p.out.String(), "registry push") {
+	if !strings.Contains(p.out.String(), `reason="registry push" apps=1 promotions=5`) {
 		t.Errorf("the promotion was not triggered by the notification:\n%s", p.out.String())
 	}
 	// An unauthenticated call is refused and changes nothing.
@@ -191,6 +191,9 @@ func TestHumanCommitRacesFerry(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	<-raced
+	if !strings.Contains(out, "remote moved") {
+		t.Errorf("ferry did not meet the moved remote:\n%s", out)
+	}
 	human := strings.TrimSpace(fleet.git(t, "log", "--format=%H", "--grep=human: label dev", "main"))
 	if human == "" {
 		t.Fatal("the human commit is lost")
