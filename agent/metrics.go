@@ -72,3 +72,6 @@ func (m *Metrics) pass(err error) {
 	}
 	m.passes.WithLabelValues("ok").Inc()
 }
+
+// SetMetrics makes the agent record into m (shared across config reloads).
+func (a *Agent) SetMetrics(m *Metrics) { a.metrics = m }

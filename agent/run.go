@@ -55,6 +55,7 @@ type Loop struct {
 	agent    *Agent
 	interval time.Duration
 	due      map[string]time.Time // next registry poll per app
+	lastPass time.Time
 	trig     *triggers
 	// OnPass, when set, sees every pass result (the CLI prints them).
 	OnPass func(*Result, error)
@@ -82,12 +83,14 @@ func (l *Loop) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-			if apps := l.dueApps(); len(apps) > 0 {
+			// Git is read every interval; registries only when their apps are due.
+			if apps := l.dueApps(); len(apps) > 0 || time.Since(l.lastPass) >= l.interval {
 				l.Trigger(Scope{Apps: apps, Reason: "interval"})
 			}
 		case <-l.trig.signal:
 			s := l.trig.take()
 			res, err := l.agent.Reconcile(ctx, s)
+			l.lastPass = time.Now()
 			l.markPolled(s)
 			if err == nil {
 				err = res.Err()

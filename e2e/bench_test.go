@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -57,7 +58,7 @@ func BenchmarkWebhookToPush(b *testing.B) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	repo, err := fleet.Open(ctx, fleet.Options{URL: url, Branch: "main", Dir: filepath.Join(root, "clone")})
+	repo, err := fleet.Open(ctx, fleet.Options{URL: url, Branch: "main", Dir: filepath.Join(root, "clone"), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}

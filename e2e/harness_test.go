@@ -70,7 +70,7 @@ func startRegistry(t testing.TB, notify, token string) *distRegistry {
 	dir := t.TempDir()
 	port := freePort(t)
 	cfg := fmt.Sprintf(`version: 0.1
-log: {level: warn}
+log: {level: warn, accesslog: {disabled: true}}
 storage:
   filesystem: {rootdirectory: %s}
   delete: {enabled: true}

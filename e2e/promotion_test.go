@@ -308,3 +308,38 @@ func TestBrokenOverlay(t *testing.T) {
 		t.Fatalf("promotions: got %q, want %q", got, want)
 	}
 }
+
+// TestConfigIsACommit: with --config naming the fleet repo, a commit to
+// ferry.yaml changes what ferry does; a broken ferry.yaml is refused and the
+// previous configuration keeps running.
+func TestConfigIsACommit(t *testing.T) {
+	reg := startRegistry(t, "", "")
+	cfg := strings.Replace(chainConfig, `tags: {semver: ">=1.0.0"}`, `tags: {semver: ">=1.0.0 <2.0.0"}`, 1) +
+		"git:\n  interval: 1s\n"
+	cfg = strings.Replace(cfg, "git:\n  url: FLEET\n  branch: main\n  author: {name: ferry, email: ferry@example.com}\n", "", 1)
+	cfg = strings.Replace(cfg, "git:\n  interval: 1s\n", "git:\n  url: FLEET\n  branch: main\n  interval: 1s\n", 1)
+	fleet := startFleet(t, reg.host, cfg)
+	reg.push(t, "shop/checkout", "1.0.0")
+	reg.push(t, "shop/checkout", "2.0.0")
+	reg.push(t, "shop/cart", "main-1")
+	p := startFerry(t, []string{"FERRY_WEBHOOK_TOKEN=t"}, "run", "--config", fleet.url, "--work-dir", t.TempDir())
+	waitFor(t, 30*time.Second, "checkout 1.0.0 in dr", func() bool {
+		return strings.Contains(fleet.show(t, "overlays/dr/kustomization.yaml"), "newTag: 1.0.0")
+	})
+
+	fleet.humanCommit(t, "human: break ferry.yaml", func(dir string) {
+		os.WriteFile(filepath.Join(dir, "ferry.yaml"), []byte("apiVersion: ferry.dev/v1alpha1\nkind: Pipeline\nbogus: true\n"), 0o644)
+	})
+	waitFor(t, 30*time.Second, "the broken ferry.yaml refused", func() bool {
+		return strings.Contains(p.out.String(), "new ferry.yaml refused")
+	})
+	fleet.humanCommit(t, "human: allow 2.x", func(dir string) {
+		os.WriteFile(filepath.Join(dir, "ferry.yaml"), []byte(fleet.expand(strings.Replace(cfg, " <2.0.0", "", 1), reg.host)), 0o644)
+	})
+	waitFor(t, 30*time.Second, "checkout 2.0.0 in dr after the config commit", func() bool {
+		return strings.Contains(fleet.show(t, "overlays/dr/kustomization.yaml"), "newTag: 2.0.0")
+	})
+	if !strings.Contains(p.out.String(), "ferry.yaml changed; reloaded") {
+		t.Errorf("no reload logged:\n%s", p.out.String())
+	}
+}

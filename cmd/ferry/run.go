@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,21 +34,17 @@ func runCmd(g *globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			metrics := prometheus.NewRegistry()
+			metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			p, repo, err := g.loadPipeline(ctx)
 			if err != nil {
 				return err
 			}
-			reg, err := registryClient(p, g.log)
-			if err != nil {
-				return err
-			}
-			metrics := prometheus.NewRegistry()
-			metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-			a, err := newAgent(p, repo, reg, g.log, metrics)
-			if err != nil {
-				return err
-			}
 			if once {
+				a, err := g.agentFor(p, repo, metrics)
+				if err != nil {
+					return err
+				}
 				res, err := a.Reconcile(ctx, agent.Scope{All: true, Reason: "once"})
 				if err != nil {
 					return err
@@ -55,16 +52,47 @@ func runCmd(g *globals) *cobra.Command {
 				printResult(cmd.OutOrStdout(), res)
 				return res.Err()
 			}
-			loop := agent.NewLoop(a, p.Git.Interval.Std())
+			var current atomic.Pointer[agent.Loop]
 			if listen != "" {
-				srv, err := serve(ctx, listen, p, loop, metrics, g)
+				srv, err := serve(ctx, listen, p, &current, metrics, g)
 				if err != nil {
 					return err
 				}
 				defer shutdown(srv)
 			}
-			g.log.Info("ferry running", "config", p.Source, "fleet", p.Git.URL, "apps", len(p.Apps), "envs", len(p.Environments))
-			return loop.Run(ctx)
+			m := agent.NewMetrics(metrics)
+			for {
+				a, err := g.agentFor(p, repo, nil)
+				if err != nil {
+					return err
+				}
+				a.SetMetrics(m)
+				loop := agent.NewLoop(a, p.Git.Interval.Std())
+				current.Store(loop)
+				loopCtx, reload := context.WithCancel(ctx)
+				if isRepoURL(g.config) {
+					// ferry.yaml in the fleet repo is the configuration: a change is a commit.
+					loop.OnPass = func(res *agent.Result, _ error) {
+						if res != nil && g.configChanged(repo, res.Plan.Commit) {
+							reload()
+						}
+					}
+				}
+				g.log.Info("ferry running", "config", p.Source, "fleet", p.Git.URL, "apps", len(p.Apps), "envs", len(p.Environments))
+				err = loop.Run(loopCtx)
+				reload()
+				if err != nil || ctx.Err() != nil {
+					return err
+				}
+				next, nextRepo, err := g.loadPipeline(ctx)
+				if err != nil {
+					// Keep running the last good configuration; a broken one never runs.
+					g.log.Error("new ferry.yaml refused; keeping the previous one", "err", err)
+					continue
+				}
+				g.log.Info("ferry.yaml changed; reloaded", "config", next.Source)
+				p, repo = next, nextRepo
+			}
 		},
 	}
 	cmd.Flags().BoolVar(&once, "once", false, "run one full reconcile pass and exit")
@@ -80,7 +108,7 @@ func webhookSecret(p *config.Pipeline) (string, error) {
 	return os.Getenv("FERRY_WEBHOOK_TOKEN"), nil
 }
 
-func serve(ctx context.Context, addr string, p *config.Pipeline, loop *agent.Loop, metrics *prometheus.Registry, g *globals) (*http.Server, error) {
+func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Pointer[agent.Loop], metrics *prometheus.Registry, g *globals) (*http.Server, error) {
 	secret, err := webhookSecret(p)
 	if err != nil {
 		return nil, err
@@ -89,7 +117,9 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *agent.Loo
 		g.log.Warn("no webhook secret (webhooks.tokenFile or FERRY_WEBHOOK_TOKEN): every webhook call is refused")
 	}
 	mux := http.NewServeMux()
-	hooks := webhook.NewHandler(webhook.NewVerifier(secret), p.Webhooks.MaxBodyBytes, g.log, loop.OnRegistryEvents, loop.OnPush)
+	hooks := webhook.NewHandler(webhook.NewVerifier(secret), p.Webhooks.MaxBodyBytes, g.log,
+		func(ctx context.Context, ev []webhook.RegistryEvent) { loop.Load().OnRegistryEvents(ctx, ev) },
+		func(ctx context.Context, ev webhook.PushEvent) { loop.Load().OnPush(ctx, ev) })
 	mux.Handle("/hooks/", hooks)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })

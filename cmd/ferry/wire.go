@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -26,6 +27,9 @@ type globals struct {
 	logFormat string
 	logLevel  string
 	log       *slog.Logger
+	// loadedConfig is the ferry.yaml the running agent was built from,
+	// when the configuration lives in the fleet repo.
+	loadedConfig []byte
 }
 
 // isRepoURL tells a fleet repo URL from a config file path.
@@ -67,6 +71,7 @@ func (g *globals) loadPipeline(ctx context.Context) (*config.Pipeline, *fleet.Re
 	if err != nil {
 		return nil, nil, fmt.Errorf("read ferry.yaml from %s at %s: %w", g.config, snap.Hash(), err)
 	}
+	g.loadedConfig = data
 	p, err := config.Parse(fmt.Sprintf("%s@%.12s:ferry.yaml", g.config, snap.Hash()), data)
 	if err != nil {
 		return nil, nil, err
@@ -156,4 +161,28 @@ func newAgent(p *config.Pipeline, repo *fleet.Repo, reg agent.Registry, log *slo
 		m = agent.NewMetrics(metrics)
 	}
 	return agent.New(agent.Options{Config: p, Fleet: repo, Registry: reg, Logger: log, Metrics: m})
+}
+
+// agentFor wires an agent with its own registry client.
+func (g *globals) agentFor(p *config.Pipeline, repo *fleet.Repo, metrics prometheus.Registerer) (*agent.Agent, error) {
+	reg, err := registryClient(p, g.log)
+	if err != nil {
+		return nil, err
+	}
+	return newAgent(p, repo, reg, g.log, metrics)
+}
+
+// configChanged reports whether ferry.yaml at commit differs from the one
+// the running agent was built from.
+func (g *globals) configChanged(repo *fleet.Repo, commit string) bool {
+	snap, err := repo.Snapshot(commit)
+	if err != nil {
+		return false
+	}
+	data, err := snap.ReadFile("ferry.yaml")
+	if err != nil {
+		g.log.Error("ferry.yaml is gone from the fleet repo; keeping the running configuration", "commit", commit)
+		return false
+	}
+	return !bytes.Equal(data, g.loadedConfig)
 }
