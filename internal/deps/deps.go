@@ -5,8 +5,6 @@ package deps
 
 import (
 	_ "code.gitea.io/sdk/gitea"
-	_ "github.com/google/go-github/v82/github"
-	_ "gitlab.com/gitlab-org/api/client-go"
 	_ "github.com/Masterminds/semver/v3"
 	_ "github.com/go-git/go-git/v5"
 	_ "github.com/go-git/go-git/v5/plumbing/transport/http"
@@ -16,6 +14,7 @@ import (
 	_ "github.com/google/go-containerregistry/pkg/registry"
 	_ "github.com/google/go-containerregistry/pkg/v1/random"
 	_ "github.com/google/go-containerregistry/pkg/v1/remote"
+	_ "github.com/google/go-github/v82/github"
 	_ "github.com/open-policy-agent/opa/v1/ast"
 	_ "github.com/open-policy-agent/opa/v1/rego"
 	_ "github.com/open-policy-agent/opa/v1/tester"
@@ -24,6 +23,7 @@ import (
 	_ "github.com/prometheus/client_golang/prometheus"
 	_ "github.com/prometheus/client_golang/prometheus/promhttp"
 	_ "github.com/spf13/cobra"
+	_ "gitlab.com/gitlab-org/api/client-go"
 	_ "golang.org/x/sync/errgroup"
 	_ "golang.org/x/time/rate"
 	_ "sigs.k8s.io/kustomize/api/krusty"
