@@ -22,10 +22,10 @@ type Pipeline struct {
 	Policies     string        `yaml:"policies,omitempty"`
 	Webhooks     Webhooks      `yaml:"webhooks,omitempty"`
 	Registry     Registry      `yaml:"registry,omitempty"`
-	// Providers, Analyses and Rollback are read by later features; they are
-	// kept as raw YAML-compatible values so a ferry.yaml written for them loads.
-	Providers map[string]any `yaml:"providers,omitempty"`
-	Analyses  map[string]any `yaml:"analyses,omitempty"`
+	Providers    Providers     `yaml:"providers,omitempty"`
+	// Analyses and Rollback are read by later features; they are kept as
+	// raw YAML-compatible values so a ferry.yaml written for them loads.
+	Analyses map[string]any `yaml:"analyses,omitempty"`
 	Rollback  map[string]any `yaml:"rollback,omitempty"`
 
 	// Source names where this pipeline was read from (a file path, or
@@ -78,8 +78,60 @@ type App struct {
 	Tags     TagPolicy `yaml:"tags"`
 	Insecure bool      `yaml:"insecure,omitempty"` // plain HTTP to a non-loopback registry
 	// Interval between registry polls for this app; default registry.interval.
-	Interval Duration       `yaml:"interval,omitempty"`
-	Evidence map[string]any `yaml:"evidence,omitempty"`
+	Interval Duration `yaml:"interval,omitempty"`
+	Evidence Evidence `yaml:"evidence,omitempty"`
+}
+
+// Evidence says where the facts about an app's candidates come from.
+type Evidence struct {
+	Trivy *TrivyEvidence `yaml:"trivy,omitempty"`
+	Sonar *SonarEvidence `yaml:"sonar,omitempty"`
+}
+
+// Trivy report sources.
+const (
+	TrivyFromReferrers = "referrers" // an OCI referrer of the candidate's digest
+	TrivyFromURL       = "url"       // GET a URL template
+	TrivyFromFile      = "file"      // a file of the fleet repo, by path template
+)
+
+// TrivyEvidence finds a candidate's Trivy report (JSON or SARIF).
+type TrivyEvidence struct {
+	From string `yaml:"from,omitempty"` // referrers (default), url or file
+	// URL and File are Go templates over .App .Image .Tag .Digest .Version.
+	URL      string   `yaml:"url,omitempty"`
+	File     string   `yaml:"file,omitempty"`
+	MaxBytes int64    `yaml:"maxBytes,omitempty"` // default 16 MiB
+	Timeout  Duration `yaml:"timeout,omitempty"`  // default 10s
+}
+
+// SonarEvidence reads the SonarQube quality gate of the image's source revision.
+type SonarEvidence struct {
+	URL        string   `yaml:"url"`
+	ProjectKey string   `yaml:"projectKey"`
+	TokenFile  string   `yaml:"tokenFile,omitempty"`
+	Timeout    Duration `yaml:"timeout,omitempty"` // default 10s
+}
+
+// Providers are the metric back-ends ferry queries.
+type Providers struct {
+	Prometheus *PrometheusProvider `yaml:"prometheus,omitempty"`
+}
+
+// PrometheusProvider is a Prometheus HTTP API.
+type PrometheusProvider struct {
+	Address            string   `yaml:"address"`
+	BearerTokenFile    string   `yaml:"bearerTokenFile,omitempty"`
+	InsecureSkipVerify bool     `yaml:"insecureSkipVerify,omitempty"`
+	Timeout            Duration `yaml:"timeout,omitempty"` // per query; default 10s
+}
+
+// MetricQuery is an instant Prometheus query whose value a gate sees as
+// input.evidence.metrics[Name]. Query is a Go template over .App .Env .From
+// .Version .Digest.
+type MetricQuery struct {
+	Name  string `yaml:"name"`
+	Query string `yaml:"query"`
 }
 
 // TagPolicy chooses the newest allowed tag. Exactly one of Semver, Regex or
@@ -105,6 +157,8 @@ type Environment struct {
 	PullRequest bool     `yaml:"pullRequest,omitempty"`
 	Mirror      string   `yaml:"mirror,omitempty"`
 	Soak        Duration `yaml:"soak,omitempty"`
+	// Metrics are instant queries gathered as evidence for this env's gate.
+	Metrics []MetricQuery `yaml:"metrics,omitempty"`
 	Analysis    string   `yaml:"analysis,omitempty"`
 	Canary      any      `yaml:"canary,omitempty"`
 	Cluster     any      `yaml:"cluster,omitempty"`

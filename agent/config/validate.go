@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"text/template"
 	"unicode"
 
 	"github.com/Masterminds/semver/v3"
@@ -39,6 +40,7 @@ func (p *Pipeline) Validate() error {
 	p.validateApps(ps)
 	p.validateEnvironments(ps)
 	p.validateSettings(ps)
+	p.validateMetrics(ps)
 	ps.sort()
 	return errors.Join(ps.errs...)
 }
@@ -133,6 +135,80 @@ func (p *Pipeline) validateApps(ps *problems) {
 			ps.add(joinPath(base, "image"), "%s", msg)
 		}
 		checkTags(ps, joinPath(base, "tags"), a.Tags)
+		checkEvidence(ps, joinPath(base, "evidence"), a.Evidence)
+	}
+}
+
+func checkEvidence(ps *problems, base string, e Evidence) {
+	if t := e.Trivy; t != nil {
+		tb := joinPath(base, "trivy")
+		switch t.From {
+		case "", TrivyFromReferrers:
+		case TrivyFromURL:
+			if t.URL == "" {
+				ps.add(joinPath(tb, "url"), "required with from: url")
+			}
+		case TrivyFromFile:
+			if t.File == "" {
+				ps.add(joinPath(tb, "file"), "required with from: file")
+			}
+		default:
+			ps.add(joinPath(tb, "from"), "%q is not one of %s, %s, %s", t.From, TrivyFromReferrers, TrivyFromURL, TrivyFromFile)
+		}
+		for _, f := range []struct{ key, tmpl string }{{"url", t.URL}, {"file", t.File}} {
+			if _, err := template.New(f.key).Option("missingkey=error").Parse(f.tmpl); err != nil {
+				ps.add(joinPath(tb, f.key), "template: %v", err)
+			}
+		}
+		if t.MaxBytes < 0 {
+			ps.add(joinPath(tb, "maxBytes"), "must be positive")
+		}
+	}
+	if s := e.Sonar; s != nil {
+		sb := joinPath(base, "sonar")
+		// Only a URL is checked here; the sonar client refuses anything else at start.
+		if s.URL == "" {
+			ps.add(joinPath(sb, "url"), "required")
+		} else if msg := checkHTTPURL(s.URL); msg != "" && strings.Contains(s.URL, "://") {
+			ps.add(joinPath(sb, "url"), "%s", msg)
+		}
+		if s.ProjectKey == "" {
+			ps.add(joinPath(sb, "projectKey"), "required")
+		}
+	}
+}
+
+// metricName is what a Rego policy can read as input.evidence.metrics.NAME.
+var metricName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (p *Pipeline) validateMetrics(ps *problems) {
+	for i, env := range p.Environments {
+		seen := map[string]bool{}
+		for j, m := range env.Metrics {
+			base := indexPath(joinPath(indexPath("environments", i), "metrics"), j)
+			switch {
+			case !metricName.MatchString(m.Name):
+				ps.add(joinPath(base, "name"), "%q must be letters, digits and '_' (policies read input.evidence.metrics.%s)", m.Name, m.Name)
+			case seen[m.Name]:
+				ps.add(joinPath(base, "name"), "%q is already a metric of this environment", m.Name)
+			}
+			seen[m.Name] = true
+			if strings.TrimSpace(m.Query) == "" {
+				ps.add(joinPath(base, "query"), "required")
+			} else if _, err := template.New("query").Option("missingkey=error").Parse(m.Query); err != nil {
+				ps.add(joinPath(base, "query"), "template: %v", err)
+			}
+			if p.Providers.Prometheus == nil {
+				ps.add(joinPath(base, "query"), "needs providers.prometheus.address")
+			}
+		}
+	}
+	if pr := p.Providers.Prometheus; pr != nil {
+		if pr.Address == "" {
+			ps.add("providers.prometheus.address", "required")
+		} else if msg := checkHTTPURL(pr.Address); msg != "" {
+			ps.add("providers.prometheus.address", "%s", msg)
+		}
 	}
 }
 
