@@ -26,7 +26,7 @@ type Pipeline struct {
 	// Analyses and Rollback are read by later features; they are kept as
 	// raw YAML-compatible values so a ferry.yaml written for them loads.
 	Analyses map[string]any `yaml:"analyses,omitempty"`
-	Rollback  map[string]any `yaml:"rollback,omitempty"`
+	Rollback map[string]any `yaml:"rollback,omitempty"`
 
 	// Source names where this pipeline was read from (a file path, or
 	// "<git url>@<commit>:ferry.yaml"); set by the loader, never decoded.
@@ -158,11 +158,11 @@ type Environment struct {
 	Mirror      string   `yaml:"mirror,omitempty"`
 	Soak        Duration `yaml:"soak,omitempty"`
 	// Metrics are instant queries gathered as evidence for this env's gate.
-	Metrics []MetricQuery `yaml:"metrics,omitempty"`
-	Analysis    string   `yaml:"analysis,omitempty"`
-	Canary      any      `yaml:"canary,omitempty"`
-	Cluster     any      `yaml:"cluster,omitempty"`
-	Verify      any      `yaml:"verify,omitempty"`
+	Metrics  []MetricQuery `yaml:"metrics,omitempty"`
+	Analysis string        `yaml:"analysis,omitempty"`
+	Canary   any           `yaml:"canary,omitempty"`
+	Cluster  any           `yaml:"cluster,omitempty"`
+	Verify   any           `yaml:"verify,omitempty"`
 }
 
 // Webhooks authenticates inbound webhook calls.
