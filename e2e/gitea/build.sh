@@ -36,6 +36,7 @@ if ! { [ -x "$bin" ] && "$bin" --version >/dev/null 2>&1; }; then
   mv "$bin.tmp" "$bin"
 fi
 
+go mod download code.gitea.io/gitea # a no-op unless the module cache was cleaned
 src="$(go list -mod=readonly -m -f '{{.Dir}}' code.gitea.io/gitea)"
 rm -rf "$static.tmp"
 mkdir -p "$static.tmp"

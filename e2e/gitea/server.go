@@ -50,7 +50,7 @@ func Binary(t testing.TB) string {
 	t.Helper()
 	bin := os.Getenv(EnvBinary)
 	if bin == "" {
-		t.Skipf("%s is unset: run e2e/gitea/build.sh and set %s to the path it prints (make test does both)", EnvBinary, EnvBinary)
+		t.Skipf("%s is unset: run e2e/gitea/build.sh and set %s to the path it prints", EnvBinary, EnvBinary)
 	}
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("%s=%s: %v (run e2e/gitea/build.sh)", EnvBinary, bin, err)

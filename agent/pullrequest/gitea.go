@@ -1,0 +1,162 @@
+package pullrequest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"code.gitea.io/sdk/gitea"
+)
+
+// giteaPageSize is Gitea's default MAX_RESPONSE_ITEMS; asking for more is
+// capped. A variable so the tests can page through a handful.
+var giteaPageSize = 50
+
+type giteaProvider struct {
+	cfg         Config
+	owner, name string
+}
+
+func newGitea(c Config) (Provider, error) {
+	if c.URL == "" {
+		return nil, fmt.Errorf("gitea pull-request provider for %q: url is empty", c.Repo)
+	}
+	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("gitea pull-request provider for %q: url %q: want http(s)://host[/path]", c.Repo, c.URL)
+	}
+	owner, name, err := splitRepo(KindGitea, c.Repo, false)
+	if err != nil {
+		return nil, err
+	}
+	return &giteaProvider{cfg: c, owner: owner, name: name}, nil
+}
+
+// client builds a client bound to ctx: the SDK keeps one context per client
+// rather than per call, so a shared client could not honour each caller's.
+// Building one is free: the server-version probe is switched off.
+func (p *giteaProvider) client(ctx context.Context) (*gitea.Client, error) {
+	opts := []gitea.ClientOption{
+		gitea.SetToken(p.cfg.Token),
+		gitea.SetContext(ctx),
+		gitea.SetGiteaVersion(""),
+	}
+	if p.cfg.HTTPClient != nil {
+		opts = append(opts, gitea.SetHTTPClient(p.cfg.HTTPClient))
+	}
+	c, err := gitea.NewClient(p.cfg.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("gitea client for %s: %w", p.cfg.URL, err)
+	}
+	return c, nil
+}
+
+// Find lists every pull request of the repository and keeps those from head:
+// Gitea's list API has no head-branch filter.
+func (p *giteaProvider) Find(ctx context.Context, head string) ([]PR, error) {
+	if head == "" {
+		return nil, fmt.Errorf("gitea %s: find pull requests in %s: empty head branch", p.cfg.URL, p.cfg.Repo)
+	}
+	c, err := p.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []PR
+	for page := 1; ; page++ {
+		prs, resp, err := c.ListRepoPullRequests(p.owner, p.name, gitea.ListPullRequestsOptions{
+			ListOptions: gitea.ListOptions{Page: page, PageSize: giteaPageSize},
+			State:       gitea.StateAll,
+		})
+		if err != nil {
+			return nil, p.wrap(ctx, "list pull requests", resp, err)
+		}
+		for _, pr := range prs {
+			if pr.Head != nil && pr.Head.Name == head && pr.Base != nil && pr.Head.RepoID == pr.Base.RepoID {
+				out = append(out, fromGitea(pr))
+			}
+		}
+		if len(prs) == 0 || resp == nil || resp.NextPage == 0 {
+			break
+		}
+	}
+	return newestFirst(out), nil
+}
+
+func (p *giteaProvider) Open(ctx context.Context, head, base, title, body string) (PR, error) {
+	c, err := p.client(ctx)
+	if err != nil {
+		return PR{}, err
+	}
+	pr, resp, err := c.CreatePullRequest(p.owner, p.name, gitea.CreatePullRequestOption{
+		Head: head, Base: base, Title: title, Body: body,
+	})
+	if err != nil {
+		return PR{}, p.wrap(ctx, fmt.Sprintf("open pull request %s -> %s", head, base), resp, err)
+	}
+	return fromGitea(pr), nil
+}
+
+func (p *giteaProvider) Update(ctx context.Context, number int, title, body string) (PR, error) {
+	c, err := p.client(ctx)
+	if err != nil {
+		return PR{}, err
+	}
+	// An empty title is left out by Gitea, which is what Update promises.
+	pr, resp, err := c.EditPullRequest(p.owner, p.name, int64(number), gitea.EditPullRequestOption{
+		Title: title, Body: &body,
+	})
+	if err != nil {
+		return PR{}, p.wrap(ctx, fmt.Sprintf("update pull request #%d", number), resp, err)
+	}
+	return fromGitea(pr), nil
+}
+
+func (p *giteaProvider) Comment(ctx context.Context, number int, body string) error {
+	c, err := p.client(ctx)
+	if err != nil {
+		return err
+	}
+	_, resp, err := c.CreateIssueComment(p.owner, p.name, int64(number), gitea.CreateIssueCommentOption{Body: body})
+	if err != nil {
+		return p.wrap(ctx, fmt.Sprintf("comment on pull request #%d", number), resp, err)
+	}
+	return nil
+}
+
+// wrap names the operation, repository and HTTP status: the SDK's error is
+// often only the server's message.
+func (p *giteaProvider) wrap(ctx context.Context, op string, resp *gitea.Response, err error) error {
+	if resp != nil && resp.Response != nil && resp.StatusCode >= http.StatusBadRequest {
+		return fmt.Errorf("gitea %s: %s in %s: HTTP %d: %w", p.cfg.URL, op, p.cfg.Repo, resp.StatusCode, err)
+	}
+	return fmt.Errorf("gitea %s: %s in %s: %w", p.cfg.URL, op, p.cfg.Repo, ctxErr(ctx, err))
+}
+
+func fromGitea(pr *gitea.PullRequest) PR {
+	out := PR{
+		Number: int(pr.Index),
+		URL:    pr.HTMLURL,
+		Title:  pr.Title,
+		Body:   pr.Body,
+		State:  StateOpen,
+	}
+	if pr.Head != nil {
+		out.Head = pr.Head.Name // Ref turns into refs/pull/N/head once the branch is deleted
+	}
+	if pr.Base != nil {
+		out.Base = pr.Base.Name
+	}
+	switch {
+	case pr.HasMerged:
+		out.State = StateMerged
+		if pr.MergedCommitID != nil {
+			out.MergeCommit = *pr.MergedCommitID
+		}
+	case pr.State == gitea.StateClosed:
+		out.State = StateClosed
+	}
+	if pr.Updated != nil {
+		out.UpdatedAt = pr.Updated.UTC()
+	}
+	return out
+}

@@ -1,0 +1,122 @@
+package pullrequest
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/go-github/v82/github"
+)
+
+const githubPageSize = 100 // GitHub's maximum per_page
+
+type githubProvider struct {
+	c           *github.Client
+	repo        string
+	owner, name string
+}
+
+func newGitHub(c Config) (Provider, error) {
+	owner, name, err := splitRepo(KindGitHub, c.Repo, false)
+	if err != nil {
+		return nil, err
+	}
+	gh := github.NewClient(c.HTTPClient).WithAuthToken(c.Token)
+	if c.URL != "" {
+		// Enterprise serves the API under /api/v3/ and uploads under
+		// /api/uploads/; the SDK appends both to the server's URL.
+		if gh, err = gh.WithEnterpriseURLs(c.URL, c.URL); err != nil {
+			return nil, fmt.Errorf("github pull-request provider for %q: url %q: %w", c.Repo, c.URL, err)
+		}
+	}
+	return &githubProvider{c: gh, repo: c.Repo, owner: owner, name: name}, nil
+}
+
+// Find asks GitHub for the pull requests from owner:head only, then checks
+// the branch again since a fork owned by the same account would match too.
+func (p *githubProvider) Find(ctx context.Context, head string) ([]PR, error) {
+	if head == "" {
+		return nil, fmt.Errorf("github: find pull requests in %s: empty head branch", p.repo)
+	}
+	opts := &github.PullRequestListOptions{
+		State:       "all",
+		Head:        p.owner + ":" + head,
+		ListOptions: github.ListOptions{PerPage: githubPageSize},
+	}
+	var out []PR
+	for {
+		prs, resp, err := p.c.PullRequests.List(ctx, p.owner, p.name, opts)
+		if err != nil {
+			return nil, p.wrap(ctx, "list pull requests from "+head, err)
+		}
+		for _, pr := range prs {
+			if pr.GetHead().GetRef() == head && pr.GetHead().GetRepo().GetFullName() == pr.GetBase().GetRepo().GetFullName() {
+				out = append(out, fromGitHub(pr))
+			}
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	return newestFirst(out), nil
+}
+
+func (p *githubProvider) Open(ctx context.Context, head, base, title, body string) (PR, error) {
+	pr, _, err := p.c.PullRequests.Create(ctx, p.owner, p.name, &github.NewPullRequest{
+		Title: &title, Head: &head, Base: &base, Body: &body,
+	})
+	if err != nil {
+		return PR{}, p.wrap(ctx, fmt.Sprintf("open pull request %s -> %s", head, base), err)
+	}
+	return fromGitHub(pr), nil
+}
+
+func (p *githubProvider) Update(ctx context.Context, number int, title, body string) (PR, error) {
+	edit := &github.PullRequest{Body: &body}
+	if title != "" {
+		edit.Title = &title
+	}
+	pr, _, err := p.c.PullRequests.Edit(ctx, p.owner, p.name, number, edit)
+	if err != nil {
+		return PR{}, p.wrap(ctx, fmt.Sprintf("update pull request #%d", number), err)
+	}
+	return fromGitHub(pr), nil
+}
+
+// Comment posts to the pull request's conversation, which GitHub keeps as the
+// issue of the same number (review comments are for diff lines).
+func (p *githubProvider) Comment(ctx context.Context, number int, body string) error {
+	_, _, err := p.c.Issues.CreateComment(ctx, p.owner, p.name, number, &github.IssueComment{Body: &body})
+	if err != nil {
+		return p.wrap(ctx, fmt.Sprintf("comment on pull request #%d", number), err)
+	}
+	return nil
+}
+
+// wrap names the operation and repository. The SDK's errors carry the method,
+// URL and status but never the Authorization header.
+func (p *githubProvider) wrap(ctx context.Context, op string, err error) error {
+	return fmt.Errorf("github: %s in %s: %w", op, p.repo, ctxErr(ctx, err))
+}
+
+func fromGitHub(pr *github.PullRequest) PR {
+	out := PR{
+		Number:    pr.GetNumber(),
+		URL:       pr.GetHTMLURL(),
+		Title:     pr.GetTitle(),
+		Body:      pr.GetBody(),
+		Head:      pr.GetHead().GetRef(),
+		Base:      pr.GetBase().GetRef(),
+		State:     StateOpen,
+		UpdatedAt: pr.GetUpdatedAt().UTC(),
+	}
+	switch {
+	// The list endpoint leaves out "merged"; merged_at is in every shape.
+	case pr.GetMerged() || pr.MergedAt != nil:
+		out.State = StateMerged
+		out.MergeCommit = pr.GetMergeCommitSHA()
+	case pr.GetState() == "closed":
+		out.State = StateClosed
+	}
+	return out
+}
