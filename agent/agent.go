@@ -21,6 +21,8 @@ type Fleet interface {
 	Commit(parent *fleet.Snapshot, files map[string][]byte, msg fleet.Message, when time.Time) (*fleet.Snapshot, error)
 	Push(ctx context.Context, s *fleet.Snapshot) error
 	Log(ctx context.Context, from *fleet.Snapshot, fn func(fleet.Commit) (bool, error)) error
+	LogPath(ctx context.Context, from *fleet.Snapshot, path string, fn func(fleet.Commit) (bool, error)) error
+	Snapshot(hash string) (*fleet.Snapshot, error)
 }
 
 // Registry lists and resolves tags of image repositories.
@@ -36,6 +38,12 @@ type Options struct {
 	Registry Registry
 	Logger   *slog.Logger
 	Metrics  *Metrics // nil: no metrics
+	// Images reads image metadata and referrers (scan reports); nil: none.
+	Images ImageReader
+	// Sonar reads quality gates, by app name; apps without one have no Sonar evidence.
+	Sonar map[string]QualityGates
+	// Prometheus answers the environments' metric queries; nil: none configured.
+	Prometheus MetricQuerier
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// PushAttempts bounds the fetch-reapply-push retries on a moving remote.
@@ -56,10 +64,16 @@ type Agent struct {
 	regConc   int
 	selectors map[string]*registry.Selector
 	order     []*config.Environment
+	images    ImageReader
+	sonar     map[string]QualityGates
+	prom      MetricQuerier
+	policy    *policyCache // compiled policies of the last policy tree seen
 
 	mu      sync.Mutex // one pass at a time: ferry has a single writer
 	history *history
 	seen    map[string]time.Time // candidate key -> first seen, for the duration metric
+	// verdicts holds the last logged verdict per candidate key.
+	verdicts map[string]string
 }
 
 // New validates the wiring and prepares tag selectors.
@@ -79,6 +93,10 @@ func New(o Options) (*Agent, error) {
 		selectors: make(map[string]*registry.Selector, len(o.Config.Apps)),
 		history:   newHistory(),
 		seen:      map[string]time.Time{},
+		verdicts:  map[string]string{},
+		images:    o.Images,
+		sonar:     o.Sonar,
+		prom:      o.Prometheus,
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)

@@ -16,6 +16,7 @@ const (
 	TrailerDigest   = "Ferry-Digest"
 	TrailerDecision = "Ferry-Decision"
 	TrailerPolicy   = "Ferry-Policy"
+	TrailerEvidence = "Ferry-Evidence"
 )
 
 // history remembers which (app, env, version) ferry has promoted, read from

@@ -23,7 +23,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ferry_promotions_total", Help: "Promotions by app, environment and result (pushed, error).",
 		}, []string{"app", "env", "result"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ferry_decisions_total", Help: "Gate decisions by environment and result.",
+			Name: "ferry_decisions_total", Help: "Gate decisions by environment and result (allow, deny, error).",
 		}, []string{"env", "result"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "ferry_promotion_duration_seconds",
@@ -44,9 +44,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) promotion(app, env, result string) {
 	if m != nil {
 		m.promotions.WithLabelValues(app, env, result).Inc()
-		if result == "pushed" {
-			m.decisions.WithLabelValues(env, "allow").Inc()
-		}
+	}
+}
+
+func (m *Metrics) decision(env, result string) {
+	if m != nil {
+		m.decisions.WithLabelValues(env, result).Inc()
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path"
 	"sort"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 
@@ -75,7 +76,8 @@ const (
 	ActionNone    Action = "none"    // up to date, or nothing to move
 	ActionPromote Action = "promote" // ferry commits the candidate
 	ActionWait    Action = "wait"    // a candidate exists but this mode does not write it now
-	ActionError   Action = "error"   // the candidate could not be found
+	ActionError   Action = "error"   // the candidate could not be found or judged
+	ActionDeny    Action = "deny"    // the policies refuse the candidate
 )
 
 // Step is the plan for one app in one environment.
@@ -88,6 +90,8 @@ type Step struct {
 	Candidate Version `json:"candidate"`
 	Action    Action  `json:"action"`
 	Reason    string  `json:"reason"`
+	// Decision is the gate's verdict, for steps that would move a version.
+	Decision *Decision `json:"decision,omitempty"`
 }
 
 // Plan is every step of one pass, in environment order.
@@ -299,6 +303,50 @@ func (a *Agent) judge(s Step, app *config.App) (Action, string) {
 		return ActionNone, fmt.Sprintf("runs %s, newer than candidate %s", s.Current.Tag, s.Candidate.Tag)
 	}
 	return ActionPromote, fmt.Sprintf("%s has %s", s.From, s.Candidate)
+}
+
+// judgeStep decides a step and, when it would move a version, asks the gate.
+func (a *Agent) judgeStep(ctx context.Context, ev *evidenceCache, st *fleetState, cands candidates, app *config.App, env *config.Environment) Step {
+	step := a.decide(st, cands, app, env)
+	if step.Action != ActionPromote && (step.Action != ActionWait || step.Mode != ModePullRequest) {
+		return step
+	}
+	d, err := a.gate(ctx, ev, st, app, env, step)
+	switch {
+	case err != nil:
+		step.Action, step.Reason = ActionError, err.Error()
+		a.metrics.decision(env.Name, "error")
+	case !d.Allow:
+		step.Decision = d
+		step.Action, step.Reason = ActionDeny, "denied: "+strings.Join(d.Deny, "; ")
+		a.metrics.decision(env.Name, "deny")
+	default:
+		step.Decision = d
+		a.metrics.decision(env.Name, "allow")
+	}
+	a.logDecision(step)
+	return step
+}
+
+// logDecision logs a gate's verdict when it differs from the last one for
+// the same (app, env, candidate): a denial is not repeated every pass.
+func (a *Agent) logDecision(step Step) {
+	key := seenKey(step)
+	verdict := string(step.Action) + ":" + step.Reason
+	if a.verdicts[key] == verdict {
+		return
+	}
+	a.verdicts[key] = verdict
+	attrs := []any{"app", step.App, "env", step.Env, "candidate", step.Candidate.String()}
+	switch {
+	case step.Action == ActionError:
+		a.log.Error("cannot decide", append(attrs, "err", step.Reason)...)
+	case step.Decision == nil:
+	case step.Decision.Allow:
+		a.log.Info("allowed", append(attrs, "policy", step.Decision.Policy, "warnings", step.Decision.Warn)...)
+	default:
+		a.log.Warn("denied", append(attrs, "policy", step.Decision.Policy, "reasons", step.Decision.Deny, "notes", step.Decision.Notes)...)
+	}
 }
 
 // sortSteps keeps plans stable for people and golden files.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ferry-dev/ferry/agent/config"
@@ -56,11 +57,12 @@ func (a *Agent) Plan(ctx context.Context) (*Plan, error) {
 	}
 	st := a.readState(snap)
 	cands := a.lookupCandidates(ctx, a.registryApps(Scope{All: true}))
+	ev := newEvidenceCache(a.images)
 	plan := &Plan{Commit: snap.Hash()}
 	for _, env := range a.order {
 		for i := range a.cfg.Apps {
 			app := &a.cfg.Apps[i]
-			step := a.decide(st, cands, app, env)
+			step := a.judgeStep(ctx, ev, st, cands, app, env)
 			plan.Steps = append(plan.Steps, step)
 			if step.Action == ActionPromote || step.Action == ActionWait {
 				// Later environments see the planned version, as the pass would write it.
@@ -86,11 +88,12 @@ func (a *Agent) Reconcile(ctx context.Context, scope Scope) (*Result, error) {
 	}
 	st := a.readState(snap)
 	cands := a.lookupCandidates(ctx, a.registryApps(scope))
+	ev := newEvidenceCache(a.images)
 	res := &Result{Plan: Plan{Commit: snap.Hash()}}
 	for _, env := range a.order {
 		for i := range a.cfg.Apps {
 			app := &a.cfg.Apps[i]
-			step := a.decide(st, cands, app, env)
+			step := a.judgeStep(ctx, ev, st, cands, app, env)
 			a.noteCandidate(step, start)
 			if step.Action == ActionError {
 				res.Errors = append(res.Errors, fmt.Sprintf("%s in %s: %s", app.Name, env.Name, step.Reason))
@@ -100,7 +103,7 @@ func (a *Agent) Reconcile(ctx context.Context, scope Scope) (*Result, error) {
 				res.Plan.Steps = append(res.Plan.Steps, step)
 				continue
 			}
-			next, commit, err := a.promote(ctx, st, cands, app, env)
+			next, commit, err := a.promote(ctx, ev, st, cands, app, env)
 			if err != nil {
 				step.Action, step.Reason = ActionError, err.Error()
 				res.Errors = append(res.Errors, err.Error())
@@ -145,9 +148,9 @@ func (a *Agent) registryApps(scope Scope) []*config.App {
 // promote writes one promotion, re-deciding on a newer head whenever the
 // remote moved: a human commit racing ferry's push is never overwritten.
 // It returns the state to continue from (the pushed head on success).
-func (a *Agent) promote(ctx context.Context, st *fleetState, cands candidates, app *config.App, env *config.Environment) (*fleetState, string, error) {
+func (a *Agent) promote(ctx context.Context, ev *evidenceCache, st *fleetState, cands candidates, app *config.App, env *config.Environment) (*fleetState, string, error) {
 	for attempt := 1; ; attempt++ {
-		step := a.decide(st, cands, app, env)
+		step := a.judgeStep(ctx, ev, st, cands, app, env)
 		if step.Action != ActionPromote {
 			a.log.Info("promotion no longer needed", "app", app.Name, "env", env.Name, "reason", step.Reason)
 			return st, "", nil
@@ -218,7 +221,7 @@ func (a *Agent) noteCandidate(step Step, now time.Time) {
 func seenKey(s Step) string { return promotionKey(s.App, s.Env, s.Candidate) }
 
 func promotionMessage(s Step) fleet.Message {
-	return fleet.Message{
+	m := fleet.Message{
 		Subject: fmt.Sprintf("promote %s %s to %s", s.App, s.Candidate.Tag, s.Env),
 		Trailers: []fleet.Trailer{
 			{Key: TrailerApp, Value: s.App},
@@ -229,6 +232,16 @@ func promotionMessage(s Step) fleet.Message {
 			{Key: TrailerDecision, Value: "allow"},
 		},
 	}
+	if d := s.Decision; d != nil {
+		m.Trailers = append(m.Trailers, fleet.Trailer{Key: TrailerPolicy, Value: d.Policy})
+		for _, e := range d.Evidence {
+			m.Trailers = append(m.Trailers, fleet.Trailer{Key: TrailerEvidence, Value: e})
+		}
+		if len(d.Warn) > 0 {
+			m.Body = "Warnings:\n- " + strings.Join(d.Warn, "\n- ")
+		}
+	}
+	return m
 }
 
 func backoff(attempt int) time.Duration {

@@ -145,3 +145,20 @@ func findEntry(t *object.Tree, name string) (object.TreeEntry, bool) {
 	}
 	return object.TreeEntry{}, false
 }
+
+// ObjectID is the Git object id of the file or directory at name, so a
+// caller can tell cheaply whether a subtree changed between two commits.
+// An absent path gives an error wrapping fs.ErrNotExist.
+func (s *Snapshot) ObjectID(name string) (string, error) {
+	if name == "." || name == "" {
+		return s.tree.String(), nil
+	}
+	if !fs.ValidPath(name) {
+		return "", fmt.Errorf("object id of %s: %w", name, fs.ErrInvalid)
+	}
+	e, err := s.lookup(name, true)
+	if err != nil {
+		return "", fmt.Errorf("object id of %s at %s: %w", name, s.short(), err)
+	}
+	return e.hash.String(), nil
+}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 )
 
 func TestSnapshotFS(t *testing.T) {
@@ -180,5 +182,39 @@ func TestConcurrentReads(t *testing.T) {
 		if err != nil {
 			t.Errorf("reader %d: %v", i, err)
 		}
+	}
+}
+
+func TestObjectID(t *testing.T) {
+	dir := t.TempDir() + "/fleet.git"
+	files := map[string][]byte{"policies/a.rego": []byte("package a\n"), "overlays/dev/k.yaml": []byte("x: 1\n")}
+	if err := InitBare(context.Background(), dir, "main", files, Message{Subject: "seed"}, Signature{Name: "t", Email: "t@e"}, time.Unix(1, 0), nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(context.Background(), Options{URL: dir, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := r.Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := exec.Command("git", "-C", dir, "rev-parse", "main:policies").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ObjectID("policies")
+	if err != nil || got != strings.TrimSpace(string(want)) {
+		t.Fatalf("ObjectID(policies) = %q, %v; want %s", got, err, want)
+	}
+	next, err := r.Commit(s, map[string][]byte{"overlays/dev/k.yaml": []byte("x: 2\n")}, Message{Subject: "bump"}, time.Unix(2, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := next.ObjectID("policies"); again != got {
+		t.Fatalf("an unrelated change moved the policies tree: %s != %s", again, got)
+	}
+	if _, err := s.ObjectID("nope"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("absent path: %v", err)
 	}
 }

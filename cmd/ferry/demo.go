@@ -100,11 +100,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
-	reg, err := registryClient(p, log)
-	if err != nil {
-		return err
-	}
-	a, err := newAgent(p, repo, reg, log, nil)
+	a, err := (&globals{log: log}).agentFor(p, repo, nil)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -22,6 +23,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := rootCmd().ExecuteContext(ctx); err != nil {
+		var code exitError
+		if errors.As(err, &code) {
+			os.Exit(code.code)
+		}
 		fmt.Fprintln(os.Stderr, "ferry:", err)
 		os.Exit(1)
 	}
@@ -49,7 +54,7 @@ prod) by committing Kustomize image bumps. git log is the audit trail.`,
 	pf.StringVar(&g.workDir, "work-dir", "", "where ferry keeps its clone of the fleet repo (default: user cache dir)")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	root.AddCommand(runCmd(g), planCmd(g), demoCmd(g), versionCmd())
+	root.AddCommand(runCmd(g), planCmd(g), policyCmd(g), demoCmd(g), versionCmd())
 	return root
 }
 

@@ -28,11 +28,7 @@ func planCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			reg, err := registryClient(p, g.log)
-			if err != nil {
-				return err
-			}
-			a, err := newAgent(p, repo, reg, g.log, nil)
+			a, err := g.agentFor(p, repo, nil)
 			if err != nil {
 				return err
 			}
@@ -58,9 +54,49 @@ func printPlan(w io.Writer, plan *agent.Plan) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ENV\tAPP\tMODE\tCURRENT\tCANDIDATE\tFROM\tACTION\tREASON")
 	for _, s := range plan.Steps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Env, s.App, s.Mode, s.Current, s.Candidate, s.From, s.Action, s.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Env, s.App, s.Mode, s.Current, s.Candidate, s.From, s.Action, firstLine(s.Reason))
 	}
 	_ = tw.Flush()
+	for _, s := range plan.Steps {
+		d := s.Decision
+		if d == nil || len(d.Deny)+len(d.Warn)+len(d.Notes) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s %s -> %s: %s (policy %s)\n", s.App, s.Candidate, s.Env, verdict(d), shortPolicy(d.Policy))
+		for _, r := range d.Deny {
+			fmt.Fprintf(w, "  deny: %s\n", r)
+		}
+		for _, r := range d.Warn {
+			fmt.Fprintf(w, "  warn: %s\n", r)
+		}
+		for _, r := range d.Notes {
+			fmt.Fprintf(w, "  note: %s\n", r)
+		}
+		for _, e := range d.Evidence {
+			fmt.Fprintf(w, "  evidence: %s\n", e)
+		}
+	}
+}
+
+func verdict(d *agent.Decision) string {
+	if d.Allow {
+		return "allow"
+	}
+	return "deny"
+}
+
+func shortPolicy(h string) string {
+	if len(h) > 19 {
+		return h[:19]
+	}
+	return h
+}
+
+func firstLine(s string) string {
+	if len(s) > 120 {
+		return s[:117] + "..."
+	}
+	return s
 }
 
 func printResult(w io.Writer, res *agent.Result) {

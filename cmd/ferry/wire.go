@@ -15,8 +15,10 @@ import (
 
 	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/evidence/sonar"
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/registry"
+	promprovider "github.com/ferry-dev/ferry/analysis/prometheus"
 )
 
 // globals are the flags every command shares.
@@ -154,13 +156,41 @@ func registryClient(p *config.Pipeline, log *slog.Logger) (*registry.Client, err
 	}), nil
 }
 
-// newAgent wires an agent for p over repo.
-func newAgent(p *config.Pipeline, repo *fleet.Repo, reg agent.Registry, log *slog.Logger, metrics prometheus.Registerer) (*agent.Agent, error) {
+// newAgent wires an agent for p over repo, with the evidence sources p names.
+func newAgent(p *config.Pipeline, repo *fleet.Repo, reg *registry.Client, log *slog.Logger, metrics prometheus.Registerer) (*agent.Agent, error) {
 	var m *agent.Metrics
 	if metrics != nil {
 		m = agent.NewMetrics(metrics)
 	}
-	return agent.New(agent.Options{Config: p, Fleet: repo, Registry: reg, Logger: log, Metrics: m})
+	o := agent.Options{Config: p, Fleet: repo, Registry: reg, Images: reg, Logger: log, Metrics: m, Sonar: map[string]agent.QualityGates{}}
+	for _, app := range p.Apps {
+		s := app.Evidence.Sonar
+		if s == nil {
+			continue
+		}
+		token := ""
+		if s.TokenFile != "" {
+			var err error
+			if token, err = config.ReadSecret(s.TokenFile); err != nil {
+				return nil, fmt.Errorf("apps %s evidence.sonar: %w", app.Name, err)
+			}
+		}
+		client, err := sonar.New(s.URL, token, nil)
+		if err != nil {
+			return nil, fmt.Errorf("apps %s evidence.sonar: %w", app.Name, err)
+		}
+		o.Sonar[app.Name] = client
+	}
+	if pr := p.Providers.Prometheus; pr != nil {
+		prom, err := promprovider.New(pr.Address, promprovider.Options{
+			Timeout: pr.Timeout.Std(), BearerTokenFile: pr.BearerTokenFile, InsecureSkipVerify: pr.InsecureSkipVerify, Logger: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("providers.prometheus: %w", err)
+		}
+		o.Prometheus = prom
+	}
+	return agent.New(o)
 }
 
 // agentFor wires an agent with its own registry client.

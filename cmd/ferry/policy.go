@@ -1,0 +1,126 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-dev/ferry/policies"
+)
+
+// exitError carries an exit code other than 1 (policy test's 2 on a compile error).
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func policyCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Test and evaluate promotion policies (Rego, package ferry.promotion)",
+	}
+	cmd.AddCommand(policyTestCmd(), policyEvalCmd(), policyInputCmd(g))
+	return cmd
+}
+
+func policyTestCmd() *cobra.Command {
+	var verbose bool
+	cmd := &cobra.Command{
+		Use:   "test [DIR]",
+		Short: "Run the *_test.rego files of DIR (default policies/) like opa test",
+		Long: `test runs every test rule in DIR's *_test.rego files against DIR's policies,
+type-checked with DIR/input.schema.json. Exit 0 when all pass, 1 when one
+fails, 2 when the policies do not compile.`,
+		Example: `  ferry policy test
+  ferry policy test -v ./policies`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "policies"
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			abs, err := filepath.Abs(dir)
+			if err != nil {
+				return err
+			}
+			code, err := policies.RunTests(cmd.Context(), os.DirFS(filepath.Dir(abs)), filepath.Base(abs), verbose, cmd.OutOrStdout())
+			if err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), err)
+			}
+			if code != 0 {
+				return exitError{code: code}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list every test, not only failures")
+	return cmd
+}
+
+func policyEvalCmd() *cobra.Command {
+	var input, dir, output string
+	cmd := &cobra.Command{
+		Use:   "eval --input FILE",
+		Short: "Print the decision the policies make for an input document",
+		Long: `eval prints allow or deny, then one reason per line; -o json prints
+{"allow": bool, "deny": [...], "warn": [...]}. It exits 0 whatever the decision.`,
+		Example: `  ferry policy eval --input input.json
+  ferry policy input checkout prod > input.json && ferry policy eval --input input.json -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return fmt.Errorf("-o %q: want text or json", output)
+			}
+			data, err := os.ReadFile(input)
+			if err != nil {
+				return err
+			}
+			abs, err := filepath.Abs(dir)
+			if err != nil {
+				return err
+			}
+			d, err := policies.Eval(cmd.Context(), os.DirFS(filepath.Dir(abs)), filepath.Base(abs), data)
+			if err != nil {
+				return fmt.Errorf("%s: %w", input, err)
+			}
+			return policies.PrintDecision(cmd.OutOrStdout(), d, output == "json")
+		},
+	}
+	cmd.Flags().StringVar(&input, "input", "", "input document (JSON), as `ferry policy input` prints it")
+	cmd.Flags().StringVar(&dir, "policies", "policies", "policy directory")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	_ = cmd.MarkFlagRequired("input")
+	return cmd
+}
+
+func policyInputCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "input APP ENV",
+		Short: "Print the input document ferry would give the policies now",
+		Long: `input reads the fleet repo and the registry as a pass would, gathers the
+evidence for APP's candidate in ENV, and prints the policy input, so policy
+authors can write tests from real data. It writes nothing.`,
+		Example: `  ferry policy input checkout prod --config ferry.yaml`,
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			p, repo, err := g.loadPipeline(ctx)
+			if err != nil {
+				return err
+			}
+			a, err := g.agentFor(p, repo, nil)
+			if err != nil {
+				return err
+			}
+			input, _, err := a.PolicyInput(ctx, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(input)
+		},
+	}
+}
