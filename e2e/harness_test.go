@@ -217,7 +217,7 @@ func (f *fleetRepo) promotions(t testing.TB) []string {
 }
 
 // humanCommit clones the repo with the git CLI, lets edit change the tree, and pushes.
-func (f *fleetRepo) humanCommit(t *testing.T, msg string, edit func(dir string)) {
+func (f *fleetRepo) humanCommit(t testing.TB, msg string, edit func(dir string)) {
 	t.Helper()
 	dir := t.TempDir()
 	run := func(args ...string) {
@@ -232,7 +232,19 @@ func (f *fleetRepo) humanCommit(t *testing.T, msg string, edit func(dir string))
 	run("clone", "-q", f.bare, ".")
 	edit(dir)
 	run("commit", "-qam", msg)
-	run("push", "-q", "origin", "HEAD:main")
+	// A person whose push is refused because ferry pushed first rebases and pushes again.
+	for attempt := 1; ; attempt++ {
+		cmd := exec.Command("git", "push", "-q", "origin", "HEAD:main")
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			return
+		}
+		if attempt == 5 {
+			t.Fatalf("git push: %v\n%s", err, out)
+		}
+		run("pull", "-q", "--rebase", "origin", "main")
+	}
 }
 
 // ferryProc runs the ferry binary.
