@@ -44,6 +44,10 @@ type Options struct {
 	Sonar map[string]QualityGates
 	// Prometheus answers the environments' metric queries; nil: none configured.
 	Prometheus MetricQuerier
+	// PullRequests opens the pull requests of pullRequest environments; with
+	// nil they wait for a person. Branches must be set with it.
+	PullRequests PullRequests
+	Branches     Branches
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// PushAttempts bounds the fetch-reapply-push retries on a moving remote.
@@ -67,6 +71,8 @@ type Agent struct {
 	images    ImageReader
 	sonar     map[string]QualityGates
 	prom      MetricQuerier
+	prs       PullRequests
+	branches  Branches
 	policy    *policyCache // compiled policies of the last policy tree seen
 
 	mu      sync.Mutex // one pass at a time: ferry has a single writer
@@ -97,6 +103,11 @@ func New(o Options) (*Agent, error) {
 		images:    o.Images,
 		sonar:     o.Sonar,
 		prom:      o.Prometheus,
+		prs:       o.PullRequests,
+		branches:  o.Branches,
+	}
+	if a.prs != nil && a.branches == nil {
+		return nil, fmt.Errorf("agent: pull requests need Branches")
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)

@@ -269,7 +269,10 @@ func (a *Agent) decide(st *fleetState, cands candidates, app *config.App, env *c
 	if s.Action == ActionPromote && s.Mode != ModeAuto && s.Mode != ModeMirror {
 		s.Action = ActionWait
 		if s.Mode == ModePullRequest {
-			s.Reason = "awaiting pull-request promotion (needs git.provider)"
+			s.Reason = "awaiting a pull request"
+			if a.prs == nil {
+				s.Reason = "awaiting pull-request promotion (needs git.provider)"
+			}
 		} else {
 			s.Reason = "manual environment: promote by commit"
 		}

@@ -25,11 +25,20 @@ type Promotion struct {
 	Commit string `json:"commit"`
 }
 
+// PullRequest is a proposal a pass opened, updated or found.
+type PullRequest struct {
+	Step
+	Number int    `json:"number"`
+	URL    string `json:"url"`
+	State  string `json:"state"`
+}
+
 // Result is what one pass saw and did.
 type Result struct {
-	Plan       Plan        `json:"plan"`
-	Promotions []Promotion `json:"promotions"`
-	Errors     []string    `json:"errors,omitempty"`
+	Plan         Plan          `json:"plan"`
+	Promotions   []Promotion   `json:"promotions"`
+	PullRequests []PullRequest `json:"pullRequests,omitempty"`
+	Errors       []string      `json:"errors,omitempty"`
 }
 
 // Err joins the pass's errors, nil when there were none.
@@ -98,6 +107,18 @@ func (a *Agent) Reconcile(ctx context.Context, scope Scope) (*Result, error) {
 			if step.Action == ActionError {
 				res.Errors = append(res.Errors, fmt.Sprintf("%s in %s: %s", app.Name, env.Name, step.Reason))
 				a.log.Warn("no candidate", "app", app.Name, "env", env.Name, "reason", step.Reason)
+			}
+			if step.Action == ActionWait && step.Mode == ModePullRequest && step.Decision != nil && a.prs != nil {
+				proposed, pr, err := a.propose(ctx, st, app, env, step)
+				if err != nil {
+					proposed.Action, proposed.Reason = ActionError, err.Error()
+					res.Errors = append(res.Errors, fmt.Sprintf("%s in %s: %s", app.Name, env.Name, err))
+					a.log.Error("pull request", "app", app.Name, "env", env.Name, "err", err)
+				}
+				if pr != nil {
+					res.PullRequests = append(res.PullRequests, PullRequest{Step: proposed, Number: pr.Number, URL: pr.URL, State: pr.State})
+				}
+				step = proposed
 			}
 			if step.Action != ActionPromote {
 				res.Plan.Steps = append(res.Plan.Steps, step)

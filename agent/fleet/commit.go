@@ -23,6 +23,20 @@ import (
 // commit, for an empty remote. The commit is only local until Push.
 // A change that leaves the tree as it was gives ErrNoChange.
 func (r *Repo) Commit(parent *Snapshot, files map[string][]byte, msg Message, when time.Time) (*Snapshot, error) {
+	return r.commit(parent, nil, files, msg, when)
+}
+
+// CommitMerge is Commit with more parents after parent: a proposal branch
+// that is brought up to date with the base branch merges its own previous
+// head, so it moves forward without a force push.
+func (r *Repo) CommitMerge(parent *Snapshot, others []*Snapshot, files map[string][]byte, msg Message, when time.Time) (*Snapshot, error) {
+	if parent == nil {
+		return nil, errors.New("merge commit: no first parent")
+	}
+	return r.commit(parent, others, files, msg, when)
+}
+
+func (r *Repo) commit(parent *Snapshot, others []*Snapshot, files map[string][]byte, msg Message, when time.Time) (*Snapshot, error) {
 	what := "commit on empty branch"
 	if parent != nil {
 		what = "commit on " + parent.short()
@@ -52,13 +66,19 @@ func (r *Repo) Commit(parent *Snapshot, files map[string][]byte, msg Message, wh
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 	}
-	if parent != nil && root == parent.tree {
+	if parent != nil && root == parent.tree && len(others) == 0 {
 		return nil, fmt.Errorf("%s: %w", what, ErrNoChange)
 	}
 	sig := object.Signature{Name: r.opts.Author.Name, Email: r.opts.Author.Email, When: when}
 	c := &object.Commit{Author: sig, Committer: sig, Message: msg.String(), TreeHash: root}
 	if parent != nil {
 		c.ParentHashes = []plumbing.Hash{parent.hash}
+	}
+	for _, o := range others {
+		if o.objs != r.objs {
+			return nil, fmt.Errorf("%s: a parent snapshot comes from another Repo", what)
+		}
+		c.ParentHashes = append(c.ParentHashes, o.hash)
 	}
 	h, err := r.objs.writeObject(c)
 	if err != nil {

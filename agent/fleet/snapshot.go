@@ -16,10 +16,11 @@ import (
 // Snapshot is an immutable view of one commit of the fleet repository. It
 // is safe for concurrent use.
 type Snapshot struct {
-	hash plumbing.Hash
-	tree plumbing.Hash
-	when time.Time
-	objs *objectStore
+	hash    plumbing.Hash
+	tree    plumbing.Hash
+	parents []plumbing.Hash
+	when    time.Time
+	objs    *objectStore
 }
 
 func (r *Repo) snapshot(h plumbing.Hash) (*Snapshot, error) {
@@ -31,11 +32,20 @@ func (r *Repo) snapshot(h plumbing.Hash) (*Snapshot, error) {
 }
 
 func newSnapshot(objs *objectStore, c *object.Commit) *Snapshot {
-	return &Snapshot{hash: c.Hash, tree: c.TreeHash, when: c.Committer.When, objs: objs}
+	return &Snapshot{hash: c.Hash, tree: c.TreeHash, parents: c.ParentHashes, when: c.Committer.When, objs: objs}
 }
 
 // Hash is the commit's full hash.
 func (s *Snapshot) Hash() string { return s.hash.String() }
+
+// Parents are the commit's parent hashes, first parent first.
+func (s *Snapshot) Parents() []string {
+	out := make([]string, len(s.parents))
+	for i, p := range s.parents {
+		out[i] = p.String()
+	}
+	return out
+}
 
 // Time is the commit's committer time.
 func (s *Snapshot) Time() time.Time { return s.when }

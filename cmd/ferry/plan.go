@@ -106,6 +106,9 @@ func printResult(w io.Writer, res *agent.Result) {
 	for _, p := range res.Promotions {
 		fmt.Fprintf(w, "promoted %s %s to %s (from %s) in %.12s\n", p.App, p.Candidate, p.Env, p.From, p.Commit)
 	}
+	for _, pr := range res.PullRequests {
+		fmt.Fprintf(w, "pull request #%d (%s) %s %s to %s: %s\n", pr.Number, pr.State, pr.App, pr.Candidate, pr.Env, pr.Reason)
+	}
 	for _, e := range res.Errors {
 		fmt.Fprintf(w, "error: %s\n", e)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/evidence/sonar"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/pullrequest"
 	"github.com/ferry-dev/ferry/agent/registry"
 	promprovider "github.com/ferry-dev/ferry/analysis/prometheus"
 )
@@ -190,7 +191,34 @@ func newAgent(p *config.Pipeline, repo *fleet.Repo, reg *registry.Client, log *s
 		}
 		o.Prometheus = prom
 	}
+	if pv := p.Git.Provider; pv != nil {
+		prs, err := pullRequests(p)
+		if err != nil {
+			return nil, err
+		}
+		o.PullRequests, o.Branches = prs, repo
+	}
 	return agent.New(o)
+}
+
+func pullRequests(p *config.Pipeline) (agent.PullRequests, error) {
+	pv := p.Git.Provider
+	token := ""
+	if pv.TokenFile != "" {
+		var err error
+		if token, err = config.ReadSecret(pv.TokenFile); err != nil {
+			return nil, fmt.Errorf("git.provider: %w", err)
+		}
+	}
+	owner, name, err := pullrequest.RepoFromURL(p.Git.URL)
+	if err != nil {
+		return nil, fmt.Errorf("git.provider: %w", err)
+	}
+	prs, err := pullrequest.New(pullrequest.Config{Kind: pv.Kind, URL: pv.URL, Token: token, Repo: owner + "/" + name})
+	if err != nil {
+		return nil, fmt.Errorf("git.provider: %w", err)
+	}
+	return prs, nil
 }
 
 // agentFor wires an agent with its own registry client.
