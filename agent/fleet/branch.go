@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -62,7 +63,7 @@ func (r *Repo) PushBranch(ctx context.Context, s *Snapshot, branch string) error
 	})
 	switch {
 	case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
-	case errors.Is(err, gogit.ErrNonFastForwardUpdate):
+	case errors.Is(err, gogit.ErrNonFastForwardUpdate), strings.Contains(err.Error(), "non-fast-forward"):
 		return fmt.Errorf("%s: %w (%w)", what, ErrNonFastForward, err)
 	default:
 		return r.netErr(ctx, what, err)
