@@ -9,6 +9,12 @@ if ! bin/kustomize version 2>/dev/null | grep -q "${KUSTOMIZE_VERSION}"; then
   GOBIN="$PWD/bin" CGO_ENABLED=0 go install "sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}"
 fi
 export KUSTOMIZE="$PWD/bin/kustomize"
+OPA_VERSION=v1.22.3
+if ! bin/opa version 2>/dev/null | grep -q "${OPA_VERSION#v}"; then
+  echo "installing opa ${OPA_VERSION} (the peer for policy decisions) into bin/"
+  GOBIN="$PWD/bin" CGO_ENABLED=0 go install "github.com/open-policy-agent/opa@${OPA_VERSION}"
+fi
+export FERRY_OPA="$PWD/bin/opa"
 ./e2e/setup.sh >/dev/null
 
 out=$(mktemp)
@@ -17,6 +23,8 @@ run() { echo "+ $*" >&2; "$@" | tee -a "$out"; }
 
 echo "== (b) overlay bump: ferry (kyaml, in-process) vs kustomize edit set image (process)"
 run go test -run '^$' -bench 'BenchmarkSetImage|BenchmarkKustomizeEditSetImage' -benchmem -count 1 ./overlays/
+echo "== one policy decision: ferry (prepared query, in-process) vs opa eval (process), default policies"
+run go test -run '^$' -bench 'BenchmarkDecide|BenchmarkOPAEvalProcess' -benchmem -count 1 ./policies/
 echo "== fleet commit + push: ferry (go-git) vs the git CLI, against git http-backend"
 run go test -run '^$' -bench 'CommitPush' -benchmem -count 1 ./agent/fleet/
 echo "== (a) registry notification -> commit pushed; (c) no-op pass over 1,000 apps x 5 envs"
@@ -29,6 +37,8 @@ awk '
   /^BenchmarkKustomizeEditSetImage\/small/ {ks=$3} /^BenchmarkKustomizeEditSetImage\/1000/ {kl=$3}
   /^BenchmarkWebhookToPush/ {for (i=1;i<=NF;i++) if ($i ~ /^p(50|95)-ms/) printf "  webhook -> push   %-22s %8.1f ms   (target p50 < 200 ms for the first commit)\n", $i, $(i-1)}
   /^BenchmarkNoopPass1000/ {for (i=1;i<=NF;i++) if ($i=="wall-ms"||$i=="peak-rss-MiB") printf "  no-op pass 1000x5 %-22s %8.1f      (target < 5000 ms, < 300 MiB)\n", $i, $(i-1)}
+  /^BenchmarkDecide/ && !dec {dec=$3; printf "  policy decision, in-process      %10.1f us/op\n", $3/1e3}
+  /^BenchmarkOPAEvalProcess/ {opa=$3; printf "  opa eval as a process            %10.1f us/op\n", $3/1e3}
   /CommitPush/ {printf "  %-40s %8.2f ms/op\n", $1, $3/1e6}
   END {
     if (fs > 0 && ks > 0) printf "  overlay bump, small overlay:  ferry %8.3f ms, kustomize edit set image %8.1f ms: %5.0fx (target >= 10x)\n", fs/1e6, ks/1e6, ks/fs
