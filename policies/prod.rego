@@ -1,0 +1,69 @@
+# prod: no HIGH or CRITICAL vulnerability that has a fix, the SonarQube
+# quality gate passed, long enough in the source environment (ppd), and no
+# freeze in force.
+package ferry.promotion
+
+deny contains no_trivy_report if {
+	input.environment.name == "prod"
+	not input.evidence.trivy.summary
+}
+
+deny contains msg if {
+	input.environment.name == "prod"
+	count(fixable) > 0
+	msg := sprintf("%s has HIGH or CRITICAL vulnerabilities with a fix available: %s; update those packages and rebuild", [version, concat("; ", sort(fixable))])
+}
+
+# fixable lists the HIGH and CRITICAL findings that have a fixed version.
+fixable contains sprintf("%s in %s (fixed in %s)", [f.id, object.get(f, "package", "?"), f.fixed]) if {
+	some f in input.evidence.trivy.findings
+	f.severity in {"HIGH", "CRITICAL"}
+	f.fixed != ""
+}
+
+deny contains no_sonar_gate if {
+	input.environment.name == "prod"
+	not input.evidence.sonar.status
+}
+
+deny contains sonar_failed if {
+	input.environment.name == "prod"
+	input.evidence.sonar.status != "OK"
+}
+
+# The soak ferry.yaml asks for; when it sets none, prod still requires one
+# hour in the source environment.
+required_soak := object.get(input.environment, "soak_seconds", 3600)
+
+soak_env := object.get(input.environment, "from", "ppd")
+
+deny contains msg if {
+	input.environment.name == "prod"
+	not input.evidence.soak
+	msg := sprintf("no soak time known for %s in %s: deploy it there and wait %vs", [version, soak_env, required_soak])
+}
+
+deny contains msg if {
+	input.environment.name == "prod"
+	input.evidence.soak.env != soak_env
+	msg := sprintf("%s soaked in %s, but prod needs its soak in %s: promote it to %s and wait %vs", [version, input.evidence.soak.env, soak_env, soak_env, required_soak])
+}
+
+deny contains msg if {
+	input.environment.name == "prod"
+	input.evidence.soak.env == soak_env
+	soaked := object.get(input.evidence.soak, "seconds", 0)
+	soaked < required_soak
+	msg := sprintf("%s has run %vs in %s, prod needs %vs: wait %vs more", [version, soaked, soak_env, required_soak, required_soak - soaked])
+}
+
+# A freeze without an end date holds until someone removes it.
+deny contains msg if {
+	input.environment.name == "prod"
+	some f in input.evidence.freeze
+	not ended(f)
+	msg := sprintf("prod is frozen until %s (%s): promote after the freeze ends", [object.get(f, "until", "further notice"), object.get(f, "reason", "no reason given")])
+}
+
+# ended reports a freeze whose end has passed.
+ended(f) if time.parse_rfc3339_ns(f.until) <= now_ns

@@ -1,0 +1,98 @@
+package ferry.promotion_test
+
+import data.ferry.promotion
+
+test_prod_clean_allowed if {
+	count(promotion.deny) == 0 with input as with_env("prod")
+}
+
+test_prod_fixable_high_and_critical_denied if {
+	inp := set(with_env("prod"), "/evidence/trivy/findings", [
+		{"id": "CVE-2026-1234", "package": "openssl", "severity": "HIGH", "installed": "3.0.1", "fixed": "3.0.2"},
+		{"id": "CVE-2026-0001", "package": "curl", "severity": "CRITICAL", "installed": "8.0", "fixed": "8.1"},
+		{"id": "CVE-2026-0002", "package": "glibc", "severity": "HIGH", "installed": "2.36"},
+		{"id": "CVE-2026-0003", "package": "zlib", "severity": "HIGH", "installed": "1.3", "fixed": ""},
+		{"id": "CVE-2026-0004", "package": "bash", "severity": "MEDIUM", "installed": "5.2", "fixed": "5.3"},
+	])
+	promotion.deny == {"1.4.2 has HIGH or CRITICAL vulnerabilities with a fix available: CVE-2026-0001 in curl (fixed in 8.1); CVE-2026-1234 in openssl (fixed in 3.0.2); update those packages and rebuild"} with input as inp
+}
+
+test_prod_unfixable_findings_allowed if {
+	inp := set(with_env("prod"), "/evidence/trivy/findings", [
+		{"id": "CVE-2026-0002", "package": "glibc", "severity": "CRITICAL", "installed": "2.36", "fixed": ""},
+		{"id": "CVE-2026-0003", "package": "zlib", "severity": "HIGH", "installed": "1.3"},
+	])
+	count(promotion.deny) == 0 with input as inp
+}
+
+test_prod_no_trivy_report_denied if {
+	promotion.deny == {"no Trivy report for 1.4.2: scan the image and attach the report"} with input as without(with_env("prod"), "/evidence/trivy")
+}
+
+test_prod_sonar_error_denied if {
+	inp := set(with_env("prod"), "/evidence/sonar", {"status": "ERROR", "conditions": [{"metric": "coverage", "status": "ERROR", "actual": "61.0", "threshold": "80"}]})
+	promotion.deny == {"SonarQube quality gate is ERROR for 1.4.2: fix coverage is ERROR (actual 61.0, threshold 80)"} with input as inp
+}
+
+test_prod_no_sonar_denied if {
+	promotion.deny == {"no SonarQube quality gate for 1.4.2: run the analysis and make its result available to ferry"} with input as without(with_env("prod"), "/evidence/sonar")
+}
+
+test_prod_soak_not_reached_denied if {
+	inp := set(with_env("prod"), "/evidence/soak/seconds", 1800)
+	promotion.deny == {"1.4.2 has run 1800s in ppd, prod needs 3600s: wait 1800s more"} with input as inp
+}
+
+test_prod_soak_from_config_applies if {
+	inp := set(with_env("prod"), "/environment/soak_seconds", 14400)
+	promotion.deny == {"1.4.2 has run 7200s in ppd, prod needs 14400s: wait 7200s more"} with input as inp
+}
+
+test_prod_soak_exactly_reached_allowed if {
+	inp := set(set(with_env("prod"), "/environment/soak_seconds", 7200), "/evidence/soak/seconds", 7200)
+	count(promotion.deny) == 0 with input as inp
+}
+
+test_prod_soak_in_wrong_env_denied if {
+	inp := set(with_env("prod"), "/evidence/soak/env", "qa")
+	promotion.deny == {"1.4.2 soaked in qa, but prod needs its soak in ppd: promote it to ppd and wait 3600s"} with input as inp
+}
+
+test_prod_no_soak_denied if {
+	promotion.deny == {"no soak time known for 1.4.2 in ppd: deploy it there and wait 3600s"} with input as without(with_env("prod"), "/evidence/soak")
+}
+
+test_prod_frozen_denied if {
+	inp := set(with_env("prod"), "/evidence/freeze/-", {"reason": "black friday", "until": "2026-11-30T00:00:00Z"})
+	promotion.deny == {"prod is frozen until 2026-11-30T00:00:00Z (black friday): promote after the freeze ends"} with input as inp
+}
+
+test_prod_freeze_without_end_denied if {
+	inp := set(with_env("prod"), "/evidence/freeze", [{"reason": "incident 42"}])
+	promotion.deny == {"prod is frozen until further notice (incident 42): promote after the freeze ends"} with input as inp
+}
+
+test_prod_freeze_ended_allowed if {
+	# clean's only freeze ended on 2026-11-20, before input.time.
+	count(promotion.deny) == 0 with input as with_env("prod")
+	count(promotion.deny) == 0 with input as set(with_env("prod"), "/evidence/freeze/0/until", "2026-11-25T18:00:00Z")
+}
+
+test_prod_freeze_without_input_time_uses_the_clock if {
+	no_time := without(with_env("prod"), "/time")
+	count(promotion.deny) == 0 with input as no_time
+	promotion.deny == {"prod is frozen until 2100-01-01T00:00:00Z (forever): promote after the freeze ends"} with input as set(no_time, "/evidence/freeze/-", {"reason": "forever", "until": "2100-01-01T00:00:00Z"})
+}
+
+test_prod_freeze_applies_to_prod_only if {
+	inp := set(with_env("ppd"), "/evidence/freeze/-", {"reason": "black friday", "until": "2026-11-30T00:00:00Z"})
+	count(promotion.deny) == 0 with input as inp
+}
+
+test_prod_no_evidence_denied_for_each_gate if {
+	promotion.deny == {
+		"no Trivy report for 1.4.2: scan the image and attach the report",
+		"no SonarQube quality gate for 1.4.2: run the analysis and make its result available to ferry",
+		"no soak time known for 1.4.2 in ppd: deploy it there and wait 3600s",
+	} with input as without(with_env("prod"), "/evidence")
+}
