@@ -10,7 +10,7 @@ const (
 	DefaultGitInterval       = time.Minute       // git.interval: between reconcile passes
 	DefaultGitTimeout        = 30 * time.Second  // git.timeout: one network operation
 	DefaultRegistryInterval  = time.Minute       // registry.interval: between tag polls
-	DefaultRequestsPerSecond = 10                // registry.requestsPerSecond, per host
+	DefaultRequestsPerSecond = 50                // registry.requestsPerSecond, per host
 	DefaultMaxBodyBytes      = 1 << 20           // webhooks.maxBodyBytes (1 MiB)
 	DefaultTagOrder          = OrderNumerical    // tags.order, when tags.regex is set
 	DefaultPolicies          = "policies/"       // policies: directory in the fleet repo

@@ -20,7 +20,7 @@ import (
 
 // Defaults for Options.
 const (
-	DefaultRequestsPerSecond = 10
+	DefaultRequestsPerSecond = 50
 	DefaultMaxRetryAfter     = 30 * time.Second
 )
 
@@ -64,6 +64,7 @@ type Client struct {
 	keychain  authn.Keychain
 	userAgent string
 	rt        *throttle
+	puller    *remote.Puller
 }
 
 // retryCodes is go-containerregistry's default retry set without 429, which
@@ -105,7 +106,7 @@ func NewClient(opts Options) *Client {
 		limit = rate.Limit(rps)
 		burst = int(min(math.Ceil(rps), math.MaxInt32))
 	}
-	return &Client{
+	c := &Client{
 		keychain:  kc,
 		userAgent: opts.UserAgent,
 		rt: &throttle{
@@ -118,6 +119,12 @@ func NewClient(opts Options) *Client {
 			limiters:      map[string]*rate.Limiter{},
 		},
 	}
+	// One puller for every call keeps each repository's authenticated
+	// transport: a registry is pinged and a token fetched once, not per call.
+	if p, err := remote.NewPuller(c.baseOptions()...); err == nil {
+		c.puller = p
+	}
+	return c
 }
 
 // Stats returns the counters so far.
@@ -126,8 +133,15 @@ func (c *Client) Stats() Stats {
 }
 
 func (c *Client) options(ctx context.Context) []remote.Option {
+	o := append(c.baseOptions(), remote.WithContext(ctx))
+	if c.puller != nil {
+		o = append(o, remote.Reuse(c.puller))
+	}
+	return o
+}
+
+func (c *Client) baseOptions() []remote.Option {
 	o := []remote.Option{
-		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(c.keychain),
 		remote.WithTransport(c.rt),
 		remote.WithRetryStatusCodes(retryCodes...),

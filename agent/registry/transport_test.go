@@ -156,10 +156,10 @@ func TestRateLimitWaits(t *testing.T) {
 	host := serve(t, newRegistry())
 	repo := host + "/shop/checkout"
 	push(t, repo+":1.0.0")
-	// Burst 10, then 10/s: each Tags call makes at least two requests
-	// (ping, list), so the later calls must wait.
+	// Burst 10, then 10/s: the first call pings and lists, later ones list
+	// on the reused transport, so calls 10 and on must wait.
 	c := NewClient(Options{RequestsPerSecond: 10})
-	for range 6 {
+	for range 14 {
 		if _, err := c.Tags(t.Context(), repo, false); err != nil {
 			t.Fatal(err)
 		}

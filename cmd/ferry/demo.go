@@ -25,6 +25,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/overlays"
+	"github.com/ferry-dev/ferry/policies"
 )
 
 func demoCmd(g *globals) *cobra.Command {
@@ -50,7 +51,7 @@ disk so you can read its history with git log.`,
 			log := g.log
 			if !cmd.Flags().Changed("log-level") {
 				// The timeline is the demo's output; logs only for trouble.
-				log, _ = newLogger(g.logFormat, "warn")
+				log, _ = newLogger(g.logFormat, "error")
 			}
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), dir, log)
 		},
@@ -61,16 +62,22 @@ disk so you can read its history with git log.`,
 
 // demoStep is one thing that happens in the demo's story.
 type demoStep struct {
-	say  string
-	push []string // app:tag pushed to the registry
-	pass bool
+	say    string
+	push   []string // app:tag pushed to the registry
+	scan   []string // app:tag:report — attach a Trivy report (clean, critical) to a pushed image
+	pass   bool
+	revise string // a person commits this change to the fleet repo
 }
 
 var demoStory = []demoStep{
-	{say: "release 1.0.0 of checkout and cart", push: []string{"checkout:1.0.0", "cart:1.0.0"}, pass: true},
-	{say: "release checkout 1.1.0", push: []string{"checkout:1.1.0"}, pass: true},
+	{say: "release 1.0.0 of checkout and cart, both scanned clean", push: []string{"checkout:1.0.0", "cart:1.0.0"},
+		scan: []string{"checkout:1.0.0:clean", "cart:1.0.0:clean"}, pass: true},
+	{say: "release checkout 1.1.0: its scan finds a CRITICAL vulnerability", push: []string{"checkout:1.1.0"},
+		scan: []string{"checkout:1.1.0:critical"}, pass: true},
 	{say: "push a pre-release (ignored by semver >=1.0.0) and an unrelated tag", push: []string{"checkout:1.2.0-rc.1", "cart:nightly"}, pass: true},
-	{say: "release checkout 1.2.0 and cart 1.0.1", push: []string{"checkout:1.2.0", "cart:1.0.1"}, pass: true},
+	{say: "release checkout 1.2.0 (fixed, scanned clean) and cart 1.0.1 (not scanned yet)", push: []string{"checkout:1.2.0", "cart:1.0.1"},
+		scan: []string{"checkout:1.2.0:clean"}, pass: true},
+	{say: "the scan of cart 1.0.1 arrives, clean", scan: []string{"cart:1.0.1:clean"}, pass: true},
 	{say: "nothing new: a pass writes nothing", pass: true},
 }
 
@@ -91,7 +98,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
-	say("fleet repo seeded at %s from the example fleet", bare)
+	say("fleet repo seeded at %s: the example fleet, ferry.yaml, and policies/ (qa denies CRITICAL vulnerabilities and unscanned images)", bare)
 
 	repo, err := fleet.Open(ctx, fleet.Options{
 		URL: bare, Branch: p.Git.Branch, Dir: filepath.Join(dir, "clone"),
@@ -100,10 +107,16 @@ func runDemo(ctx context.Context, w io.Writer, dir string, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
-	a, err := (&globals{log: log}).agentFor(p, repo, nil)
+	reg, err := registryClient(p, log)
 	if err != nil {
 		return err
 	}
+	a, err := newAgent(p, repo, reg, log, nil)
+	if err != nil {
+		return err
+	}
+	digests := map[string]string{}
+	denied := map[string]bool{}
 	for _, st := range demoStory {
 		say("%s", st.say)
 		for _, ref := range st.push {
@@ -112,7 +125,17 @@ func runDemo(ctx context.Context, w io.Writer, dir string, log *slog.Logger) err
 			if err != nil {
 				return err
 			}
+			digests[ref] = digest
 			say("  registry: pushed shop/%s:%s (%.19s)", app, tag, digest)
+		}
+		for _, s := range st.scan {
+			app, rest, _ := strings.Cut(s, ":")
+			tag, kind, _ := strings.Cut(rest, ":")
+			if _, err := reg.Attach(ctx, regHost+"/shop/"+app, digests[app+":"+tag], agent.TrivyReportType,
+				demoReport(app, tag, kind == "critical"), nil, false); err != nil {
+				return err
+			}
+			say("  registry: attached a Trivy report (%s) to shop/%s:%s as an OCI referrer", kind, app, tag)
 		}
 		if !st.pass {
 			continue
@@ -127,6 +150,13 @@ func runDemo(ctx context.Context, w io.Writer, dir string, log *slog.Logger) err
 		for _, pr := range res.Promotions {
 			say("  agent: promote %-8s %-7s -> %-4s (from %s) commit %.7s", pr.App, pr.Candidate.Tag, pr.Env, pr.From, pr.Commit)
 		}
+		for _, step := range res.Plan.Steps {
+			key := step.App + step.Env + step.Candidate.String()
+			if step.Action == agent.ActionDeny && !denied[key] {
+				denied[key] = true
+				say("  gate:  deny    %-8s %-7s -> %-4s %s", step.App, step.Candidate.Tag, step.Env, strings.TrimPrefix(step.Reason, "denied: "))
+			}
+		}
 		for _, e := range res.Errors {
 			say("  agent: error: %s", e)
 		}
@@ -139,6 +169,17 @@ func runDemo(ctx context.Context, w io.Writer, dir string, log *slog.Logger) err
 	printMatrix(w, p, plan)
 	fmt.Fprintf(w, "\nThe fleet repo's history is the audit trail:\n  git -C %s log --format='%%h %%s%%n%%(trailers:only,unfold)' | head -40\n", bare)
 	return nil
+}
+
+// demoReport is a Trivy JSON report (SchemaVersion 2) of the demo image.
+func demoReport(app, tag string, critical bool) []byte {
+	vulns := `[]`
+	if critical {
+		vulns = `[{"VulnerabilityID": "CVE-2026-31337", "PkgName": "openssl", "InstalledVersion": "3.0.1", "FixedVersion": "3.0.9", "Severity": "CRITICAL", "Title": "openssl: buffer overflow in X.509 name checks"}]`
+	}
+	return []byte(fmt.Sprintf(`{"SchemaVersion": 2, "ArtifactName": "shop/%s:%s", "ArtifactType": "container_image",
+  "Results": [{"Target": "shop/%s:%s (debian 12.8)", "Class": "os-pkgs", "Type": "debian", "Vulnerabilities": %s}]}`,
+		app, tag, app, tag, vulns))
 }
 
 func printMatrix(w io.Writer, p *config.Pipeline, plan *agent.Plan) {
@@ -198,6 +239,12 @@ func seedDemoFleet(ctx context.Context, bare, regHost string, log *slog.Logger) 
 	files, err := overlays.ExampleFleet(regHost)
 	if err != nil {
 		return nil, err
+	}
+	for name, data := range policies.DefaultFiles() {
+		// The demo gates on scans only: ppd and prod need SonarQube and analysis evidence it has not got.
+		if strings.HasPrefix(name, "qa") || strings.HasPrefix(name, "common") || name == "input.schema.json" {
+			files["policies/"+name] = data
+		}
 	}
 	cfg := strings.ReplaceAll(string(files["ferry.yaml"]), "FLEET", bare)
 	files["ferry.yaml"] = []byte(cfg)
