@@ -80,17 +80,7 @@ func (p *Pipeline) validateEnvironments(ps *problems) {
 	overlays := map[string]int{}
 	for i, e := range p.Environments {
 		base := indexPath("environments", i)
-		switch {
-		case e.Name == "":
-			ps.add(joinPath(base, "name"), "required")
-		case !dnsLabel.MatchString(e.Name):
-			ps.add(joinPath(base, "name"), "%q must be lower-case letters, digits and '-' (a DNS label)", e.Name)
-		}
-		if j, dup := names[e.Name]; dup && e.Name != "" {
-			ps.add(joinPath(base, "name"), "%q is already the name of environments[%d]", e.Name, j)
-		} else {
-			names[e.Name] = i
-		}
+		checkName(ps, "environments", i, e.Name, names)
 		clean, msg := checkOverlay(e.Overlay)
 		if msg != "" {
 			ps.add(joinPath(base, "overlay"), "%s", msg)

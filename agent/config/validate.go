@@ -120,17 +120,7 @@ func (p *Pipeline) validateApps(ps *problems) {
 	seen := map[string]int{}
 	for i, a := range p.Apps {
 		base := indexPath("apps", i)
-		switch {
-		case a.Name == "":
-			ps.add(joinPath(base, "name"), "required")
-		case !dnsLabel.MatchString(a.Name):
-			ps.add(joinPath(base, "name"), "%q must be lower-case letters, digits and '-' (a DNS label)", a.Name)
-		}
-		if j, dup := seen[a.Name]; dup && a.Name != "" {
-			ps.add(joinPath(base, "name"), "%q is already the name of apps[%d]", a.Name, j)
-		} else {
-			seen[a.Name] = i
-		}
+		checkName(ps, "apps", i, a.Name, seen)
 		if msg := checkImage(a.Image); msg != "" {
 			ps.add(joinPath(base, "image"), "%s", msg)
 		}
@@ -281,5 +271,22 @@ func (p *Pipeline) validateSettings(ps *problems) {
 		if a.PasswordFile == "" {
 			ps.add(joinPath(base, "passwordFile"), "required")
 		}
+	}
+}
+
+// checkName wants a unique DNS label: names end up in commit trailers,
+// metric labels, branch names and Kubernetes names.
+func checkName(ps *problems, list string, i int, name string, seen map[string]int) {
+	at := joinPath(indexPath(list, i), "name")
+	switch {
+	case name == "":
+		ps.add(at, "required")
+	case !dnsLabel.MatchString(name):
+		ps.add(at, "%q must be lower-case letters, digits and '-' (a DNS label)", name)
+	}
+	if j, dup := seen[name]; dup && name != "" {
+		ps.add(at, "%q is already the name of %s[%d]", name, list, j)
+	} else {
+		seen[name] = i
 	}
 }
