@@ -57,17 +57,13 @@ func (r *Result) Err() error {
 func (a *Agent) Plan(ctx context.Context) (*Plan, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	snap, err := a.fleet.Fetch(ctx)
+	st, err := a.fetchState(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.history.update(ctx, a.fleet, snap); err != nil {
-		return nil, err
-	}
-	st := a.readState(snap)
 	cands := a.lookupCandidates(ctx, a.registryApps(Scope{All: true}))
 	ev := newEvidenceCache(a.images)
-	plan := &Plan{Commit: snap.Hash()}
+	plan := &Plan{Commit: st.snap.Hash()}
 	for _, env := range a.order {
 		for i := range a.cfg.Apps {
 			app := &a.cfg.Apps[i]
@@ -88,17 +84,13 @@ func (a *Agent) Reconcile(ctx context.Context, scope Scope) (*Result, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	start := a.now()
-	snap, err := a.fleet.Fetch(ctx)
+	st, err := a.fetchState(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.history.update(ctx, a.fleet, snap); err != nil {
-		return nil, err
-	}
-	st := a.readState(snap)
 	cands := a.lookupCandidates(ctx, a.registryApps(scope))
 	ev := newEvidenceCache(a.images)
-	res := &Result{Plan: Plan{Commit: snap.Hash()}}
+	res := &Result{Plan: Plan{Commit: st.snap.Hash()}}
 	for _, env := range a.order {
 		for i := range a.cfg.Apps {
 			app := &a.cfg.Apps[i]
@@ -139,6 +131,18 @@ func (a *Agent) Reconcile(ctx context.Context, scope Scope) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// fetchState reads the fleet repo's head: its overlays and ferry's history.
+func (a *Agent) fetchState(ctx context.Context) (*fleetState, error) {
+	snap, err := a.fleet.Fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.history.update(ctx, a.fleet, snap); err != nil {
+		return nil, err
+	}
+	return a.readState(snap), nil
 }
 
 // registryApps lists the apps whose registry is asked in this pass; only
@@ -197,14 +201,11 @@ func (a *Agent) promote(ctx context.Context, ev *evidenceCache, st *fleetState, 
 		if err := sleep(ctx, backoff(attempt)); err != nil {
 			return st, "", err
 		}
-		snap, err := a.fleet.Fetch(ctx)
+		fresh, err := a.fetchState(ctx)
 		if err != nil {
 			return st, "", err
 		}
-		if err := a.history.update(ctx, a.fleet, snap); err != nil {
-			return st, "", err
-		}
-		st = a.readState(snap)
+		st = fresh
 	}
 }
 

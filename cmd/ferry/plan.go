@@ -24,11 +24,7 @@ func planCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("-o %q: want text or json", output)
 			}
 			ctx := cmd.Context()
-			p, repo, err := g.loadPipeline(ctx)
-			if err != nil {
-				return err
-			}
-			a, err := g.agentFor(p, repo, nil)
+			a, err := g.agent(ctx)
 			if err != nil {
 				return err
 			}

@@ -106,11 +106,7 @@ authors can write tests from real data. It writes nothing.`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			p, repo, err := g.loadPipeline(ctx)
-			if err != nil {
-				return err
-			}
-			a, err := g.agentFor(p, repo, nil)
+			a, err := g.agent(ctx)
 			if err != nil {
 				return err
 			}

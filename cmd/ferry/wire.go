@@ -244,3 +244,13 @@ func (g *globals) configChanged(repo *fleet.Repo, commit string) bool {
 	}
 	return !bytes.Equal(data, g.loadedConfig)
 }
+
+// agent loads the configuration and wires an agent without metrics, for
+// the commands that read and print.
+func (g *globals) agent(ctx context.Context) (*agent.Agent, error) {
+	p, repo, err := g.loadPipeline(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return g.agentFor(p, repo, nil)
+}
