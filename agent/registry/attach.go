@@ -27,7 +27,7 @@ var emptyJSON = []byte("{}")
 // is set to now when absent. On registries without the referrers API,
 // go-containerregistry maintains the sha256-<hex> fallback tag.
 func (c *Client) Attach(ctx context.Context, repo, subjectDigest, artifactType string, data []byte, annotations map[string]string, insecure bool) (string, error) {
-	subject, err := parseDigest(repo, subjectDigest, insecure)
+	subject, err := c.parseDigest(repo, subjectDigest, insecure)
 	if err != nil {
 		return "", fmt.Errorf("attach %s to %s@%s: %w", artifactType, repo, subjectDigest, err)
 	}

@@ -156,7 +156,7 @@ func (c *Client) baseOptions() []remote.Option {
 // Loopback registries are reached over plain HTTP; others over verified TLS
 // unless insecure is set.
 func (c *Client) Tags(ctx context.Context, repo string, insecure bool) ([]string, error) {
-	r, err := parseRepo(repo, insecure)
+	r, err := c.parseRepo(repo, insecure)
 	if err != nil {
 		return nil, fmt.Errorf("list tags of %s: %w", repo, err)
 	}
@@ -170,7 +170,7 @@ func (c *Client) Tags(ctx context.Context, repo string, insecure bool) ([]string
 // Resolve returns the digest and media type that repo:tag points at, with a
 // HEAD request, or a GET when the registry does not allow HEAD.
 func (c *Client) Resolve(ctx context.Context, repo, tag string, insecure bool) (Descriptor, error) {
-	r, err := parseRepo(repo, insecure)
+	r, err := c.parseRepo(repo, insecure)
 	if err != nil {
 		return Descriptor{}, fmt.Errorf("resolve %s:%s: %w", repo, tag, err)
 	}
@@ -208,10 +208,13 @@ func withCtxErr(ctx context.Context, err error) error {
 	return err
 }
 
-func parseRepo(repo string, insecure bool) (name.Repository, error) {
+func (c *Client) parseRepo(repo string, insecure bool) (name.Repository, error) {
 	r, err := name.NewRepository(repo)
 	if err != nil {
 		return name.Repository{}, err
+	}
+	if insecure {
+		c.rt.insecure.Store(r.RegistryStr(), true)
 	}
 	if o := nameOptions(r, insecure); len(o) > 0 {
 		return name.NewRepository(repo, o...)

@@ -295,3 +295,32 @@ func TestRemoteRegistryTLS(t *testing.T) {
 		})
 	}
 }
+
+// TestNoPlainHTTPToPrivateAddresses: go-containerregistry falls back to
+// plain HTTP for RFC 1918 hosts; ferry refuses unless the app opted out of
+// TLS. No request leaves the process: the base transport only records.
+func TestNoPlainHTTPToPrivateAddresses(t *testing.T) {
+	var sent []string
+	record := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sent = append(sent, r.URL.String())
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+	})
+	c := NewClient(Options{Transport: record, RequestsPerSecond: -1})
+	req, _ := http.NewRequest(http.MethodGet, "http://10.0.0.1:5000/v2/", nil)
+	if _, err := c.rt.RoundTrip(req); !errors.Is(err, ErrPlainHTTP) {
+		t.Fatalf("plain HTTP to a private address: err = %v, want ErrPlainHTTP", err)
+	}
+	if len(sent) != 0 {
+		t.Fatalf("a refused request was sent: %v", sent)
+	}
+	if _, err := c.parseRepo("10.0.0.1:5000/shop/checkout", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.rt.RoundTrip(req); err != nil || len(sent) != 1 {
+		t.Fatalf("an app with insecure: true was refused plain HTTP: %v (sent %v)", err, sent)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

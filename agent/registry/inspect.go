@@ -39,7 +39,7 @@ type ImageInfo struct {
 // index it reads the first linux/amd64 image, else the first image, and the
 // index's own annotations fill in what the image's manifest lacks.
 func (c *Client) Inspect(ctx context.Context, repo, digest string, insecure bool) (ImageInfo, error) {
-	ref, err := parseDigest(repo, digest, insecure)
+	ref, err := c.parseDigest(repo, digest, insecure)
 	if err != nil {
 		return ImageInfo{}, fmt.Errorf("inspect %s@%s: %w", repo, digest, err)
 	}
@@ -151,11 +151,11 @@ func firstNonEmpty(ss ...string) string {
 }
 
 // parseDigest checks digest and joins it to repo.
-func parseDigest(repo, digest string, insecure bool) (name.Digest, error) {
+func (c *Client) parseDigest(repo, digest string, insecure bool) (name.Digest, error) {
 	if _, err := v1.NewHash(digest); err != nil {
 		return name.Digest{}, fmt.Errorf("bad digest: %w", err)
 	}
-	r, err := parseRepo(repo, insecure)
+	r, err := c.parseRepo(repo, insecure)
 	if err != nil {
 		return name.Digest{}, err
 	}

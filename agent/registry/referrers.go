@@ -46,7 +46,7 @@ func (c *Client) Referrers(ctx context.Context, repo, digest string, artifactTyp
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxArtifactBytes
 	}
-	subject, err := parseDigest(repo, digest, insecure)
+	subject, err := c.parseDigest(repo, digest, insecure)
 	if err != nil {
 		return nil, fmt.Errorf("referrers of %s@%s: %w", repo, digest, err)
 	}

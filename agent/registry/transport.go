@@ -38,7 +38,15 @@ type throttle struct {
 
 	waits   atomic.Uint64
 	retries atomic.Uint64
+
+	// insecure holds the hosts an app marked insecure: true. Any other
+	// non-loopback host gets no plain HTTP, even where go-containerregistry
+	// would fall back to it (it does for private RFC 1918 addresses).
+	insecure sync.Map
 }
+
+// ErrPlainHTTP refuses an unencrypted request to a registry that did not opt out of TLS.
+var ErrPlainHTTP = errors.New("plain HTTP refused: the registry is not on loopback and its app does not set insecure: true")
 
 func (t *throttle) limiter(host string) *rate.Limiter {
 	t.mu.Lock()
@@ -73,6 +81,11 @@ func (t *throttle) wait(ctx context.Context, host string) error {
 }
 
 func (t *throttle) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !isLoopback(req.URL.Host) {
+		if _, ok := t.insecure.Load(req.URL.Host); !ok {
+			return nil, fmt.Errorf("%s: %w", req.URL.Host, ErrPlainHTTP)
+		}
+	}
 	ctx := req.Context()
 	for attempt := 0; ; attempt++ {
 		if err := t.wait(ctx, req.URL.Host); err != nil {
