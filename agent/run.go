@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -56,6 +57,7 @@ type Loop struct {
 	interval time.Duration
 	due      map[string]time.Time // next registry poll per app
 	lastPass time.Time
+	ready    atomic.Bool // a pass has finished
 	trig     *triggers
 	// OnPass, when set, sees every pass result (the CLI prints them).
 	OnPass func(*Result, error)
@@ -69,6 +71,9 @@ func NewLoop(a *Agent, interval time.Duration) *Loop {
 	}
 	return &Loop{agent: a, interval: interval, due: map[string]time.Time{}, trig: newTriggers()}
 }
+
+// Ready reports whether a pass has read the fleet repo since the loop started.
+func (l *Loop) Ready() bool { return l.ready.Load() }
 
 // Trigger asks for a pass soon; it never blocks.
 func (l *Loop) Trigger(s Scope) { l.trig.add(s) }
@@ -91,6 +96,9 @@ func (l *Loop) Run(ctx context.Context) error {
 			s := l.trig.take()
 			res, err := l.agent.Reconcile(ctx, s)
 			l.lastPass = time.Now()
+			if err == nil {
+				l.ready.Store(true)
+			}
 			l.markPolled(s)
 			if err == nil {
 				err = res.Err()

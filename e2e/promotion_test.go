@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -150,6 +151,20 @@ func TestRegistryNotification(t *testing.T) {
 	}
 	if !strings.Contains(p.out.String(), `reason="registry push" apps=1 promotions=5`) {
 		t.Errorf("the promotion was not triggered by the notification:\n%s", p.out.String())
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
+		}
+		if path == "/metrics" && !strings.Contains(string(body), `ferry_promotions_total{app="checkout",env="dr",result="pushed"} 1`) {
+			t.Errorf("/metrics lacks the dr promotion:\n%s", body)
+		}
 	}
 	// An unauthenticated call is refused and changes nothing.
 	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/hooks/registry", port), "application/json", strings.NewReader(`{"events":[]}`))
