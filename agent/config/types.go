@@ -23,10 +23,11 @@ type Pipeline struct {
 	Webhooks     Webhooks      `yaml:"webhooks,omitempty"`
 	Registry     Registry      `yaml:"registry,omitempty"`
 	Providers    Providers     `yaml:"providers,omitempty"`
-	// Analyses and Rollback are read by later features; they are kept as
-	// raw YAML-compatible values so a ferry.yaml written for them loads.
-	Analyses map[string]any `yaml:"analyses,omitempty"`
-	Rollback map[string]any `yaml:"rollback,omitempty"`
+	// Analyses is read by the analysis feature; kept as raw YAML-compatible
+	// values so a ferry.yaml written for it loads.
+	Analyses      map[string]any `yaml:"analyses,omitempty"`
+	Rollback      Rollback       `yaml:"rollback,omitempty"`
+	Notifications Notifications  `yaml:"notifications,omitempty"`
 
 	// Source names where this pipeline was read from (a file path, or
 	// "<git url>@<commit>:ferry.yaml"); set by the loader, never decoded.
@@ -209,3 +210,60 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 
 // Std returns d as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// Rollback says which alerts roll an environment back, and how.
+type Rollback struct {
+	// Labels name the alert labels that carry the app and the environment;
+	// default app and env.
+	Labels RollbackLabels `yaml:"labels,omitempty"`
+	// Match narrows the alerts that roll back: label equality, e.g.
+	// {severity: critical}. Empty: every firing alert that maps to an app and env.
+	Match map[string]string `yaml:"match,omitempty"`
+	// FreezeUntilResolved freezes the environment after a rollback until
+	// the alert resolves.
+	FreezeUntilResolved bool `yaml:"freezeUntilResolved,omitempty"`
+	// PullRequest rolls pull-request environments back by pull request
+	// instead of a direct (emergency) commit.
+	PullRequest bool `yaml:"pullRequest,omitempty"`
+}
+
+// RollbackLabels are the alert label names that map an alert to an app and env.
+type RollbackLabels struct {
+	App string `yaml:"app,omitempty"`
+	Env string `yaml:"env,omitempty"`
+}
+
+// Notifications says who hears about promotions, denials, pull requests,
+// rollbacks and failed analyses.
+type Notifications struct {
+	Email    *EmailNotification    `yaml:"email,omitempty"`
+	Webhooks []WebhookNotification `yaml:"webhooks,omitempty"`
+	Slack    *SlackNotification    `yaml:"slack,omitempty"`
+	// Events limits what is sent: promotion, denial, pullRequestOpened,
+	// rollback, analysisFailed. Empty: all of them.
+	Events []string `yaml:"events,omitempty"`
+}
+
+// EmailNotification sends mail over SMTP.
+type EmailNotification struct {
+	SMTP         string   `yaml:"smtp"` // host:port
+	From         string   `yaml:"from"`
+	To           []string `yaml:"to"`
+	UsernameFile string   `yaml:"usernameFile,omitempty"`
+	PasswordFile string   `yaml:"passwordFile,omitempty"`
+	// Subject and Body override the default text/template of each message.
+	Subject string `yaml:"subject,omitempty"`
+	Body    string `yaml:"body,omitempty"`
+}
+
+// WebhookNotification POSTs each event as JSON.
+type WebhookNotification struct {
+	URL        string `yaml:"url"`
+	TokenFile  string `yaml:"tokenFile,omitempty"`  // sent as a bearer token
+	SecretFile string `yaml:"secretFile,omitempty"` // signs the body: X-Ferry-Signature
+}
+
+// SlackNotification POSTs Slack-compatible messages to an incoming webhook.
+type SlackNotification struct {
+	URLFile string `yaml:"urlFile"` // the webhook URL is a secret
+}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
+	"net/mail"
 	"net/url"
 	"regexp"
 	"slices"
@@ -41,6 +43,7 @@ func (p *Pipeline) Validate() error {
 	p.validateEnvironments(ps)
 	p.validateSettings(ps)
 	p.validateMetrics(ps)
+	p.validateNotifications(ps)
 	ps.sort()
 	return errors.Join(ps.errs...)
 }
@@ -288,5 +291,41 @@ func checkName(ps *problems, list string, i int, name string, seen map[string]in
 		ps.add(at, "%q is already the name of %s[%d]", name, list, j)
 	} else {
 		seen[name] = i
+	}
+}
+
+// NotificationEvents are the kinds of event notifications.events may name.
+var NotificationEvents = []string{"promotion", "denial", "pullRequestOpened", "rollback", "analysisFailed"}
+
+func (p *Pipeline) validateNotifications(ps *problems) {
+	n := p.Notifications
+	if e := n.Email; e != nil {
+		if _, port, err := net.SplitHostPort(e.SMTP); err != nil || port == "" {
+			ps.add("notifications.email.smtp", "%q must be host:port", e.SMTP)
+		}
+		if _, err := mail.ParseAddress(e.From); err != nil {
+			ps.add("notifications.email.from", "%q is not an address: %v", e.From, err)
+		}
+		if len(e.To) == 0 {
+			ps.add("notifications.email.to", "required: at least one address")
+		}
+		for i, to := range e.To {
+			if _, err := mail.ParseAddress(to); err != nil {
+				ps.add(indexPath("notifications.email.to", i), "%q is not an address: %v", to, err)
+			}
+		}
+	}
+	for i, w := range n.Webhooks {
+		if msg := checkHTTPURL(w.URL); msg != "" {
+			ps.add(joinPath(indexPath("notifications.webhooks", i), "url"), "%s", msg)
+		}
+	}
+	if s := n.Slack; s != nil && s.URLFile == "" {
+		ps.add("notifications.slack.urlFile", "required")
+	}
+	for i, ev := range n.Events {
+		if !slices.Contains(NotificationEvents, ev) {
+			ps.add(indexPath("notifications.events", i), "%q is not one of %s", ev, strings.Join(NotificationEvents, ", "))
+		}
 	}
 }
