@@ -7,6 +7,8 @@ need=()
 command -v git >/dev/null || need+=(git)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v prometheus >/dev/null || need+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
 
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
@@ -19,7 +21,7 @@ if ((${#need[@]})); then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 # Packages may ship services we do not want: tests start their own on loopback.
-for svc in docker-registry prometheus prometheus-node-exporter; do
+for svc in docker-registry prometheus prometheus-node-exporter prometheus-alertmanager; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi
