@@ -18,6 +18,9 @@ type Handler struct {
 	log        *slog.Logger
 	onRegistry func(context.Context, []RegistryEvent)
 	onPush     func(context.Context, PushEvent)
+	onAlerts   func(context.Context, []AlertEvent)
+	router     *AlertRouter
+	dedupe     *Deduper
 	mux        *http.ServeMux
 }
 
@@ -28,19 +31,49 @@ type Handler struct {
 // work on quickly; their context keeps the request's values but is not
 // cancelled when the response is sent.
 func NewHandler(v *Verifier, limit int64, log *slog.Logger, onRegistry func(context.Context, []RegistryEvent), onPush func(context.Context, PushEvent)) http.Handler {
+	return NewHandlerWith(HandlerOptions{Verifier: v, MaxBody: limit, Log: log, OnRegistry: onRegistry, OnPush: onPush})
+}
+
+// HandlerOptions configure NewHandlerWith; an endpoint whose callback is
+// nil is not served.
+type HandlerOptions struct {
+	Verifier *Verifier
+	MaxBody  int64        // DefaultMaxBody when <= 0
+	Log      *slog.Logger // nil logs nothing
+
+	OnRegistry func(context.Context, []RegistryEvent) // POST /hooks/registry
+	OnPush     func(context.Context, PushEvent)       // POST /hooks/git
+	// OnAlerts gets the new alerts that map to an app and env, firing and
+	// resolved (POST /hooks/alertmanager).
+	OnAlerts    func(context.Context, []AlertEvent)
+	AlertRouter *AlertRouter // nil: labels app and env, every alert
+	Deduper     *Deduper     // nil: a Deduper with its defaults
+}
+
+// NewHandlerWith is NewHandler with every endpoint, Alertmanager's included.
+func NewHandlerWith(o HandlerOptions) http.Handler {
+	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{verifier: v, limit: limit, log: log, onRegistry: onRegistry, onPush: onPush, mux: http.NewServeMux()}
+	h := &Handler{verifier: o.Verifier, limit: o.MaxBody, log: log, onRegistry: o.OnRegistry, onPush: o.OnPush,
+		onAlerts: o.OnAlerts, router: o.AlertRouter, dedupe: o.Deduper, mux: http.NewServeMux()}
 	// The method in each pattern makes ServeMux answer 405 (with Allow) to others.
-	if onRegistry != nil {
+	if h.onRegistry != nil {
 		h.mux.HandleFunc("POST /hooks/registry", h.registry)
 	}
-	if onPush != nil {
+	if h.onPush != nil {
 		h.mux.HandleFunc("POST /hooks/git", h.git)
 	}
-	// POST /hooks/alertmanager (Alertmanager webhook v4 -> rollback) goes
-	// here, with its callback, when the rollback feature lands.
+	if h.onAlerts != nil {
+		if h.router == nil {
+			h.router, _ = NewAlertRouter(AlertRouting{}) // the defaults always parse
+		}
+		if h.dedupe == nil {
+			h.dedupe = &Deduper{}
+		}
+		h.mux.HandleFunc("POST /hooks/alertmanager", h.alertmanager)
+	}
 	return h
 }
 
