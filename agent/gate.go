@@ -125,6 +125,17 @@ func (a *Agent) buildInput(ctx context.Context, ev *evidenceCache, st *fleetStat
 			return nil, nil, err
 		}
 	}
+	if versions := st.rejections.Versions(app.Name); len(versions) > 0 {
+		evidence["rejected"] = versions
+	}
+	var freezes []any
+	for _, f := range st.freezes.Active(app.Name, env.Name, a.now()) {
+		freezes = append(freezes, f.Evidence())
+		d.Evidence = append(d.Evidence, fmt.Sprintf("freeze %s: %s", f.Name, f.Reason))
+	}
+	if len(freezes) > 0 {
+		evidence["freeze"] = freezes
+	}
 	input["evidence"] = evidence
 	return input, d, nil
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/ferry-dev/ferry/agent/fleet"
 )
@@ -42,6 +43,16 @@ func (h *history) record(app, env string, v Version) {
 	h.done[promotionKey(app, env, v)] = struct{}{}
 }
 
+// forget drops every promotion of app's tag into env (any digest).
+func (h *history) forget(app, env, tag string) {
+	prefix := app + "\x00" + env + "\x00" + tag + "\x00"
+	for k := range h.done {
+		if strings.HasPrefix(k, prefix) {
+			delete(h.done, k)
+		}
+	}
+}
+
 // update reads the commits between the last seen head and snap.
 func (h *history) update(ctx context.Context, repo Fleet, snap *fleet.Snapshot) error {
 	if snap.Hash() == h.head {
@@ -65,9 +76,18 @@ func (h *history) update(ctx context.Context, repo Fleet, snap *fleet.Snapshot) 
 		// Start over from what it holds now.
 		h.done = map[string]struct{}{}
 	}
-	for _, c := range found {
-		if app, env, v, ok := promotionOf(c.Message); ok {
+	// Oldest first: a rollback forgets the promotion it undid, so that once
+	// a person un-rejects the version it may move again. Only a person's
+	// replacement keeps ferry from promoting a version a second time.
+	for i := len(found) - 1; i >= 0; i-- {
+		m := found[i].Message
+		if app, env, v, ok := promotionOf(m); ok {
 			h.record(app, env, v)
+		}
+		if strings.HasPrefix(m.Subject, "rollback ") {
+			for _, bad := range m.TrailerValues(TrailerRejects) {
+				h.forget(m.Trailer(TrailerApp), m.Trailer(TrailerEnv), bad)
+			}
 		}
 	}
 	h.head = snap.Hash()

@@ -14,6 +14,7 @@ type Metrics struct {
 	duration    prometheus.Histogram
 	pushRetries prometheus.Counter
 	passes      *prometheus.CounterVec
+	rollbacks   *prometheus.CounterVec
 }
 
 // NewMetrics registers the agent's series with reg.
@@ -33,11 +34,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		pushRetries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ferry_git_push_retries_total", Help: "Pushes retried because the remote branch moved.",
 		}),
+		rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ferry_rollbacks_total", Help: "Rollback commits pushed, by app and environment.",
+		}, []string{"app", "env"}),
 		passes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ferry_reconcile_passes_total", Help: "Reconcile passes by result (ok, error).",
 		}, []string{"result"}),
 	}
-	reg.MustRegister(m.promotions, m.decisions, m.duration, m.pushRetries, m.passes)
+	reg.MustRegister(m.promotions, m.decisions, m.duration, m.pushRetries, m.passes, m.rollbacks)
 	return m
 }
 
@@ -56,6 +60,12 @@ func (m *Metrics) decision(env, result string) {
 func (m *Metrics) promotionDuration(d time.Duration) {
 	if m != nil {
 		m.duration.Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) rollback(app, env string) {
+	if m != nil {
+		m.rollbacks.WithLabelValues(app, env).Inc()
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/gitstate"
 	"github.com/ferry-dev/ferry/overlays"
 )
 
@@ -157,10 +158,18 @@ func describeTags(t config.TagPolicy) string {
 	return "tag " + t.Digest
 }
 
-// fleetState is every environment's images as one snapshot holds them.
+// fleetState is every environment's images as one snapshot holds them,
+// with the rejections and freezes recorded next to them.
 type fleetState struct {
-	snap *fleet.Snapshot
-	envs map[string]*envState
+	snap         *fleet.Snapshot
+	envs         map[string]*envState
+	rejections   *gitstate.Rejections
+	rejectedData []byte
+	freezes      *gitstate.Freezes
+	freezeData   []byte
+	// err is set when the rejections or freezes cannot be read: then
+	// nothing is promoted (fail closed).
+	err error
 }
 
 type envState struct {
@@ -179,7 +188,29 @@ func (a *Agent) readState(snap *fleet.Snapshot) *fleetState {
 	for _, env := range a.order {
 		st.envs[env.Name] = readEnv(snap, env)
 	}
+	var errs []error
+	var err error
+	st.rejectedData, err = readOptional(snap, RejectedFile)
+	errs = append(errs, err)
+	if st.rejections, err = gitstate.ParseRejections(RejectedFile, st.rejectedData); err != nil {
+		errs = append(errs, fmt.Errorf("%s at %s: %w", RejectedFile, shortHash(snap.Hash()), err))
+	}
+	st.freezeData, err = readOptional(snap, FreezeFile)
+	errs = append(errs, err)
+	if st.freezes, err = gitstate.ParseFreezes(FreezeFile, st.freezeData); err != nil {
+		errs = append(errs, fmt.Errorf("%s at %s: %w", FreezeFile, shortHash(snap.Hash()), err))
+	}
+	st.err = errors.Join(errs...)
 	return st
+}
+
+// readOptional reads a file that may be absent (nil, no error).
+func readOptional(snap *fleet.Snapshot, name string) ([]byte, error) {
+	data, err := snap.ReadFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return data, err
 }
 
 // readEnv reads one overlay; a broken overlay is kept as an error so the
@@ -235,6 +266,10 @@ func (es *envState) version(app *config.App) Version {
 // candidates and the promotions ferry already made.
 func (a *Agent) decide(st *fleetState, cands candidates, app *config.App, env *config.Environment) Step {
 	s := Step{App: app.Name, Env: env.Name, Mode: modeOf(env)}
+	if st.err != nil {
+		s.Action, s.Reason = ActionError, st.err.Error()
+		return s
+	}
 	if err := st.envs[env.Name].err; err != nil {
 		s.Action, s.Reason = ActionError, err.Error()
 		return s
@@ -265,7 +300,7 @@ func (a *Agent) decide(st *fleetState, cands candidates, app *config.App, env *c
 		}
 		s.Candidate = c.version
 	}
-	s.Action, s.Reason = a.judge(s, app)
+	s.Action, s.Reason = a.judge(st, s, app)
 	if s.Action == ActionPromote && s.Mode != ModeAuto && s.Mode != ModeMirror {
 		s.Action = ActionWait
 		if s.Mode == ModePullRequest {
@@ -288,7 +323,7 @@ func sourceOf(env *config.Environment) string {
 }
 
 // judge says whether the candidate should replace the current version.
-func (a *Agent) judge(s Step, app *config.App) (Action, string) {
+func (a *Agent) judge(st *fleetState, s Step, app *config.App) (Action, string) {
 	switch {
 	case s.Candidate.IsZero():
 		return ActionNone, fmt.Sprintf("%s runs no version of %s", s.From, app.Name)
@@ -296,6 +331,9 @@ func (a *Agent) judge(s Step, app *config.App) (Action, string) {
 		return ActionNone, "up to date"
 	case s.Mode == ModeMirror:
 		return ActionPromote, "mirror " + s.From
+	}
+	if r, rejected := st.rejections.IsRejected(app.Name, s.Candidate.Tag, s.Candidate.Digest); rejected {
+		return ActionNone, fmt.Sprintf("%s %s is rejected (%s); `ferry unreject %s %s` allows it again", app.Name, s.Candidate.Tag, r.Reason, app.Name, s.Candidate.Tag)
 	}
 	if a.history.promoted(app.Name, s.Env, s.Candidate) {
 		return ActionNone, fmt.Sprintf("%s was promoted to %s before and later replaced; not promoting it again", s.Candidate, s.Env)

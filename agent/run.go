@@ -58,7 +58,10 @@ type Loop struct {
 	due      map[string]time.Time // next registry poll per app
 	lastPass time.Time
 	ready    atomic.Bool // a pass has finished
-	trig     *triggers
+	alerts   chan Alert
+	// OnRollback, when set, sees every alert handled (notifications, CLI).
+	OnRollback func(Alert, *RollbackResult, error)
+	trig       *triggers
 	// OnPass, when set, sees every pass result (the CLI prints them).
 	OnPass func(*Result, error)
 }
@@ -69,7 +72,7 @@ func NewLoop(a *Agent, interval time.Duration) *Loop {
 	if interval <= 0 {
 		interval = time.Minute
 	}
-	return &Loop{agent: a, interval: interval, due: map[string]time.Time{}, trig: newTriggers()}
+	return &Loop{agent: a, interval: interval, due: map[string]time.Time{}, trig: newTriggers(), alerts: make(chan Alert, 256)}
 }
 
 // Ready reports whether a pass has read the fleet repo since the loop started.
@@ -84,9 +87,18 @@ func (l *Loop) Run(ctx context.Context) error {
 	tick := time.NewTicker(l.tickEvery())
 	defer tick.Stop()
 	for {
+		// Alerts go first: a rollback never waits behind a pass.
+		select {
+		case al := <-l.alerts:
+			l.handleAlert(ctx, al)
+			continue
+		default:
+		}
 		select {
 		case <-ctx.Done():
 			return nil
+		case al := <-l.alerts:
+			l.handleAlert(ctx, al)
 		case <-tick.C:
 			// Git is read every interval; registries only when their apps are due.
 			if apps := l.dueApps(); len(apps) > 0 || time.Since(l.lastPass) >= l.interval {
@@ -217,4 +229,50 @@ func (a *Agent) appsFor(events []webhook.RegistryEvent) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// maxRollbackAttempts bounds the retries of one rollback (about 3 minutes).
+const maxRollbackAttempts = 100
+
+// OnAlerts queues alerts for the loop; it never blocks the webhook. It
+// returns the alerts that did not fit, so the caller can forget having seen
+// them and take Alertmanager's resend.
+func (l *Loop) OnAlerts(_ context.Context, alerts []Alert) (dropped []Alert) {
+	for _, al := range alerts {
+		select {
+		case l.alerts <- al:
+		default:
+			l.agent.log.Error("alert queue full; dropping alert until Alertmanager resends it", "alert", al.Name, "app", al.App, "env", al.Env)
+			dropped = append(dropped, al)
+		}
+	}
+	return dropped
+}
+
+func (l *Loop) handleAlert(ctx context.Context, al Alert) {
+	if al.Resolved {
+		if _, err := l.agent.Resolve(ctx, al); err != nil {
+			l.agent.log.Error("lift freeze after resolved alert", "alert", al.Name, "env", al.Env, "err", err)
+		}
+		return
+	}
+	res, err := l.agent.Rollback(ctx, al)
+	switch {
+	case err != nil && ctx.Err() == nil && al.attempts >= maxRollbackAttempts:
+		l.agent.log.Error("rollback failed; giving up", "alert", al.Name, "app", al.App, "env", al.Env, "attempts", al.attempts, "err", err)
+	case err != nil && ctx.Err() == nil:
+		// Never lose a rollback: Alertmanager's resend is deduplicated, so
+		// ferry retries itself until the fleet repo takes it.
+		al.attempts++
+		wait := backoff(min(al.attempts, 6))
+		l.agent.log.Error("rollback failed; retrying", "alert", al.Name, "app", al.App, "env", al.Env, "in", wait, "err", err)
+		time.AfterFunc(wait, func() { l.OnAlerts(ctx, []Alert{al}) })
+	case res.Commit == "":
+		l.agent.log.Warn("rollback: nothing committed", "alert", al.Name, "reason", res.Reason)
+	}
+	if l.OnRollback != nil {
+		l.OnRollback(al, res, err)
+	}
+	// Later environments may now take other versions.
+	l.Trigger(Scope{Reason: "rollback"})
 }

@@ -319,7 +319,7 @@ func waitFor(t testing.TB, limit time.Duration, what string, ok func() bool) {
 	}
 }
 
-func writeFile(t *testing.T, path, content string) string {
+func writeFile(t testing.TB, path, content string) string {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sort"
 	"sync/atomic"
 	"time"
 
@@ -117,9 +118,31 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 		g.log.Warn("no webhook secret (webhooks.tokenFile or FERRY_WEBHOOK_TOKEN): every webhook call is refused")
 	}
 	mux := http.NewServeMux()
-	hooks := webhook.NewHandler(webhook.NewVerifier(secret), p.Webhooks.MaxBodyBytes, g.log,
-		func(ctx context.Context, ev []webhook.RegistryEvent) { loop.Load().OnRegistryEvents(ctx, ev) },
-		func(ctx context.Context, ev webhook.PushEvent) { loop.Load().OnPush(ctx, ev) })
+	router, err := webhook.NewAlertRouter(webhook.AlertRouting{
+		AppLabel: p.Rollback.Labels.App, EnvLabel: p.Rollback.Labels.Env, Match: matchers(p.Rollback.Match),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: rollback.match: %w", p.Source, err)
+	}
+	dedupe := &webhook.Deduper{}
+	hooks := webhook.NewHandlerWith(webhook.HandlerOptions{
+		Verifier:   webhook.NewVerifier(secret),
+		MaxBody:    p.Webhooks.MaxBodyBytes,
+		Log:        g.log,
+		OnRegistry: func(ctx context.Context, ev []webhook.RegistryEvent) { loop.Load().OnRegistryEvents(ctx, ev) },
+		OnPush:     func(ctx context.Context, ev webhook.PushEvent) { loop.Load().OnPush(ctx, ev) },
+		OnAlerts: func(ctx context.Context, evs []webhook.AlertEvent) {
+			for _, d := range loop.Load().OnAlerts(ctx, alertsOf(evs)) {
+				for _, ev := range evs {
+					if ev.Fingerprint == d.Fingerprint {
+						dedupe.Forget(ev)
+					}
+				}
+			}
+		},
+		AlertRouter: router,
+		Deduper:     dedupe,
+	})
 	mux.Handle("/hooks/", hooks)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -148,4 +171,23 @@ func shutdown(srv *http.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(ctx)
+}
+
+// matchers turns rollback.match's label equalities into Alertmanager matchers.
+func matchers(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, fmt.Sprintf("%s=%q", k, v))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func alertsOf(evs []webhook.AlertEvent) []agent.Alert {
+	out := make([]agent.Alert, len(evs))
+	for i, ev := range evs {
+		out[i] = agent.Alert{App: ev.App, Env: ev.Env, Name: ev.AlertName, Fingerprint: ev.Fingerprint,
+			Summary: ev.Summary, Resolved: ev.Status == "resolved"}
+	}
+	return out
 }

@@ -1,0 +1,300 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/gitstate"
+	"github.com/ferry-dev/ferry/overlays"
+)
+
+// Files of the fleet repo that hold people's and ferry's decisions.
+const (
+	RejectedFile = ".ferry/rejected.yaml"
+	FreezeFile   = ".ferry/freeze.yaml"
+)
+
+// Trailer keys of rollback commits.
+const (
+	TrailerReason  = "Ferry-Reason"
+	TrailerRejects = "Ferry-Rejects"
+	TrailerMirrors = "Ferry-Mirrors"
+	TrailerAlert   = "Ferry-Alert" // the fingerprint of the alert a rollback answered
+)
+
+// Alert is a firing (or resolved) alert mapped to an app and environment.
+type Alert struct {
+	App, Env, Name, Fingerprint, Summary string
+	Resolved                             bool
+	attempts                             int // failed rollbacks of this alert so far
+}
+
+// RollbackResult is what handling one alert did.
+type RollbackResult struct {
+	App     string   `json:"app"`
+	Env     string   `json:"env"`
+	From    Version  `json:"from"` // the bad version
+	To      Version  `json:"to"`   // the last good version; zero when there is none
+	Commit  string   `json:"commit,omitempty"`
+	Mirrors []string `json:"mirrors,omitempty"`
+	Reason  string   `json:"reason"` // what happened, for logs and notifications
+}
+
+// Rollback moves alert's environment (and the environments that mirror it)
+// back to its last good version in one commit, and records the bad version
+// as rejected so that no environment promotes it again. With no earlier
+// good version it changes nothing and says so.
+func (a *Agent) Rollback(ctx context.Context, alert Alert) (*RollbackResult, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	app, ok := a.cfg.App(alert.App)
+	if !ok {
+		return nil, fmt.Errorf("alert %s names app %q, which ferry.yaml does not have", alert.Name, alert.App)
+	}
+	env, ok := a.cfg.Env(alert.Env)
+	if !ok {
+		return nil, fmt.Errorf("alert %s names environment %q, which ferry.yaml does not have", alert.Name, alert.Env)
+	}
+	for attempt := 1; ; attempt++ {
+		st, err := a.fetchState(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res, next, err := a.rollbackOnce(ctx, st, app, env, alert)
+		if err != nil || next == nil {
+			return res, err
+		}
+		err = a.fleet.Push(ctx, next)
+		if err == nil {
+			a.metrics.rollback(app.Name, env.Name)
+			res.Commit = next.Hash()
+			a.log.Warn("rolled back", "app", app.Name, "env", env.Name, "from", res.From.String(), "to", res.To.String(),
+				"alert", alert.Name, "mirrors", res.Mirrors, "commit", shortHash(next.Hash()))
+			return res, nil
+		}
+		if !errors.Is(err, fleet.ErrNonFastForward) || attempt >= a.attempts*2 {
+			// The rollback is not lost: the alert handler retries it, and
+			// Alertmanager resends while the alert fires.
+			return res, fmt.Errorf("push rollback of %s in %s: %w", app.Name, env.Name, err)
+		}
+		a.metrics.pushRetry()
+		if err := sleep(ctx, backoff(attempt)); err != nil {
+			return res, err
+		}
+	}
+}
+
+// rollbackOnce plans and commits (without pushing) the rollback on st.
+func (a *Agent) rollbackOnce(ctx context.Context, st *fleetState, app *config.App, env *config.Environment, alert Alert) (*RollbackResult, *fleet.Snapshot, error) {
+	res := &RollbackResult{App: app.Name, Env: env.Name}
+	if err := st.envs[env.Name].err; err != nil {
+		return res, nil, err
+	}
+	res.From = st.envs[env.Name].version(app)
+	if res.From.IsZero() {
+		res.Reason = fmt.Sprintf("%s runs no version of %s: nothing to roll back", env.Name, app.Name)
+		return res, nil, nil
+	}
+	if _, rejected := st.rejections.IsRejected(app.Name, res.From.Tag, res.From.Digest); rejected {
+		res.Reason = fmt.Sprintf("%s %s is already rejected and rolled back", app.Name, res.From)
+		return res, nil, nil
+	}
+	// An alert that already rolled this environment back (still firing,
+	// resent, or seen again after a restart) must not roll it back further.
+	if done, err := a.answered(ctx, st, env, alert); err != nil || done {
+		res.Reason = fmt.Sprintf("%s in %s was already rolled back for alert %s", app.Name, env.Name, alert.Name)
+		return res, nil, err
+	}
+	good, ok, err := a.lastGood(ctx, st, app, env, res.From)
+	if err != nil {
+		return res, nil, err
+	}
+	reason := fmt.Sprintf("alert %s firing for %s in %s", alert.Name, app.Name, env.Name)
+	if alert.Summary != "" {
+		reason += ": " + alert.Summary
+	}
+	files := map[string][]byte{}
+	rej, err := gitstate.AddRejection(st.rejectedData, gitstate.Rejection{
+		App: app.Name, Version: res.From.Tag, Digest: res.From.Digest, Env: env.Name, Reason: reason, At: a.now().UTC(), By: "ferry",
+	})
+	if err != nil {
+		return res, nil, fmt.Errorf("record %s %s as rejected: %w", app.Name, res.From, err)
+	}
+	files[RejectedFile] = rej
+	if !ok {
+		// Nothing to go back to: the version is still rejected so it does not spread.
+		res.Reason = fmt.Sprintf("no earlier good version of %s in %s: recorded %s as rejected, overlay unchanged", app.Name, env.Name, res.From)
+		next, err := a.fleet.Commit(st.snap, files, rejectMessage(app.Name, env.Name, res.From, reason), a.now())
+		return res, next, err
+	}
+	res.To = good
+	targets := append([]*config.Environment{env}, a.mirrorsOf(env.Name)...)
+	for _, t := range targets {
+		es := st.envs[t.Name]
+		if es.err != nil || es.version(app) != res.From {
+			continue // a mirror that does not run the bad version is left alone
+		}
+		data, err := bump(st.snap, es, app, t, good)
+		if err != nil {
+			return res, nil, err
+		}
+		files[es.path] = data
+		if t != env {
+			res.Mirrors = append(res.Mirrors, t.Name)
+		}
+	}
+	if a.cfg.Rollback.FreezeUntilResolved && alert.Fingerprint != "" {
+		frz, err := gitstate.AddFreeze(st.freezeData, gitstate.Freeze{
+			Name: "alert-" + alert.Fingerprint, Envs: []string{env.Name}, Reason: reason + " (until it resolves)",
+			Resolved: true, Alert: alert.Fingerprint,
+		})
+		if err != nil {
+			return res, nil, err
+		}
+		files[FreezeFile] = frz
+	}
+	res.Reason = fmt.Sprintf("rolled back %s in %s from %s to %s: %s", app.Name, env.Name, res.From, good, reason)
+	msg := rollbackMessage(app.Name, env.Name, good, res.From, reason, res.Mirrors)
+	if alert.Fingerprint != "" {
+		msg.Trailers = append(msg.Trailers, fleet.Trailer{Key: TrailerAlert, Value: alert.Fingerprint})
+	}
+	next, err := a.fleet.Commit(st.snap, files, msg, a.now())
+	return res, next, err
+}
+
+// answered reports whether the newest change to env's overlay is a rollback
+// for this alert.
+func (a *Agent) answered(ctx context.Context, st *fleetState, env *config.Environment, alert Alert) (bool, error) {
+	if alert.Fingerprint == "" {
+		return false, nil
+	}
+	done := false
+	err := a.fleet.LogPath(ctx, st.snap, kustomizationPath(env), func(c fleet.Commit) (bool, error) {
+		done = strings.HasPrefix(c.Message.Subject, "rollback ") && c.Message.Trailer(TrailerAlert) == alert.Fingerprint
+		return false, nil
+	})
+	return done, err
+}
+
+// lastGood walks the environment's history back to the newest version
+// other than bad that is not rejected.
+func (a *Agent) lastGood(ctx context.Context, st *fleetState, app *config.App, env *config.Environment, bad Version) (Version, bool, error) {
+	p := kustomizationPath(env)
+	var good Version
+	found := false
+	err := a.fleet.LogPath(ctx, st.snap, p, func(c fleet.Commit) (bool, error) {
+		snap, err := a.fleet.Snapshot(c.Hash)
+		if err != nil {
+			return false, err
+		}
+		data, err := snap.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		images, err := overlays.ReadImages(data)
+		if err != nil {
+			return true, nil // an unreadable past overlay is no candidate
+		}
+		v := (&envState{images: images}).version(app)
+		if v.IsZero() || v == bad || !a.selectors[app.Name].Allows(v.Tag) {
+			return true, nil
+		}
+		if _, rejected := st.rejections.IsRejected(app.Name, v.Tag, v.Digest); rejected {
+			return true, nil
+		}
+		good, found = v, true
+		return false, nil
+	})
+	return good, found, err
+}
+
+func (a *Agent) mirrorsOf(env string) []*config.Environment {
+	var out []*config.Environment
+	for _, e := range a.order {
+		if e.Mirror == env {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func rollbackMessage(app, env string, to, from Version, reason string, mirrors []string) fleet.Message {
+	m := fleet.Message{
+		Subject: fmt.Sprintf("rollback %s in %s to %s", app, env, to.Tag),
+		Body:    fmt.Sprintf("%s %s is rejected: no environment promotes it again until a person un-rejects it (ferry unreject %s %s).", app, from.Tag, app, from.Tag),
+		Trailers: []fleet.Trailer{
+			{Key: TrailerApp, Value: app},
+			{Key: TrailerEnv, Value: env},
+			{Key: TrailerVersion, Value: to.Tag},
+			{Key: TrailerDigest, Value: to.Digest},
+			{Key: TrailerReason, Value: oneLine(reason)},
+			{Key: TrailerRejects, Value: from.Tag},
+		},
+	}
+	if len(mirrors) > 0 {
+		m.Trailers = append(m.Trailers, fleet.Trailer{Key: TrailerMirrors, Value: strings.Join(mirrors, ", ")})
+	}
+	return m
+}
+
+func rejectMessage(app, env string, bad Version, reason string) fleet.Message {
+	return fleet.Message{
+		Subject: fmt.Sprintf("reject %s %s", app, bad.Tag),
+		Body:    fmt.Sprintf("No earlier good version of %s ran in %s, so the overlay is unchanged.", app, env),
+		Trailers: []fleet.Trailer{
+			{Key: TrailerApp, Value: app},
+			{Key: TrailerEnv, Value: env},
+			{Key: TrailerReason, Value: oneLine(reason)},
+			{Key: TrailerRejects, Value: bad.Tag},
+		},
+	}
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// Resolve lifts the freeze a rollback put on the alert's environment, once
+// the alert resolves. It returns the commit, or "" when there was none.
+func (a *Agent) Resolve(ctx context.Context, alert Alert) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for attempt := 1; ; attempt++ {
+		st, err := a.fetchState(ctx)
+		if err != nil {
+			return "", err
+		}
+		data, changed, err := gitstate.RemoveFreezesForAlert(st.freezeData, alert.Fingerprint)
+		if err != nil || !changed {
+			return "", err
+		}
+		msg := fleet.Message{
+			Subject: fmt.Sprintf("unfreeze %s: alert %s resolved", alert.Env, alert.Name),
+			Trailers: []fleet.Trailer{
+				{Key: TrailerEnv, Value: alert.Env},
+				{Key: TrailerReason, Value: oneLine(fmt.Sprintf("alert %s (%s) resolved", alert.Name, alert.Fingerprint))},
+			},
+		}
+		next, err := a.fleet.Commit(st.snap, map[string][]byte{FreezeFile: data}, msg, a.now())
+		if err != nil {
+			return "", err
+		}
+		err = a.fleet.Push(ctx, next)
+		if err == nil {
+			a.log.Info("freeze lifted", "env", alert.Env, "alert", alert.Name)
+			return next.Hash(), nil
+		}
+		if !errors.Is(err, fleet.ErrNonFastForward) || attempt >= a.attempts {
+			return "", err
+		}
+		if err := sleep(ctx, backoff(attempt)); err != nil {
+			return "", err
+		}
+	}
+}

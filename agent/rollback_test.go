@@ -1,0 +1,137 @@
+package agent
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/gitstate"
+)
+
+func TestRollbackToLastGood(t *testing.T) {
+	f := newTestFleet(t)
+	ctx := context.Background()
+	f.push(t, "shop/checkout", "1.0.0")
+	if _, err := f.agent.Reconcile(ctx, Scope{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	f.push(t, "shop/checkout", "1.1.0")
+	if _, err := f.agent.Reconcile(ctx, Scope{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	f.agent.cfg.Rollback.FreezeUntilResolved = true
+	alert := Alert{App: "checkout", Env: "prod", Name: "HighErrorRate", Fingerprint: "abc123", Summary: "5% errors"}
+	res, err := f.agent.Rollback(ctx, alert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.From.Tag != "1.1.0" || res.To.Tag != "1.0.0" || res.Commit == "" || strings.Join(res.Mirrors, ",") != "dr" {
+		t.Fatalf("rollback: %+v", res)
+	}
+	if s := f.git(t, "log", "-1", "--format=%s", "main"); s != "rollback checkout in prod to 1.0.0" {
+		t.Fatalf("subject %q", s)
+	}
+	for _, env := range []string{"prod", "dr"} {
+		if k := f.git(t, "show", "main:overlays/"+env+"/kustomization.yaml"); !strings.Contains(k, "newTag: 1.0.0") {
+			t.Errorf("%s not rolled back:\n%s", env, k)
+		}
+	}
+	if k := f.git(t, "show", "main:overlays/ppd/kustomization.yaml"); !strings.Contains(k, "newTag: 1.1.0") {
+		t.Errorf("ppd was rolled back too:\n%s", k)
+	}
+	if rej := f.git(t, "show", "main:"+RejectedFile); !strings.Contains(rej, "1.1.0") || !strings.Contains(rej, "HighErrorRate") {
+		t.Fatalf("rejection not recorded:\n%s", rej)
+	}
+	if frz := f.git(t, "show", "main:"+FreezeFile); !strings.Contains(frz, "abc123") {
+		t.Fatalf("freeze until resolved not recorded:\n%s", frz)
+	}
+
+	// The next pass does not bring 1.1.0 back, and says why.
+	res2, err := f.agent.Reconcile(ctx, Scope{All: true})
+	if err != nil || len(res2.Promotions) != 0 {
+		t.Fatalf("after the rollback a pass promoted %+v (%v)", res2.Promotions, err)
+	}
+	found := false
+	for _, s := range res2.Plan.Steps {
+		if s.Env == "prod" && strings.Contains(s.Reason, "rejected") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no step says 1.1.0 is rejected: %+v", res2.Plan.Steps)
+	}
+
+	// The same alert again changes nothing; its resolution lifts the freeze.
+	again, err := f.agent.Rollback(ctx, alert)
+	if err != nil || again.Commit != "" {
+		t.Fatalf("a repeated alert committed: %+v %v", again, err)
+	}
+	alert.Resolved = true
+	commit, err := f.agent.Resolve(ctx, alert)
+	if err != nil || commit == "" {
+		t.Fatalf("resolve: %q %v", commit, err)
+	}
+	if frz := f.git(t, "show", "main:"+FreezeFile); strings.Contains(frz, "abc123") {
+		t.Fatalf("the freeze outlived its alert:\n%s", frz)
+	}
+}
+
+func TestRollbackWithoutEarlierVersion(t *testing.T) {
+	f := newTestFleet(t)
+	ctx := context.Background()
+	f.push(t, "shop/checkout", "1.0.0")
+	if _, err := f.agent.Reconcile(ctx, Scope{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	before := f.git(t, "show", "main:overlays/prod/kustomization.yaml")
+	res, err := f.agent.Rollback(ctx, Alert{App: "checkout", Env: "prod", Name: "HighErrorRate"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.To.IsZero() || !strings.Contains(res.Reason, "no earlier good version") {
+		t.Fatalf("rollback: %+v", res)
+	}
+	if after := f.git(t, "show", "main:overlays/prod/kustomization.yaml"); after != before {
+		t.Fatal("the overlay changed without a version to go back to")
+	}
+	if s := f.git(t, "log", "-1", "--format=%s", "main"); s != "reject checkout 1.0.0" {
+		t.Fatalf("subject %q", s)
+	}
+}
+
+func TestRollbackUnknownApp(t *testing.T) {
+	f := newTestFleet(t)
+	if _, err := f.agent.Rollback(context.Background(), Alert{App: "nope", Env: "prod", Name: "X"}); err == nil {
+		t.Fatal("an alert for an unknown app was accepted")
+	}
+}
+
+func TestUnrejectLetsTheVersionMoveAgain(t *testing.T) {
+	f := newTestFleet(t)
+	ctx := context.Background()
+	f.push(t, "shop/checkout", "1.0.0")
+	f.agent.Reconcile(ctx, Scope{All: true})
+	f.push(t, "shop/checkout", "1.1.0")
+	f.agent.Reconcile(ctx, Scope{All: true})
+	if _, err := f.agent.Rollback(ctx, Alert{App: "checkout", Env: "prod", Name: "HighErrorRate", Fingerprint: "f1"}); err != nil {
+		t.Fatal(err)
+	}
+	commit, err := f.agent.EditFile(ctx, RejectedFile, func(data []byte) ([]byte, bool, error) {
+		return gitstate.RemoveRejection(data, "checkout", "1.1.0")
+	}, fleet.Message{Subject: "unreject checkout 1.1.0"})
+	if err != nil || commit == "" {
+		t.Fatalf("unreject: %q %v", commit, err)
+	}
+	res, err := f.agent.Reconcile(ctx, Scope{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var moved []string
+	for _, p := range res.Promotions {
+		moved = append(moved, p.Env+"="+p.Candidate.Tag)
+	}
+	if strings.Join(moved, " ") != "prod=1.1.0 dr=1.1.0" {
+		t.Fatalf("after unreject: %v", moved)
+	}
+}

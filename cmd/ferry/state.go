@@ -1,0 +1,120 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-dev/ferry/agent"
+	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/gitstate"
+)
+
+func unrejectCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "unreject APP VERSION",
+		Short: "Allow a rejected version again (a commit to .ferry/rejected.yaml)",
+		Long: `A rollback records the bad version in .ferry/rejected.yaml so that no
+environment promotes it again. unreject removes it by commit; editing the
+file by hand does the same.`,
+		Example: `  ferry unreject checkout 1.4.2 --config ferry.yaml`,
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := g.agent(cmd.Context())
+			if err != nil {
+				return err
+			}
+			msg := fleet.Message{
+				Subject:  fmt.Sprintf("unreject %s %s", args[0], args[1]),
+				Trailers: []fleet.Trailer{{Key: agent.TrailerApp, Value: args[0]}, {Key: agent.TrailerVersion, Value: args[1]}},
+			}
+			commit, err := a.EditFile(cmd.Context(), agent.RejectedFile, func(data []byte) ([]byte, bool, error) {
+				return gitstate.RemoveRejection(data, args[0], args[1])
+			}, msg)
+			return report(cmd, commit, err, fmt.Sprintf("%s %s is not rejected", args[0], args[1]))
+		},
+	}
+}
+
+func freezeCmd(g *globals) *cobra.Command {
+	var f gitstate.Freeze
+	var from, until string
+	cmd := &cobra.Command{
+		Use:   "freeze NAME",
+		Short: "Freeze promotions (a commit to .ferry/freeze.yaml)",
+		Long: `freeze adds a window in which the policies see input.evidence.freeze for
+the given environments and apps (all when none are named): a fixed range
+(--until, optionally --from) or a recurring one (--schedule cron and --duration).`,
+		Example: `  ferry freeze black-friday --env prod --env dr --reason "black friday" --until 2026-11-30T00:00:00Z
+  ferry freeze weekend --env prod --reason "no prod changes at the weekend" --schedule "0 18 * * FRI" --duration 62h --timezone Europe/Paris`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f.Name = args[0]
+			var err error
+			if from != "" {
+				if f.From, err = time.Parse(time.RFC3339, from); err != nil {
+					return fmt.Errorf("--from: %w", err)
+				}
+			}
+			if until != "" {
+				if f.Until, err = time.Parse(time.RFC3339, until); err != nil {
+					return fmt.Errorf("--until: %w", err)
+				}
+			}
+			a, err := g.agent(cmd.Context())
+			if err != nil {
+				return err
+			}
+			msg := fleet.Message{Subject: "freeze " + f.Name + ": " + f.Reason}
+			commit, err := a.EditFile(cmd.Context(), agent.FreezeFile, func(data []byte) ([]byte, bool, error) {
+				out, err := gitstate.AddFreeze(data, f)
+				return out, err == nil && string(out) != string(data), err
+			}, msg)
+			return report(cmd, commit, err, "the freeze is already there")
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.Envs, "env", nil, "environment to freeze (repeat; default all)")
+	fl.StringArrayVar(&f.Apps, "app", nil, "app to freeze (repeat; default all)")
+	fl.StringVar(&f.Reason, "reason", "", "why, for people and policies")
+	fl.StringVar(&from, "from", "", "start of a fixed window (RFC 3339; default now)")
+	fl.StringVar(&until, "until", "", "end of a fixed window (RFC 3339)")
+	fl.StringVar(&f.Schedule, "schedule", "", "cron schedule of a recurring window's start")
+	fl.DurationVar(&f.Duration, "duration", 0, "length of each recurring window")
+	fl.StringVar(&f.Timezone, "timezone", "", "IANA time zone of --schedule (default UTC)")
+	_ = cmd.MarkFlagRequired("reason")
+	return cmd
+}
+
+func unfreezeCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "unfreeze NAME",
+		Short:   "Lift a freeze (a commit to .ferry/freeze.yaml)",
+		Example: `  ferry unfreeze black-friday --config ferry.yaml`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := g.agent(cmd.Context())
+			if err != nil {
+				return err
+			}
+			msg := fleet.Message{Subject: "unfreeze " + args[0]}
+			commit, err := a.EditFile(cmd.Context(), agent.FreezeFile, func(data []byte) ([]byte, bool, error) {
+				return gitstate.RemoveFreeze(data, args[0])
+			}, msg)
+			return report(cmd, commit, err, "no freeze named "+args[0])
+		},
+	}
+}
+
+func report(cmd *cobra.Command, commit string, err error, nothing string) error {
+	switch {
+	case err != nil:
+		return err
+	case commit == "":
+		return errors.New(nothing)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "pushed %.12s\n", commit)
+	return nil
+}
