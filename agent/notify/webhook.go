@@ -1,0 +1,198 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// WebhookConfig configures the generic webhook: each event is POSTed as
+// the JSON of Event (see its field names).
+type WebhookConfig struct {
+	URL string
+	// Token is sent as "Authorization: Bearer <token>"; ferry refuses to
+	// send it over plain HTTP to a host other than loopback.
+	Token string
+	// Secret signs the body: "X-Ferry-Signature: sha256=<hex HMAC-SHA256
+	// of the body>", the same scheme ferry's own webhooks accept.
+	Secret string
+	// Client sends the requests; nil means one with a 30s timeout.
+	Client *http.Client
+}
+
+// WebhookSender POSTs events as JSON.
+type WebhookSender struct{ p poster }
+
+// NewWebhook checks cfg.
+func NewWebhook(cfg WebhookConfig) (*WebhookSender, error) {
+	p, err := newPoster("webhook", cfg.URL, cfg.Token != "", cfg.Client)
+	if err != nil {
+		return nil, err
+	}
+	p.token, p.secret = cfg.Token, cfg.Secret
+	return &WebhookSender{p: p}, nil
+}
+
+// Send POSTs the JSON of ev.
+func (w *WebhookSender) Send(ctx context.Context, ev Event) error {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return Permanent(fmt.Errorf("%s: encode event: %w", w.p.name, err))
+	}
+	return w.p.post(ctx, ev.Kind, body)
+}
+
+// SlackConfig configures a Slack-compatible incoming webhook (Slack,
+// Mattermost, Rocket.Chat).
+type SlackConfig struct {
+	// URL is the incoming-webhook URL. It is the secret: it never appears
+	// in errors or logs, and must be https unless the host is loopback.
+	URL string
+	// Subject and Body override the default templates (see Templates): the
+	// subject is the message's text (what notifications show), the body
+	// its mrkdwn section.
+	Subject, Body string
+	Client        *http.Client
+}
+
+// SlackSender POSTs {"text": ..., "blocks": [section]} messages.
+type SlackSender struct {
+	p    poster
+	tmpl *Templates
+}
+
+// NewSlack checks cfg and parses its templates.
+func NewSlack(cfg SlackConfig) (*SlackSender, error) {
+	p, err := newPoster("slack", cfg.URL, true, cfg.Client)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := NewTemplates(cfg.Subject, cfg.Body)
+	if err != nil {
+		return nil, fmt.Errorf("slack: %w", err)
+	}
+	return &SlackSender{p: p, tmpl: tmpl}, nil
+}
+
+// maxSection is Slack's limit on a section's text.
+const maxSection = 3000
+
+type slackText struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+type slackBlock struct {
+	Type string     `json:"type"`
+	Text *slackText `json:"text,omitempty"`
+}
+
+type slackMessage struct {
+	Text   string       `json:"text"`
+	Blocks []slackBlock `json:"blocks"`
+}
+
+// Send renders ev and POSTs it.
+func (s *SlackSender) Send(ctx context.Context, ev Event) error {
+	body, err := s.payload(ev)
+	if err != nil {
+		return Permanent(fmt.Errorf("slack: %w", err))
+	}
+	return s.p.post(ctx, ev.Kind, body)
+}
+
+func (s *SlackSender) payload(ev Event) ([]byte, error) {
+	subject, body, err := s.tmpl.Render(ev)
+	if err != nil {
+		return nil, err
+	}
+	section := truncate("*"+mrkdwn(subject)+"*\n"+mrkdwn(strings.TrimRight(body, "\n")), maxSection)
+	return json.Marshal(slackMessage{
+		Text:   mrkdwn(subject),
+		Blocks: []slackBlock{{Type: "section", Text: &slackText{Type: "mrkdwn", Text: section}}},
+	})
+}
+
+// mrkdwn escapes the three characters Slack gives meaning to (links,
+// mentions), so event text cannot ping a channel or forge a link.
+var mrkdwn = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace
+
+// poster POSTs JSON to one URL, naming it in errors by scheme and host only:
+// paths and queries of webhook URLs often hold secrets.
+type poster struct {
+	name          string
+	url           string
+	client        *http.Client
+	token, secret string
+}
+
+func newPoster(kind, raw string, secret bool, client *http.Client) (poster, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		// url.Parse's error quotes the URL: name only what is wrong.
+		return poster{}, fmt.Errorf("%s: URL must be an absolute http or https URL", kind)
+	}
+	name := kind + " " + u.Scheme + "://" + u.Host
+	if u.Scheme == "http" && secret && !isLoopback(u.Hostname()) {
+		return poster{}, fmt.Errorf("%s: refusing plain http to a host other than loopback: it would send a secret in clear", name)
+	}
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	return poster{name: name, url: raw, client: client}, nil
+}
+
+func (p poster) post(ctx context.Context, kind Kind, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
+	if err != nil {
+		return Permanent(fmt.Errorf("%s: new request: %w", p.name, redact(err)))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "ferry-notify")
+	req.Header.Set("X-Ferry-Event", oneLine(string(kind), 64))
+	if p.token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.token)
+	}
+	if p.secret != "" {
+		m := hmac.New(sha256.New, []byte(p.secret))
+		m.Write(body)
+		req.Header.Set("X-Ferry-Signature", "sha256="+hex.EncodeToString(m.Sum(nil)))
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.name, redact(err))
+	}
+	defer resp.Body.Close()
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	err = fmt.Errorf("%s: status %s: %s", p.name, resp.Status, oneLine(string(snippet), 200))
+	switch {
+	case resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooEarly,
+		resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode >= 500:
+		return err
+	}
+	return Permanent(err) // the receiver refused this request: sending it again changes nothing
+}
+
+// redact drops the URL that net/http puts in its errors, keeping the cause
+// (and errors.Is on it).
+func redact(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", strings.ToLower(ue.Op), ue.Err)
+	}
+	return err
+}
