@@ -48,6 +48,8 @@ type Options struct {
 	// nil they wait for a person. Branches must be set with it.
 	PullRequests PullRequests
 	Branches     Branches
+	// Notifier hears about promotions, denials, pull requests and rollbacks.
+	Notifier Notifier
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// PushAttempts bounds the fetch-reapply-push retries on a moving remote.
@@ -73,6 +75,7 @@ type Agent struct {
 	prom      MetricQuerier
 	prs       PullRequests
 	branches  Branches
+	notifier  Notifier
 	policy    *policyCache // compiled policies of the last policy tree seen
 
 	mu      sync.Mutex // one pass at a time: ferry has a single writer
@@ -105,6 +108,7 @@ func New(o Options) (*Agent, error) {
 		prom:      o.Prometheus,
 		prs:       o.PullRequests,
 		branches:  o.Branches,
+		notifier:  o.Notifier,
 	}
 	if a.prs != nil && a.branches == nil {
 		return nil, fmt.Errorf("agent: pull requests need Branches")

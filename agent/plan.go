@@ -14,6 +14,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/gitstate"
+	"github.com/ferry-dev/ferry/agent/notify"
 	"github.com/ferry-dev/ferry/overlays"
 )
 
@@ -387,6 +388,8 @@ func (a *Agent) logDecision(step Step) {
 		a.log.Info("allowed", append(attrs, "policy", step.Decision.Policy, "warnings", step.Decision.Warn)...)
 	default:
 		a.log.Warn("denied", append(attrs, "policy", step.Decision.Policy, "reasons", step.Decision.Deny, "notes", step.Decision.Notes)...)
+		a.notify(notify.Event{Kind: notify.Denial, App: step.App, Env: step.Env, Version: step.Candidate.Tag, From: step.From,
+			Reason: "denied by policy " + step.Decision.Policy, Reasons: step.Decision.Deny})
 	}
 }
 

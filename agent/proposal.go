@@ -8,6 +8,7 @@ import (
 
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/notify"
 	"github.com/ferry-dev/ferry/agent/pullrequest"
 )
 
@@ -84,6 +85,10 @@ func (a *Agent) propose(ctx context.Context, st *fleetState, app *config.App, en
 	}
 	if err != nil {
 		return step, nil, fmt.Errorf("pull request for %s: %w", branch, err)
+	}
+	if open == nil {
+		a.notify(notify.Event{Kind: notify.PullRequestOpened, App: app.Name, Env: env.Name, Version: step.Candidate.Tag,
+			From: step.From, URL: pr.URL, Reason: title})
 	}
 	step.Reason = fmt.Sprintf("%s #%d: merge it to promote", step.Reason, pr.Number)
 	a.log.Info("proposed", "app", app.Name, "env", env.Name, "version", step.Candidate.Tag, "pr", pr.Number, "url", pr.URL)

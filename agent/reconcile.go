@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/notify"
 )
 
 // Scope says which apps a pass asks the registry about; every app's later
@@ -219,6 +220,8 @@ func (a *Agent) afterPush(st *fleetState, next *fleet.Snapshot, env *config.Envi
 		a.metrics.promotionDuration(a.now().Sub(seen))
 		delete(a.seen, seenKey(step))
 	}
+	a.notify(notify.Event{Kind: notify.Promotion, App: step.App, Env: step.Env, Version: step.Candidate.Tag, From: step.From,
+		Commit: next.Hash(), Reason: step.Reason})
 	a.log.Info("promoted", "app", step.App, "env", step.Env, "version", step.Candidate.Tag,
 		"digest", step.Candidate.Digest, "from", step.From, "commit", shortHash(next.Hash()))
 	out := &fleetState{snap: next, envs: make(map[string]*envState, len(st.envs))}

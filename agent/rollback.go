@@ -10,6 +10,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/gitstate"
+	"github.com/ferry-dev/ferry/agent/notify"
 	"github.com/ferry-dev/ferry/overlays"
 )
 
@@ -73,6 +74,8 @@ func (a *Agent) Rollback(ctx context.Context, alert Alert) (*RollbackResult, err
 		if err == nil {
 			a.metrics.rollback(app.Name, env.Name)
 			res.Commit = next.Hash()
+			a.notify(notify.Event{Kind: notify.Rollback, App: app.Name, Env: env.Name, Version: res.To.Tag, From: res.From.Tag,
+				Commit: res.Commit, Reason: res.Reason})
 			a.log.Warn("rolled back", "app", app.Name, "env", env.Name, "from", res.From.String(), "to", res.To.String(),
 				"alert", alert.Name, "mirrors", res.Mirrors, "commit", shortHash(next.Hash()))
 			return res, nil

@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -88,7 +89,9 @@ func TestAlertRollback(t *testing.T) {
 	am := startAlertmanager(t, fmt.Sprintf("http://127.0.0.1:%d/hooks/alertmanager", port), token)
 	promtest.StartConfig(t, promtest.Config{Targets: []string{svc.Addr()}, Rules: errorRateRule, Alertmanagers: []string{am}})
 
-	cfg := chainConfig + "git:\n  interval: 1s\nregistry: {interval: 1s}\nrollback: {match: {severity: critical}}\n"
+	smtp := startSMTPSink(t)
+	cfg := chainConfig + "git:\n  interval: 1s\nregistry: {interval: 1s}\nrollback: {match: {severity: critical}}\n" +
+		"notifications:\n  email: {smtp: \"" + smtp.addr + "\", from: ferry@example.com, to: [oncall@example.com]}\n  events: [rollback]\n"
 	cfg = strings.Replace(cfg, "git:\n  url: FLEET\n  branch: main\n  author: {name: ferry, email: ferry@example.com}\n", "", 1)
 	cfg = strings.Replace(cfg, "git:\n  interval: 1s\n", "git:\n  url: FLEET\n  branch: main\n  interval: 1s\n", 1)
 	fleet := startFleet(t, reg.host, cfg)
@@ -137,6 +140,10 @@ func TestAlertRollback(t *testing.T) {
 	if rej := fleet.show(t, ".ferry/rejected.yaml"); !strings.Contains(rej, "1.1.0") {
 		t.Fatalf("1.1.0 is not recorded as rejected:\n%s", rej)
 	}
+	waitFor(t, 30*time.Second, "the rollback email", func() bool { return strings.Contains(smtp.out.String(), "oncall@example.com") })
+	if mail := smtp.out.String(); !strings.Contains(mail, "checkout") || !strings.Contains(mail, "prod") || strings.Contains(mail, "promote") {
+		t.Errorf("the mail should be about the rollback only:\n%s", mail)
+	}
 	// Later passes (every second) must not bring 1.1.0 back to prod.
 	rolledBack := strings.TrimSpace(fleet.git(t, "rev-parse", "main"))
 	time.Sleep(4 * time.Second)
@@ -146,4 +153,29 @@ func TestAlertRollback(t *testing.T) {
 	if n := strings.Count(fleet.git(t, "log", "--format=%s", rolledBack+"..main"), "promote checkout 1.1.0"); n != 0 {
 		t.Fatalf("1.1.0 promoted again %d times after the rollback", n)
 	}
+}
+
+// smtpSink is Debian's aiosmtpd, printing every message it receives.
+type smtpSink struct {
+	addr string
+	out  *syncBuffer
+}
+
+func startSMTPSink(t testing.TB) *smtpSink {
+	t.Helper()
+	s := &smtpSink{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), out: &syncBuffer{}}
+	cmd := exec.Command("/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l", s.addr)
+	cmd.Stdout, cmd.Stderr = s.out, s.out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start aiosmtpd (run e2e/setup.sh): %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitFor(t, 10*time.Second, "the SMTP sink", func() bool {
+		c, err := net.DialTimeout("tcp", s.addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return s
 }

@@ -46,6 +46,19 @@ func runCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				notes, err := notifier(p, g.log)
+				if err != nil {
+					return err
+				}
+				if notes != nil {
+					notes.Start(ctx)
+					a.SetNotifier(notes)
+					defer func() {
+						drain, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+						defer cancel()
+						_ = notes.Close(drain)
+					}()
+				}
 				res, err := a.Reconcile(ctx, agent.Scope{All: true, Reason: "once"})
 				if err != nil {
 					return err
@@ -68,6 +81,14 @@ func runCmd(g *globals) *cobra.Command {
 					return err
 				}
 				a.SetMetrics(m)
+				notes, err := notifier(p, g.log)
+				if err != nil {
+					return err
+				}
+				if notes != nil {
+					notes.Start(ctx)
+					a.SetNotifier(notes)
+				}
 				loop := agent.NewLoop(a, p.Git.Interval.Std())
 				current.Store(loop)
 				loopCtx, reload := context.WithCancel(ctx)
@@ -82,6 +103,11 @@ func runCmd(g *globals) *cobra.Command {
 				g.log.Info("ferry running", "config", p.Source, "fleet", p.Git.URL, "apps", len(p.Apps), "envs", len(p.Environments))
 				err = loop.Run(loopCtx)
 				reload()
+				if notes != nil {
+					drain, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					_ = notes.Close(drain) // a notifier that is down must not hold up a reload or exit
+					cancel()
+				}
 				if err != nil || ctx.Err() != nil {
 					return err
 				}
