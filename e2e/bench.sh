@@ -27,8 +27,8 @@ echo "== one policy decision: ferry (prepared query, in-process) vs opa eval (pr
 run go test -run '^$' -bench 'BenchmarkDecide|BenchmarkOPAEvalProcess' -benchmem -count 1 ./policies/
 echo "== fleet commit + push: ferry (go-git) vs the git CLI, against git http-backend"
 run go test -run '^$' -bench 'CommitPush' -benchmem -count 1 ./agent/fleet/
-echo "== (a) registry notification -> commit pushed; (c) no-op pass over 1,000 apps x 5 envs"
-run go test -tags e2e -run '^$' -bench 'BenchmarkWebhookToPush|BenchmarkNoopPass1000' -benchtime 30x -count 1 -timeout 30m ./e2e/
+echo "== registry notification -> commit pushed; Alertmanager notification -> rollback pushed; no-op pass over 1,000 apps x 5 envs"
+run go test -tags e2e -run '^$' -bench 'BenchmarkWebhookToPush|BenchmarkNoopPass1000|BenchmarkAlertToRollback' -benchtime 30x -count 1 -timeout 30m ./e2e/
 
 echo
 echo "== summary"
@@ -36,6 +36,7 @@ awk '
   /^BenchmarkSetImage\/small/ {fs=$3} /^BenchmarkSetImage\/1000/ {fl=$3}
   /^BenchmarkKustomizeEditSetImage\/small/ {ks=$3} /^BenchmarkKustomizeEditSetImage\/1000/ {kl=$3}
   /^BenchmarkWebhookToPush/ {for (i=1;i<=NF;i++) if ($i ~ /^p(50|95)-ms/) printf "  webhook -> push   %-22s %8.1f ms   (target p50 < 200 ms for the first commit)\n", $i, $(i-1)}
+  /^BenchmarkAlertToRollback/ {for (i=1;i<=NF;i++) if ($i ~ /^p(50|95)-ms$/) printf "  alert -> rollback %-22s %8.1f ms   (target p50 < 500 ms)\n", $i, $(i-1)}
   /^BenchmarkNoopPass1000/ {for (i=1;i<=NF;i++) if ($i=="wall-ms"||$i=="peak-rss-MiB") printf "  no-op pass 1000x5 %-22s %8.1f      (target < 5000 ms, < 300 MiB)\n", $i, $(i-1)}
   /^BenchmarkDecide/ && !dec {dec=$3; printf "  policy decision, in-process      %10.1f us/op\n", $3/1e3}
   /^BenchmarkOPAEvalProcess/ {opa=$3; printf "  opa eval as a process            %10.1f us/op\n", $3/1e3}

@@ -210,3 +210,109 @@ func inProcessRegistry(b *testing.B) (string, func()) {
 	go srv.Serve(ln)
 	return ln.Addr().String(), func() { srv.Close() }
 }
+
+// BenchmarkAlertToRollback measures an Alertmanager notification received
+// by ferry's webhook -> the rollback commit pushed to a real git smart-HTTP
+// server. Each iteration first promotes a new version (untimed), then sends
+// a firing alert for prod with a new fingerprint.
+func BenchmarkAlertToRollback(b *testing.B) {
+	reg := startRegistry(b, "", "")
+	root := b.TempDir()
+	srv, err := gitserver.Start(root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	bare, err := gitserver.InitBare(root, "fleet.git")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := gitserver.Seed(bare, exampleFiles(b, reg.host), "seed"); err != nil {
+		b.Fatal(err)
+	}
+	url := srv.RepoURL("fleet.git")
+	cfg, err := config.Parse("bench.yaml", []byte(strings.NewReplacer("FLEET", url, "REGISTRY", reg.host).Replace(chainConfig)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	repo, err := fleet.Open(ctx, fleet.Options{URL: url, Branch: "main", Dir: filepath.Join(root, "clone"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := agent.New(agent.Options{Config: cfg, Fleet: repo, Registry: registry.NewClient(registry.Options{RequestsPerSecond: 1000})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	loop := agent.NewLoop(a, time.Hour)
+	handled := make(chan *agent.RollbackResult, 1)
+	loop.OnRollback = func(_ agent.Alert, r *agent.RollbackResult, err error) {
+		if err != nil {
+			b.Error(err)
+		}
+		handled <- r
+	}
+	go loop.Run(ctx)
+	hooks := webhook.NewHandlerWith(webhook.HandlerOptions{
+		Verifier: webhook.NewVerifier("bench-token"),
+		OnAlerts: func(ctx context.Context, evs []webhook.AlertEvent) {
+			var out []agent.Alert
+			for _, ev := range evs {
+				out = append(out, agent.Alert{App: ev.App, Env: ev.Env, Name: ev.AlertName, Fingerprint: ev.Fingerprint})
+			}
+			loop.OnAlerts(ctx, out)
+		},
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := &http.Server{Handler: hooks}
+	go hs.Serve(ln)
+	defer hs.Close()
+	hookURL := "http://" + ln.Addr().String() + "/hooks/alertmanager"
+	reg.push(b, "shop/cart", "main-1")
+	reg.push(b, "shop/checkout", "1.0.0")
+	if _, err := a.Reconcile(ctx, agent.Scope{All: true}); err != nil {
+		b.Fatal(err)
+	}
+	refFile := filepath.Join(bare, "refs", "heads", "main")
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		reg.push(b, "shop/checkout", fmt.Sprintf("1.1.%d", i))
+		if res, err := a.Reconcile(ctx, agent.Scope{All: true}); err != nil || len(res.Promotions) == 0 {
+			b.Fatalf("promote 1.1.%d: %v %v", i, err, res)
+		}
+		before, _ := os.ReadFile(refFile)
+		body := fmt.Sprintf(`{"version":"4","groupKey":"{}:{alertname=\"HighErrorRate\"}","truncatedAlerts":0,"status":"firing","receiver":"ferry",
+"groupLabels":{"alertname":"HighErrorRate"},"commonLabels":{"alertname":"HighErrorRate"},"commonAnnotations":{},"externalURL":"http://127.0.0.1:9093",
+"alerts":[{"status":"firing","labels":{"alertname":"HighErrorRate","app":"checkout","env":"prod","severity":"critical"},"annotations":{"summary":"errors"},
+"startsAt":"2026-11-25T18:00:%02dZ","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://127.0.0.1:9090","fingerprint":"bench%08d"}]}`, i%60, i)
+		b.StartTimer()
+		start := time.Now()
+		req, _ := http.NewRequest(http.MethodPost, hookURL, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer bench-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		for {
+			now, _ := os.ReadFile(refFile)
+			if !bytes.Equal(now, before) {
+				break
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+		lat = append(lat, time.Since(start))
+		if r := <-handled; r == nil || r.Commit == "" {
+			b.Fatalf("no rollback: %+v", r)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(pct(lat, 50), "p50-ms")
+	b.ReportMetric(pct(lat, 95), "p95-ms")
+}

@@ -90,7 +90,7 @@ func TestAlertRollback(t *testing.T) {
 	promtest.StartConfig(t, promtest.Config{Targets: []string{svc.Addr()}, Rules: errorRateRule, Alertmanagers: []string{am}})
 
 	smtp := startSMTPSink(t)
-	cfg := chainConfig + "git:\n  interval: 1s\nregistry: {interval: 1s}\nrollback: {match: {severity: critical}}\n" +
+	cfg := chainConfig + "git:\n  interval: 1s\nregistry: {interval: 1s}\nrollback: {match: {severity: critical}, freezeUntilResolved: true}\n" +
 		"notifications:\n  email: {smtp: \"" + smtp.addr + "\", from: ferry@example.com, to: [oncall@example.com]}\n  events: [rollback]\n"
 	cfg = strings.Replace(cfg, "git:\n  url: FLEET\n  branch: main\n  author: {name: ferry, email: ferry@example.com}\n", "", 1)
 	cfg = strings.Replace(cfg, "git:\n  interval: 1s\n", "git:\n  url: FLEET\n  branch: main\n  interval: 1s\n", 1)
@@ -144,6 +144,9 @@ func TestAlertRollback(t *testing.T) {
 	if mail := smtp.out.String(); !strings.Contains(mail, "checkout") || !strings.Contains(mail, "prod") || strings.Contains(mail, "promote") {
 		t.Errorf("the mail should be about the rollback only:\n%s", mail)
 	}
+	if frz := fleet.show(t, ".ferry/freeze.yaml"); !strings.Contains(frz, "until: resolved") {
+		t.Fatalf("prod is not frozen until the alert resolves:\n%s", frz)
+	}
 	// Later passes (every second) must not bring 1.1.0 back to prod.
 	rolledBack := strings.TrimSpace(fleet.git(t, "rev-parse", "main"))
 	time.Sleep(4 * time.Second)
@@ -153,6 +156,12 @@ func TestAlertRollback(t *testing.T) {
 	if n := strings.Count(fleet.git(t, "log", "--format=%s", rolledBack+"..main"), "promote checkout 1.1.0"); n != 0 {
 		t.Fatalf("1.1.0 promoted again %d times after the rollback", n)
 	}
+	// prod is healthy again: the alert resolves and its freeze is lifted.
+	svc.Remove("checkout", "prod", "1.1.0")
+	svc.Set("checkout", "prod", "1.0.0", 0)
+	waitFor(t, 60*time.Second, "the freeze lifted when the alert resolved", func() bool {
+		return strings.Contains(fleet.git(t, "log", "--format=%s", "main"), "unfreeze prod: alert HighErrorRate resolved")
+	})
 }
 
 // smtpSink is Debian's aiosmtpd, printing every message it receives.
