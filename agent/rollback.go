@@ -11,6 +11,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/gitstate"
 	"github.com/ferry-dev/ferry/agent/notify"
+	"github.com/ferry-dev/ferry/agent/pullrequest"
 	"github.com/ferry-dev/ferry/overlays"
 )
 
@@ -69,6 +70,9 @@ func (a *Agent) Rollback(ctx context.Context, alert Alert) (*RollbackResult, err
 		res, next, err := a.rollbackOnce(ctx, st, app, env, alert)
 		if err != nil || next == nil {
 			return res, err
+		}
+		if env.PullRequest && a.cfg.Rollback.PullRequest && a.prs != nil {
+			return a.proposeRollback(ctx, st, next, res)
 		}
 		err = a.fleet.Push(ctx, next)
 		if err == nil {
@@ -130,10 +134,10 @@ func (a *Agent) rollbackOnce(ctx context.Context, st *fleetState, app *config.Ap
 	}
 	files[RejectedFile] = rej
 	if !ok {
-		// Nothing to go back to: the version is still rejected so it does not spread.
-		res.Reason = fmt.Sprintf("no earlier good version of %s in %s: recorded %s as rejected, overlay unchanged", app.Name, env.Name, res.From)
-		next, err := a.fleet.Commit(st.snap, files, rejectMessage(app.Name, env.Name, res.From, reason), a.now())
-		return res, next, err
+		// Nothing to go back to: say so, and change nothing.
+		res.Reason = fmt.Sprintf("no earlier good version of %s in %s to roll back to from %s (%s); nothing changed", app.Name, env.Name, res.From, reason)
+		a.notify(notify.Event{Kind: notify.Rollback, App: app.Name, Env: env.Name, From: res.From.Tag, Reason: res.Reason})
+		return res, nil, nil
 	}
 	res.To = good
 	targets := append([]*config.Environment{env}, a.mirrorsOf(env.Name)...)
@@ -248,19 +252,6 @@ func rollbackMessage(app, env string, to, from Version, reason string, mirrors [
 	return m
 }
 
-func rejectMessage(app, env string, bad Version, reason string) fleet.Message {
-	return fleet.Message{
-		Subject: fmt.Sprintf("reject %s %s", app, bad.Tag),
-		Body:    fmt.Sprintf("No earlier good version of %s ran in %s, so the overlay is unchanged.", app, env),
-		Trailers: []fleet.Trailer{
-			{Key: TrailerApp, Value: app},
-			{Key: TrailerEnv, Value: env},
-			{Key: TrailerReason, Value: oneLine(reason)},
-			{Key: TrailerRejects, Value: bad.Tag},
-		},
-	}
-}
-
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // Resolve lifts the freeze a rollback put on the alert's environment, once
@@ -300,4 +291,54 @@ func (a *Agent) Resolve(ctx context.Context, alert Alert) (string, error) {
 			return "", err
 		}
 	}
+}
+
+// proposeRollback offers a rollback as a pull request, for pull-request
+// environments whose rollbacks are configured to need an approval too.
+func (a *Agent) proposeRollback(ctx context.Context, st *fleetState, commit *fleet.Snapshot, res *RollbackResult) (*RollbackResult, error) {
+	branch := "ferry/rollback/" + res.Env + "/" + res.App
+	old, err := a.branches.FetchBranch(ctx, branch)
+	if err != nil {
+		return res, err
+	}
+	if old != nil {
+		// Keep the branch moving forward: the new proposal merges the old one.
+		files := map[string][]byte{}
+		paths := []string{RejectedFile, FreezeFile}
+		for _, name := range append([]string{res.Env}, res.Mirrors...) {
+			if env, ok := a.cfg.Env(name); ok {
+				paths = append(paths, kustomizationPath(env))
+			}
+		}
+		for _, p := range paths {
+			if data, err := commit.ReadFile(p); err == nil {
+				files[p] = data
+			}
+		}
+		msg := rollbackMessage(res.App, res.Env, res.To, res.From, res.Reason, res.Mirrors)
+		if commit, err = a.branches.CommitMerge(st.snap, []*fleet.Snapshot{old}, files, msg, a.now()); err != nil {
+			return res, err
+		}
+	}
+	if err := a.branches.PushBranch(ctx, commit, branch); err != nil {
+		return res, err
+	}
+	title := fmt.Sprintf("rollback %s in %s to %s", res.App, res.Env, res.To.Tag)
+	body := fmt.Sprintf("%s\n\nMerging this pull request rolls %s back and rejects %s.\n", res.Reason, res.Env, res.From.Tag)
+	prs, err := a.prs.Find(ctx, branch)
+	if err != nil {
+		return res, err
+	}
+	var pr pullrequest.PR
+	if len(prs) > 0 && prs[0].State == pullrequest.StateOpen {
+		pr, err = a.prs.Update(ctx, prs[0].Number, title, body)
+	} else {
+		pr, err = a.prs.Open(ctx, branch, a.cfg.Git.Branch, title, body)
+	}
+	if err != nil {
+		return res, fmt.Errorf("rollback pull request for %s in %s: %w", res.App, res.Env, err)
+	}
+	res.Reason = fmt.Sprintf("rollback proposed in pull request #%d: %s", pr.Number, res.Reason)
+	a.notify(notify.Event{Kind: notify.Rollback, App: res.App, Env: res.Env, Version: res.To.Tag, From: res.From.Tag, URL: pr.URL, Reason: res.Reason})
+	return res, nil
 }
