@@ -44,7 +44,11 @@ type testFleet struct {
 
 // newTestFleet runs the agent against a real registry (go-containerregistry's,
 // in-process on 127.0.0.1) and a bare fleet repo reached over file://.
-func newTestFleet(t *testing.T) *testFleet {
+func newTestFleet(t *testing.T) *testFleet { return newTestFleetOver(t) }
+
+// newTestFleetOver serves the fleet repo with git http-backend when
+// options are given (a hook can then refuse pushes), else over file://.
+func newTestFleetOver(t *testing.T, opts ...gitserver.Option) *testFleet {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -68,11 +72,20 @@ func newTestFleet(t *testing.T) *testFleet {
 	if err := gitserver.Seed(bare, files, "seed"); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse("ferry.yaml", []byte(strings.NewReplacer("FLEET", "file://"+bare, "REGISTRY", regHost).Replace(autoChain)))
+	fleetURL := "file://" + bare
+	if len(opts) > 0 {
+		srv, err := gitserver.Start(root, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(srv.Close)
+		fleetURL = srv.RepoURL("fleet.git")
+	}
+	cfg, err := config.Parse("ferry.yaml", []byte(strings.NewReplacer("FLEET", fleetURL, "REGISTRY", regHost).Replace(autoChain)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo, err := fleet.Open(context.Background(), fleet.Options{URL: "file://" + bare, Branch: "main", Dir: filepath.Join(root, "clone")})
+	repo, err := fleet.Open(context.Background(), fleet.Options{URL: fleetURL, Branch: "main", Dir: filepath.Join(root, "clone")})
 	if err != nil {
 		t.Fatal(err)
 	}

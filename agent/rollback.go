@@ -29,6 +29,10 @@ const (
 	TrailerAlert   = "Ferry-Alert" // the fingerprint of the alert a rollback answered
 )
 
+// ErrUnknownTarget marks an alert for an app or environment ferry does not
+// manage: it is ignored, not retried.
+var ErrUnknownTarget = errors.New("unknown app or environment")
+
 // Alert is a firing (or resolved) alert mapped to an app and environment.
 type Alert struct {
 	App, Env, Name, Fingerprint, Summary string
@@ -56,11 +60,11 @@ func (a *Agent) Rollback(ctx context.Context, alert Alert) (*RollbackResult, err
 	defer a.mu.Unlock()
 	app, ok := a.cfg.App(alert.App)
 	if !ok {
-		return nil, fmt.Errorf("alert %s names app %q, which ferry.yaml does not have", alert.Name, alert.App)
+		return nil, fmt.Errorf("alert %s names app %q, which ferry.yaml does not have: %w", alert.Name, alert.App, ErrUnknownTarget)
 	}
 	env, ok := a.cfg.Env(alert.Env)
 	if !ok {
-		return nil, fmt.Errorf("alert %s names environment %q, which ferry.yaml does not have", alert.Name, alert.Env)
+		return nil, fmt.Errorf("alert %s names environment %q, which ferry.yaml does not have: %w", alert.Name, alert.Env, ErrUnknownTarget)
 	}
 	for attempt := 1; ; attempt++ {
 		st, err := a.fetchState(ctx)

@@ -2,11 +2,15 @@ package agent
 
 import (
 	"context"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/gitstate"
+	"github.com/ferry-dev/ferry/e2e/gitserver"
 )
 
 func TestRollbackToLastGood(t *testing.T) {
@@ -133,5 +137,45 @@ func TestUnrejectLetsTheVersionMoveAgain(t *testing.T) {
 	}
 	if strings.Join(moved, " ") != "prod=1.1.0 dr=1.1.0" {
 		t.Fatalf("after unreject: %v", moved)
+	}
+}
+
+// TestRollbackSurvivesARefusedPush: the git server refuses the first pushes
+// of the rollback; the loop retries until it lands, and it lands once.
+func TestRollbackSurvivesARefusedPush(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var refuse atomic.Int32
+	f := newTestFleetOver(t, gitserver.WithHook(func(r *http.Request) bool {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/git-receive-pack") && refuse.Load() > 0 {
+			refuse.Add(-1)
+			return false // 503
+		}
+		return true
+	}))
+	f.push(t, "shop/checkout", "1.0.0")
+	f.agent.Reconcile(ctx, Scope{All: true})
+	f.push(t, "shop/checkout", "1.1.0")
+	f.agent.Reconcile(ctx, Scope{All: true})
+	loop := NewLoop(f.agent, time.Hour)
+	done := make(chan *RollbackResult, 8)
+	loop.OnRollback = func(_ Alert, r *RollbackResult, err error) {
+		if err == nil {
+			done <- r
+		}
+	}
+	go loop.Run(ctx)
+	refuse.Store(2)
+	loop.OnAlerts(ctx, []Alert{{App: "checkout", Env: "prod", Name: "HighErrorRate", Fingerprint: "f9"}})
+	select {
+	case r := <-done:
+		if r.Commit == "" || r.To.Tag != "1.0.0" {
+			t.Fatalf("rollback: %+v", r)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the rollback was lost after refused pushes")
+	}
+	if n := strings.Count(f.git(t, "log", "--format=%s", "main"), "rollback checkout in prod"); n != 1 {
+		t.Fatalf("%d rollback commits, want 1", n)
 	}
 }

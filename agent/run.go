@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -258,6 +259,8 @@ func (l *Loop) handleAlert(ctx context.Context, al Alert) {
 	}
 	res, err := l.agent.Rollback(ctx, al)
 	switch {
+	case errors.Is(err, ErrUnknownTarget):
+		l.agent.log.Warn("alert ignored", "alert", al.Name, "err", err)
 	case err != nil && ctx.Err() == nil && al.attempts >= maxRollbackAttempts:
 		l.agent.log.Error("rollback failed; giving up", "alert", al.Name, "app", al.App, "env", al.Env, "attempts", al.attempts, "err", err)
 	case err != nil && ctx.Err() == nil:
