@@ -266,4 +266,7 @@ type WebhookNotification struct {
 // SlackNotification POSTs Slack-compatible messages to an incoming webhook.
 type SlackNotification struct {
 	URLFile string `yaml:"urlFile"` // the webhook URL is a secret
+	// Subject and Body override the default text/template of each message.
+	Subject string `yaml:"subject,omitempty"`
+	Body    string `yaml:"body,omitempty"`
 }

@@ -36,7 +36,7 @@ func notifier(p *config.Pipeline, log *slog.Logger) (*notify.Dispatcher, error) 
 		senders[fmt.Sprintf("webhook-%d", i)] = s
 	}
 	if sl := n.Slack; sl != nil {
-		var cfg notify.SlackConfig
+		cfg := notify.SlackConfig{Subject: sl.Subject, Body: sl.Body}
 		if err := readSecrets(map[string]*string{sl.URLFile: &cfg.URL}); err != nil {
 			return nil, fmt.Errorf("notifications.slack: %w", err)
 		}
