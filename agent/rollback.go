@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 
 	"github.com/ferry-dev/ferry/agent/config"
@@ -12,7 +11,6 @@ import (
 	"github.com/ferry-dev/ferry/agent/gitstate"
 	"github.com/ferry-dev/ferry/agent/notify"
 	"github.com/ferry-dev/ferry/agent/pullrequest"
-	"github.com/ferry-dev/ferry/overlays"
 )
 
 // Files of the fleet repo that hold people's and ferry's decisions.
@@ -195,34 +193,17 @@ func (a *Agent) answered(ctx context.Context, st *fleetState, env *config.Enviro
 // lastGood walks the environment's history back to the newest version
 // other than bad that is not rejected.
 func (a *Agent) lastGood(ctx context.Context, st *fleetState, app *config.App, env *config.Environment, bad Version) (Version, bool, error) {
-	p := kustomizationPath(env)
 	var good Version
 	found := false
-	err := a.fleet.LogPath(ctx, st.snap, p, func(c fleet.Commit) (bool, error) {
-		snap, err := a.fleet.Snapshot(c.Hash)
-		if err != nil {
-			return false, err
-		}
-		data, err := snap.ReadFile(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			return true, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		images, err := overlays.ReadImages(data)
-		if err != nil {
-			return true, nil // an unreadable past overlay is no candidate
-		}
-		v := (&envState{images: images}).version(app)
-		if v.IsZero() || v == bad || !a.selectors[app.Name].Allows(v.Tag) {
-			return true, nil
+	err := overlayVersions(ctx, a.fleet, st.snap, app, env, func(_ fleet.Commit, v Version, ok bool) bool {
+		if !ok || v.IsZero() || v == bad || !a.selectors[app.Name].Allows(v.Tag) {
+			return true
 		}
 		if _, rejected := st.rejections.IsRejected(app.Name, v.Tag, v.Digest); rejected {
-			return true, nil
+			return true
 		}
 		good, found = v, true
-		return false, nil
+		return false
 	})
 	return good, found, err
 }

@@ -18,30 +18,39 @@ func (a *Agent) runningSince(ctx context.Context, st *fleetState, app *config.Ap
 	if !ok || st.envs[envName].version(app) != v {
 		return time.Time{}, false, nil
 	}
-	p := kustomizationPath(env)
 	var since time.Time
 	found := false
-	err := a.fleet.LogPath(ctx, st.snap, p, func(c fleet.Commit) (bool, error) {
-		snap, err := a.fleet.Snapshot(c.Hash)
+	err := overlayVersions(ctx, a.fleet, st.snap, app, env, func(c fleet.Commit, at Version, ok bool) bool {
+		if !ok || at != v {
+			return false // an unreadable or other version ends the run
+		}
+		since, found = c.Time, true
+		return true
+	})
+	return since, found, err
+}
+
+// overlayVersions walks the commits that changed env's kustomization, newest
+// first, telling fn the app's version after each (ok is false when the
+// overlay was absent or unreadable then); fn returns whether to go on.
+func overlayVersions(ctx context.Context, repo Fleet, from *fleet.Snapshot, app *config.App, env *config.Environment, fn func(fleet.Commit, Version, bool) bool) error {
+	p := kustomizationPath(env)
+	return repo.LogPath(ctx, from, p, func(c fleet.Commit) (bool, error) {
+		snap, err := repo.Snapshot(c.Hash)
 		if err != nil {
 			return false, err
 		}
 		data, err := snap.ReadFile(p)
 		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil
+			return fn(c, Version{}, false), nil
 		}
 		if err != nil {
 			return false, err
 		}
 		images, err := overlays.ReadImages(data)
 		if err != nil {
-			return false, nil // an unreadable past version ends the run
+			return fn(c, Version{}, false), nil
 		}
-		if (&envState{images: images}).version(app) != v {
-			return false, nil
-		}
-		since, found = c.Time, true
-		return true, nil
+		return fn(c, (&envState{images: images}).version(app), true), nil
 	})
-	return since, found, err
 }
