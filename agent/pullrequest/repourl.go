@@ -70,6 +70,10 @@ func remotePath(gitURL string) (path, shown string, err error) {
 // scpPath handles git's scp-like syntax [user@]host:path.
 func scpPath(s string) (path, shown string, err error) {
 	rest, shown := s, fmt.Sprintf("%q", s)
+	// Whatever precedes the last '@' may be user:password, wherever it sits.
+	if at := strings.LastIndex(s, "@"); at >= 0 && strings.Contains(s[:at], ":") {
+		shown = fmt.Sprintf("%q", "xxxxx"+s[at:])
+	}
 	authEnd := strings.IndexByte(s, '/')
 	if authEnd < 0 {
 		authEnd = len(s)
