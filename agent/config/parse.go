@@ -41,7 +41,7 @@ func Parse(source string, data []byte) (*Pipeline, error) {
 	// stays on so anything it missed is still an error, not a silent drop.
 	// The parser has already refused duplicate keys; allowing them here lets
 	// a key beside "<<: *anchor" override the merged one, as YAML says.
-	if err := yaml.NodeToValue(body, p, yaml.Strict(), yaml.AllowDuplicateMapKey()); err != nil {
+	if err := decode(body, p); err != nil {
 		return nil, yamlError(source, err)
 	}
 	p.Source = source
@@ -51,6 +51,17 @@ func Parse(source string, data []byte) (*Pipeline, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// decode is goccy's decoder, which panics on some malformed documents (a
+// tag on an empty sequence value); such a document is refused, not a crash.
+func decode(body ast.Node, p *Pipeline) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the document cannot be decoded (%v); check the tags and empty values", r)
+		}
+	}()
+	return yaml.NodeToValue(body, p, yaml.Strict(), yaml.AllowDuplicateMapKey())
 }
 
 // document parses data and returns the body of its single YAML document.
