@@ -36,36 +36,9 @@ import (
 // ferry's webhook -> the dev promotion commit pushed to a real git smart-HTTP
 // server, and -> the whole chain (5 commits) pushed. Reported as p50/p95.
 func BenchmarkWebhookToPush(b *testing.B) {
-	reg := startRegistry(b, "", "")
-	root := b.TempDir()
-	srv, err := gitserver.Start(root)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
-	bare, err := gitserver.InitBare(root, "fleet.git")
-	if err != nil {
-		b.Fatal(err)
-	}
-	files := exampleFiles(b, reg.host)
-	if err := gitserver.Seed(bare, files, "seed"); err != nil {
-		b.Fatal(err)
-	}
-	url := srv.RepoURL("fleet.git")
-	cfg, err := config.Parse("bench.yaml", []byte(strings.NewReplacer("FLEET", url, "REGISTRY", reg.host).Replace(chainConfig)))
-	if err != nil {
-		b.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	repo, err := fleet.Open(ctx, fleet.Options{URL: url, Branch: "main", Dir: filepath.Join(root, "clone"), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	a, err := agent.New(agent.Options{Config: cfg, Fleet: repo, Registry: registry.NewClient(registry.Options{RequestsPerSecond: 1000})})
-	if err != nil {
-		b.Fatal(err)
-	}
+	reg, bare, a := benchAgent(ctx, b)
 	loop := agent.NewLoop(a, time.Hour)
 	passes := make(chan *agent.Result, 16)
 	loop.OnPass = func(r *agent.Result, _ error) { passes <- r }
@@ -216,35 +189,9 @@ func inProcessRegistry(b *testing.B) (string, func()) {
 // server. Each iteration first promotes a new version (untimed), then sends
 // a firing alert for prod with a new fingerprint.
 func BenchmarkAlertToRollback(b *testing.B) {
-	reg := startRegistry(b, "", "")
-	root := b.TempDir()
-	srv, err := gitserver.Start(root)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
-	bare, err := gitserver.InitBare(root, "fleet.git")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := gitserver.Seed(bare, exampleFiles(b, reg.host), "seed"); err != nil {
-		b.Fatal(err)
-	}
-	url := srv.RepoURL("fleet.git")
-	cfg, err := config.Parse("bench.yaml", []byte(strings.NewReplacer("FLEET", url, "REGISTRY", reg.host).Replace(chainConfig)))
-	if err != nil {
-		b.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	repo, err := fleet.Open(ctx, fleet.Options{URL: url, Branch: "main", Dir: filepath.Join(root, "clone"), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	a, err := agent.New(agent.Options{Config: cfg, Fleet: repo, Registry: registry.NewClient(registry.Options{RequestsPerSecond: 1000})})
-	if err != nil {
-		b.Fatal(err)
-	}
+	reg, bare, a := benchAgent(ctx, b)
 	loop := agent.NewLoop(a, time.Hour)
 	handled := make(chan *agent.RollbackResult, 1)
 	loop.OnRollback = func(_ agent.Alert, r *agent.RollbackResult, err error) {
@@ -315,4 +262,37 @@ func BenchmarkAlertToRollback(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(pct(lat, 50), "p50-ms")
 	b.ReportMetric(pct(lat, 95), "p95-ms")
+}
+
+// benchAgent is an agent over the example fleet in a bare repo served by git
+// http-backend, with the real registry; it returns the bare repo's path.
+func benchAgent(ctx context.Context, b *testing.B) (*distRegistry, string, *agent.Agent) {
+	reg := startRegistry(b, "", "")
+	root := b.TempDir()
+	srv, err := gitserver.Start(root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(srv.Close)
+	bare, err := gitserver.InitBare(root, "fleet.git")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := gitserver.Seed(bare, exampleFiles(b, reg.host), "seed"); err != nil {
+		b.Fatal(err)
+	}
+	url := srv.RepoURL("fleet.git")
+	cfg, err := config.Parse("bench.yaml", []byte(strings.NewReplacer("FLEET", url, "REGISTRY", reg.host).Replace(chainConfig)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	repo, err := fleet.Open(ctx, fleet.Options{URL: url, Branch: "main", Dir: filepath.Join(root, "clone"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := agent.New(agent.Options{Config: cfg, Fleet: repo, Registry: registry.NewClient(registry.Options{RequestsPerSecond: 1000})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return reg, bare, a
 }
