@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"sort"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
@@ -391,16 +390,6 @@ func (a *Agent) logDecision(step Step) {
 		a.notify(notify.Event{Kind: notify.Denial, App: step.App, Env: step.Env, Version: step.Candidate.Tag, From: step.From,
 			Reason: "denied by policy " + step.Decision.Policy, Reasons: step.Decision.Deny})
 	}
-}
-
-// sortSteps keeps plans stable for people and golden files.
-func sortSteps(steps []Step, envIndex map[string]int) {
-	sort.SliceStable(steps, func(i, j int) bool {
-		if steps[i].Env != steps[j].Env {
-			return envIndex[steps[i].Env] < envIndex[steps[j].Env]
-		}
-		return steps[i].App < steps[j].App
-	})
 }
 
 // assume records v as app's version in this env's in-memory images, so a

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -167,19 +168,10 @@ func (l *Loop) dueApps() []string {
 func (l *Loop) markPolled(s Scope) {
 	now := time.Now()
 	for _, a := range l.agent.cfg.Apps {
-		if s.All || contains(s.Apps, a.Name) {
+		if s.All || slices.Contains(s.Apps, a.Name) {
 			l.due[a.Name] = now.Add(l.appInterval(a.Name))
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // OnRegistryEvents maps pushed images to apps and asks for a pass for them.

@@ -75,13 +75,7 @@ func BenchmarkWebhookToPush(b *testing.B) {
 			b.Fatal(err)
 		}
 		resp.Body.Close()
-		for {
-			now, _ := os.ReadFile(refFile)
-			if !bytes.Equal(now, before) {
-				break
-			}
-			time.Sleep(200 * time.Microsecond)
-		}
+		waitRefMoved(refFile, before)
 		first = append(first, time.Since(start))
 		r := <-passes
 		whole = append(whole, time.Since(start))
@@ -247,13 +241,7 @@ func BenchmarkAlertToRollback(b *testing.B) {
 			b.Fatal(err)
 		}
 		resp.Body.Close()
-		for {
-			now, _ := os.ReadFile(refFile)
-			if !bytes.Equal(now, before) {
-				break
-			}
-			time.Sleep(200 * time.Microsecond)
-		}
+		waitRefMoved(refFile, before)
 		lat = append(lat, time.Since(start))
 		if r := <-handled; r == nil || r.Commit == "" {
 			b.Fatalf("no rollback: %+v", r)
@@ -295,4 +283,14 @@ func benchAgent(ctx context.Context, b *testing.B) (*distRegistry, string, *agen
 		b.Fatal(err)
 	}
 	return reg, bare, a
+}
+
+// waitRefMoved polls a bare repo's loose branch ref until the push lands.
+func waitRefMoved(refFile string, before []byte) {
+	for {
+		if now, _ := os.ReadFile(refFile); !bytes.Equal(now, before) {
+			return
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/alertmanager/template"
+
+	"github.com/ferry-dev/ferry/internal/jsonpos"
 )
 
 // MaxAlerts caps the alerts of one Alertmanager notification. Alertmanager
@@ -100,7 +102,7 @@ func decodeLocated(body []byte, v any) error {
 		return fmt.Errorf("bad JSON: %w", err)
 	}
 	if dec.More() {
-		line, col := position(body, dec.InputOffset()+1)
+		line, col := jsonpos.Position(body, dec.InputOffset()+1)
 		return fmt.Errorf("bad JSON: line %d, column %d: data after the JSON value", line, col)
 	}
 	return nil

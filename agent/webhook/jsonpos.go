@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/ferry-dev/ferry/internal/jsonpos"
 )
 
 // locateJSON puts the line and column (1-based, columns in characters) of
@@ -19,11 +20,11 @@ func locateJSON(data []byte, err error) error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
-		line, col := position(data, syn.Offset)
+		line, col := jsonpos.Position(data, syn.Offset)
 		return fmt.Errorf("bad JSON: line %d, column %d: %w", line, col, err)
 	case errors.As(err, &typ):
 		// The offset is just past the offending value: name its end.
-		line, col := position(data, typ.Offset)
+		line, col := jsonpos.Position(data, typ.Offset)
 		// template.Data is embedded in the payload: its Go name is no field.
 		field := strings.TrimPrefix(typ.Field, "Data.")
 		if field == "" {
@@ -32,7 +33,7 @@ func locateJSON(data []byte, err error) error {
 		msg := fmt.Sprintf("bad JSON: line %d, column %d: %s: got %s, want %s", line, col, field, typ.Value, kindName(typ.Type))
 		return &locatedError{msg: msg, err: err}
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		line, col := position(data, int64(len(data))+1)
+		line, col := jsonpos.Position(data, int64(len(data))+1)
 		return fmt.Errorf("bad JSON: line %d, column %d: unexpected end of input: %w", line, col, err)
 	}
 	return err
@@ -48,21 +49,6 @@ type locatedError struct {
 
 func (e *locatedError) Error() string { return e.msg }
 func (e *locatedError) Unwrap() error { return e.err }
-
-// position is the line and column of the byte before offset, where
-// encoding/json stopped.
-func position(data []byte, offset int64) (line, col int) {
-	offset = max(0, min(offset, int64(len(data))))
-	before := data[:offset]
-	if len(before) > 0 {
-		before = before[:len(before)-1]
-	}
-	line = 1 + bytes.Count(before, []byte("\n"))
-	if i := bytes.LastIndexByte(before, '\n'); i >= 0 {
-		before = before[i+1:]
-	}
-	return line, 1 + utf8.RuneCount(before)
-}
 
 // kindName says "string" or "object" rather than naming a Go type.
 func kindName(t reflect.Type) string {

@@ -1,12 +1,12 @@
 package trivy
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
-	"unicode/utf8"
+
+	"github.com/ferry-dev/ferry/internal/jsonpos"
 )
 
 // locate turns encoding/json's byte offsets into line and column (1-based,
@@ -17,12 +17,12 @@ func locate(data []byte, err error) error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
-		line, col := position(data, syn.Offset)
+		line, col := jsonpos.Position(data, syn.Offset)
 		return fmt.Errorf("line %d, column %d: %w", line, col, err)
 	case errors.As(err, &typ):
 		// encoding/json reports the offset after a scalar value, or after
 		// the opener of an object or array; point at the value's start.
-		line, col := position(data, valueStart(data, typ.Offset)+1)
+		line, col := jsonpos.Position(data, valueStart(data, typ.Offset)+1)
 		field := typ.Field
 		if field == "" {
 			field = "document"
@@ -46,21 +46,6 @@ func (e *typeError) Error() string {
 }
 
 func (e *typeError) Unwrap() error { return e.err }
-
-// position is the line and column of the byte before offset, where
-// encoding/json stopped.
-func position(data []byte, offset int64) (line, col int) {
-	offset = max(0, min(offset, int64(len(data))))
-	before := data[:offset]
-	if len(before) > 0 {
-		before = before[:len(before)-1]
-	}
-	line = 1 + bytes.Count(before, []byte("\n"))
-	if i := bytes.LastIndexByte(before, '\n'); i >= 0 {
-		before = before[i+1:]
-	}
-	return line, 1 + utf8.RuneCount(before)
-}
 
 func kindName(t reflect.Type) string {
 	if t == nil {
