@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -53,20 +52,5 @@ func (r *Repo) PushBranch(ctx context.Context, s *Snapshot, branch string) error
 	if branch == r.opts.Branch {
 		return r.Push(ctx, s)
 	}
-	what := fmt.Sprintf("push %s to %s of %s", s.short(), branch, r.ep.url)
-	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
-	defer cancel()
-	err := r.remote.PushContext(ctx, &gogit.PushOptions{
-		RemoteName: remoteName,
-		RefSpecs:   []config.RefSpec{config.RefSpec(s.hash.String() + ":" + plumbing.NewBranchReferenceName(branch).String())},
-		Auth:       r.auth,
-	})
-	switch {
-	case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
-	case errors.Is(err, gogit.ErrNonFastForwardUpdate), strings.Contains(err.Error(), "non-fast-forward"):
-		return fmt.Errorf("%s: %w (%w)", what, ErrNonFastForward, err)
-	default:
-		return r.netErr(ctx, what, err)
-	}
-	return r.wst.SetReference(plumbing.NewHashReference(plumbing.NewRemoteReferenceName(remoteName, branch), s.hash))
+	return r.pushRef(ctx, s, plumbing.NewBranchReferenceName(branch), plumbing.NewRemoteReferenceName(remoteName, branch))
 }
