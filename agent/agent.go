@@ -7,12 +7,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/registry"
+	"github.com/ferry-dev/ferry/analysis"
 )
 
 // Fleet is the fleet repo as the agent uses it.
@@ -23,6 +26,8 @@ type Fleet interface {
 	Log(ctx context.Context, from *fleet.Snapshot, fn func(fleet.Commit) (bool, error)) error
 	LogPath(ctx context.Context, from *fleet.Snapshot, path string, fn func(fleet.Commit) (bool, error)) error
 	Snapshot(hash string) (*fleet.Snapshot, error)
+	FetchNotes(ctx context.Context) (*fleet.Notes, error)
+	AddNote(ctx context.Context, commit, text string, when time.Time) error
 }
 
 // Registry lists and resolves tags of image repositories.
@@ -48,6 +53,8 @@ type Options struct {
 	// nil they wait for a person. Branches must be set with it.
 	PullRequests PullRequests
 	Branches     Branches
+	// Analysis are the metric providers of analyses, by name (prometheus).
+	Analysis analysis.Providers
 	// Notifier hears about promotions, denials, pull requests and rollbacks.
 	Notifier Notifier
 	// Now is the clock; nil means time.Now.
@@ -77,6 +84,9 @@ type Agent struct {
 	branches  Branches
 	notifier  Notifier
 	policy    *policyCache // compiled policies of the last policy tree seen
+	analyses  map[string]*analysis.Compiled
+	providers analysis.Providers
+	progress  progressBoard
 
 	mu      sync.Mutex // one pass at a time: ferry has a single writer
 	history *history
@@ -109,6 +119,16 @@ func New(o Options) (*Agent, error) {
 		prs:       o.PullRequests,
 		branches:  o.Branches,
 		notifier:  o.Notifier,
+		providers: o.Analysis,
+		analyses:  map[string]*analysis.Compiled{},
+	}
+	names := slices.Sorted(maps.Keys(o.Analysis))
+	for _, n := range slices.Sorted(maps.Keys(o.Config.Analyses)) {
+		c, err := analysis.Compile(o.Config.Analyses[n].Template(n), names)
+		if err != nil {
+			return nil, fmt.Errorf("analysis %s: %w", n, err)
+		}
+		a.analyses[n] = c
 	}
 	if a.prs != nil && a.branches == nil {
 		return nil, fmt.Errorf("agent: pull requests need Branches")

@@ -16,12 +16,32 @@ import (
 // bump returns the env's kustomization.yaml with app set to v, after proving
 // that the overlay still builds and that the rendered workloads use v.
 func bump(snap *fleet.Snapshot, es *envState, app *config.App, env *config.Environment, v Version) ([]byte, error) {
+	return bumpEntry(snap, es, app, env, "", v)
+}
+
+// promotionEntry is the images: entry a promotion into env writes: the
+// canary's in a progressively delivered env (its later steps move the
+// traffic, its last the stable entry), else "" for the app's own.
+func promotionEntry(es *envState, app *config.App, env *config.Environment) string {
+	if env.Canary == nil {
+		return ""
+	}
+	if im, ok := es.entry(app); ok {
+		return im.Name + canarySuffix
+	}
+	return ""
+}
+
+// bumpEntry is bump for a named images: entry ("" is the app's own).
+func bumpEntry(snap *fleet.Snapshot, es *envState, app *config.App, env *config.Environment, name string, v Version) ([]byte, error) {
 	if es.data == nil {
 		return nil, fmt.Errorf("overlay %s has no kustomization.yaml at %s; not committed", env.Overlay, shortHash(snap.Hash()))
 	}
-	name := app.Image
-	if im, ok := es.entry(app); ok {
-		name = im.Name
+	if name == "" {
+		name = app.Image
+		if im, ok := es.entry(app); ok {
+			name = im.Name
+		}
 	}
 	data, changed, err := overlays.SetImage(es.data, overlays.Image{Name: name, NewTag: v.Tag, Digest: v.Digest})
 	if err != nil {

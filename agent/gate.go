@@ -119,7 +119,7 @@ func (a *Agent) buildInput(ctx context.Context, ev *evidenceCache, st *fleetStat
 		candidate["created"] = info.Created.UTC().Format(time.RFC3339)
 	}
 	for _, gather := range []func(context.Context, *evidenceCache, *fleetState, *config.App, *config.Environment, Step, map[string]any, *Decision) error{
-		a.trivyEvidence, a.sonarEvidence, a.metricEvidence, a.soakEvidence,
+		a.trivyEvidence, a.sonarEvidence, a.metricEvidence, a.soakEvidence, a.analysisEvidence,
 	} {
 		if err := gather(ctx, ev, st, app, env, step, evidence, d); err != nil {
 			return nil, nil, err
@@ -158,6 +158,11 @@ func (a *Agent) PolicyInput(ctx context.Context, appName, envName string) (map[s
 		return nil, Step{}, err
 	}
 	st := a.readState(snap)
+	if a.needsNotes() {
+		if st.notes, err = a.fleet.FetchNotes(ctx); err != nil {
+			return nil, Step{}, err
+		}
+	}
 	cands := a.lookupCandidates(ctx, []*config.App{app})
 	step := a.decide(st, cands, app, env)
 	if step.Candidate.IsZero() {

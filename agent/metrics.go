@@ -15,6 +15,7 @@ type Metrics struct {
 	pushRetries prometheus.Counter
 	passes      *prometheus.CounterVec
 	rollbacks   *prometheus.CounterVec
+	analyses    *prometheus.CounterVec
 }
 
 // NewMetrics registers the agent's series with reg.
@@ -37,11 +38,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ferry_rollbacks_total", Help: "Rollback commits pushed, by app and environment.",
 		}, []string{"app", "env"}),
+		analyses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ferry_analysis_runs_total", Help: "Analyses finished, by environment and verdict (Successful, Failed, Inconclusive).",
+		}, []string{"env", "verdict"}),
 		passes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ferry_reconcile_passes_total", Help: "Reconcile passes by result (ok, error).",
 		}, []string{"result"}),
 	}
-	reg.MustRegister(m.promotions, m.decisions, m.duration, m.pushRetries, m.passes, m.rollbacks)
+	reg.MustRegister(m.promotions, m.decisions, m.duration, m.pushRetries, m.passes, m.rollbacks, m.analyses)
 	return m
 }
 
@@ -88,3 +92,9 @@ func (m *Metrics) pass(err error) {
 
 // SetMetrics makes the agent record into m (shared across config reloads).
 func (a *Agent) SetMetrics(m *Metrics) { a.metrics = m }
+
+func (m *Metrics) analysis(env, verdict string) {
+	if m != nil {
+		m.analyses.WithLabelValues(env, verdict).Inc()
+	}
+}

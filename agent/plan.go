@@ -162,6 +162,7 @@ func describeTags(t config.TagPolicy) string {
 // with the rejections and freezes recorded next to them.
 type fleetState struct {
 	snap         *fleet.Snapshot
+	notes        *fleet.Notes // verdicts of analyses; nil when no env analyses
 	envs         map[string]*envState
 	rejections   *gitstate.Rejections
 	rejectedData []byte
@@ -246,12 +247,27 @@ func (es *envState) entry(app *config.App) (overlays.Image, bool) {
 		func(im overlays.Image) bool { return im.Name == app.Name },
 	} {
 		for _, im := range es.images {
-			if match(im) {
+			if match(im) && !es.isCanary(im) {
 				return im, true
 			}
 		}
 	}
 	return overlays.Image{}, false
+}
+
+// isCanary reports the canary Deployment's entry of another entry
+// (NAME-canary next to NAME): it never counts as what the env runs.
+func (es *envState) isCanary(im overlays.Image) bool {
+	base, ok := strings.CutSuffix(im.Name, "-canary")
+	if !ok {
+		return false
+	}
+	for _, other := range es.images {
+		if other.Name == base {
+			return true
+		}
+	}
+	return false
 }
 
 func (es *envState) version(app *config.App) Version {

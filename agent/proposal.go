@@ -51,9 +51,13 @@ func (a *Agent) propose(ctx context.Context, st *fleetState, app *config.App, en
 		}
 	}
 	es := st.envs[env.Name]
-	data, err := bump(st.snap, es, app, env, step.Candidate)
+	data, err := bumpEntry(st.snap, es, app, env, promotionEntry(es, app, env), step.Candidate)
 	if err != nil {
 		return step, nil, err
+	}
+	msg := promotionMessage(step)
+	if env.Canary != nil {
+		msg = canaryStartMessage(msg, app, env, step)
 	}
 	old, err := a.branches.FetchBranch(ctx, branch)
 	if err != nil {
@@ -67,7 +71,7 @@ func (a *Agent) propose(ctx context.Context, st *fleetState, app *config.App, en
 	if old != nil {
 		others = []*fleet.Snapshot{old} // keep the branch moving forward: never force-push
 	}
-	commit, err := a.branches.CommitMerge(st.snap, others, map[string][]byte{es.path: data}, promotionMessage(step), a.now())
+	commit, err := a.branches.CommitMerge(st.snap, others, map[string][]byte{es.path: data}, msg, a.now())
 	if err != nil {
 		return step, nil, fmt.Errorf("commit proposal %s: %w", branch, err)
 	}

@@ -39,7 +39,9 @@ type Result struct {
 	Plan         Plan          `json:"plan"`
 	Promotions   []Promotion   `json:"promotions"`
 	PullRequests []PullRequest `json:"pullRequests,omitempty"`
-	Errors       []string      `json:"errors,omitempty"`
+	// Verifications are the analyses the pass found owed: the loop runs them.
+	Verifications []Verification `json:"verifications,omitempty"`
+	Errors        []string       `json:"errors,omitempty"`
 }
 
 // Err joins the pass's errors, nil when there were none.
@@ -68,6 +70,11 @@ func (a *Agent) Plan(ctx context.Context) (*Plan, error) {
 	for _, env := range a.order {
 		for i := range a.cfg.Apps {
 			app := &a.cfg.Apps[i]
+			if env.Canary != nil && a.canaryActive(st, app, env) {
+				step, _, _, _, _ := a.advanceCanary(ctx, st, app, env, false)
+				plan.Steps = append(plan.Steps, step)
+				continue
+			}
 			step := a.judgeStep(ctx, ev, st, cands, app, env)
 			plan.Steps = append(plan.Steps, step)
 			if step.Action == ActionPromote || step.Action == ActionWait {
@@ -95,6 +102,22 @@ func (a *Agent) Reconcile(ctx context.Context, scope Scope) (*Result, error) {
 	for _, env := range a.order {
 		for i := range a.cfg.Apps {
 			app := &a.cfg.Apps[i]
+			if env.Canary != nil && a.canaryActive(st, app, env) {
+				step, next, commit, v, err := a.advanceCanary(ctx, st, app, env, true)
+				if err != nil {
+					res.Errors = append(res.Errors, fmt.Sprintf("%s in %s: %s", app.Name, env.Name, err))
+					a.log.Error("canary", "app", app.Name, "env", env.Name, "err", err)
+				}
+				res.Plan.Steps = append(res.Plan.Steps, step)
+				if commit != "" {
+					res.Promotions = append(res.Promotions, Promotion{Step: step, Commit: commit})
+				}
+				if v != nil {
+					res.Verifications = append(res.Verifications, *v)
+				}
+				st = next
+				continue
+			}
 			step := a.judgeStep(ctx, ev, st, cands, app, env)
 			a.noteCandidate(step, start)
 			if step.Action == ActionError {
@@ -131,6 +154,11 @@ func (a *Agent) Reconcile(ctx context.Context, scope Scope) (*Result, error) {
 			}
 		}
 	}
+	owed, err := a.pendingVerifications(ctx, st)
+	if err != nil {
+		res.Errors = append(res.Errors, fmt.Sprintf("find analyses owed: %s", err))
+	}
+	res.Verifications = append(res.Verifications, owed...)
 	return res, nil
 }
 
@@ -143,7 +171,23 @@ func (a *Agent) fetchState(ctx context.Context) (*fleetState, error) {
 	if err := a.history.update(ctx, a.fleet, snap); err != nil {
 		return nil, err
 	}
-	return a.readState(snap), nil
+	st := a.readState(snap)
+	if a.needsNotes() {
+		if st.notes, err = a.fleet.FetchNotes(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// needsNotes reports whether any environment is analysed, so verdict notes matter.
+func (a *Agent) needsNotes() bool {
+	for _, env := range a.order {
+		if env.Analysis != "" || env.Canary != nil || env.Verify != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // registryApps lists the apps whose registry is asked in this pass; only
@@ -182,11 +226,15 @@ func (a *Agent) promote(ctx context.Context, ev *evidenceCache, st *fleetState, 
 			return st, "", nil
 		}
 		es := st.envs[env.Name]
-		data, err := bump(st.snap, es, app, env, step.Candidate)
+		data, err := bumpEntry(st.snap, es, app, env, promotionEntry(es, app, env), step.Candidate)
 		if err != nil {
 			return st, "", err
 		}
-		next, err := a.fleet.Commit(st.snap, map[string][]byte{es.path: data}, promotionMessage(step), a.now())
+		msg := promotionMessage(step)
+		if env.Canary != nil {
+			msg = canaryStartMessage(msg, app, env, step)
+		}
+		next, err := a.fleet.Commit(st.snap, map[string][]byte{es.path: data}, msg, a.now())
 		if err != nil {
 			return st, "", fmt.Errorf("commit %s %s to %s: %w", app.Name, step.Candidate, env.Name, err)
 		}

@@ -35,7 +35,10 @@ var ErrUnknownTarget = errors.New("unknown app or environment")
 type Alert struct {
 	App, Env, Name, Fingerprint, Summary string
 	Resolved                             bool
-	attempts                             int // failed rollbacks of this alert so far
+	// Cause replaces "alert NAME firing" as the reason, for rollbacks ferry
+	// decides itself (a failed analysis).
+	Cause    string
+	attempts int // failed rollbacks of this alert so far
 }
 
 // RollbackResult is what handling one alert did.
@@ -127,6 +130,9 @@ func (a *Agent) rollbackOnce(ctx context.Context, st *fleetState, app *config.Ap
 	if alert.Summary != "" {
 		reason += ": " + alert.Summary
 	}
+	if alert.Cause != "" {
+		reason = alert.Cause
+	}
 	files := map[string][]byte{}
 	rej, err := gitstate.AddRejection(st.rejectedData, gitstate.Rejection{
 		App: app.Name, Version: res.From.Tag, Digest: res.From.Digest, Env: env.Name, Reason: reason, At: a.now().UTC(), By: "ferry",
@@ -153,6 +159,12 @@ func (a *Agent) rollbackOnce(ctx context.Context, st *fleetState, app *config.Ap
 			return res, nil, err
 		}
 		files[es.path] = data
+		if t.Canary != nil {
+			// A delivery in progress ends with the rollback: canary back on the good version, route at rest.
+			if err := a.restCanary(st, app, t, good, files); err != nil {
+				return res, nil, err
+			}
+		}
 		if t != env {
 			res.Mirrors = append(res.Mirrors, t.Name)
 		}

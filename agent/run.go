@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/ferry-dev/ferry/agent/webhook"
+	"github.com/ferry-dev/ferry/analysis"
 )
 
 // triggers coalesces requests for a pass that arrive while one runs.
@@ -66,6 +67,19 @@ type Loop struct {
 	trig       *triggers
 	// OnPass, when set, sees every pass result (the CLI prints them).
 	OnPass func(*Result, error)
+	// OnVerdict, when set, sees every analysis the loop finished.
+	OnVerdict func(Verification, analysis.Result)
+
+	running  map[string]bool // verifications under way, by key
+	verdicts chan verdictDone
+}
+
+// verdictDone is a finished verification, handed back to the loop, which
+// alone writes to the fleet repo.
+type verdictDone struct {
+	v   Verification
+	res analysis.Result
+	err error
 }
 
 // NewLoop makes a loop whose full passes come every interval; apps with
@@ -74,7 +88,8 @@ func NewLoop(a *Agent, interval time.Duration) *Loop {
 	if interval <= 0 {
 		interval = time.Minute
 	}
-	return &Loop{agent: a, interval: interval, due: map[string]time.Time{}, trig: newTriggers(), alerts: make(chan Alert, 256)}
+	return &Loop{agent: a, interval: interval, due: map[string]time.Time{}, trig: newTriggers(), alerts: make(chan Alert, 256),
+		running: map[string]bool{}, verdicts: make(chan verdictDone, 16)}
 }
 
 // Ready reports whether a pass has read the fleet repo since the loop started.
@@ -101,6 +116,8 @@ func (l *Loop) Run(ctx context.Context) error {
 			return nil
 		case al := <-l.alerts:
 			l.handleAlert(ctx, al)
+		case done := <-l.verdicts:
+			l.handleVerdict(ctx, done)
 		case <-tick.C:
 			// Git is read every interval; registries only when their apps are due.
 			if apps := l.dueApps(); len(apps) > 0 || time.Since(l.lastPass) >= l.interval {
@@ -123,6 +140,9 @@ func (l *Loop) Run(ctx context.Context) error {
 				l.agent.log.Error("reconcile pass", "reason", s.Reason, "apps", len(s.Apps), "err", err)
 			case res != nil:
 				l.agent.log.Info("reconcile pass", "reason", s.Reason, "apps", len(s.Apps), "promotions", len(res.Promotions))
+			}
+			if res != nil {
+				l.startVerifications(ctx, res.Verifications)
 			}
 			if l.OnPass != nil {
 				l.OnPass(res, err)
@@ -270,4 +290,47 @@ func (l *Loop) handleAlert(ctx context.Context, al Alert) {
 	}
 	// Later environments may now take other versions.
 	l.Trigger(Scope{Reason: "rollback"})
+}
+
+// startVerifications runs each owed analysis not already under way in its
+// own goroutine; the verdict comes back to the loop.
+func (l *Loop) startVerifications(ctx context.Context, vs []Verification) {
+	for _, v := range vs {
+		if l.running[v.key()] {
+			continue
+		}
+		l.running[v.key()] = true
+		l.agent.log.Info("analysis started", "app", v.App, "env", v.Env, "version", v.Version.Tag, "step", v.Step,
+			"analysis", v.Template, "commit", shortHash(v.Commit))
+		go func() {
+			res, err := l.agent.Verify(ctx, v)
+			select {
+			case l.verdicts <- verdictDone{v: v, res: res, err: err}:
+			case <-ctx.Done():
+			}
+		}()
+	}
+}
+
+func (l *Loop) handleVerdict(ctx context.Context, done verdictDone) {
+	delete(l.running, done.v.key())
+	if done.err != nil {
+		if ctx.Err() == nil {
+			l.agent.log.Error("analysis", "app", done.v.App, "env", done.v.Env, "err", done.err)
+		}
+		return
+	}
+	rollback, err := l.agent.Record(ctx, done.v, done.res)
+	if err != nil {
+		// The verification is owed again: the next pass finds no note and reruns it.
+		l.agent.log.Error("record verdict", "app", done.v.App, "env", done.v.Env, "err", err)
+	}
+	if l.OnVerdict != nil {
+		l.OnVerdict(done.v, done.res)
+	}
+	if rollback != nil {
+		l.handleAlert(ctx, *rollback)
+		return // handleAlert asks for a pass
+	}
+	l.Trigger(Scope{Reason: "analysis " + string(done.res.Verdict)})
 }

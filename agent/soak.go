@@ -14,20 +14,26 @@ import (
 // runningSince finds when env started running v without interruption, from
 // the commits that changed env's kustomization (ferry's and people's alike).
 func (a *Agent) runningSince(ctx context.Context, st *fleetState, app *config.App, envName string, v Version) (time.Time, bool, error) {
+	c, ok, err := a.runStart(ctx, st, app, envName, v)
+	return c.Time, ok, err
+}
+
+// runStart finds the commit that brought v into env, when env still runs it.
+func (a *Agent) runStart(ctx context.Context, st *fleetState, app *config.App, envName string, v Version) (fleet.Commit, bool, error) {
 	env, ok := a.cfg.Env(envName)
 	if !ok || st.envs[envName].version(app) != v {
-		return time.Time{}, false, nil
+		return fleet.Commit{}, false, nil
 	}
-	var since time.Time
+	var start fleet.Commit
 	found := false
 	err := overlayVersions(ctx, a.fleet, st.snap, app, env, func(c fleet.Commit, at Version, ok bool) bool {
 		if !ok || at != v {
 			return false // an unreadable or other version ends the run
 		}
-		since, found = c.Time, true
+		start, found = c, true
 		return true
 	})
-	return since, found, err
+	return start, found, err
 }
 
 // overlayVersions walks the commits that changed env's kustomization, newest

@@ -23,11 +23,11 @@ type Pipeline struct {
 	Webhooks     Webhooks      `yaml:"webhooks,omitempty"`
 	Registry     Registry      `yaml:"registry,omitempty"`
 	Providers    Providers     `yaml:"providers,omitempty"`
-	// Analyses is read by the analysis feature; kept as raw YAML-compatible
-	// values so a ferry.yaml written for it loads.
-	Analyses      map[string]any `yaml:"analyses,omitempty"`
-	Rollback      Rollback       `yaml:"rollback,omitempty"`
-	Notifications Notifications  `yaml:"notifications,omitempty"`
+	// Analyses are metric analysis templates, named by an environment's
+	// analysis or canary.analysis.
+	Analyses      map[string]AnalysisTemplate `yaml:"analyses,omitempty"`
+	Rollback      Rollback                    `yaml:"rollback,omitempty"`
+	Notifications Notifications               `yaml:"notifications,omitempty"`
 
 	// Source names where this pipeline was read from (a file path, or
 	// "<git url>@<commit>:ferry.yaml"); set by the loader, never decoded.
@@ -159,11 +159,15 @@ type Environment struct {
 	Mirror      string   `yaml:"mirror,omitempty"`
 	Soak        Duration `yaml:"soak,omitempty"`
 	// Metrics are instant queries gathered as evidence for this env's gate.
-	Metrics  []MetricQuery `yaml:"metrics,omitempty"`
-	Analysis string        `yaml:"analysis,omitempty"`
-	Canary   any           `yaml:"canary,omitempty"`
-	Cluster  any           `yaml:"cluster,omitempty"`
-	Verify   any           `yaml:"verify,omitempty"`
+	Metrics []MetricQuery `yaml:"metrics,omitempty"`
+	// Analysis names the analyses: template that verifies each new version
+	// once the environment serves it.
+	Analysis string `yaml:"analysis,omitempty"`
+	// Canary delivers a new version progressively, each step a commit.
+	Canary *Canary `yaml:"canary,omitempty"`
+	// Verify says how ferry knows the environment serves a version.
+	Verify  *Verify `yaml:"verify,omitempty"`
+	Cluster any     `yaml:"cluster,omitempty"`
 }
 
 // Webhooks authenticates inbound webhook calls.

@@ -43,6 +43,7 @@ func (p *Pipeline) Validate() error {
 	p.validateEnvironments(ps)
 	p.validateSettings(ps)
 	p.validateMetrics(ps)
+	p.validateAnalyses(ps)
 	p.validateNotifications(ps)
 	ps.sort()
 	return errors.Join(ps.errs...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -64,6 +65,9 @@ func runCmd(g *globals) *cobra.Command {
 					return err
 				}
 				printResult(cmd.OutOrStdout(), res)
+				if err := verifyOnce(ctx, cmd.OutOrStdout(), a, res.Verifications); err != nil {
+					return err
+				}
 				return res.Err()
 			}
 			var current atomic.Pointer[agent.Loop]
@@ -216,4 +220,38 @@ func alertsOf(evs []webhook.AlertEvent) []agent.Alert {
 			Summary: ev.Summary, Resolved: ev.Status == "resolved"}
 	}
 	return out
+}
+
+// verifyOnce runs the analyses a single pass found owed and records their
+// verdicts, so `ferry run --once` in a CI job ends with them decided.
+func verifyOnce(ctx context.Context, w io.Writer, a *agent.Agent, vs []agent.Verification) error {
+	for _, v := range vs {
+		fmt.Fprintf(w, "analysing %s (%s)...\n", v, cmpOr(v.Template, "readiness"))
+		res, err := a.Verify(ctx, v)
+		if err != nil {
+			return err
+		}
+		rollback, err := a.Record(ctx, v, res)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%s: %s: %s\n", v, res.Verdict, res.Reason)
+		if rollback != nil {
+			rb, err := a.Rollback(ctx, *rollback)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(w, rb.Reason)
+		}
+	}
+	return nil
+}
+
+func cmpOr(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }

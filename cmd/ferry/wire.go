@@ -19,6 +19,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/pullrequest"
 	"github.com/ferry-dev/ferry/agent/registry"
+	"github.com/ferry-dev/ferry/analysis"
 	promprovider "github.com/ferry-dev/ferry/analysis/prometheus"
 )
 
@@ -190,6 +191,7 @@ func newAgent(p *config.Pipeline, repo *fleet.Repo, reg *registry.Client, log *s
 			return nil, fmt.Errorf("providers.prometheus: %w", err)
 		}
 		o.Prometheus = prom
+		o.Analysis = analysis.Providers{"prometheus": prom}
 	}
 	if pv := p.Git.Provider; pv != nil {
 		prs, err := pullRequests(p)
