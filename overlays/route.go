@@ -85,6 +85,28 @@ func (want RouteState) validate(spec RouteSpec) error {
 	return nil
 }
 
+// routeError is an error of a route file: errors.Is matches kind (ErrInvalid or
+// ErrUnsupported), the message speaks of routes rather than kustomizations.
+type routeError struct {
+	kind error
+	msg  string
+}
+
+func (e *routeError) Error() string { return e.msg }
+func (e *routeError) Unwrap() error { return e.kind }
+
+func routeInvalidf(line int, format string, args ...any) error {
+	msg := "invalid route file: "
+	if line > 0 {
+		msg += fmt.Sprintf("line %d: ", line)
+	}
+	return &routeError{kind: ErrInvalid, msg: msg + fmt.Sprintf(format, args...)}
+}
+
+func routeUnsupportedf(line int, format string, args ...any) error {
+	return &routeError{kind: ErrUnsupported, msg: fmt.Sprintf("unsupported route layout: line %d: ", line) + fmt.Sprintf(format, args...)}
+}
+
 // routeDoc is the parsed HTTPRoute of a route file and the parts ferry edits.
 type routeDoc struct {
 	root       *yaml.Node // the HTTPRoute mapping
@@ -123,7 +145,7 @@ func refWeight(ref *yaml.Node, def int) (int, error) {
 	v = deref(v)
 	w, err := strconv.Atoi(v.Value)
 	if v.Kind != yaml.ScalarNode || v.Tag != "!!int" || err != nil || w < 0 || w > maxWeight {
-		return 0, invalidf(v.Line, "weight %s is not an integer from 0 to %d", kindName(v), maxWeight)
+		return 0, routeInvalidf(v.Line, "weight %s is not an integer from 0 to %d", kindName(v), maxWeight)
 	}
 	return w, nil
 }
@@ -133,7 +155,7 @@ func lookup(m *yaml.Node, key string) (k, v *yaml.Node, err error) {
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		if c := m.Content[i]; c.Kind == yaml.ScalarNode && c.Value == key {
 			if k != nil {
-				return nil, nil, invalidf(c.Line, "duplicate key %s (first at line %d)", key, k.Line)
+				return nil, nil, routeInvalidf(c.Line, "duplicate key %s (first at line %d)", key, k.Line)
 			}
 			k, v = c, m.Content[i+1]
 		}
@@ -153,7 +175,7 @@ func child(m *yaml.Node, key string, want yaml.Kind, path string) (*yaml.Node, e
 		return nil, nil
 	}
 	if v.Kind != want {
-		return nil, invalidf(v.Line, "%s is %s; want %s", path, kindName(v), kindName(&yaml.Node{Kind: want}))
+		return nil, routeInvalidf(v.Line, "%s is %s; want %s", path, kindName(v), kindName(&yaml.Node{Kind: want}))
 	}
 	return v, nil
 }
@@ -175,7 +197,7 @@ func parseRoute(data []byte, spec RouteSpec) (*routeDoc, error) {
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+			return nil, &routeError{kind: ErrInvalid, msg: "invalid route file: " + err.Error()}
 		}
 		if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
 			continue
@@ -192,12 +214,12 @@ func parseRoute(data []byte, spec RouteSpec) (*routeDoc, error) {
 			continue
 		}
 		if found != nil {
-			return nil, invalidf(root.Line, "a second HTTPRoute named %s (first at line %d)", spec.Name, found.Line)
+			return nil, routeInvalidf(root.Line, "a second HTTPRoute named %s (first at line %d)", spec.Name, found.Line)
 		}
 		found = root
 	}
 	if found == nil {
-		return nil, invalidf(0, "no HTTPRoute named %s", spec.Name)
+		return nil, routeInvalidf(0, "no HTTPRoute named %s", spec.Name)
 	}
 	return parseRules(found, spec)
 }
@@ -209,13 +231,13 @@ func parseRules(root *yaml.Node, spec RouteSpec) (*routeDoc, error) {
 		return nil, err
 	}
 	if sp == nil {
-		return nil, invalidf(root.Line, "HTTPRoute %s has no spec", spec.Name)
+		return nil, routeInvalidf(root.Line, "HTTPRoute %s has no spec", spec.Name)
 	}
 	if d.rules, err = child(sp, "rules", yaml.SequenceNode, "spec.rules"); err != nil {
 		return nil, err
 	}
 	if d.rules == nil {
-		return nil, invalidf(sp.Line, "HTTPRoute %s has no spec.rules", spec.Name)
+		return nil, routeInvalidf(sp.Line, "HTTPRoute %s has no spec.rules", spec.Name)
 	}
 	type ruleInfo struct {
 		refs             *yaml.Node
@@ -226,7 +248,7 @@ func parseRules(root *yaml.Node, spec RouteSpec) (*routeDoc, error) {
 		r = deref(r)
 		path := fmt.Sprintf("spec.rules[%d]", i)
 		if r.Kind != yaml.MappingNode {
-			return nil, invalidf(r.Line, "%s is %s; want a mapping", path, kindName(r))
+			return nil, routeInvalidf(r.Line, "%s is %s; want a mapping", path, kindName(r))
 		}
 		refs, err := child(r, "backendRefs", yaml.SequenceNode, path+".backendRefs")
 		if err != nil {
@@ -237,7 +259,7 @@ func parseRules(root *yaml.Node, spec RouteSpec) (*routeDoc, error) {
 		for j, ref := range contentOf(refs) {
 			ref = deref(ref)
 			if ref.Kind != yaml.MappingNode {
-				return nil, invalidf(ref.Line, "%s.backendRefs[%d] is %s; want a mapping", path, j, kindName(ref))
+				return nil, routeInvalidf(ref.Line, "%s.backendRefs[%d] is %s; want a mapping", path, j, kindName(ref))
 			}
 			switch childString(ref, "name") {
 			case spec.Stable:
@@ -270,7 +292,7 @@ func parseRules(root *yaml.Node, spec RouteSpec) (*routeDoc, error) {
 		}
 	}
 	if d.stableRule == nil {
-		return nil, invalidf(d.rules.Line, "HTTPRoute %s has no rule with a backendRef to %s", spec.Name, spec.Stable)
+		return nil, routeInvalidf(d.rules.Line, "HTTPRoute %s has no rule with a backendRef to %s", spec.Name, spec.Stable)
 	}
 	return d, nil
 }
@@ -295,7 +317,7 @@ func (d *routeDoc) parseFilters(spec RouteSpec, path string) error {
 	for j, f := range contentOf(d.filters) {
 		f = deref(f)
 		if f.Kind != yaml.MappingNode {
-			return invalidf(f.Line, "%s.filters[%d] is %s; want a mapping", path, j, kindName(f))
+			return routeInvalidf(f.Line, "%s.filters[%d] is %s; want a mapping", path, j, kindName(f))
 		}
 		if childString(f, "type") != "RequestMirror" {
 			continue
@@ -325,7 +347,7 @@ func hasHeaderMatch(r *yaml.Node, h *HeaderMatch, path string) (bool, error) {
 	for i, m := range contentOf(matches) {
 		m = deref(m)
 		if m.Kind != yaml.MappingNode {
-			return false, invalidf(m.Line, "%s.matches[%d] is %s; want a mapping", path, i, kindName(m))
+			return false, routeInvalidf(m.Line, "%s.matches[%d] is %s; want a mapping", path, i, kindName(m))
 		}
 		hs, err := child(m, "headers", yaml.SequenceNode, fmt.Sprintf("%s.matches[%d].headers", path, i))
 		if err != nil {

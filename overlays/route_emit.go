@@ -52,11 +52,11 @@ func scalarText(n *yaml.Node, line int) (string, error) {
 	c := &yaml.Node{Kind: yaml.ScalarNode, Tag: n.Tag, Value: n.Value, Style: n.Style &^ (yaml.LiteralStyle | yaml.FoldedStyle)}
 	out, err := yaml.Marshal(c)
 	if err != nil {
-		return "", unsupportedf(line, "cannot write %s: %v", kindName(n), err)
+		return "", routeUnsupportedf(line, "cannot write %s: %v", kindName(n), err)
 	}
 	text := strings.TrimSuffix(string(out), "\n")
 	if strings.ContainsAny(text, "\r\n") {
-		return "", unsupportedf(line, "cannot write %s on one line", kindName(n))
+		return "", routeUnsupportedf(line, "cannot write %s on one line", kindName(n))
 	}
 	return text, nil
 }
@@ -96,7 +96,7 @@ func (st blockStyle) mapLines(m *yaml.Node, col, line int) ([]string, error) {
 			}
 			out = append(append(out, pad+key+":"), sub...)
 		default:
-			return nil, unsupportedf(line, "cannot write %s", kindName(v))
+			return nil, routeUnsupportedf(line, "cannot write %s", kindName(v))
 		}
 	}
 	return out, nil
@@ -124,7 +124,7 @@ func (st blockStyle) seqLines(seq *yaml.Node, dash, line int) ([]string, error) 
 		case it.Kind == yaml.MappingNode:
 			out = append(out, pad+"- {}")
 		default:
-			return nil, unsupportedf(line, "cannot write a list in a list")
+			return nil, routeUnsupportedf(line, "cannot write a list in a list")
 		}
 	}
 	return out, nil

@@ -21,7 +21,7 @@ func (e *routeEditor) setHeaderRule(cur, want bool) error {
 	}
 	rules := e.d.rules
 	if isFlow(e.d.root) || isFlow(rules) {
-		return unsupportedf(rules.Line, "spec.rules is a flow-style list; write it in block style to let ferry add the header rule")
+		return routeUnsupportedf(rules.Line, "spec.rules is a flow-style list; write it in block style to let ferry add the header rule")
 	}
 	dash, err := e.dashColumn(rules, "spec.rules")
 	if err != nil {
@@ -155,7 +155,7 @@ func (e *routeEditor) setMirror(cur, want bool) error {
 		return e.appendItem(d.filters, filter, "filters")
 	}
 	if e.inFlow(d.stableRule) {
-		return unsupportedf(d.stableRule.Line, "the stable rule is flow-style; write it in block style to let ferry add the mirror filter")
+		return routeUnsupportedf(d.stableRule.Line, "the stable rule is flow-style; write it in block style to let ferry add the mirror filter")
 	}
 	col, err := e.keyColumn(d.stableRule)
 	if err != nil {
@@ -201,7 +201,7 @@ func (e *routeEditor) setMirror(cur, want bool) error {
 func (e *routeEditor) removeItem(seq *yaml.Node, i int, what string) error {
 	item := seq.Content[i]
 	if isFlow(seq) || isFlow(item) || isFlow(e.d.root) {
-		return unsupportedf(item.Line, "%s is flow-style; write it in block style to let ferry remove from it", what)
+		return routeUnsupportedf(item.Line, "%s is flow-style; write it in block style to let ferry remove from it", what)
 	}
 	off, err := e.s.offset(item)
 	if err != nil {
@@ -216,7 +216,7 @@ func (e *routeEditor) removeItem(seq *yaml.Node, i int, what string) error {
 		start = e.s.lineStart(dash)
 	}
 	if dash < 0 || e.s.src[dash] != '-' || strings.TrimLeft(string(e.s.src[start:dash]), " ") != "" {
-		return unsupportedf(item.Line, "%s[%d] is not a block list item on its own line", what, i)
+		return routeUnsupportedf(item.Line, "%s[%d] is not a block list item on its own line", what, i)
 	}
 	end, err := e.s.nodeEnd(item, dash-start, false)
 	if err != nil {
@@ -229,7 +229,7 @@ func (e *routeEditor) removeItem(seq *yaml.Node, i int, what string) error {
 // removeKey deletes a key and its value from a block mapping.
 func (e *routeEditor) removeKey(m *yaml.Node, key string) error {
 	if e.inFlow(m) {
-		return unsupportedf(m.Line, "%s is in a flow-style mapping; write it in block style to let ferry remove it", key)
+		return routeUnsupportedf(m.Line, "%s is in a flow-style mapping; write it in block style to let ferry remove it", key)
 	}
 	col, err := e.keyColumn(m)
 	if err != nil {
@@ -260,7 +260,7 @@ func (e *routeEditor) removeKey(m *yaml.Node, key string) error {
 			}
 			e.s.replace(keyStart, next, "")
 		default:
-			return unsupportedf(k.Line, "cannot remove %s, the only key of its mapping", key)
+			return routeUnsupportedf(k.Line, "cannot remove %s, the only key of its mapping", key)
 		}
 		return nil
 	}

@@ -36,10 +36,10 @@ func SetRoute(data []byte, spec RouteSpec, want RouteState) (out []byte, changed
 func setRoute(data []byte, spec RouteSpec, want RouteState) ([]byte, bool, error) {
 	src := stripBOM(data)
 	if !utf8.Valid(src) {
-		return nil, false, fmt.Errorf("%w: not UTF-8", ErrUnsupported)
+		return nil, false, &routeError{kind: ErrUnsupported, msg: "unsupported route layout: not UTF-8"}
 	}
 	if i := oddLineBreak(src); i >= 0 {
-		return nil, false, fmt.Errorf("%w: a line break other than LF or CRLF at byte %d", ErrUnsupported, i)
+		return nil, false, &routeError{kind: ErrUnsupported, msg: fmt.Sprintf("unsupported route layout: a line break other than LF or CRLF at byte %d", i)}
 	}
 	d, err := parseRoute(src, spec)
 	if err != nil {
@@ -78,10 +78,10 @@ func setRoute(data []byte, spec RouteSpec, want RouteState) ([]byte, bool, error
 	// A guard: what SetRoute returns always reads back as asked.
 	got, err := ReadRoute(out, spec)
 	if err != nil {
-		return nil, false, fmt.Errorf("%w: the edited file does not read back: %w", ErrUnsupported, err)
+		return nil, false, fmt.Errorf("the edited route does not read back (a ferry bug; nothing written): %w", err)
 	}
 	if got != want {
-		return nil, false, fmt.Errorf("%w: the edited file reads back as %+v, want %+v", ErrUnsupported, got, want)
+		return nil, false, &routeError{kind: ErrUnsupported, msg: fmt.Sprintf("the edited route reads back as %+v, want %+v (a ferry bug; nothing written)", got, want)}
 	}
 	return out, true, nil
 }
@@ -90,7 +90,7 @@ func setRoute(data []byte, spec RouteSpec, want RouteState) ([]byte, bool, error
 // value would change its aliases too.
 func noAnchors(n *yaml.Node) error {
 	if n.Anchor != "" || n.Kind == yaml.AliasNode {
-		return unsupportedf(n.Line, "the HTTPRoute uses a YAML anchor or alias")
+		return routeUnsupportedf(n.Line, "the HTTPRoute uses a YAML anchor or alias")
 	}
 	for _, c := range n.Content {
 		if err := noAnchors(c); err != nil {
@@ -130,15 +130,19 @@ func (e *routeEditor) style() blockStyle {
 
 func isFlow(n *yaml.Node) bool { return n.Style&yaml.FlowStyle != 0 }
 
-// inFlow reports whether the stable rule's backendRefs sit in a flow collection.
-func (e *routeEditor) inFlow(ref *yaml.Node) bool {
-	return isFlow(e.d.root) || isFlow(e.d.rules) || isFlow(e.d.stableRule) || isFlow(e.d.backends) || isFlow(ref)
+// inFlow reports whether the rules list or any of nodes is a flow collection.
+func (e *routeEditor) inFlow(nodes ...*yaml.Node) bool {
+	flow := isFlow(e.d.root) || isFlow(e.d.rules)
+	for _, n := range nodes {
+		flow = flow || isFlow(n)
+	}
+	return flow
 }
 
 // keyColumn is the column of a block mapping's keys.
 func (e *routeEditor) keyColumn(m *yaml.Node) (int, error) {
 	if len(m.Content) == 0 {
-		return 0, unsupportedf(m.Line, "empty mapping")
+		return 0, routeUnsupportedf(m.Line, "empty mapping")
 	}
 	off, err := e.s.offset(m.Content[0])
 	if err != nil {
@@ -152,7 +156,7 @@ func (e *routeEditor) setWeight(ref *yaml.Node, cur, w int) error {
 	if cur == w {
 		return nil
 	}
-	flow := e.inFlow(ref)
+	flow := e.inFlow(e.d.stableRule, e.d.backends, ref)
 	text := strconv.Itoa(w)
 	k, v, err := lookup(ref, "weight")
 	if err != nil {
@@ -221,8 +225,8 @@ func (e *routeEditor) backendRef(name string) *yaml.Node {
 
 // appendItem adds item after the last item of a non-empty block list.
 func (e *routeEditor) appendItem(seq, item *yaml.Node, what string) error {
-	if isFlow(seq) || e.inFlow(seq) {
-		return unsupportedf(seq.Line, "%s is a flow-style list; write it in block style to let ferry add to it", what)
+	if e.inFlow(e.d.stableRule, seq) {
+		return routeUnsupportedf(seq.Line, "%s is a flow-style list; write it in block style to let ferry add to it", what)
 	}
 	dash, err := e.dashColumn(seq, what)
 	if err != nil {
@@ -254,7 +258,7 @@ func (e *routeEditor) dashColumn(seq *yaml.Node, what string) (int, error) {
 		return 0, err
 	}
 	if e.s.src[off] != '-' {
-		return 0, unsupportedf(seq.Line, "%s has a tag before its first item", what)
+		return 0, routeUnsupportedf(seq.Line, "%s has a tag before its first item", what)
 	}
 	return e.s.column(off), nil
 }

@@ -261,7 +261,7 @@ func TestRouteErrors(t *testing.T) {
 		wantIs    error
 		msg       string
 	}{
-		{"not YAML", "kind: [\n", routeSpec, RouteState{StableWeight: 1}, ErrInvalid, "invalid kustomization"},
+		{"not YAML", "kind: [\n", routeSpec, RouteState{StableWeight: 1}, ErrInvalid, "invalid route file: yaml: line 1:"},
 		{"no such route", strings.Replace(ok, "name: checkout\nspec", "name: other\nspec", 1), routeSpec, RouteState{StableWeight: 1}, ErrInvalid, "no HTTPRoute named checkout"},
 		{"not an HTTPRoute", strings.Replace(ok, "HTTPRoute", "GRPCRoute", 1), routeSpec, RouteState{StableWeight: 1}, ErrInvalid, "no HTTPRoute named checkout"},
 		{"two routes with the name", ok + "---\n" + ok, routeSpec, RouteState{StableWeight: 1}, ErrInvalid, "line 10: a second HTTPRoute named checkout (first at line 1)"},
@@ -296,6 +296,48 @@ func TestRouteErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.msg) {
 				t.Errorf("error %q does not contain %q", err, tc.msg)
+			}
+		})
+	}
+}
+
+// TestSetRouteLayouts covers layouts the goldens do not: null and empty filters, a
+// key on a list item's dash line, items whose dash stands alone.
+func TestSetRouteLayouts(t *testing.T) {
+	const head = "kind: HTTPRoute\nmetadata: {name: checkout}\nspec:\n  rules:\n"
+	mirror := "    - type: RequestMirror\n      requestMirror:\n        backendRef:\n          name: checkout-canary\n"
+	cases := []struct {
+		name, in string
+		want     RouteState
+		out      string
+	}{
+		{"null filters gain the mirror", head + "  - filters:\n    backendRefs:\n    - name: checkout\n",
+			RouteState{StableWeight: 1, Mirror: true},
+			head + "  - filters:\n" + mirror + "    backendRefs:\n    - name: checkout\n"},
+		{"empty flow filters become a block list", head + "  - filters: [] # none\n    backendRefs:\n    - name: checkout\n",
+			RouteState{StableWeight: 1, Mirror: true},
+			head + "  - filters: # none\n" + mirror + "    backendRefs:\n    - name: checkout\n"},
+		{"filters on the dash line are removed, the next key moves up", head + "  - filters:\n" + mirror + "    backendRefs: [{name: checkout}]\n",
+			RouteState{StableWeight: 1},
+			head + "  - backendRefs: [{name: checkout}]\n"},
+		{"items with lone dashes", head + "  -\n    backendRefs:\n    -\n      name: checkout\n",
+			RouteState{StableWeight: 3, CanaryWeight: 1},
+			head + "  -\n    backendRefs:\n    -\n      name: checkout\n      weight: 3\n    - name: checkout-canary\n      weight: 1\n"},
+		{"whole flow route, weight in place", "{kind: HTTPRoute, metadata: {name: checkout}, spec: {rules: [{backendRefs: [{name: checkout, weight: 3}]}]}}",
+			RouteState{StableWeight: 4},
+			"{kind: HTTPRoute, metadata: {name: checkout}, spec: {rules: [{backendRefs: [{name: checkout, weight: 4}]}]}}"},
+		{"tagged weight keeps its tag", head + "  - backendRefs:\n    - name: checkout\n      weight: !!int 4\n",
+			RouteState{StableWeight: 3},
+			head + "  - backendRefs:\n    - name: checkout\n      weight: !!int 3\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, changed, err := SetRoute([]byte(tc.in), routeSpec, tc.want)
+			if err != nil || !changed {
+				t.Fatalf("SetRoute: changed=%v err=%v", changed, err)
+			}
+			if string(out) != tc.out {
+				t.Errorf("got\n%s\nwant\n%s", out, tc.out)
 			}
 		})
 	}
