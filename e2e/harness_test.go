@@ -143,6 +143,13 @@ type fleetRepo struct {
 
 func startFleet(t testing.TB, regHost string, cfg string, opts ...gitserver.Option) *fleetRepo {
 	t.Helper()
+	return startFleetWith(t, regHost, cfg, nil, opts...)
+}
+
+// startFleetWith seeds the example fleet with extra files added or replaced
+// (REGISTRY in them is the registry's host).
+func startFleetWith(t testing.TB, regHost string, cfg string, extra map[string]string, opts ...gitserver.Option) *fleetRepo {
+	t.Helper()
 	root := t.TempDir()
 	srv, err := gitserver.Start(root, opts...)
 	if err != nil {
@@ -157,6 +164,9 @@ func startFleet(t testing.TB, regHost string, cfg string, opts ...gitserver.Opti
 	f := &fleetRepo{srv: srv, bare: bare, url: srv.RepoURL("fleet.git")}
 	if cfg != "" {
 		files["ferry.yaml"] = []byte(f.expand(cfg, regHost))
+	}
+	for name, content := range extra {
+		files[name] = []byte(f.expand(content, regHost))
 	}
 	if err := gitserver.Seed(bare, files, "seed the fleet"); err != nil {
 		t.Fatal(err)
