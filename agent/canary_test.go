@@ -1,0 +1,239 @@
+package agent
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/registry"
+	"github.com/ferry-dev/ferry/analysis"
+	"github.com/ferry-dev/ferry/e2e/gitserver"
+	"github.com/ferry-dev/ferry/overlays"
+)
+
+const canaryPipeline = `apiVersion: ferry.dev/v1alpha1
+kind: Pipeline
+git: {url: FLEET, author: {name: ferry, email: ferry@example.com}}
+apps:
+  - {name: checkout, image: REGISTRY/shop/checkout, tags: {semver: ">=1.0.0"}}
+environments:
+  - {name: dev,  overlay: overlays/dev,  auto: true}
+  - {name: prod, overlay: overlays/prod, from: dev, auto: true, canary: CANARY}
+providers:
+  prometheus: {address: http://127.0.0.1:9}
+analyses:
+  canary:
+    metrics:
+      - {name: errors, query: 'sum(rate(errors_total{version="{{.Canary}}"}[1m]))', successCondition: result == 0}
+`
+
+var canaryOverlay = map[string]string{
+	"overlays/prod/kustomization.yaml": `resources:
+- ../../base
+- checkout-canary.yaml
+- checkout-route.yaml
+images:
+- name: registry.example/shop/checkout
+  newName: REGISTRY/shop/checkout
+  newTag: 0.0.0
+- name: registry.example/shop/checkout-canary
+  newName: REGISTRY/shop/checkout
+  newTag: 0.0.0
+`,
+	"overlays/prod/checkout-canary.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: checkout-canary
+spec:
+  template:
+    spec:
+      containers:
+      - name: checkout
+        image: registry.example/shop/checkout-canary:0.0.0
+`,
+	"overlays/prod/checkout-route.yaml": `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: checkout
+spec:
+  parentRefs:
+  - name: shop
+  rules:
+  - backendRefs:
+    - name: checkout
+      port: 80
+      weight: 100
+    - name: checkout-canary
+      port: 80
+      weight: 0
+`,
+}
+
+func newCanaryFleet(t *testing.T, canary string) *testFleet {
+	t.Helper()
+	f := newTestFleet(t)
+	root := t.TempDir()
+	bare, err := gitserver.InitBare(root, "fleet.git")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := overlays.ExampleFleet(f.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(files, "ferry.yaml")
+	for p, c := range canaryOverlay {
+		files[p] = []byte(strings.ReplaceAll(c, "REGISTRY", f.reg))
+	}
+	if err := gitserver.Seed(bare, files, "seed"); err != nil {
+		t.Fatal(err)
+	}
+	url := "file://" + bare
+	cfg, err := config.Parse("ferry.yaml", []byte(strings.NewReplacer("FLEET", url, "REGISTRY", f.reg, "CANARY", canary).Replace(canaryPipeline)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := fleet.Open(context.Background(), fleet.Options{URL: url, Branch: "main", Dir: filepath.Join(root, "clone")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Options{Config: cfg, Fleet: repo, Registry: registry.NewClient(registry.Options{RequestsPerSecond: 1000}),
+		Analysis: analysis.Providers{"prometheus": nil}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testFleet{agent: a, bare: bare, reg: f.reg}
+}
+
+// drive runs passes, answering every owed analysis with verdict(step), until
+// a pass neither commits nor owes anything. It returns the subjects ferry
+// wrote, oldest first.
+func (f *testFleet) drive(t *testing.T, verdict func(Verification) analysis.Verdict) []string {
+	t.Helper()
+	ctx := context.Background()
+	before := f.git(t, "rev-parse", "main")
+	for range 20 {
+		res, err := f.agent.Reconcile(ctx, Scope{All: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := res.Err(); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range res.Verifications {
+			vd := verdict(v)
+			if _, err := f.agent.Record(ctx, v, analysis.Result{Template: v.Template, Verdict: vd, Reason: "test verdict " + string(vd)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(res.Promotions) == 0 && len(res.Verifications) == 0 {
+			out := f.git(t, "log", "--reverse", "--format=%s", before+"..main")
+			return strings.Split(out, "\n")
+		}
+	}
+	t.Fatal("the delivery did not settle in 20 passes")
+	return nil
+}
+
+func TestProgressiveStrategies(t *testing.T) {
+	for _, tc := range []struct {
+		name, canary string
+		want         []string
+		during       string // a route line present while the canary is analysed
+	}{
+		{"canary", "{steps: [5, 50, 100], analysis: canary}", []string{
+			"canary checkout 1.0.0 in prod: step 0/3, deploy the canary",
+			"canary checkout 1.0.0 in prod: step 1/3, send 5% of traffic to the canary",
+			"canary checkout 1.0.0 in prod: step 2/3, send 50% of traffic to the canary",
+			"canary checkout 1.0.0 in prod: step 3/3, send 100% of traffic to the canary",
+			"promote checkout 1.0.0 to prod",
+		}, "weight: 5"},
+		{"blue-green", "{strategy: blueGreen, analysis: canary}", []string{
+			"canary checkout 1.0.0 in prod: step 0/1, deploy the idle colour and analyse it",
+			"canary checkout 1.0.0 in prod: step 1/1, switch all traffic to the new colour",
+			"promote checkout 1.0.0 to prod",
+		}, "weight: 0"},
+		{"a/b", `{strategy: abTest, analysis: canary, header: {name: x-ferry-canary, value: "true"}}`, []string{
+			"canary checkout 1.0.0 in prod: step 0/1, deploy the canary",
+			"canary checkout 1.0.0 in prod: step 1/1, route requests with x-ferry-canary: true to the canary",
+			"promote checkout 1.0.0 to prod",
+		}, "x-ferry-canary"},
+		{"shadow", "{strategy: shadow, analysis: canary}", []string{
+			"canary checkout 1.0.0 in prod: step 0/1, deploy the canary",
+			"canary checkout 1.0.0 in prod: step 1/1, mirror traffic to the canary",
+			"promote checkout 1.0.0 to prod",
+		}, "RequestMirror"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newCanaryFleet(t, tc.canary)
+			f.push(t, "shop/checkout", "1.0.0")
+			seen := false
+			got := f.drive(t, func(v Verification) analysis.Verdict {
+				if v.Template != "" && strings.Contains(f.git(t, "show", "main:overlays/prod/checkout-route.yaml"), tc.during) {
+					seen = true
+				}
+				return analysis.Successful
+			})
+			// dev's promotion comes first.
+			if len(got) == 0 || got[0] != "promote checkout 1.0.0 to dev" {
+				t.Fatalf("history: %q", got)
+			}
+			if strings.Join(got[1:], "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("commits:\n%s\nwant:\n%s", strings.Join(got[1:], "\n"), strings.Join(tc.want, "\n"))
+			}
+			if !seen {
+				t.Errorf("no analysis ran while the route had %q", tc.during)
+			}
+			k := f.git(t, "show", "main:overlays/prod/kustomization.yaml")
+			if strings.Count(k, "newTag: 1.0.0") != 2 {
+				t.Errorf("stable and canary should both run 1.0.0 at the end:\n%s", k)
+			}
+			route := f.git(t, "show", "main:overlays/prod/checkout-route.yaml")
+			if st, err := overlays.ReadRoute([]byte(route), overlays.RouteSpec{Name: "checkout", Stable: "checkout", Canary: "checkout-canary"}); err != nil || st != restRoute {
+				t.Errorf("route after the delivery = %+v, %v; want all traffic on stable:\n%s", st, err, route)
+			}
+
+			// The next version fails its first analysed step: weight 0, rejected, stable untouched.
+			f.push(t, "shop/checkout", "1.1.0")
+			got = f.drive(t, func(Verification) analysis.Verdict { return analysis.Failed })
+			if last := got[len(got)-1]; last != "abort canary of checkout 1.1.0 in prod" {
+				t.Fatalf("after a failed step: %q", got)
+			}
+			k = f.git(t, "show", "main:overlays/prod/kustomization.yaml")
+			if strings.Contains(k, "1.1.0") {
+				t.Errorf("an aborted canary must leave no trace in the overlay:\n%s", k)
+			}
+			if rej := f.git(t, "show", "main:.ferry/rejected.yaml"); !strings.Contains(rej, "1.1.0") {
+				t.Errorf("1.1.0 not rejected:\n%s", rej)
+			}
+			msg := f.git(t, "log", "-1", "--format=%B", "main")
+			for _, want := range []string{"Ferry-Rejects: 1.1.0", "Ferry-Weight: 0", "Ferry-Reason: analysis canary failed"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("abort commit lacks %q:\n%s", want, msg)
+				}
+			}
+		})
+	}
+}
+
+// TestInconclusiveStepHolds: an inconclusive step neither advances nor aborts.
+func TestInconclusiveStepHolds(t *testing.T) {
+	f := newCanaryFleet(t, "{steps: [10, 100], analysis: canary}")
+	f.push(t, "shop/checkout", "1.0.0")
+	got := f.drive(t, func(Verification) analysis.Verdict { return analysis.Inconclusive })
+	if last := got[len(got)-1]; last != "canary checkout 1.0.0 in prod: step 1/2, send 10% of traffic to the canary" {
+		t.Fatalf("history: %q", got)
+	}
+	plan, err := f.agent.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range plan.Steps {
+		if s.Env == "prod" && (s.Action != ActionWait || !strings.Contains(s.Reason, "held")) {
+			t.Errorf("prod step = %s: %s; want held", s.Action, s.Reason)
+		}
+	}
+}
