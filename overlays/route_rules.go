@@ -222,6 +222,16 @@ func (e *routeEditor) removeItem(seq *yaml.Node, i int, what string) error {
 	if err != nil {
 		return err
 	}
+	// The comment lines right above the item, at its dash's column, go with it (an
+	// inserted A/B rule goes above the comments leading the rule after it).
+	for start > 0 {
+		prev := e.s.lineStart(start - 1)
+		line := string(e.s.src[prev:start])
+		if trimmed := strings.TrimLeft(line, " "); !strings.HasPrefix(trimmed, "#") || len(line)-len(trimmed) != dash-e.s.lineStart(dash) {
+			break
+		}
+		start = prev
+	}
 	e.s.replace(start, e.s.nextLine(end), "")
 	return nil
 }

@@ -68,6 +68,7 @@ var routeCases = []struct {
 		"+      port: 80",
 	}},
 	{"remove-header-rule", RouteState{StableWeight: 100}, true, []string{
+		"-  # A/B test: requests with the header go to the canary.",
 		"-  - matches:", "-    - headers:", "-      - name: x-ferry-canary", `-        value: "true"`,
 		"-    backendRefs:", "-    - name: checkout-canary", "-      port: 80",
 	}},
