@@ -161,3 +161,15 @@ func TestProvidersGet(t *testing.T) {
 		t.Fatal("test list unsorted")
 	}
 }
+
+func TestCheckQuery(t *testing.T) {
+	t.Parallel()
+	if err := CheckQuery(errQuery); err != nil {
+		t.Errorf("CheckQuery(valid) = %v", err)
+	}
+	for q, want := range map[string]string{"": "is empty", "up{": "PromQL", "{{.Nope}}": "can't evaluate field Nope"} {
+		if err := CheckQuery(q); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckQuery(%q) = %v, want an error containing %q", q, err, want)
+		}
+	}
+}
