@@ -389,7 +389,7 @@ func (a *Agent) advanceCanary(ctx context.Context, st *fleetState, app *config.A
 			if a.history.head == st.snap.Hash() {
 				a.history.head = next.Hash()
 			}
-			fresh := a.readState(next)
+			fresh := a.readState(next) // the move may have changed rejections
 			fresh.notes = st.notes
 			return mv.step, fresh, next.Hash(), nil, nil
 		}

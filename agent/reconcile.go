@@ -272,12 +272,14 @@ func (a *Agent) afterPush(st *fleetState, next *fleet.Snapshot, env *config.Envi
 		Commit: next.Hash(), Reason: step.Reason})
 	a.log.Info("promoted", "app", step.App, "env", step.Env, "version", step.Candidate.Tag,
 		"digest", step.Candidate.Digest, "from", step.From, "commit", shortHash(next.Hash()))
-	out := &fleetState{snap: next, envs: make(map[string]*envState, len(st.envs))}
+	// Rejections, freezes and notes stay as they were: a promotion changes none of them.
+	out := *st
+	out.snap, out.envs = next, make(map[string]*envState, len(st.envs))
 	for k, v := range st.envs {
 		out.envs[k] = v
 	}
 	out.envs[env.Name] = readEnv(next, env)
-	return out, next.Hash(), nil
+	return &out, next.Hash(), nil
 }
 
 // noteCandidate remembers when a candidate was first seen, for the

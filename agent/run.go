@@ -92,6 +92,9 @@ func NewLoop(a *Agent, interval time.Duration) *Loop {
 		running: map[string]bool{}, verdicts: make(chan verdictDone, 16)}
 }
 
+// Agent is the agent the loop drives.
+func (l *Loop) Agent() *Agent { return l.agent }
+
 // Ready reports whether a pass has read the fleet repo since the loop started.
 func (l *Loop) Ready() bool { return l.ready.Load() }
 

@@ -127,8 +127,8 @@ func (a *Agent) pendingVerifications(ctx context.Context, st *fleetState) ([]Ver
 				continue // the canary's steps are analysed instead
 			}
 			cur := es.version(app)
-			if cur.IsZero() {
-				continue
+			if cur.IsZero() || !a.selectors[app.Name].Allows(cur.Tag) {
+				continue // nothing, or a placeholder the tag policy would never pick
 			}
 			if _, rejected := st.rejections.IsRejected(app.Name, cur.Tag, cur.Digest); rejected {
 				continue

@@ -156,11 +156,11 @@ func (p Providers) Get(name string) (Provider, error) {
 
 // Measurement is one evaluation of one metric.
 type Measurement struct {
-	Metric string
-	At     time.Time
-	Value  float64 // NaN when there is none
-	Phase  Phase
-	Detail string // why: the condition that held, the error, the judge's explanation
+	Metric string    `json:"metric"`
+	At     time.Time `json:"at"`
+	Value  float64   `json:"value"` // NaN when there is none (null in JSON)
+	Phase  Phase     `json:"phase"`
+	Detail string    `json:"detail,omitempty"` // why: the condition that held, the error, the judge's explanation
 }
 
 // MetricResult is the state of one metric in a run.

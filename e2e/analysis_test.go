@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -162,7 +163,8 @@ func TestAnalysisAndCanary(t *testing.T) {
 		}
 	}
 	reg.push(t, "shop/checkout", "1.0.0")
-	p := startFerry(t, nil, "run", "--config", fleet.url, "--work-dir", t.TempDir())
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := startFerry(t, nil, "run", "--config", fleet.url, "--work-dir", t.TempDir(), "--listen", listen)
 	log := func() string { return fleet.git(t, "log", "--format=%s", "main") }
 	inEnv := func(env, v string) bool {
 		return strings.Contains(fleet.show(t, "overlays/"+env+"/kustomization.yaml"), "newTag: "+v)
@@ -199,6 +201,16 @@ func TestAnalysisAndCanary(t *testing.T) {
 	ppd := fleet.git(t, "log", "-1", "--format=%B", "--grep=^promote checkout 1.0.0 to ppd", "main")
 	if !strings.Contains(ppd, "Ferry-Evidence: analysis smoke in qa: Successful") {
 		t.Errorf("the ppd promotion does not record the qa verdict it was gated on:\n%s", ppd)
+	}
+
+	// ferry status shows the verdicts from Git and the live measurements of the running agent.
+	out, code := runFerry(t, "status", "--config", fleet.url, "--work-dir", t.TempDir(), "--agent", "http://"+listen)
+	if code != 0 || !regexp.MustCompile(`checkout\s+qa\s+1\.0\.0\S*\s+-\s+smoke: Successful`).MatchString(out) {
+		t.Errorf("ferry status (exit %d):\n%s", code, out)
+	}
+	out, _ = runFerry(t, "status", "--config", fleet.url, "--work-dir", t.TempDir(), "--agent", "http://"+listen, "-o", "json")
+	if !strings.Contains(out, `"measurements"`) || !strings.Contains(out, `"metric": "error-ratio"`) {
+		t.Errorf("ferry status -o json --agent lacks the live measurements:\n%s", out)
 	}
 
 	// 1.1.0: its canary serves 5% errors and is aborted at the first weighted step.

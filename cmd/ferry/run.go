@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -176,6 +177,14 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 	mux.Handle("/hooks/", hooks)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /api/progress", func(w http.ResponseWriter, _ *http.Request) {
+		progress := []agent.Progress{}
+		if l := loop.Load(); l != nil {
+			progress = l.Agent().Progress()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(progress)
+	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if l := loop.Load(); l == nil || !l.Ready() {
 			http.Error(w, "no pass has finished yet", http.StatusServiceUnavailable)
