@@ -5,7 +5,6 @@ import (
 	"math"
 )
 
-
 // MarshalJSON writes a value that is not a finite number as null.
 func (m Measurement) MarshalJSON() ([]byte, error) {
 	type plain Measurement // without this method
