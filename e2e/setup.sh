@@ -9,6 +9,8 @@ command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
+command -v chromium >/dev/null || need+=(chromium)
+command -v etcd >/dev/null || need+=(etcd-server)
 
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
@@ -21,7 +23,7 @@ if ((${#need[@]})); then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 # Packages may ship services we do not want: tests start their own on loopback.
-for svc in docker-registry prometheus prometheus-node-exporter prometheus-alertmanager; do
+for svc in docker-registry prometheus prometheus-node-exporter prometheus-alertmanager etcd; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi
