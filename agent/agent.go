@@ -55,6 +55,12 @@ type Options struct {
 	Branches     Branches
 	// Analysis are the metric providers of analyses, by name (prometheus).
 	Analysis analysis.Providers
+	// Clusters verifies environments that name a cluster; nil: such
+	// verifications are inconclusive.
+	Clusters ClusterVerifier
+	// Apps, when set, limits the agent to the apps it returns true for: one
+	// shard of a fleet shared by several replicas.
+	Apps func(app string) bool
 	// Notifier hears about promotions, denials, pull requests and rollbacks.
 	Notifier Notifier
 	// Now is the clock; nil means time.Now.
@@ -86,6 +92,7 @@ type Agent struct {
 	policy    *policyCache // compiled policies of the last policy tree seen
 	analyses  map[string]*analysis.Compiled
 	providers analysis.Providers
+	clusters  ClusterVerifier
 	progress  progressBoard
 
 	mu      sync.Mutex // one pass at a time: ferry has a single writer
@@ -120,6 +127,7 @@ func New(o Options) (*Agent, error) {
 		branches:  o.Branches,
 		notifier:  o.Notifier,
 		providers: o.Analysis,
+		clusters:  o.Clusters,
 		analyses:  map[string]*analysis.Compiled{},
 	}
 	names := slices.Sorted(maps.Keys(o.Analysis))
@@ -129,6 +137,17 @@ func New(o Options) (*Agent, error) {
 			return nil, fmt.Errorf("analysis %s: %w", n, err)
 		}
 		a.analyses[n] = c
+	}
+	if o.Apps != nil {
+		// A shard sees only its apps; config lookups for others fail as unknown.
+		cfg := *o.Config
+		cfg.Apps = nil
+		for _, app := range o.Config.Apps {
+			if o.Apps(app.Name) {
+				cfg.Apps = append(cfg.Apps, app)
+			}
+		}
+		a.cfg = &cfg
 	}
 	if a.prs != nil && a.branches == nil {
 		return nil, fmt.Errorf("agent: pull requests need Branches")

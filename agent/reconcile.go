@@ -183,7 +183,7 @@ func (a *Agent) fetchState(ctx context.Context) (*fleetState, error) {
 // needsNotes reports whether any environment is analysed, so verdict notes matter.
 func (a *Agent) needsNotes() bool {
 	for _, env := range a.order {
-		if env.Analysis != "" || env.Canary != nil || env.Verify != nil {
+		if env.Analysis != "" || env.Canary != nil || env.Verify != nil || env.Cluster != nil {
 			return true
 		}
 	}

@@ -72,7 +72,18 @@ type Loop struct {
 
 	running  map[string]bool // verifications under way, by key
 	verdicts chan verdictDone
+	last     atomic.Pointer[PassRecord]
 }
+
+// PassRecord is the newest pass's result, for pages and status.
+type PassRecord struct {
+	Result *Result
+	Err    error
+	At     time.Time
+}
+
+// LastPass returns the newest pass the loop finished; nil before the first.
+func (l *Loop) LastPass() *PassRecord { return l.last.Load() }
 
 // verdictDone is a finished verification, handed back to the loop, which
 // alone writes to the fleet repo.
@@ -147,6 +158,7 @@ func (l *Loop) Run(ctx context.Context) error {
 			if res != nil {
 				l.startVerifications(ctx, res.Verifications)
 			}
+			l.last.Store(&PassRecord{Result: res, Err: err, At: time.Now()})
 			if l.OnPass != nil {
 				l.OnPass(res, err)
 			}

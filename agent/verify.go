@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path"
 	"strconv"
 	"strings"
 	"text/template"
@@ -15,6 +16,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/notify"
 	"github.com/ferry-dev/ferry/analysis"
 	"github.com/ferry-dev/ferry/analysis/prometheus"
+	"github.com/ferry-dev/ferry/overlays"
 )
 
 // Trailers of a verdict note (refs/notes/ferry) on an analysed commit.
@@ -39,6 +41,8 @@ type Verification struct {
 	Template string  `json:"template,omitempty"` // "" when only readiness is checked
 	// Ready waits for the env's readiness query before analysing.
 	Ready bool `json:"ready"`
+	// Cluster waits until the env's cluster runs the commit (Kubernetes).
+	Cluster bool `json:"cluster,omitempty"`
 	// Step is the progressive step ("2/4"), empty for a promotion.
 	Step string `json:"step,omitempty"`
 }
@@ -114,7 +118,7 @@ func cmpOr(vals ...string) string {
 func (a *Agent) pendingVerifications(ctx context.Context, st *fleetState) ([]Verification, error) {
 	var out []Verification
 	for _, env := range a.order {
-		if env.Analysis == "" && env.Verify == nil {
+		if env.Analysis == "" && env.Verify == nil && env.Cluster == nil {
 			continue
 		}
 		for i := range a.cfg.Apps {
@@ -144,7 +148,7 @@ func (a *Agent) pendingVerifications(ctx context.Context, st *fleetState) ([]Ver
 				continue
 			}
 			out = append(out, Verification{App: app.Name, Env: env.Name, Commit: c.Hash, Version: cur, Stable: cur,
-				Template: env.Analysis, Ready: env.Verify != nil && env.Verify.Readiness != ""})
+				Template: env.Analysis, Ready: env.Verify != nil && env.Verify.Readiness != "", Cluster: env.Cluster != nil})
 		}
 	}
 	return out, nil
@@ -170,6 +174,13 @@ func (a *Agent) Verify(ctx context.Context, v Verification) (analysis.Result, er
 	}
 	vars := analysis.Vars{App: v.App, Env: v.Env, Version: v.Version.Tag, Stable: v.Stable.Tag, Canary: v.Canary.Tag}
 	start := a.now()
+	if v.Cluster {
+		res := a.verifyCluster(ctx, env, v)
+		if res.Verdict != analysis.Successful {
+			res.Started, res.Finished = start, a.now()
+			return res, ctx.Err()
+		}
+	}
 	if v.Ready {
 		res, ready, err := a.waitReady(ctx, env, vars)
 		if err != nil || !ready {
@@ -318,4 +329,51 @@ func (a *Agent) analysisEvidence(ctx context.Context, _ *evidenceCache, st *flee
 	evidence["analysis"] = map[string]any{src.Name: entry}
 	d.Evidence = append(d.Evidence, fmt.Sprintf("analysis %s in %s: %s", vd.Template, src.Name, vd.Verdict))
 	return nil
+}
+
+// ClusterVerifier waits until an environment's cluster runs what a commit
+// holds (Kubernetes workloads, and Flux or Argo CD when they apply it).
+type ClusterVerifier interface {
+	Verify(ctx context.Context, check ClusterCheck) (analysis.Verdict, string, error)
+}
+
+// ClusterCheck is one such wait.
+type ClusterCheck struct {
+	App, Env, Commit string
+	Version          Version
+	// Rendered is `kustomize build` of the env's overlay at Commit.
+	Rendered []byte
+	Cluster  config.Cluster
+	Verify   config.Verify
+	Timeout  time.Duration
+}
+
+// verifyCluster renders the overlay at the commit and waits for the cluster.
+// Without cluster access the verdict is inconclusive: nothing moves on.
+func (a *Agent) verifyCluster(ctx context.Context, env *config.Environment, v Verification) analysis.Result {
+	res := analysis.Result{Template: "kubernetes"}
+	if a.clusters == nil {
+		res.Verdict, res.Reason = analysis.Inconclusive, fmt.Sprintf("%s names a cluster, but ferry has no Kubernetes access configured", env.Name)
+		return res
+	}
+	snap, err := a.fleet.Snapshot(v.Commit)
+	var rendered []byte
+	if err == nil {
+		rendered, err = overlays.Render(snap.FS(), path.Clean(env.Overlay))
+	}
+	if err != nil {
+		res.Verdict, res.Reason = analysis.Inconclusive, fmt.Sprintf("render %s at %s: %v", env.Overlay, shortHash(v.Commit), err)
+		return res
+	}
+	check := ClusterCheck{App: v.App, Env: v.Env, Commit: v.Commit, Version: v.Version, Rendered: rendered,
+		Cluster: *env.Cluster, Timeout: env.VerifyTimeout()}
+	if env.Verify != nil {
+		check.Verify = *env.Verify
+	}
+	verdict, reason, err := a.clusters.Verify(ctx, check)
+	if err != nil {
+		verdict, reason = analysis.Inconclusive, err.Error()
+	}
+	res.Verdict, res.Reason = verdict, reason
+	return res
 }

@@ -124,6 +124,30 @@ type Verify struct {
 	Readiness string `yaml:"readiness,omitempty"`
 	// Timeout bounds the wait; default 5m. A version never served fails.
 	Timeout Duration `yaml:"timeout,omitempty"`
+	// Flux: wait until this Flux Kustomization applied the commit and is Ready.
+	Flux *FluxCheck `yaml:"flux,omitempty"`
+	// ArgoCD: wait until this Argo CD Application synced the commit and is Healthy.
+	ArgoCD *ArgoCDCheck `yaml:"argocd,omitempty"`
+}
+
+// FluxCheck names a Flux Kustomization (kustomize.toolkit.fluxcd.io).
+type FluxCheck struct {
+	Kustomization string `yaml:"kustomization"`
+	Namespace     string `yaml:"namespace,omitempty"` // default flux-system
+}
+
+// ArgoCDCheck names an Argo CD Application (argoproj.io).
+type ArgoCDCheck struct {
+	Application string `yaml:"application"`
+	Namespace   string `yaml:"namespace,omitempty"` // default argocd
+}
+
+// Cluster is the Kubernetes cluster an environment runs in; ferry reads
+// its workloads to know the environment runs what ferry committed.
+type Cluster struct {
+	Kubeconfig string `yaml:"kubeconfig,omitempty"` // empty: in-cluster, then $KUBECONFIG
+	Context    string `yaml:"context,omitempty"`
+	Namespace  string `yaml:"namespace,omitempty"` // default: the rendered objects' own, else "default"
 }
 
 // DefaultVerifyTimeout bounds the wait for readiness.

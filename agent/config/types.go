@@ -166,8 +166,9 @@ type Environment struct {
 	// Canary delivers a new version progressively, each step a commit.
 	Canary *Canary `yaml:"canary,omitempty"`
 	// Verify says how ferry knows the environment serves a version.
-	Verify  *Verify `yaml:"verify,omitempty"`
-	Cluster any     `yaml:"cluster,omitempty"`
+	Verify *Verify `yaml:"verify,omitempty"`
+	// Cluster is where the environment runs, for verification with client-go.
+	Cluster *Cluster `yaml:"cluster,omitempty"`
 }
 
 // Webhooks authenticates inbound webhook calls.
