@@ -18,6 +18,7 @@ const (
 	TrailerDecision = "Ferry-Decision"
 	TrailerPolicy   = "Ferry-Policy"
 	TrailerEvidence = "Ferry-Evidence"
+	TrailerCreated  = "Ferry-Created" // the image's creation time, RFC 3339
 )
 
 // history remembers which (app, env, version) ferry has promoted, read from

@@ -308,6 +308,12 @@ func promotionMessage(s Step) fleet.Message {
 		},
 	}
 	if d := s.Decision; d != nil {
+		// The image's creation time: DORA's lead time starts there.
+		if c, ok := d.Input["candidate"].(map[string]any); ok {
+			if created, ok := c["created"].(string); ok && created != "" {
+				m.Trailers = append(m.Trailers, fleet.Trailer{Key: TrailerCreated, Value: created})
+			}
+		}
 		m.Trailers = append(m.Trailers, fleet.Trailer{Key: TrailerPolicy, Value: d.Policy})
 		for _, e := range d.Evidence {
 			m.Trailers = append(m.Trailers, fleet.Trailer{Key: TrailerEvidence, Value: e})

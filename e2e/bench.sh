@@ -27,6 +27,8 @@ echo "== one policy decision: ferry (prepared query, in-process) vs opa eval (pr
 run go test -run '^$' -bench 'BenchmarkDecide|BenchmarkOPAEvalProcess' -benchmem -count 1 ./policies/
 echo "== fleet commit + push: ferry (go-git) vs the git CLI, against git http-backend"
 run go test -run '^$' -bench 'CommitPush' -benchmem -count 1 ./agent/fleet/
+echo "== canary judge quality on simulated series (real Compile + Runner): intervals to detect a +5 point error regression, false aborts of 100 healthy canaries"
+run go test -run '^$' -bench 'BenchmarkJudgeQuality' -count 1 ./analysis/
 echo "== registry notification -> commit pushed; Alertmanager notification -> rollback pushed; no-op pass over 1,000 apps x 5 envs"
 run go test -tags e2e -run '^$' -bench 'BenchmarkWebhookToPush|BenchmarkNoopPass1000|BenchmarkAlertToRollback' -benchtime 30x -count 1 -timeout 30m ./e2e/
 
@@ -41,6 +43,7 @@ awk '
   /^BenchmarkDecide/ && !dec {dec=$3; printf "  policy decision, in-process      %10.1f us/op\n", $3/1e3}
   /^BenchmarkOPAEvalProcess/ {opa=$3; printf "  opa eval as a process            %10.1f us/op\n", $3/1e3}
   /CommitPush/ {printf "  %-40s %8.2f ms/op\n", $1, $3/1e6}
+  /^BenchmarkJudgeQuality/ {for (i=1;i<=NF;i++) {if ($i=="intervals-to-detect") d=$(i-1); if ($i=="false-aborts/100") f=$(i-1)}; printf "  %-32s detects +5 pt errors in %s interval(s), %s false aborts /100 healthy (targets <= 2, 0)\n", $1, d, f}
   END {
     if (fs > 0 && ks > 0) printf "  overlay bump, small overlay:  ferry %8.3f ms, kustomize edit set image %8.1f ms: %5.0fx (target >= 10x)\n", fs/1e6, ks/1e6, ks/fs
     if (fl > 0 && kl > 0) printf "  overlay bump, 1,000 images:   ferry %8.3f ms, kustomize edit set image %8.1f ms: %5.0fx\n", fl/1e6, kl/1e6, kl/fl

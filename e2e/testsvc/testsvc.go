@@ -13,16 +13,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Service counts simulated requests per (app, env, version) at a fixed rate.
+// Service counts simulated requests per (app, env, version) at a fixed rate,
+// and observes their latency.
 type Service struct {
 	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
 	srv      *http.Server
 	addr     string
 	stop     chan struct{}
 	done     sync.WaitGroup
 
 	mu      sync.Mutex
-	targets map[target]float64 // error ratio per target
+	targets map[target]float64       // error ratio per target
+	delays  map[target]time.Duration // latency per target; default 20 ms
 }
 
 type target struct{ app, env, version string }
@@ -35,10 +38,15 @@ func Start() (*Service, error) {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "http_requests_total", Help: "Simulated requests by app, env, version and status code.",
 		}, []string{"app", "env", "version", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "http_request_duration_seconds", Help: "Simulated request latency by app, env and version.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"app", "env", "version"}),
 		stop:    make(chan struct{}),
 		targets: map[target]float64{},
+		delays:  map[target]time.Duration{},
 	}
-	reg.MustRegister(s.requests)
+	reg.MustRegister(s.requests, s.latency)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -63,11 +71,19 @@ func (s *Service) Set(app, env, version string, errorRatio float64) {
 	s.targets[target{app, env, version}] = errorRatio
 }
 
+// SetLatency makes app's version in env answer in d (default 20 ms).
+func (s *Service) SetLatency(app, env, version string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delays[target{app, env, version}] = d
+}
+
 // Remove stops simulating a target.
 func (s *Service) Remove(app, env, version string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.targets, target{app, env, version})
+	delete(s.delays, target{app, env, version})
 }
 
 // Close stops the service.
@@ -96,6 +112,14 @@ func (s *Service) simulate() {
 			acc[tg] -= errs
 			s.requests.WithLabelValues(tg.app, tg.env, tg.version, "500").Add(errs)
 			s.requests.WithLabelValues(tg.app, tg.env, tg.version, "200").Add(10 - errs)
+			d, ok := s.delays[tg]
+			if !ok {
+				d = 20 * time.Millisecond
+			}
+			h := s.latency.WithLabelValues(tg.app, tg.env, tg.version)
+			for range 10 {
+				h.Observe(d.Seconds())
+			}
 		}
 		s.mu.Unlock()
 	}
