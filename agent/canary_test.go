@@ -237,3 +237,34 @@ func TestInconclusiveStepHolds(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertDuringCanaryAbortsIt: an alert for an env with a delivery in
+// progress rejects the canary's version and leaves the stable one, once.
+func TestAlertDuringCanaryAbortsIt(t *testing.T) {
+	f := newCanaryFleet(t, "{steps: [10, 100], analysis: canary}")
+	f.push(t, "shop/checkout", "1.0.0")
+	f.drive(t, func(Verification) analysis.Verdict { return analysis.Successful })
+	f.push(t, "shop/checkout", "1.1.0")
+	f.drive(t, func(Verification) analysis.Verdict { return analysis.Inconclusive }) // held at step 1
+	ctx := context.Background()
+	alert := Alert{App: "checkout", Env: "prod", Name: "HighErrorRate", Fingerprint: "abc123"}
+	res, err := f.agent.Rollback(ctx, alert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.From.Tag != "1.1.0" || res.To.Tag != "1.0.0" || res.Commit == "" {
+		t.Fatalf("rollback during the canary: %+v", res)
+	}
+	if got := f.git(t, "log", "-1", "--format=%s", "main"); got != "abort canary of checkout 1.1.0 in prod" {
+		t.Fatalf("subject %q", got)
+	}
+	k := f.git(t, "show", "main:overlays/prod/kustomization.yaml")
+	if strings.Contains(k, "1.1.0") || strings.Count(k, "newTag: 1.0.0") != 2 {
+		t.Errorf("stable must stay on 1.0.0 and the canary go back to it:\n%s", k)
+	}
+	// The same alert again changes nothing.
+	res, err = f.agent.Rollback(ctx, alert)
+	if err != nil || res.Commit != "" {
+		t.Fatalf("the alert again: %+v, %v", res, err)
+	}
+}

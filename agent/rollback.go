@@ -107,6 +107,11 @@ func (a *Agent) rollbackOnce(ctx context.Context, st *fleetState, app *config.Ap
 	if err := st.envs[env.Name].err; err != nil {
 		return res, nil, err
 	}
+	if env.Canary != nil {
+		if cs, err := a.readCanary(st, app, env); err == nil && cs.active() {
+			return a.abortForAlert(ctx, st, app, env, cs, alert, res)
+		}
+	}
 	res.From = st.envs[env.Name].version(app)
 	if res.From.IsZero() {
 		res.Reason = fmt.Sprintf("%s runs no version of %s: nothing to roll back", env.Name, app.Name)
@@ -196,7 +201,8 @@ func (a *Agent) answered(ctx context.Context, st *fleetState, env *config.Enviro
 	}
 	done := false
 	err := a.fleet.LogPath(ctx, st.snap, kustomizationPath(env), func(c fleet.Commit) (bool, error) {
-		done = strings.HasPrefix(c.Message.Subject, "rollback ") && c.Message.Trailer(TrailerAlert) == alert.Fingerprint
+		subject := c.Message.Subject
+		done = (strings.HasPrefix(subject, "rollback ") || strings.HasPrefix(subject, "abort canary ")) && c.Message.Trailer(TrailerAlert) == alert.Fingerprint
 		return false, nil
 	})
 	return done, err
@@ -338,4 +344,27 @@ func (a *Agent) proposeRollback(ctx context.Context, st *fleetState, commit *fle
 	res.Reason = fmt.Sprintf("rollback proposed in pull request #%d: %s", pr.Number, res.Reason)
 	a.notify(notify.Event{Kind: notify.Rollback, App: res.App, Env: res.Env, Version: res.To.Tag, From: res.From.Tag, URL: pr.URL, Reason: res.Reason})
 	return res, nil
+}
+
+// abortForAlert ends a delivery in progress when an alert fires for its
+// environment: the canary's version is the suspect, so it is rejected and
+// its traffic goes back to the stable version, which stays.
+func (a *Agent) abortForAlert(ctx context.Context, st *fleetState, app *config.App, env *config.Environment, cs *canaryState, alert Alert, res *RollbackResult) (*RollbackResult, *fleet.Snapshot, error) {
+	if done, err := a.answered(ctx, st, env, alert); err != nil || done {
+		res.Reason = fmt.Sprintf("the canary of %s in %s was already aborted for alert %s", app.Name, env.Name, alert.Name)
+		return res, nil, err
+	}
+	reason := cmpOr(alert.Cause, fmt.Sprintf("alert %s firing for %s in %s during the canary of %s", alert.Name, app.Name, env.Name, cs.canary.Tag))
+	step := Step{App: app.Name, Env: env.Name, Current: cs.stable, Candidate: cs.canary}
+	mv, err := a.abortCanary(st, app, env, cs, step, reason, true)
+	if err != nil {
+		return res, nil, err
+	}
+	if alert.Fingerprint != "" {
+		mv.msg.Trailers = append(mv.msg.Trailers, fleet.Trailer{Key: TrailerAlert, Value: alert.Fingerprint})
+	}
+	res.From, res.To = cs.canary, cs.stable
+	res.Reason = fmt.Sprintf("aborted the canary of %s %s in %s; traffic back on %s: %s", app.Name, cs.canary, env.Name, cs.stable, reason)
+	next, err := a.fleet.Commit(st.snap, mv.files, mv.msg, a.now())
+	return res, next, err
 }
