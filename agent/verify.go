@@ -202,7 +202,12 @@ func (a *Agent) Verify(ctx context.Context, v Verification) (analysis.Result, er
 		a.progress.observe(v, m)
 	}}
 	a.progress.start(v)
-	return runner.Run(ctx, compiled, vars)
+	res, err := runner.Run(ctx, compiled, vars)
+	if err != nil && ctx.Err() == nil {
+		// Not a cancellation: the run's own verdict (Inconclusive) says why.
+		return res, nil
+	}
+	return res, err
 }
 
 // readinessPoll is how often the readiness query is asked.
