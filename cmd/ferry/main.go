@@ -40,6 +40,10 @@ func rootCmd() *cobra.Command {
 		Long: `ferry watches container registries and a fleet repo, and promotes each new
 image version environment by environment (dev -> qa -> ppd -> prod, dr mirrors
 prod) by committing Kustomize image bumps. git log is the audit trail.`,
+		Example: `  ferry demo                                   # the whole flow on an embedded default
+  ferry run --config http://git.example/fleet.git --listen :8080
+  ferry plan --config ferry.yaml
+  source <(ferry completion bash)              # shell completion (bash, zsh, fish, powershell)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -75,9 +79,10 @@ func newLogger(format, level string) (*slog.Logger, error) {
 
 func versionCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print ferry's version",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print ferry's version",
+		Example: "  ferry version",
+		Args:    cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
 			v := version
 			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {

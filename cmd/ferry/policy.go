@@ -20,6 +20,9 @@ func policyCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy",
 		Short: "Test and evaluate promotion policies (Rego, package ferry.promotion)",
+		Example: `  ferry policy test policies/
+  ferry policy input checkout prod --config ferry.yaml > input.json
+  ferry policy eval --input input.json --policies policies/`,
 	}
 	cmd.AddCommand(policyTestCmd(), policyEvalCmd(), policyInputCmd(g))
 	return cmd

@@ -21,6 +21,7 @@ import (
 	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/webhook"
+	"github.com/ferry-dev/ferry/analysis"
 )
 
 func runCmd(g *globals) *cobra.Command {
@@ -236,7 +237,9 @@ func alertsOf(evs []webhook.AlertEvent) []agent.Alert {
 func verifyOnce(ctx context.Context, w io.Writer, a *agent.Agent, vs []agent.Verification) error {
 	for _, v := range vs {
 		fmt.Fprintf(w, "analysing %s (%s)...\n", v, cmpOr(v.Template, "readiness"))
+		stop := progressLines(ctx, w, a, v)
 		res, err := a.Verify(ctx, v)
+		stop()
 		if err != nil {
 			return err
 		}
@@ -263,4 +266,38 @@ func cmpOr(vals ...string) string {
 		}
 	}
 	return ""
+}
+
+// progressLines prints each new measurement of v's analysis while it runs,
+// one line each, so a long wait shows it is alive.
+func progressLines(ctx context.Context, w io.Writer, a *agent.Agent, v agent.Verification) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		shown := 0
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		show := func() {
+			for _, p := range a.Progress() {
+				if p.App != v.App || p.Env != v.Env || p.Commit != v.Commit {
+					continue
+				}
+				for ; shown < len(p.Measurements); shown++ {
+					m := p.Measurements[shown]
+					fmt.Fprintf(w, "  %s %s: %s = %s (%s)\n", m.At.Format("15:04:05"), v, m.Metric, analysis.FormatValue(m.Value), m.Phase)
+				}
+			}
+		}
+		for {
+			show()
+			select {
+			case <-ctx.Done():
+				show() // the last measurements, taken just before the stop
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
