@@ -251,3 +251,32 @@ func TestAnalysisAndCanary(t *testing.T) {
 		t.Errorf("the qa note of 1.2.0 should say inconclusive:\n%s", note)
 	}
 }
+
+// TestRunOnceVerifies: `ferry run --once` (a CI job) ends with the analyses
+// its pass owed decided and recorded, printing each measurement as it goes.
+func TestRunOnceVerifies(t *testing.T) {
+	reg := startRegistry(t, "", "")
+	svc, err := testsvc.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	svc.Set("checkout", "qa", "2.0.0", 0)
+	prom := promtest.StartConfig(t, promtest.Config{Targets: []string{svc.Addr()}})
+	cfg := strings.ReplaceAll(analysisConfig, "PROMETHEUS", prom.URL())
+	fleet := startFleetWith(t, reg.host, cfg, canaryProd)
+	reg.push(t, "shop/checkout", "2.0.0")
+	out, code := runFerry(t, "run", "--once", "--config", fleet.url, "--work-dir", t.TempDir())
+	if code != 0 {
+		t.Fatalf("run --once exited %d:\n%s", code, out)
+	}
+	for _, want := range []string{"analysing checkout 2.0.0 in qa (smoke)", "checkout 2.0.0 in qa: error-ratio = 0 (Successful)", "checkout 2.0.0 in qa: Successful"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	qa := strings.TrimSpace(fleet.git(t, "log", "-1", "--format=%H", "--grep=^promote checkout 2.0.0 to qa", "main"))
+	if note := fleet.git(t, "notes", "--ref", "ferry", "show", qa); !strings.Contains(note, "Ferry-Verdict: Successful") {
+		t.Errorf("no verdict note after run --once:\n%s", note)
+	}
+}
