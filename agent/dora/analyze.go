@@ -1,0 +1,234 @@
+package dora
+
+import (
+	"strings"
+	"time"
+
+	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/fleet"
+)
+
+// tracked is a Change with what the metrics need and JSON does not show.
+type tracked struct {
+	Change
+	opensIncident bool // the first rollback since the last good deployment
+}
+
+// appResult is one app's changes in the measured environment, oldest first.
+type appResult struct{ changes []tracked }
+
+// origin is where a version's lead time starts.
+type origin struct{ created, firstSeen time.Time }
+
+// analyze walks the target environment's history for app, oldest first,
+// classifying each change of the app's stable version.
+func analyze(h *history, app *config.App, env string) appResult {
+	orgs := origins(h, app)
+	var out []tracked
+	lastDeploy := map[string]int{} // version -> index of its newest deployment
+	ran := map[string]bool{}       // versions the env ran so far
+	fail := func(v, by string) {
+		if i, ok := lastDeploy[v]; ok && out[i].FailedBy == "" {
+			out[i].FailedBy = by
+		}
+	}
+	var cur version
+	for _, oc := range h.targetCommits() {
+		if !oc.readable {
+			continue
+		}
+		m := oc.msg
+		if v, ok := isAbort(m, app.Name, env); ok {
+			out = append(out, tracked{Change: newChange(KindCanaryAbort, oc, v, cur.String())})
+			continue
+		}
+		var rejects []string
+		if m.Trailer(trailerApp) == app.Name {
+			rejects = m.TrailerValues(trailerRejects)
+		}
+		v := stableVersion(oc.images, app)
+		if v == cur || v.isZero() {
+			for _, r := range rejects {
+				fail(r, oc.commit.Hash)
+			}
+			cur = v
+			continue
+		}
+		from := cur
+		cur = v
+		if from.isZero() {
+			// The app's first version in the env (the repo's first commit,
+			// a new env or app) is the baseline, not a change.
+			ran[v.String()] = true
+			continue
+		}
+		if isRollback(m, app.Name, ran[v.String()]) {
+			fail(from.String(), oc.commit.Hash)
+			for _, r := range rejects {
+				fail(r, oc.commit.Hash)
+			}
+			out = append(out, tracked{Change: newChange(KindRollback, oc, v.String(), from.String())})
+			ran[v.String()] = true
+			continue
+		}
+		for _, r := range rejects {
+			fail(r, oc.commit.Hash)
+		}
+		d := newChange(KindDeployment, oc, v.String(), from.String())
+		o := orgs[v.String()]
+		switch {
+		case !o.created.IsZero() && !o.created.After(d.Time):
+			d.LeadTimeSeconds, d.LeadTimeFrom = seconds(d.Time.Sub(o.created)), OriginCreated
+		case !o.firstSeen.IsZero():
+			d.LeadTimeSeconds, d.LeadTimeFrom = seconds(max(0, d.Time.Sub(o.firstSeen))), OriginFirstSeen
+		}
+		lastDeploy[v.String()] = len(out)
+		out = append(out, tracked{Change: d})
+		ran[v.String()] = true
+	}
+	closeIncidents(out)
+	return appResult{changes: out}
+}
+
+// isRollback recognises a commit that restores an earlier version: ferry's
+// "rollback APP in ENV to V" (or a person's with that subject), or a
+// "Revert ..." back to a version the env ran before.
+func isRollback(m fleet.Message, app string, ranBefore bool) bool {
+	if strings.HasPrefix(m.Subject, "rollback ") {
+		return aboutApp(m, app)
+	}
+	return strings.HasPrefix(m.Subject, "Revert ") && ranBefore
+}
+
+// closeIncidents pairs each incident's first rollback with the next
+// deployment that was not rolled back: the time to restore.
+func closeIncidents(cs []tracked) {
+	open := -1
+	for i := range cs {
+		switch cs[i].Kind {
+		case KindRollback:
+			if open < 0 {
+				open = i
+				cs[i].opensIncident = true
+			}
+		case KindDeployment:
+			if open >= 0 && cs[i].FailedBy == "" {
+				cs[open].RestoredBy = cs[i].Commit
+				cs[open].RestoreSeconds = seconds(max(0, cs[i].Time.Sub(cs[open].Time)))
+				open = -1
+			}
+		}
+	}
+}
+
+// origins finds, per version of app, the image creation time recorded in
+// any promotion's Ferry-Created trailer and the first time any environment
+// ran it.
+func origins(h *history, app *config.App) map[string]origin {
+	out := map[string]origin{}
+	for _, env := range h.order {
+		for _, oc := range h.envs[env] {
+			m := oc.msg
+			if m.Trailer(trailerApp) == app.Name {
+				if t, err := time.Parse(time.RFC3339, m.Trailer(trailerCreated)); err == nil {
+					for _, v := range []string{m.Trailer(trailerVersion), m.Trailer(trailerCanary)} {
+						if o := out[v]; v != "" && o.created.IsZero() {
+							o.created = t
+							out[v] = o
+						}
+					}
+				}
+			}
+			if !oc.readable {
+				continue
+			}
+			if v := stableVersion(oc.images, app); !v.isZero() {
+				o := out[v.String()]
+				if o.firstSeen.IsZero() || oc.commit.Time.Before(o.firstSeen) {
+					o.firstSeen = oc.commit.Time
+					out[v.String()] = o
+				}
+			}
+		}
+	}
+	return out
+}
+
+func newChange(kind string, oc overlayCommit, v, from string) Change {
+	c := oc.commit
+	return Change{
+		Kind: kind, Commit: c.Hash, Time: c.Time.UTC(), Author: c.Author.Name, Subject: c.Message.Subject,
+		Version: v, From: from, ByFerry: oc.msg.Trailer(trailerApp) != "",
+	}
+}
+
+func seconds(d time.Duration) *float64 {
+	s := d.Seconds()
+	return &s
+}
+
+// window keeps the changes made in [from, to].
+func (r appResult) window(from, to time.Time) appResult {
+	var out []tracked
+	for _, c := range r.changes {
+		if !c.Time.Before(from) && !c.Time.After(to) {
+			out = append(out, c)
+		}
+	}
+	return appResult{changes: out}
+}
+
+func merge(rs []appResult) appResult {
+	var out appResult
+	for _, r := range rs {
+		out.changes = append(out.changes, r.changes...)
+	}
+	return out
+}
+
+// metrics computes the four metrics over the changes, in a window of days.
+func (r appResult) metrics(days float64) Metrics {
+	var m Metrics
+	var leads, restores []float64
+	for _, c := range r.changes {
+		switch c.Kind {
+		case KindDeployment:
+			m.Deployments++
+			if c.FailedBy != "" {
+				m.RolledBack++
+			}
+			if c.LeadTimeSeconds != nil {
+				leads = append(leads, *c.LeadTimeSeconds)
+			}
+		case KindCanaryAbort:
+			m.AbortedCanaries++
+		case KindRollback:
+			m.Rollbacks++
+			if c.RestoreSeconds != nil {
+				restores = append(restores, *c.RestoreSeconds)
+			} else if c.opensIncident {
+				m.OpenIncidents++
+			}
+		}
+	}
+	m.Changes = m.Deployments + m.AbortedCanaries
+	m.Failures = m.RolledBack + m.AbortedCanaries
+	if m.Changes > 0 {
+		m.ChangeFailureRate = float64(m.Failures) / float64(m.Changes)
+	}
+	if days > 0 {
+		m.DeploymentsPerDay = float64(m.Deployments) / days
+	}
+	m.LeadTime = summarize(leads)
+	m.TimeToRestore = summarize(restores)
+	return m
+}
+
+// list is the changes as the report shows them (never nil: JSON shows []).
+func (r appResult) list() []Change {
+	out := make([]Change, 0, len(r.changes))
+	for _, c := range r.changes {
+		out = append(out, c.Change)
+	}
+	return out
+}
