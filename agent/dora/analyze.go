@@ -1,6 +1,7 @@
 package dora
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -20,74 +21,95 @@ type appResult struct{ changes []tracked }
 // origin is where a version's lead time starts.
 type origin struct{ created, firstSeen time.Time }
 
-// analyze walks the target environment's history for app, oldest first,
-// classifying each change of the app's stable version.
-func analyze(h *history, app *config.App, env string) appResult {
-	orgs := origins(h, app)
-	var out []tracked
-	lastDeploy := map[string]int{} // version -> index of its newest deployment
-	ran := map[string]bool{}       // versions the env ran so far
-	fail := func(v, by string) {
-		if i, ok := lastDeploy[v]; ok && out[i].FailedBy == "" {
-			out[i].FailedBy = by
-		}
+// appState is one app's walk through the target environment.
+type appState struct {
+	out        []tracked
+	lastDeploy map[string]int // version -> index of its newest deployment
+	ran        map[string]bool
+	cur        version
+}
+
+func (st *appState) fail(v, by string) {
+	if i, ok := st.lastDeploy[v]; ok && st.out[i].FailedBy == "" {
+		st.out[i].FailedBy = by
 	}
-	var cur version
+}
+
+// analyze walks the target environment's history once, oldest first,
+// classifying each change of each app's stable version.
+func analyze(h *history, apps []config.App, env string) map[string]appResult {
+	orgs := origins(h)
+	states := make(map[string]*appState, len(apps))
+	for _, a := range apps {
+		states[a.Name] = &appState{lastDeploy: map[string]int{}, ran: map[string]bool{}}
+	}
 	for _, oc := range h.targetCommits() {
 		if !oc.readable {
 			continue
 		}
 		m := oc.msg
-		if v, ok := isAbort(m, app.Name, env); ok {
-			out = append(out, tracked{Change: newChange(KindCanaryAbort, oc, v, cur.String())})
-			continue
-		}
-		var rejects []string
-		if m.Trailer(trailerApp) == app.Name {
-			rejects = m.TrailerValues(trailerRejects)
-		}
-		v := stableVersion(oc.images, app)
-		if v == cur || v.isZero() {
-			for _, r := range rejects {
-				fail(r, oc.commit.Hash)
+		if app, v, ok := abortOf(m, env); ok {
+			if st := states[app]; st != nil {
+				st.out = append(st.out, tracked{Change: newChange(KindCanaryAbort, oc, v, st.cur.String())})
 			}
-			cur = v
 			continue
 		}
-		from := cur
-		cur = v
-		if from.isZero() {
-			// The app's first version in the env (the repo's first commit,
-			// a new env or app) is the baseline, not a change.
-			ran[v.String()] = true
-			continue
-		}
-		if isRollback(m, app.Name, ran[v.String()]) {
-			fail(from.String(), oc.commit.Hash)
-			for _, r := range rejects {
-				fail(r, oc.commit.Hash)
+		if st := states[m.Trailer(trailerApp)]; st != nil {
+			for _, r := range m.TrailerValues(trailerRejects) {
+				st.fail(r, oc.commit.Hash)
 			}
-			out = append(out, tracked{Change: newChange(KindRollback, oc, v.String(), from.String())})
-			ran[v.String()] = true
-			continue
 		}
-		for _, r := range rejects {
-			fail(r, oc.commit.Hash)
+		for _, app := range sortedKeys(oc.changes) {
+			if st := states[app]; st != nil {
+				st.change(oc, app, oc.changes[app], orgs[app])
+			}
 		}
-		d := newChange(KindDeployment, oc, v.String(), from.String())
-		o := orgs[v.String()]
-		switch {
-		case !o.created.IsZero() && !o.created.After(d.Time):
-			d.LeadTimeSeconds, d.LeadTimeFrom = seconds(d.Time.Sub(o.created)), OriginCreated
-		case !o.firstSeen.IsZero():
-			d.LeadTimeSeconds, d.LeadTimeFrom = seconds(max(0, d.Time.Sub(o.firstSeen))), OriginFirstSeen
-		}
-		lastDeploy[v.String()] = len(out)
-		out = append(out, tracked{Change: d})
-		ran[v.String()] = true
 	}
-	closeIncidents(out)
-	return appResult{changes: out}
+	out := make(map[string]appResult, len(states))
+	for app, st := range states {
+		closeIncidents(st.out)
+		out[app] = appResult{changes: st.out}
+	}
+	return out
+}
+
+// change records a commit that moved app's stable version to v.
+func (st *appState) change(oc overlayCommit, app string, v version, orgs map[string]origin) {
+	from := st.cur
+	st.cur = v
+	if v.isZero() {
+		return
+	}
+	defer func() { st.ran[v.String()] = true }()
+	if from.isZero() {
+		// The app's first version in the env (the repo's first commit, a
+		// new env or app) is the baseline, not a change.
+		return
+	}
+	if isRollback(oc.msg, app, st.ran[v.String()]) {
+		st.fail(from.String(), oc.commit.Hash)
+		st.out = append(st.out, tracked{Change: newChange(KindRollback, oc, v.String(), from.String())})
+		return
+	}
+	d := newChange(KindDeployment, oc, v.String(), from.String())
+	o := orgs[v.String()]
+	switch {
+	case !o.created.IsZero() && !o.created.After(d.Time):
+		d.LeadTimeSeconds, d.LeadTimeFrom = seconds(d.Time.Sub(o.created)), OriginCreated
+	case !o.firstSeen.IsZero():
+		d.LeadTimeSeconds, d.LeadTimeFrom = seconds(max(0, d.Time.Sub(o.firstSeen))), OriginFirstSeen
+	}
+	st.lastDeploy[v.String()] = len(st.out)
+	st.out = append(st.out, tracked{Change: d})
+}
+
+func sortedKeys(m map[string]version) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // isRollback recognises a commit that restores an earlier version: ferry's
@@ -121,32 +143,38 @@ func closeIncidents(cs []tracked) {
 	}
 }
 
-// origins finds, per version of app, the image creation time recorded in
+// origins finds, per app and version, the image creation time recorded in
 // any promotion's Ferry-Created trailer and the first time any environment
 // ran it.
-func origins(h *history, app *config.App) map[string]origin {
-	out := map[string]origin{}
+func origins(h *history) map[string]map[string]origin {
+	out := map[string]map[string]origin{}
+	get := func(app, v string) origin {
+		if out[app] == nil {
+			out[app] = map[string]origin{}
+		}
+		return out[app][v]
+	}
 	for _, env := range h.order {
 		for _, oc := range h.envs[env] {
 			m := oc.msg
-			if m.Trailer(trailerApp) == app.Name {
+			if app := m.Trailer(trailerApp); app != "" {
 				if t, err := time.Parse(time.RFC3339, m.Trailer(trailerCreated)); err == nil {
 					for _, v := range []string{m.Trailer(trailerVersion), m.Trailer(trailerCanary)} {
-						if o := out[v]; v != "" && o.created.IsZero() {
+						if o := get(app, v); v != "" && o.created.IsZero() {
 							o.created = t
-							out[v] = o
+							out[app][v] = o
 						}
 					}
 				}
 			}
-			if !oc.readable {
-				continue
-			}
-			if v := stableVersion(oc.images, app); !v.isZero() {
-				o := out[v.String()]
+			for app, v := range oc.changes {
+				if v.isZero() {
+					continue
+				}
+				o := get(app, v.String())
 				if o.firstSeen.IsZero() || oc.commit.Time.Before(o.firstSeen) {
 					o.firstSeen = oc.commit.Time
-					out[v.String()] = o
+					out[app][v.String()] = o
 				}
 			}
 		}

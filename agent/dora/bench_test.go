@@ -69,6 +69,27 @@ func BenchmarkCompute(b *testing.B) {
 	}
 }
 
+// BenchmarkComputeOneNewCommit is the collector's cost when one commit
+// lands on a 5,000-commit history it has read before.
+func BenchmarkComputeOneNewCommit(b *testing.B) {
+	hist, cfg := benchHistory(5000)
+	f := buildWith(b, hist, cfg)
+	parent, err := f.repo.Snapshot(f.head.Parents()[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, prev, err := compute(context.Background(), f.repo, parent, f.cfg, Options{Now: at(5000)}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, _, err := compute(context.Background(), f.repo, f.head, f.cfg, Options{Now: at(5000)}, prev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkGitLogProcess(b *testing.B) {
 	hist, cfg := benchHistory(5000)
 	f := buildWith(b, hist, cfg)

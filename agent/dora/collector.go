@@ -46,6 +46,7 @@ type Collector struct {
 	key      cacheKey
 	computed time.Time
 	metrics  []prometheus.Metric
+	hist     map[string]*history // per env, so a new head costs only its new commits
 }
 
 type cacheKey struct {
@@ -137,13 +138,16 @@ func (c *Collector) refresh(ctx context.Context) error {
 		envs = []string{env}
 	}
 	var out []prometheus.Metric
+	hist := map[string]*history{}
 	for _, env := range envs {
-		r, err := Compute(ctx, st.Repo, st.Head, st.Config, Options{Env: env, Since: c.o.Since, Now: now})
+		r, h, err := compute(ctx, st.Repo, st.Head, st.Config, Options{Env: env, Since: c.o.Since, Now: now}, c.hist[env])
 		if err != nil {
 			return err
 		}
+		hist[env] = h
 		out = append(out, reportMetrics(r, c.o.Since)...)
 	}
+	c.hist = hist
 	c.key, c.computed, c.metrics = key, now, out
 	return nil
 }

@@ -14,15 +14,15 @@ import (
 	"github.com/ferry-dev/ferry/agent/fleet"
 )
 
-// countingSource counts the history walks, to see the cache at work.
+// countingSource counts the commits read, to see the cache at work.
 type countingSource struct {
 	Source
 	walks atomic.Int64
 }
 
-func (c *countingSource) LogPath(ctx context.Context, from *fleet.Snapshot, path string, fn func(fleet.Commit) (bool, error)) error {
+func (c *countingSource) Snapshot(hash string) (*fleet.Snapshot, error) {
 	c.walks.Add(1)
-	return c.Source.LogPath(ctx, from, path, fn)
+	return c.Source.Snapshot(hash)
 }
 
 func TestCollector(t *testing.T) {

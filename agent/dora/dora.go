@@ -133,11 +133,18 @@ func DefaultEnv(cfg *config.Pipeline) (string, error) {
 
 // Compute reads the history behind head and measures o.Env.
 func Compute(ctx context.Context, repo Source, head *fleet.Snapshot, cfg *config.Pipeline, o Options) (Report, error) {
+	r, _, err := compute(ctx, repo, head, cfg, o, nil)
+	return r, err
+}
+
+// compute is Compute reusing prev, the history of an earlier head, and
+// returning head's for the next call.
+func compute(ctx context.Context, repo Source, head *fleet.Snapshot, cfg *config.Pipeline, o Options, prev *history) (Report, *history, error) {
 	if head == nil {
-		return Report{}, errors.New("dora: no commit to read")
+		return Report{}, nil, errors.New("dora: no commit to read")
 	}
 	if o.Since < 0 {
-		return Report{}, fmt.Errorf("dora: since %s is negative", o.Since)
+		return Report{}, nil, fmt.Errorf("dora: since %s is negative", o.Since)
 	}
 	if o.Now.IsZero() {
 		o.Now = time.Now()
@@ -145,25 +152,25 @@ func Compute(ctx context.Context, repo Source, head *fleet.Snapshot, cfg *config
 	if o.Env == "" {
 		env, err := DefaultEnv(cfg)
 		if err != nil {
-			return Report{}, err
+			return Report{}, nil, err
 		}
 		o.Env = env
 	}
 	target, ok := cfg.Env(o.Env)
 	if !ok {
-		return Report{}, fmt.Errorf("dora: environment %q is not in the pipeline (have %v)", o.Env, envNames(cfg))
+		return Report{}, nil, fmt.Errorf("dora: environment %q is not in the pipeline (have %v)", o.Env, envNames(cfg))
 	}
 	apps := cfg.Apps
 	if o.App != "" {
 		app, ok := cfg.App(o.App)
 		if !ok {
-			return Report{}, fmt.Errorf("dora: app %q is not in the pipeline", o.App)
+			return Report{}, nil, fmt.Errorf("dora: app %q is not in the pipeline", o.App)
 		}
 		apps = []config.App{*app}
 	}
-	h, err := readHistory(ctx, repo, head, cfg, target)
+	h, err := readHistory(ctx, repo, head, cfg, target, prev)
 	if err != nil {
-		return Report{}, err
+		return Report{}, nil, err
 	}
 	r := Report{Env: target.Name, Head: head.Hash(), To: o.Now.UTC()}
 	switch {
@@ -176,15 +183,15 @@ func Compute(ctx context.Context, repo Source, head *fleet.Snapshot, cfg *config
 	}
 	r.Days = r.To.Sub(r.From).Hours() / 24
 	r.Apps = make([]AppReport, 0, len(apps))
+	byApp := analyze(h, apps, target.Name)
 	var all []appResult
 	for i := range apps {
-		res := analyze(h, &apps[i], target.Name)
-		res = res.window(r.From, r.To)
+		res := byApp[apps[i].Name].window(r.From, r.To)
 		all = append(all, res)
 		r.Apps = append(r.Apps, AppReport{App: apps[i].Name, Metrics: res.metrics(r.Days), History: res.list()})
 	}
 	r.Overall = merge(all).metrics(r.Days)
-	return r, nil
+	return r, h, nil
 }
 
 func envNames(cfg *config.Pipeline) []string {

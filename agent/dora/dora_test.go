@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-dev/ferry/agent/fleet"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -59,7 +61,7 @@ func TestCompute(t *testing.T) {
 	f := build(t, story())
 	type want struct {
 		deploys, changes, failures, rollbacks, open int
-		cfr, leadP50, leadP90, restoreP50         float64
+		cfr, leadP50, leadP90, restoreP50           float64
 	}
 	for _, tc := range []struct {
 		name   string
@@ -116,7 +118,7 @@ func TestCompute(t *testing.T) {
 
 func check(t *testing.T, what string, m Metrics, w struct {
 	deploys, changes, failures, rollbacks, open int
-	cfr, leadP50, leadP90, restoreP50         float64
+	cfr, leadP50, leadP90, restoreP50           float64
 }) {
 	t.Helper()
 	gotInts := []int{m.Deployments, m.Changes, m.Failures, m.Rollbacks, m.OpenIncidents}
@@ -232,4 +234,55 @@ func TestWriteText(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "prod-all.txt", b.Bytes())
+}
+
+// TestIncremental checks that reading on from an earlier head's history
+// (what the collector does when Git moves) gives what a full read gives,
+// and that a rewritten branch falls back to a full read.
+func TestIncremental(t *testing.T) {
+	b := story()
+	f := build(t, b)
+	b.set("prod", img("cart"), "2.3.0").commit(21, "bob", person("cart 2.3.0 to prod"), "prod")
+	b.set("prod", img("checkout"), "1.5.0").commit(22, "ferry", promote("checkout", "1.5.0", "prod", rfc(21.5)), "prod")
+	f2 := build(t, b)
+	opts := Options{Now: at(24)}
+	_, prev, err := compute(context.Background(), f2.repo, mustSnapshot(t, f2, f.head.Hash()), f2.cfg, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := Compute(context.Background(), f2.repo, f2.head, f2.cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc, _, err := compute(context.Background(), f2.repo, f2.head, f2.cfg, opts, prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.Overall.Deployments != 7 {
+		t.Errorf("full read: %d deployments, want 7", full.Overall.Deployments)
+	}
+	a, _ := json.Marshal(full)
+	c, _ := json.Marshal(inc)
+	if !bytes.Equal(a, c) {
+		t.Errorf("incremental read differs from the full one:\n%s\n%s", c, a)
+	}
+	// A history that does not contain prev's head is read in full.
+	other := build(t, newBuilder().set("prod", img("cart"), "9.0.0").commit(0, "x", person("new"), "prod"))
+	prev.head = other.head.Hash()
+	again, _, err := compute(context.Background(), f2.repo, f2.head, f2.cfg, opts, prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := json.Marshal(again); !bytes.Equal(a, c) {
+		t.Errorf("after a rewrite: %s, want %s", c, a)
+	}
+}
+
+func mustSnapshot(t *testing.T, f *fixture, hash string) *fleet.Snapshot {
+	t.Helper()
+	s, err := f.repo.Snapshot(hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -42,7 +42,7 @@ func at(h float64) time.Time { return t0.Add(time.Duration(h * float64(time.Hour
 type builder struct {
 	s      strings.Builder
 	mark   int
-	main   int // mark of main's tip
+	main   int                          // mark of main's tip
 	images map[string]map[string]string // env -> entry name -> tag
 }
 
