@@ -7,6 +7,7 @@ package faultproxy
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -172,7 +173,8 @@ func (p *Proxy) handle(client net.Conn) {
 	}
 	upstream, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
-		return // the client sees a close without an answer, as from a dead server
+		hangUp(client) // as a dead server behind a load balancer would
+		return
 	}
 	if !p.track(upstream) {
 		upstream.Close()
@@ -193,8 +195,24 @@ func (p *Proxy) handle(client net.Conn) {
 // abort ends a client connection the way mode says.
 func (p *Proxy) abort(c net.Conn, mode Mode) {
 	p.faulted.Add(1)
-	if tc, ok := c.(*net.TCPConn); ok && mode == Reset {
+	if mode == Drop {
+		hangUp(c)
+		return
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetLinger(0) // Close then sends RST instead of FIN
+	}
+	c.Close()
+}
+
+// hangUp closes c with a FIN and no answer. Closing a socket with unread
+// bytes would send RST instead, so it stops writing first and drains what
+// the client still sends, for a moment.
+func hangUp(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+		_ = tc.SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = io.Copy(io.Discard, tc)
 	}
 	c.Close()
 }
