@@ -1,9 +1,12 @@
 package agent
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ferry-dev/ferry/agent/registry"
 )
 
 // Metrics are the agent's Prometheus series (DESIGN.md "Metrics and pages").
@@ -16,6 +19,15 @@ type Metrics struct {
 	passes      *prometheus.CounterVec
 	rollbacks   *prometheus.CounterVec
 	analyses    *prometheus.CounterVec
+	polls       *prometheus.CounterVec
+	waits       prometheus.Counter
+	retries429  prometheus.Counter
+
+	// The registry client counts its pacing itself; these are the counts
+	// last added, per client (a config reload makes a new client).
+	statsMu     sync.Mutex
+	statsFrom   any
+	statsBefore registry.Stats
 }
 
 // NewMetrics registers the agent's series with reg.
@@ -44,8 +56,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		passes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ferry_reconcile_passes_total", Help: "Reconcile passes by result (ok, error).",
 		}, []string{"result"}),
+		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ferry_registry_polls_total", Help: "Registry look-ups of an app's newest allowed tag, by result (ok, error).",
+		}, []string{"result"}),
+		waits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ferry_registry_rate_limit_waits_total", Help: "Registry requests that waited for the per-host rate limiter.",
+		}),
+		retries429: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ferry_registry_429_retries_total", Help: "Registry requests repeated after an HTTP 429 (Too Many Requests).",
+		}),
 	}
-	reg.MustRegister(m.promotions, m.decisions, m.duration, m.pushRetries, m.passes, m.rollbacks, m.analyses)
+	// Both results exist from the start, so rate() and ratios work before the first error.
+	m.polls.WithLabelValues("ok")
+	m.polls.WithLabelValues("error")
+	reg.MustRegister(m.promotions, m.decisions, m.duration, m.pushRetries, m.passes, m.rollbacks, m.analyses,
+		m.polls, m.waits, m.retries429)
 	return m
 }
 
@@ -97,4 +122,39 @@ func (m *Metrics) analysis(env, verdict string) {
 	if m != nil {
 		m.analyses.WithLabelValues(env, verdict).Inc()
 	}
+}
+
+// registryPolls counts one pass's registry look-ups.
+func (m *Metrics) registryPolls(ok, failed int) {
+	if m != nil {
+		m.polls.WithLabelValues("ok").Add(float64(ok))
+		m.polls.WithLabelValues("error").Add(float64(failed))
+	}
+}
+
+// registryPacing adds what the registry client counted since the last
+// call, when it counts (*registry.Client does). A new client (after a
+// config reload) starts again at zero.
+func (m *Metrics) registryPacing(reg Registry) {
+	c, ok := reg.(interface{ Stats() registry.Stats })
+	if m == nil || !ok {
+		return
+	}
+	m.registryStats(reg, c.Stats())
+}
+
+func (m *Metrics) registryStats(from any, s registry.Stats) {
+	m.statsMu.Lock()
+	defer m.statsMu.Unlock()
+	before := m.statsBefore
+	if from != m.statsFrom {
+		before = registry.Stats{}
+	}
+	if s.RateLimitWaits >= before.RateLimitWaits {
+		m.waits.Add(float64(s.RateLimitWaits - before.RateLimitWaits))
+	}
+	if s.Retries429 >= before.Retries429 {
+		m.retries429.Add(float64(s.Retries429 - before.Retries429))
+	}
+	m.statsFrom, m.statsBefore = from, s
 }

@@ -126,9 +126,15 @@ func (a *Agent) lookupCandidates(ctx context.Context, apps []*config.App) candid
 		})
 	}
 	_ = g.Wait() // errors are kept per app: one bad registry must not stop the others
+	failed := 0
 	for i, app := range apps {
 		out[app.Name] = results[i]
+		if results[i].err != nil {
+			failed++
+		}
 	}
+	a.metrics.registryPolls(len(apps)-failed, failed)
+	a.metrics.registryPacing(a.reg)
 	return out
 }
 
