@@ -158,7 +158,8 @@ func origins(h *history) map[string]map[string]origin {
 		for _, oc := range h.envs[env] {
 			m := oc.msg
 			if app := m.Trailer(trailerApp); app != "" {
-				if t, err := time.Parse(time.RFC3339, m.Trailer(trailerCreated)); err == nil {
+				if t, err := time.Parse(time.RFC3339, m.Trailer(trailerCreated)); err == nil && t.Year() >= 2000 {
+					// Reproducible builds stamp 1970 (or nothing, year 1): no origin.
 					for _, v := range []string{m.Trailer(trailerVersion), m.Trailer(trailerCanary)} {
 						if o := get(app, v); v != "" && o.created.IsZero() {
 							o.created = t

@@ -28,7 +28,9 @@ func story() *builder {
 	}
 	b.commit(0, "alice", person("seed the fleet"), all...)
 	co := img("checkout")
-	b.set("dev", co, "1.1.0").commit(1, "ferry", promote("checkout", "1.1.0", "dev", rfc(0.5)), "dev")
+	// A reproducible build's 1970 creation time is no origin: the next
+	// promotion's real one is used.
+	b.set("dev", co, "1.1.0").commit(1, "ferry", promote("checkout", "1.1.0", "dev", "1970-01-01T00:00:00Z"), "dev")
 	b.set("qa", co, "1.1.0").commit(2, "ferry", promote("checkout", "1.1.0", "qa", rfc(0.5)), "qa")
 	b.set("ppd", co, "1.1.0").commit(3, "ferry", promote("checkout", "1.1.0", "ppd", rfc(0.5)), "ppd")
 	b.set("dev", img("cart"), "2.1.0").commit(4, "bob", person("bump cart to 2.1.0 in dev"), "dev")
