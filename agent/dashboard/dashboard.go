@@ -1,0 +1,198 @@
+// Package dashboard serves ferry's read-only web pages: at / the matrix of
+// apps by environments with versions, deliveries and verdicts, the pending
+// candidates and their decisions, open pull requests and live analysis
+// charts; at /apps/NAME (and /apps/NAME/ENV) an app's history from Git.
+//
+// Pages are html/template (every string from Git, the registry, policies or
+// providers is escaped), charts are SVG drawn on the server, and there is no
+// JavaScript: the Content-Security-Policy forbids scripts outright.
+package dashboard
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/ferry-dev/ferry/agent/config"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// CSP allows no script, no frame, no fetch; only the page's own inline styles
+// and SVG/data images.
+const CSP = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// Options configure a Handler.
+type Options struct {
+	// Token, when set, is required: as `Authorization: Bearer TOKEN`, or
+	// once as ?token=TOKEN, which sets an HttpOnly SameSite=Strict cookie.
+	Token string
+	Log   *slog.Logger
+	// HistoryLimit bounds the events on an app's page (default 100).
+	HistoryLimit int
+	// RecentLimit bounds the recent changes on / (default 15).
+	RecentLimit int
+	// Now is the clock pages show; nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler serves the dashboard.
+type Handler struct {
+	src   Source
+	opt   Options
+	guard guard
+	mux   *http.ServeMux
+	pages map[string]*template.Template
+}
+
+// New returns the dashboard over src.
+func New(src Source, o Options) *Handler {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.HistoryLimit <= 0 {
+		o.HistoryLimit = 100
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.RecentLimit <= 0 {
+		o.RecentLimit = 15
+	}
+	h := &Handler{src: src, opt: o, guard: newGuard(o.Token), mux: http.NewServeMux(), pages: parsePages()}
+	h.mux.HandleFunc("GET /{$}", h.home)
+	h.mux.HandleFunc("GET /apps/{app}", h.app)
+	h.mux.HandleFunc("GET /apps/{app}/{env}", h.app)
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.fail(w, http.StatusNotFound, "There is no page at "+r.URL.Path+".")
+	})
+	return h
+}
+
+func parsePages() map[string]*template.Template {
+	pages := map[string]*template.Template{}
+	for _, name := range []string{"home", "app", "error"} {
+		t := template.New(name).Funcs(funcs)
+		pages[name] = template.Must(t.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+	}
+	return pages
+}
+
+// ServeHTTP sets the security headers, checks the token and routes.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", CSP)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Cache-Control", "no-store")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		hd.Set("Allow", "GET, HEAD")
+		h.fail(w, http.StatusMethodNotAllowed, "The dashboard is read-only.")
+		return
+	}
+	switch h.guard.check(r) {
+	case denied:
+		hd.Set("WWW-Authenticate", `Bearer realm="ferry dashboard"`)
+		h.fail(w, http.StatusUnauthorized, "This dashboard needs its token: send it as a bearer token, or open the page once with ?token=.")
+		return
+	case grantCookie:
+		h.guard.grant(w, r)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// pipeline reads the configuration, answering 503 itself while ferry starts.
+func (h *Handler) pipeline(w http.ResponseWriter) (*config.Pipeline, bool) {
+	p, err := h.src.Pipeline()
+	if err != nil {
+		h.sourceError(w, err)
+		return nil, false
+	}
+	return p, true
+}
+
+func (h *Handler) sourceError(w http.ResponseWriter, err error) {
+	if errors.Is(err, ErrStarting) {
+		w.Header().Set("Retry-After", "5")
+		h.fail(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	h.opt.Log.Error("dashboard", "err", err)
+	h.fail(w, http.StatusInternalServerError, "ferry could not read its state: "+err.Error())
+}
+
+type errorView struct {
+	Title  string
+	Status int
+	Text   string
+	Now    time.Time
+}
+
+func (h *Handler) fail(w http.ResponseWriter, status int, text string) {
+	h.render(w, status, "error", errorView{Title: http.StatusText(status), Status: status, Text: text, Now: h.opt.Now().UTC()})
+}
+
+// render executes into a buffer first, so a template error is a clean 500.
+func (h *Handler) render(w http.ResponseWriter, status int, page string, data any) {
+	var b bytes.Buffer
+	if err := h.pages[page].ExecuteTemplate(&b, "layout", data); err != nil {
+		h.opt.Log.Error("dashboard: render", "page", page, "err", err)
+		http.Error(w, "internal error rendering the page", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(b.Bytes())
+}
+
+func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
+	p, ok := h.pipeline(w)
+	if !ok {
+		return
+	}
+	st, err := h.src.Status(r.Context())
+	if err != nil {
+		h.sourceError(w, err)
+		return
+	}
+	v := h.homeView(r.Context(), p, st)
+	h.render(w, http.StatusOK, "home", v)
+}
+
+func (h *Handler) app(w http.ResponseWriter, r *http.Request) {
+	p, ok := h.pipeline(w)
+	if !ok {
+		return
+	}
+	app, env := r.PathValue("app"), r.PathValue("env")
+	if _, known := p.App(app); !known {
+		h.fail(w, http.StatusNotFound, "ferry has no app named "+app+".")
+		return
+	}
+	if _, known := p.Env(env); env != "" && !known {
+		h.fail(w, http.StatusNotFound, "ferry has no environment named "+env+".")
+		return
+	}
+	st, err := h.src.Status(r.Context())
+	if err != nil {
+		h.sourceError(w, err)
+		return
+	}
+	events, err := h.src.Timeline(r.Context(), app, env, h.opt.HistoryLimit)
+	if err != nil && !errors.Is(err, ErrStarting) {
+		h.sourceError(w, err)
+		return
+	}
+	h.render(w, http.StatusOK, "app", h.appView(p, st, app, env, events))
+}
