@@ -181,5 +181,8 @@ func New(o Options) (*Agent, error) {
 	return a, nil
 }
 
+// Fleet is the fleet repo the agent reads and writes.
+func (a *Agent) Fleet() Fleet { return a.fleet }
+
 // Config returns the pipeline the agent runs.
 func (a *Agent) Config() *config.Pipeline { return a.cfg }

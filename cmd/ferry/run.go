@@ -20,6 +20,7 @@ import (
 
 	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/dora"
 	"github.com/ferry-dev/ferry/agent/webhook"
 	"github.com/ferry-dev/ferry/analysis"
 )
@@ -176,6 +177,24 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 		Deduper:     dedupe,
 	})
 	mux.Handle("/hooks/", hooks)
+	// DORA gauges from the fleet repo's history at the newest pass's head.
+	metrics.MustRegister(dora.NewCollector(func(context.Context) (dora.State, error) {
+		l := loop.Load()
+		if l == nil || l.LastPass() == nil || l.LastPass().Result == nil {
+			return dora.State{}, nil // no pass yet: no DORA series
+		}
+		res := l.LastPass().Result
+		head := res.Plan.Commit
+		if n := len(res.Promotions); n > 0 {
+			head = res.Promotions[n-1].Commit
+		}
+		a := l.Agent()
+		snap, err := a.Fleet().Snapshot(head)
+		if err != nil {
+			return dora.State{}, err
+		}
+		return dora.State{Repo: a.Fleet(), Head: snap, Config: a.Config()}, nil
+	}, dora.CollectorOptions{Log: g.log}))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /api/progress", func(w http.ResponseWriter, _ *http.Request) {
