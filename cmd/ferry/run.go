@@ -20,6 +20,7 @@ import (
 
 	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/dashboard"
 	"github.com/ferry-dev/ferry/agent/dora"
 	"github.com/ferry-dev/ferry/agent/webhook"
 	"github.com/ferry-dev/ferry/analysis"
@@ -27,7 +28,7 @@ import (
 
 func runCmd(g *globals) *cobra.Command {
 	var once bool
-	var listen string
+	var listen, dashTokenFile string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the promotion agent",
@@ -75,7 +76,7 @@ func runCmd(g *globals) *cobra.Command {
 			}
 			var current atomic.Pointer[agent.Loop]
 			if listen != "" {
-				srv, err := serve(ctx, listen, p, &current, metrics, g)
+				srv, err := serve(ctx, listen, p, &current, metrics, g, dashTokenFile)
 				if err != nil {
 					return err
 				}
@@ -131,6 +132,7 @@ func runCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&once, "once", false, "run one full reconcile pass and exit")
 	cmd.Flags().StringVar(&listen, "listen", "", "address for webhooks, /metrics, /healthz and /readyz (e.g. 127.0.0.1:8080)")
+	cmd.Flags().StringVar(&dashTokenFile, "dashboard-token-file", "", "file holding the token the dashboard requires (default $FERRY_DASHBOARD_TOKEN; none: open)")
 	return cmd
 }
 
@@ -142,7 +144,7 @@ func webhookSecret(p *config.Pipeline) (string, error) {
 	return os.Getenv("FERRY_WEBHOOK_TOKEN"), nil
 }
 
-func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Pointer[agent.Loop], metrics *prometheus.Registry, g *globals) (*http.Server, error) {
+func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Pointer[agent.Loop], metrics *prometheus.Registry, g *globals, dashTokenFile string) (*http.Server, error) {
 	secret, err := webhookSecret(p)
 	if err != nil {
 		return nil, err
@@ -212,6 +214,12 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	dashToken, err := dashboard.ReadToken(dashTokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard token: %w", err)
+	}
+	// The dashboard takes every other path: /, /apps/NAME[/ENV].
+	mux.Handle("/", dashboard.New(dashboard.NewSource(loop.Load), dashboard.Options{Token: dashToken, Log: g.log}))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
