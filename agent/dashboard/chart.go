@@ -13,13 +13,13 @@ import (
 // numbers (NaN breaks it), a dot per measurement coloured by its phase, and
 // the condition's threshold when it is a plain comparison.
 type Chart struct {
-	Metric    string
-	Condition string // as written in ferry.yaml, shown beside the chart
-	Width     int
-	Height    int
-	Lines     []string // SVG points attributes
-	Dots      []Dot
-	Threshold *Threshold
+	Metric      string
+	Condition   string // as written in ferry.yaml, shown beside the chart
+	Width       int
+	Height      int
+	Lines       []string // SVG points attributes
+	Dots        []Dot
+	Threshold   *Threshold
 	Top, Bottom string // axis labels
 	Last        string
 	LastPhase   analysis.Phase
@@ -107,6 +107,9 @@ func NewChart(metric, cond string, ms []analysis.Measurement) Chart {
 	}
 	for i, m := range ms {
 		val := analysis.FormatValue(m.Value)
+		if math.IsNaN(m.Value) {
+			val = "no value"
+		}
 		title := val + " (" + string(m.Phase) + ") at " + m.At.UTC().Format("15:04:05")
 		if m.Detail != "" {
 			title += ": " + m.Detail

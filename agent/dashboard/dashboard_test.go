@@ -245,7 +245,7 @@ func TestToken(t *testing.T) {
 }
 
 func TestStarting(t *testing.T) {
-	src := NewSource(func() *agent.Loop { return nil }, nil)
+	src := NewSource(func() *agent.Loop { return nil })
 	h := New(src, Options{})
 	for _, path := range []string{"/", "/apps/checkout", "/apps/checkout/qa"} {
 		w := get(t, h, path)

@@ -104,7 +104,7 @@ func startRealFleet(t testing.TB) *realFleet {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = f.loop.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	f.src = NewSource(func() *agent.Loop { return f.loop }, f.repo)
+	f.src = NewSource(func() *agent.Loop { return f.loop })
 	f.waitForPass(t)
 	return f
 }

@@ -64,8 +64,9 @@ type Event struct {
 	Mirrors []string
 }
 
-// History is the part of *fleet.Repo the timeline reads. Both methods are
-// safe next to the agent's own fetches and pushes.
+// History is the part of the fleet repo the timeline reads (agent.Fleet,
+// *fleet.Repo). Both methods are safe next to the agent's own fetches and
+// pushes; Fetch is not, so the dashboard never calls it.
 type History interface {
 	Snapshot(hash string) (*fleet.Snapshot, error)
 	Log(ctx context.Context, from *fleet.Snapshot, fn func(fleet.Commit) (bool, error)) error
@@ -74,17 +75,17 @@ type History interface {
 // LoopSource reads a running agent loop and its fleet repo.
 type LoopSource struct {
 	loop   func() *agent.Loop
-	repo   History
 	status singleflight.Group
 	// MaxScan bounds the commits one timeline walks (default 5000).
 	MaxScan int
 }
 
-// NewSource reads the current loop (nil while none runs) and repo's history.
-// The timeline never fetches: it walks the history from the head the last
-// pass saw, since only the agent may fetch (fleet.Repo's rule).
-func NewSource(loop func() *agent.Loop, repo History) *LoopSource {
-	return &LoopSource{loop: loop, repo: repo}
+// NewSource reads the current loop (nil while none runs; after a reload of
+// ferry.yaml, the new one) and its agent's fleet repo. The timeline never
+// fetches: it walks the history from the head the last pass saw, since only
+// the agent may fetch (fleet.Repo's rule).
+func NewSource(loop func() *agent.Loop) *LoopSource {
+	return &LoopSource{loop: loop}
 }
 
 func (s *LoopSource) current() (*agent.Loop, error) {
@@ -135,15 +136,20 @@ func (s *LoopSource) Progress() []agent.Progress {
 
 // Timeline implements Source.
 func (s *LoopSource) Timeline(ctx context.Context, app, env string, limit int) ([]Event, error) {
-	head := headOf(s.LastPass())
+	l, err := s.current()
+	if err != nil {
+		return nil, err
+	}
+	head := headOf(l.LastPass())
 	if head == "" {
 		return nil, ErrStarting
 	}
-	snap, err := s.repo.Snapshot(head)
+	repo := l.Agent().Fleet()
+	snap, err := repo.Snapshot(head)
 	if err != nil {
 		return nil, fmt.Errorf("timeline at %.12s: %w", head, err)
 	}
-	return ReadTimeline(ctx, s.repo, snap, app, env, limit, s.MaxScan)
+	return ReadTimeline(ctx, repo, snap, app, env, limit, s.MaxScan)
 }
 
 // headOf is the fleet repo's head after a pass: its last push, else what it read.

@@ -27,6 +27,13 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05Z")
 	},
+	"digest": func(d string) string {
+		_, hex, _ := strings.Cut(d, ":")
+		if len(hex) > 12 {
+			hex = hex[:12]
+		}
+		return hex
+	},
 	"lower":   strings.ToLower,
 	"pathseg": url.PathEscape,
 	"join":    strings.Join,
