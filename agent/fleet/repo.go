@@ -85,6 +85,9 @@ func (r *Repo) openStorage() error {
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		return err
 	}
+	if err := r.removeTornRefs(); err != nil {
+		return err
+	}
 	// The writer's storage reads few objects (sendPack encodes only new
 	// ones), so a small cache does; Snapshots read through objs.
 	r.wst = filesystem.NewStorage(osfs.New(r.dir), cache.NewObjectLRU(8*cache.MiByte))
@@ -126,6 +129,28 @@ func (r *Repo) openStorage() error {
 	}
 	r.remote = gogit.NewRemote(r.wst, rc)
 	r.objs = &objectStore{s: filesystem.NewStorage(osfs.New(r.dir), cache.NewObjectLRUDefault())}
+	return nil
+}
+
+// removeTornRefs deletes empty files under refs/: go-git truncates a ref
+// file before writing it, so a process killed in between leaves one, and
+// every later fetch fails with "ref file is empty". The clone's refs only
+// mirror the remote, so the next fetch restores them.
+func (r *Repo) removeTornRefs() error {
+	err := filepath.WalkDir(filepath.Join(r.dir, "refs"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil || info.Size() != 0 {
+			return err
+		}
+		r.log.Warn("removing a ref left empty by an interrupted write", "ref", p)
+		return os.Remove(p)
+	})
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("check refs: %w", err)
+	}
 	return nil
 }
 
