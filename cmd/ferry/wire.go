@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,6 +57,14 @@ func (g *globals) loadPipeline(ctx context.Context) (*config.Pipeline, *fleet.Re
 		}
 		repo, err := g.openFleet(ctx, p)
 		return p, repo, err
+	}
+	// git.url may not carry credentials, so a --config URL with a password
+	// could never match it; refuse it before the URL reaches any message.
+	if u, err := url.Parse(g.config); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = nil
+			return nil, nil, fmt.Errorf("--config %s: the URL must not carry credentials; use FERRY_GIT_USERNAME_FILE and FERRY_GIT_PASSWORD_FILE", u)
+		}
 	}
 	bootstrap := &config.Pipeline{Git: config.Git{URL: g.config, Branch: g.branch}}
 	bootstrap.Git.Auth = config.GitAuth{
