@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ferry-dev/ferry/agent"
+	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/analysis"
 )
 
@@ -142,6 +143,53 @@ func TestGoldenSnippets(t *testing.T) {
 			t.Fatalf("%s in a rendered cell", bad)
 		}
 	}
+}
+
+// TestGoldenAnalyses renders the analyses section: a canary step's live
+// measurements grouped per metric, each drawn with its condition's threshold.
+func TestGoldenAnalyses(t *testing.T) {
+	p := mustPipeline(t)
+	ms := append(measurements(0.01, 0.02, 0.03), analysis.Measurement{Metric: "latency-p99", At: time.Date(2026, 11, 25, 18, 0, 5, 0, time.UTC), Value: 0.25, Phase: analysis.PhaseSuccessful})
+	progress := []agent.Progress{{
+		Verification: agent.Verification{App: "checkout", Env: "prod", Commit: "0123456789abcdef0123456789abcdef01234567",
+			Version: agent.Version{Tag: "1.2.0"}, Template: "errors", Step: "2/4"},
+		Started: time.Date(2026, 11, 25, 18, 0, 0, 0, time.UTC), Verdict: analysis.Running, Measurements: ms,
+	}}
+	views := analyses(p, progress, "")
+	if len(views) != 1 || len(views[0].Charts) != 2 || views[0].Charts[0].Threshold == nil || views[0].Charts[1].Threshold != nil {
+		t.Fatalf("analyses: %+v", views)
+	}
+	var b bytes.Buffer
+	if err := parsePages()["home"].ExecuteTemplate(&b, "analyses", views); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "analyses.golden.html", b.Bytes())
+	if got := analyses(p, progress, "cart"); len(got) != 0 {
+		t.Fatalf("cart's page shows checkout's analysis: %+v", got)
+	}
+}
+
+func mustPipeline(t *testing.T) *config.Pipeline {
+	t.Helper()
+	p, err := config.Parse("ferry.yaml", []byte(`apiVersion: ferry.dev/v1alpha1
+kind: Pipeline
+git: {url: "https://git.example/fleet.git"}
+apps:
+  - {name: checkout, image: registry.example/shop/checkout, tags: {semver: ">=1.0.0"}}
+environments:
+  - {name: prod, overlay: overlays/prod, auto: true, analysis: errors}
+providers:
+  prometheus: {address: "http://127.0.0.1:9"}
+analyses:
+  errors:
+    metrics:
+      - {name: error-ratio, query: 'sum(rate(errors[1m]))', successCondition: result < 0.05}
+      - {name: latency-p99, query: 'histogram_quantile(0.99, x)', successCondition: 'result < 0.5 && result > 0'}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func TestChartEscapesDetails(t *testing.T) {
