@@ -24,16 +24,19 @@ test: lint e2e-setup unit fuzz-smoke e2e ## vet, unit tests with -race, short fu
 # Gitea is built once from the Go module proxy and cached outside the repo
 # (e2e/gitea/build.sh prints its path last).
 GITEA = $$(./e2e/gitea/build.sh | tail -n 1)
+# kube-apiserver likewise (e2e/kube/build.sh: about 5 minutes once, then cached).
+KUBE_APISERVER = $$(./e2e/kube/build.sh | tail -n 1)
 
 unit: e2e-setup ## unit tests with the race detector
-	FERRY_GITEA=$(GITEA) CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+	FERRY_GITEA=$(GITEA) FERRY_KUBE_APISERVER=$(KUBE_APISERVER) CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
-e2e-setup: ## install the real servers e2e needs (idempotent): Debian packages, then Gitea
+e2e-setup: ## install the real servers e2e needs (idempotent): Debian packages, then Gitea and kube-apiserver
 	./e2e/setup.sh
 	./e2e/gitea/build.sh
+	./e2e/kube/build.sh
 
-e2e: e2e-setup ## end-to-end tests against real servers (git, registry, Prometheus, Gitea)
-	FERRY_GITEA=$(GITEA) $(GO) test -tags e2e -count=1 -timeout 30m ./e2e/...
+e2e: e2e-setup ## end-to-end tests against real servers (git, registry, Prometheus, Alertmanager, Gitea, kube-apiserver, Chromium)
+	FERRY_GITEA=$(GITEA) FERRY_KUBE_APISERVER=$(KUBE_APISERVER) $(GO) test -tags e2e -count=1 -timeout 30m ./e2e/...
 
 # Each parser of outside input is fuzzed briefly; make fuzz runs them longer.
 FUZZ_TARGETS := $(shell grep -rl --include='*_test.go' '^func Fuzz' . 2>/dev/null | xargs -r dirname | sort -u)

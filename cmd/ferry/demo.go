@@ -111,7 +111,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
-	a, err := newAgent(p, repo, reg, log, nil)
+	a, err := newAgent(p, repo, reg, log, nil, nil)
 	if err != nil {
 		return err
 	}

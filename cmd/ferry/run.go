@@ -22,6 +22,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/dashboard"
 	"github.com/ferry-dev/ferry/agent/dora"
+	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/webhook"
 	"github.com/ferry-dev/ferry/analysis"
 )
@@ -29,6 +30,7 @@ import (
 func runCmd(g *globals) *cobra.Command {
 	var once bool
 	var listen, dashTokenFile string
+	var lo leaderOpts
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the promotion agent",
@@ -83,57 +85,69 @@ func runCmd(g *globals) *cobra.Command {
 				defer shutdown(srv)
 			}
 			m := agent.NewMetrics(metrics)
-			for {
-				a, err := g.agentFor(p, repo, nil)
-				if err != nil {
-					return err
-				}
-				a.SetMetrics(m)
-				notes, err := notifier(p, g.log)
-				if err != nil {
-					return err
-				}
-				if notes != nil {
-					notes.Start(ctx)
-					a.SetNotifier(notes)
-				}
-				loop := agent.NewLoop(a, p.Git.Interval.Std())
-				current.Store(loop)
-				loopCtx, reload := context.WithCancel(ctx)
-				if isRepoURL(g.config) {
-					// ferry.yaml in the fleet repo is the configuration: a change is a commit.
-					loop.OnPass = func(res *agent.Result, _ error) {
-						if res != nil && g.configChanged(repo, res.Plan.Commit) {
-							reload()
-						}
-					}
-				}
-				g.log.Info("ferry running", "config", p.Source, "fleet", p.Git.URL, "apps", len(p.Apps), "envs", len(p.Environments))
-				err = loop.Run(loopCtx)
-				reload()
-				if notes != nil {
-					drain, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					_ = notes.Close(drain) // a notifier that is down must not hold up a reload or exit
-					cancel()
-				}
-				if err != nil || ctx.Err() != nil {
-					return err
-				}
-				next, nextRepo, err := g.loadPipeline(ctx)
-				if err != nil {
-					// Keep running the last good configuration; a broken one never runs.
-					g.log.Error("new ferry.yaml refused; keeping the previous one", "err", err)
-					continue
-				}
-				g.log.Info("ferry.yaml changed; reloaded", "config", next.Source)
-				p, repo = next, nextRepo
-			}
+			// With --leader-elect or --shards only the elected replica (or the
+			// holder of a shard) writes; ctx ends when the Lease is lost.
+			return electedRun(ctx, g, lo, func(ctx context.Context, apps func(string) bool) error {
+				g.apps = apps
+				return runLoop(ctx, g, p, repo, &current, m)
+			})
 		},
 	}
+	lo.addFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&once, "once", false, "run one full reconcile pass and exit")
 	cmd.Flags().StringVar(&listen, "listen", "", "address for webhooks, /metrics, /healthz and /readyz (e.g. 127.0.0.1:8080)")
 	cmd.Flags().StringVar(&dashTokenFile, "dashboard-token-file", "", "file holding the token the dashboard requires (default $FERRY_DASHBOARD_TOKEN; none: open)")
 	return cmd
+}
+
+// runLoop runs the reconcile loop until ctx ends, rebuilding the agent
+// whenever ferry.yaml changes (by commit, when it lives in the fleet repo).
+func runLoop(ctx context.Context, g *globals, p *config.Pipeline, repo *fleet.Repo, current *atomic.Pointer[agent.Loop], m *agent.Metrics) error {
+	for {
+		a, err := g.agentFor(p, repo, nil)
+		if err != nil {
+			return err
+		}
+		a.SetMetrics(m)
+		notes, err := notifier(p, g.log)
+		if err != nil {
+			return err
+		}
+		if notes != nil {
+			notes.Start(ctx)
+			a.SetNotifier(notes)
+		}
+		loop := agent.NewLoop(a, p.Git.Interval.Std())
+		current.Store(loop)
+		loopCtx, reload := context.WithCancel(ctx)
+		if isRepoURL(g.config) {
+			// ferry.yaml in the fleet repo is the configuration: a change is a commit.
+			loop.OnPass = func(res *agent.Result, _ error) {
+				if res != nil && g.configChanged(repo, res.Plan.Commit) {
+					reload()
+				}
+			}
+		}
+		g.log.Info("ferry running", "config", p.Source, "fleet", p.Git.URL, "apps", len(p.Apps), "envs", len(p.Environments))
+		err = loop.Run(loopCtx)
+		reload()
+		if notes != nil {
+			drain, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = notes.Close(drain) // a notifier that is down must not hold up a reload or exit
+			cancel()
+		}
+		if err != nil || ctx.Err() != nil {
+			return err
+		}
+		next, nextRepo, err := g.loadPipeline(ctx)
+		if err != nil {
+			// Keep running the last good configuration; a broken one never runs.
+			g.log.Error("new ferry.yaml refused; keeping the previous one", "err", err)
+			continue
+		}
+		g.log.Info("ferry.yaml changed; reloaded", "config", next.Source)
+		p, repo = next, nextRepo
+	}
 }
 
 // webhookSecret reads the shared secret: the file of ferry.yaml, else FERRY_WEBHOOK_TOKEN.

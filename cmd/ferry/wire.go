@@ -35,6 +35,8 @@ type globals struct {
 	// loadedConfig is the ferry.yaml the running agent was built from,
 	// when the configuration lives in the fleet repo.
 	loadedConfig []byte
+	// apps limits the agent to this replica's shards under --shards; nil: all.
+	apps func(string) bool
 }
 
 // isRepoURL tells a fleet repo URL from a config file path.
@@ -168,12 +170,17 @@ func registryClient(p *config.Pipeline, log *slog.Logger) (*registry.Client, err
 }
 
 // newAgent wires an agent for p over repo, with the evidence sources p names.
-func newAgent(p *config.Pipeline, repo *fleet.Repo, reg *registry.Client, log *slog.Logger, metrics prometheus.Registerer) (*agent.Agent, error) {
+func newAgent(p *config.Pipeline, repo *fleet.Repo, reg *registry.Client, log *slog.Logger, metrics prometheus.Registerer, apps func(string) bool) (*agent.Agent, error) {
 	var m *agent.Metrics
 	if metrics != nil {
 		m = agent.NewMetrics(metrics)
 	}
-	o := agent.Options{Config: p, Fleet: repo, Registry: reg, Images: reg, Logger: log, Metrics: m, Sonar: map[string]agent.QualityGates{}}
+	o := agent.Options{Config: p, Fleet: repo, Registry: reg, Images: reg, Logger: log, Metrics: m, Sonar: map[string]agent.QualityGates{}, Apps: apps}
+	clusters, err := clusterVerifierFor(p, repo, log)
+	if err != nil {
+		return nil, err
+	}
+	o.Clusters = clusters
 	for _, app := range p.Apps {
 		s := app.Evidence.Sonar
 		if s == nil {
@@ -238,7 +245,7 @@ func (g *globals) agentFor(p *config.Pipeline, repo *fleet.Repo, metrics prometh
 	if err != nil {
 		return nil, err
 	}
-	return newAgent(p, repo, reg, g.log, metrics)
+	return newAgent(p, repo, reg, g.log, metrics, g.apps)
 }
 
 // configChanged reports whether ferry.yaml at commit differs from the one
