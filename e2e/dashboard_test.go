@@ -225,11 +225,16 @@ func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 	return v
 }
 
-// screenshot keeps a full-page PNG under testdata/dashboard, a review aid.
+// screenshot takes a full-page PNG. With FERRY_SCREENSHOTS=1 it replaces
+// the review aids under testdata/dashboard; otherwise it goes to a temp
+// dir, so a test run leaves the tree clean.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	png := run(t, ctx, chromedp.FullScreenshot(100))
-	dir := filepath.Join("testdata", "dashboard")
+	dir := t.TempDir()
+	if os.Getenv("FERRY_SCREENSHOTS") == "1" {
+		dir = filepath.Join("testdata", "dashboard")
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
