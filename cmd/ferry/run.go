@@ -95,7 +95,7 @@ func runCmd(g *globals) *cobra.Command {
 	}
 	lo.addFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&once, "once", false, "run one full reconcile pass and exit")
-	cmd.Flags().StringVar(&listen, "listen", "", "address for webhooks, /metrics, /healthz and /readyz (e.g. 127.0.0.1:8080)")
+	cmd.Flags().StringVar(&listen, "listen", "", "address for the dashboard (/), webhooks, /metrics, /api/progress, /healthz and /readyz (e.g. 127.0.0.1:8080)")
 	cmd.Flags().StringVar(&dashTokenFile, "dashboard-token-file", "", "file holding the token the dashboard requires (default $FERRY_DASHBOARD_TOKEN; none: open)")
 	return cmd
 }
