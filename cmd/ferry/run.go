@@ -53,19 +53,11 @@ func runCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				notes, err := notifier(p, g.log)
+				closeNotes, err := attachNotifier(ctx, g, p, a, 10*time.Second)
 				if err != nil {
 					return err
 				}
-				if notes != nil {
-					notes.Start(ctx)
-					a.SetNotifier(notes)
-					defer func() {
-						drain, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-						defer cancel()
-						_ = notes.Close(drain)
-					}()
-				}
+				defer closeNotes()
 				res, err := a.Reconcile(ctx, agent.Scope{All: true, Reason: "once"})
 				if err != nil {
 					return err
@@ -109,13 +101,9 @@ func runLoop(ctx context.Context, g *globals, p *config.Pipeline, repo *fleet.Re
 			return err
 		}
 		a.SetMetrics(m)
-		notes, err := notifier(p, g.log)
+		closeNotes, err := attachNotifier(ctx, g, p, a, 5*time.Second)
 		if err != nil {
 			return err
-		}
-		if notes != nil {
-			notes.Start(ctx)
-			a.SetNotifier(notes)
 		}
 		loop := agent.NewLoop(a, p.Git.Interval.Std())
 		current.Store(loop)
@@ -131,11 +119,7 @@ func runLoop(ctx context.Context, g *globals, p *config.Pipeline, repo *fleet.Re
 		g.log.Info("ferry running", "config", p.Source, "fleet", p.Git.URL, "apps", len(p.Apps), "envs", len(p.Environments))
 		err = loop.Run(loopCtx)
 		reload()
-		if notes != nil {
-			drain, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = notes.Close(drain) // a notifier that is down must not hold up a reload or exit
-			cancel()
-		}
+		closeNotes()
 		if err != nil || ctx.Err() != nil {
 			return err
 		}
@@ -341,4 +325,21 @@ func progressLines(ctx context.Context, w io.Writer, a *agent.Agent, v agent.Ver
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// attachNotifier starts the notifications ferry.yaml configures and tells a
+// about them; the returned func drains them for at most drain, so a
+// notifier that is down never holds up a reload or an exit.
+func attachNotifier(ctx context.Context, g *globals, p *config.Pipeline, a *agent.Agent, drain time.Duration) (func(), error) {
+	notes, err := notifier(p, g.log)
+	if err != nil || notes == nil {
+		return func() {}, err
+	}
+	notes.Start(ctx)
+	a.SetNotifier(notes)
+	return func() {
+		dctx, cancel := context.WithTimeout(context.Background(), drain)
+		defer cancel()
+		_ = notes.Close(dctx)
+	}, nil
 }
