@@ -2,15 +2,10 @@ package agent
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/ferry-dev/ferry/agent/config"
-	"github.com/ferry-dev/ferry/agent/fleet"
-	"github.com/ferry-dev/ferry/agent/registry"
 	"github.com/ferry-dev/ferry/analysis"
-	"github.com/ferry-dev/ferry/e2e/gitserver"
 	"github.com/ferry-dev/ferry/overlays"
 )
 
@@ -74,38 +69,7 @@ spec:
 
 func newCanaryFleet(t *testing.T, canary string) *testFleet {
 	t.Helper()
-	f := newTestFleet(t)
-	root := t.TempDir()
-	bare, err := gitserver.InitBare(root, "fleet.git")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := overlays.ExampleFleet(f.reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	delete(files, "ferry.yaml")
-	for p, c := range canaryOverlay {
-		files[p] = []byte(strings.ReplaceAll(c, "REGISTRY", f.reg))
-	}
-	if err := gitserver.Seed(bare, files, "seed"); err != nil {
-		t.Fatal(err)
-	}
-	url := "file://" + bare
-	cfg, err := config.Parse("ferry.yaml", []byte(strings.NewReplacer("FLEET", url, "REGISTRY", f.reg, "CANARY", canary).Replace(canaryPipeline)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := fleet.Open(context.Background(), fleet.Options{URL: url, Branch: "main", Dir: filepath.Join(root, "clone")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(Options{Config: cfg, Fleet: repo, Registry: registry.NewClient(registry.Options{RequestsPerSecond: 1000}),
-		Analysis: analysis.Providers{"prometheus": nil}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testFleet{agent: a, bare: bare, reg: f.reg}
+	return newFleet(t, fleetSetup{pipeline: strings.ReplaceAll(canaryPipeline, "CANARY", canary), files: canaryOverlay})
 }
 
 // drive runs passes, answering every owed analysis with verdict(step), until

@@ -19,6 +19,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/registry"
+	"github.com/ferry-dev/ferry/analysis"
 	"github.com/ferry-dev/ferry/e2e/gitserver"
 	"github.com/ferry-dev/ferry/overlays"
 )
@@ -44,11 +45,22 @@ type testFleet struct {
 
 // newTestFleet runs the agent against a real registry (go-containerregistry's,
 // in-process on 127.0.0.1) and a bare fleet repo reached over file://.
-func newTestFleet(t *testing.T) *testFleet { return newTestFleetOver(t) }
+func newTestFleet(t *testing.T) *testFleet { return newFleet(t, fleetSetup{pipeline: autoChain}) }
 
 // newTestFleetOver serves the fleet repo with git http-backend when
 // options are given (a hook can then refuse pushes), else over file://.
 func newTestFleetOver(t *testing.T, opts ...gitserver.Option) *testFleet {
+	return newFleet(t, fleetSetup{pipeline: autoChain, server: opts})
+}
+
+// fleetSetup is a test fleet: ferry.yaml and files beside the example fleet's.
+type fleetSetup struct {
+	pipeline string            // ferry.yaml; FLEET and REGISTRY are filled in
+	files    map[string]string // added to or replacing the example fleet's; REGISTRY is filled in
+	server   []gitserver.Option
+}
+
+func newFleet(t *testing.T, s fleetSetup) *testFleet {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -69,19 +81,22 @@ func newTestFleetOver(t *testing.T, opts ...gitserver.Option) *testFleet {
 		t.Fatal(err)
 	}
 	delete(files, "ferry.yaml")
+	for p, c := range s.files {
+		files[p] = []byte(strings.ReplaceAll(c, "REGISTRY", regHost))
+	}
 	if err := gitserver.Seed(bare, files, "seed"); err != nil {
 		t.Fatal(err)
 	}
 	fleetURL := "file://" + bare
-	if len(opts) > 0 {
-		srv, err := gitserver.Start(root, opts...)
+	if len(s.server) > 0 {
+		srv, err := gitserver.Start(root, s.server...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(srv.Close)
 		fleetURL = srv.RepoURL("fleet.git")
 	}
-	cfg, err := config.Parse("ferry.yaml", []byte(strings.NewReplacer("FLEET", fleetURL, "REGISTRY", regHost).Replace(autoChain)))
+	cfg, err := config.Parse("ferry.yaml", []byte(strings.NewReplacer("FLEET", fleetURL, "REGISTRY", regHost).Replace(s.pipeline)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +104,9 @@ func newTestFleetOver(t *testing.T, opts ...gitserver.Option) *testFleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(Options{Config: cfg, Fleet: repo, Registry: registry.NewClient(registry.Options{RequestsPerSecond: 1000})})
+	// Analyses compile against the provider names; these tests record verdicts themselves.
+	a, err := New(Options{Config: cfg, Fleet: repo, Registry: registry.NewClient(registry.Options{RequestsPerSecond: 1000}),
+		Analysis: analysis.Providers{"prometheus": nil}})
 	if err != nil {
 		t.Fatal(err)
 	}

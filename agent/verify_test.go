@@ -2,16 +2,10 @@ package agent
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/ferry-dev/ferry/agent/config"
-	"github.com/ferry-dev/ferry/agent/fleet"
-	"github.com/ferry-dev/ferry/agent/registry"
 	"github.com/ferry-dev/ferry/analysis"
-	"github.com/ferry-dev/ferry/e2e/gitserver"
-	"github.com/ferry-dev/ferry/overlays"
 )
 
 const verifiedPipeline = `apiVersion: ferry.dev/v1alpha1
@@ -47,36 +41,7 @@ deny contains sprintf("qa analysis %s", [v]) if {
 
 func newVerifiedFleet(t *testing.T) *testFleet {
 	t.Helper()
-	f := newTestFleet(t)
-	root := t.TempDir()
-	bare, err := gitserver.InitBare(root, "fleet.git")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := overlays.ExampleFleet(f.reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	delete(files, "ferry.yaml")
-	files["policies/ppd.rego"] = []byte(ppdNeedsQA)
-	if err := gitserver.Seed(bare, files, "seed"); err != nil {
-		t.Fatal(err)
-	}
-	url := "file://" + bare
-	cfg, err := config.Parse("ferry.yaml", []byte(strings.NewReplacer("FLEET", url, "REGISTRY", f.reg).Replace(verifiedPipeline)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := fleet.Open(context.Background(), fleet.Options{URL: url, Branch: "main", Dir: filepath.Join(root, "clone")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(Options{Config: cfg, Fleet: repo, Registry: registry.NewClient(registry.Options{RequestsPerSecond: 1000}),
-		Analysis: analysis.Providers{"prometheus": nil}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testFleet{agent: a, bare: bare, reg: f.reg}
+	return newFleet(t, fleetSetup{pipeline: verifiedPipeline, files: map[string]string{"policies/ppd.rego": ppdNeedsQA}})
 }
 
 // TestVerificationGatesAndRollsBack: qa's verdict note is the evidence of
