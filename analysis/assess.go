@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
@@ -68,11 +69,13 @@ func FormatValue(v float64) string {
 }
 
 // AssessMetric is the verdict of a metric from its counts, with t's
-// defaults applied (Compiled.Template): Failed when Failed >
-// FailureLimit; Inconclusive when Inconclusive > InconclusiveLimit or
-// ConsecutiveErrors > ConsecutiveErrorLimit; once Count measurements are
-// in, Successful, unless none of them succeeded (Inconclusive: errors and
-// NaN are never a pass); Running before.
+// defaults applied (Compiled.Template), as Argo's assessMetricStatus:
+// Failed when Failed > FailureLimit; Inconclusive when Inconclusive >
+// InconclusiveLimit or ConsecutiveErrors > ConsecutiveErrorLimit (Argo:
+// Error); once Count measurements that did not error are in, Successful,
+// unless none of them succeeded (Inconclusive where Argo says Successful:
+// NaN within the inconclusive limit is never a pass); Running before.
+// Errors never count toward Count.
 func AssessMetric(r MetricResult, t Template) Verdict {
 	v, _ := assessMetric(r, t)
 	return v
@@ -91,6 +94,10 @@ func assessMetric(r MetricResult, t Template) (Verdict, string) {
 		errLimit = *t.ConsecutiveErrorLimit
 	}
 	taken := r.Taken()
+	// Argo checks the three limits in this order but lets a later one
+	// override an earlier; a run stops a metric at the first limit it
+	// crosses, so counts over two limits at once only reach this function
+	// by hand, and then a failure (evidence against the version) wins.
 	switch {
 	case r.Failed > t.FailureLimit:
 		return Failed, fmt.Sprintf("%d of %d measurements failed (limit %d)%s",
@@ -102,15 +109,33 @@ func assessMetric(r MetricResult, t Template) (Verdict, string) {
 		return Inconclusive, fmt.Sprintf("%d consecutive measurement errors (limit %d)%s",
 			r.ConsecutiveErrors, errLimit, lastDetail(r, PhaseError))
 	case taken < count:
-		return Running, fmt.Sprintf("%d of %d measurements taken", taken, count)
+		why := fmt.Sprintf("%d of %d measurements taken", taken, count)
+		if r.ConsecutiveErrors > 0 {
+			why += fmt.Sprintf(", %d errors in a row (limit %d)", r.ConsecutiveErrors, errLimit)
+		}
+		return Running, why
 	case r.Successful == 0:
 		return Inconclusive, fmt.Sprintf("none of %d measurements succeeded%s", taken, lastDetail(r, ""))
 	}
 	why := fmt.Sprintf("%d of %d measurements successful", r.Successful, taken)
 	if r.Failed+r.Inconclusive+r.Errors > 0 {
-		why += fmt.Sprintf(" (%d failed, %d inconclusive, %d errors within limits)", r.Failed, r.Inconclusive, r.Errors)
+		why += fmt.Sprintf(" (%d failed, %d inconclusive within limits; %d errors retried)", r.Failed, r.Inconclusive, r.Errors)
 	}
 	return Successful, why
+}
+
+// nextDue is when a metric whose last measurement ended at finished in
+// phase is measured next: Interval later, or DefaultErrorRetryInterval
+// after an error whatever the interval (Argo's calculateNextReconcileTime).
+func nextDue(t Template, last Phase, finished time.Time) time.Time {
+	if last == PhaseError {
+		return finished.Add(DefaultErrorRetryInterval)
+	}
+	interval := t.Interval
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	return finished.Add(interval)
 }
 
 // lastDetail is ": " and the detail of the last measurement in phase (any

@@ -60,7 +60,7 @@ func TestRunnerJudge(t *testing.T) {
 		{name: "baseline down is inconclusive", tmpl: judgeTmpl(10, false), vars: vars, values: series(0.004, errors.New("connection refused")),
 			want: Inconclusive, rounds: 5, reason: "error-ratio: 5 consecutive measurement errors (limit 4): baseline: connection refused", phases: "Error Successful"},
 		{name: "no stable version", tmpl: judgeTmpl(1, false), vars: Vars{App: "checkout", Env: "prod", Version: "1.4.2", Canary: "1.4.2"}, values: series(0.004, nil),
-			want: Inconclusive, rounds: 1, reason: "none of 1 measurements succeeded: baseline: no stable version to compare the canary with", phases: "Error Error"},
+			want: Inconclusive, rounds: 5, reason: "error-ratio: 5 consecutive measurement errors (limit 4): baseline: no stable version to compare the canary with", phases: "Error Error"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,6 +93,48 @@ func TestRunnerJudge(t *testing.T) {
 				t.Errorf("throughput measured %v, want the canary median 200", last[1].Value)
 			}
 		})
+	}
+}
+
+// TestRunnerJudgeRetry: a judged metric whose query errors is measured
+// again 10 s later and the error does not count; the other metric keeps
+// its interval. Each round judges both (the score is over all metrics)
+// and is recorded for the metrics that were due.
+func TestRunnerJudgeRetry(t *testing.T) {
+	t.Parallel()
+	baselineCalls := 0
+	prov := &fakeProvider{values: func(q string, _, _ time.Time, _ time.Duration) ([]float64, error) {
+		if strings.Contains(q, "_total{version") { // throughput
+			return around(200, 13), nil
+		}
+		if strings.Contains(q, `version="1.4.1"`) {
+			if baselineCalls++; baselineCalls == 1 {
+				return nil, errors.New("connection refused")
+			}
+		}
+		return around(0.004, 13), nil
+	}}
+	clock := newClock()
+	var seen []string
+	r := &Runner{Providers: Providers{"prometheus": prov}, Now: clock.Now, Sleep: clock.Sleep,
+		Observe: func(m Measurement) { seen = append(seen, fmt.Sprintf("%s@%s:%s", m.Metric, m.At.Sub(t0), m.Phase)) }}
+	c := mustCompile(t, Template{Name: "canary", Count: 2, Interval: time.Minute, Judge: &Judge{}, Metrics: []Metric{
+		{Name: "error-ratio", Query: errQuery},
+		{Name: "throughput", Query: `sum(rate(http_requests_total{version="{{.Version}}"}[1m]))`, Direction: "decrease"},
+	}})
+	res, err := r.Run(t.Context(), c, vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != Successful {
+		t.Errorf("verdict %s %q, want Successful", res.Verdict, res.Reason)
+	}
+	const want = "[error-ratio@0s:Error throughput@0s:Successful error-ratio@10s:Successful throughput@1m0s:Successful error-ratio@1m10s:Successful]"
+	if got := fmt.Sprint(seen); got != want {
+		t.Errorf("measurements %s\nwant         %s", got, want)
+	}
+	if fmt.Sprint(clock.sleeps) != "[10s 50s 10s]" || len(res.Judge) != 4 {
+		t.Errorf("slept %v, %d judge rounds; want [10s 50s 10s], 4", clock.sleeps, len(res.Judge))
 	}
 }
 

@@ -38,13 +38,22 @@ func (r *Runner) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Run waits InitialDelay, then measures every metric once per round, Count
-// rounds Interval apart, and stops as soon as the verdict is decided (the
-// first failing round of a bad canary ends it). A judge template queries
-// each metric over [now-Lookback, now] for the canary (.Version = Canary)
-// and the baseline (.Version = Stable) and judges them together each
-// round. When ctx ends, Run returns the result so far, Inconclusive, with
-// ctx.Err(). A provider missing from r.Providers is an error.
+// Run waits InitialDelay, then measures each metric on its own schedule,
+// as Argo's controller does: Interval after its last measurement ended,
+// or DefaultErrorRetryInterval after an error, until its verdict is
+// decided (Count measurements that did not error, or a limit crossed).
+// The run stops as soon as its verdict is (the first failing measurement
+// of a bad canary ends it). It always ends: every measurement either
+// counts toward Count or adds to a run of errors that
+// ConsecutiveErrorLimit bounds, so a metric takes at most
+// (Count+1)*(ConsecutiveErrorLimit+1) measurements.
+//
+// A judge template queries every metric over [now-Lookback, now] for the
+// canary (.Version = Canary) and the baseline (.Version = Stable) and
+// judges them together each round (the score is over all of them); the
+// round is recorded for the metrics that were due. When ctx ends, Run
+// returns the result so far, Inconclusive, with ctx.Err(). A provider
+// missing from r.Providers is an error.
 func (r *Runner) Run(ctx context.Context, c *Compiled, vars Vars) (Result, error) {
 	t := c.Template()
 	res := Result{Template: t.Name, Started: r.now(), Metrics: make([]MetricResult, len(c.metrics))}
@@ -62,20 +71,36 @@ func (r *Runner) Run(ctx context.Context, c *Compiled, vars Vars) (Result, error
 	rounds := 0
 	cancelled := func() (Result, error) {
 		res.Verdict = Inconclusive
-		res.Reason = fmt.Sprintf("cancelled after %d of %d rounds: %v", rounds, t.Count, context.Cause(ctx))
+		res.Reason = fmt.Sprintf("cancelled after %d rounds of measurements (count %d): %v", rounds, t.Count, context.Cause(ctx))
 		res.Finished = r.now()
 		return res, ctx.Err()
 	}
-	if t.InitialDelay > 0 {
-		if err := r.sleep(ctx, t.InitialDelay); err != nil || ctx.Err() != nil {
-			return cancelled()
-		}
+	due := make([]time.Time, len(c.metrics))
+	for i := range due {
+		due[i] = res.Started.Add(t.InitialDelay)
 	}
-	for ; rounds < t.Count; rounds++ {
-		if rounds > 0 {
-			if err := r.sleep(ctx, t.Interval); err != nil || ctx.Err() != nil {
+	for AssessRun(res.Verdicts()) == Running {
+		next, ok := earliestDue(res.Metrics, due)
+		if !ok { // unreachable: a Running run has a Running metric
+			break
+		}
+		if d := next.Sub(r.now()); d > 0 {
+			if err := r.sleep(ctx, d); err != nil {
 				return cancelled()
 			}
+		}
+		if ctx.Err() != nil {
+			return cancelled()
+		}
+		// Every Running metric due by now is measured; the earliest one
+		// always is, so each round measures something and the loop ends.
+		cut := r.now()
+		if cut.Before(next) {
+			cut = next
+		}
+		todo := make([]bool, len(c.metrics))
+		for i, m := range res.Metrics {
+			todo[i] = m.Verdict == Running && !due[i].After(cut)
 		}
 		var ms []Measurement
 		if t.Judge != nil {
@@ -86,26 +111,28 @@ func (r *Runner) Run(ctx context.Context, c *Compiled, vars Vars) (Result, error
 			res.Judge = append(res.Judge, rep)
 			ms = judged
 		} else {
-			ms = r.conditionRound(ctx, c, vars, provs)
+			ms = r.conditionRound(ctx, c, vars, provs, todo)
 			if ctx.Err() != nil {
 				return cancelled()
 			}
 		}
+		rounds++
+		finished := r.now()
 		for i, m := range ms {
+			if !todo[i] {
+				continue
+			}
 			mr := &res.Metrics[i]
 			mr.Add(m)
 			mr.Verdict, mr.Reason = assessMetric(*mr, t)
+			due[i] = nextDue(t, m.Phase, finished)
 			if r.Observe != nil {
 				r.Observe(m)
 			}
 		}
-		if AssessRun(res.Verdicts()) != Running {
-			rounds++
-			break
-		}
 	}
 	res.Verdict = AssessRun(res.Verdicts())
-	if res.Verdict == Running { // unreachable: every metric decides at Count
+	if res.Verdict == Running { // unreachable: the loop runs until it is not
 		res.Verdict = Inconclusive
 	}
 	res.Reason = runReason(res)
@@ -113,10 +140,26 @@ func (r *Runner) Run(ctx context.Context, c *Compiled, vars Vars) (Result, error
 	return res, nil
 }
 
-// conditionRound measures every metric once with an instant query.
-func (r *Runner) conditionRound(ctx context.Context, c *Compiled, vars Vars, provs []Provider) []Measurement {
+// earliestDue is the earliest due time of a Running metric.
+func earliestDue(ms []MetricResult, due []time.Time) (time.Time, bool) {
+	var next time.Time
+	found := false
+	for i, m := range ms {
+		if m.Verdict == Running && (!found || due[i].Before(next)) {
+			next, found = due[i], true
+		}
+	}
+	return next, found
+}
+
+// conditionRound measures the metrics marked in todo with an instant
+// query each; the others are left zero.
+func (r *Runner) conditionRound(ctx context.Context, c *Compiled, vars Vars, provs []Provider, todo []bool) []Measurement {
 	out := make([]Measurement, len(c.metrics))
 	for i, cm := range c.metrics {
+		if !todo[i] {
+			continue
+		}
 		at := r.now()
 		v := math.NaN()
 		q, err := cm.Query(vars)

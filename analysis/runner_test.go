@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,10 +116,32 @@ func TestRunnerConditions(t *testing.T) {
 		{name: "Prometheus down is inconclusive", tmpl: Template{Count: 10}, answers: []any{down},
 			want: Inconclusive, reason: "5 consecutive measurement errors (limit 4): connection refused", queries: 5,
 			sleeps: []time.Duration{10 * time.Second, 10 * time.Second, 10 * time.Second, 10 * time.Second}},
+		// Errors do not count toward count (argo-rollouts
+		// TestRunMeasurementsResetConsecutiveErrorCounter): 2 errors and 4
+		// measurements.
 		{name: "errors then recovery", tmpl: Template{Count: 4}, answers: []any{down, down, 0.001},
-			want: Successful, reason: "all 1 metrics successful", queries: 4, sleeps: []time.Duration{10 * time.Second, 10 * time.Second, 10 * time.Second}},
-		{name: "a single error is no pass", tmpl: Template{}, answers: []any{down},
-			want: Inconclusive, reason: "none of 1 measurements succeeded: connection refused", queries: 1},
+			want: Successful, reason: "all 1 metrics successful", queries: 6, sleeps: []time.Duration{10 * time.Second, 10 * time.Second, 10 * time.Second, 10 * time.Second, 10 * time.Second}},
+		// The issue's case: count 1 and one transient error is measured
+		// again, not Inconclusive.
+		{name: "a single transient error is measured again", tmpl: Template{}, answers: []any{down, 0.001},
+			want: Successful, reason: "all 1 metrics successful", queries: 2, sleeps: []time.Duration{10 * time.Second}},
+		{name: "a single error with count 1 and Prometheus down", tmpl: Template{}, answers: []any{down},
+			want: Inconclusive, reason: "5 consecutive measurement errors (limit 4): connection refused", queries: 5,
+			sleeps: []time.Duration{10 * time.Second, 10 * time.Second, 10 * time.Second, 10 * time.Second}},
+		// An error is retried after 10 s whatever the interval (argo-rollouts
+		// TestCalculateNextReconcileUponError).
+		{name: "an error is retried after 10s, not the interval", tmpl: Template{Count: 3, Interval: 5 * time.Minute}, answers: []any{0.001, down, 0.001},
+			want: Successful, queries: 4, sleeps: []time.Duration{5 * time.Minute, 10 * time.Second, 5 * time.Minute}},
+		{name: "consecutiveErrorLimit 1", tmpl: Template{Count: 3, ConsecutiveErrorLimit: ptr(1)}, answers: []any{0.001, down, down},
+			want: Inconclusive, reason: "2 consecutive measurement errors (limit 1): connection refused", queries: 3, sleeps: []time.Duration{10 * time.Second, 10 * time.Second}},
+		{name: "consecutiveErrorLimit 0: the first error ends it", tmpl: Template{Count: 3, ConsecutiveErrorLimit: ptr(0)}, answers: []any{down},
+			want: Inconclusive, reason: "1 consecutive measurement errors (limit 0)", queries: 1},
+		// A success resets the run of errors: 4 + 4 errors with the default
+		// limit of 4 never end the metric.
+		{name: "a success resets the run of errors", tmpl: Template{Count: 2}, answers: []any{down, down, down, down, 0.001, down, down, down, down, 0.001},
+			want: Successful, queries: 10, sleeps: []time.Duration{10 * time.Second, 10 * time.Second, 10 * time.Second, 10 * time.Second, 10 * time.Second, 10 * time.Second, 10 * time.Second, 10 * time.Second, 10 * time.Second}},
+		{name: "a failure after errors fails", tmpl: Template{Count: 3}, answers: []any{down, 0.5},
+			want: Failed, reason: "1 of 1 measurements failed (limit 0): 0.5", queries: 2, sleeps: []time.Duration{10 * time.Second}},
 		{name: "NaN is inconclusive", tmpl: Template{Count: 3}, answers: []any{math.NaN()},
 			want: Inconclusive, reason: "1 of 1 measurements inconclusive (limit 0): NaN is not a success", queries: 1},
 	}
@@ -189,6 +212,113 @@ func TestRunnerSeveralMetrics(t *testing.T) {
 	golden(t, "explain-failed.golden", res.Explain())
 }
 
+// TestRunnerSchedulesEachMetric: each metric keeps its own schedule, as in
+// Argo: the one whose query errored is measured again 10 s later, the
+// other after its interval, and a metric that reached its count is not
+// measured again.
+func TestRunnerSchedulesEachMetric(t *testing.T) {
+	t.Parallel()
+	c := mustCompile(t, Template{Name: "smoke", Count: 2, Interval: time.Minute, Metrics: []Metric{
+		{Name: "error-ratio", Query: errQuery, SuccessCondition: "result < 0.01"},
+		{Name: "up", Query: `up{version="{{.Version}}"}`, SuccessCondition: "result > 0"},
+	}})
+	upCalls := 0
+	prov := &fakeProvider{value: func(_ int, q string, _ time.Time) (float64, error) {
+		if strings.HasPrefix(q, "up") {
+			if upCalls++; upCalls == 1 {
+				return 0, errors.New("connection refused")
+			}
+			return 1, nil
+		}
+		return 0.001, nil
+	}}
+	clock := newClock()
+	var seen []string
+	r := &Runner{Providers: Providers{"prometheus": prov}, Now: clock.Now, Sleep: clock.Sleep,
+		Observe: func(m Measurement) { seen = append(seen, fmt.Sprintf("%s@%s:%s", m.Metric, m.At.Sub(t0), m.Phase)) }}
+	res, err := r.Run(t.Context(), c, vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != Successful {
+		t.Errorf("verdict %s %q", res.Verdict, res.Reason)
+	}
+	const want = "[error-ratio@0s:Successful up@0s:Error up@10s:Successful error-ratio@1m0s:Successful up@1m10s:Successful]"
+	if got := fmt.Sprint(seen); got != want {
+		t.Errorf("measurements %s\nwant         %s", got, want)
+	}
+	if fmt.Sprint(clock.sleeps) != "[10s 50s 10s]" {
+		t.Errorf("slept %v, want [10s 50s 10s]", clock.sleeps)
+	}
+}
+
+// TestRunnerEnds: whatever the provider answers, a run ends within
+// (count+1)*(limit+1) measurements per metric, and its verdict is
+// AssessMetric's on the measurements it took. The answers are a seeded
+// random mix of errors, NaN, passes and failures.
+func TestRunnerEnds(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(17, 1))
+	answers := []any{errors.New("connection refused"), math.NaN(), 0.001, 0.5}
+	for i := range 500 {
+		count, limit := 1+rng.IntN(5), rng.IntN(5)
+		tmpl := Template{Name: "smoke", Count: count, ConsecutiveErrorLimit: &limit,
+			FailureLimit: rng.IntN(3), InconclusiveLimit: rng.IntN(3),
+			Metrics: []Metric{{Name: "m", Query: errQuery, SuccessCondition: "result < 0.01"}}}
+		weights := []int{rng.IntN(10), rng.IntN(3), rng.IntN(10), rng.IntN(2)}
+		prov := &fakeProvider{value: func(int, string, time.Time) (float64, error) {
+			k := rng.IntN(weights[0] + weights[1] + weights[2] + weights[3] + 1)
+			for j, w := range weights {
+				if k < w {
+					if err, ok := answers[j].(error); ok {
+						return 0, err
+					}
+					return answers[j].(float64), nil
+				}
+				k -= w
+			}
+			return 0.001, nil
+		}}
+		clock := newClock()
+		c := mustCompile(t, tmpl)
+		res, err := (&Runner{Providers: Providers{"prometheus": prov}, Now: clock.Now, Sleep: clock.Sleep}).Run(t.Context(), c, vars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := res.Metrics[0]
+		if n, bound := len(m.Measurements), (count+1)*(limit+1); n > bound {
+			t.Fatalf("case %d: %d measurements, bound %d", i, n, bound)
+		}
+		if res.Verdict == Running || res.Verdict != AssessMetric(m, c.Template()) {
+			t.Fatalf("case %d: verdict %s, AssessMetric says %s", i, res.Verdict, AssessMetric(m, c.Template()))
+		}
+	}
+}
+
+// TestRunnerCancelWhileErroring: a run kept going by errors (a high
+// consecutiveErrorLimit) stops when ctx ends, with the real timer.
+func TestRunnerCancelWhileErroring(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	prov := &fakeProvider{value: func(n int, _ string, _ time.Time) (float64, error) {
+		if n == 3 {
+			cancel()
+		}
+		return 0, errors.New("connection refused")
+	}}
+	c := mustCompile(t, Template{Name: "smoke", Count: 1, ConsecutiveErrorLimit: ptr(1000), Metrics: []Metric{{Name: "a", Query: "up", SuccessCondition: "result > 0"}}})
+	var slept []time.Duration
+	r := &Runner{Providers: Providers{"prometheus": prov}, Sleep: func(ctx context.Context, d time.Duration) error {
+		slept = append(slept, d)
+		return ctx.Err() // no waiting: the test is about ctx, not time
+	}}
+	res, err := r.Run(ctx, c, vars)
+	if !errors.Is(err, context.Canceled) || res.Verdict != Inconclusive || len(prov.calls) != 3 {
+		t.Errorf("%s %q %v after %d queries, want Inconclusive, context.Canceled after 3", res.Verdict, res.Reason, err, len(prov.calls))
+	}
+}
+
 func TestRunnerCancel(t *testing.T) {
 	t.Parallel()
 	c := mustCompile(t, Template{Name: "smoke", Count: 5, Metrics: []Metric{{Name: "a", Query: "up", SuccessCondition: "result > 0"}}})
@@ -206,7 +336,7 @@ func TestRunnerCancel(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want context.Canceled", err)
 	}
-	if res.Verdict != Inconclusive || res.Reason != "cancelled after 2 of 5 rounds: context canceled" {
+	if res.Verdict != Inconclusive || res.Reason != "cancelled after 2 rounds of measurements (count 5): context canceled" {
 		t.Errorf("verdict %s %q", res.Verdict, res.Reason)
 	}
 	if n := len(res.Metrics[0].Measurements); n != 2 || len(prov.calls) != 2 {
@@ -218,7 +348,7 @@ func TestRunnerCancel(t *testing.T) {
 	cancel2()
 	c2 := mustCompile(t, Template{Name: "slow", InitialDelay: time.Hour, Metrics: []Metric{{Name: "a", Query: "up", SuccessCondition: "result > 0"}}})
 	res, err = (&Runner{Providers: Providers{"prometheus": prov}}).Run(ctx2, c2, vars)
-	if !errors.Is(err, context.Canceled) || res.Verdict != Inconclusive || !strings.HasPrefix(res.Reason, "cancelled after 0 of 1 rounds") {
+	if !errors.Is(err, context.Canceled) || res.Verdict != Inconclusive || !strings.HasPrefix(res.Reason, "cancelled after 0 rounds of measurements (count 1)") {
 		t.Errorf("cancelled initial delay: %s %q %v", res.Verdict, res.Reason, err)
 	}
 }
@@ -231,6 +361,8 @@ func TestRunnerUnknownProvider(t *testing.T) {
 		t.Errorf("%s %q %v", res.Verdict, res.Reason, err)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 // golden compares got with testdata/name, rewriting it under -update.
 func golden(t *testing.T, name, got string) {

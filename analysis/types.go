@@ -5,6 +5,11 @@
 // Mann-Whitney U). Verdicts come from pure functions; the Runner only
 // measures, sleeps and calls them.
 //
+// Counting follows Argo Rollouts' analysis controller: a measurement that
+// errors does not count toward Count (the metric is measured again after
+// DefaultErrorRetryInterval), and more than ConsecutiveErrorLimit errors in
+// a row end the metric (Argo's Error; ferry's Inconclusive).
+//
 // Missing data is never a pass: NaN, no series and errors are inconclusive
 // or errors, and a metric without a single successful measurement cannot
 // be Successful.
@@ -56,6 +61,12 @@ const (
 	DefaultDirection             = DirectionIncrease
 )
 
+// DefaultErrorRetryInterval is how long after an error a metric is
+// measured again, whatever its interval: Argo's constant of the same name
+// (its controller retries an errored measurement after 10 s). It is not
+// configurable, as in Argo.
+const DefaultErrorRetryInterval = 10 * time.Second
+
 // Directions of a judge metric: which change is bad.
 const (
 	DirectionIncrease = "increase" // an increase is bad (error ratios, latencies)
@@ -67,12 +78,12 @@ const (
 type Template struct {
 	Name                  string
 	Provider              string        // "" means "prometheus"
-	Interval              time.Duration // 0 means 10s (only used when Count > 1)
-	Count                 int           // 0 means 1
+	Interval              time.Duration // 0 means 10s: from the end of one measurement to the next
+	Count                 int           // 0 means 1: measurements that did not error, per metric
 	InitialDelay          time.Duration
 	FailureLimit          int  // failed measurements tolerated: Failed when failed > limit
 	InconclusiveLimit     int  // inconclusive measurements tolerated
-	ConsecutiveErrorLimit *int // nil means 4; more consecutive errors make the metric Inconclusive
+	ConsecutiveErrorLimit *int // nil means 4; more errors in a row make the metric Inconclusive (Argo: Error)
 	Metrics               []Metric
 	Judge                 *Judge // set: canary-vs-baseline statistics instead of conditions
 }
@@ -172,10 +183,13 @@ type MetricResult struct {
 	Successful, Failed, Inconclusive, Errors, ConsecutiveErrors int
 }
 
-// Taken is the number of measurements counted in r.
-func (r MetricResult) Taken() int { return r.Successful + r.Failed + r.Inconclusive + r.Errors }
+// Taken is the number of measurements that count toward Count: errors do
+// not (Argo's MetricResult.Count).
+func (r MetricResult) Taken() int { return r.Successful + r.Failed + r.Inconclusive }
 
-// Add counts m into r and appends it.
+// Add counts m into r and appends it. An error adds to Errors and
+// ConsecutiveErrors only; any other phase resets ConsecutiveErrors, as
+// Argo's runMeasurements does.
 func (r *MetricResult) Add(m Measurement) {
 	r.Measurements = append(r.Measurements, m)
 	switch m.Phase {
