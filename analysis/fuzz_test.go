@@ -37,12 +37,14 @@ func FuzzCompile(f *testing.F) {
 	})
 }
 
-// FuzzMannWhitney: no panic, p in [0, 1], U in [0, n1*n2].
+// FuzzMannWhitney: no panic, p in [0, 1], U in [0, n1*n2], the same p
+// with the samples swapped.
 func FuzzMannWhitney(f *testing.F) {
 	f.Add([]byte{1, 2, 3, 4, 5}, []byte{3, 3, 3})
 	f.Add([]byte{0}, []byte{0})
 	f.Add([]byte{}, []byte{7})
 	f.Add([]byte{9, 9, 9, 9, 1}, []byte{9, 1, 1, 0, 0, 0, 0})
+	f.Add([]byte{12, 11, 10, 8, 4}, []byte{1, 2, 3, 5, 6, 7, 9}) // exact: no ties
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		x, y := floats(a), floats(b)
 		u, p, err := MannWhitney(x, y)
@@ -60,6 +62,10 @@ func FuzzMannWhitney(f *testing.F) {
 		}
 		if !(u >= 0 && u <= float64(len(x)*len(y))) {
 			t.Fatalf("U = %v for %d x %d", u, len(x), len(y))
+		}
+		// Two-sided: swapping the samples mirrors U and keeps p.
+		if u2, p2, _ := MannWhitney(y, x); u2 != float64(len(x)*len(y))-u || p2 != p {
+			t.Fatalf("swapped: U %v p %v; want U %v p %v", u2, p2, float64(len(x)*len(y))-u, p)
 		}
 		rep := JudgeRun(Judge{}, []JudgeMetric{{Name: "m", Canary: x, Baseline: y}})
 		if rep.Verdict != Successful && rep.Verdict != Failed {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -44,8 +45,9 @@ type JudgeReport struct {
 }
 
 // JudgeRun compares canary and baseline, Kayenta-like. NaN points are
-// dropped. A metric is High or Low when Mann-Whitney's p < 1-Confidence
-// and the medians differ by more than max(Tolerance*|baseline median|,
+// dropped. A metric is High or Low when Mann-Whitney's two-sided p (as
+// Kayenta's and SciPy's default; see MannWhitney) < 1-Confidence and the
+// medians differ by more than max(Tolerance*|baseline median|,
 // MinEffect); it fails when that is its bad direction, or when it has no
 // data. Score = 100 * weight of passing metrics / all weight. Verdict: a
 // critical metric failing on data fails the run; so does a score below
@@ -181,13 +183,14 @@ func judgeMetric(cfg Judge, m JudgeMetric) MetricJudgement {
 	j.Fails = (j.Class == ClassHigh && dir != DirectionDecrease) || (j.Class == ClassLow && dir != DirectionIncrease)
 
 	var why string
+	shownP, shownAlpha := formatP(p, alpha)
 	switch {
 	case !significant:
-		why = fmt.Sprintf("p=%.2g >= %.2g: Pass", p, alpha)
+		why = fmt.Sprintf("p%s >= %s: Pass", shownP, shownAlpha)
 	case !big:
-		why = fmt.Sprintf("p=%.2g < %.2g but |%s| <= tolerance %s: Pass", p, alpha, FormatValue(diff), FormatValue(allowed))
+		why = fmt.Sprintf("p%s < %s but |%s| <= tolerance %s: Pass", shownP, shownAlpha, FormatValue(diff), FormatValue(allowed))
 	default:
-		why = fmt.Sprintf("p=%.2g < %.2g: %s, %s", p, alpha, j.Class, directionPhrase(dir))
+		why = fmt.Sprintf("p%s < %s: %s, %s", shownP, shownAlpha, j.Class, directionPhrase(dir))
 		if j.Fails {
 			why += " -> fail"
 			if m.Critical {
@@ -200,6 +203,27 @@ func judgeMetric(cfg Judge, m JudgeMetric) MetricJudgement {
 	j.Explanation = fmt.Sprintf("%s: canary median %s vs baseline %s (%s), %s",
 		m.Name, FormatValue(j.CanaryMedian), FormatValue(j.BaselineMedian), formatEffect(j.Effect), why)
 	return j
+}
+
+// formatP shows p (as "=0.0013", or "<1e-300" when it underflowed to 0)
+// and alpha, each with 2 significant digits, and p with more where 2
+// would put it on the wrong side of the alpha shown: p=0.04996 is not
+// shown as "p=0.05 < 0.05".
+func formatP(p, alpha float64) (shownP, shownAlpha string) {
+	shownAlpha = strconv.FormatFloat(alpha, 'g', 2, 64)
+	if p == 0 {
+		// erfc underflows beyond z of about 38: p is below the smallest
+		// float64, not zero.
+		return "<1e-300", shownAlpha
+	}
+	a, _ := strconv.ParseFloat(shownAlpha, 64)
+	for prec := 2; prec <= 17; prec++ {
+		s := strconv.FormatFloat(p, 'g', prec, 64)
+		if v, _ := strconv.ParseFloat(s, 64); (v < a) == (p < alpha) {
+			return "=" + s, shownAlpha
+		}
+	}
+	return "=" + strconv.FormatFloat(p, 'g', -1, 64), shownAlpha
 }
 
 func directionPhrase(dir string) string {

@@ -24,9 +24,10 @@ func TestMannWhitney(t *testing.T) {
 		x, y []float64
 		u, p float64
 	}{
-		// scipy.stats.mannwhitneyu(males, females, method="asymptotic") in
-		// scipy's documentation: statistic=17.0, pvalue=0.11134688653314041.
-		{name: "scipy documentation", x: []float64{19, 22, 16, 29, 24}, y: []float64{20, 11, 17, 12}, u: 17, p: 0.11134688653314041},
+		// scipy.stats.mannwhitneyu(males, females) in SciPy's documentation:
+		// statistic=17.0, pvalue=0.1111111111111111 (exact: 4 and 5 points,
+		// no ties); 0.11134688653314041 with method="asymptotic".
+		{name: "scipy documentation", x: []float64{19, 22, 16, 29, 24}, y: []float64{20, 11, 17, 12}, u: 17, p: 0.1111111111111111},
 		// By hand: ranks 1 | 3 3 3 | 6 6 6 | 8; R(x) = 1+3+3+6 = 13, U = 13-10 = 3;
 		// sigma² = 16/12 * (9 - (24+24)/56); z = (|3-8| - 0.5) / sigma.
 		{name: "ties", x: []float64{1, 2, 2, 3}, y: []float64{2, 3, 3, 4}, u: 3, p: normalP(4.5 / math.Sqrt(16.0/12*(9-48.0/56)))},
@@ -158,5 +159,71 @@ func TestJudgeRun(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestFormatP(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		p, alpha float64
+		want     string
+	}{
+		{2.335375328463411e-07, 0.05, "=2.3e-07 0.05"},
+		{0.0513, 0.05, "=0.051 0.05"},
+		{0.0496, 0.05, "=0.0496 0.05"},     // 2 digits would show 0.05 < 0.05
+		{0.049996, 0.05, "=0.049996 0.05"}, // as many digits as it takes
+		{0.05, 0.05, "=0.05 0.05"},
+		{0.0500001, 0.05, "=0.05 0.05"}, // >= reads true at 2 digits
+		{1 - 0.95, 1 - 0.95, "=0.05 0.05"},
+		{7.066071930388932e-18, 1e-9, "=7.1e-18 1e-09"},
+		{0, 0.05, "<1e-300 0.05"}, // erfc underflowed
+		{1, 0.05, "=1 0.05"},
+	}
+	for _, tt := range tests {
+		p, a := formatP(tt.p, tt.alpha)
+		if got := p + " " + a; got != tt.want {
+			t.Errorf("formatP(%v, %v) = %q, want %q", tt.p, tt.alpha, got, tt.want)
+		}
+	}
+}
+
+// TestJudgeSmallAndStrong: the two p-value cases through the
+// judge. A 5 x 7 window with U = 30 is significant at 0.05 with the
+// exact distribution (0.048; the normal approximation's 0.051 missed
+// it), and a strong effect shows its p, not p=0.
+func TestJudgeSmallAndStrong(t *testing.T) {
+	t.Parallel()
+	scale := func(v []float64, k float64) []float64 {
+		out := make([]float64, len(v))
+		for i, x := range v {
+			out[i] = x * k
+		}
+		return out
+	}
+	seq := func(from, n int) []float64 {
+		out := make([]float64, n)
+		for i := range out {
+			out[i] = float64(from+i) * 0.001
+		}
+		return out
+	}
+	tests := []struct {
+		name             string
+		canary, baseline []float64
+		verdict          Verdict
+		explain          string
+	}{
+		{name: "5x7, U=30: exact p", canary: scale([]float64{12, 11, 10, 8, 4}, 0.001), baseline: scale([]float64{1, 2, 3, 5, 6, 7, 9}, 0.001),
+			verdict: Failed, explain: "canary median 0.01 vs baseline 0.005 (+100%), p=0.048 < 0.05: High, increase is bad -> fail"},
+		{name: "50x50 separated: p=7.1e-18", canary: seq(51, 50), baseline: seq(1, 50),
+			verdict: Failed, explain: "p=7.1e-18 < 0.05: High"},
+		{name: "1200x1200 separated: p underflows", canary: seq(1201, 1200), baseline: seq(1, 1200),
+			verdict: Failed, explain: "p<1e-300 < 0.05: High"},
+	}
+	for _, tt := range tests {
+		rep := JudgeRun(Judge{}, []JudgeMetric{{Name: "error-ratio", Canary: tt.canary, Baseline: tt.baseline}})
+		if rep.Verdict != tt.verdict || !strings.Contains(rep.Metrics[0].Explanation, tt.explain) {
+			t.Errorf("%s: %s, %q; want %s, %q", tt.name, rep.Verdict, rep.Metrics[0].Explanation, tt.verdict, tt.explain)
+		}
 	}
 }
