@@ -1,6 +1,8 @@
-// Package agent is ferry's reconcile loop: it reads the fleet repo and the
-// registries, plans which version each environment should run, and writes
-// each promotion as a commit. It keeps no state that Git does not hold.
+// Package agent is ferry's loop: it schedules reconcile passes, alerts,
+// verifications and their verdicts, and wires the steps that do the work
+// (plan, promote, canary, verify, rollback) over the fleet repo's record
+// format (ledger), its write transaction (publish), its read model
+// (state) and the gate. It keeps no state that Git does not hold.
 package agent
 
 import (
@@ -8,138 +10,172 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
 	"slices"
-	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/ferry-dev/ferry/agent/canary"
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
-	"github.com/ferry-dev/ferry/agent/registry"
+	"github.com/ferry-dev/ferry/agent/gate"
+	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/agent/plan"
+	"github.com/ferry-dev/ferry/agent/promote"
+	"github.com/ferry-dev/ferry/agent/publish"
+	"github.com/ferry-dev/ferry/agent/rollback"
+	"github.com/ferry-dev/ferry/agent/state"
+	"github.com/ferry-dev/ferry/agent/verify"
 	"github.com/ferry-dev/ferry/analysis"
+	"github.com/ferry-dev/ferry/overlays"
 )
 
-// Fleet is the fleet repo as the agent uses it.
+// Fleet is the fleet repo as the agent uses it (*fleet.Repo).
 type Fleet interface {
-	Fetch(ctx context.Context) (*fleet.Snapshot, error)
-	Commit(parent *fleet.Snapshot, files map[string][]byte, msg fleet.Message, when time.Time) (*fleet.Snapshot, error)
-	Push(ctx context.Context, s *fleet.Snapshot) error
-	Log(ctx context.Context, from *fleet.Snapshot, fn func(fleet.Commit) (bool, error)) error
-	LogPath(ctx context.Context, from *fleet.Snapshot, path string, fn func(fleet.Commit) (bool, error)) error
-	Snapshot(hash string) (*fleet.Snapshot, error)
-	FetchNotes(ctx context.Context) (*fleet.Notes, error)
-	AddNote(ctx context.Context, commit, text string, when time.Time) error
+	publish.Repo
+	state.Log
+	FetchNotes(ctx context.Context, ref string) (*fleet.Notes, error)
 }
 
-// Registry lists and resolves tags of image repositories.
-type Registry interface {
-	Tags(ctx context.Context, repo string, insecure bool) ([]string, error)
-	Resolve(ctx context.Context, repo, tag string, insecure bool) (registry.Descriptor, error)
-}
+// Names the agent's callers use from the step packages.
+type (
+	Version        = ledger.Version
+	Step           = plan.Step
+	Action         = plan.Action
+	Mode           = plan.Mode
+	Decision       = gate.Decision
+	Verification   = verify.Verification
+	Progress       = verify.Progress
+	RollbackResult = rollback.Result
+	// ClusterVerifier and ClusterCheck are verify's, for the Kubernetes wiring.
+	ClusterVerifier = verify.ClusterVerifier
+	ClusterCheck    = verify.ClusterCheck
+	ImageReader     = gate.Images
+	QualityGates    = gate.QualityGates
+	MetricQuerier   = gate.MetricQuerier
+	PullRequests    = promote.PullRequests
+	Branches        = promote.Branches
+)
 
-// Options wires an Agent.
+// Actions of a plan, re-exported.
+const (
+	ActionNone      = plan.ActionNone
+	ActionPromote   = plan.ActionPromote
+	ActionWait      = plan.ActionWait
+	ActionHold      = plan.ActionHold
+	ActionError     = plan.ActionError
+	ActionDeny      = plan.ActionDeny
+	ModePullRequest = plan.ModePullRequest
+)
+
+// ErrUnknownTarget marks an alert for an app or environment ferry does not manage.
+var ErrUnknownTarget = rollback.ErrUnknownTarget
+
+// Options wire an Agent.
 type Options struct {
 	Config   *config.Pipeline
 	Fleet    Fleet
-	Registry Registry
+	Registry plan.Registry
 	Logger   *slog.Logger
 	Metrics  *Metrics // nil: no metrics
 	// Images reads image metadata and referrers (scan reports); nil: none.
-	Images ImageReader
+	Images gate.Images
 	// Sonar reads quality gates, by app name; apps without one have no Sonar evidence.
-	Sonar map[string]QualityGates
+	Sonar map[string]gate.QualityGates
 	// Prometheus answers the environments' metric queries; nil: none configured.
-	Prometheus MetricQuerier
+	Prometheus gate.MetricQuerier
 	// PullRequests opens the pull requests of pullRequest environments; with
 	// nil they wait for a person. Branches must be set with it.
-	PullRequests PullRequests
-	Branches     Branches
+	PullRequests promote.PullRequests
+	Branches     promote.Branches
 	// Analysis are the metric providers of analyses, by name (prometheus).
 	Analysis analysis.Providers
 	// Clusters verifies environments that name a cluster; nil: such
 	// verifications are inconclusive.
-	Clusters ClusterVerifier
-	// Apps, when set, limits the agent to the apps it returns true for: one
-	// shard of a fleet shared by several replicas.
+	Clusters verify.ClusterVerifier
+	// Apps, when set, limits the passes to the apps it returns true for:
+	// one shard of a fleet shared by several replicas. Rollbacks are not
+	// limited: any replica carries out any rollback.
 	Apps func(app string) bool
 	// Notifier hears about promotions, denials, pull requests and rollbacks.
 	Notifier Notifier
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// PushAttempts bounds the fetch-reapply-push retries on a moving remote.
+	// PushAttempts bounds the fetch-reapply-push rounds of one write.
 	PushAttempts int
-	// RegistryConcurrency bounds parallel registry look-ups in a pass.
+	// PushBackoff is the first wait between those rounds; default 50 ms.
+	PushBackoff time.Duration
+	// RegistryConcurrency bounds parallel registry look-ups.
 	RegistryConcurrency int
+	// RegistryTimeout bounds one app's registry look-up; default 60 s.
+	RegistryTimeout time.Duration
+	// RegistryPatience is how long a pass waits for slow registries before
+	// it goes on without their apps (they get a pass of their own when
+	// their answer comes); default 2 s.
+	RegistryPatience time.Duration
+	// Render checks that an edited overlay builds; nil: overlays.Render.
+	Render promote.Renderer
+	// Engines shares compiled policy bundles between agents of a process.
+	Engines *gate.Engines
+	// HTTP fetches Trivy reports by URL; nil: http.DefaultClient.
+	HTTP *http.Client
 }
 
-// Agent reconciles one pipeline.
+// Agent reconciles one pipeline. Its methods are safe for concurrent use:
+// writes are serialised by the publisher, rollbacks first.
 type Agent struct {
-	cfg       *config.Pipeline
-	fleet     Fleet
-	reg       Registry
-	log       *slog.Logger
-	metrics   *Metrics
-	now       func() time.Time
-	attempts  int
-	regConc   int
-	selectors map[string]*registry.Selector
-	order     []*config.Environment
-	images    ImageReader
-	sonar     map[string]QualityGates
-	prom      MetricQuerier
-	prs       PullRequests
-	branches  Branches
-	notifier  Notifier
-	policy    *policyCache // compiled policies of the last policy tree seen
-	analyses  map[string]*analysis.Compiled
-	providers analysis.Providers
-	clusters  ClusterVerifier
-	progress  progressBoard
+	cfg   *config.Pipeline // the apps this replica reconciles
+	full  *config.Pipeline // every app: rollbacks and the record
+	order []*config.Environment
+	fleet Fleet
+	now   func() time.Time
 
-	mu      sync.Mutex // one pass at a time: ferry has a single writer
-	history *history
-	seen    map[string]time.Time // candidate key -> first seen, for the duration metric
-	// verdicts holds the last logged verdict per candidate key.
-	verdicts map[string]string
+	pub        *publish.Publisher
+	history    *state.History
+	gate       *gate.Gate
+	planner    *plan.Planner
+	poller     *plan.Poller
+	promoter   *promote.Promoter
+	deliveries *canary.Deliveries
+	verifier   *verify.Verifier
+	rollbacks  *rollback.Rollbacker
+	obs        *observer
+	patience   time.Duration
+	proposals  bool
+
+	last atomic.Pointer[state.State] // the newest state a pass read, for Status
+	// onVerify, when set, starts a verification the moment the commit that
+	// owes it is pushed (the loop sets it).
+	onVerify atomic.Pointer[func(verify.Verification)]
+	// onCandidate, when set, hears about registry answers that came after a
+	// pass stopped waiting for them (the loop asks for a pass).
+	onLate atomic.Pointer[func(app string)]
 }
 
-// New validates the wiring and prepares tag selectors.
+// New validates the wiring and builds the steps.
 func New(o Options) (*Agent, error) {
 	if o.Config == nil || o.Fleet == nil || o.Registry == nil {
 		return nil, fmt.Errorf("agent: config, fleet and registry are required")
 	}
-	a := &Agent{
-		cfg:       o.Config,
-		fleet:     o.Fleet,
-		reg:       o.Registry,
-		log:       o.Logger,
-		metrics:   o.Metrics,
-		now:       o.Now,
-		attempts:  o.PushAttempts,
-		regConc:   o.RegistryConcurrency,
-		selectors: make(map[string]*registry.Selector, len(o.Config.Apps)),
-		history:   newHistory(),
-		seen:      map[string]time.Time{},
-		verdicts:  map[string]string{},
-		images:    o.Images,
-		sonar:     o.Sonar,
-		prom:      o.Prometheus,
-		prs:       o.PullRequests,
-		branches:  o.Branches,
-		notifier:  o.Notifier,
-		providers: o.Analysis,
-		clusters:  o.Clusters,
-		analyses:  map[string]*analysis.Compiled{},
+	if o.PullRequests != nil && o.Branches == nil {
+		return nil, fmt.Errorf("agent: pull requests need Branches")
 	}
-	names := slices.Sorted(maps.Keys(o.Analysis))
-	for _, n := range slices.Sorted(maps.Keys(o.Config.Analyses)) {
-		c, err := analysis.Compile(o.Config.Analyses[n].Template(n), names)
-		if err != nil {
-			return nil, fmt.Errorf("analysis %s: %w", n, err)
-		}
-		a.analyses[n] = c
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.RegistryPatience <= 0 {
+		o.RegistryPatience = 2 * time.Second
+	}
+	if o.Render == nil {
+		o.Render = overlays.Render
+	}
+	a := &Agent{cfg: o.Config, full: o.Config, fleet: o.Fleet, now: o.Now, patience: o.RegistryPatience,
+		history: state.NewHistory(), proposals: o.PullRequests != nil}
 	if o.Apps != nil {
-		// A shard sees only its apps; config lookups for others fail as unknown.
+		// A shard passes over its apps only.
 		cfg := *o.Config
 		cfg.Apps = nil
 		for _, app := range o.Config.Apps {
@@ -149,35 +185,41 @@ func New(o Options) (*Agent, error) {
 		}
 		a.cfg = &cfg
 	}
-	if a.prs != nil && a.branches == nil {
-		return nil, fmt.Errorf("agent: pull requests need Branches")
-	}
-	if a.log == nil {
-		a.log = slog.New(slog.DiscardHandler)
-	}
-	if a.now == nil {
-		a.now = time.Now
-	}
-	if a.attempts <= 0 {
-		a.attempts = 5
-	}
-	if a.regConc <= 0 {
-		a.regConc = 16
-	}
-	for i := range o.Config.Apps {
-		app := &o.Config.Apps[i]
-		sel, err := registry.NewSelector(registry.TagPolicy{
-			Semver: app.Tags.Semver, Regex: app.Tags.Regex, Order: app.Tags.Order, Digest: app.Tags.Digest,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("app %s: %w", app.Name, err)
-		}
-		a.selectors[app.Name] = sel
-	}
 	for _, name := range o.Config.Order() {
 		env, _ := o.Config.Env(name)
 		a.order = append(a.order, env)
 	}
+	a.obs = newObserver(o.Logger, o.Metrics, o.Notifier, o.Now)
+	a.pub = publish.New(o.Fleet, publish.Options{Attempts: o.PushAttempts, Backoff: o.PushBackoff, Now: o.Now, Logger: o.Logger,
+		OnRetry: func() { a.obs.metrics.pushRetry() }})
+	a.gate = gate.New(gate.Options{Config: o.Config, Log: o.Fleet, Images: o.Images, Sonar: o.Sonar, Prometheus: o.Prometheus,
+		HTTP: o.HTTP, Now: o.Now, Logger: o.Logger, Engines: o.Engines})
+	var err error
+	if a.planner, err = plan.New(a.full, o.Fleet, a.gate, a.history, a.proposals); err != nil {
+		return nil, err
+	}
+	a.poller = &plan.Poller{Registry: o.Registry, Timeout: o.RegistryTimeout, Concurrency: o.RegistryConcurrency, Done: func(app string) {
+		if fn := a.onLate.Load(); fn != nil {
+			(*fn)(app)
+		}
+	}}
+	a.promoter = promote.New(promote.Options{Config: o.Config, Publisher: a.pub, Render: o.Render, Logger: o.Logger,
+		PRs: o.PullRequests, Branches: o.Branches, Now: o.Now})
+	a.deliveries = &canary.Deliveries{Config: o.Config, Log: o.Fleet, Render: o.Render, Now: o.Now}
+	analyses := map[string]*analysis.Compiled{}
+	providers := slices.Sorted(maps.Keys(o.Analysis))
+	for _, n := range slices.Sorted(maps.Keys(o.Config.Analyses)) {
+		c, err := analysis.Compile(o.Config.Analyses[n].Template(n), providers)
+		if err != nil {
+			return nil, fmt.Errorf("analysis %s: %w", n, err)
+		}
+		analyses[n] = c
+	}
+	a.verifier = verify.New(verify.Options{Config: o.Config, Log: o.Fleet, Analyses: analyses, Providers: o.Analysis,
+		Clusters: o.Clusters, Logger: o.Logger, Now: o.Now})
+	a.rollbacks = rollback.New(rollback.Options{Config: a.full, Publisher: a.pub, Log: o.Fleet, Render: o.Render,
+		Deliveries: a.deliveries, PRs: o.PullRequests, Branches: o.Branches, Logger: o.Logger, Now: o.Now,
+		Selectors: func(app string) interface{ Allows(string) bool } { return a.planner.Selector(app) }})
 	return a, nil
 }
 
@@ -186,3 +228,13 @@ func (a *Agent) Fleet() Fleet { return a.fleet }
 
 // Config returns the pipeline the agent runs.
 func (a *Agent) Config() *config.Pipeline { return a.cfg }
+
+// SetMetrics makes the agent record into m (shared across config reloads).
+func (a *Agent) SetMetrics(m *Metrics) { a.obs.metrics = m }
+
+// SetNotifier makes the agent tell n what it does.
+func (a *Agent) SetNotifier(n Notifier) { a.obs.notifier = n }
+
+// Progress returns the newest analysis of every app and environment that
+// had one since the agent started.
+func (a *Agent) Progress() []verify.Progress { return a.verifier.Board.Progress() }

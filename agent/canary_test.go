@@ -156,7 +156,7 @@ func TestProgressiveStrategies(t *testing.T) {
 				t.Errorf("stable and canary should both run 1.0.0 at the end:\n%s", k)
 			}
 			route := f.git(t, "show", "main:overlays/prod/checkout-route.yaml")
-			if st, err := overlays.ReadRoute([]byte(route), overlays.RouteSpec{Name: "checkout", Stable: "checkout", Canary: "checkout-canary"}); err != nil || st != restRoute {
+			if st, err := overlays.ReadRoute([]byte(route), overlays.RouteSpec{Name: "checkout", Stable: "checkout", Canary: "checkout-canary"}); err != nil || st != (overlays.RouteState{StableWeight: 100}) {
 				t.Errorf("route after the delivery = %+v, %v; want all traffic on stable:\n%s", st, err, route)
 			}
 
@@ -196,7 +196,7 @@ func TestInconclusiveStepHolds(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range plan.Steps {
-		if s.Env == "prod" && (s.Action != ActionWait || !strings.Contains(s.Reason, "held")) {
+		if s.Env == "prod" && (s.Action != ActionHold || !strings.Contains(s.Reason, "held")) {
 			t.Errorf("prod step = %s: %s; want held", s.Action, s.Reason)
 		}
 	}

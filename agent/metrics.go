@@ -115,9 +115,6 @@ func (m *Metrics) pass(err error) {
 	m.passes.WithLabelValues("ok").Inc()
 }
 
-// SetMetrics makes the agent record into m (shared across config reloads).
-func (a *Agent) SetMetrics(m *Metrics) { a.metrics = m }
-
 func (m *Metrics) analysis(env, verdict string) {
 	if m != nil {
 		m.analyses.WithLabelValues(env, verdict).Inc()
@@ -135,7 +132,7 @@ func (m *Metrics) registryPolls(ok, failed int) {
 // registryPacing adds what the registry client counted since the last
 // call, when it counts (*registry.Client does). A new client (after a
 // config reload) starts again at zero.
-func (m *Metrics) registryPacing(reg Registry) {
+func (m *Metrics) registryPacing(reg any) {
 	c, ok := reg.(interface{ Stats() registry.Stats })
 	if m == nil || !ok {
 		return

@@ -50,7 +50,7 @@ func TestRollbackByPullRequest(t *testing.T) {
 			change = files
 			change["overlays/prod/kustomization.yaml"] = next
 		}
-		if head, err = repo.Commit(head, change, fleet.Message{Subject: "prod " + v.Tag}, time.Now()); err != nil {
+		if head, err = repo.Commit(head, change, "prod "+v.Tag, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		if err := repo.Push(ctx, head); err != nil {

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/gitstate"
+	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/e2e/gitserver"
 )
 
@@ -44,10 +44,10 @@ func TestRollbackToLastGood(t *testing.T) {
 	if k := f.git(t, "show", "main:overlays/ppd/kustomization.yaml"); !strings.Contains(k, "newTag: 1.1.0") {
 		t.Errorf("ppd was rolled back too:\n%s", k)
 	}
-	if rej := f.git(t, "show", "main:"+RejectedFile); !strings.Contains(rej, "1.1.0") || !strings.Contains(rej, "HighErrorRate") {
+	if rej := f.git(t, "show", "main:"+gitstate.RejectionsFile); !strings.Contains(rej, "1.1.0") || !strings.Contains(rej, "HighErrorRate") {
 		t.Fatalf("rejection not recorded:\n%s", rej)
 	}
-	if frz := f.git(t, "show", "main:"+FreezeFile); !strings.Contains(frz, "abc123") {
+	if frz := f.git(t, "show", "main:"+gitstate.FreezesFile); !strings.Contains(frz, "abc123") {
 		t.Fatalf("freeze until resolved not recorded:\n%s", frz)
 	}
 
@@ -76,7 +76,7 @@ func TestRollbackToLastGood(t *testing.T) {
 	if err != nil || commit == "" {
 		t.Fatalf("resolve: %q %v", commit, err)
 	}
-	if frz := f.git(t, "show", "main:"+FreezeFile); strings.Contains(frz, "abc123") {
+	if frz := f.git(t, "show", "main:"+gitstate.FreezesFile); strings.Contains(frz, "abc123") {
 		t.Fatalf("the freeze outlived its alert:\n%s", frz)
 	}
 }
@@ -121,9 +121,9 @@ func TestUnrejectLetsTheVersionMoveAgain(t *testing.T) {
 	if _, err := f.agent.Rollback(ctx, Alert{App: "checkout", Env: "prod", Name: "HighErrorRate", Fingerprint: "f1"}); err != nil {
 		t.Fatal(err)
 	}
-	commit, err := f.agent.EditFile(ctx, RejectedFile, func(data []byte) ([]byte, bool, error) {
+	commit, err := f.agent.EditFile(ctx, gitstate.RejectionsFile, func(data []byte) ([]byte, bool, error) {
 		return gitstate.RemoveRejection(data, "checkout", "1.1.0")
-	}, fleet.Message{Subject: "unreject checkout 1.1.0"})
+	}, &ledger.Unreject{App: "checkout", Version: "1.1.0"})
 	if err != nil || commit == "" {
 		t.Fatalf("unreject: %q %v", commit, err)
 	}

@@ -3,10 +3,15 @@ package agent
 import (
 	"context"
 	"fmt"
+
+	"github.com/ferry-dev/ferry/agent/canary"
+	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/agent/state"
+	"github.com/ferry-dev/ferry/analysis"
 )
 
 // EnvStatus is where one app stands in one environment, from Git alone:
-// the version, a delivery in progress, and the newest analysis verdict.
+// the version, a delivery in progress, and the newest verdict.
 type EnvStatus struct {
 	App      string    `json:"app"`
 	Env      string    `json:"env"`
@@ -18,6 +23,18 @@ type EnvStatus struct {
 	Error    string    `json:"error,omitempty"`
 }
 
+// Verdict is the newest verdict on what an environment runs.
+type Verdict struct {
+	Verdict  analysis.Verdict `json:"verdict"`
+	Template string           `json:"template,omitempty"`
+	Commit   string           `json:"commit"`
+	Reason   string           `json:"reason,omitempty"`
+}
+
+func verdictOf(v ledger.Verdict, commit string) *Verdict {
+	return &Verdict{Verdict: analysis.Verdict(v.Verdict), Template: v.Analysis, Commit: commit, Reason: v.Reason}
+}
+
 // Delivery is a progressive delivery in progress.
 type Delivery struct {
 	Strategy string  `json:"strategy"`
@@ -27,59 +44,60 @@ type Delivery struct {
 	Weight   int     `json:"weight"` // percent of traffic on the canary
 }
 
-// Status reads every app's state in every environment at the fleet repo's head.
+// Status is every app's state in every environment: at the head the last
+// pass read when a loop runs (pages never fetch, so a page view never
+// waits for Git or slows a pass), else at the branch head fetched now.
 func (a *Agent) Status(ctx context.Context) ([]EnvStatus, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	st, err := a.fetchState(ctx)
-	if err != nil {
-		return nil, err
+	st := a.last.Load()
+	if st == nil {
+		var err error
+		if st, err = a.read(ctx); err != nil {
+			return nil, err
+		}
 	}
 	live := map[string]Progress{}
 	for _, p := range a.Progress() {
-		live[boardKey(p.Verification)] = p
+		live[p.App+"\x00"+p.Env] = p
 	}
 	var out []EnvStatus
 	for _, env := range a.order {
 		for i := range a.cfg.Apps {
 			app := &a.cfg.Apps[i]
 			s := EnvStatus{App: app.Name, Env: env.Name, Analysis: env.Analysis}
-			es := st.envs[env.Name]
-			if es.err != nil {
-				s.Error = es.err.Error()
+			es := st.Envs[env.Name]
+			if es.Err != nil {
+				s.Error = es.Err.Error()
 				out = append(out, s)
 				continue
 			}
-			s.Version = es.version(app)
-			commit := ""
+			s.Version = es.Version(app)
 			if env.Canary != nil {
 				s.Analysis = env.Canary.Analysis
-				cs, err := a.readCanary(st, app, env)
+				cs, err := canary.Read(st, app, env)
 				switch {
 				case err != nil:
 					s.Error = err.Error()
-				case cs.active():
-					s.Delivery = &Delivery{Strategy: cs.plan.strategy, Version: cs.canary, Weight: cs.route.CanaryWeight}
-					if cs.step >= 0 {
-						s.Delivery.Step, s.Delivery.Label = cs.stepLabel(), cs.plan.steps[cs.step].label
-					}
-					if commit, err = a.lastOverlayCommit(ctx, st, env); err != nil {
-						return nil, err
+				case cs.Active(state.Moving(app)):
+					s.Delivery = &Delivery{Strategy: cs.Plan.Strategy, Version: cs.Canary, Weight: cs.Route.CanaryWeight}
+					if cs.Step >= 0 {
+						s.Delivery.Step, s.Delivery.Label = cs.StepLabel(), cs.Plan.Label(cs.Step)
+						c, err := canary.StepCommit(ctx, a.fleet, st, app, env, cs)
+						if err != nil {
+							return nil, fmt.Errorf("status of %s in %s: %w", app.Name, env.Name, err)
+						}
+						if vd, ok := st.Note(c.Hash).For(app.Name, env.Name, cs.StepLabel(), ledger.Version{Tag: cs.Canary.Tag}); ok {
+							s.Verdict = verdictOf(vd, c.Hash)
+						}
 					}
 				}
 			}
-			if commit == "" && !s.Version.IsZero() {
-				c, ok, err := a.runStart(ctx, st, app, env.Name, s.Version)
+			if s.Delivery == nil && !s.Version.IsZero() {
+				vd, c, ok, err := state.Verdict(ctx, a.fleet, st, app, env, s.Version)
 				if err != nil {
 					return nil, fmt.Errorf("status of %s in %s: %w", app.Name, env.Name, err)
 				}
 				if ok {
-					commit = c.Hash
-				}
-			}
-			if commit != "" {
-				if vd, ok := readVerdict(st.notes, commit); ok {
-					s.Verdict = &vd
+					s.Verdict = verdictOf(vd, c.Hash)
 				}
 			}
 			if p, ok := live[app.Name+"\x00"+env.Name]; ok {

@@ -57,8 +57,10 @@ func TestVerificationGatesAndRollsBack(t *testing.T) {
 	if len(res.Verifications) != 1 || res.Verifications[0].Env != "qa" || res.Verifications[0].Version.Tag != "1.0.0" {
 		t.Fatalf("verifications owed: %+v", res.Verifications)
 	}
+	// Structural: nothing moves past a verified env before its verdict,
+	// whatever the policies say (issue 17).
 	for _, s := range res.Plan.Steps {
-		if s.Env == "ppd" && (s.Action != ActionDeny || !strings.Contains(s.Reason, "no qa verdict")) {
+		if s.Env == "ppd" && (s.Action != ActionHold || !strings.Contains(s.Reason, "waiting for qa to verify 1.0.0")) {
 			t.Errorf("ppd before qa's verdict: %s %s", s.Action, s.Reason)
 		}
 	}

@@ -21,22 +21,7 @@ func Render(fsys fs.FS, dir string) ([]byte, error) {
 		return nil, fmt.Errorf("render %s: not a relative slash-separated path inside the fleet", dir)
 	}
 	mem := filesys.MakeFsInMemory()
-	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		switch {
-		case err != nil:
-			return err
-		case d.IsDir() && d.Name() == ".git":
-			return fs.SkipDir
-		case d.IsDir():
-			return nil
-		}
-		data, err := fs.ReadFile(fsys, p)
-		if err != nil {
-			return err
-		}
-		return mem.WriteFile(p, data)
-	})
-	if err != nil {
+	if err := copyTree(fsys, mem, ".", ".", 0); err != nil {
 		return nil, fmt.Errorf("render %s: copy fleet: %w", dir, err)
 	}
 	resources, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(mem, dir)
@@ -48,6 +33,48 @@ func Render(fsys fs.FS, dir string) ([]byte, error) {
 		return nil, fmt.Errorf("render %s: %w", dir, err)
 	}
 	return out, nil
+}
+
+// maxLinkDepth bounds nested symbolic links to directories while copying:
+// a link to its own parent would otherwise copy forever.
+const maxLinkDepth = 8
+
+// copyTree copies fsys's tree at from into mem at to. kustomize's in-memory
+// filesystem has no symbolic links, so a link inside the repository is
+// copied as what it points to (a file, or a directory's files), as kustomize
+// would see it on disk; a link that leads outside the repository, or
+// nowhere, is left out, never an error for overlays that do not use it.
+func copyTree(fsys fs.FS, mem filesys.FileSystem, from, to string, depth int) error {
+	return fs.WalkDir(fsys, from, func(p string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && d.Name() == ".git":
+			return fs.SkipDir
+		case d.IsDir():
+			return nil
+		}
+		dest := p
+		if from != "." {
+			dest = path.Join(to, strings.TrimPrefix(p, from+"/"))
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			info, err := fs.Stat(fsys, p)
+			switch {
+			case err != nil:
+				return nil // leaves the repository or points nowhere
+			case info.IsDir() && depth < maxLinkDepth:
+				return copyTree(fsys, mem, p, dest, depth+1)
+			case info.IsDir():
+				return fmt.Errorf("%s: more than %d nested symbolic links to directories", p, maxLinkDepth)
+			}
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		return mem.WriteFile(dest, data)
+	})
 }
 
 // podSpecPaths says where each workload kind keeps its pod spec.

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"strings"
+	"text/template"
 	"time"
 
 	"github.com/ferry-dev/ferry/analysis"
@@ -159,4 +161,22 @@ func (e *Environment) VerifyTimeout() time.Duration {
 		return e.Verify.Timeout.Std()
 	}
 	return DefaultVerifyTimeout
+}
+
+// CanaryEntry is the images entry of app's canary in env when canary.image
+// names it; "" for the default, the stable entry's name plus "-canary".
+// The template is checked at load; one that fails here names no entry.
+func (env *Environment) CanaryEntry(app *App) string {
+	if env == nil || env.Canary == nil || env.Canary.Image == "" {
+		return ""
+	}
+	t, err := template.New("image").Option("missingkey=error").Parse(env.Canary.Image)
+	if err != nil {
+		return ""
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, map[string]string{"App": app.Name, "Image": app.Image}); err != nil {
+		return ""
+	}
+	return strings.TrimSpace(b.String())
 }

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
+	"strconv"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -13,6 +13,7 @@ import (
 	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/ledger"
 )
 
 // ErrStarting means the agent has not been wired or has no pass yet: the
@@ -193,35 +194,38 @@ func (e Event) matches(app, env string) bool {
 	return env == "" || e.Env == env || slices.Contains(e.Mirrors, env)
 }
 
-// EventOf reads a commit's subject and Ferry-* trailers.
+// EventOf reads a commit as the ledger records it.
 func EventOf(c fleet.Commit) Event {
-	m := c.Message
-	ev := Event{
-		Commit: c.Hash, Time: c.Time, Author: c.Author.Name, Subject: m.Subject,
-		App: m.Trailer(agent.TrailerApp), Env: m.Trailer(agent.TrailerEnv), Version: m.Trailer(agent.TrailerVersion),
-		Canary: m.Trailer(agent.TrailerCanary), Step: m.Trailer(agent.TrailerStep), Weight: m.Trailer(agent.TrailerWeight),
-		Reason: m.Trailer(agent.TrailerReason), Rejects: m.TrailerValues(agent.TrailerRejects),
-	}
-	for _, mirror := range strings.Split(m.Trailer(agent.TrailerMirrors), ",") {
-		if mirror = strings.TrimSpace(mirror); mirror != "" {
-			ev.Mirrors = append(ev.Mirrors, mirror)
+	rec := ledger.Parse(c.Message)
+	ev := Event{Commit: c.Hash, Time: c.Time, Author: c.Author.Name, Subject: rec.Subject(), Kind: KindChange}
+	ev.App, ev.Env = ledger.AppEnv(rec)
+	switch r := rec.(type) {
+	case *ledger.Promotion:
+		ev.Kind, ev.Version = KindPromotion, r.Version.Tag
+		if r.Completed != "" {
+			ev.Canary = r.Completed + " completed"
 		}
-	}
-	ev.Kind = KindChange
-	if ev.App != "" {
-		switch {
-		case strings.HasPrefix(m.Subject, "promote "):
-			ev.Kind = KindPromotion
-		case strings.HasPrefix(m.Subject, "rollback "):
-			ev.Kind = KindRollback
-		case strings.HasPrefix(m.Subject, "abort canary "):
-			ev.Kind = KindAbort
-		case strings.HasPrefix(m.Subject, "canary "):
-			ev.Kind = KindCanary
+	case *ledger.CanaryStep:
+		ev.Kind, ev.Canary = KindCanary, r.Version.Tag
+		ev.Step, ev.Weight = ledger.StepLabel(r.Step, r.Of), strconv.Itoa(r.Weight)
+		if r.Gate != nil {
+			ev.Version = r.Version.Tag
 		}
-	}
-	if strings.HasPrefix(m.Subject, "unfreeze ") {
-		ev.Kind = KindUnfreeze
+		if r.Passed != "" {
+			ev.Reason = "step " + r.Passed + " passed"
+		}
+	case *ledger.Abort:
+		ev.Kind, ev.Canary, ev.Step, ev.Weight, ev.Reason = KindAbort, r.Canary.Tag, r.Step, "0", r.Reason
+		if r.Rejects {
+			ev.Rejects = []string{r.Canary.Tag}
+		}
+	case *ledger.Rollback:
+		ev.Kind, ev.Version, ev.Reason, ev.Mirrors = KindRollback, r.To.Tag, r.Reason, r.Mirrors
+		if r.From.Tag != "" {
+			ev.Rejects = []string{r.From.Tag}
+		}
+	case *ledger.Unfreeze:
+		ev.Kind, ev.Reason = KindUnfreeze, r.Reason
 	}
 	return ev
 }

@@ -2,11 +2,10 @@ package dora
 
 import (
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/ferry-dev/ferry/agent/config"
-	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/ledger"
 )
 
 // tracked is a Change with what the metrics need and JSON does not show.
@@ -47,16 +46,15 @@ func analyze(h *history, apps []config.App, env string) map[string]appResult {
 		if !oc.readable {
 			continue
 		}
-		m := oc.msg
-		if app, v, ok := abortOf(m, env); ok {
+		if app, v, ok := abortOf(oc.rec, env); ok {
 			if st := states[app]; st != nil {
 				st.out = append(st.out, tracked{Change: newChange(KindCanaryAbort, oc, v, st.cur.String())})
 			}
 			continue
 		}
-		if st := states[m.Trailer(trailerApp)]; st != nil {
-			for _, r := range m.TrailerValues(trailerRejects) {
-				st.fail(r, oc.commit.Hash)
+		if r, ok := oc.rec.(*ledger.Rollback); ok {
+			if st := states[r.App]; st != nil && r.From.Tag != "" {
+				st.fail(r.From.Tag, oc.commit.Hash)
 			}
 		}
 		for _, app := range sortedKeys(oc.changes) {
@@ -86,7 +84,7 @@ func (st *appState) change(oc overlayCommit, app string, v version, orgs map[str
 		// new env or app) is the baseline, not a change.
 		return
 	}
-	if isRollback(oc.msg, app, st.ran[v.String()]) {
+	if isRollback(oc.rec, app, st.ran[v.String()]) {
 		st.fail(from.String(), oc.commit.Hash)
 		st.out = append(st.out, tracked{Change: newChange(KindRollback, oc, v.String(), from.String())})
 		return
@@ -113,13 +111,16 @@ func sortedKeys(m map[string]version) []string {
 }
 
 // isRollback recognises a commit that restores an earlier version: ferry's
-// "rollback APP in ENV to V" (or a person's with that subject), or a
-// "Revert ..." back to a version the env ran before.
-func isRollback(m fleet.Message, app string, ranBefore bool) bool {
-	if strings.HasPrefix(m.Subject, "rollback ") {
-		return aboutApp(m, app)
+// rollback of app (or a person's "rollback ..."), or a git revert back to a
+// version the env ran before.
+func isRollback(r ledger.Record, app string, ranBefore bool) bool {
+	switch r := r.(type) {
+	case *ledger.Rollback:
+		return r.App == app
+	case *ledger.Change:
+		return r.IsRollback() || (r.IsRevert() && ranBefore)
 	}
-	return strings.HasPrefix(m.Subject, "Revert ") && ranBefore
+	return false
 }
 
 // closeIncidents pairs each incident's first rollback with the next
@@ -156,15 +157,12 @@ func origins(h *history) map[string]map[string]origin {
 	}
 	for _, env := range h.order {
 		for _, oc := range h.envs[env] {
-			m := oc.msg
-			if app := m.Trailer(trailerApp); app != "" {
-				if t, err := time.Parse(time.RFC3339, m.Trailer(trailerCreated)); err == nil && t.Year() >= 2000 {
+			if app, v, created := createdOf(oc.rec); app != "" {
+				if t, err := time.Parse(time.RFC3339, created); err == nil && t.Year() >= 2000 {
 					// Reproducible builds stamp 1970 (or nothing, year 1): no origin.
-					for _, v := range []string{m.Trailer(trailerVersion), m.Trailer(trailerCanary)} {
-						if o := get(app, v); v != "" && o.created.IsZero() {
-							o.created = t
-							out[app][v] = o
-						}
+					if o := get(app, v); v != "" && o.created.IsZero() {
+						o.created = t
+						out[app][v] = o
 					}
 				}
 			}
@@ -183,11 +181,24 @@ func origins(h *history) map[string]map[string]origin {
 	return out
 }
 
+// createdOf is the image creation time a promotion recorded.
+func createdOf(r ledger.Record) (app, version, created string) {
+	switch r := r.(type) {
+	case *ledger.Promotion:
+		return r.App, r.Version.Tag, r.Gate.Created
+	case *ledger.CanaryStep:
+		if r.Gate != nil {
+			return r.App, r.Version.Tag, r.Gate.Created
+		}
+	}
+	return "", "", ""
+}
+
 func newChange(kind string, oc overlayCommit, v, from string) Change {
 	c := oc.commit
 	return Change{
-		Kind: kind, Commit: c.Hash, Time: c.Time.UTC(), Author: c.Author.Name, Subject: c.Message.Subject,
-		Version: v, From: from, ByFerry: oc.msg.Trailer(trailerApp) != "",
+		Kind: kind, Commit: c.Hash, Time: c.Time.UTC(), Author: c.Author.Name, Subject: ledger.ParseMessage(c.Message).Subject,
+		Version: v, From: from, ByFerry: byFerry(oc.rec) != "",
 	}
 }
 

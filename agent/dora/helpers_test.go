@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/e2e/gitserver"
 )
 
@@ -78,7 +79,7 @@ func (b *builder) kustomization(env string) string {
 }
 
 // commit adds a commit on main at hour h rewriting envs' overlays.
-func (b *builder) commit(h float64, author string, msg fleet.Message, envs ...string) *builder {
+func (b *builder) commit(h float64, author string, msg ledger.Message, envs ...string) *builder {
 	b.raw("refs/heads/main", 0, h, author, msg, envs)
 	b.main = b.mark
 	return b
@@ -86,11 +87,11 @@ func (b *builder) commit(h float64, author string, msg fleet.Message, envs ...st
 
 // merge adds a pull request: a commit on a side branch (msg) merged into
 // main at hour h by a merge commit without ferry's trailers.
-func (b *builder) merge(h float64, pr int, msg fleet.Message, envs ...string) *builder {
+func (b *builder) merge(h float64, pr int, msg ledger.Message, envs ...string) *builder {
 	base := b.main
 	b.raw(fmt.Sprintf("refs/heads/pr-%d", pr), base, h-0.5, "ferry", msg, envs)
 	side := b.mark
-	merge := fleet.Message{Subject: fmt.Sprintf("Merge pull request '%s' (#%d) from pr-%d into main", msg.Subject, pr, pr)}
+	merge := ledger.Message{Subject: fmt.Sprintf("Merge pull request '%s' (#%d) from pr-%d into main", msg.Subject, pr, pr)}
 	b.mark++
 	fmt.Fprintf(&b.s, "commit refs/heads/main\nmark :%d\n", b.mark)
 	b.signature(h, "gitea")
@@ -103,7 +104,7 @@ func (b *builder) merge(h float64, pr int, msg fleet.Message, envs ...string) *b
 	return b
 }
 
-func (b *builder) raw(ref string, from int, h float64, author string, msg fleet.Message, envs []string) {
+func (b *builder) raw(ref string, from int, h float64, author string, msg ledger.Message, envs []string) {
 	b.mark++
 	fmt.Fprintf(&b.s, "commit %s\nmark :%d\n", ref, b.mark)
 	b.signature(h, author)
@@ -184,38 +185,38 @@ func (f *fixture) git(t testing.TB, args ...string) string {
 }
 
 // Messages as ferry writes them (agent/reconcile.go, rollback.go, canary.go).
-func promote(app, v, env, created string) fleet.Message {
-	m := fleet.Message{Subject: fmt.Sprintf("promote %s %s to %s", app, v, env), Trailers: []fleet.Trailer{
+func promote(app, v, env, created string) ledger.Message {
+	m := ledger.Message{Subject: fmt.Sprintf("promote %s %s to %s", app, v, env), Trailers: []ledger.Trailer{
 		{Key: "Ferry-App", Value: app}, {Key: "Ferry-Env", Value: env}, {Key: "Ferry-Version", Value: v},
 		{Key: "Ferry-Digest", Value: "sha256:" + strings.Repeat("a", 64)}, {Key: "Ferry-Decision", Value: "allow"},
 	}}
 	if created != "" {
-		m.Trailers = append(m.Trailers, fleet.Trailer{Key: "Ferry-Created", Value: created})
+		m.Trailers = append(m.Trailers, ledger.Trailer{Key: "Ferry-Created", Value: created})
 	}
 	return m
 }
 
-func rollback(app, env, to, rejects string) fleet.Message {
-	return fleet.Message{Subject: fmt.Sprintf("rollback %s in %s to %s", app, env, to), Trailers: []fleet.Trailer{
+func rollback(app, env, to, rejects string) ledger.Message {
+	return ledger.Message{Subject: fmt.Sprintf("rollback %s in %s to %s", app, env, to), Trailers: []ledger.Trailer{
 		{Key: "Ferry-App", Value: app}, {Key: "Ferry-Env", Value: env}, {Key: "Ferry-Version", Value: to},
 		{Key: "Ferry-Reason", Value: "alert HighErrorRate firing"}, {Key: "Ferry-Rejects", Value: rejects},
 	}}
 }
 
-func canaryStart(app, v, env string) fleet.Message {
+func canaryStart(app, v, env string) ledger.Message {
 	m := promote(app, v, env, "")
 	m.Subject = fmt.Sprintf("canary %s %s in %s: step 0/3, deploy the canary", app, v, env)
-	m.Trailers = append(m.Trailers, fleet.Trailer{Key: "Ferry-Canary", Value: v}, fleet.Trailer{Key: "Ferry-Step", Value: "0/3"})
+	m.Trailers = append(m.Trailers, ledger.Trailer{Key: "Ferry-Canary", Value: v}, ledger.Trailer{Key: "Ferry-Step", Value: "0/3"})
 	return m
 }
 
-func abort(app, v, env string) fleet.Message {
-	return fleet.Message{Subject: fmt.Sprintf("abort canary of %s %s in %s", app, v, env), Trailers: []fleet.Trailer{
+func abort(app, v, env string) ledger.Message {
+	return ledger.Message{Subject: fmt.Sprintf("abort canary of %s %s in %s", app, v, env), Trailers: []ledger.Trailer{
 		{Key: "Ferry-App", Value: app}, {Key: "Ferry-Env", Value: env}, {Key: "Ferry-Canary", Value: v},
 		{Key: "Ferry-Reason", Value: "analysis canary failed"}, {Key: "Ferry-Rejects", Value: v},
 	}}
 }
 
-func person(s string) fleet.Message { return fleet.Message{Subject: s} }
+func person(s string) ledger.Message { return ledger.Message{Subject: s} }
 
 func rfc(h float64) string { return at(h).Format(time.RFC3339) }

@@ -5,37 +5,25 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
 	"runtime"
 	"slices"
-	"strings"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/overlays"
-)
-
-// Trailer keys of DESIGN.md's commit contract. This package does not
-// import agent (agent is the one that may import it), so they are repeated.
-const (
-	trailerApp     = "Ferry-App"
-	trailerEnv     = "Ferry-Env"
-	trailerVersion = "Ferry-Version"
-	trailerCreated = "Ferry-Created"
-	trailerRejects = "Ferry-Rejects"
-	trailerCanary  = "Ferry-Canary"
 )
 
 // overlayCommit is a commit that changed an environment's kustomization,
 // with the images it left there.
 type overlayCommit struct {
 	commit fleet.Commit
-	// msg is the message the change is judged by: the commit's own, or for
-	// a merge without ferry's trailers its second parent's (a merged pull
-	// request carries ferry's commit there).
-	msg fleet.Message
+	// rec is the record the change is judged by: the commit's own, or for
+	// a merge that is no record of ferry's its second parent's (a merged
+	// pull request carries ferry's commit there).
+	rec ledger.Record
 	// changes are the apps whose stable version this commit changed (a
 	// zero version: the app left the overlay); only what changed is kept,
 	// so a long history of a large fleet stays small.
@@ -88,7 +76,7 @@ func readHistory(ctx context.Context, repo Source, head *fleet.Snapshot, cfg *co
 			var cs []rawCommit
 			var err error
 			if ok {
-				cs, err = readEnvSince(gctx, repo, env, prev.head, since)
+				cs, err = readEnvSince(gctx, repo, head, env, prev.head, since)
 			} else {
 				cs, err = readEnv(gctx, repo, head, env)
 			}
@@ -105,7 +93,7 @@ func readHistory(ctx context.Context, repo Source, head *fleet.Snapshot, cfg *co
 		if ok {
 			base, old = prev.last[env.Name], slices.Clip(prev.envs[env.Name])
 		}
-		cs, last := diff(got[i], cfg.Apps, base)
+		cs, last := diff(got[i], env, cfg.Apps, base)
 		h.envs[env.Name], h.last[env.Name] = append(old, cs...), last
 	}
 	return h, nil
@@ -135,8 +123,8 @@ func newCommits(ctx context.Context, repo Source, head *fleet.Snapshot, prev *hi
 // readEnvSince is readEnv for the commits since base only (newest first),
 // comparing the kustomization's object id commit by commit: a walk back to
 // the previous change, as LogPath would make, could cross the whole history.
-func readEnvSince(ctx context.Context, repo Source, env *config.Environment, base string, since []fleet.Commit) ([]rawCommit, error) {
-	p := kustomizationPath(env)
+func readEnvSince(ctx context.Context, repo Source, head *fleet.Snapshot, env *config.Environment, base string, since []fleet.Commit) ([]rawCommit, error) {
+	p := kustomizationPath(head, env)
 	older, err := objectID(repo, base, p)
 	if err != nil {
 		return nil, err
@@ -174,13 +162,16 @@ func objectID(repo Source, commit, path string) (string, error) {
 	return id, err
 }
 
-func kustomizationPath(env *config.Environment) string {
-	return path.Join(path.Clean(env.Overlay), "kustomization.yaml")
+// kustomizationPath is env's kustomization file at head (kustomization.yaml,
+// .yml or Kustomization, as kustomize finds it).
+func kustomizationPath(head *fleet.Snapshot, env *config.Environment) string {
+	p, _ := overlays.FindKustomization(head.FS(), env.Overlay) // absent: the default name, whose history is empty
+	return p
 }
 
 // readEnv reads the commits that changed env's kustomization, oldest first.
 func readEnv(ctx context.Context, repo Source, head *fleet.Snapshot, env *config.Environment) ([]rawCommit, error) {
-	p := kustomizationPath(env)
+	p := kustomizationPath(head, env)
 	var out []rawCommit
 	err := repo.LogPath(ctx, head, p, func(c fleet.Commit) (bool, error) {
 		oc, err := readOverlayCommit(ctx, repo, c, p)
@@ -195,7 +186,7 @@ func readEnv(ctx context.Context, repo Source, head *fleet.Snapshot, env *config
 }
 
 func readOverlayCommit(ctx context.Context, repo Source, c fleet.Commit, p string) (rawCommit, error) {
-	oc := rawCommit{overlayCommit: overlayCommit{commit: c, msg: c.Message, readable: true}}
+	oc := rawCommit{overlayCommit: overlayCommit{commit: c, rec: ledger.Parse(c.Message), readable: true}}
 	snap, err := repo.Snapshot(c.Hash)
 	if err != nil {
 		return oc, err
@@ -211,32 +202,41 @@ func readOverlayCommit(ctx context.Context, repo Source, c fleet.Commit, p strin
 			oc.readable = false // a broken commit changes nothing we can measure
 		}
 	}
-	if oc.msg.Trailer(trailerApp) == "" && len(c.Parents) > 1 {
-		if oc.msg, err = secondParentMessage(ctx, repo, c); err != nil {
+	if byFerry(oc.rec) == "" && len(c.Parents) > 1 {
+		if oc.rec, err = secondParentRecord(ctx, repo, c, oc.rec); err != nil {
 			return oc, fmt.Errorf("dora: read the merged commit of %.12s: %w", c.Hash, err)
 		}
 	}
 	return oc, nil
 }
 
-// secondParentMessage returns the message of c's merged commit when it
-// carries ferry's trailers, else c's own.
-func secondParentMessage(ctx context.Context, repo Source, c fleet.Commit) (fleet.Message, error) {
+// secondParentRecord returns the record of c's merged commit when it is
+// ferry's, else own (c's).
+func secondParentRecord(ctx context.Context, repo Source, c fleet.Commit, own ledger.Record) (ledger.Record, error) {
 	snap, err := repo.Snapshot(c.Parents[1])
 	if err != nil {
-		return fleet.Message{}, err
+		return nil, err
 	}
-	msg := c.Message
+	rec := own
 	err = repo.Log(ctx, snap, func(p fleet.Commit) (bool, error) {
-		if p.Message.Trailer(trailerApp) != "" {
-			msg = p.Message
+		if r := ledger.Parse(p.Message); byFerry(r) != "" {
+			rec = r
 		}
 		return false, nil
 	})
 	if err != nil {
-		return fleet.Message{}, err
+		return nil, err
 	}
-	return msg, nil
+	return rec, nil
+}
+
+// byFerry is the app a record of ferry's is about; "" for a person's change.
+func byFerry(r ledger.Record) string {
+	if _, ok := r.(*ledger.Change); ok {
+		return ""
+	}
+	app, _ := ledger.AppEnv(r)
+	return app
 }
 
 // version is what an images entry pins: a tag, a digest or both.
@@ -255,7 +255,7 @@ func (v version) String() string {
 // diff turns an env's raw commits (oldest first) into the version changes
 // of each app, starting from base (nil: nothing ran before); it returns
 // the versions after the last commit.
-func diff(raw []rawCommit, apps []config.App, base map[string]version) ([]overlayCommit, map[string]version) {
+func diff(raw []rawCommit, env *config.Environment, apps []config.App, base map[string]version) ([]overlayCommit, map[string]version) {
 	cur := make(map[string]version, len(apps))
 	for k, v := range base {
 		cur[k] = v
@@ -264,10 +264,11 @@ func diff(raw []rawCommit, apps []config.App, base map[string]version) ([]overla
 	for _, rc := range raw {
 		oc := rc.overlayCommit
 		if oc.readable {
-			idx := indexImages(rc.images)
+			idx := overlays.NewIndex(rc.images)
 			for i := range apps {
 				app := &apps[i]
-				if v := idx.stableVersion(app); v != cur[app.Name] {
+				im, _ := idx.App(app.Image, app.Name, env.CanaryEntry(app))
+				if v := (version{tag: im.NewTag, digest: im.Digest}); v != cur[app.Name] {
 					if oc.changes == nil {
 						oc.changes = map[string]version{}
 					}
@@ -280,69 +281,11 @@ func diff(raw []rawCommit, apps []config.App, base map[string]version) ([]overla
 	return out, cur
 }
 
-// imageIndex finds an overlay's entries by name and newName.
-type imageIndex struct {
-	images    []overlays.Image
-	byName    map[string][]int
-	byNewName map[string][]int
-}
-
-func indexImages(images []overlays.Image) imageIndex {
-	x := imageIndex{images: images, byName: make(map[string][]int, len(images)), byNewName: map[string][]int{}}
-	for i, im := range images {
-		x.byName[im.Name] = append(x.byName[im.Name], i)
-		if im.NewName != "" {
-			x.byNewName[im.NewName] = append(x.byNewName[im.NewName], i)
-		}
-	}
-	return x
-}
-
-// stableVersion is app's version, found as agent/plan.go finds it (by
-// image, newName, then app name), never from a NAME-canary entry.
-func (x imageIndex) stableVersion(app *config.App) version {
-	for _, matches := range [...][]int{x.byName[app.Image], x.byNewName[app.Image], x.byName[app.Name]} {
-		for _, i := range matches {
-			if im := x.images[i]; !x.isCanary(im) {
-				return version{tag: im.NewTag, digest: im.Digest}
-			}
-		}
-	}
-	return version{}
-}
-
-// isCanary reports the canary Deployment's entry (NAME-canary next to NAME).
-func (x imageIndex) isCanary(im overlays.Image) bool {
-	base, ok := strings.CutSuffix(im.Name, "-canary")
-	if !ok {
-		return false
-	}
-	_, has := x.byName[base]
-	return has
-}
-
-// aboutApp reports whether ferry's trailers name app (or name no app).
-func aboutApp(m fleet.Message, app string) bool {
-	a := m.Trailer(trailerApp)
-	return a == "" || a == app
-}
-
-// abortOf recognises ferry's "abort canary of APP V in ENV" in env.
-func abortOf(m fleet.Message, env string) (app, v string, ok bool) {
-	rest, ok := strings.CutPrefix(m.Subject, "abort canary of ")
-	if !ok {
+// abortOf recognises ferry's abort of a delivery in env.
+func abortOf(r ledger.Record, env string) (app, v string, ok bool) {
+	a, isAbort := r.(*ledger.Abort)
+	if !isAbort || a.Env != env {
 		return "", "", false
 	}
-	if a := m.Trailer(trailerApp); a != "" {
-		if m.Trailer(trailerEnv) != env {
-			return "", "", false
-		}
-		return a, m.Trailer(trailerCanary), true
-	}
-	// A message without trailers: "APP V in ENV".
-	f := strings.Fields(rest)
-	if len(f) != 4 || f[2] != "in" || f[3] != env {
-		return "", "", false
-	}
-	return f[0], f[1], true
+	return a.App, a.Canary.Tag, true
 }

@@ -73,7 +73,7 @@ func BenchmarkGitCLICommitPush(b *testing.B) {
 				if err := os.WriteFile(file, bump(fmt.Sprintf("9.%d.0", i)), 0o644); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := gitserver.Git(ctx, work, "commit", "--quiet", "-a", "-m", promote("app00", "dev", "9.0.0").String()); err != nil {
+				if _, err := gitserver.Git(ctx, work, "commit", "--quiet", "-a", "-m", promote("app00", "dev", "9.0.0")); err != nil {
 					b.Fatal(err)
 				}
 				if _, err := gitserver.Git(ctx, work, "push", "--quiet", "origin", "main"); err != nil {

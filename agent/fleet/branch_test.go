@@ -16,7 +16,7 @@ func TestProposalBranch(t *testing.T) {
 	ctx := context.Background()
 	bare := filepath.Join(t.TempDir(), "fleet.git")
 	seed := map[string][]byte{"overlays/prod/kustomization.yaml": []byte("images: []\n")}
-	if err := InitBare(ctx, bare, "main", seed, Message{Subject: "seed"}, Signature{Name: "t", Email: "t@e"}, time.Unix(1, 0), nil); err != nil {
+	if err := InitBare(ctx, bare, "main", seed, "seed", Signature{Name: "t", Email: "t@e"}, time.Unix(1, 0), nil); err != nil {
 		t.Fatal(err)
 	}
 	r, err := Open(ctx, Options{URL: bare, Dir: t.TempDir()})
@@ -31,7 +31,7 @@ func TestProposalBranch(t *testing.T) {
 	if old, err := r.FetchBranch(ctx, branch); err != nil || old != nil {
 		t.Fatalf("absent branch: %v, %v", old, err)
 	}
-	first, err := r.CommitMerge(main, nil, map[string][]byte{"overlays/prod/kustomization.yaml": []byte("images: [{name: a, newTag: '1'}]\n")}, Message{Subject: "promote a 1 to prod"}, time.Unix(2, 0))
+	first, err := r.CommitMerge(main, nil, map[string][]byte{"overlays/prod/kustomization.yaml": []byte("images: [{name: a, newTag: '1'}]\n")}, "promote a 1 to prod", time.Unix(2, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestProposalBranch(t *testing.T) {
 		t.Fatal(err)
 	}
 	// main moves on; the proposal is refreshed on the new main and merges its old head.
-	main, err = r.Commit(main, map[string][]byte{"README": []byte("hi\n")}, Message{Subject: "docs"}, time.Unix(3, 0))
+	main, err = r.Commit(main, map[string][]byte{"README": []byte("hi\n")}, "docs", time.Unix(3, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestProposalBranch(t *testing.T) {
 	if err != nil || old == nil || old.Hash() != first.Hash() {
 		t.Fatalf("FetchBranch = %v, %v; want %s", old, err, first.Hash())
 	}
-	second, err := r.CommitMerge(main, []*Snapshot{old}, map[string][]byte{"overlays/prod/kustomization.yaml": []byte("images: [{name: a, newTag: '2'}]\n")}, Message{Subject: "promote a 2 to prod"}, time.Unix(4, 0))
+	second, err := r.CommitMerge(main, []*Snapshot{old}, map[string][]byte{"overlays/prod/kustomization.yaml": []byte("images: [{name: a, newTag: '2'}]\n")}, "promote a 2 to prod", time.Unix(4, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestProposalBranch(t *testing.T) {
 		t.Fatalf("the old proposal is not an ancestor of the new one: %v %s", err, out)
 	}
 	// A commit that does not descend from the branch head is refused, not forced.
-	stray, err := r.CommitMerge(main, nil, map[string][]byte{"overlays/prod/kustomization.yaml": []byte("images: [{name: a, newTag: '3'}]\n")}, Message{Subject: "promote a 3 to prod"}, time.Unix(5, 0))
+	stray, err := r.CommitMerge(main, nil, map[string][]byte{"overlays/prod/kustomization.yaml": []byte("images: [{name: a, newTag: '3'}]\n")}, "promote a 3 to prod", time.Unix(5, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,21 +22,21 @@ import (
 // Options.Author at when (time.Now() when zero). A nil parent makes a root
 // commit, for an empty remote. The commit is only local until Push.
 // A change that leaves the tree as it was gives ErrNoChange.
-func (r *Repo) Commit(parent *Snapshot, files map[string][]byte, msg Message, when time.Time) (*Snapshot, error) {
+func (r *Repo) Commit(parent *Snapshot, files map[string][]byte, msg string, when time.Time) (*Snapshot, error) {
 	return r.commit(parent, nil, files, msg, when)
 }
 
 // CommitMerge is Commit with more parents after parent: a proposal branch
 // that is brought up to date with the base branch merges its own previous
 // head, so it moves forward without a force push.
-func (r *Repo) CommitMerge(parent *Snapshot, others []*Snapshot, files map[string][]byte, msg Message, when time.Time) (*Snapshot, error) {
+func (r *Repo) CommitMerge(parent *Snapshot, others []*Snapshot, files map[string][]byte, msg string, when time.Time) (*Snapshot, error) {
 	if parent == nil {
 		return nil, errors.New("merge commit: no first parent")
 	}
 	return r.commit(parent, others, files, msg, when)
 }
 
-func (r *Repo) commit(parent *Snapshot, others []*Snapshot, files map[string][]byte, msg Message, when time.Time) (*Snapshot, error) {
+func (r *Repo) commit(parent *Snapshot, others []*Snapshot, files map[string][]byte, msg string, when time.Time) (*Snapshot, error) {
 	what := "commit on empty branch"
 	if parent != nil {
 		what = "commit on " + parent.short()
@@ -44,8 +44,9 @@ func (r *Repo) commit(parent *Snapshot, others []*Snapshot, files map[string][]b
 			return nil, fmt.Errorf("%s: the parent snapshot comes from another Repo", what)
 		}
 	}
-	if err := msg.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+	// The message's format is the ledger's; a commit needs only a subject.
+	if strings.TrimSpace(msg) == "" {
+		return nil, fmt.Errorf("%s: empty commit message", what)
 	}
 	if err := checkPaths(files); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
@@ -70,7 +71,7 @@ func (r *Repo) commit(parent *Snapshot, others []*Snapshot, files map[string][]b
 		return nil, fmt.Errorf("%s: %w", what, ErrNoChange)
 	}
 	sig := object.Signature{Name: r.opts.Author.Name, Email: r.opts.Author.Email, When: when}
-	c := &object.Commit{Author: sig, Committer: sig, Message: msg.String(), TreeHash: root}
+	c := &object.Commit{Author: sig, Committer: sig, Message: msg, TreeHash: root}
 	if parent != nil {
 		c.ParentHashes = []plumbing.Hash{parent.hash}
 	}
@@ -88,7 +89,7 @@ func (r *Repo) commit(parent *Snapshot, others []*Snapshot, files map[string][]b
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	r.log.Debug("committed", "commit", s.Hash(), "parent", parentHash(parent), "files", len(files), "subject", msg.Subject)
+	r.log.Debug("committed", "commit", s.Hash(), "parent", parentHash(parent), "files", len(files), "subject", firstLine(msg))
 	return s, nil
 }
 
@@ -220,4 +221,9 @@ func sortEntries(entries []object.TreeEntry) {
 		return e.Name
 	}
 	slices.SortFunc(entries, func(a, b object.TreeEntry) int { return strings.Compare(key(a), key(b)) })
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }

@@ -78,7 +78,7 @@ func TestCommitTrees(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := r.Commit(base, tt.files, Message{Subject: tt.name}, t0)
+			s, err := r.Commit(base, tt.files, tt.name, t0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,7 +134,7 @@ func TestCommitMetadata(t *testing.T) {
 	want := base.Hash() + "\n" +
 		"ferry bot|ferry@example.com|2026-11-25T17:30:05+01:00\n" +
 		"ferry bot|ferry@example.com|2026-11-25T17:30:05+01:00\n" +
-		msg.String() + "\n"
+		msg + "\n"
 	if got != want {
 		t.Fatalf("commit:\n%s\nwant:\n%s", got, want)
 	}
@@ -147,13 +147,13 @@ func TestCommitErrors(t *testing.T) {
 	base := mustFetch(t, r)
 	other := mustOpen(t, testOptions(t, f.fileURL()))
 	otherHead := mustFetch(t, other)
-	ok := Message{Subject: "ok"}
+	ok := "ok"
 
 	tests := []struct {
 		name   string
 		parent *Snapshot
 		files  map[string][]byte
-		msg    Message
+		msg    string
 		want   string
 		is     error
 	}{
@@ -164,8 +164,7 @@ func TestCommitErrors(t *testing.T) {
 		{"into .git", base, map[string][]byte{"sub/.git/config": []byte("x")}, ok, ".git", nil},
 		{"NUL", base, map[string][]byte{"a\x00b": []byte("x")}, ok, `"a\x00b"`, nil},
 		{"file and dir", base, map[string][]byte{"a": []byte("x"), "a/b": []byte("y")}, ok, `"a" is both a file and the directory of "a/b"`, nil},
-		{"no subject", base, map[string][]byte{"a": []byte("x")}, Message{}, "subject is empty", nil},
-		{"bad trailer key", base, map[string][]byte{"a": []byte("x")}, Message{Subject: "s", Trailers: []Trailer{{"Ferry App", "x"}}}, `key "Ferry App"`, nil},
+		{"no message", base, map[string][]byte{"a": []byte("x")}, " \n", "empty commit message", nil},
 		{"no change", base, map[string][]byte{"ferry.yaml": seedFiles["ferry.yaml"]}, ok, "nothing to commit", ErrNoChange},
 		{"nothing at all", base, nil, ok, "nothing to commit", ErrNoChange},
 		{"parent of another repo", otherHead, map[string][]byte{"a": []byte("x")}, ok, "another Repo", nil},

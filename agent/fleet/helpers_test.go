@@ -157,13 +157,8 @@ func mustFetch(t testing.TB, r *Repo) *Snapshot {
 
 var t0 = time.Date(2026, 11, 25, 18, 0, 0, 0, time.UTC)
 
-func promote(app, env, version string) Message {
-	return Message{
-		Subject: "promote " + app + " " + version + " to " + env,
-		Trailers: []Trailer{
-			{"Ferry-App", app}, {"Ferry-Env", env}, {"Ferry-Version", version},
-		},
-	}
+func promote(app, env, version string) string {
+	return "promote " + app + " " + version + " to " + env + "\n\nFerry-App: " + app + "\nFerry-Env: " + env + "\nFerry-Version: " + version + "\n"
 }
 
 func bump(version string) []byte {

@@ -15,7 +15,7 @@ import (
 // InitBare creates a bare repository at dir whose branch holds one commit
 // with files: a new fleet repo, as `ferry demo` and tests make one.
 // log may be nil (slog.Default).
-func InitBare(ctx context.Context, dir, branch string, files map[string][]byte, msg Message, author Signature, when time.Time, log *slog.Logger) error {
+func InitBare(ctx context.Context, dir, branch string, files map[string][]byte, msg string, author Signature, when time.Time, log *slog.Logger) error {
 	if branch == "" {
 		branch = defaultBranch
 	}

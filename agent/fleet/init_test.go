@@ -12,7 +12,7 @@ import (
 func TestInitBare(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "fleet.git")
 	files := map[string][]byte{"ferry.yaml": []byte("kind: Pipeline\n"), "overlays/dev/kustomization.yaml": []byte("images: []\n")}
-	err := InitBare(context.Background(), dir, "main", files, Message{Subject: "seed"}, Signature{Name: "t", Email: "t@example.com"}, time.Unix(1700000000, 0), nil)
+	err := InitBare(context.Background(), dir, "main", files, "seed", Signature{Name: "t", Email: "t@example.com"}, time.Unix(1700000000, 0), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

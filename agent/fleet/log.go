@@ -18,7 +18,7 @@ type Commit struct {
 	Hash    string
 	Time    time.Time // committer time
 	Author  Signature
-	Message Message
+	Message string // raw; agent/ledger reads it
 	Parents []string
 }
 
@@ -129,7 +129,7 @@ func toCommit(c *object.Commit) Commit {
 		Hash:    c.Hash.String(),
 		Time:    c.Committer.When,
 		Author:  Signature{Name: c.Author.Name, Email: c.Author.Email},
-		Message: ParseMessage(c.Message),
+		Message: c.Message,
 		Parents: parents,
 	}
 }

@@ -13,24 +13,35 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 )
 
-// NotesRef holds ferry's git notes: the verdict of each analysed commit.
-// `git fetch origin refs/notes/ferry:refs/notes/ferry && git log --notes=ferry`
-// shows them next to the commits.
-const NotesRef = "refs/notes/ferry"
+// notesTracking is where the local clone keeps the remote's notes ref
+// refs/notes/NAME: refs/remotes/origin/notes/NAME.
+func notesTracking(ref string) plumbing.ReferenceName {
+	return plumbing.ReferenceName("refs/remotes/" + remoteName + "/notes/" + strings.TrimPrefix(ref, "refs/notes/"))
+}
 
-// notesTracking is where the local clone keeps the remote's notes.
-var notesTracking = plumbing.ReferenceName("refs/remotes/" + remoteName + "/notes/ferry")
+func checkNotesRef(ref string) error {
+	name, ok := strings.CutPrefix(ref, "refs/notes/")
+	if !ok || checkBranch(name) != nil {
+		return fmt.Errorf("notes ref %q is not refs/notes/NAME", ref)
+	}
+	return nil
+}
 
 // Notes is the notes ref at one fetch; the zero value (no notes yet) is valid.
 type Notes struct{ snap *Snapshot }
 
-// FetchNotes fetches refs/notes/ferry; a remote without it gives empty Notes.
-func (r *Repo) FetchNotes(ctx context.Context) (*Notes, error) {
+// FetchNotes fetches a notes ref (refs/notes/NAME); a remote without it
+// gives empty Notes.
+func (r *Repo) FetchNotes(ctx context.Context, ref string) (*Notes, error) {
+	if err := checkNotesRef(ref); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
+	tracking := notesTracking(ref)
 	err := r.remote.FetchContext(ctx, &gogit.FetchOptions{
 		RemoteName: remoteName,
-		RefSpecs:   []config.RefSpec{config.RefSpec("+" + NotesRef + ":" + notesTracking.String())},
+		RefSpecs:   []config.RefSpec{config.RefSpec("+" + ref + ":" + tracking.String())},
 		Auth:       r.auth,
 		Tags:       gogit.NoTags,
 	})
@@ -39,15 +50,15 @@ func (r *Repo) FetchNotes(ctx context.Context) (*Notes, error) {
 	case errors.Is(err, gogit.NoMatchingRefSpecError{}), errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return &Notes{}, nil
 	default:
-		return nil, r.netErr(ctx, "fetch "+NotesRef+" from "+r.ep.url, err)
+		return nil, r.netErr(ctx, "fetch "+ref+" from "+r.ep.url, err)
 	}
-	ref, err := r.wst.Reference(notesTracking)
+	head, err := r.wst.Reference(tracking)
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: read %s: %w", NotesRef, notesTracking, err)
+		return nil, fmt.Errorf("fetch %s: read %s: %w", ref, tracking, err)
 	}
-	s, err := r.snapshot(ref.Hash())
+	s, err := r.snapshot(head.Hash())
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", NotesRef, err)
+		return nil, fmt.Errorf("fetch %s: %w", ref, err)
 	}
 	return &Notes{snap: s}, nil
 }
@@ -82,40 +93,29 @@ func notePaths(h string) []string {
 	return out
 }
 
-// AddNote sets the note on commit to text and pushes refs/notes/ferry
-// without force: when another writer moved the ref, it fetches and tries
-// again on top, up to five times. Setting the note a commit already has
-// is a no-op.
-func (r *Repo) AddNote(ctx context.Context, commit, text string, when time.Time) error {
+// EditNote sets the note on commit (a full hash) in ref to what edit makes
+// of the current one ("" when there is none), and pushes the ref without
+// force. edit returns false to change nothing. When another writer moved
+// the ref meanwhile, it returns ErrNonFastForward: the caller fetches and
+// edits again (agent/publish retries).
+func (r *Repo) EditNote(ctx context.Context, ref, commit string, edit func(old string) (string, bool), when time.Time) error {
 	if !plumbing.IsHash(commit) {
 		return fmt.Errorf("note: %q is not a full commit hash", commit)
 	}
-	if !strings.HasSuffix(text, "\n") {
-		text += "\n"
-	}
-	var err error
-	for attempt := range 5 {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
-			}
-		}
-		if err = r.addNote(ctx, commit, text, when); !errors.Is(err, ErrNonFastForward) {
-			return err
-		}
-	}
-	return err
-}
-
-func (r *Repo) addNote(ctx context.Context, commit, text string, when time.Time) error {
-	notes, err := r.FetchNotes(ctx)
+	notes, err := r.FetchNotes(ctx, ref)
 	if err != nil {
 		return err
 	}
-	if old, ok, _ := notes.Get(commit); ok && old == text {
+	old, _, err := notes.Get(commit)
+	if err != nil {
+		return err
+	}
+	text, changed := edit(old)
+	if !changed || text == old {
 		return nil
+	}
+	if !strings.HasSuffix(text, "\n") {
+		text += "\n"
 	}
 	files := map[string][]byte{commit: []byte(text)}
 	if notes.snap != nil {
@@ -125,14 +125,14 @@ func (r *Repo) addNote(ctx context.Context, commit, text string, when time.Time)
 			}
 		}
 	}
-	s, err := r.commit(notes.snap, nil, files, Message{Subject: "Notes added by ferry"}, when)
+	s, err := r.commit(notes.snap, nil, files, "Notes added by ferry\n", when)
 	if errors.Is(err, ErrNoChange) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("note on %s: %w", commit[:12], err)
 	}
-	return r.pushRef(ctx, s, plumbing.ReferenceName(NotesRef), notesTracking)
+	return r.pushRef(ctx, s, plumbing.ReferenceName(ref), notesTracking(ref))
 }
 
 // pushRef sends s to ref of the remote without force and moves tracking.

@@ -14,7 +14,7 @@ func TestNotesRoundTripWithGit(t *testing.T) {
 	r := mustOpen(t, testOptions(t, f.httpURL()))
 	head := mustFetch(t, r).Hash()
 
-	notes, err := r.FetchNotes(ctx)
+	notes, err := r.FetchNotes(ctx, testNotes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +22,7 @@ func TestNotesRoundTripWithGit(t *testing.T) {
 		t.Fatalf("note before any was written: ok=%v err=%v", ok, err)
 	}
 	text := "Ferry-Analysis: smoke\nFerry-Verdict: Successful\n"
-	if err := r.AddNote(ctx, head, text, time.Time{}); err != nil {
+	if err := r.EditNote(ctx, testNotes, head, set(text), time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	// git itself reads the note ferry wrote.
@@ -32,7 +32,7 @@ func TestNotesRoundTripWithGit(t *testing.T) {
 	// ferry reads a note git wrote, on another commit, after git fanned the tree out.
 	second := f.cliPush(t, map[string]string{"overlays/dev/kustomization.yaml": "images:\n- name: checkout\n  newTag: 1.0.1\n"}, "bump")
 	git(t, f.bare, "notes", "--ref", "ferry", "add", "-m", "by git", second)
-	notes, err = r.FetchNotes(ctx)
+	notes, err = r.FetchNotes(ctx, testNotes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestNotesRoundTripWithGit(t *testing.T) {
 		}
 	}
 	// Replacing a note keeps one note per commit, and the push is never forced.
-	if err := r.AddNote(ctx, second, "replaced", time.Time{}); err != nil {
+	if err := r.EditNote(ctx, testNotes, second, set("replaced"), time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.TrimSpace(git(t, f.bare, "notes", "--ref", "ferry", "show", second)); got != "replaced" {
@@ -52,25 +52,25 @@ func TestNotesRoundTripWithGit(t *testing.T) {
 	if got := strings.TrimSpace(git(t, f.bare, "notes", "--ref", "ferry", "show", head)); got != strings.TrimSpace(text) {
 		t.Errorf("the other note changed: %q", got)
 	}
-	if err := r.AddNote(ctx, second, "replaced", time.Time{}); err != nil {
+	if err := r.EditNote(ctx, testNotes, second, set("replaced"), time.Time{}); err != nil {
 		t.Fatalf("same note again: %v", err)
 	}
 }
 
-func TestAddNoteRetriesWhenAnotherWriterMovedTheRef(t *testing.T) {
+func TestEditNoteBuildsOnTheRemotesNotes(t *testing.T) {
 	f := newFixture(t, seedFiles)
 	ctx := context.Background()
 	a := mustOpen(t, testOptions(t, f.httpURL()))
 	b := mustOpen(t, testOptions(t, f.httpURL()))
 	head := mustFetch(t, a).Hash()
 	mustFetch(t, b)
-	if err := a.AddNote(ctx, head, "from a", time.Time{}); err != nil {
+	if err := a.EditNote(ctx, testNotes, head, set("from a"), time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	second := f.cliPush(t, map[string]string{"x": "1"}, "x")
 	mustFetch(t, b)
 	// b never saw a's notes commit: it builds on the remote's notes, so a's note survives.
-	if err := b.AddNote(ctx, second, "from b", time.Time{}); err != nil {
+	if err := b.EditNote(ctx, testNotes, second, set("from b"), time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	for commit, want := range map[string]string{head: "from a", second: "from b"} {
@@ -78,7 +78,42 @@ func TestAddNoteRetriesWhenAnotherWriterMovedTheRef(t *testing.T) {
 			t.Errorf("note on %s = %q, want %q", commit[:8], got, want)
 		}
 	}
-	if err := a.AddNote(ctx, "nothex", "x", time.Time{}); err == nil || errors.Is(err, ErrNonFastForward) {
+	if err := a.EditNote(ctx, testNotes, "nothex", set("x"), time.Time{}); err == nil || errors.Is(err, ErrNonFastForward) {
 		t.Errorf("bad hash: %v", err)
+	}
+}
+
+const testNotes = "refs/notes/ferry"
+
+// set is an edit that replaces the note with text.
+func set(text string) func(string) (string, bool) {
+	return func(string) (string, bool) { return text, true }
+}
+
+func TestEditNoteSeesTheOldNote(t *testing.T) {
+	f := newFixture(t, seedFiles)
+	ctx := context.Background()
+	r := mustOpen(t, testOptions(t, f.fileURL()))
+	head := mustFetch(t, r).Hash()
+	appendLine := func(line string) func(string) (string, bool) {
+		return func(old string) (string, bool) { return old + line + "\n", true }
+	}
+	for _, l := range []string{"qa: Successful", "stage: Failed"} {
+		if err := r.EditNote(ctx, testNotes, head, appendLine(l), time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := git(t, f.bare, "notes", "--ref", "ferry", "show", head); got != "qa: Successful\nstage: Failed\n" {
+		t.Fatalf("note = %q: an edit lost the other verdict", got)
+	}
+	before := git(t, f.bare, "rev-parse", testNotes)
+	if err := r.EditNote(ctx, testNotes, head, func(old string) (string, bool) { return old, false }, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if after := git(t, f.bare, "rev-parse", testNotes); after != before {
+		t.Fatal("an edit that changed nothing pushed a notes commit")
+	}
+	if _, err := r.FetchNotes(ctx, "refs/heads/main"); err == nil {
+		t.Fatal("a branch was taken for a notes ref")
 	}
 }

@@ -159,6 +159,8 @@ func parseURL(raw string) (endpoint, error) {
 			return endpoint{}, fmt.Errorf("fleet URL %s: %w", raw, err)
 		}
 		return endpoint{scheme: "file", url: abs}, nil
+	case MemoryScheme:
+		return endpoint{scheme: MemoryScheme, url: raw}, nil
 	default:
 		return endpoint{}, fmt.Errorf("fleet URL %s: unsupported protocol %q (want http, https, ssh or file)", redactURL(raw), ep.Protocol)
 	}

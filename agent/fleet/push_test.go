@@ -26,7 +26,7 @@ func TestPushChain(t *testing.T) {
 				{"overlays/dev": []byte("now a file\n"), "ferry.yaml": seedFiles["overlays/qa/kustomization.yaml"]},
 			}
 			for i, files := range steps {
-				s, err := r.Commit(head, files, Message{Subject: "step " + strconv.Itoa(i)}, t0)
+				s, err := r.Commit(head, files, "step "+strconv.Itoa(i), t0)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -124,7 +124,7 @@ func TestNonFastForwardRace(t *testing.T) {
 	}))
 	r := mustOpen(t, testOptions(t, f.httpURL()))
 	head := mustFetch(t, r)
-	mine, err := r.Commit(head, map[string][]byte{"mine": []byte("lost\n")}, Message{Subject: "mine"}, t0)
+	mine, err := r.Commit(head, map[string][]byte{"mine": []byte("lost\n")}, "mine", t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestPushServerError(t *testing.T) {
 	f := newFixture(t, seedFiles, gitserver.WithHook(func(r *http.Request) bool { return !isReceivePack(r) }))
 	r := mustOpen(t, testOptions(t, f.httpURL()))
 	head := mustFetch(t, r)
-	s, err := r.Commit(head, map[string][]byte{"x": []byte("x")}, Message{Subject: "x"}, t0)
+	s, err := r.Commit(head, map[string][]byte{"x": []byte("x")}, "x", t0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -162,7 +162,7 @@ func TestCrashBetweenCommitAndPush(t *testing.T) {
 	before := f.head(t)
 	{
 		r := mustOpen(t, o)
-		s, err := r.Commit(mustFetch(t, r), map[string][]byte{"lost": []byte("x")}, Message{Subject: "never pushed"}, t0)
+		s, err := r.Commit(mustFetch(t, r), map[string][]byte{"lost": []byte("x")}, "never pushed", t0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +179,7 @@ func TestCrashBetweenCommitAndPush(t *testing.T) {
 	if _, err := head.ReadFile("lost"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the unpushed change shows in the fetched head: %v", err)
 	}
-	s, err := r.Commit(head, map[string][]byte{"kept": []byte("y")}, Message{Subject: "after restart"}, t0)
+	s, err := r.Commit(head, map[string][]byte{"kept": []byte("y")}, "after restart", t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestBasicAuth(t *testing.T) {
 					t.Fatal(err)
 				}
 				head := mustFetch(t, r)
-				s, err := r.Commit(head, map[string][]byte{"auth": []byte(tt.name)}, Message{Subject: tt.name}, t0)
+				s, err := r.Commit(head, map[string][]byte{"auth": []byte(tt.name)}, tt.name, t0)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -259,7 +259,7 @@ func TestEmptyRemote(t *testing.T) {
 	if _, err := r.Fetch(context.Background()); !errors.Is(err, ErrEmptyRemote) || !strings.Contains(err.Error(), "empty") {
 		t.Fatalf("Fetch of an empty remote: err = %v, want ErrEmptyRemote", err)
 	}
-	root, err := r.Commit(nil, map[string][]byte{"ferry.yaml": []byte("apps: []\n")}, Message{Subject: "bootstrap"}, t0)
+	root, err := r.Commit(nil, map[string][]byte{"ferry.yaml": []byte("apps: []\n")}, "bootstrap", t0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,6 +77,29 @@ func (s *Snapshot) readFile(name string) ([]byte, error) {
 	return s.objs.blob(e.hash)
 }
 
+// Resolve returns the path name reads once every symbolic link on the way
+// is followed: two names that resolve to one path are one file. A link that
+// leaves the repository resolves to nothing (fs.ErrNotExist).
+func (s *Snapshot) Resolve(name string) (string, error) {
+	if !fs.ValidPath(name) {
+		return "", fmt.Errorf("resolve %s: %w", name, fs.ErrInvalid)
+	}
+	parts := splitPath(name)
+	for links := 0; ; links++ {
+		if links > maxLinks {
+			return "", fmt.Errorf("resolve %s: too many levels of symbolic links", name)
+		}
+		_, next, again, err := s.walk(parts, true)
+		if err != nil {
+			return "", fmt.Errorf("resolve %s at %s: %w", name, s.short(), err)
+		}
+		if !again {
+			return path.Join(parts...), nil
+		}
+		parts = next
+	}
+}
+
 // entry is a tree entry found by lookup.
 type entry struct {
 	name string

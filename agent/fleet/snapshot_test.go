@@ -18,7 +18,7 @@ func TestSnapshotFS(t *testing.T) {
 	richBase(t, f)
 	r := mustOpen(t, testOptions(t, f.fileURL()))
 	base := mustFetch(t, r)
-	s, err := r.Commit(base, map[string][]byte{"docs/readme.md": []byte("# fleet\n")}, Message{Subject: "docs"}, t0)
+	s, err := r.Commit(base, map[string][]byte{"docs/readme.md": []byte("# fleet\n")}, "docs", t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestConcurrentReads(t *testing.T) {
 			f.cliPush(t, map[string]string{"other": strings.Repeat("x", i)}, "other writer")
 			head = mustFetch(t, r)
 		}
-		next, err := r.Commit(head, map[string][]byte{"overlays/dev/kustomization.yaml": bump("1.0." + string(rune('1'+i)))}, Message{Subject: "bump"}, t0)
+		next, err := r.Commit(head, map[string][]byte{"overlays/dev/kustomization.yaml": bump("1.0." + string(rune('1'+i)))}, "bump", t0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,7 +188,7 @@ func TestConcurrentReads(t *testing.T) {
 func TestObjectID(t *testing.T) {
 	dir := t.TempDir() + "/fleet.git"
 	files := map[string][]byte{"policies/a.rego": []byte("package a\n"), "overlays/dev/k.yaml": []byte("x: 1\n")}
-	if err := InitBare(context.Background(), dir, "main", files, Message{Subject: "seed"}, Signature{Name: "t", Email: "t@e"}, time.Unix(1, 0), nil); err != nil {
+	if err := InitBare(context.Background(), dir, "main", files, "seed", Signature{Name: "t", Email: "t@e"}, time.Unix(1, 0), nil); err != nil {
 		t.Fatal(err)
 	}
 	r, err := Open(context.Background(), Options{URL: dir, Dir: t.TempDir()})
@@ -207,7 +207,7 @@ func TestObjectID(t *testing.T) {
 	if err != nil || got != strings.TrimSpace(string(want)) {
 		t.Fatalf("ObjectID(policies) = %q, %v; want %s", got, err, want)
 	}
-	next, err := r.Commit(s, map[string][]byte{"overlays/dev/k.yaml": []byte("x: 2\n")}, Message{Subject: "bump"}, time.Unix(2, 0))
+	next, err := r.Commit(s, map[string][]byte{"overlays/dev/k.yaml": []byte("x: 2\n")}, "bump", time.Unix(2, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -194,7 +194,7 @@ func TestSSH(t *testing.T) {
 		}
 
 		f.cliPush(t, map[string]string{"x": "y"}, "other")
-		stale, err := r.Commit(s, map[string][]byte{"z": []byte("z")}, Message{Subject: "stale"}, t0)
+		stale, err := r.Commit(s, map[string][]byte{"z": []byte("z")}, "stale", t0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/gate"
 	"github.com/ferry-dev/ferry/overlays"
 	"github.com/ferry-dev/ferry/policies"
 )
@@ -131,7 +132,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string, log *slog.Logger) err
 		for _, s := range st.scan {
 			app, rest, _ := strings.Cut(s, ":")
 			tag, kind, _ := strings.Cut(rest, ":")
-			if _, err := reg.Attach(ctx, regHost+"/shop/"+app, digests[app+":"+tag], agent.TrivyReportType,
+			if _, err := reg.Attach(ctx, regHost+"/shop/"+app, digests[app+":"+tag], gate.TrivyReportType,
 				demoReport(app, tag, kind == "critical"), nil, false); err != nil {
 				return err
 			}
@@ -252,7 +253,7 @@ func seedDemoFleet(ctx context.Context, bare, regHost string, log *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	err = fleet.InitBare(ctx, bare, p.Git.Branch, files, fleet.Message{Subject: "seed the example fleet"},
+	err = fleet.InitBare(ctx, bare, p.Git.Branch, files, "seed the example fleet\n",
 		fleet.Signature{Name: "demo", Email: "demo@ferry.dev"}, time.Now(), log)
 	return p, err
 }

@@ -34,7 +34,12 @@ func runCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the promotion agent",
-		Example: `  # one reconcile pass, then exit (0 when it finished, whatever it decided)
+		Long: `run reconciles the pipeline continuously: registry polls and notifications,
+Git pushes, verifications and rollbacks. With --once it does one full pass and the
+analyses that pass owes, then exits: 0 when every app and environment was decided
+(whatever was decided: promoted, held or denied), 1 when one of them could not be
+(a registry, the fleet repo or an overlay failed), with the errors on stderr.`,
+		Example: `  # one reconcile pass, then exit (0 when everything was decided, 1 on an error)
   ferry run --config ferry.yaml --once
 
   # run continuously, serving webhooks, /metrics, /healthz and /readyz
@@ -58,7 +63,7 @@ func runCmd(g *globals) *cobra.Command {
 					return err
 				}
 				defer closeNotes()
-				res, err := a.Reconcile(ctx, agent.Scope{All: true, Reason: "once"})
+				res, err := a.Reconcile(ctx, agent.Scope{All: true, Reason: "once", Wait: true})
 				if err != nil {
 					return err
 				}
@@ -183,11 +188,7 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 		if l == nil || l.LastPass() == nil || l.LastPass().Result == nil {
 			return dora.State{}, nil // no pass yet: no DORA series
 		}
-		res := l.LastPass().Result
-		head := res.Plan.Commit
-		if n := len(res.Promotions); n > 0 {
-			head = res.Promotions[n-1].Commit
-		}
+		head := l.LastPass().Result.Head()
 		a := l.Agent()
 		snap, err := a.Fleet().Snapshot(head)
 		if err != nil {
@@ -252,7 +253,7 @@ func alertsOf(evs []webhook.AlertEvent) []agent.Alert {
 	out := make([]agent.Alert, len(evs))
 	for i, ev := range evs {
 		out[i] = agent.Alert{App: ev.App, Env: ev.Env, Name: ev.AlertName, Fingerprint: ev.Fingerprint,
-			Summary: ev.Summary, Resolved: ev.Status == "resolved"}
+			Summary: ev.Summary, Resolved: ev.Status == "resolved", Started: ev.StartsAt}
 	}
 	return out
 }

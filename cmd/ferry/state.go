@@ -3,13 +3,15 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/ferry-dev/ferry/agent"
-	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/gitstate"
+	"github.com/ferry-dev/ferry/agent/ledger"
 )
 
 func unrejectCmd(g *globals) *cobra.Command {
@@ -26,13 +28,9 @@ file by hand does the same.`,
 			if err != nil {
 				return err
 			}
-			msg := fleet.Message{
-				Subject:  fmt.Sprintf("unreject %s %s", args[0], args[1]),
-				Trailers: []fleet.Trailer{{Key: agent.TrailerApp, Value: args[0]}, {Key: agent.TrailerVersion, Value: args[1]}},
-			}
-			commit, err := a.EditFile(cmd.Context(), agent.RejectedFile, func(data []byte) ([]byte, bool, error) {
+			commit, err := a.EditFile(cmd.Context(), gitstate.RejectionsFile, func(data []byte) ([]byte, bool, error) {
 				return gitstate.RemoveRejection(data, args[0], args[1])
-			}, msg)
+			}, &ledger.Unreject{App: args[0], Version: args[1]})
 			return report(cmd, commit, err, fmt.Sprintf("%s %s is not rejected", args[0], args[1]))
 		},
 	}
@@ -67,11 +65,13 @@ the given environments and apps (all when none are named): a fixed range
 			if err != nil {
 				return err
 			}
-			msg := fleet.Message{Subject: "freeze " + f.Name + ": " + f.Reason}
-			commit, err := a.EditFile(cmd.Context(), agent.FreezeFile, func(data []byte) ([]byte, bool, error) {
+			if err := checkFreeze(a.Config(), f, time.Now()); err != nil {
+				return err
+			}
+			commit, err := a.EditFile(cmd.Context(), gitstate.FreezesFile, func(data []byte) ([]byte, bool, error) {
 				out, err := gitstate.AddFreeze(data, f)
 				return out, err == nil && string(out) != string(data), err
-			}, msg)
+			}, &ledger.Freeze{Name: f.Name, Reason: f.Reason})
 			return report(cmd, commit, err, "the freeze is already there")
 		},
 	}
@@ -99,10 +99,9 @@ func unfreezeCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			msg := fleet.Message{Subject: "unfreeze " + args[0]}
-			commit, err := a.EditFile(cmd.Context(), agent.FreezeFile, func(data []byte) ([]byte, bool, error) {
+			commit, err := a.EditFile(cmd.Context(), gitstate.FreezesFile, func(data []byte) ([]byte, bool, error) {
 				return gitstate.RemoveFreeze(data, args[0])
-			}, msg)
+			}, &ledger.Unfreeze{Name: args[0]})
 			return report(cmd, commit, err, "no freeze named "+args[0])
 		},
 	}
@@ -116,5 +115,35 @@ func report(cmd *cobra.Command, commit string, err error, nothing string) error 
 		return errors.New(nothing)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "pushed %.12s\n", commit)
+	return nil
+}
+
+// checkFreeze refuses a freeze that would not hold what its author meant:
+// an environment or app ferry.yaml does not have (a typo would leave prod
+// unfrozen), or a window that is already over.
+func checkFreeze(p *config.Pipeline, f gitstate.Freeze, now time.Time) error {
+	var envs, apps []string
+	for _, e := range p.Environments {
+		envs = append(envs, e.Name)
+	}
+	for _, a := range p.Apps {
+		apps = append(apps, a.Name)
+	}
+	for _, e := range f.Envs {
+		if !slices.Contains(envs, e) {
+			return fmt.Errorf("--env %q: no such environment in %s (environments: %s)", e, p.Source, strings.Join(envs, ", "))
+		}
+	}
+	for _, a := range f.Apps {
+		if !slices.Contains(apps, a) {
+			return fmt.Errorf("--app %q: no such app in %s (apps: %s)", a, p.Source, strings.Join(apps, ", "))
+		}
+	}
+	if !f.Until.IsZero() && !f.Until.After(now) {
+		return fmt.Errorf("--until %s is in the past (now %s): the freeze would never hold", f.Until.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	if !f.From.IsZero() && !f.Until.IsZero() && !f.Until.After(f.From) {
+		return fmt.Errorf("--until %s is not after --from %s", f.Until.UTC().Format(time.RFC3339), f.From.UTC().Format(time.RFC3339))
+	}
 	return nil
 }

@@ -1,15 +1,16 @@
-package agent
+package promote
 
 import (
 	"fmt"
 	"strings"
 
 	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/plan"
 )
 
 // gateReport is a pull request's body: the decision, its reasons, the
 // evidence and the overlay diff, for the person who approves by merging.
-func gateReport(step Step, env *config.Environment, path string, before, after []byte) string {
+func gateReport(step plan.Step, env *config.Environment, path string, before, after []byte) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "ferry proposes **%s %s** for **%s** (from %s; now %s).\n\n", step.App, step.Candidate.Tag, env.Name, step.From, step.Current)
 	fmt.Fprintf(&b, "Digest: `%s`\n\n", step.Candidate.Digest)

@@ -1,4 +1,4 @@
-package agent
+package verify
 
 import (
 	"cmp"
@@ -23,24 +23,24 @@ type Progress struct {
 	Measurements []analysis.Measurement `json:"measurements,omitempty"`
 }
 
-// progressBoard keeps one Progress per (app, env): bounded by the pipeline.
-type progressBoard struct {
+// Board keeps one Progress per (app, env): bounded by the pipeline.
+type Board struct {
 	mu   sync.Mutex
 	runs map[string]*Progress
 }
 
 func boardKey(v Verification) string { return v.App + "\x00" + v.Env }
 
-func (b *progressBoard) start(v Verification) {
+func (b *Board) start(v Verification, at time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.runs == nil {
 		b.runs = map[string]*Progress{}
 	}
-	b.runs[boardKey(v)] = &Progress{Verification: v, Started: time.Now(), Verdict: analysis.Running}
+	b.runs[boardKey(v)] = &Progress{Verification: v, Started: at, Verdict: analysis.Running}
 }
 
-func (b *progressBoard) observe(v Verification, m analysis.Measurement) {
+func (b *Board) observe(v Verification, m analysis.Measurement) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	p, ok := b.runs[boardKey(v)]
@@ -53,7 +53,7 @@ func (b *progressBoard) observe(v Verification, m analysis.Measurement) {
 	}
 }
 
-func (b *progressBoard) finish(v Verification, res analysis.Result) {
+func (b *Board) finish(v Verification, res analysis.Result) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	p, ok := b.runs[boardKey(v)]
@@ -69,8 +69,7 @@ func (b *progressBoard) finish(v Verification, res analysis.Result) {
 
 // Progress returns the newest analysis of every app and environment that
 // had one since the agent started, by app then environment.
-func (a *Agent) Progress() []Progress {
-	b := &a.progress
+func (b *Board) Progress() []Progress {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := make([]Progress, 0, len(b.runs))

@@ -1,0 +1,242 @@
+// Package canary delivers a version progressively, each step a commit: the
+// canary Deployment takes the version (step 0), then each step moves the
+// Gateway API HTTPRoute's traffic (weights, a header rule, a mirror), each
+// analysed before the next, and the last makes the version stable. A
+// failed step aborts in one commit. Its state is read from Git alone (the
+// route in place and the verdict note on the commit that put it there), so
+// a restart resumes where the route is.
+package canary
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+	"text/template"
+
+	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/agent/state"
+	"github.com/ferry-dev/ferry/overlays"
+)
+
+// step is one route state of a delivery.
+type step struct {
+	route   overlays.RouteState
+	analyze bool   // run the env's canary analysis once the step is committed
+	label   string // for commit subjects, logs and status
+}
+
+// Plan is env's delivery for one app: where its route is, and its steps
+// (step 0 deploys the canary; the last step's successor is the promotion).
+type Plan struct {
+	Strategy  string
+	Analysis  string
+	RoutePath string
+	Route     overlays.RouteSpec
+	Entry     string // the canary's images entry name; "" for stable name + overlays.CanarySuffix
+	steps     []step
+}
+
+// Steps is the number of steps after step 0.
+func (p *Plan) Steps() int { return len(p.steps) - 1 }
+
+// Label is what step i does.
+func (p *Plan) Label(i int) string {
+	if i < 0 || i >= len(p.steps) {
+		return ""
+	}
+	return p.steps[i].label
+}
+
+var restRoute = overlays.RouteState{StableWeight: 100}
+
+// PlanFor resolves env's canary settings for app.
+func PlanFor(app *config.App, env *config.Environment) (*Plan, error) {
+	c := env.Canary
+	p := &Plan{Strategy: c.Strategy, Analysis: c.Analysis, Entry: env.CanaryEntry(app)}
+	if p.Strategy == "" {
+		p.Strategy = config.StrategyCanary
+	}
+	fields := []struct {
+		out       *string
+		tmpl, def string
+	}{
+		{&p.RoutePath, c.Route.File, "{{.App}}-route.yaml"},
+		{&p.Route.Name, c.Route.Name, "{{.App}}"},
+		{&p.Route.Stable, c.Route.Stable, "{{.App}}"},
+		{&p.Route.Canary, c.Route.Canary, "{{.App}}" + overlays.CanarySuffix},
+	}
+	for _, f := range fields {
+		tmpl := f.tmpl
+		if tmpl == "" {
+			tmpl = f.def
+		}
+		t, err := template.New("route").Option("missingkey=error").Parse(tmpl)
+		if err != nil {
+			return nil, fmt.Errorf("canary route of %s in %s: %w", app.Name, env.Name, err)
+		}
+		var b strings.Builder
+		if err := t.Execute(&b, map[string]string{"App": app.Name}); err != nil {
+			return nil, fmt.Errorf("canary route of %s in %s: %w", app.Name, env.Name, err)
+		}
+		*f.out = b.String()
+	}
+	p.RoutePath = path.Join(path.Clean(env.Overlay), p.RoutePath)
+	deploy := step{route: restRoute, label: "deploy the canary"}
+	switch p.Strategy {
+	case config.StrategyCanary:
+		p.steps = append(p.steps, deploy)
+		for _, w := range c.Steps {
+			p.steps = append(p.steps, step{route: overlays.RouteState{StableWeight: 100 - w, CanaryWeight: w}, analyze: true,
+				label: fmt.Sprintf("send %d%% of traffic to the canary", w)})
+		}
+	case config.StrategyBlueGreen:
+		p.steps = []step{
+			{route: restRoute, analyze: true, label: "deploy the idle colour and analyse it"},
+			{route: overlays.RouteState{CanaryWeight: 100}, analyze: true, label: "switch all traffic to the new colour"},
+		}
+	case config.StrategyABTest:
+		if c.Header == nil {
+			return nil, fmt.Errorf("canary of %s in %s: the abTest strategy needs header", app.Name, env.Name)
+		}
+		p.Route.Header = &overlays.HeaderMatch{Name: c.Header.Name, Value: c.Header.Value}
+		p.steps = []step{deploy, {route: overlays.RouteState{StableWeight: 100, HeaderMatch: true}, analyze: true,
+			label: fmt.Sprintf("route requests with %s: %s to the canary", c.Header.Name, c.Header.Value)}}
+	case config.StrategyShadow:
+		p.steps = []step{deploy, {route: overlays.RouteState{StableWeight: 100, Mirror: true}, analyze: true,
+			label: "mirror traffic to the canary"}}
+	default:
+		return nil, fmt.Errorf("canary of %s in %s: unknown strategy %q", app.Name, env.Name, p.Strategy)
+	}
+	return p, nil
+}
+
+// State is what the overlay says about a delivery.
+type State struct {
+	Plan      *Plan
+	Stable    ledger.Version
+	Canary    ledger.Version
+	Entry     overlays.Image // the canary's images entry
+	RouteData []byte
+	Route     overlays.RouteState
+	Step      int // index of the step whose route is in place; -1: none
+}
+
+// Active reports a delivery in progress: the canary runs another version.
+func (cs *State) Active(moving bool) bool {
+	return !cs.Canary.IsZero() && !cs.Canary.Same(cs.Stable, moving)
+}
+
+// StepLabel is "i/n" of the step in place.
+func (cs *State) StepLabel() string { return ledger.StepLabel(cs.Step, cs.Plan.Steps()) }
+
+// Read reads app's canary entry and route in env at st.
+func Read(st *state.State, app *config.App, env *config.Environment) (*State, error) {
+	p, err := PlanFor(app, env)
+	if err != nil {
+		return nil, err
+	}
+	es := st.Envs[env.Name]
+	if es.Err != nil {
+		return nil, es.Err
+	}
+	cs := &State{Plan: p, Stable: es.Version(app), Step: -1}
+	stable, ok := es.Entry(app)
+	if !ok {
+		return nil, fmt.Errorf("%s has no images: entry for %s", es.Path, app.Name)
+	}
+	name := p.Entry
+	if name == "" {
+		name = stable.Name + overlays.CanarySuffix
+	}
+	for _, im := range es.Images {
+		if im.Name == name {
+			cs.Entry, cs.Canary = im, ledger.Version{Tag: im.NewTag, Digest: im.Digest}
+		}
+	}
+	if cs.Entry.Name == "" {
+		return nil, fmt.Errorf("%s has no images: entry %s for the canary of %s (see overlays/examples)", es.Path, name, app.Name)
+	}
+	cs.RouteData, err = st.Snap.ReadFile(p.RoutePath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("the canary of %s in %s needs the route file %s (see overlays/examples)", app.Name, env.Name, p.RoutePath)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cs.Route, err = overlays.ReadRoute(cs.RouteData, p.Route); err != nil {
+		return nil, fmt.Errorf("%s: %w", p.RoutePath, err)
+	}
+	// The newest matching step: blue-green's first two steps differ only in analysis.
+	for i := len(p.steps) - 1; i >= 0; i-- {
+		if p.steps[i].route == cs.Route {
+			cs.Step = i
+			break
+		}
+	}
+	return cs, nil
+}
+
+// Active reports whether app has a delivery in progress in env at st.
+func Active(st *state.State, app *config.App, env *config.Environment) bool {
+	if env.Canary == nil {
+		return false
+	}
+	cs, err := Read(st, app, env)
+	return err == nil && cs.Active(state.Moving(app))
+}
+
+// StepCommit is the commit that put the step in place: the newest commit
+// that changed this app's route file or its canary entry's version. Other
+// apps' commits to the same overlay are not it.
+func StepCommit(ctx context.Context, log state.Log, st *state.State, app *config.App, env *config.Environment, cs *State) (fleet.Commit, error) {
+	var found fleet.Commit
+	kust := st.Envs[env.Name].Path
+	canaryAt := func(s *fleet.Snapshot) ledger.Version {
+		data, err := s.ReadFile(kust)
+		if err != nil {
+			return ledger.Version{}
+		}
+		images, err := overlays.ReadImages(data)
+		if err != nil {
+			return ledger.Version{}
+		}
+		for _, im := range images {
+			if im.Name == cs.Entry.Name {
+				return ledger.Version{Tag: im.NewTag, Digest: im.Digest}
+			}
+		}
+		return ledger.Version{}
+	}
+	routeAt := func(s *fleet.Snapshot) string {
+		id, _ := s.ObjectID(cs.Plan.RoutePath)
+		return id
+	}
+	err := log.LogPath(ctx, st.Snap, path.Clean(env.Overlay), func(c fleet.Commit) (bool, error) {
+		if len(c.Parents) == 0 {
+			found = c
+			return false, nil
+		}
+		cur, err := log.Snapshot(c.Hash)
+		if err != nil {
+			return false, err
+		}
+		par, err := log.Snapshot(c.Parents[0])
+		if err != nil {
+			return false, err
+		}
+		if routeAt(cur) != routeAt(par) || canaryAt(cur) != canaryAt(par) {
+			found = c
+			return false, nil
+		}
+		return true, nil
+	})
+	if err == nil && found.Hash == "" {
+		err = fmt.Errorf("no commit put the canary of %s in %s in place", app.Name, env.Name)
+	}
+	return found, err
+}

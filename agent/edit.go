@@ -1,0 +1,64 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/gate"
+	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/agent/publish"
+)
+
+// EditFile changes one file of the fleet repo by commit: edit gets the
+// file at the branch head (nil when absent) and returns the new content,
+// or false to change nothing; on a moved branch it is applied again on the
+// new head. It returns the commit, or "" when nothing changed. `ferry
+// unreject`, `ferry freeze` and `ferry unfreeze` are such commits.
+func (a *Agent) EditFile(ctx context.Context, name string, edit func([]byte) ([]byte, bool, error), rec ledger.Record) (string, error) {
+	res, err := a.pub.Publish(ctx, rec.Subject(), false, func(_ context.Context, head *fleet.Snapshot) ([]publish.Edit, error) {
+		data, err := head.ReadFile(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			data, err = nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out, changed, err := edit(data)
+		if err != nil || !changed {
+			return nil, err
+		}
+		return []publish.Edit{{Files: map[string][]byte{name: out}, Record: rec}}, nil
+	})
+	if err != nil || len(res.Commits) == 0 {
+		return "", err
+	}
+	return res.Commits[0].Hash(), nil
+}
+
+// PolicyInput is the input document ferry would give the policies now for
+// app's candidate in env, whether or not a promotion is due.
+func (a *Agent) PolicyInput(ctx context.Context, appName, envName string) (map[string]any, Step, error) {
+	app, ok := a.full.App(appName)
+	if !ok {
+		return nil, Step{}, fmt.Errorf("no app %q in %s", appName, a.full.Source)
+	}
+	env, ok := a.full.Env(envName)
+	if !ok {
+		return nil, Step{}, fmt.Errorf("no environment %q in %s", envName, a.full.Source)
+	}
+	st, err := a.read(ctx)
+	if err != nil {
+		return nil, Step{}, err
+	}
+	cands := a.poller.Lookup(ctx, []*config.App{app}, a.planner.Selector, 0)
+	step := a.planner.Decide(ctx, st, cands, app, env)
+	if step.Candidate.IsZero() {
+		return nil, step, fmt.Errorf("%s has no candidate for %s: %s", envName, appName, step.Reason)
+	}
+	input, _, err := a.gate.Input(ctx, &gate.Request{App: app, Env: env, From: step.From, Candidate: step.Candidate, Current: step.Current, State: st})
+	return input, step, err
+}

@@ -1,0 +1,359 @@
+package gate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/evidence/sonar"
+	"github.com/ferry-dev/ferry/agent/evidence/trivy"
+	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/agent/registry"
+	"github.com/ferry-dev/ferry/agent/state"
+	"github.com/ferry-dev/ferry/analysis/prometheus"
+)
+
+// Artifact types of Trivy reports attached to images as OCI referrers.
+const (
+	TrivyReportType = "application/vnd.aquasec.trivy.report+json"
+	SARIFReportType = "application/sarif+json"
+)
+
+// Images reads what the registry knows about a candidate beyond its tag.
+type Images interface {
+	Inspect(ctx context.Context, repo, digest string, insecure bool) (registry.ImageInfo, error)
+	Referrers(ctx context.Context, repo, digest string, artifactTypes []string, maxBytes int64, insecure bool) ([]registry.Artifact, error)
+}
+
+// QualityGates reads a SonarQube project's quality gate.
+type QualityGates interface {
+	QualityGate(ctx context.Context, projectKey, revision string) (sonar.Gate, error)
+}
+
+// MetricQuerier runs instant Prometheus queries.
+type MetricQuerier interface {
+	Instant(ctx context.Context, query string, at time.Time) (prometheus.Sample, error)
+}
+
+// Cache holds what one pass learned per digest: the same candidate is
+// judged for several environments, and its scan does not change.
+type Cache struct {
+	images Images
+	info   map[string]registry.ImageInfo
+	trivy  map[string]trivyResult
+	sonar  map[string]sonarResult
+}
+
+type trivyResult struct {
+	report *trivy.Report
+	where  string
+	note   string
+}
+
+type sonarResult struct {
+	gate *sonar.Gate
+	note string
+}
+
+// NewCache is an empty per-pass cache over the gate's registry.
+func (g *Gate) NewCache() *Cache { return NewCache(g.opts.Images) }
+
+// NewCache is an empty per-pass cache.
+func NewCache(images Images) *Cache {
+	return &Cache{images: images, info: map[string]registry.ImageInfo{},
+		trivy: map[string]trivyResult{}, sonar: map[string]sonarResult{}}
+}
+
+func (c *Cache) inspect(ctx context.Context, app *config.App, digest string) (registry.ImageInfo, error) {
+	if info, ok := c.info[digest]; ok || c.images == nil || digest == "" {
+		return info, nil
+	}
+	info, err := c.images.Inspect(ctx, app.Image, digest, app.Insecure)
+	if err != nil {
+		return info, fmt.Errorf("inspect %s@%s: %w", app.Image, digest, err)
+	}
+	c.info[digest] = info
+	return info, nil
+}
+
+const (
+	defaultReportBytes     = 16 << 20
+	defaultEvidenceTimeout = 10 * time.Second
+)
+
+// trivySource is input.evidence.trivy: the candidate's scan report.
+type trivySource struct{ g *Gate }
+
+func (s trivySource) Gather(ctx context.Context, req *Request, out map[string]any, d *Decision) error {
+	cfg := req.App.Evidence.Trivy
+	if cfg == nil {
+		return nil
+	}
+	res, ok := req.Cache.trivy[req.Candidate.Digest]
+	if !ok {
+		var err error
+		if res, err = s.read(ctx, req, cfg); err != nil {
+			return err
+		}
+		req.Cache.trivy[req.Candidate.Digest] = res
+	}
+	if res.report == nil {
+		d.Notes = append(d.Notes, res.note)
+		return nil
+	}
+	out["trivy"] = res.report
+	sum := res.report.Summary
+	d.Evidence = append(d.Evidence, fmt.Sprintf("trivy %s: CRITICAL=%d HIGH=%d MEDIUM=%d LOW=%d", res.where, sum["CRITICAL"], sum["HIGH"], sum["MEDIUM"], sum["LOW"]))
+	return nil
+}
+
+func (s trivySource) read(ctx context.Context, req *Request, cfg *config.TrivyEvidence) (trivyResult, error) {
+	app, v := req.App, req.Candidate
+	limit := cfg.MaxBytes
+	if limit <= 0 {
+		limit = defaultReportBytes
+	}
+	timeout := cfg.Timeout.Std()
+	if timeout <= 0 {
+		timeout = defaultEvidenceTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	vars := trivy.URLVars{App: app.Name, Image: app.Image, Tag: v.Tag, Digest: v.Digest, Version: v.Tag}
+	var data []byte
+	var where string
+	switch cfg.From {
+	case config.TrivyFromURL:
+		url, err := trivy.ExpandURL(cfg.URL, vars)
+		if err != nil {
+			return trivyResult{}, fmt.Errorf("trivy report URL for %s: %w", app.Name, err)
+		}
+		if data, err = trivy.Fetch(ctx, s.g.opts.HTTP, url, limit); err != nil {
+			return trivyResult{}, fmt.Errorf("trivy report of %s %s: %w", app.Name, v, err)
+		}
+		where = "url"
+	case config.TrivyFromFile:
+		p, err := Expand("trivy file", cfg.File, vars)
+		if err != nil {
+			return trivyResult{}, err
+		}
+		data, err = req.State.Snap.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return trivyResult{note: fmt.Sprintf("no Trivy report at %s in the fleet repo", p)}, nil
+		}
+		if err != nil {
+			return trivyResult{}, err
+		}
+		where = "file " + p
+	default:
+		if req.Cache.images == nil {
+			return trivyResult{note: "no registry to read Trivy referrers from"}, nil
+		}
+		arts, err := req.Cache.images.Referrers(ctx, app.Image, v.Digest, []string{TrivyReportType, SARIFReportType}, limit, app.Insecure)
+		if err != nil {
+			return trivyResult{}, fmt.Errorf("trivy referrers of %s@%s: %w", app.Image, v.Digest, err)
+		}
+		if len(arts) == 0 {
+			return trivyResult{note: fmt.Sprintf("no Trivy report is attached to %s@%s", app.Image, ledger.ShortDigest(v.Digest))}, nil
+		}
+		data, where = arts[0].Data, "referrer "+arts[0].Digest
+	}
+	report, err := trivy.Parse(data)
+	if err != nil {
+		return trivyResult{}, fmt.Errorf("trivy report of %s %s (%s): %w", app.Name, v, where, err)
+	}
+	return trivyResult{report: &report, where: where}, nil
+}
+
+// sonarSource is input.evidence.sonar: the quality gate of the analysis of
+// the image's source revision.
+type sonarSource struct{ g *Gate }
+
+func (s sonarSource) Gather(ctx context.Context, req *Request, out map[string]any, d *Decision) error {
+	client := s.g.opts.Sonar[req.App.Name]
+	if client == nil {
+		return nil
+	}
+	res, ok := req.Cache.sonar[req.Candidate.Digest]
+	if !ok {
+		info, err := req.Cache.inspect(ctx, req.App, req.Candidate.Digest)
+		if err != nil {
+			return err
+		}
+		res = readSonar(ctx, client, req.App, info.Revision)
+		req.Cache.sonar[req.Candidate.Digest] = res
+	}
+	if res.gate == nil {
+		d.Notes = append(d.Notes, res.note)
+		return nil
+	}
+	out["sonar"] = res.gate
+	d.Evidence = append(d.Evidence, fmt.Sprintf("sonar %s analysis %s: %s", req.App.Evidence.Sonar.ProjectKey, res.gate.AnalysisID, res.gate.Status))
+	return nil
+}
+
+func readSonar(ctx context.Context, client QualityGates, app *config.App, revision string) sonarResult {
+	if revision == "" {
+		return sonarResult{note: "the image has no org.opencontainers.image.revision label or annotation, so its SonarQube analysis cannot be found"}
+	}
+	timeout := app.Evidence.Sonar.Timeout.Std()
+	if timeout <= 0 {
+		timeout = defaultEvidenceTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	gate, err := client.QualityGate(ctx, app.Evidence.Sonar.ProjectKey, revision)
+	if errors.Is(err, sonar.ErrNoAnalysis) {
+		return sonarResult{note: fmt.Sprintf("SonarQube has no analysis of %s at revision %s", app.Evidence.Sonar.ProjectKey, revision)}
+	}
+	if err != nil {
+		// SonarQube down or slow: the gate cannot be judged; the evidence is
+		// absent, so a policy that needs it denies and the next pass retries.
+		return sonarResult{note: fmt.Sprintf("SonarQube quality gate unavailable: %v", err)}
+	}
+	return sonarResult{gate: &gate}
+}
+
+// metricSource is input.evidence.metrics: the environment's instant queries.
+type metricSource struct{ g *Gate }
+
+func (s metricSource) Gather(ctx context.Context, req *Request, out map[string]any, d *Decision) error {
+	env := req.Env
+	if len(env.Metrics) == 0 {
+		return nil
+	}
+	prom := s.g.opts.Prometheus
+	if prom == nil {
+		return fmt.Errorf("environment %s has metrics but no Prometheus provider is configured", env.Name)
+	}
+	vars := map[string]string{"App": req.App.Name, "Env": env.Name, "From": sourceOf(env), "Version": req.Candidate.Tag, "Digest": req.Candidate.Digest}
+	metrics := map[string]any{}
+	for _, m := range env.Metrics {
+		q, err := Expand("metric "+m.Name, m.Query, vars)
+		if err != nil {
+			return err
+		}
+		sample, err := prom.Instant(ctx, q, s.g.opts.Now())
+		switch {
+		case errors.Is(err, prometheus.ErrNoData):
+			d.Notes = append(d.Notes, fmt.Sprintf("metric %s: the query returned no data", m.Name))
+			continue
+		case err != nil:
+			d.Notes = append(d.Notes, fmt.Sprintf("metric %s unavailable: %v", m.Name, err))
+			continue
+		case math.IsNaN(sample.Value) || math.IsInf(sample.Value, 0):
+			d.Notes = append(d.Notes, fmt.Sprintf("metric %s is %v: no judgement possible", m.Name, sample.Value))
+			continue
+		}
+		metrics[m.Name] = sample.Value
+		d.Evidence = append(d.Evidence, fmt.Sprintf("metric %s=%g", m.Name, sample.Value))
+	}
+	if len(metrics) > 0 {
+		out["metrics"] = metrics
+	}
+	return nil
+}
+
+// soakSource is input.evidence.soak: how long the source environment has
+// run the candidate, from the fleet repo's history.
+type soakSource struct{ g *Gate }
+
+func (s soakSource) Gather(ctx context.Context, req *Request, out map[string]any, d *Decision) error {
+	src, ok := s.g.opts.Config.Env(sourceOf(req.Env))
+	if !ok {
+		return nil
+	}
+	since, ok, err := state.SoakSince(ctx, s.g.opts.Log, req.State, req.App, src, req.Candidate)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		d.Notes = append(d.Notes, fmt.Sprintf("%s does not run %s in the fleet repo's history", src.Name, req.Candidate))
+		return nil
+	}
+	secs := max(s.g.opts.Now().Sub(since).Seconds(), 0)
+	out["soak"] = map[string]any{"env": src.Name, "seconds": math.Floor(secs)}
+	d.Evidence = append(d.Evidence, fmt.Sprintf("soak %s %s", src.Name, time.Duration(int64(secs))*time.Second))
+	return nil
+}
+
+// analysisSource is input.evidence.analysis: the source environment's
+// verdict on the candidate, from the note on the commit that brought it
+// there. Absent while there is none (fail closed).
+type analysisSource struct{ g *Gate }
+
+func (s analysisSource) Gather(ctx context.Context, req *Request, out map[string]any, d *Decision) error {
+	src, ok := s.g.opts.Config.Env(sourceOf(req.Env))
+	if !ok || !state.Verifies(src) {
+		return nil
+	}
+	vd, c, found, err := state.Verdict(ctx, s.g.opts.Log, req.State, req.App, src, req.Candidate)
+	if err != nil {
+		return fmt.Errorf("analysis verdict of %s %s in %s: %w", req.App.Name, req.Candidate, src.Name, err)
+	}
+	if !found {
+		d.Notes = append(d.Notes, fmt.Sprintf("%s has no analysis verdict for %s yet", src.Name, req.Candidate.Tag))
+		return nil
+	}
+	entry := map[string]any{"verdict": vd.Verdict, "commit": c.Hash}
+	if vd.Analysis != "" {
+		entry["template"] = vd.Analysis
+	}
+	if vd.Reason != "" {
+		entry["reason"] = vd.Reason
+	}
+	out["analysis"] = map[string]any{src.Name: entry}
+	d.Evidence = append(d.Evidence, fmt.Sprintf("analysis %s in %s: %s", vd.Analysis, src.Name, vd.Verdict))
+	return nil
+}
+
+// rejectedSource is input.evidence.rejected: the app's rejected versions.
+type rejectedSource struct{}
+
+func (rejectedSource) Gather(_ context.Context, req *Request, out map[string]any, _ *Decision) error {
+	if req.State.Rejections == nil {
+		return nil
+	}
+	if versions := req.State.Rejections.Versions(req.App.Name); len(versions) > 0 {
+		out["rejected"] = versions
+	}
+	return nil
+}
+
+// freezeSource is input.evidence.freeze: the freezes that hold now.
+type freezeSource struct{ g *Gate }
+
+func (s freezeSource) Gather(_ context.Context, req *Request, out map[string]any, d *Decision) error {
+	if req.State.Freezes == nil {
+		return nil
+	}
+	var freezes []any
+	for _, f := range req.State.Freezes.Active(req.App.Name, req.Env.Name, s.g.opts.Now()) {
+		freezes = append(freezes, f.Evidence())
+		d.Evidence = append(d.Evidence, fmt.Sprintf("freeze %s: %s", f.Name, f.Reason))
+	}
+	if len(freezes) > 0 {
+		out["freeze"] = freezes
+	}
+	return nil
+}
+
+// Expand executes a Go template over vars; a missing key is an error.
+func Expand(what, tmpl string, vars any) (string, error) {
+	t, err := template.New(what).Option("missingkey=error").Parse(tmpl)
+	if err != nil {
+		return "", fmt.Errorf("%s template: %w", what, err)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, vars); err != nil {
+		return "", fmt.Errorf("%s template: %w", what, err)
+	}
+	return strings.TrimSpace(b.String()), nil
+}

@@ -1,0 +1,251 @@
+// Package gate decides whether a version may move into an environment: it
+// gathers the evidence about the candidate (behind one small interface,
+// Source), builds DESIGN.md's policy input and asks the Rego policies of
+// the fleet repo at the commit being reconciled. Evidence that could not be
+// found is absent, never a zero value, so a policy that needs it denies;
+// a decision that errors or times out is a denial too (fail closed).
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/agent/state"
+	"github.com/ferry-dev/ferry/policies"
+)
+
+// Decision is the gate's verdict on one move, with what it was based on.
+type Decision struct {
+	Allow  bool     `json:"allow"`
+	Deny   []string `json:"deny,omitempty"`
+	Warn   []string `json:"warn,omitempty"`
+	Policy string   `json:"policy"` // the bundle hash, or "none"
+	// Evidence lists each fact the decision saw, one line each, as the
+	// Ferry-Evidence trailers record them.
+	Evidence []string `json:"evidence,omitempty"`
+	// Notes say which evidence is absent and why, for people reading a denial.
+	Notes []string `json:"notes,omitempty"`
+	// Input is the document the policies saw (for `ferry policy input`).
+	Input map[string]any `json:"-"`
+}
+
+// Record is the decision as a promotion commit carries it.
+func (d *Decision) Record(from string) ledger.Gate {
+	g := ledger.Gate{From: from, Policy: d.Policy, Evidence: d.Evidence, Warnings: d.Warn}
+	if c, ok := d.Input["candidate"].(map[string]any); ok {
+		g.Created, _ = c["created"].(string)
+	}
+	return g
+}
+
+// NoPolicy marks decisions made without any policy in the fleet repo.
+const NoPolicy = "none"
+
+// Request is one move to decide.
+type Request struct {
+	App       *config.App
+	Env       *config.Environment
+	From      string // source environment, or "registry"
+	Candidate ledger.Version
+	Current   ledger.Version
+	State     *state.State
+	// Cache keeps what one pass learned per digest; nil: nothing kept.
+	Cache *Cache
+}
+
+// Source adds one kind of evidence to a decision's input: it sets its key
+// of evidence when it found the fact, and otherwise says why in a note.
+// An error means the evidence could not be read (not that it is absent):
+// the move is not decided.
+type Source interface {
+	Gather(ctx context.Context, req *Request, evidence map[string]any, d *Decision) error
+}
+
+// Options wire a Gate.
+type Options struct {
+	Config *config.Pipeline
+	Log    state.Log // history, for soak and earlier verdicts
+	Images Images    // image metadata and referrers; nil: none
+	// Sonar reads quality gates, by app name.
+	Sonar      map[string]QualityGates
+	Prometheus MetricQuerier // nil: none configured
+	// HTTP fetches Trivy reports named by URL; nil: http.DefaultClient.
+	HTTP   *http.Client
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Engines is a cache of compiled policy bundles by tree id, shared
+	// across the gates of one process (config reloads, the simulation's
+	// restarts); nil: the gate's own.
+	Engines *Engines
+}
+
+// Gate decides moves for one pipeline. Safe for concurrent use.
+type Gate struct {
+	opts    Options
+	sources []Source
+}
+
+// New makes a gate with the evidence sources of DESIGN.md's input document.
+func New(o Options) *Gate {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.HTTP == nil {
+		o.HTTP = http.DefaultClient
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Engines == nil {
+		o.Engines = NewEngines()
+	}
+	g := &Gate{opts: o}
+	g.sources = []Source{
+		trivySource{g}, sonarSource{g}, metricSource{g}, soakSource{g}, analysisSource{g}, rejectedSource{}, freezeSource{g},
+	}
+	return g
+}
+
+// Engines caches compiled policy bundles by the id of their tree: a policy
+// change is a commit, and only then is anything compiled again.
+type Engines struct {
+	mu     sync.Mutex
+	byTree map[string]compiled
+}
+
+type compiled struct {
+	engine *policies.Engine
+	err    error
+}
+
+// NewEngines is an empty cache.
+func NewEngines() *Engines { return &Engines{byTree: map[string]compiled{}} }
+
+// maxEngines bounds the cache: each entry is one policy version.
+const maxEngines = 16
+
+// Policies returns the compiled policies of snap. A directory that does not
+// exist means no policies (nil: every move is allowed); one that does not
+// compile is an error, and every promotion stops until it is fixed.
+func (g *Gate) Policies(ctx context.Context, snap *fleet.Snapshot) (*policies.Engine, error) {
+	dir := "policies"
+	if g.opts.Config.Policies != "" {
+		dir = path.Clean(g.opts.Config.Policies)
+	}
+	id, err := snap.ObjectID(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	e := g.opts.Engines
+	e.mu.Lock()
+	c, ok := e.byTree[dir+"\x00"+id]
+	e.mu.Unlock()
+	if ok {
+		return c.engine, c.err
+	}
+	engine, err := policies.Load(ctx, snap.FS(), dir)
+	if err != nil {
+		err = fmt.Errorf("policies at %s do not compile; no promotion until they do: %w", ledger.ShortHash(snap.Hash()), err)
+	}
+	e.mu.Lock()
+	if len(e.byTree) >= maxEngines {
+		clear(e.byTree)
+	}
+	e.byTree[dir+"\x00"+id] = compiled{engine, err}
+	e.mu.Unlock()
+	return engine, err
+}
+
+// Decide builds the input for req and asks the policies. An error means
+// the move could not be judged (evidence unreadable, policies that do not
+// compile); a policy evaluation that fails or times out is a denial that
+// says so.
+func (g *Gate) Decide(ctx context.Context, req *Request) (*Decision, error) {
+	engine, err := g.Policies(ctx, req.State.Snap)
+	if err != nil {
+		return nil, err
+	}
+	input, d, err := g.Input(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	d.Input = input
+	if engine == nil {
+		d.Allow, d.Policy = true, NoPolicy
+		return d, nil
+	}
+	d.Policy = engine.Hash()
+	pd, err := engine.Decide(ctx, input)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err() // shutting down: no decision, not a denial
+		}
+		d.Allow = false
+		d.Deny = []string{fmt.Sprintf("the policy decision failed, so the move is denied (fail closed): %v", err)}
+		return d, nil
+	}
+	d.Allow, d.Deny, d.Warn = pd.Allow, pd.Deny, pd.Warn
+	return d, nil
+}
+
+// Input is DESIGN.md's policy input for req, with the decision's evidence
+// lines and notes so far.
+func (g *Gate) Input(ctx context.Context, req *Request) (map[string]any, *Decision, error) {
+	if req.Cache == nil {
+		req.Cache = NewCache(g.opts.Images)
+	}
+	d := &Decision{}
+	environment := map[string]any{"name": req.Env.Name}
+	if src := sourceOf(req.Env); src != "" {
+		environment["from"] = src
+	}
+	if req.Env.Soak > 0 {
+		environment["soak_seconds"] = int64(req.Env.Soak.Std() / time.Second)
+	}
+	candidate := map[string]any{"version": req.Candidate.Tag, "tag": req.Candidate.Tag, "digest": req.Candidate.Digest}
+	input := map[string]any{
+		"app":         map[string]any{"name": req.App.Name, "image": req.App.Image},
+		"environment": environment,
+		"candidate":   candidate,
+		"time":        g.opts.Now().UTC().Format(time.RFC3339),
+	}
+	if !req.Current.IsZero() {
+		input["current"] = map[string]any{"version": req.Current.Tag, "digest": req.Current.Digest}
+	}
+	info, err := req.Cache.inspect(ctx, req.App, req.Candidate.Digest)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !info.Created.IsZero() {
+		candidate["created"] = info.Created.UTC().Format(time.RFC3339)
+	}
+	evidence := map[string]any{}
+	for _, s := range g.sources {
+		if err := s.Gather(ctx, req, evidence, d); err != nil {
+			return nil, nil, err
+		}
+	}
+	input["evidence"] = evidence
+	return input, d, nil
+}
+
+// sourceOf is where env's versions come from: its mirror target or from.
+func sourceOf(env *config.Environment) string {
+	if env.Mirror != "" {
+		return env.Mirror
+	}
+	return env.From
+}

@@ -1,0 +1,408 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/clock"
+
+	"github.com/ferry-dev/ferry/agent/publish"
+	"github.com/ferry-dev/ferry/agent/webhook"
+	"github.com/ferry-dev/ferry/analysis"
+)
+
+// triggers coalesces requests for a pass that arrive while one runs.
+type triggers struct {
+	mu     sync.Mutex
+	all    bool
+	apps   map[string]bool
+	reason string
+	signal chan struct{}
+}
+
+func newTriggers() *triggers {
+	return &triggers{apps: map[string]bool{}, signal: make(chan struct{}, 1)}
+}
+
+func (t *triggers) add(s Scope) {
+	t.mu.Lock()
+	t.all = t.all || s.All
+	for _, a := range s.Apps {
+		t.apps[a] = true
+	}
+	t.reason = s.Reason
+	t.mu.Unlock()
+	select {
+	case t.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (t *triggers) take() Scope {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := Scope{All: t.all, Reason: t.reason}
+	for a := range t.apps {
+		s.Apps = append(s.Apps, a)
+	}
+	sort.Strings(s.Apps)
+	t.all, t.apps, t.reason = false, map[string]bool{}, ""
+	return s
+}
+
+// Loop runs passes on an interval and whenever a webhook asks for one;
+// beside them, it rolls back on alerts and runs verifications, each of
+// which never waits for a pass: writes meet only in the publisher, where a
+// rollback goes first.
+type Loop struct {
+	agent    *Agent
+	clock    clock.Clock
+	interval time.Duration
+	// polled is when each app's registry was last asked, from the start of
+	// that pass: the next poll is due an interval after it, not after the
+	// pass's end (which skipped every other tick).
+	polled  map[string]time.Time
+	gitRead time.Time
+	ready   atomic.Bool
+	trig    *triggers
+	alerts  chan Alert
+
+	// OnRollback, when set, sees every alert handled (notifications, CLI).
+	OnRollback func(Alert, *RollbackResult, error)
+	// OnPass, when set, sees every pass result (the CLI prints them).
+	OnPass func(*Result, error)
+	// OnVerdict, when set, sees every analysis the loop finished.
+	OnVerdict func(Verification, analysis.Result)
+	// OnVerifying, when set, sees every verification the moment it starts.
+	OnVerifying func(Verification)
+
+	mu      sync.Mutex
+	running map[string]bool // verifications under way, by key
+	last    atomic.Pointer[PassRecord]
+}
+
+// PassRecord is the newest pass's result, for pages and status.
+type PassRecord struct {
+	Result *Result
+	Err    error
+	At     time.Time
+}
+
+// LastPass returns the newest pass the loop finished; nil before the first.
+func (l *Loop) LastPass() *PassRecord { return l.last.Load() }
+
+// NewLoop makes a loop whose full passes come every interval; apps with
+// their own interval are polled on it.
+func NewLoop(a *Agent, interval time.Duration) *Loop {
+	return NewLoopWithClock(a, interval, clock.RealClock{})
+}
+
+// NewLoopWithClock is NewLoop on a given clock (tests use a fake one).
+func NewLoopWithClock(a *Agent, interval time.Duration, c clock.Clock) *Loop {
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	return &Loop{agent: a, clock: c, interval: interval, polled: map[string]time.Time{}, trig: newTriggers(),
+		alerts: make(chan Alert, 256), running: map[string]bool{}}
+}
+
+// Agent is the agent the loop drives.
+func (l *Loop) Agent() *Agent { return l.agent }
+
+// Ready reports whether a pass has read the fleet repo since the loop started.
+func (l *Loop) Ready() bool { return l.ready.Load() }
+
+// Trigger asks for a pass soon; it never blocks.
+func (l *Loop) Trigger(s Scope) { l.trig.add(s) }
+
+// Run blocks until ctx ends, running the first pass at once.
+func (l *Loop) Run(ctx context.Context) error {
+	verifying := func(v Verification) { l.startVerification(ctx, v) }
+	late := func(app string) { l.Trigger(Scope{Apps: []string{app}, Reason: "registry answered"}) }
+	l.agent.onVerify.Store(&verifying)
+	l.agent.onLate.Store(&late)
+	defer l.agent.onVerify.Store(nil)
+	defer l.agent.onLate.Store(nil)
+	var workers sync.WaitGroup
+	workers.Go(func() { l.alertWorker(ctx) })
+	defer workers.Wait()
+
+	l.Trigger(Scope{All: true, Reason: "start"})
+	for {
+		timer := l.clock.NewTimer(l.untilDue())
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-timer.C():
+			if apps := l.dueApps(); len(apps) > 0 || !l.clock.Now().Before(l.gitRead.Add(l.interval)) {
+				l.Trigger(Scope{Apps: apps, Reason: "interval"})
+			}
+		case <-l.trig.signal:
+			timer.Stop()
+			l.pass(ctx, l.trig.take())
+		}
+	}
+}
+
+func (l *Loop) pass(ctx context.Context, s Scope) {
+	start := l.clock.Now()
+	res, err := l.agent.Reconcile(ctx, s)
+	if err == nil {
+		l.ready.Store(true)
+		l.gitRead = start
+		l.markPolled(s, start)
+		err = res.Err()
+	}
+	l.agent.obs.metrics.pass(err)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		l.agent.obs.log.Error("reconcile pass", "reason", s.Reason, "apps", len(s.Apps), "err", err)
+	case res != nil:
+		l.agent.obs.log.Info("reconcile pass", "reason", s.Reason, "apps", len(s.Apps), "promotions", len(res.Promotions))
+	}
+	if res != nil {
+		for _, v := range res.Verifications {
+			l.startVerification(ctx, v)
+		}
+	}
+	l.last.Store(&PassRecord{Result: res, Err: err, At: l.clock.Now()})
+	if l.OnPass != nil {
+		l.OnPass(res, err)
+	}
+}
+
+func (l *Loop) appInterval(app string) time.Duration {
+	if a, ok := l.agent.cfg.App(app); ok && a.Interval > 0 {
+		return a.Interval.Std()
+	}
+	if r := l.agent.cfg.Registry.Interval; r > 0 {
+		return r.Std()
+	}
+	return l.interval
+}
+
+// untilDue is the wait until the next app's poll or the next read of Git.
+func (l *Loop) untilDue() time.Duration {
+	next := l.gitRead.Add(l.interval)
+	for _, a := range l.agent.cfg.Apps {
+		if d := l.polled[a.Name].Add(l.appInterval(a.Name)); d.Before(next) {
+			next = d
+		}
+	}
+	return max(next.Sub(l.clock.Now()), 10*time.Millisecond)
+}
+
+func (l *Loop) dueApps() []string {
+	now := l.clock.Now()
+	var apps []string
+	for _, a := range l.agent.cfg.Apps {
+		if !now.Before(l.polled[a.Name].Add(l.appInterval(a.Name))) {
+			apps = append(apps, a.Name)
+		}
+	}
+	return apps
+}
+
+func (l *Loop) markPolled(s Scope, at time.Time) {
+	for _, a := range l.agent.cfg.Apps {
+		if s.All || slices.Contains(s.Apps, a.Name) {
+			l.polled[a.Name] = at
+		}
+	}
+}
+
+// OnRegistryEvents maps pushed images to apps and asks for a pass for them.
+func (l *Loop) OnRegistryEvents(_ context.Context, events []webhook.RegistryEvent) {
+	apps := l.agent.appsFor(events)
+	if len(apps) == 0 {
+		l.agent.obs.log.Info("registry notification matches no app", "events", len(events))
+		return
+	}
+	l.Trigger(Scope{Apps: apps, Reason: "registry push"})
+}
+
+// OnPush asks for a full pass when the fleet repo changed.
+func (l *Loop) OnPush(_ context.Context, ev webhook.PushEvent) {
+	l.Trigger(Scope{All: true, Reason: "git push " + ev.Ref})
+}
+
+// appsFor finds the apps whose image a registry event names: by host and
+// repository, or by repository alone when only one app has it (a registry
+// may know itself by another host name than the one in ferry.yaml).
+func (a *Agent) appsFor(events []webhook.RegistryEvent) []string {
+	type repoKey struct{ host, repo string }
+	byFull := map[repoKey][]string{}
+	byRepo := map[string][]string{}
+	for _, app := range a.cfg.Apps {
+		ref, err := name.NewRepository(app.Image, name.WeakValidation)
+		if err != nil {
+			continue
+		}
+		k := repoKey{ref.RegistryStr(), ref.RepositoryStr()}
+		byFull[k] = append(byFull[k], app.Name)
+		byRepo[ref.RepositoryStr()] = append(byRepo[ref.RepositoryStr()], app.Name)
+	}
+	set := map[string]bool{}
+	for _, ev := range events {
+		if apps, ok := byFull[repoKey{ev.Host, ev.Repository}]; ok {
+			for _, n := range apps {
+				set[n] = true
+			}
+			continue
+		}
+		if apps := byRepo[ev.Repository]; len(apps) == 1 {
+			set[apps[0]] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// maxRollbackAttempts bounds the retries of one rollback (about 3 minutes).
+const maxRollbackAttempts = 100
+
+// OnAlerts queues alerts for the alert worker; it never blocks the
+// webhook. It returns the alerts that did not fit, so the caller can
+// forget having seen them and take Alertmanager's resend.
+func (l *Loop) OnAlerts(_ context.Context, alerts []Alert) (dropped []Alert) {
+	for _, al := range alerts {
+		select {
+		case l.alerts <- al:
+		default:
+			l.agent.obs.log.Error("alert queue full; dropping alert until Alertmanager resends it", "alert", al.Name, "app", al.App, "env", al.Env)
+			dropped = append(dropped, al)
+		}
+	}
+	return dropped
+}
+
+// alertWorker carries out alerts one at a time, beside the passes: a
+// rollback waits for no pass, registry or policy, only for a write in
+// flight. A rollback that can still succeed is retried with backoff
+// (Alertmanager's resends are deduplicated); one that cannot is dropped
+// with its reason.
+func (l *Loop) alertWorker(ctx context.Context) {
+	backoff := wait.Backoff{Duration: 50 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: maxRollbackAttempts, Cap: 2 * time.Second}
+	attempts := map[string]*wait.Backoff{}
+	for {
+		var al Alert
+		select {
+		case <-ctx.Done():
+			return
+		case al = <-l.alerts:
+		}
+		if al.Resolved {
+			if _, err := l.agent.Resolve(ctx, al); err != nil && ctx.Err() == nil {
+				l.agent.obs.log.Error("lift freeze after resolved alert", "alert", al.Name, "env", al.Env, "err", err)
+			}
+			continue
+		}
+		res, err := l.agent.Rollback(ctx, al)
+		key := al.App + "\x00" + al.Env + "\x00" + al.Fingerprint
+		switch {
+		case err == nil:
+			delete(attempts, key)
+		case errors.Is(err, ErrUnknownTarget):
+			l.agent.obs.log.Warn("alert ignored", "alert", al.Name, "err", err)
+		case ctx.Err() != nil:
+		case publish.IsTerminal(err):
+			l.agent.obs.log.Error("rollback cannot succeed; giving up", "alert", al.Name, "app", al.App, "env", al.Env, "err", err)
+		default:
+			b, ok := attempts[key]
+			if !ok {
+				bb := backoff
+				b, attempts[key] = &bb, &bb
+			}
+			if b.Steps <= 1 {
+				l.agent.obs.log.Error("rollback failed; giving up", "alert", al.Name, "app", al.App, "env", al.Env, "attempts", maxRollbackAttempts, "err", err)
+				delete(attempts, key)
+				break
+			}
+			d := b.Step()
+			l.agent.obs.log.Error("rollback failed; retrying", "alert", al.Name, "app", al.App, "env", al.Env, "in", d, "err", err)
+			retry := l.clock.After(d)
+			go func() {
+				select {
+				case <-retry:
+					l.OnAlerts(ctx, []Alert{al})
+				case <-ctx.Done():
+				}
+			}()
+		}
+		if res != nil && res.Stale {
+			l.agent.obs.log.Info("alert or verdict changed nothing", "alert", al.Name, "app", al.App, "env", al.Env, "reason", res.Reason)
+		}
+		if l.OnRollback != nil {
+			l.OnRollback(al, res, err)
+		}
+		// Later environments may now take other versions.
+		l.Trigger(Scope{Reason: "rollback"})
+	}
+}
+
+// startVerification runs a verification not already under way in its own
+// goroutine, at once: a step pushed starts its analysis, not the next pass.
+func (l *Loop) startVerification(ctx context.Context, v Verification) {
+	l.mu.Lock()
+	if l.running[v.Key()] {
+		l.mu.Unlock()
+		return
+	}
+	l.running[v.Key()] = true
+	l.mu.Unlock()
+	l.agent.obs.log.Info("analysis started", "app", v.App, "env", v.Env, "version", v.Version.Tag, "step", v.Step,
+		"analysis", v.Template, "commit", shortHash(v.Commit))
+	if l.OnVerifying != nil {
+		l.OnVerifying(v)
+	}
+	go func() {
+		res, err := l.agent.Verify(ctx, v)
+		l.verdict(ctx, v, res, err)
+		l.mu.Lock()
+		delete(l.running, v.Key())
+		l.mu.Unlock()
+	}()
+}
+
+// verdict records a verification's verdict and acts on it: a failed one
+// asks the alert worker for a rollback bound to what it judged.
+func (l *Loop) verdict(ctx context.Context, v Verification, res analysis.Result, err error) {
+	if err != nil {
+		if ctx.Err() == nil {
+			l.agent.obs.log.Error("analysis", "app", v.App, "env", v.Env, "err", err)
+		}
+		return
+	}
+	rollback, err := l.agent.Record(ctx, v, res)
+	if err != nil {
+		// The verification is owed again: the next pass finds no verdict and runs it.
+		l.agent.obs.log.Error("record verdict", "app", v.App, "env", v.Env, "err", err)
+	}
+	if l.OnVerdict != nil {
+		l.OnVerdict(v, res)
+	}
+	if rollback != nil {
+		l.OnAlerts(ctx, []Alert{*rollback})
+		return // the alert worker asks for a pass
+	}
+	l.Trigger(Scope{Reason: "analysis " + string(res.Verdict)})
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

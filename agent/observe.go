@@ -1,0 +1,198 @@
+package agent
+
+import (
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferry-dev/ferry/agent/canary"
+	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/agent/notify"
+	"github.com/ferry-dev/ferry/agent/plan"
+	"github.com/ferry-dev/ferry/agent/rollback"
+	"github.com/ferry-dev/ferry/agent/verify"
+	"github.com/ferry-dev/ferry/analysis"
+)
+
+// Notifier hears about what ferry did; it must never block.
+type Notifier interface {
+	Notify(ev notify.Event)
+}
+
+// observer is how the agent tells people what it did: logs, metrics and
+// notifications, each decision once per candidate (not every pass).
+type observer struct {
+	log      *slog.Logger
+	metrics  *Metrics
+	notifier Notifier
+	now      func() time.Time
+
+	mu sync.Mutex
+	// verdicts holds the last logged decision per candidate, and seen when
+	// each candidate was first seen (for the seen-to-pushed histogram). Both
+	// keep only the candidates of the last pass: they never grow past the
+	// pipeline.
+	verdicts map[string]string
+	seen     map[string]time.Time
+}
+
+func newObserver(log *slog.Logger, m *Metrics, n Notifier, now func() time.Time) *observer {
+	return &observer{log: log, metrics: m, notifier: n, now: now, verdicts: map[string]string{}, seen: map[string]time.Time{}}
+}
+
+func (o *observer) notify(ev notify.Event) {
+	if o.notifier != nil {
+		ev.Time = o.now()
+		o.notifier.Notify(ev)
+	}
+}
+
+func seenKey(s Step) string {
+	return s.App + "\x00" + s.Env + "\x00" + s.Candidate.Tag + "\x00" + s.Candidate.Digest
+}
+
+// polled counts a pass's registry answers.
+func (o *observer) polled(cands plan.Candidates) {
+	ok, failed := 0, 0
+	for _, c := range cands {
+		switch {
+		case c.Pending:
+		case c.Err != nil:
+			failed++
+		default:
+			ok++
+		}
+	}
+	o.metrics.registryPolls(ok, failed)
+}
+
+// decided logs a gate's verdict when it differs from the last one for the
+// same (app, env, candidate): a denial is not repeated every pass.
+func (o *observer) decided(step Step, passStart time.Time) {
+	switch step.Action {
+	case ActionError:
+		o.metrics.decision(step.Env, "error")
+	case ActionDeny:
+		o.metrics.decision(step.Env, "deny")
+	case ActionPromote, ActionWait:
+		if step.Decision != nil {
+			o.metrics.decision(step.Env, "allow")
+		}
+	}
+	key := seenKey(step)
+	verdict := string(step.Action) + ":" + step.Reason
+	o.mu.Lock()
+	if step.Action == ActionPromote {
+		if _, ok := o.seen[key]; !ok {
+			o.seen[key] = passStart
+		}
+	}
+	same := o.verdicts[key] == verdict
+	o.verdicts[key] = verdict
+	o.mu.Unlock()
+	if same {
+		return
+	}
+	attrs := []any{"app", step.App, "env", step.Env, "candidate", step.Candidate.String()}
+	switch {
+	case step.Action == ActionError:
+		o.log.Error("cannot decide", append(attrs, "err", step.Reason)...)
+	case step.Action == ActionHold:
+		o.log.Info("held", append(attrs, "reason", step.Reason)...)
+	case step.Decision == nil:
+	case step.Decision.Allow:
+		o.log.Info("allowed", append(attrs, "policy", step.Decision.Policy, "warnings", step.Decision.Warn)...)
+	default:
+		o.log.Warn("denied", append(attrs, "policy", step.Decision.Policy, "reasons", step.Decision.Deny, "notes", step.Decision.Notes)...)
+		o.notify(notify.Event{Kind: notify.Denial, App: step.App, Env: step.Env, Version: step.Candidate.Tag, From: step.From,
+			Reason: "denied by policy " + step.Decision.Policy, Reasons: step.Decision.Deny})
+	}
+}
+
+// forget drops what is kept about candidates no pass looks at any more.
+func (o *observer) forget(seen map[string]bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for k := range o.verdicts {
+		if !seen[k] {
+			delete(o.verdicts, k)
+		}
+	}
+	for k := range o.seen {
+		if !seen[k] {
+			delete(o.seen, k)
+		}
+	}
+}
+
+func (o *observer) promoted(step Step, commit *fleet.Snapshot) {
+	o.metrics.promotion(step.App, step.Env, "pushed")
+	key := seenKey(step)
+	o.mu.Lock()
+	seen, ok := o.seen[key]
+	delete(o.seen, key)
+	o.mu.Unlock()
+	if ok {
+		o.metrics.promotionDuration(o.now().Sub(seen))
+	}
+	o.notify(notify.Event{Kind: notify.Promotion, App: step.App, Env: step.Env, Version: step.Candidate.Tag, From: step.From,
+		Commit: commit.Hash(), Reason: step.Reason})
+	o.log.Info("promoted", "app", step.App, "env", step.Env, "version", step.Candidate.Tag,
+		"digest", step.Candidate.Digest, "from", step.From, "commit", ledger.ShortHash(commit.Hash()))
+}
+
+func (o *observer) promotionFailed(step Step, err error) {
+	o.metrics.promotion(step.App, step.Env, "error")
+	o.log.Error("promotion failed", "app", step.App, "env", step.Env, "candidate", step.Candidate.String(), "err", err)
+}
+
+func (o *observer) delivered(adv canary.Advanced, app *config.App, env *config.Environment) {
+	o.log.Info("canary", "app", app.Name, "env", env.Name, "version", adv.Step.Candidate.Tag, "move", adv.Step.Reason,
+		"commit", ledger.ShortHash(adv.Commit.Hash()))
+	switch {
+	case adv.Aborts:
+		o.metrics.rollback(app.Name, env.Name)
+	case strings.HasPrefix(adv.Step.Reason, "the ") && adv.Step.Action == ActionPromote:
+		o.promoted(adv.Step, adv.Commit)
+	}
+}
+
+func (o *observer) proposed(step Step, url string) {
+	o.notify(notify.Event{Kind: notify.PullRequestOpened, App: step.App, Env: step.Env, Version: step.Candidate.Tag,
+		From: step.From, URL: url, Reason: "promote " + step.App + " " + step.Candidate.Tag + " to " + step.Env})
+}
+
+func (o *observer) rolledBack(res *rollback.Result, req rollback.Request) {
+	if res.Commit != "" {
+		o.metrics.rollback(res.App, res.Env)
+		o.log.Warn("rolled back", "app", res.App, "env", res.Env, "from", res.From.String(), "to", res.To.String(),
+			"alert", req.Name, "mirrors", res.Mirrors, "commit", ledger.ShortHash(res.Commit))
+	}
+	if res.Commit != "" || res.PR != nil || (!res.Stale && res.To.IsZero() && !res.From.IsZero()) {
+		ev := notify.Event{Kind: notify.Rollback, App: res.App, Env: res.Env, Version: res.To.Tag, From: res.From.Tag,
+			Commit: res.Commit, Reason: res.Reason}
+		if res.PR != nil {
+			ev.URL = res.PR.URL
+		}
+		o.notify(ev)
+	}
+}
+
+func (o *observer) verdict(v verify.Verification, res analysis.Result) {
+	o.metrics.analysis(v.Env, string(res.Verdict))
+	attrs := []any{"app", v.App, "env", v.Env, "version", v.Version.Tag, "step", v.Step, "analysis", res.Template,
+		"verdict", res.Verdict, "reason", res.Reason, "commit", ledger.ShortHash(v.Commit)}
+	switch res.Verdict {
+	case analysis.Successful:
+		o.log.Info("analysis passed", attrs...)
+	case analysis.Inconclusive:
+		o.log.Warn("analysis inconclusive: the version is held", attrs...)
+	default:
+		o.log.Error("analysis failed", attrs...)
+		o.notify(notify.Event{Kind: notify.AnalysisFailed, App: v.App, Env: v.Env, Version: v.Version.Tag, Commit: v.Commit,
+			Reason: "analysis " + res.Template + " of " + v.String() + " failed: " + res.Reason})
+	}
+}

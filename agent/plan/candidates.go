@@ -1,0 +1,167 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/agent/registry"
+)
+
+// Registry lists and resolves tags of image repositories.
+type Registry interface {
+	Tags(ctx context.Context, repo string, insecure bool) ([]string, error)
+	Resolve(ctx context.Context, repo, tag string, insecure bool) (registry.Descriptor, error)
+}
+
+// Candidates are the newest allowed registry versions per app, or why
+// there is none.
+type Candidates map[string]Candidate
+
+// Candidate is one app's registry answer.
+type Candidate struct {
+	Version ledger.Version
+	Err     error
+	// Pending: the registry has not answered within the pass's patience;
+	// the look-up goes on and asks for a pass of its own when it ends.
+	Pending bool
+}
+
+// Poller asks registries for candidates. A slow or dead registry holds
+// back only the apps on it: each app's look-up runs on its own with a
+// deadline, a pass waits for look-ups only up to its patience, and a
+// look-up that ends after that calls Done for its app.
+type Poller struct {
+	Registry Registry
+	// Timeout bounds one app's look-up (tags and digest); default 60s.
+	Timeout time.Duration
+	// Concurrency bounds look-ups in flight; default 16.
+	Concurrency int
+	// Done hears about look-ups that ended after the pass stopped waiting.
+	Done func(app string)
+
+	once     sync.Once
+	slots    chan struct{}
+	mu       sync.Mutex
+	inflight map[string]*lookup
+}
+
+type lookup struct {
+	done    chan struct{}
+	res     Candidate
+	waiting bool // a pass still waits for it
+}
+
+func (p *Poller) init() {
+	p.once.Do(func() {
+		if p.Timeout <= 0 {
+			p.Timeout = time.Minute
+		}
+		if p.Concurrency <= 0 {
+			p.Concurrency = 16
+		}
+		p.slots = make(chan struct{}, p.Concurrency)
+		p.inflight = map[string]*lookup{}
+	})
+}
+
+// Lookup asks for the candidates of apps with sel, waiting up to patience
+// (0: until every look-up ended). ctx bounds the look-ups themselves, so it
+// should outlive the pass (the agent's lifetime).
+func (p *Poller) Lookup(ctx context.Context, apps []*config.App, sel func(string) *registry.Selector, patience time.Duration) Candidates {
+	p.init()
+	waits := make(map[string]*lookup, len(apps))
+	p.mu.Lock()
+	for _, app := range apps {
+		l, ok := p.inflight[app.Name]
+		if !ok {
+			l = &lookup{done: make(chan struct{})}
+			p.inflight[app.Name] = l
+			go p.run(ctx, app, sel(app.Name), l)
+		}
+		l.waiting = true
+		waits[app.Name] = l
+	}
+	p.mu.Unlock()
+	var timeout <-chan time.Time
+	if patience > 0 {
+		t := time.NewTimer(patience)
+		defer t.Stop()
+		timeout = t.C
+	}
+	out := make(Candidates, len(apps))
+	for _, app := range apps {
+		l := waits[app.Name]
+		select {
+		case <-l.done:
+			out[app.Name] = l.res
+			continue
+		case <-timeout:
+		case <-ctx.Done():
+		}
+		// Not answered in time: this app waits, the others go on.
+		p.mu.Lock()
+		select {
+		case <-l.done:
+			out[app.Name] = l.res
+		default:
+			l.waiting = false
+			out[app.Name] = Candidate{Pending: true, Err: fmt.Errorf("the registry of %s has not answered yet; the pass goes on without it", app.Image)}
+		}
+		p.mu.Unlock()
+	}
+	return out
+}
+
+func (p *Poller) run(ctx context.Context, app *config.App, sel *registry.Selector, l *lookup) {
+	select {
+	case p.slots <- struct{}{}:
+		defer func() { <-p.slots }()
+	case <-ctx.Done():
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	defer cancel()
+	res := p.lookupOne(ctx, app, sel)
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && res.Err != nil {
+		res.Err = fmt.Errorf("registry look-up of %s gave up after %s: %w", app.Image, p.Timeout, res.Err)
+	}
+	p.mu.Lock()
+	l.res = res
+	close(l.done)
+	delete(p.inflight, app.Name)
+	late := !l.waiting
+	p.mu.Unlock()
+	if late && p.Done != nil && ctx.Err() != context.Canceled {
+		p.Done(app.Name)
+	}
+}
+
+func (p *Poller) lookupOne(ctx context.Context, app *config.App, sel *registry.Selector) Candidate {
+	tags, err := p.Registry.Tags(ctx, app.Image, app.Insecure)
+	if err != nil {
+		return Candidate{Err: err}
+	}
+	tag, ok := sel.Select(tags)
+	if !ok {
+		return Candidate{Err: fmt.Errorf("no tag of %s matches %s", app.Image, describeTags(app.Tags))}
+	}
+	desc, err := p.Registry.Resolve(ctx, app.Image, tag, app.Insecure)
+	if err != nil {
+		return Candidate{Err: err}
+	}
+	return Candidate{Version: ledger.Version{Tag: tag, Digest: desc.Digest}}
+}
+
+func describeTags(t config.TagPolicy) string {
+	switch {
+	case t.Semver != "":
+		return "semver " + t.Semver
+	case t.Regex != "":
+		return "regex " + t.Regex
+	}
+	return "tag " + t.Digest
+}

@@ -1,0 +1,245 @@
+// Package plan decides, for one app in one environment, what a pass does:
+// nothing, promote a candidate, wait for a person or a pull request, hold
+// for a verification, or refuse it. It reads the fleet repo (agent/state),
+// asks the gate, and writes nothing; `ferry plan` and `ferry run` share it,
+// so what plan says is what run does.
+package plan
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/gate"
+	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/agent/registry"
+	"github.com/ferry-dev/ferry/agent/state"
+)
+
+// Mode is how an environment receives versions.
+type Mode string
+
+// Modes of DESIGN.md's environment contract.
+const (
+	ModeAuto        Mode = "auto"
+	ModeMirror      Mode = "mirror"
+	ModePullRequest Mode = "pullRequest"
+	ModeManual      Mode = "manual"
+)
+
+// ModeOf is env's mode.
+func ModeOf(env *config.Environment) Mode {
+	switch {
+	case env.Mirror != "":
+		return ModeMirror
+	case env.PullRequest:
+		return ModePullRequest
+	case env.Auto:
+		return ModeAuto
+	}
+	return ModeManual
+}
+
+// Action is what a pass does for one app in one environment.
+type Action string
+
+// Actions a plan can hold.
+const (
+	ActionNone    Action = "none"    // up to date, or nothing to move
+	ActionPromote Action = "promote" // ferry commits the candidate
+	ActionWait    Action = "wait"    // a candidate exists but this mode does not write it now
+	ActionHold    Action = "hold"    // the source environment has not verified the candidate (yet)
+	ActionError   Action = "error"   // the candidate could not be found or judged
+	ActionDeny    Action = "deny"    // the policies refuse the candidate
+)
+
+// Step is the plan for one app in one environment.
+type Step struct {
+	App       string         `json:"app"`
+	Env       string         `json:"env"`
+	From      string         `json:"from"` // source env, or "registry"
+	Mode      Mode           `json:"mode"`
+	Current   ledger.Version `json:"current"`
+	Candidate ledger.Version `json:"candidate"`
+	Action    Action         `json:"action"`
+	Reason    string         `json:"reason"`
+	// Decision is the gate's verdict, for steps that would move a version.
+	Decision *gate.Decision `json:"decision,omitempty"`
+}
+
+// FromRegistry names the source of a first environment.
+const FromRegistry = "registry"
+
+// Planner decides steps. Safe for concurrent use.
+type Planner struct {
+	cfg       *config.Pipeline
+	log       state.Log
+	gate      *gate.Gate
+	history   *state.History
+	selectors map[string]*registry.Selector
+	// proposals says whether pull-request environments get pull requests
+	// (a forge is configured); without, they wait for a person.
+	proposals bool
+}
+
+// New makes a Planner; it compiles each app's tag policy.
+func New(cfg *config.Pipeline, log state.Log, g *gate.Gate, h *state.History, proposals bool) (*Planner, error) {
+	p := &Planner{cfg: cfg, log: log, gate: g, history: h, proposals: proposals, selectors: map[string]*registry.Selector{}}
+	for i := range cfg.Apps {
+		app := &cfg.Apps[i]
+		sel, err := registry.NewSelector(registry.TagPolicy{
+			Semver: app.Tags.Semver, Regex: app.Tags.Regex, Order: app.Tags.Order, Digest: app.Tags.Digest,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("app %s: %w", app.Name, err)
+		}
+		p.selectors[app.Name] = sel
+	}
+	return p, nil
+}
+
+// Selector is app's tag policy.
+func (p *Planner) Selector(app string) *registry.Selector { return p.selectors[app] }
+
+// SourceOf is where env's versions come from: its mirror target or from.
+func SourceOf(env *config.Environment) string {
+	if env.Mirror != "" {
+		return env.Mirror
+	}
+	return env.From
+}
+
+// Decide computes the step for app in env from the state and the registry
+// candidates, without asking the gate.
+func (p *Planner) Decide(ctx context.Context, st *state.State, cands Candidates, app *config.App, env *config.Environment) Step {
+	s := Step{App: app.Name, Env: env.Name, Mode: ModeOf(env)}
+	if st.Err != nil {
+		s.Action, s.Reason = ActionError, st.Err.Error()
+		return s
+	}
+	if err := st.Envs[env.Name].Err; err != nil {
+		s.Action, s.Reason = ActionError, err.Error()
+		return s
+	}
+	s.Current = st.Envs[env.Name].Version(app)
+	switch src := SourceOf(env); {
+	case src != "":
+		s.From = src
+		if st.Envs[src].Err != nil {
+			s.Action, s.Reason = ActionError, fmt.Sprintf("source %s is unreadable", src)
+			return s
+		}
+		s.Candidate = st.Envs[src].Version(app)
+	default:
+		s.From = FromRegistry
+		c, ok := cands[app.Name]
+		switch {
+		case !ok:
+			s.Action, s.Reason = ActionNone, "registry not polled in this pass"
+			return s
+		case c.Pending:
+			s.Action, s.Reason = ActionNone, c.Err.Error()
+			return s
+		case c.Err != nil:
+			s.Action, s.Reason = ActionError, c.Err.Error()
+			return s
+		}
+		s.Candidate = c.Version
+	}
+	s.Action, s.Reason = p.judge(st, s, app)
+	if s.Action == ActionPromote {
+		if held, reason, err := p.held(ctx, st, app, env, s.Candidate); err != nil {
+			s.Action, s.Reason = ActionError, err.Error()
+			return s
+		} else if held {
+			s.Action, s.Reason = ActionHold, reason
+			return s
+		}
+	}
+	if s.Action == ActionPromote && s.Mode != ModeAuto && s.Mode != ModeMirror {
+		s.Action = ActionWait
+		if s.Mode == ModePullRequest {
+			s.Reason = "awaiting a pull request"
+			if !p.proposals {
+				s.Reason = "awaiting pull-request promotion (needs git.provider)"
+			}
+		} else {
+			s.Reason = "manual environment: promote by commit"
+		}
+	}
+	return s
+}
+
+// held is the structural hold: a version moves past an environment that
+// verifies what it receives only once that environment's verdict on it is
+// Successful, whatever the policies say (they may add holds, never remove
+// this one).
+func (p *Planner) held(ctx context.Context, st *state.State, app *config.App, env *config.Environment, v ledger.Version) (bool, string, error) {
+	src, ok := p.cfg.Env(SourceOf(env))
+	if !ok || !state.Verifies(src) {
+		return false, "", nil
+	}
+	vd, c, found, err := state.Verdict(ctx, p.log, st, app, src, v)
+	switch {
+	case err != nil:
+		return false, "", fmt.Errorf("verdict of %s %s in %s: %w", app.Name, v.Tag, src.Name, err)
+	case !found && c.Hash == "":
+		return true, fmt.Sprintf("%s's history does not show when %s arrived there; nothing moves past %s without its verdict", src.Name, v.Tag, src.Name), nil
+	case !found:
+		return true, fmt.Sprintf("waiting for %s to verify %s (commit %s)", src.Name, v.Tag, ledger.ShortHash(c.Hash)), nil
+	case vd.Verdict == ledger.Successful:
+		return false, "", nil
+	case vd.Verdict == ledger.Inconclusive:
+		return true, fmt.Sprintf("held: %s's verification of %s was inconclusive (%s); `ferry retry-analysis %s --env %s` or remove the note on %s to run it again",
+			src.Name, v.Tag, vd.Reason, app.Name, src.Name, ledger.ShortHash(c.Hash)), nil
+	}
+	return true, fmt.Sprintf("held: %s's verification of %s failed (%s)", src.Name, v.Tag, vd.Reason), nil
+}
+
+// judge says whether the candidate should replace the current version.
+func (p *Planner) judge(st *state.State, s Step, app *config.App) (Action, string) {
+	moving := state.Moving(app)
+	switch {
+	case s.Candidate.IsZero():
+		return ActionNone, fmt.Sprintf("%s runs no version of %s", s.From, app.Name)
+	case s.Candidate.Same(s.Current, moving):
+		return ActionNone, "up to date"
+	case s.Mode == ModeMirror:
+		if _, rejected := st.Rejected(app.Name, s.Candidate); rejected {
+			return ActionNone, fmt.Sprintf("%s %s is rejected; the mirror waits for %s to move", app.Name, s.Candidate.Tag, s.From)
+		}
+		return ActionPromote, "mirror " + s.From
+	}
+	if r, rejected := st.Rejected(app.Name, s.Candidate); rejected {
+		return ActionNone, fmt.Sprintf("%s %s is rejected (%s); `ferry unreject %s %s` allows it again", app.Name, s.Candidate.Tag, r.Reason, app.Name, s.Candidate.Tag)
+	}
+	if p.history.Promoted(app.Name, s.Env, s.Candidate) {
+		return ActionNone, fmt.Sprintf("%s was promoted to %s before and later replaced; not promoting it again", s.Candidate, s.Env)
+	}
+	sel := p.selectors[app.Name]
+	if s.Current.Tag != s.Candidate.Tag && sel.Allows(s.Current.Tag) && sel.Allows(s.Candidate.Tag) &&
+		sel.Less(s.Candidate.Tag, s.Current.Tag) {
+		return ActionNone, fmt.Sprintf("runs %s, newer than candidate %s", s.Current.Tag, s.Candidate.Tag)
+	}
+	return ActionPromote, fmt.Sprintf("%s has %s", s.From, s.Candidate)
+}
+
+// Judge decides a step and, when it would move a version, asks the gate.
+func (p *Planner) Judge(ctx context.Context, cache *gate.Cache, st *state.State, cands Candidates, app *config.App, env *config.Environment) Step {
+	step := p.Decide(ctx, st, cands, app, env)
+	if step.Action != ActionPromote && (step.Action != ActionWait || step.Mode != ModePullRequest) {
+		return step
+	}
+	d, err := p.gate.Decide(ctx, &gate.Request{App: app, Env: env, From: step.From, Candidate: step.Candidate, Current: step.Current, State: st, Cache: cache})
+	switch {
+	case err != nil:
+		step.Action, step.Reason = ActionError, err.Error()
+	case !d.Allow:
+		step.Decision = d
+		step.Action, step.Reason = ActionDeny, "denied: "+strings.Join(d.Deny, "; ")
+	default:
+		step.Decision = d
+	}
+	return step
+}

@@ -1,0 +1,129 @@
+package promote
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/plan"
+	"github.com/ferry-dev/ferry/agent/pullrequest"
+	"github.com/ferry-dev/ferry/agent/state"
+)
+
+// PullRequests is the forge API ferry proposes promotions through.
+type PullRequests interface {
+	Find(ctx context.Context, head string) ([]pullrequest.PR, error)
+	Open(ctx context.Context, head, base, title, body string) (pullrequest.PR, error)
+	Update(ctx context.Context, number int, title, body string) (pullrequest.PR, error)
+}
+
+// Branches are the fleet repo operations a proposal needs beyond Fleet.
+type Branches interface {
+	Fetch(ctx context.Context) (*fleet.Snapshot, error)
+	FetchBranch(ctx context.Context, branch string) (*fleet.Snapshot, error)
+	PushBranch(ctx context.Context, s *fleet.Snapshot, branch string) error
+	CommitMerge(parent *fleet.Snapshot, others []*fleet.Snapshot, files map[string][]byte, msg string, when time.Time) (*fleet.Snapshot, error)
+}
+
+// ProposalBranch is the one branch (and so the one pull request) per app and env.
+func ProposalBranch(app, env string) string { return "ferry/" + env + "/" + app }
+
+// Proposal is what Propose did: the pull request, and the step with its
+// outcome in Reason.
+type Proposal struct {
+	Step plan.Step
+	PR   *pullrequest.PR
+	// Opened is set when this call opened the pull request.
+	Opened bool
+}
+
+// Propose opens or updates the pull request that moves step's candidate
+// into env (build makes its commit, on the base branch's head); merging it
+// is the approval. A pull request closed without merging is not reopened
+// for the same version. Branch operations share the writer's turn; forge
+// calls do not.
+func (p *Promoter) Propose(ctx context.Context, st *state.State, step plan.Step, app *config.App, env *config.Environment, build Builder) (Proposal, error) {
+	out := Proposal{Step: step}
+	branch := ProposalBranch(app.Name, env.Name)
+	title := fmt.Sprintf("promote %s %s to %s", app.Name, step.Candidate.Tag, env.Name)
+	prs, err := p.prs.Find(ctx, branch)
+	if err != nil {
+		return out, fmt.Errorf("find pull requests from %s: %w", branch, err)
+	}
+	var open *pullrequest.PR
+	for i := range prs {
+		pr := &prs[i]
+		if pr.State == pullrequest.StateOpen && open == nil {
+			open = pr
+		}
+		if pr.State == pullrequest.StateClosed && pr.Title == title {
+			out.Step.Reason = fmt.Sprintf("pull request #%d for %s was closed without merging; not reopening it", pr.Number, step.Candidate.Tag)
+			out.PR = pr
+			return out, nil
+		}
+	}
+	edit, err := build(st)
+	if err != nil {
+		return out, err
+	}
+	es := st.Envs[env.Name]
+	data := edit.Files[es.Path]
+	current := false
+	err = p.pub.Exclusive(func() error {
+		old, err := p.branches.FetchBranch(ctx, branch)
+		if err != nil {
+			return err
+		}
+		if open != nil && old != nil && proposalCurrent(old, st.Snap, es.Path, data) && open.Title == title {
+			current = true
+			return nil
+		}
+		var others []*fleet.Snapshot
+		if old != nil {
+			others = []*fleet.Snapshot{old} // keep the branch moving forward: never force-push
+		}
+		commit, err := p.branches.CommitMerge(st.Snap, others, edit.Files, edit.Record.Message().String(), p.now())
+		if err != nil {
+			return fmt.Errorf("commit proposal %s: %w", branch, err)
+		}
+		return p.branches.PushBranch(ctx, commit, branch)
+	})
+	if err != nil {
+		return out, err
+	}
+	if current {
+		out.Step.Reason = fmt.Sprintf("pull request #%d is open: merge it to promote", open.Number)
+		out.PR = open
+		return out, nil
+	}
+	body := gateReport(step, env, es.Path, es.Data, data)
+	var pr pullrequest.PR
+	if open == nil {
+		pr, err = p.prs.Open(ctx, branch, p.cfg.Git.Branch, title, body)
+		out.Step.Reason, out.Opened = "opened pull request", true
+	} else {
+		pr, err = p.prs.Update(ctx, open.Number, title, body)
+		out.Step.Reason = "updated pull request"
+	}
+	if err != nil {
+		return out, fmt.Errorf("pull request for %s: %w", branch, err)
+	}
+	out.Step.Reason = fmt.Sprintf("%s #%d: merge it to promote", out.Step.Reason, pr.Number)
+	out.PR = &pr
+	p.log.Info("proposed", "app", app.Name, "env", env.Name, "version", step.Candidate.Tag, "pr", pr.Number, "url", pr.URL)
+	return out, nil
+}
+
+// proposalCurrent says whether the branch already proposes data on top of
+// the base's head.
+func proposalCurrent(branchHead, base *fleet.Snapshot, path string, data []byte) bool {
+	got, err := branchHead.ReadFile(path)
+	if err != nil || string(got) != string(data) {
+		return false
+	}
+	// The proposal must sit on the current base: otherwise refresh it.
+	return slices.Contains(branchHead.Parents(), base.Hash())
+}

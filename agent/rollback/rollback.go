@@ -1,0 +1,430 @@
+// Package rollback undoes a bad version: a firing alert, or a failed
+// verification, moves an environment (and the environments that mirror
+// it) back to its last good version in one commit and rejects the bad
+// one, so no environment promotes it again. It acts only on what was
+// judged: a verdict binds the version and commit it measured, an alert
+// the firing episode it belongs to; anything else is stale and changes
+// nothing.
+package rollback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ferry-dev/ferry/agent/canary"
+	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/gitstate"
+	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/agent/promote"
+	"github.com/ferry-dev/ferry/agent/publish"
+	"github.com/ferry-dev/ferry/agent/pullrequest"
+	"github.com/ferry-dev/ferry/agent/state"
+)
+
+// ErrUnknownTarget marks a request for an app or environment ferry does not
+// manage: it is ignored, not retried.
+var ErrUnknownTarget = errors.New("unknown app or environment")
+
+// Request is a firing (or resolved) alert mapped to an app and
+// environment, or a failed verification.
+type Request struct {
+	App, Env string
+	Name     string // the alert's name, or "analysis smoke"
+	Alert    ledger.AlertRef
+	Summary  string
+	Resolved bool
+	// Cause replaces "alert NAME firing" as the reason, for rollbacks ferry
+	// decides itself (a failed verification).
+	Cause string
+	// Judged binds a verification's rollback to what it measured.
+	Judged *Judged
+}
+
+// Judged is the version a verdict judged and the commit that brought it.
+type Judged struct {
+	Version ledger.Version
+	Commit  string
+}
+
+// Result is what handling one request did.
+type Result struct {
+	App     string         `json:"app"`
+	Env     string         `json:"env"`
+	From    ledger.Version `json:"from"` // the bad version
+	To      ledger.Version `json:"to"`   // the last good version; zero when there is none
+	Commit  string         `json:"commit,omitempty"`
+	Mirrors []string       `json:"mirrors,omitempty"`
+	Reason  string         `json:"reason"` // what happened, for logs and notifications
+	// Aborted: a delivery in progress was aborted instead.
+	Aborted bool `json:"aborted,omitempty"`
+	// Stale: the request was about a version the environment no longer
+	// runs (or an alert episode already answered); nothing changed.
+	Stale bool `json:"stale,omitempty"`
+	// PR is set when the rollback was proposed as a pull request.
+	PR *pullrequest.PR `json:"pr,omitempty"`
+}
+
+// Options wire a Rollbacker.
+type Options struct {
+	// Config is the whole pipeline: any replica carries out any rollback,
+	// whatever shard of the apps it reconciles.
+	Config     *config.Pipeline
+	Publisher  *publish.Publisher
+	Log        state.Log
+	Render     promote.Renderer
+	Deliveries *canary.Deliveries
+	Selectors  func(app string) interface{ Allows(string) bool }
+	PRs        promote.PullRequests
+	Branches   promote.Branches
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Rollbacker undoes bad versions. Safe for concurrent use.
+type Rollbacker struct{ opts Options }
+
+// New makes a Rollbacker.
+func New(o Options) *Rollbacker {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Rollbacker{opts: o}
+}
+
+// Rollback carries out req: a direct commit (urgent: it goes before a
+// pass's promotions), or a pull request for pull-request environments
+// when rollback.pullRequest says so.
+func (r *Rollbacker) Rollback(ctx context.Context, req Request) (*Result, error) {
+	app, ok := r.opts.Config.App(req.App)
+	if !ok {
+		return nil, fmt.Errorf("%s names app %q, which ferry.yaml does not have: %w", req.Name, req.App, ErrUnknownTarget)
+	}
+	env, ok := r.opts.Config.Env(req.Env)
+	if !ok {
+		return nil, fmt.Errorf("%s names environment %q, which ferry.yaml does not have: %w", req.Name, req.Env, ErrUnknownTarget)
+	}
+	if env.PullRequest && r.opts.Config.Rollback.PullRequest && r.opts.PRs != nil {
+		return r.propose(ctx, app, env, req)
+	}
+	var res *Result
+	out, err := r.opts.Publisher.Publish(ctx, fmt.Sprintf("rollback of %s in %s", app.Name, env.Name), true, func(ctx context.Context, head *fleet.Snapshot) ([]publish.Edit, error) {
+		var edit *publish.Edit
+		var err error
+		res, edit, err = r.change(ctx, head, app, env, req)
+		if err != nil || edit == nil {
+			return nil, err
+		}
+		return []publish.Edit{*edit}, nil
+	})
+	if err != nil {
+		return res, err
+	}
+	if n := len(out.Commits); n > 0 {
+		res.Commit = out.Commits[n-1].Hash()
+	}
+	return res, nil
+}
+
+// change plans the rollback on head: the edit to commit, or none (with
+// the reason in the result).
+func (r *Rollbacker) change(ctx context.Context, head *fleet.Snapshot, app *config.App, env *config.Environment, req Request) (*Result, *publish.Edit, error) {
+	res := &Result{App: app.Name, Env: env.Name}
+	st := state.Read(r.opts.Config, head, nil)
+	if err := st.Envs[env.Name].Err; err != nil {
+		return res, nil, publish.Terminal(err)
+	}
+	if st.Err != nil {
+		return res, nil, publish.Terminal(st.Err)
+	}
+	moving := state.Moving(app)
+	if req.Judged != nil {
+		if stale, reason, err := r.stale(ctx, st, app, env, *req.Judged); err != nil || stale {
+			res.Stale, res.Reason = stale, reason
+			return res, nil, err
+		}
+	}
+	if env.Canary != nil {
+		if cs, err := canary.Read(st, app, env); err == nil && cs.Active(moving) {
+			return r.abort(ctx, st, app, env, cs, req, res)
+		}
+	}
+	res.From = st.Version(app, env.Name)
+	if res.From.IsZero() {
+		res.Reason = fmt.Sprintf("%s runs no version of %s: nothing to roll back", env.Name, app.Name)
+		return res, nil, nil
+	}
+	if _, rejected := st.Rejected(app.Name, res.From); rejected {
+		res.Reason = fmt.Sprintf("%s %s is already rejected and rolled back", app.Name, res.From)
+		return res, nil, nil
+	}
+	if req.Judged == nil {
+		// An alert acts on the version it can be about, once per episode.
+		if answered, reason, err := r.answered(ctx, st, app, env, req); err != nil || answered {
+			res.Stale, res.Reason = answered, reason
+			return res, nil, err
+		}
+	}
+	good, ok, err := r.lastGood(ctx, st, app, env, res.From)
+	if err != nil {
+		return res, nil, err
+	}
+	reason := req.reason()
+	files := map[string][]byte{}
+	rej, err := gitstate.AddRejection(st.RejectedData, gitstate.Rejection{
+		App: app.Name, Version: res.From.Tag, Digest: res.From.Digest, Env: env.Name, Reason: reason, At: r.opts.Now().UTC(), By: "ferry",
+	})
+	if err != nil {
+		return res, nil, publish.Terminal(fmt.Errorf("record %s %s as rejected: %w", app.Name, res.From, err))
+	}
+	files[gitstate.RejectionsFile] = rej
+	if !ok {
+		// Nothing to go back to: say so, and change nothing.
+		res.Reason = fmt.Sprintf("no earlier good version of %s in %s to roll back to from %s (%s); nothing changed", app.Name, env.Name, res.From, reason)
+		return res, nil, nil
+	}
+	res.To = good
+	for _, t := range append([]*config.Environment{env}, r.mirrorsOf(env.Name)...) {
+		es := st.Envs[t.Name]
+		if es.Err != nil || !es.Version(app).Same(res.From, moving) {
+			continue // a mirror that does not run the bad version is left alone
+		}
+		data, err := promote.Bump(st, r.opts.Render, app, t, "", good)
+		if err != nil {
+			return res, nil, err
+		}
+		files[es.Path] = data
+		if t.Canary != nil {
+			// A delivery in progress ends with the rollback: canary back on the good version, route at rest.
+			if err := canary.Rest(st, app, t, good, files); err != nil {
+				return res, nil, err
+			}
+		}
+		if t != env {
+			res.Mirrors = append(res.Mirrors, t.Name)
+		}
+	}
+	if r.opts.Config.Rollback.FreezeUntilResolved && req.Alert.Fingerprint != "" {
+		frz, err := gitstate.AddFreeze(st.FreezeData, gitstate.Freeze{
+			Name: "alert-" + req.Alert.Fingerprint, Envs: []string{env.Name}, Reason: reason + " (until it resolves)",
+			Resolved: true, Alert: req.Alert.Fingerprint,
+		})
+		if err != nil {
+			return res, nil, publish.Terminal(err)
+		}
+		files[gitstate.FreezesFile] = frz
+	}
+	res.Reason = fmt.Sprintf("rolled back %s in %s from %s to %s: %s", app.Name, env.Name, res.From, good, reason)
+	rec := &ledger.Rollback{App: app.Name, Env: env.Name, To: good, From: res.From, Reason: reason, Mirrors: res.Mirrors, Alert: req.Alert}
+	return res, &publish.Edit{Files: files, Record: rec}, nil
+}
+
+func (req Request) reason() string {
+	if req.Cause != "" {
+		return req.Cause
+	}
+	reason := fmt.Sprintf("alert %s firing for %s in %s", req.Name, req.App, req.Env)
+	if req.Summary != "" {
+		reason += ": " + req.Summary
+	}
+	return reason
+}
+
+// stale checks that env still runs what a verdict judged. A failed
+// verification of a version that a rollback restored does not roll back
+// further: the last good version was good when it ran before, and its
+// measurement may still carry the bad version's signal.
+func (r *Rollbacker) stale(ctx context.Context, st *state.State, app *config.App, env *config.Environment, j Judged) (bool, string, error) {
+	cur := st.Version(app, env.Name)
+	if !cur.Same(j.Version, state.Moving(app)) {
+		return true, fmt.Sprintf("the failed verdict judged %s %s (commit %s), but %s now runs %s: the verdict is recorded and changes nothing else",
+			app.Name, j.Version.Tag, ledger.ShortHash(j.Commit), env.Name, cur), nil
+	}
+	c, ok, err := state.RunStart(ctx, r.opts.Log, st, app, env, cur)
+	if err != nil {
+		return false, "", err
+	}
+	if !ok || c.Hash != j.Commit {
+		return true, fmt.Sprintf("the failed verdict judged %s %s as commit %s brought it, but %s runs it since commit %s: the verdict is recorded and changes nothing else",
+			app.Name, j.Version.Tag, ledger.ShortHash(j.Commit), env.Name, ledger.ShortHash(c.Hash)), nil
+	}
+	if rb, ok := ledger.Parse(c.Message).(*ledger.Rollback); ok {
+		return true, fmt.Sprintf("%s %s, restored in %s by the rollback of %s, failed its verification: ferry does not roll back further "+
+			"(the signal may still be %s's) and rejects nothing; nothing moves past %s until a person acts (ferry retry-analysis, or a new version)",
+			app.Name, j.Version.Tag, env.Name, rb.From.Tag, rb.From.Tag, env.Name), nil
+	}
+	return false, "", nil
+}
+
+// maxAnsweredScan bounds the walk back through an environment's history
+// for an earlier answer to the same alert.
+const maxAnsweredScan = 200
+
+// answered reports whether the alert's firing episode was answered already
+// (a rollback or abort for it since it began), or began before the
+// version env runs arrived (so it is not about that version).
+func (r *Rollbacker) answered(ctx context.Context, st *state.State, app *config.App, env *config.Environment, req Request) (bool, string, error) {
+	if req.Alert.Fingerprint == "" {
+		return false, "", nil
+	}
+	if !req.Alert.Started.IsZero() {
+		c, ok, err := state.RunStart(ctx, r.opts.Log, st, app, env, st.Version(app, env.Name))
+		if err != nil {
+			return false, "", err
+		}
+		if ok && c.Time.After(req.Alert.Started) {
+			return true, fmt.Sprintf("alert %s began firing at %s, before %s %s arrived in %s (%s): it is not about that version; nothing rolled back",
+				req.Name, req.Alert.Started.UTC().Format(time.RFC3339), app.Name, st.Version(app, env.Name).Tag, env.Name, c.Time.UTC().Format(time.RFC3339)), nil
+		}
+	}
+	done, scanned := false, 0
+	err := r.opts.Log.LogPath(ctx, st.Snap, st.Envs[env.Name].Path, func(c fleet.Commit) (bool, error) {
+		scanned++
+		var ref ledger.AlertRef
+		switch rec := ledger.Parse(c.Message).(type) {
+		case *ledger.Rollback:
+			ref = rec.Alert
+		case *ledger.Abort:
+			ref = rec.Alert
+		}
+		if ref.Answers(req.Alert) {
+			done = true
+			return false, nil
+		}
+		// Without a start time only the newest change can be the answer.
+		more := !req.Alert.Started.IsZero() && scanned < maxAnsweredScan && !c.Time.Before(req.Alert.Started)
+		return more, nil
+	})
+	if done {
+		return true, fmt.Sprintf("%s in %s was already rolled back for alert %s", app.Name, env.Name, req.Name), err
+	}
+	return false, "", err
+}
+
+// lastGood walks the environment's history back to the newest version
+// other than bad that is not rejected.
+func (r *Rollbacker) lastGood(ctx context.Context, st *state.State, app *config.App, env *config.Environment, bad ledger.Version) (ledger.Version, bool, error) {
+	var good ledger.Version
+	found := false
+	moving := state.Moving(app)
+	err := state.OverlayVersions(ctx, r.opts.Log, st.Snap, app, env, func(_ fleet.Commit, v ledger.Version, ok bool) bool {
+		if !ok || v.IsZero() || v.Same(bad, moving) || (r.opts.Selectors != nil && !r.opts.Selectors(app.Name).Allows(v.Tag)) {
+			return true
+		}
+		if _, rejected := st.Rejected(app.Name, v); rejected {
+			return true
+		}
+		good, found = v, true
+		return false
+	})
+	return good, found, err
+}
+
+func (r *Rollbacker) mirrorsOf(env string) []*config.Environment {
+	var out []*config.Environment
+	for _, name := range r.opts.Config.Order() {
+		if e, ok := r.opts.Config.Env(name); ok && e.Mirror == env {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// abort ends a delivery in progress when an alert fires (or a verification
+// fails) for its environment.
+func (r *Rollbacker) abort(ctx context.Context, st *state.State, app *config.App, env *config.Environment, cs *canary.State, req Request, res *Result) (*Result, *publish.Edit, error) {
+	if req.Judged == nil {
+		if done, _, err := r.answered(ctx, st, app, env, req); err != nil || done {
+			res.Stale = done
+			res.Reason = fmt.Sprintf("the canary of %s in %s was already aborted for alert %s", app.Name, env.Name, req.Name)
+			return res, nil, err
+		}
+	}
+	reason := req.Cause
+	if reason == "" {
+		reason = fmt.Sprintf("alert %s firing for %s in %s during the canary of %s", req.Name, app.Name, env.Name, cs.Canary.Tag)
+	}
+	mv, err := r.opts.Deliveries.Abort(st, app, env, cs, reason, req.Alert)
+	if err != nil {
+		return res, nil, err
+	}
+	res.From, res.To, res.Aborted = cs.Canary, cs.Stable, true
+	res.Reason = fmt.Sprintf("aborted the canary of %s %s in %s; traffic back on %s: %s", app.Name, cs.Canary, env.Name, cs.Stable, reason)
+	return res, mv.Edit, nil
+}
+
+// Resolve lifts the freeze a rollback put on the alert's environment, once
+// the alert resolves. It returns the commit, or "" when there was none.
+func (r *Rollbacker) Resolve(ctx context.Context, req Request) (string, error) {
+	out, err := r.opts.Publisher.Publish(ctx, "lift the freeze of alert "+req.Name, true, func(_ context.Context, head *fleet.Snapshot) ([]publish.Edit, error) {
+		st := state.Read(r.opts.Config, head, nil)
+		data, changed, err := gitstate.RemoveFreezesForAlert(st.FreezeData, req.Alert.Fingerprint)
+		if err != nil || !changed {
+			return nil, err
+		}
+		rec := &ledger.Unfreeze{Env: req.Env, Alert: req.Name, Reason: fmt.Sprintf("alert %s (%s) resolved", req.Name, req.Alert.Fingerprint)}
+		return []publish.Edit{{Files: map[string][]byte{gitstate.FreezesFile: data}, Record: rec}}, nil
+	})
+	if err != nil || len(out.Commits) == 0 {
+		return "", err
+	}
+	return out.Commits[0].Hash(), nil
+}
+
+// propose offers a rollback as a pull request, for pull-request
+// environments whose rollbacks are configured to need an approval too.
+func (r *Rollbacker) propose(ctx context.Context, app *config.App, env *config.Environment, req Request) (*Result, error) {
+	branch := "ferry/rollback/" + env.Name + "/" + app.Name
+	var res *Result
+	err := r.opts.Publisher.Exclusive(func() error {
+		head, err := r.opts.Branches.Fetch(ctx)
+		if err != nil {
+			return err
+		}
+		var edit *publish.Edit
+		res, edit, err = r.change(ctx, head, app, env, req)
+		if err != nil || edit == nil {
+			return err
+		}
+		old, err := r.opts.Branches.FetchBranch(ctx, branch)
+		if err != nil {
+			return err
+		}
+		var others []*fleet.Snapshot
+		if old != nil {
+			others = []*fleet.Snapshot{old} // keep the branch moving forward: the new proposal merges the old one
+		}
+		commit, err := r.opts.Branches.CommitMerge(head, others, edit.Files, edit.Record.Message().String(), r.opts.Now())
+		if err != nil {
+			return err
+		}
+		return r.opts.Branches.PushBranch(ctx, commit, branch)
+	})
+	if err != nil || res == nil || res.To.IsZero() {
+		return res, err
+	}
+	title := fmt.Sprintf("rollback %s in %s to %s", res.App, res.Env, res.To.Tag)
+	body := fmt.Sprintf("%s\n\nMerging this pull request rolls %s back and rejects %s.\n", res.Reason, res.Env, res.From.Tag)
+	prs, err := r.opts.PRs.Find(ctx, branch)
+	if err != nil {
+		return res, err
+	}
+	var pr pullrequest.PR
+	if len(prs) > 0 && prs[0].State == pullrequest.StateOpen {
+		pr, err = r.opts.PRs.Update(ctx, prs[0].Number, title, body)
+	} else {
+		pr, err = r.opts.PRs.Open(ctx, branch, r.opts.Config.Git.Branch, title, body)
+	}
+	if err != nil {
+		return res, fmt.Errorf("rollback pull request for %s in %s: %w", res.App, res.Env, err)
+	}
+	res.PR = &pr
+	res.Reason = fmt.Sprintf("rollback proposed in pull request #%d: %s", pr.Number, res.Reason)
+	return res, nil
+}

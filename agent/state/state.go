@@ -1,0 +1,252 @@
+// Package state reads the fleet repo at one commit the way every step sees
+// it: which version of each app every environment runs, the rejected
+// versions and freezes recorded beside them, and the verdict notes. It is
+// a read model of Git; nothing here writes.
+package state
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+
+	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/gitstate"
+	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/overlays"
+)
+
+// State is the fleet repo at one commit.
+type State struct {
+	Snap  *fleet.Snapshot
+	Notes *fleet.Notes // verdicts; nil when no environment is analysed
+	Envs  map[string]*Env
+
+	Rejections   *gitstate.Rejections
+	RejectedData []byte
+	Freezes      *gitstate.Freezes
+	FreezeData   []byte
+	// Err is set when the rejections or freezes cannot be read: then
+	// nothing is promoted (fail closed).
+	Err error
+
+	cfg *config.Pipeline
+}
+
+// Env is one environment's overlay.
+type Env struct {
+	Path   string // its kustomization file, e.g. overlays/qa/kustomization.yaml
+	Data   []byte // nil when the file does not exist yet
+	Images []overlays.Image
+	// Err is set when the overlay cannot be read or is not the
+	// environment's own: nothing moves into or out of it.
+	Err error
+
+	env   *config.Environment // nil for a bare read of a history's commit
+	index *overlays.Index     // built on first use
+}
+
+// Read reads every environment of cfg at snap.
+func Read(cfg *config.Pipeline, snap *fleet.Snapshot, notes *fleet.Notes) *State {
+	st := &State{Snap: snap, Notes: notes, Envs: make(map[string]*Env, len(cfg.Environments)), cfg: cfg}
+	for i := range cfg.Environments {
+		env := &cfg.Environments[i]
+		st.Envs[env.Name] = ReadEnv(snap, env)
+	}
+	st.checkShared()
+	st.readFiles()
+	return st
+}
+
+func (st *State) readFiles() {
+	var errs []error
+	var err error
+	st.RejectedData, err = readOptional(st.Snap, gitstate.RejectionsFile)
+	errs = append(errs, err)
+	if st.Rejections, err = gitstate.ParseRejections(gitstate.RejectionsFile, st.RejectedData); err != nil {
+		errs = append(errs, fmt.Errorf("%s at %s: %w", gitstate.RejectionsFile, ledger.ShortHash(st.Snap.Hash()), err))
+	}
+	st.FreezeData, err = readOptional(st.Snap, gitstate.FreezesFile)
+	errs = append(errs, err)
+	if st.Freezes, err = gitstate.ParseFreezes(gitstate.FreezesFile, st.FreezeData); err != nil {
+		errs = append(errs, fmt.Errorf("%s at %s: %w", gitstate.FreezesFile, ledger.ShortHash(st.Snap.Hash()), err))
+	}
+	st.Err = errors.Join(errs...)
+}
+
+// checkShared refuses two environments whose kustomization files are one
+// file (a symbolic link to another environment's): a commit to one would
+// move both, past the other's gate.
+func (st *State) checkShared() {
+	owner := map[string]string{}
+	for i := range st.cfg.Environments {
+		env := &st.cfg.Environments[i]
+		e := st.Envs[env.Name]
+		if e.Err != nil || e.Data == nil {
+			continue
+		}
+		real, err := st.Snap.Resolve(e.Path)
+		if err != nil {
+			e.Err = err
+			continue
+		}
+		if other, ok := owner[real]; ok {
+			msg := fmt.Errorf("%s and %s resolve to one file, %s (a symbolic link): a commit to one would promote into both; give each environment its own kustomization", st.Envs[other].Path, e.Path, real)
+			e.Err, st.Envs[other].Err = msg, msg
+			continue
+		}
+		owner[real] = env.Name
+	}
+}
+
+// readOptional reads a file that may be absent (nil, no error).
+func readOptional(snap *fleet.Snapshot, name string) ([]byte, error) {
+	data, err := snap.ReadFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return data, err
+}
+
+// ReadEnv reads one overlay; a broken overlay is kept as an error so the
+// other environments still reconcile.
+func ReadEnv(snap *fleet.Snapshot, env *config.Environment) *Env {
+	p, err := overlays.FindKustomization(snap.FS(), env.Overlay)
+	switch {
+	case errors.Is(err, overlays.ErrNoKustomization):
+		return &Env{Path: p, env: env}
+	case err != nil:
+		return &Env{Path: path.Join(path.Clean(env.Overlay), overlays.KustomizationNames[0]), Err: err, env: env}
+	}
+	data, err := snap.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		// A symbolic link that leaves the repository or points nowhere.
+		return &Env{Path: p, env: env, Err: fmt.Errorf("%s at %s is a symbolic link that leaves the repository or points nowhere", p, ledger.ShortHash(snap.Hash()))}
+	}
+	if err != nil {
+		return &Env{Path: p, env: env, Err: fmt.Errorf("read %s at %s: %w", p, ledger.ShortHash(snap.Hash()), err)}
+	}
+	images, err := overlays.ReadImages(data)
+	if err != nil {
+		return &Env{Path: p, env: env, Err: fmt.Errorf("%s at %s: %w", p, ledger.ShortHash(snap.Hash()), err)}
+	}
+	return &Env{Path: p, Data: data, Images: images, env: env}
+}
+
+// Entry finds app's images entry (never a canary's).
+func (e *Env) Entry(app *config.App) (overlays.Image, bool) {
+	if e.index == nil {
+		e.index = overlays.NewIndex(e.Images)
+	}
+	return e.index.App(app.Image, app.Name, e.env.CanaryEntry(app))
+}
+
+// Version is the version of app the environment runs; zero when none.
+func (e *Env) Version(app *config.App) ledger.Version {
+	im, ok := e.Entry(app)
+	if !ok {
+		return ledger.Version{}
+	}
+	return ledger.Version{Tag: im.NewTag, Digest: im.Digest}
+}
+
+// Assume records v as app's version in this env's in-memory images, so a
+// dry run shows what later environments would take.
+func (e *Env) Assume(app *config.App, v ledger.Version) {
+	imgs := make([]overlays.Image, len(e.Images))
+	copy(imgs, e.Images)
+	cur, ok := e.Entry(app)
+	e.index = nil
+	if ok {
+		for i, im := range imgs {
+			if im == cur {
+				imgs[i].NewTag, imgs[i].Digest = v.Tag, v.Digest
+				e.Images = imgs
+				return
+			}
+		}
+	}
+	e.Images = append(imgs, overlays.Image{Name: app.Image, NewTag: v.Tag, Digest: v.Digest})
+}
+
+// Assume is the state with v as app's version in env, in memory only: a
+// dry run shows what later environments would take.
+func (st *State) Assume(env *config.Environment, app *config.App, v ledger.Version) *State {
+	out := *st
+	out.Envs = make(map[string]*Env, len(st.Envs))
+	for k, e := range st.Envs {
+		out.Envs[k] = e
+	}
+	e := *st.Envs[env.Name]
+	e.Assume(app, v)
+	out.Envs[env.Name] = &e
+	return &out
+}
+
+// Version is what env runs of app at this commit.
+func (st *State) Version(app *config.App, env string) ledger.Version {
+	if e, ok := st.Envs[env]; ok && e.Err == nil {
+		return e.Version(app)
+	}
+	return ledger.Version{}
+}
+
+// Rejected reports whether v of app is rejected, with the record.
+func (st *State) Rejected(app string, v ledger.Version) (gitstate.Rejection, bool) {
+	if st.Rejections == nil {
+		return gitstate.Rejection{}, false
+	}
+	return st.Rejections.IsRejected(app, v.Tag, v.Digest)
+}
+
+// Config is the pipeline the state was read for.
+func (st *State) Config() *config.Pipeline { return st.cfg }
+
+// Advance is the state after commits of ferry's own on top of st.Snap that
+// changed only the given environments' overlays (and perhaps the
+// rejections and freezes): the rest is carried over, not read again.
+func (st *State) Advance(next *fleet.Snapshot, envs ...*config.Environment) *State {
+	out := *st
+	out.Snap = next
+	out.Envs = make(map[string]*Env, len(st.Envs))
+	for k, v := range st.Envs {
+		out.Envs[k] = v
+	}
+	for _, env := range envs {
+		out.Envs[env.Name] = ReadEnv(next, env)
+	}
+	out.checkShared()
+	out.readFiles()
+	return &out
+}
+
+// Note is the verdict note on commit; empty when there is none.
+func (st *State) Note(commit string) ledger.Note {
+	if st.Notes == nil {
+		return ledger.Note{}
+	}
+	text, ok, err := st.Notes.Get(commit)
+	if err != nil || !ok {
+		return ledger.Note{}
+	}
+	return ledger.ParseNote(text)
+}
+
+// Moving reports whether app follows a moving tag, whose digest is its
+// version's identity (ledger.Version.Same).
+func Moving(app *config.App) bool { return app.Tags.Digest != "" }
+
+// Verifies reports whether a version that reaches env is verified there
+// (analysed, checked for readiness or in its cluster, or delivered step by
+// step): nothing moves past such an environment before it passed.
+func Verifies(env *config.Environment) bool {
+	return env.Analysis != "" || env.Verify != nil || env.Cluster != nil || env.Canary != nil
+}
+
+// VerifiesPromotions reports whether each new version of env, once
+// committed, owes a verification (a canary environment's steps are
+// analysed instead, unless it also names its own analysis).
+func VerifiesPromotions(env *config.Environment) bool {
+	return env.Analysis != "" || env.Verify != nil || env.Cluster != nil
+}
