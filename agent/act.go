@@ -25,11 +25,14 @@ type Alert struct {
 	// Judged binds a failed verification's rollback to the version and
 	// commit it measured.
 	Judged *rollback.Judged
+	// About is the version the alert is about (its version label, or what
+	// ran when it was first handled); nil: what runs now.
+	About *Version
 }
 
 func (al Alert) request() rollback.Request {
 	return rollback.Request{App: al.App, Env: al.Env, Name: al.Name, Alert: ledger.AlertRef{Fingerprint: al.Fingerprint, Started: al.Started},
-		Summary: al.Summary, Resolved: al.Resolved, Cause: al.Cause, Judged: al.Judged}
+		Summary: al.Summary, Resolved: al.Resolved, Cause: al.Cause, Judged: al.Judged, About: al.About}
 }
 
 // Rollback moves alert's environment (and the environments that mirror it)

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/ferry-dev/ferry/agent/canary"
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/gate"
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/publish"
+	"github.com/ferry-dev/ferry/agent/state"
 )
 
 // EditFile changes one file of the fleet repo by commit: edit gets the
@@ -61,4 +63,58 @@ func (a *Agent) PolicyInput(ctx context.Context, appName, envName string) (map[s
 	}
 	input, _, err := a.gate.Input(ctx, &gate.Request{App: app, Env: env, From: step.From, Candidate: step.Candidate, Current: step.Current, State: st})
 	return input, step, err
+}
+
+// RetryAnalysis removes env's verdict on what it runs of app now (the
+// verification of its version, or the step of a delivery in progress), so
+// the next pass runs that verification again: the way out of a hold after
+// an inconclusive (or disputed) verdict. It returns the commit whose note
+// changed, or "" when there was no verdict to remove.
+func (a *Agent) RetryAnalysis(ctx context.Context, appName, envName string) (string, error) {
+	app, ok := a.full.App(appName)
+	if !ok {
+		return "", fmt.Errorf("no app %q in %s", appName, a.full.Source)
+	}
+	env, ok := a.full.Env(envName)
+	if !ok {
+		return "", fmt.Errorf("no environment %q in %s", envName, a.full.Source)
+	}
+	if !state.Verifies(env) {
+		return "", fmt.Errorf("%s verifies nothing (no analysis, verify, cluster or canary in %s)", envName, a.full.Source)
+	}
+	st, err := a.read(ctx)
+	if err != nil {
+		return "", err
+	}
+	var commit string
+	if env.Canary != nil && canary.Active(st, app, env) {
+		cs, err := canary.Read(st, app, env)
+		if err != nil {
+			return "", err
+		}
+		c, err := canary.StepCommit(ctx, a.fleet, st, app, env, cs)
+		if err != nil {
+			return "", err
+		}
+		commit = c.Hash
+	} else {
+		c, ok, err := state.RunStart(ctx, a.fleet, st, app, env, st.Version(app, env.Name))
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return "", fmt.Errorf("%s runs no version of %s", envName, appName)
+		}
+		commit = c.Hash
+	}
+	removed := false
+	err = a.pub.Note(ctx, commit, func(n ledger.Note) (ledger.Note, bool) {
+		n, removed = n.Without(app.Name, env.Name)
+		return n, removed
+	})
+	if err != nil || !removed {
+		return "", err
+	}
+	a.obs.log.Info("verdict removed: the verification runs again", "app", app.Name, "env", env.Name, "commit", ledger.ShortHash(commit))
+	return commit, nil
 }

@@ -310,6 +310,10 @@ func (l *Loop) alertWorker(ctx context.Context) {
 			continue
 		}
 		res, err := l.agent.Rollback(ctx, al)
+		if al.About == nil && res != nil && !res.From.IsZero() {
+			about := res.From // a retry undoes this version or nothing
+			al.About = &about
+		}
 		key := al.App + "\x00" + al.Env + "\x00" + al.Fingerprint
 		switch {
 		case err == nil:

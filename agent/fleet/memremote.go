@@ -39,6 +39,9 @@ type MemoryRemote struct {
 	// Refuse, when set, is asked before each reference update; an error
 	// refuses the push with that message, as a pre-receive hook would.
 	refuse func(ref string) error
+	// before, when set, runs before a push takes the lock: another writer's
+	// push can land there, racing the one in flight.
+	before func()
 }
 
 // NewMemoryRemote makes an empty repository at ferry-mem://name, replacing
@@ -59,6 +62,15 @@ func (m *MemoryRemote) URL() string { return MemoryScheme + "://" + m.name }
 func (m *MemoryRemote) SetRefuse(fn func(ref string) error) {
 	m.mu.Lock()
 	m.refuse = fn
+	m.mu.Unlock()
+}
+
+// SetBeforePush installs (or, with nil, removes) a function run before each
+// push is applied, outside the lock: a test makes another writer win a race
+// there.
+func (m *MemoryRemote) SetBeforePush(fn func()) {
+	m.mu.Lock()
+	m.before = fn
 	m.mu.Unlock()
 }
 
@@ -116,6 +128,12 @@ type casSession struct {
 
 func (s *casSession) ReceivePack(ctx context.Context, req *packp.ReferenceUpdateRequest) (*packp.ReportStatus, error) {
 	m := s.remote
+	m.mu.Lock()
+	before := m.before
+	m.mu.Unlock()
+	if before != nil {
+		before()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, cmd := range req.Commands {

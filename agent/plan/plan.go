@@ -214,11 +214,15 @@ func (p *Planner) judge(st *state.State, s Step, app *config.App) (Action, strin
 	if r, rejected := st.Rejected(app.Name, s.Candidate); rejected {
 		return ActionNone, fmt.Sprintf("%s %s is rejected (%s); `ferry unreject %s %s` allows it again", app.Name, s.Candidate.Tag, r.Reason, app.Name, s.Candidate.Tag)
 	}
+	sel := p.selectors[app.Name]
+	if !sel.Allows(s.Candidate.Tag) {
+		// A placeholder (0.0.0) or a tag a person pinned outside the policy.
+		return ActionNone, fmt.Sprintf("%s runs %s %s, which the tag policy (%s) never picks; not moving it on", s.From, app.Name, s.Candidate.Tag, describeTags(app.Tags))
+	}
 	if p.history.Promoted(app.Name, s.Env, s.Candidate) {
 		return ActionNone, fmt.Sprintf("%s was promoted to %s before and later replaced; not promoting it again", s.Candidate, s.Env)
 	}
-	sel := p.selectors[app.Name]
-	if s.Current.Tag != s.Candidate.Tag && sel.Allows(s.Current.Tag) && sel.Allows(s.Candidate.Tag) &&
+	if s.Current.Tag != s.Candidate.Tag && sel.Allows(s.Current.Tag) &&
 		sel.Less(s.Candidate.Tag, s.Current.Tag) {
 		return ActionNone, fmt.Sprintf("runs %s, newer than candidate %s", s.Current.Tag, s.Candidate.Tag)
 	}

@@ -70,6 +70,7 @@ func TestDecide(t *testing.T) {
 		{"registry slow: no error, no move", "dev", map[string]ledger.Version{"dev": v("1.1.0", "")}, Candidates{"checkout": {Pending: true, Err: errors.New("has not answered yet")}}, nil, ActionNone, "has not answered yet"},
 		{"registry not asked", "dev", map[string]ledger.Version{"dev": v("1.1.0", "")}, Candidates{}, nil, ActionNone, "not polled"},
 		{"from env has newer", "qa", map[string]ledger.Version{"dev": v("1.2.0", "sha256:b"), "qa": v("1.1.0", "sha256:a")}, nil, nil, ActionPromote, "dev has 1.2.0"},
+		{"from env runs a placeholder", "qa", map[string]ledger.Version{"dev": v("0.0.0", ""), "qa": v("1.1.0", "sha256:a")}, nil, nil, ActionNone, "never picks"},
 		{"from env runs nothing", "qa", map[string]ledger.Version{"qa": v("1.1.0", "sha256:a")}, nil, nil, ActionNone, "dev runs no version of checkout"},
 		{"reverted by a person: not again", "qa", map[string]ledger.Version{"dev": v("1.2.0", "sha256:b"), "qa": v("1.1.0", "sha256:a")}, nil, []ledger.Version{v("1.2.0", "sha256:b")}, ActionNone, "promoted to qa before"},
 		{"pull request env waits", "ppd", map[string]ledger.Version{"qa": v("1.2.0", "sha256:b"), "ppd": v("1.1.0", "sha256:a")}, nil, nil, ActionWait, "pull-request"},

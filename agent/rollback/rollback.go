@@ -42,6 +42,11 @@ type Request struct {
 	Cause string
 	// Judged binds a verification's rollback to what it measured.
 	Judged *Judged
+	// About is the version an alert is about: its version label, or what
+	// the environment ran when the alert was first handled. A rollback
+	// never undoes another version (a person's, or a newer one pushed
+	// meanwhile). Nil: whatever runs when the rollback is first planned.
+	About *ledger.Version
 }
 
 // Judged is the version a verdict judged and the commit that brought it.
@@ -118,6 +123,11 @@ func (r *Rollbacker) Rollback(ctx context.Context, req Request) (*Result, error)
 		var edit *publish.Edit
 		var err error
 		res, edit, err = r.change(ctx, head, app, env, req)
+		if req.About == nil && res != nil && !res.From.IsZero() {
+			// On a moved branch the next round must undo this version or nothing.
+			about := res.From
+			req.About = &about
+		}
 		if err != nil || edit == nil {
 			return nil, err
 		}
@@ -152,10 +162,20 @@ func (r *Rollbacker) change(ctx context.Context, head *fleet.Snapshot, app *conf
 	}
 	if env.Canary != nil {
 		if cs, err := canary.Read(st, app, env); err == nil && cs.Active(moving) {
+			if req.About != nil && !cs.Canary.Same(*req.About, moving) && !(req.About.Digest == "" && cs.Canary.Tag == req.About.Tag) {
+				res.Stale = true
+				res.Reason = fmt.Sprintf("%s is about %s %s, but %s now delivers %s: nothing aborted", req.Name, app.Name, req.About.Tag, env.Name, cs.Canary)
+				return res, nil, nil
+			}
 			return r.abort(ctx, st, app, env, cs, req, res)
 		}
 	}
 	res.From = st.Version(app, env.Name)
+	if req.About != nil && !res.From.IsZero() && !res.From.Same(*req.About, moving) && !(req.About.Digest == "" && res.From.Tag == req.About.Tag) {
+		res.Stale = true
+		res.Reason = fmt.Sprintf("%s is about %s %s, but %s now runs %s: nothing rolled back", req.Name, app.Name, req.About.Tag, env.Name, res.From)
+		return res, nil, nil
+	}
 	if res.From.IsZero() {
 		res.Reason = fmt.Sprintf("%s runs no version of %s: nothing to roll back", env.Name, app.Name)
 		return res, nil, nil

@@ -207,6 +207,11 @@ func (st *State) Config() *config.Pipeline { return st.cfg }
 // changed only the given environments' overlays (and perhaps the
 // rejections and freezes): the rest is carried over, not read again.
 func (st *State) Advance(next *fleet.Snapshot, envs ...*config.Environment) *State {
+	if parents := next.Parents(); len(parents) != 1 || parents[0] != st.Snap.Hash() {
+		// The commit was made on a head that moved (someone else's commit
+		// under it): anything may have changed, read it all.
+		return Read(st.cfg, next, st.Notes)
+	}
 	out := *st
 	out.Snap = next
 	out.Envs = make(map[string]*Env, len(st.Envs))

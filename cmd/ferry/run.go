@@ -254,6 +254,10 @@ func alertsOf(evs []webhook.AlertEvent) []agent.Alert {
 	for i, ev := range evs {
 		out[i] = agent.Alert{App: ev.App, Env: ev.Env, Name: ev.AlertName, Fingerprint: ev.Fingerprint,
 			Summary: ev.Summary, Resolved: ev.Status == "resolved", Started: ev.StartsAt}
+		if v := ev.Labels["version"]; v != "" {
+			// The alert names the version it measured: a rollback undoes that one or nothing.
+			out[i].About = &agent.Version{Tag: v}
+		}
 	}
 	return out
 }
