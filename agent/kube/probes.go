@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/internal/text"
 )
 
 // Flux's and Argo CD's resources, read with the dynamic client so ferry
@@ -230,12 +231,10 @@ func conditions(u *unstructured.Unstructured, fields ...string) ([]metav1.Condit
 	return out, nil
 }
 
+// oneLine folds a controller's message to one line of at most 200
+// characters, for a verdict's reason.
 func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
+	return text.Truncate(strings.Join(strings.Fields(s), " "), 200)
 }
 
 func sortedKeys(m map[string]string) []string {
