@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
+
+	"github.com/ferry-dev/ferry/internal/text"
 )
 
 // schema checks a YAML tree against the Go types before goccy decodes it.
@@ -301,9 +303,7 @@ func describe(n ast.Node) string {
 	}
 	if sc, ok := n.(ast.ScalarNode); ok {
 		v := fmt.Sprint(sc.GetValue())
-		if len(v) > 40 {
-			v = v[:40] + "..."
-		}
+		v = text.Truncate(v, 40) // never inside a character
 		return fmt.Sprintf("string %q", v)
 	}
 	return strings.ToLower(n.Type().String())

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -31,7 +30,7 @@ var ProviderKinds = []string{"gitea", "github", "gitlab"}
 // Validate reports every problem of the pipeline at once (errors.Join of
 // *Error), each located at source:line:col when the pipeline came from Parse.
 func (p *Pipeline) Validate() error {
-	ps := &problems{source: p.Source, pos: p.pos}
+	ps := newProblems(p.Source, p.pos)
 	if p.APIVersion != APIVersion {
 		ps.add("apiVersion", "%q is not supported; want %q", p.APIVersion, APIVersion)
 	}
@@ -45,8 +44,7 @@ func (p *Pipeline) Validate() error {
 	p.validateMetrics(ps)
 	p.validateAnalyses(ps)
 	p.validateNotifications(ps)
-	ps.sort()
-	return errors.Join(ps.errs...)
+	return ps.Err()
 }
 
 func (p *Pipeline) validateGit(ps *problems) {

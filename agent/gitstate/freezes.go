@@ -71,21 +71,21 @@ func parseFreezes(source string, data []byte) (*Freezes, *document, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	ps := &problems{source: source}
+	ps := newProblems(source)
 	fs := &Freezes{Source: source}
 	names := map[string]int{}
 	for i, n := range doc.items {
 		path := indexPath(freezesKey, i)
 		var name, reason, from, until, schedule, duration, timezone, alert scalar
 		var envs, apps []scalar
-		before := len(ps.errs)
+		before := ps.Len()
 		decodeMap(ps, n, path, []field{
 			{name: "name", s: &name}, {name: "envs", list: &envs}, {name: "apps", list: &apps},
 			{name: "reason", s: &reason}, {name: "from", s: &from}, {name: "until", s: &until},
 			{name: "schedule", s: &schedule}, {name: "duration", s: &duration},
 			{name: "timezone", s: &timezone}, {name: "alert", s: &alert},
 		}, nil)
-		shapeOK := len(ps.errs) == before
+		shapeOK := ps.Len() == before
 		f := Freeze{Name: name.text, Reason: reason.text, Schedule: schedule.text, Timezone: timezone.text, Alert: alert.text}
 		written := map[string]scalar{"name": name, "from": from, "until": until, "schedule": schedule, "duration": duration, "timezone": timezone}
 		for _, l := range []struct {
@@ -115,7 +115,7 @@ func parseFreezes(source string, data []byte) (*Freezes, *document, error) {
 		var w window
 		switch bad := located(ps, path, nodePos(n), written); {
 		case !shapeOK:
-		case len(ps.errs) > before: // a time or duration did not parse: the window cannot be judged
+		case ps.Len() > before: // a time or duration did not parse: the window cannot be judged
 			checkFreezeNames(f, bad)
 		default:
 			w = checkFreeze(f, bad)

@@ -54,17 +54,17 @@ func parseRejections(source string, data []byte) (*Rejections, *document, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	ps := &problems{source: source}
+	ps := newProblems(source)
 	rs := &Rejections{Source: source}
 	for i, n := range doc.items {
 		path := indexPath(rejectionsKey, i)
 		var app, version, digest, env, reason, at, by scalar
-		before := len(ps.errs)
+		before := ps.Len()
 		decodeMap(ps, n, path, []field{
 			{name: "app", s: &app}, {name: "version", s: &version}, {name: "digest", s: &digest},
 			{name: "env", s: &env}, {name: "reason", s: &reason}, {name: "at", s: &at}, {name: "by", s: &by},
 		}, nil)
-		shapeOK := len(ps.errs) == before
+		shapeOK := ps.Len() == before
 		r := Rejection{App: app.text, Version: version.text, Digest: digest.text, Env: env.text, Reason: reason.text, By: by.text}
 		if at.ok {
 			r.At = parseTime(ps, at, joinPath(path, "at"), "")
