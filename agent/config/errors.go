@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ferry-dev/ferry/internal/text"
 	"github.com/ferry-dev/ferry/internal/yamlerr"
 )
 
@@ -58,8 +59,12 @@ func joinPath(parent, field string) string {
 
 func indexPath(parent string, i int) string { return fmt.Sprintf("%s[%d]", parent, i) }
 
-// mapKeyPath names an entry of a map whose keys are free text (hosts, names).
-func mapKeyPath(parent, key string) string { return fmt.Sprintf("%s[%q]", parent, key) }
+// mapKeyPath names an entry of a map whose keys are free text (hosts,
+// names). A key is cut to 64 characters so an error never repeats a huge
+// one; two keys that only differ after that share their path's position.
+func mapKeyPath(parent, key string) string {
+	return fmt.Sprintf("%s[%q]", parent, text.Truncate(key, 64))
+}
 
 // problems collects validation errors located through a positions map.
 type problems struct {

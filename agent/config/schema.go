@@ -103,7 +103,7 @@ func (s *schema) walk(n ast.Node, t reflect.Type, path string) {
 		s.mapping(n, path, func(key string, kn, vn ast.Node) {
 			ft, ok := fieldType(t, key)
 			if !ok {
-				msg := fmt.Sprintf("unknown field %q", key)
+				msg := "unknown field " + quote(key)
 				if path != "" {
 					msg += " in " + path
 				}

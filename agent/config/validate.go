@@ -11,18 +11,21 @@ import (
 	"strings"
 	"text/template"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/ferry-dev/ferry/internal/dnslabel"
 )
 
-var (
-	// dnsLabel is an RFC 1123 label: app and environment names end up in
-	// commit trailers, metric labels and Kubernetes names.
-	dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	// tagName is the OCI distribution spec's tag grammar.
-	tagName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-)
+// tagName is the OCI distribution spec's tag grammar.
+var tagName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+
+// quote echoes a value from the file in an error, cut to 40 characters
+// with its length when longer, so a 10,000-character value does not come
+// back whole.
+func quote(s string) string { return dnslabel.Quote(s) }
 
 // ProviderKinds are the forges ferry opens pull requests on.
 var ProviderKinds = []string{"gitea", "github", "gitlab"}
@@ -170,7 +173,8 @@ func checkEvidence(ps *problems, base string, e Evidence) {
 	}
 }
 
-// metricName is what a Rego policy can read as input.evidence.metrics.NAME.
+// metricName is what a Rego policy can read as input.evidence.metrics.NAME;
+// its length has the limit of the other names.
 var metricName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func (p *Pipeline) validateMetrics(ps *problems) {
@@ -179,10 +183,12 @@ func (p *Pipeline) validateMetrics(ps *problems) {
 		for j, m := range env.Metrics {
 			base := indexPath(joinPath(indexPath("environments", i), "metrics"), j)
 			switch {
+			case utf8.RuneCountInString(m.Name) > dnslabel.MaxLen:
+				ps.add(joinPath(base, "name"), "%s is too long: a metric name is at most %d characters", quote(m.Name), dnslabel.MaxLen)
 			case !metricName.MatchString(m.Name):
-				ps.add(joinPath(base, "name"), "%q must be letters, digits and '_' (policies read input.evidence.metrics.%s)", m.Name, m.Name)
+				ps.add(joinPath(base, "name"), "%s must be letters, digits and '_', at most %d characters (policies read input.evidence.metrics.NAME)", quote(m.Name), dnslabel.MaxLen)
 			case seen[m.Name]:
-				ps.add(joinPath(base, "name"), "%q is already a metric of this environment", m.Name)
+				ps.add(joinPath(base, "name"), "%s is already a metric of this environment", quote(m.Name))
 			}
 			seen[m.Name] = true
 			if strings.TrimSpace(m.Query) == "" {
@@ -280,14 +286,13 @@ func (p *Pipeline) validateSettings(ps *problems) {
 // metric labels, branch names and Kubernetes names.
 func checkName(ps *problems, list string, i int, name string, seen map[string]int) {
 	at := joinPath(indexPath(list, i), "name")
-	switch {
-	case name == "":
+	if name == "" {
 		ps.add(at, "required")
-	case !dnsLabel.MatchString(name):
-		ps.add(at, "%q must be lower-case letters, digits and '-' (a DNS label)", name)
+	} else if msg := dnslabel.Check(name); msg != "" {
+		ps.add(at, "%s", msg)
 	}
 	if j, dup := seen[name]; dup && name != "" {
-		ps.add(at, "%q is already the name of %s[%d]", name, list, j)
+		ps.add(at, "%s is already the name of %s[%d]", quote(name), list, j)
 	} else {
 		seen[name] = i
 	}

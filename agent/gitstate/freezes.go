@@ -7,6 +7,8 @@ import (
 	_ "time/tzdata" // timezone: must load in images without /usr/share/zoneinfo
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/ferry-dev/ferry/internal/dnslabel"
 )
 
 // FreezesFile is where the fleet repo keeps freeze windows.
@@ -121,7 +123,7 @@ func parseFreezes(source string, data []byte) (*Freezes, *document, error) {
 			w = checkFreeze(f, bad)
 		}
 		if j, dup := names[f.Name]; dup && f.Name != "" {
-			ps.add(name.at, joinPath(path, "name"), "%q is already the name of %s", f.Name, indexPath(freezesKey, j))
+			ps.add(name.at, joinPath(path, "name"), "%s is already the name of %s", dnslabel.Quote(f.Name), indexPath(freezesKey, j))
 		} else {
 			names[f.Name] = i
 		}
@@ -242,7 +244,7 @@ func validFreeze(f Freeze) error {
 		msgs = append(msgs, strings.TrimPrefix(field+": ", ": ")+fmt.Sprintf(format, args...))
 	})
 	if len(msgs) > 0 {
-		return fmt.Errorf("freeze %q: %s", f.Name, strings.Join(msgs, "; "))
+		return fmt.Errorf("freeze %s: %s", dnslabel.Quote(f.Name), strings.Join(msgs, "; "))
 	}
 	return nil
 }
