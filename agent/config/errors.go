@@ -76,6 +76,19 @@ func newProblems(source string, pos positions) *problems {
 	return &problems{List: yamlerr.List{Source: source}, pos: pos}
 }
 
+// where names path as "<source>:<line>:<col>" for a message that points at
+// a second place, or as the path itself when it was not read from a file.
+func (ps *problems) where(path string) string {
+	p, ok := ps.pos.at(path)
+	switch {
+	case !ok:
+		return path
+	case ps.Source == "":
+		return fmt.Sprintf("%d:%d", p.line, p.col)
+	}
+	return fmt.Sprintf("%s:%d:%d", ps.Source, p.line, p.col)
+}
+
 // add records a problem at path; the message is prefixed with the path.
 func (ps *problems) add(path, format string, args ...any) {
 	p, _ := ps.pos.at(path)

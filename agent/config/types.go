@@ -181,7 +181,7 @@ type Webhooks struct {
 // Registry holds settings shared by every registry ferry polls.
 type Registry struct {
 	Interval Duration `yaml:"interval,omitempty"` // default 1m
-	// RequestsPerSecond per registry host; default 10.
+	// RequestsPerSecond per registry host; default 50 (DefaultRequestsPerSecond).
 	RequestsPerSecond float64 `yaml:"requestsPerSecond,omitempty"`
 	// DockerConfig is a Docker config.json with credentials per registry host.
 	DockerConfig string                  `yaml:"dockerConfig,omitempty"`

@@ -15,8 +15,10 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/ferry-dev/ferry/internal/dnslabel"
+	"github.com/ferry-dev/ferry/internal/text"
 )
 
 // tagName is the OCI distribution spec's tag grammar.
@@ -123,15 +125,35 @@ func checkHTTPURL(raw string) string {
 
 func (p *Pipeline) validateApps(ps *problems) {
 	seen := map[string]int{}
+	images := map[string]int{} // repository -> first app on it
 	for i, a := range p.Apps {
 		base := indexPath("apps", i)
 		checkName(ps, "apps", i, a.Name, seen)
 		if msg := checkImage(a.Image); msg != "" {
 			ps.add(joinPath(base, "image"), "%s", msg)
+		} else {
+			// An overlay has one images: entry per image: two apps on it
+			// would each take the other's version for their own.
+			repo := repository(a.Image)
+			if j, dup := images[repo]; dup {
+				ps.add(joinPath(base, "image"), "app %s: %s is the image of app %s too (%s); two apps on one image share one images: entry in every overlay, so one would promote the other's versions",
+					quote(a.Name), quote(a.Image), quote(p.Apps[j].Name), ps.where(joinPath(indexPath("apps", j), "image")))
+			} else {
+				images[repo] = i
+			}
 		}
 		checkTags(ps, joinPath(base, "tags"), a.Tags)
 		checkEvidence(ps, joinPath(base, "evidence"), a.Evidence)
 	}
+}
+
+// repository is the image's repository as a registry knows it, so that
+// nginx and docker.io/library/nginx are one image. checkImage has accepted it.
+func repository(image string) string {
+	if r, err := name.NewRepository(image); err == nil {
+		return r.Name()
+	}
+	return image
 }
 
 func checkEvidence(ps *problems, base string, e Evidence) {
@@ -193,8 +215,8 @@ func (p *Pipeline) validateMetrics(ps *problems) {
 			seen[m.Name] = true
 			if strings.TrimSpace(m.Query) == "" {
 				ps.add(joinPath(base, "query"), "required")
-			} else if _, err := template.New("query").Option("missingkey=error").Parse(m.Query); err != nil {
-				ps.add(joinPath(base, "query"), "template: %v", err)
+			} else if err := checkMetricQuery(m.Query); err != nil {
+				ps.add(joinPath(base, "query"), "%v", err)
 			}
 			if p.Providers.Prometheus == nil {
 				ps.add(joinPath(base, "query"), "needs providers.prometheus.address")
@@ -208,6 +230,30 @@ func (p *Pipeline) validateMetrics(ps *problems) {
 			ps.add("providers.prometheus.address", "%s", msg)
 		}
 	}
+}
+
+// metricSample has the variables a gate-metric query sees at each pass
+// (agent/evidence.go), with sample values.
+var metricSample = map[string]string{"App": "app", "Env": "env", "From": "from", "Version": "1.0.0",
+	"Digest": "sha256:" + strings.Repeat("0", 64)}
+
+// checkMetricQuery renders a gate-metric query with sample values and
+// parses the PromQL, as analysis queries are checked: a misspelt variable
+// or bad PromQL is refused at load, not at every pass.
+func checkMetricQuery(q string) error {
+	tmpl, err := template.New("query").Option("missingkey=error").Parse(q)
+	if err != nil {
+		return fmt.Errorf("template: %w", err)
+	}
+	var b strings.Builder
+	if err := tmpl.Execute(&b, metricSample); err != nil {
+		return fmt.Errorf("template (variables are .App .Env .From .Version .Digest): %w", err)
+	}
+	rendered := strings.TrimSpace(b.String())
+	if _, err := parser.NewParser(parser.Options{}).ParseExpr(rendered); err != nil {
+		return fmt.Errorf("PromQL %s: %w", text.Quote(rendered, 200), err)
+	}
+	return nil
 }
 
 // checkImage wants a repository only: the tag is what ferry chooses.
