@@ -31,6 +31,8 @@ func TestDefaultsDocumented(t *testing.T) {
 		{"Registry", "Interval", short(DefaultRegistryInterval)},
 		{"Registry", "RequestsPerSecond", fmt.Sprint(DefaultRequestsPerSecond)},
 		{"Webhooks", "MaxBodyBytes", fmt.Sprintf("%d MiB", DefaultMaxBodyBytes>>20)},
+		{"Webhooks", "BodyTimeout", short(DefaultBodyTimeout)},
+		{"Webhooks", "MaxUnauthenticated", fmt.Sprint(DefaultMaxUnauthenticated)},
 	}
 	f, err := parser.ParseFile(token.NewFileSet(), "types.go", nil, parser.ParseComments)
 	if err != nil {

@@ -316,6 +316,9 @@ func (p *Pipeline) validateSettings(ps *problems) {
 	if p.Webhooks.MaxBodyBytes < 0 {
 		ps.add("webhooks.maxBodyBytes", "must be positive")
 	}
+	if p.Webhooks.MaxUnauthenticated < 0 {
+		ps.add("webhooks.maxUnauthenticated", "must be positive")
+	}
 	for _, host := range slices.Sorted(maps.Keys(p.Registry.Auth)) {
 		a := p.Registry.Auth[host]
 		base := mapKeyPath("registry.auth", host)
