@@ -46,7 +46,7 @@ func BenchmarkWebhookToPush(b *testing.B) {
 	reg.push(b, "shop/cart", "main-1")
 	<-passes // the first pass at start
 
-	hooks := webhook.NewHandler(webhook.NewVerifier("bench-token"), 1<<20, nil, loop.OnRegistryEvents, loop.OnPush)
+	hooks := webhook.New(webhook.HandlerOptions{Verifier: webhook.NewVerifier("bench-token"), MaxBody: 1 << 20, OnRegistry: loop.OnRegistryEvents, OnPush: loop.OnPush})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -195,7 +195,7 @@ func BenchmarkAlertToRollback(b *testing.B) {
 		handled <- r
 	}
 	go loop.Run(ctx)
-	hooks := webhook.NewHandlerWith(webhook.HandlerOptions{
+	hooks := webhook.New(webhook.HandlerOptions{
 		Verifier: webhook.NewVerifier("bench-token"),
 		OnAlerts: func(ctx context.Context, evs []webhook.AlertEvent) {
 			var out []agent.Alert

@@ -7,6 +7,8 @@ import (
 	"io"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/ferry-dev/ferry/internal/text"
 )
 
 // ErrInvalid marks a kustomization whose images list cannot be read.
@@ -217,12 +219,8 @@ func kindName(n *yaml.Node) string {
 	return "an unknown node"
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
-}
+// truncate keeps quoted input in errors short; route.go shares it.
+func truncate(s string, n int) string { return text.Truncate(s, n) }
 
 // ReadImages returns the images list of a kustomization.yaml, in document order.
 // An empty document has no images.

@@ -59,6 +59,9 @@ func TestReadImagesErrors(t *testing.T) {
 		{"bad syntax", "images: [\n- name: a\n", "yaml: line"},
 		{"tab indentation", "images:\n\t- name: a\n", "yaml: line 2"},
 		{"two documents", "images: []\n---\nkind: X\n", "line 2: a second YAML document"},
+		// The echoed value is cut between characters, never inside one.
+		{"long scalar", "images: " + strings.Repeat("a", 50) + "\n", `images is a scalar ("` + strings.Repeat("a", 39) + `…")`},
+		{"long multi-byte scalar", "images: " + strings.Repeat("日", 50) + "\n", `images is a scalar ("` + strings.Repeat("日", 39) + `…")`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,16 +4,18 @@ import "time"
 
 // Defaults filled in by Parse for fields left out of ferry.yaml.
 const (
-	DefaultBranch            = "main"            // git.branch
-	DefaultAuthorName        = "ferry"           // git.author.name
-	DefaultAuthorEmail       = "ferry@localhost" // git.author.email
-	DefaultGitInterval       = time.Minute       // git.interval: between reconcile passes
-	DefaultGitTimeout        = 30 * time.Second  // git.timeout: one network operation
-	DefaultRegistryInterval  = time.Minute       // registry.interval: between tag polls
-	DefaultRequestsPerSecond = 50                // registry.requestsPerSecond, per host
-	DefaultMaxBodyBytes      = 1 << 20           // webhooks.maxBodyBytes (1 MiB)
-	DefaultTagOrder          = OrderNumerical    // tags.order, when tags.regex is set
-	DefaultPolicies          = "policies/"       // policies: directory in the fleet repo
+	DefaultBranch             = "main"            // git.branch
+	DefaultAuthorName         = "ferry"           // git.author.name
+	DefaultAuthorEmail        = "ferry@localhost" // git.author.email
+	DefaultGitInterval        = time.Minute       // git.interval: between reconcile passes
+	DefaultGitTimeout         = 30 * time.Second  // git.timeout: one network operation
+	DefaultRegistryInterval   = time.Minute       // registry.interval: between tag polls
+	DefaultRequestsPerSecond  = 50                // registry.requestsPerSecond, per host
+	DefaultMaxBodyBytes       = 1 << 20           // webhooks.maxBodyBytes (1 MiB)
+	DefaultBodyTimeout        = 10 * time.Second  // webhooks.bodyTimeout
+	DefaultMaxUnauthenticated = 32                // webhooks.maxUnauthenticated
+	DefaultTagOrder           = OrderNumerical    // tags.order, when tags.regex is set
+	DefaultPolicies           = "policies/"       // policies: directory in the fleet repo
 )
 
 // Tag orders for a regex tag policy.
@@ -50,6 +52,12 @@ func (p *Pipeline) setDefaults() {
 	}
 	if p.Webhooks.MaxBodyBytes == 0 {
 		p.Webhooks.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if p.Webhooks.BodyTimeout == 0 {
+		p.Webhooks.BodyTimeout = Duration(DefaultBodyTimeout)
+	}
+	if p.Webhooks.MaxUnauthenticated == 0 {
+		p.Webhooks.MaxUnauthenticated = DefaultMaxUnauthenticated
 	}
 	if p.Policies == "" {
 		p.Policies = DefaultPolicies

@@ -1,42 +1,17 @@
 package config
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
 	"strings"
+
+	"github.com/ferry-dev/ferry/internal/text"
+	"github.com/ferry-dev/ferry/internal/yamlerr"
 )
 
-// Error is one problem in a ferry.yaml. Parse and Validate return these,
-// joined with errors.Join when there are several.
-type Error struct {
-	Source       string // where the document came from; may be empty
-	Line, Column int    // 1-based; 0 when the node is not known
-	Path         string // YAML path such as "apps[0].tags"; "" for the document
-	Message      string // what is wrong; names Path itself where that helps
-
-	cause error // the library error behind Message, for errors.Is/As
-}
-
-// Unwrap returns the underlying library error, if any.
-func (e *Error) Unwrap() error { return e.cause }
-
-// Error formats as "<source>:<line>:<col>: <message>", leaving out what is unknown.
-func (e *Error) Error() string {
-	var b strings.Builder
-	if e.Source != "" {
-		b.WriteString(e.Source)
-		b.WriteByte(':')
-	}
-	if e.Line > 0 {
-		fmt.Fprintf(&b, "%d:%d:", e.Line, e.Column)
-	}
-	if b.Len() > 0 {
-		b.WriteByte(' ')
-	}
-	b.WriteString(e.Message)
-	return b.String()
-}
+// Error is one problem in a ferry.yaml: "<source>:<line>:<col>: <message>",
+// the format ferry's other YAML files share (internal/yamlerr). Parse and
+// Validate return these, joined with errors.Join when there are several.
+type Error = yamlerr.Error
 
 // position is where a YAML node starts.
 type position struct{ line, col int }
@@ -84,36 +59,38 @@ func joinPath(parent, field string) string {
 
 func indexPath(parent string, i int) string { return fmt.Sprintf("%s[%d]", parent, i) }
 
-// mapKeyPath names an entry of a map whose keys are free text (hosts, names).
-func mapKeyPath(parent, key string) string { return fmt.Sprintf("%s[%q]", parent, key) }
+// mapKeyPath names an entry of a map whose keys are free text (hosts,
+// names). A key is cut to 64 characters so an error never repeats a huge
+// one; two keys that only differ after that share their path's position.
+func mapKeyPath(parent, key string) string {
+	return fmt.Sprintf("%s[%q]", parent, text.Truncate(key, 64))
+}
 
 // problems collects validation errors located through a positions map.
 type problems struct {
-	source string
-	pos    positions
-	errs   []error
+	yamlerr.List
+	pos positions
+}
+
+func newProblems(source string, pos positions) *problems {
+	return &problems{List: yamlerr.List{Source: source}, pos: pos}
+}
+
+// where names path as "<source>:<line>:<col>" for a message that points at
+// a second place, or as the path itself when it was not read from a file.
+func (ps *problems) where(path string) string {
+	p, ok := ps.pos.at(path)
+	switch {
+	case !ok:
+		return path
+	case ps.Source == "":
+		return fmt.Sprintf("%d:%d", p.line, p.col)
+	}
+	return fmt.Sprintf("%s:%d:%d", ps.Source, p.line, p.col)
 }
 
 // add records a problem at path; the message is prefixed with the path.
 func (ps *problems) add(path, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	if path != "" {
-		msg = path + ": " + msg
-	}
-	e := &Error{Source: ps.source, Path: path, Message: msg}
-	if p, ok := ps.pos.at(path); ok {
-		e.Line, e.Column = p.line, p.col
-	}
-	ps.errs = append(ps.errs, e)
-}
-
-// sort puts located problems in reading order; unlocated ones keep theirs.
-func (ps *problems) sort() {
-	slices.SortStableFunc(ps.errs, func(a, b error) int {
-		ea, eb := a.(*Error), b.(*Error)
-		if (ea.Line == 0) != (eb.Line == 0) {
-			return cmp.Compare(eb.Line, ea.Line) // unlocated last
-		}
-		return cmp.Or(cmp.Compare(ea.Line, eb.Line), cmp.Compare(ea.Column, eb.Column))
-	})
+	p, _ := ps.pos.at(path)
+	ps.Add(p.line, p.col, path, format, args...)
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/ferry-dev/ferry/internal/text"
 )
 
 // Env returns the environment called name.
@@ -85,7 +87,7 @@ func (p *Pipeline) validateEnvironments(ps *problems) {
 		if msg != "" {
 			ps.add(joinPath(base, "overlay"), "%s", msg)
 		} else if j, dup := overlays[clean]; dup {
-			ps.add(joinPath(base, "overlay"), "%q is also written by environments[%d] (%s)", e.Overlay, j, p.Environments[j].Name)
+			ps.add(joinPath(base, "overlay"), "%s is also written by environments[%d] (%s)", quote(e.Overlay), j, text.Truncate(p.Environments[j].Name, 40))
 		} else {
 			overlays[clean] = i
 		}
@@ -101,9 +103,9 @@ func (p *Pipeline) validateEnvironments(ps *problems) {
 		}
 		names := make([]string, 0, len(c)+1)
 		for _, i := range c {
-			names = append(names, p.Environments[i].Name)
+			names = append(names, text.Truncate(p.Environments[i].Name, 40))
 		}
-		names = append(names, first.Name)
+		names = append(names, text.Truncate(first.Name, 40))
 		ps.add(joinPath(indexPath("environments", c[0]), field), "cycle %s", strings.Join(names, " -> "))
 	}
 }
@@ -126,7 +128,7 @@ func checkOverlay(overlay string) (string, string) {
 
 func (p *Pipeline) checkSources(ps *problems, base string, e Environment, names map[string]int) {
 	if e.From != "" && e.Mirror != "" {
-		ps.add(base, "has two sources (from %q and mirror %q); set only one", e.From, e.Mirror)
+		ps.add(base, "has two sources (from %s and mirror %s); set only one", quote(e.From), quote(e.Mirror))
 	}
 	for _, s := range []struct{ field, value string }{{"from", e.From}, {"mirror", e.Mirror}} {
 		switch _, known := names[s.value]; {
@@ -134,7 +136,7 @@ func (p *Pipeline) checkSources(ps *problems, base string, e Environment, names 
 		case s.value == e.Name:
 			ps.add(joinPath(base, s.field), "names the environment itself")
 		case !known:
-			ps.add(joinPath(base, s.field), "unknown environment %q (known: %s)", s.value, strings.Join(p.envNames(), ", "))
+			ps.add(joinPath(base, s.field), "unknown environment %s (known: %s)", quote(s.value), strings.Join(p.envNames(), ", "))
 		}
 	}
 	if e.Mirror != "" {
@@ -151,10 +153,11 @@ func (p *Pipeline) checkSources(ps *problems, base string, e Environment, names 
 	}
 }
 
+// envNames lists the environments for an error, each cut to 40 characters.
 func (p *Pipeline) envNames() []string {
 	out := make([]string, 0, len(p.Environments))
 	for _, e := range p.Environments {
-		out = append(out, e.Name)
+		out = append(out, text.Truncate(e.Name, 40))
 	}
 	return out
 }

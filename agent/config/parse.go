@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +8,8 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"github.com/ferry-dev/ferry/internal/yamlerr"
 )
 
 // Load reads the ferry.yaml at path; errors name the path, line and column.
@@ -24,7 +25,10 @@ func Load(path string) (*Pipeline, error) {
 // applies the defaults and validates the result. source names the document
 // in errors ("<source>:<line>:<col>: <reason>") and becomes p.Source.
 func Parse(source string, data []byte) (*Pipeline, error) {
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 BOM some editors add
+	data, err := yamlerr.Prepare(source, data) // BOM, CRLF, UTF-8
+	if err != nil {
+		return nil, err
+	}
 	body, err := document(source, data)
 	if err != nil {
 		return nil, err
@@ -42,7 +46,7 @@ func Parse(source string, data []byte) (*Pipeline, error) {
 	// The parser has already refused duplicate keys; allowing them here lets
 	// a key beside "<<: *anchor" override the merged one, as YAML says.
 	if err := decode(body, p); err != nil {
-		return nil, yamlError(source, err)
+		return nil, yamlerr.FromParser(source, err)
 	}
 	p.Source = source
 	p.pos = pos
@@ -68,7 +72,7 @@ func decode(body ast.Node, p *Pipeline) (err error) {
 func document(source string, data []byte) (ast.Node, error) {
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
-		return nil, yamlError(source, err)
+		return nil, yamlerr.FromParser(source, err)
 	}
 	var bodies []ast.Node
 	for _, d := range f.Docs {
@@ -137,18 +141,4 @@ func checkHeader(source string, body ast.Node) error {
 		errs = append(errs, e)
 	}
 	return errors.Join(errs...)
-}
-
-// yamlError turns a goccy error into an Error with line:col, dropping
-// goccy's multi-line source excerpt.
-func yamlError(source string, err error) error {
-	var ye yaml.Error
-	if errors.As(err, &ye) {
-		e := &Error{Source: source, Message: ye.GetMessage(), cause: err}
-		if tk := ye.GetToken(); tk != nil && tk.Position != nil {
-			e.Line, e.Column = tk.Position.Line, tk.Position.Column
-		}
-		return e
-	}
-	return &Error{Source: source, Message: err.Error(), cause: err}
 }

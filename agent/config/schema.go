@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
+
+	"github.com/ferry-dev/ferry/internal/text"
 )
 
 // schema checks a YAML tree against the Go types before goccy decodes it.
@@ -101,7 +103,7 @@ func (s *schema) walk(n ast.Node, t reflect.Type, path string) {
 		s.mapping(n, path, func(key string, kn, vn ast.Node) {
 			ft, ok := fieldType(t, key)
 			if !ok {
-				msg := fmt.Sprintf("unknown field %q", key)
+				msg := "unknown field " + quote(key)
 				if path != "" {
 					msg += " in " + path
 				}
@@ -301,9 +303,7 @@ func describe(n ast.Node) string {
 	}
 	if sc, ok := n.(ast.ScalarNode); ok {
 		v := fmt.Sprint(sc.GetValue())
-		if len(v) > 40 {
-			v = v[:40] + "..."
-		}
+		v = text.Truncate(v, 40) // never inside a character
 		return fmt.Sprintf("string %q", v)
 	}
 	return strings.ToLower(n.Type().String())

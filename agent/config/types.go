@@ -171,17 +171,24 @@ type Environment struct {
 	Cluster *Cluster `yaml:"cluster,omitempty"`
 }
 
-// Webhooks authenticates inbound webhook calls.
+// Webhooks authenticates inbound webhook calls and bounds what they cost.
 type Webhooks struct {
 	TokenFile string `yaml:"tokenFile,omitempty"` // or FERRY_WEBHOOK_TOKEN
 	// MaxBodyBytes caps a webhook body; default 1 MiB.
 	MaxBodyBytes int64 `yaml:"maxBodyBytes,omitempty"`
+	// BodyTimeout is the deadline to receive a body once its headers are
+	// in; default 10s. A slower client gets 408.
+	BodyTimeout Duration `yaml:"bodyTimeout,omitempty"`
+	// MaxUnauthenticated caps the signed calls whose bodies are read at
+	// once, before the signature can be checked; default 32. Past it they
+	// get 503 with Retry-After; bearer-token calls are never held back.
+	MaxUnauthenticated int `yaml:"maxUnauthenticated,omitempty"`
 }
 
 // Registry holds settings shared by every registry ferry polls.
 type Registry struct {
 	Interval Duration `yaml:"interval,omitempty"` // default 1m
-	// RequestsPerSecond per registry host; default 10.
+	// RequestsPerSecond per registry host; default 50 (DefaultRequestsPerSecond).
 	RequestsPerSecond float64 `yaml:"requestsPerSecond,omitempty"`
 	// DockerConfig is a Docker config.json with credentials per registry host.
 	DockerConfig string                  `yaml:"dockerConfig,omitempty"`

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -12,18 +11,23 @@ import (
 	"strings"
 	"text/template"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/ferry-dev/ferry/internal/dnslabel"
+	"github.com/ferry-dev/ferry/internal/text"
 )
 
-var (
-	// dnsLabel is an RFC 1123 label: app and environment names end up in
-	// commit trailers, metric labels and Kubernetes names.
-	dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	// tagName is the OCI distribution spec's tag grammar.
-	tagName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-)
+// tagName is the OCI distribution spec's tag grammar.
+var tagName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+
+// quote echoes a value from the file in an error, cut to 40 characters
+// with its length when longer, so a 10,000-character value does not come
+// back whole.
+func quote(s string) string { return dnslabel.Quote(s) }
 
 // ProviderKinds are the forges ferry opens pull requests on.
 var ProviderKinds = []string{"gitea", "github", "gitlab"}
@@ -31,7 +35,7 @@ var ProviderKinds = []string{"gitea", "github", "gitlab"}
 // Validate reports every problem of the pipeline at once (errors.Join of
 // *Error), each located at source:line:col when the pipeline came from Parse.
 func (p *Pipeline) Validate() error {
-	ps := &problems{source: p.Source, pos: p.pos}
+	ps := newProblems(p.Source, p.pos)
 	if p.APIVersion != APIVersion {
 		ps.add("apiVersion", "%q is not supported; want %q", p.APIVersion, APIVersion)
 	}
@@ -45,8 +49,7 @@ func (p *Pipeline) Validate() error {
 	p.validateMetrics(ps)
 	p.validateAnalyses(ps)
 	p.validateNotifications(ps)
-	ps.sort()
-	return errors.Join(ps.errs...)
+	return ps.Err()
 }
 
 func (p *Pipeline) validateGit(ps *problems) {
@@ -122,15 +125,35 @@ func checkHTTPURL(raw string) string {
 
 func (p *Pipeline) validateApps(ps *problems) {
 	seen := map[string]int{}
+	images := map[string]int{} // repository -> first app on it
 	for i, a := range p.Apps {
 		base := indexPath("apps", i)
 		checkName(ps, "apps", i, a.Name, seen)
 		if msg := checkImage(a.Image); msg != "" {
 			ps.add(joinPath(base, "image"), "%s", msg)
+		} else {
+			// An overlay has one images: entry per image: two apps on it
+			// would each take the other's version for their own.
+			repo := repository(a.Image)
+			if j, dup := images[repo]; dup {
+				ps.add(joinPath(base, "image"), "app %s: %s is the image of app %s too (%s); two apps on one image share one images: entry in every overlay, so one would promote the other's versions",
+					quote(a.Name), quote(a.Image), quote(p.Apps[j].Name), ps.where(joinPath(indexPath("apps", j), "image")))
+			} else {
+				images[repo] = i
+			}
 		}
 		checkTags(ps, joinPath(base, "tags"), a.Tags)
 		checkEvidence(ps, joinPath(base, "evidence"), a.Evidence)
 	}
+}
+
+// repository is the image's repository as a registry knows it, so that
+// nginx and docker.io/library/nginx are one image. checkImage has accepted it.
+func repository(image string) string {
+	if r, err := name.NewRepository(image); err == nil {
+		return r.Name()
+	}
+	return image
 }
 
 func checkEvidence(ps *problems, base string, e Evidence) {
@@ -172,7 +195,8 @@ func checkEvidence(ps *problems, base string, e Evidence) {
 	}
 }
 
-// metricName is what a Rego policy can read as input.evidence.metrics.NAME.
+// metricName is what a Rego policy can read as input.evidence.metrics.NAME;
+// its length has the limit of the other names.
 var metricName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func (p *Pipeline) validateMetrics(ps *problems) {
@@ -181,16 +205,18 @@ func (p *Pipeline) validateMetrics(ps *problems) {
 		for j, m := range env.Metrics {
 			base := indexPath(joinPath(indexPath("environments", i), "metrics"), j)
 			switch {
+			case utf8.RuneCountInString(m.Name) > dnslabel.MaxLen:
+				ps.add(joinPath(base, "name"), "%s is too long: a metric name is at most %d characters", quote(m.Name), dnslabel.MaxLen)
 			case !metricName.MatchString(m.Name):
-				ps.add(joinPath(base, "name"), "%q must be letters, digits and '_' (policies read input.evidence.metrics.%s)", m.Name, m.Name)
+				ps.add(joinPath(base, "name"), "%s must be letters, digits and '_', at most %d characters (policies read input.evidence.metrics.NAME)", quote(m.Name), dnslabel.MaxLen)
 			case seen[m.Name]:
-				ps.add(joinPath(base, "name"), "%q is already a metric of this environment", m.Name)
+				ps.add(joinPath(base, "name"), "%s is already a metric of this environment", quote(m.Name))
 			}
 			seen[m.Name] = true
 			if strings.TrimSpace(m.Query) == "" {
 				ps.add(joinPath(base, "query"), "required")
-			} else if _, err := template.New("query").Option("missingkey=error").Parse(m.Query); err != nil {
-				ps.add(joinPath(base, "query"), "template: %v", err)
+			} else if err := checkMetricQuery(m.Query); err != nil {
+				ps.add(joinPath(base, "query"), "%v", err)
 			}
 			if p.Providers.Prometheus == nil {
 				ps.add(joinPath(base, "query"), "needs providers.prometheus.address")
@@ -204,6 +230,30 @@ func (p *Pipeline) validateMetrics(ps *problems) {
 			ps.add("providers.prometheus.address", "%s", msg)
 		}
 	}
+}
+
+// metricSample has the variables a gate-metric query sees at each pass
+// (agent/evidence.go), with sample values.
+var metricSample = map[string]string{"App": "app", "Env": "env", "From": "from", "Version": "1.0.0",
+	"Digest": "sha256:" + strings.Repeat("0", 64)}
+
+// checkMetricQuery renders a gate-metric query with sample values and
+// parses the PromQL, as analysis queries are checked: a misspelt variable
+// or bad PromQL is refused at load, not at every pass.
+func checkMetricQuery(q string) error {
+	tmpl, err := template.New("query").Option("missingkey=error").Parse(q)
+	if err != nil {
+		return fmt.Errorf("template: %w", err)
+	}
+	var b strings.Builder
+	if err := tmpl.Execute(&b, metricSample); err != nil {
+		return fmt.Errorf("template (variables are .App .Env .From .Version .Digest): %w", err)
+	}
+	rendered := strings.TrimSpace(b.String())
+	if _, err := parser.NewParser(parser.Options{}).ParseExpr(rendered); err != nil {
+		return fmt.Errorf("PromQL %s: %w", text.Quote(rendered, 200), err)
+	}
+	return nil
 }
 
 // checkImage wants a repository only: the tag is what ferry chooses.
@@ -266,6 +316,9 @@ func (p *Pipeline) validateSettings(ps *problems) {
 	if p.Webhooks.MaxBodyBytes < 0 {
 		ps.add("webhooks.maxBodyBytes", "must be positive")
 	}
+	if p.Webhooks.MaxUnauthenticated < 0 {
+		ps.add("webhooks.maxUnauthenticated", "must be positive")
+	}
 	for _, host := range slices.Sorted(maps.Keys(p.Registry.Auth)) {
 		a := p.Registry.Auth[host]
 		base := mapKeyPath("registry.auth", host)
@@ -282,14 +335,13 @@ func (p *Pipeline) validateSettings(ps *problems) {
 // metric labels, branch names and Kubernetes names.
 func checkName(ps *problems, list string, i int, name string, seen map[string]int) {
 	at := joinPath(indexPath(list, i), "name")
-	switch {
-	case name == "":
+	if name == "" {
 		ps.add(at, "required")
-	case !dnsLabel.MatchString(name):
-		ps.add(at, "%q must be lower-case letters, digits and '-' (a DNS label)", name)
+	} else if msg := dnslabel.Check(name); msg != "" {
+		ps.add(at, "%s", msg)
 	}
 	if j, dup := seen[name]; dup && name != "" {
-		ps.add(at, "%q is already the name of %s[%d]", name, list, j)
+		ps.add(at, "%s is already the name of %s[%d]", quote(name), list, j)
 	} else {
 		seen[name] = i
 	}

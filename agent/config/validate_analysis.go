@@ -9,6 +9,8 @@ import (
 	"text/template"
 
 	"github.com/ferry-dev/ferry/analysis"
+	"github.com/ferry-dev/ferry/internal/dnslabel"
+	"github.com/ferry-dev/ferry/internal/text"
 )
 
 // providerNames are the metric providers this pipeline configures.
@@ -26,8 +28,8 @@ func (p *Pipeline) validateAnalyses(ps *problems) {
 	providers := p.providerNames()
 	for _, name := range slices.Sorted(maps.Keys(p.Analyses)) {
 		base := mapKeyPath("analyses", name)
-		if !dnsLabel.MatchString(name) {
-			ps.add(base, "name %q must be lower-case letters, digits and '-'", name)
+		if msg := dnslabel.Check(name); msg != "" {
+			ps.add(base, "name %s", msg)
 		}
 		_, err := analysis.Compile(p.Analyses[name].Template(name), providers)
 		for _, e := range flatten(err) {
@@ -62,11 +64,14 @@ func (p *Pipeline) validateAnalyses(ps *problems) {
 func (p *Pipeline) checkAnalysisName(ps *problems, at, name string) {
 	if _, ok := p.Analyses[name]; !ok {
 		known := slices.Sorted(maps.Keys(p.Analyses))
+		for i := range known {
+			known[i] = text.Truncate(known[i], 40)
+		}
 		if len(known) == 0 {
-			ps.add(at, "unknown analysis %q: analyses: defines none", name)
+			ps.add(at, "unknown analysis %s: analyses: defines none", quote(name))
 			return
 		}
-		ps.add(at, "unknown analysis %q (known: %s)", name, strings.Join(known, ", "))
+		ps.add(at, "unknown analysis %s (known: %s)", quote(name), strings.Join(known, ", "))
 	}
 }
 

@@ -182,10 +182,22 @@ func TestEditErrors(t *testing.T) {
 			return err
 		}, "no fixed start times"},
 		{"empty fingerprint", func() error { _, _, err := RemoveFreezesForAlert(good, ""); return err }, "empty fingerprint"},
+		// A name from the command line is refused with the limit and echoed cut.
+		{"long freeze name", func() error {
+			_, err := AddFreeze(good, Freeze{Name: strings.Repeat("f", 10000), Resolved: true})
+			return err
+		}, `freeze "` + strings.Repeat("f", 39) + `…" (10000 characters): name: "` + strings.Repeat("f", 39) + `…" (10000 characters) is too long: a name is at most 63 characters (a DNS label)`},
+		{"long app name", func() error {
+			_, err := AddRejection(nil, Rejection{App: strings.Repeat("a", 5000), Version: "1"})
+			return err
+		}, `app: "` + strings.Repeat("a", 39) + `…" (5000 characters) is too long: a name is at most 63 characters`},
 	} {
 		err := tc.do()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want it to contain %q", tc.name, err, tc.want)
+		}
+		if err != nil && len(err.Error()) > 1000 {
+			t.Errorf("%s: error is %d bytes long: a value is echoed whole", tc.name, len(err.Error()))
 		}
 	}
 }

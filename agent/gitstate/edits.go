@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ferry-dev/ferry/internal/dnslabel"
 )
 
 // listFile is what an edit needs to know about one kind of file.
@@ -95,7 +97,7 @@ func AddRejection(data []byte, r Rejection) ([]byte, error) {
 		msgs = append(msgs, field+": "+fmt.Sprintf(format, args...))
 	})
 	if len(msgs) > 0 {
-		return nil, fmt.Errorf("rejection of %q %q: %s", r.App, r.Version, strings.Join(msgs, "; "))
+		return nil, fmt.Errorf("rejection of %s %s: %s", dnslabel.Quote(r.App), dnslabel.Quote(r.Version), strings.Join(msgs, "; "))
 	}
 	items, doc, err := rejectionsFile.parse(data)
 	if err != nil {

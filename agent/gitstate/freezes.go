@@ -7,6 +7,8 @@ import (
 	_ "time/tzdata" // timezone: must load in images without /usr/share/zoneinfo
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/ferry-dev/ferry/internal/dnslabel"
 )
 
 // FreezesFile is where the fleet repo keeps freeze windows.
@@ -71,21 +73,21 @@ func parseFreezes(source string, data []byte) (*Freezes, *document, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	ps := &problems{source: source}
+	ps := newProblems(source)
 	fs := &Freezes{Source: source}
 	names := map[string]int{}
 	for i, n := range doc.items {
 		path := indexPath(freezesKey, i)
 		var name, reason, from, until, schedule, duration, timezone, alert scalar
 		var envs, apps []scalar
-		before := len(ps.errs)
+		before := ps.Len()
 		decodeMap(ps, n, path, []field{
 			{name: "name", s: &name}, {name: "envs", list: &envs}, {name: "apps", list: &apps},
 			{name: "reason", s: &reason}, {name: "from", s: &from}, {name: "until", s: &until},
 			{name: "schedule", s: &schedule}, {name: "duration", s: &duration},
 			{name: "timezone", s: &timezone}, {name: "alert", s: &alert},
 		}, nil)
-		shapeOK := len(ps.errs) == before
+		shapeOK := ps.Len() == before
 		f := Freeze{Name: name.text, Reason: reason.text, Schedule: schedule.text, Timezone: timezone.text, Alert: alert.text}
 		written := map[string]scalar{"name": name, "from": from, "until": until, "schedule": schedule, "duration": duration, "timezone": timezone}
 		for _, l := range []struct {
@@ -115,13 +117,13 @@ func parseFreezes(source string, data []byte) (*Freezes, *document, error) {
 		var w window
 		switch bad := located(ps, path, nodePos(n), written); {
 		case !shapeOK:
-		case len(ps.errs) > before: // a time or duration did not parse: the window cannot be judged
+		case ps.Len() > before: // a time or duration did not parse: the window cannot be judged
 			checkFreezeNames(f, bad)
 		default:
 			w = checkFreeze(f, bad)
 		}
 		if j, dup := names[f.Name]; dup && f.Name != "" {
-			ps.add(name.at, joinPath(path, "name"), "%q is already the name of %s", f.Name, indexPath(freezesKey, j))
+			ps.add(name.at, joinPath(path, "name"), "%s is already the name of %s", dnslabel.Quote(f.Name), indexPath(freezesKey, j))
 		} else {
 			names[f.Name] = i
 		}
@@ -242,7 +244,7 @@ func validFreeze(f Freeze) error {
 		msgs = append(msgs, strings.TrimPrefix(field+": ", ": ")+fmt.Sprintf(format, args...))
 	})
 	if len(msgs) > 0 {
-		return fmt.Errorf("freeze %q: %s", f.Name, strings.Join(msgs, "; "))
+		return fmt.Errorf("freeze %s: %s", dnslabel.Quote(f.Name), strings.Join(msgs, "; "))
 	}
 	return nil
 }

@@ -1,20 +1,20 @@
 package gitstate
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
-	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"github.com/ferry-dev/ferry/internal/text"
+	"github.com/ferry-dev/ferry/internal/yamlerr"
 )
 
 // APIVersion is the apiVersion of both files.
 const APIVersion = "ferry.dev/v1alpha1"
 
+// bom is the UTF-8 byte order mark an edit keeps where the file had it.
 var bom = []byte("\xef\xbb\xbf")
 
 // document is one parsed file: the nodes that edits need to find again.
@@ -44,15 +44,13 @@ type field struct {
 // of a file of the given kind, and finds the entries of its list key. A
 // file with no document (empty or only comments) gives an empty document.
 func parseDocument(source string, data []byte, kind, key string) (*document, error) {
-	data = bytes.TrimPrefix(data, bom)
-	// goccy counts a CRLF after a comment as two lines; YAML reads CRLF as LF
-	data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
-	if !utf8.Valid(data) {
-		return nil, invalidUTF8(source, data)
+	data, err := yamlerr.Prepare(source, data) // BOM, CRLF, UTF-8
+	if err != nil {
+		return nil, err
 	}
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
-		return nil, yamlError(source, err)
+		return nil, yamlerr.FromParser(source, err)
 	}
 	var bodies []ast.Node
 	for _, d := range f.Docs {
@@ -68,11 +66,11 @@ func parseDocument(source string, data []byte, kind, key string) (*document, err
 		return nil, &Error{Source: source, Line: nodePos(bodies[1]).line, Column: nodePos(bodies[1]).col,
 			Message: fmt.Sprintf("holds %d YAML documents; want exactly one %s", len(bodies), kind)}
 	}
-	ps := &problems{source: source}
+	ps := newProblems(source)
 	body := unwrap(ps, bodies[0], "")
 	pairs, ok := mapPairs(body)
 	if !ok {
-		if len(ps.errs) == 0 {
+		if ps.Len() == 0 {
 			found := bodies[0]
 			if body != nil {
 				found = body
@@ -106,7 +104,7 @@ func parseDocument(source string, data []byte, kind, key string) (*document, err
 // checked, so a wrong file gives one clear error, not dozens.
 func checkHeader(ps *problems, body ast.Node, kind string) error {
 	var apiVersion, kindValue scalar
-	decodeMap(&problems{}, body, "", []field{{name: "apiVersion", s: &apiVersion}, {name: "kind", s: &kindValue}}, nil)
+	decodeMap(newProblems(""), body, "", []field{{name: "apiVersion", s: &apiVersion}, {name: "kind", s: &kindValue}}, nil)
 	for _, h := range []struct {
 		name string
 		got  scalar
@@ -259,9 +257,7 @@ func describe(n ast.Node) string {
 	}
 	if sc, ok := n.(ast.ScalarNode); ok {
 		v := fmt.Sprint(sc.GetValue())
-		if len(v) > 40 {
-			v = v[:40] + "..."
-		}
+		v = text.Truncate(v, 40) // never inside a character
 		return fmt.Sprintf("%q", v)
 	}
 	return strings.ToLower(n.Type().String())
@@ -284,35 +280,4 @@ func nodePos(n ast.Node) pos {
 		return pos{}
 	}
 	return pos{tk.Position.Line, tk.Position.Column}
-}
-
-// yamlError turns a goccy error into an Error with line:col, dropping
-// goccy's multi-line source excerpt.
-func yamlError(source string, err error) error {
-	var ye yaml.Error
-	if errors.As(err, &ye) {
-		e := &Error{Source: source, Message: ye.GetMessage(), cause: err}
-		if tk := ye.GetToken(); tk != nil && tk.Position != nil {
-			e.Line, e.Column = tk.Position.Line, tk.Position.Column
-		}
-		return e
-	}
-	return &Error{Source: source, Message: err.Error(), cause: err}
-}
-
-// invalidUTF8 names the first byte that is not UTF-8.
-func invalidUTF8(source string, data []byte) error {
-	line, col := 1, 1
-	for len(data) > 0 {
-		r, size := utf8.DecodeRune(data)
-		if r == utf8.RuneError && size <= 1 {
-			break
-		}
-		if r == '\n' {
-			line, col = line+1, 0
-		}
-		col++
-		data = data[size:]
-	}
-	return &Error{Source: source, Line: line, Column: col, Message: "not valid UTF-8"}
 }

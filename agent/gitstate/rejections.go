@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/ferry-dev/ferry/internal/dnslabel"
 )
 
 // RejectionsFile is where the fleet repo keeps rejected versions.
@@ -16,13 +18,9 @@ const (
 	rejectionsKey  = "rejected"
 )
 
-var (
-	// dnsLabel is the name rule of ferry.yaml for apps, environments and
-	// (here) freezes: they end up in commit trailers and metric labels.
-	dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	// versionText is the OCI tag grammar plus '+', for semver build metadata.
-	versionText = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$`)
-)
+// versionText is the OCI tag grammar plus '+', for semver build metadata.
+// App, environment and freeze names follow ferry.yaml's rule (dnslabel).
+var versionText = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$`)
 
 // Rejection is one version of an app that no environment may receive.
 type Rejection struct {
@@ -54,17 +52,17 @@ func parseRejections(source string, data []byte) (*Rejections, *document, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	ps := &problems{source: source}
+	ps := newProblems(source)
 	rs := &Rejections{Source: source}
 	for i, n := range doc.items {
 		path := indexPath(rejectionsKey, i)
 		var app, version, digest, env, reason, at, by scalar
-		before := len(ps.errs)
+		before := ps.Len()
 		decodeMap(ps, n, path, []field{
 			{name: "app", s: &app}, {name: "version", s: &version}, {name: "digest", s: &digest},
 			{name: "env", s: &env}, {name: "reason", s: &reason}, {name: "at", s: &at}, {name: "by", s: &by},
 		}, nil)
-		shapeOK := len(ps.errs) == before
+		shapeOK := ps.Len() == before
 		r := Rejection{App: app.text, Version: version.text, Digest: digest.text, Env: env.text, Reason: reason.text, By: by.text}
 		if at.ok {
 			r.At = parseTime(ps, at, joinPath(path, "at"), "")
@@ -102,7 +100,7 @@ func checkRejection(r Rejection, bad complaint) {
 	case r.Version == "":
 		bad("version", "required")
 	case !versionText.MatchString(r.Version):
-		bad("version", "%q is not a version (letters, digits and '_', '.', '-', '+'; at most 128)", r.Version)
+		bad("version", "%s is not a version (letters, digits and '_', '.', '-', '+'; at most 128)", dnslabel.Quote(r.Version))
 	}
 	if r.Digest != "" {
 		if _, err := v1.NewHash(r.Digest); err != nil {
@@ -118,8 +116,10 @@ func checkName(bad complaint, field, name string, required bool) {
 	switch {
 	case name == "" && required:
 		bad(field, "required")
-	case name != "" && !dnsLabel.MatchString(name):
-		bad(field, "%q must be lower-case letters, digits and '-' (a DNS label)", name)
+	case name != "":
+		if msg := dnslabel.Check(name); msg != "" {
+			bad(field, "%s", msg)
+		}
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/internal/text"
 )
 
 // Flux's and Argo CD's resources, read with the dynamic client so ferry
@@ -113,7 +114,10 @@ func nestedInt(u *unstructured.Unstructured, fields ...string) int64 {
 
 // fluxProbe is ready when the Kustomization's lastAppliedRevision names the
 // commit (or a later one that includes it) and its Ready condition is True
-// for the current generation.
+// for the current generation. It fails at once when kstatus says the
+// Kustomization is Stalled (or otherwise Failed) on an attempt of the
+// commit: Flux will not retry it until the source or spec changes, so
+// waiting out the verify timeout would only delay the verdict.
 func (v *Verifier) fluxProbe(cl *clients, f config.FluxCheck, commit string) probe {
 	ns := cmpOr(f.Namespace, DefaultFluxNamespace)
 	what := "Flux Kustomization " + ns + "/" + f.Kustomization
@@ -124,6 +128,9 @@ func (v *Verifier) fluxProbe(cl *clients, f config.FluxCheck, commit string) pro
 		}
 		if err != nil {
 			return classify(what, err)
+		}
+		if st, why := v.fluxFailed(ctx, what, u, commit); st != ready {
+			return st, why
 		}
 		applied, _, _ := unstructured.NestedString(u.Object, "status", "lastAppliedRevision")
 		if st, why := v.revision(ctx, what, applied, commit); st != ready {
@@ -145,6 +152,28 @@ func (v *Verifier) fluxProbe(cl *clients, f config.FluxCheck, commit string) pro
 		}
 		return ready, ""
 	}}
+}
+
+// fluxFailed returns failed when kstatus computes Failed (a Stalled
+// condition) and the failed attempt was of the commit or a later one; a
+// Kustomization stalled on an older revision has not tried the commit yet,
+// so that is waiting, not the commit's fault. ready means: not failed.
+func (v *Verifier) fluxFailed(ctx context.Context, what string, u *unstructured.Unstructured, commit string) (state, string) {
+	res, err := status.Compute(u)
+	if err != nil || res.Status != status.FailedStatus {
+		return ready, "" // the Ready check below judges the rest
+	}
+	reason := res.Message
+	for _, c := range res.Conditions {
+		if c.Type == status.ConditionStalled {
+			reason = fmt.Sprintf("Stalled (%s: %s)", c.Reason, c.Message)
+		}
+	}
+	attempted, _, _ := unstructured.NestedString(u.Object, "status", "lastAttemptedRevision")
+	if st, _ := v.revision(ctx, what, attempted, commit); st != ready {
+		return waiting, fmt.Sprintf("%s: %s at %s; %s not attempted yet", what, oneLine(reason), cmpOr(attempted, "no revision"), short(commit))
+	}
+	return failed, fmt.Sprintf("%s: %s", what, oneLine(reason))
 }
 
 // argoProbe is ready when the Application synced the commit (or a later
@@ -230,12 +259,10 @@ func conditions(u *unstructured.Unstructured, fields ...string) ([]metav1.Condit
 	return out, nil
 }
 
+// oneLine folds a controller's message to one line of at most 200
+// characters, for a verdict's reason.
 func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
+	return text.Truncate(strings.Join(strings.Fields(s), " "), 200)
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -57,6 +57,21 @@ func fluxStatus(revision string, ready bool) func(u *unstructured.Unstructured) 
 	}
 }
 
+// fluxStalled is what kustomize-controller writes when an attempt cannot
+// succeed without a change (a build error): Ready=False and Stalled=True,
+// the failed revision attempted, an older one still applied.
+func fluxStalled(attempted, applied string) func(u *unstructured.Unstructured) map[string]any {
+	return func(u *unstructured.Unstructured) map[string]any {
+		now := time.Now().UTC().Format(time.RFC3339)
+		msg := "kustomize build failed: accumulating resources: 'checkout.yaml': no such file"
+		return map[string]any{"observedGeneration": u.GetGeneration(), "lastAppliedRevision": applied,
+			"lastAttemptedRevision": attempted, "conditions": []any{
+				map[string]any{"type": "Ready", "status": "False", "reason": "BuildFailed", "message": msg, "lastTransitionTime": now},
+				map[string]any{"type": "Stalled", "status": "True", "reason": "BuildFailed", "message": msg, "lastTransitionTime": now},
+			}}
+	}
+}
+
 func argoStatus(revision, health string) func(u *unstructured.Unstructured) map[string]any {
 	return func(*unstructured.Unstructured) map[string]any {
 		return map[string]any{"sync": map[string]any{"status": "Synced", "revision": revision},
@@ -180,6 +195,44 @@ func TestVerify(t *testing.T) {
 		c.SetStatus(t, kubetest.Deployments, ns, "checkout", kubetest.DeploymentRollout(2))
 		if r := <-done; r.v != analysis.Successful {
 			t.Errorf("Verify = %s %q, want Successful", r.v, r.reason)
+		}
+	})
+
+	// A Stalled Kustomization will not be retried until something changes:
+	// its attempt of the commit fails the verdict at once, not at the
+	// timeout (an hour here; the context only bounds a regression).
+	t.Run("flux stalled on the commit fails at once", func(t *testing.T) {
+		ns := "shop-stalled"
+		c.EnsureNamespace(t, ns)
+		deploy("1.1.0", 2, 2)(t, ns)
+		c.Apply(t, []byte(fluxKustomization(ns, "stalled", false)))
+		c.SetStatus(t, FluxKustomizations, "flux-system", ns, fluxStalled("main@sha1:"+commit, "main@sha1:"+other))
+		check := agent.ClusterCheck{App: "checkout", Env: "prod", Commit: commit, Version: agent.Version{Tag: "1.2.0"},
+			Rendered: []byte(overlay(ns, "1.2.0", 2)), Cluster: config.Cluster{Kubeconfig: c.Kubeconfig}, Timeout: time.Hour,
+			Verify: config.Verify{Flux: &config.FluxCheck{Kustomization: ns}}}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		verdict, reason, err := NewVerifier(Options{Images: map[string]string{"checkout": image}, Poll: 50 * time.Millisecond}).Verify(ctx, check)
+		want := "Flux Kustomization flux-system/" + ns + ": Stalled (BuildFailed: kustomize build failed: accumulating resources"
+		if err != nil || verdict != analysis.Failed || !strings.Contains(reason, want) {
+			t.Errorf("Verify = %s %q %v, want Failed: %s", verdict, reason, err, want)
+		}
+	})
+	// Stalled on an older revision: the commit has not been tried, so ferry
+	// waits for it (and the timeout decides).
+	t.Run("flux stalled on an older revision waits", func(t *testing.T) {
+		ns := "shop-stalled-old"
+		c.EnsureNamespace(t, ns)
+		deploy("1.2.0", 2, 2)(t, ns)
+		c.Apply(t, []byte(fluxKustomization(ns, "stalled-old", false)))
+		c.SetStatus(t, FluxKustomizations, "flux-system", ns, fluxStalled("main@sha1:"+other, "main@sha1:"+other))
+		check := agent.ClusterCheck{App: "checkout", Env: "prod", Commit: commit, Version: agent.Version{Tag: "1.2.0"},
+			Rendered: []byte(overlay(ns, "1.2.0", 2)), Cluster: config.Cluster{Kubeconfig: c.Kubeconfig}, Timeout: time.Second,
+			Verify: config.Verify{Flux: &config.FluxCheck{Kustomization: ns}}}
+		verdict, reason, err := NewVerifier(Options{Images: map[string]string{"checkout": image}, Poll: 50 * time.Millisecond}).Verify(context.Background(), check)
+		want := "prod not ready after 1s: Flux Kustomization flux-system/" + ns + ": Stalled (BuildFailed: kustomize build failed"
+		if err != nil || verdict != analysis.Failed || !strings.Contains(reason, want) || !strings.Contains(reason, "0123456789ab not attempted yet") {
+			t.Errorf("Verify = %s %q %v, want Failed after the timeout: %s ... 0123456789ab not attempted yet", verdict, reason, err, want)
 		}
 	})
 

@@ -3,17 +3,17 @@ package notify
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ferry-dev/ferry/internal/hmacsig"
 )
 
 // WebhookConfig configures the generic webhook: each event is POSTed as
@@ -23,8 +23,9 @@ type WebhookConfig struct {
 	// Token is sent as "Authorization: Bearer <token>"; ferry refuses to
 	// send it over plain HTTP to a host other than loopback.
 	Token string
-	// Secret signs the body: "X-Ferry-Signature: sha256=<hex HMAC-SHA256
-	// of the body>", the same scheme ferry's own webhooks accept.
+	// Secret signs each call: "X-Ferry-Signature: sha256=<hex HMAC-SHA256
+	// of "<X-Ferry-Timestamp>.<body>">", the scheme ferry's own webhooks
+	// accept (internal/hmacsig).
 	Secret string
 	// Client sends the requests; nil means one with a 30s timeout.
 	Client *http.Client
@@ -164,9 +165,10 @@ func (p poster) post(ctx context.Context, kind Kind, body []byte) error {
 		req.Header.Set("Authorization", "Bearer "+p.token)
 	}
 	if p.secret != "" {
-		m := hmac.New(sha256.New, []byte(p.secret))
-		m.Write(body)
-		req.Header.Set("X-Ferry-Signature", "sha256="+hex.EncodeToString(m.Sum(nil)))
+		// The time sent is signed too, so a receiver can refuse a replay.
+		ts := time.Now().Unix()
+		req.Header.Set(hmacsig.TimestampHeader, strconv.FormatInt(ts, 10))
+		req.Header.Set(hmacsig.SignatureHeader, hmacsig.Sign([]byte(p.secret), body, ts))
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {

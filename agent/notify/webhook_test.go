@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -117,7 +118,13 @@ func TestWebhook(t *testing.T) {
 				}
 				return
 			}
+			// Signed: "<X-Ferry-Timestamp>.<body>", the timestamp in unix seconds.
+			ts := q.header.Get("X-Ferry-Timestamp")
+			if _, err := strconv.ParseInt(ts, 10, 64); err != nil {
+				t.Errorf("X-Ferry-Timestamp %q is not unix seconds", ts)
+			}
 			m := hmac.New(sha256.New, []byte(tt.secret))
+			m.Write([]byte(ts + "."))
 			m.Write(q.body)
 			if want := "sha256=" + hex.EncodeToString(m.Sum(nil)); sig != want {
 				t.Errorf("X-Ferry-Signature %q, want %q", sig, want)

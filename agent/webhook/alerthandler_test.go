@@ -135,7 +135,9 @@ func TestAlertmanagerHandler(t *testing.T) {
 		{name: "wrong bearer", method: "POST", headers: map[string]string{"Authorization": "Bearer guess"}, body: firing, wantStatus: 401},
 		{name: "signature of another body", method: "POST", headers: map[string]string{SignatureHeader: sign(testSecret, batch)}, body: firing, wantStatus: 401},
 		{name: "oversized", limit: 100, method: "POST", headers: bearer, body: firing, wantStatus: 413},
-		{name: "oversized, even unauthenticated", limit: 100, method: "POST", body: firing, wantStatus: 413},
+		// No credentials: refused from the headers, the body is never read.
+		{name: "oversized without credentials", limit: 100, method: "POST", body: firing, wantStatus: 401},
+		{name: "oversized, signed", limit: 100, method: "POST", headers: map[string]string{SignatureHeader: sign(testSecret, firing)}, body: firing, wantStatus: 413},
 		{name: "bad JSON", method: "POST", headers: bearer, body: []byte("{\n\"version\": \"4\",\n\"alerts\": [}"), wantStatus: 400, wantLogs: []string{"line 3, column 12"}},
 		{name: "version 3", method: "POST", headers: bearer, body: []byte(`{"version":"3","status":"firing","alerts":[]}`), wantStatus: 400},
 		{name: "GET", method: "GET", headers: bearer, wantStatus: 405},
@@ -144,7 +146,7 @@ func TestAlertmanagerHandler(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs bytes.Buffer
 			rc := &alertRecorder{}
-			h := NewHandlerWith(HandlerOptions{
+			h := New(HandlerOptions{
 				Verifier: NewVerifier(testSecret), MaxBody: tt.limit, Log: slog.New(slog.NewTextHandler(&logs, nil)),
 				OnAlerts: rc.onAlerts, AlertRouter: tt.router,
 			})
@@ -184,7 +186,7 @@ func TestAlertmanagerHandler(t *testing.T) {
 // does its resolution.
 func TestAlertmanagerHandlerDedupes(t *testing.T) {
 	rc := &alertRecorder{}
-	h := NewHandlerWith(HandlerOptions{Verifier: NewVerifier(testSecret), OnAlerts: rc.onAlerts})
+	h := New(HandlerOptions{Verifier: NewVerifier(testSecret), OnAlerts: rc.onAlerts})
 	bearer := map[string]string{"Authorization": "Bearer " + testSecret}
 	steps := []struct {
 		sample   string
@@ -216,15 +218,15 @@ func TestAlertmanagerHandlerDedupes(t *testing.T) {
 }
 
 // TestAlertmanagerHandlerServed: the endpoint exists only with a callback,
-// so NewHandler's callers keep their routes and nothing else.
+// so a handler for registry and git pushes keeps those routes and nothing else.
 func TestAlertmanagerHandlerServed(t *testing.T) {
 	bearer := map[string]string{"Authorization": "Bearer " + testSecret}
-	old := NewHandler(NewVerifier(testSecret), 0, nil, (&recorder{}).onRegistry, (&recorder{}).onPush)
-	if status, _ := postAlerts(t, old, "POST", bearer, readSample(t, "alertmanager-firing.json")); status != http.StatusNotFound {
-		t.Errorf("NewHandler serves /hooks/alertmanager: status %d, want 404", status)
+	pushes := New(HandlerOptions{Verifier: NewVerifier(testSecret), OnRegistry: (&recorder{}).onRegistry, OnPush: (&recorder{}).onPush})
+	if status, _ := postAlerts(t, pushes, "POST", bearer, readSample(t, "alertmanager-firing.json")); status != http.StatusNotFound {
+		t.Errorf("a handler without OnAlerts serves /hooks/alertmanager: status %d, want 404", status)
 	}
 	ctxs := make(chan context.Context, 1)
-	h := NewHandlerWith(HandlerOptions{Verifier: NewVerifier(testSecret), OnAlerts: func(ctx context.Context, _ []AlertEvent) { ctxs <- ctx }})
+	h := New(HandlerOptions{Verifier: NewVerifier(testSecret), OnAlerts: func(ctx context.Context, _ []AlertEvent) { ctxs <- ctx }})
 	if status, msg := postAlerts(t, h, "POST", bearer, readSample(t, "alertmanager-firing.json")); status != http.StatusOK {
 		t.Fatalf("status %d: %s", status, msg)
 	}

@@ -6,40 +6,59 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
 )
 
-// Handler serves the webhook endpoints. Every call is size-limited, then
-// authenticated, then parsed; a call that fails any step gets a 4xx and
-// reaches no callback.
+// Handler serves the webhook endpoints. A call is authenticated from its
+// headers where it can (a bearer token), its body is read within a size
+// limit and a deadline, a signed call is then checked against the body,
+// and only then is it parsed; a call that fails any step gets a 4xx (or a
+// 503 when too many unauthenticated calls are being read) and reaches no
+// callback.
 type Handler struct {
-	verifier   *Verifier
-	limit      int64
-	log        *slog.Logger
-	onRegistry func(context.Context, []RegistryEvent)
-	onPush     func(context.Context, PushEvent)
-	onAlerts   func(context.Context, []AlertEvent)
-	router     *AlertRouter
-	dedupe     *Deduper
-	mux        *http.ServeMux
+	verifier    *Verifier
+	limit       int64
+	bodyTimeout time.Duration
+	unauth      chan struct{} // one token per unauthenticated body being read
+	busy        atomic.Int64  // 503s since the last one logged
+	busyLog     rate.Sometimes
+	log         *slog.Logger
+	onRegistry  func(context.Context, []RegistryEvent)
+	onPush      func(context.Context, PushEvent)
+	onAlerts    func(context.Context, []AlertEvent)
+	router      *AlertRouter
+	dedupe      *Deduper
+	mux         *http.ServeMux
 }
 
-// NewHandler serves POST /hooks/registry (distribution notifications) and
-// POST /hooks/git (push events). limit caps a body (DefaultMaxBody when
-// <= 0); a nil log logs nothing; an endpoint whose callback is nil is not
-// served. Callbacks run before the 202 is written, so they should hand the
-// work on quickly; their context keeps the request's values but is not
-// cancelled when the response is sent.
-func NewHandler(v *Verifier, limit int64, log *slog.Logger, onRegistry func(context.Context, []RegistryEvent), onPush func(context.Context, PushEvent)) http.Handler {
-	return NewHandlerWith(HandlerOptions{Verifier: v, MaxBody: limit, Log: log, OnRegistry: onRegistry, OnPush: onPush})
-}
+// Defaults of HandlerOptions.
+const (
+	// DefaultBodyTimeout bounds reading one body, from its first byte.
+	DefaultBodyTimeout = 10 * time.Second
+	// DefaultMaxUnauthenticated bounds the bodies read at once before their
+	// signature is checked; a bearer-token call never waits for a slot.
+	DefaultMaxUnauthenticated = 32
+)
 
-// HandlerOptions configure NewHandlerWith; an endpoint whose callback is
-// nil is not served.
+// HandlerOptions configure New; an endpoint whose callback is nil is not
+// served.
 type HandlerOptions struct {
 	Verifier *Verifier
 	MaxBody  int64        // DefaultMaxBody when <= 0
 	Log      *slog.Logger // nil logs nothing
+	// BodyTimeout is the deadline to read a body (DefaultBodyTimeout when
+	// <= 0): a client trickling its body is cut off with 408.
+	BodyTimeout time.Duration
+	// MaxUnauthenticated caps the calls whose body is being read before
+	// their signature can be checked (DefaultMaxUnauthenticated when <= 0).
+	// Past it a signed call gets 503 with Retry-After at once, never queued.
+	MaxUnauthenticated int
 
 	OnRegistry func(context.Context, []RegistryEvent) // POST /hooks/registry
 	OnPush     func(context.Context, PushEvent)       // POST /hooks/git
@@ -50,14 +69,30 @@ type HandlerOptions struct {
 	Deduper     *Deduper     // nil: a Deduper with its defaults
 }
 
-// NewHandlerWith is NewHandler with every endpoint, Alertmanager's included.
-func NewHandlerWith(o HandlerOptions) http.Handler {
+// New serves POST /hooks/registry (distribution notifications), POST
+// /hooks/git (push events) and POST /hooks/alertmanager, each only when its
+// callback is set. Callbacks run before the answer is written, so they
+// should hand the work on quickly; their context keeps the request's
+// values but is not cancelled when the response is sent.
+func New(o HandlerOptions) *Handler {
 	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{verifier: o.Verifier, limit: o.MaxBody, log: log, onRegistry: o.OnRegistry, onPush: o.OnPush,
+	bodyTimeout := o.BodyTimeout
+	if bodyTimeout <= 0 {
+		bodyTimeout = DefaultBodyTimeout
+	}
+	maxUnauth := o.MaxUnauthenticated
+	if maxUnauth <= 0 {
+		maxUnauth = DefaultMaxUnauthenticated
+	}
+	h := &Handler{verifier: o.Verifier, limit: o.MaxBody, bodyTimeout: bodyTimeout, unauth: make(chan struct{}, maxUnauth),
+		busyLog: rate.Sometimes{First: 1, Interval: 10 * time.Second}, log: log, onRegistry: o.OnRegistry, onPush: o.OnPush,
 		onAlerts: o.OnAlerts, router: o.AlertRouter, dedupe: o.Deduper, mux: http.NewServeMux()}
+	if h.limit <= 0 {
+		h.limit = DefaultMaxBody
+	}
 	// The method in each pattern makes ServeMux answer 405 (with Allow) to others.
 	if h.onRegistry != nil {
 		h.mux.HandleFunc("POST /hooks/registry", h.registry)
@@ -114,24 +149,84 @@ func (h *Handler) git(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusAccepted)
 }
 
-// accept reads the body within the limit and authenticates the call,
-// answering 413 or 401 itself when it fails.
+// accept authenticates the call and reads its body, answering the
+// refusal itself: 401 (bad or missing credentials), 409 (a replayed
+// signature), 413 (too large), 408 (body too slow) or 503 (too many
+// unauthenticated bodies being read).
 func (h *Handler) accept(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	bearer, err := h.verifier.CheckHeaders(r)
+	if err != nil {
+		closeUnread(w)
+		h.reject(w, r, http.StatusUnauthorized, err)
+		return nil, false
+	}
+	if r.ContentLength > h.limit { // refused before a byte of it is read
+		closeUnread(w)
+		h.reject(w, r, http.StatusRequestEntityTooLarge, &TooLargeError{Limit: h.limit})
+		return nil, false
+	}
+	if !bearer {
+		// Only a signature can authenticate this call, and only once the
+		// whole body is here: bound how many such bodies are read at once,
+		// so slow or fake signed calls cannot hold every connection.
+		select {
+		case h.unauth <- struct{}{}:
+			defer func() { <-h.unauth }()
+		default:
+			h.refuseBusy(w, r)
+			return nil, false
+		}
+	}
+	// A deadline from now on: the header timeout has already passed.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.bodyTimeout)) // unsupported in tests' recorders
 	body, err := ReadBody(w, r, h.limit)
 	if err != nil {
 		status := http.StatusBadRequest
 		var tl *TooLargeError
-		if errors.As(err, &tl) {
+		switch {
+		case errors.As(err, &tl):
 			status = http.StatusRequestEntityTooLarge
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			status = http.StatusRequestTimeout
+			err = fmt.Errorf("body not received within %s", h.bodyTimeout)
+			closeUnread(w)
 		}
 		h.reject(w, r, status, err)
 		return nil, false
 	}
-	if err := h.verifier.Verify(r, body); err != nil {
-		h.reject(w, r, http.StatusUnauthorized, err)
-		return nil, false
+	if !bearer {
+		if err := h.verifier.VerifyBody(r, body); err != nil {
+			status := http.StatusUnauthorized
+			if errors.Is(err, ErrReplay) {
+				status = http.StatusConflict
+			}
+			h.reject(w, r, status, err)
+			return nil, false
+		}
 	}
 	return body, true
+}
+
+// closeUnread marks an answer given without reading the whole body: the
+// connection closes after it. Otherwise net/http reads up to 256 KiB of
+// the unread body before it writes the answer, so a refusal would wait for
+// the very trickle it refuses.
+func closeUnread(w http.ResponseWriter) { w.Header().Set("Connection", "close") }
+
+// refuseBusy answers 503 at once when every unauthenticated slot is
+// taken; it logs at most once every 10 s, with the count, so a flood of
+// calls does not become a flood of log lines.
+func (h *Handler) refuseBusy(w http.ResponseWriter, r *http.Request) {
+	h.busy.Add(1)
+	h.busyLog.Do(func() {
+		h.log.Warn("webhook refused: too many unauthenticated calls being read", "path", r.URL.Path, "remote", r.RemoteAddr,
+			"status", http.StatusServiceUnavailable, "max", cap(h.unauth), "refused", h.busy.Swap(0))
+	})
+	closeUnread(w)
+	// A slot frees within one body timeout.
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(h.bodyTimeout.Round(time.Second).Seconds()))))
+	http.Error(w, fmt.Sprintf("503 %s: %d unauthenticated calls are being read; retry later or authenticate with a bearer token",
+		http.StatusText(http.StatusServiceUnavailable), cap(h.unauth)), http.StatusServiceUnavailable)
 }
 
 // reject answers with status and a one-line reason; the reasons come from

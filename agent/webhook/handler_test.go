@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // recorder keeps what the callbacks were handed.
@@ -54,6 +55,9 @@ func TestHandler(t *testing.T) {
 		{name: "registry batch with HMAC", method: "POST", path: "/hooks/registry", headers: map[string]string{SignatureHeader: sign(testSecret, batch)}, body: batch, wantStatus: 202, wantCalls: 1, wantEvents: 3, wantLogged: 3},
 		{name: "blob push accepted, nothing handed on", method: "POST", path: "/hooks/registry", headers: bearer, body: readSample(t, "registry-blob-push.json"), wantStatus: 202},
 		{name: "git push", method: "POST", path: "/hooks/git", headers: map[string]string{SignatureHeader: sign(testSecret, gitea)}, body: gitea, wantStatus: 202, wantCalls: 1, wantLogged: 1},
+		{name: "git push signed by GitHub", method: "POST", path: "/hooks/git", headers: map[string]string{GitHubSignatureHeader: sign(testSecret, gitea)}, body: gitea, wantStatus: 202, wantCalls: 1, wantLogged: 1},
+		{name: "git push signed with a timestamp", method: "POST", path: "/hooks/git", headers: signedAt(gitea, time.Now()), body: gitea, wantStatus: 202, wantCalls: 1, wantLogged: 1},
+		{name: "signed timestamp too old", method: "POST", path: "/hooks/git", headers: signedAt(gitea, time.Now().Add(-10*time.Minute)), body: gitea, wantStatus: 401},
 		{name: "missing credentials", method: "POST", path: "/hooks/registry", body: manifest, wantStatus: 401},
 		{name: "wrong bearer", method: "POST", path: "/hooks/registry", headers: map[string]string{"Authorization": "Bearer guess"}, body: manifest, wantStatus: 401},
 		{name: "wrong signature", method: "POST", path: "/hooks/git", headers: map[string]string{SignatureHeader: sign("guess", gitea)}, body: gitea, wantStatus: 401},
@@ -76,7 +80,8 @@ func TestHandler(t *testing.T) {
 			}
 			var logs bytes.Buffer
 			rc := &recorder{}
-			h := NewHandler(NewVerifier(secret), tt.limit, slog.New(slog.NewTextHandler(&logs, nil)), rc.onRegistry, rc.onPush)
+			h := New(HandlerOptions{Verifier: NewVerifier(secret), MaxBody: tt.limit, Log: slog.New(slog.NewTextHandler(&logs, nil)),
+				OnRegistry: rc.onRegistry, OnPush: rc.onPush})
 			srv := httptest.NewServer(h)
 			defer srv.Close()
 
@@ -125,15 +130,49 @@ func TestHandler(t *testing.T) {
 	}
 }
 
+// signedAt is the headers of a call signed with a timestamp.
+func signedAt(body []byte, t time.Time) map[string]string {
+	sig, ts := signAt(testSecret, body, t)
+	return map[string]string{SignatureHeader: sig, TimestampHeader: ts}
+}
+
+// TestHandlerRefusesReplay: the same timestamped, signed call sent twice
+// is handed on once; the second gets 409 Conflict.
+func TestHandlerRefusesReplay(t *testing.T) {
+	rc := &recorder{}
+	srv := httptest.NewServer(New(HandlerOptions{Verifier: NewVerifier(testSecret), OnPush: rc.onPush}))
+	defer srv.Close()
+	body := readSample(t, "push-gitea.json")
+	headers := signedAt(body, time.Now())
+	for i, want := range []int{http.StatusAccepted, http.StatusConflict} {
+		req, _ := http.NewRequest("POST", srv.URL+"/hooks/git", bytes.NewReader(body))
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("call %d: status %d (%s), want %d", i+1, resp.StatusCode, msg, want)
+		}
+	}
+	if len(rc.pushes) != 1 {
+		t.Errorf("push handed on %d times, want once", len(rc.pushes))
+	}
+}
+
 // TestHandlerHandsOnEvents checks what the callbacks receive, and that their
 // context outlives the request.
 func TestHandlerHandsOnEvents(t *testing.T) {
 	done := make(chan context.Context, 1)
 	var got PushEvent
-	h := NewHandler(NewVerifier(testSecret), 0, nil, nil, func(ctx context.Context, ev PushEvent) {
+	h := New(HandlerOptions{Verifier: NewVerifier(testSecret), OnPush: func(ctx context.Context, ev PushEvent) {
 		got = ev
 		done <- ctx
-	})
+	}})
 	body := readSample(t, "push-gitlab.json")
 	r := httptest.NewRequest("POST", "/hooks/git", bytes.NewReader(body))
 	r.Header.Set("Authorization", "Bearer "+testSecret)

@@ -26,7 +26,7 @@ func TestRealAlertmanager(t *testing.T) {
 	}
 	got := make(chan []AlertEvent, 16)
 	var refused atomic.Int32
-	h := NewHandlerWith(HandlerOptions{Verifier: NewVerifier(testSecret), OnAlerts: func(_ context.Context, evs []AlertEvent) { got <- evs }})
+	h := New(HandlerOptions{Verifier: NewVerifier(testSecret), OnAlerts: func(_ context.Context, evs []AlertEvent) { got <- evs }})
 	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)

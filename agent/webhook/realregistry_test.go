@@ -27,7 +27,8 @@ func TestRealRegistryNotification(t *testing.T) {
 		t.Skip("docker-registry not installed (apt-get install docker-registry)")
 	}
 	got := make(chan []RegistryEvent, 16)
-	h := NewHandler(NewVerifier(testSecret), 0, nil, func(_ context.Context, evs []RegistryEvent) { got <- evs }, func(context.Context, PushEvent) {})
+	h := New(HandlerOptions{Verifier: NewVerifier(testSecret), OnRegistry: func(_ context.Context, evs []RegistryEvent) { got <- evs },
+		OnPush: func(context.Context, PushEvent) {}})
 	hooks := httptest.NewServer(h)
 	defer hooks.Close()
 

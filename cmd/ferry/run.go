@@ -163,10 +163,13 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 		return nil, fmt.Errorf("%s: rollback.match: %w", p.Source, err)
 	}
 	dedupe := &webhook.Deduper{}
-	hooks := webhook.NewHandlerWith(webhook.HandlerOptions{
-		Verifier:   webhook.NewVerifier(secret),
-		MaxBody:    p.Webhooks.MaxBodyBytes,
-		Log:        g.log,
+	hooks := webhook.New(webhook.HandlerOptions{
+		Verifier:           webhook.NewVerifier(secret),
+		MaxBody:            p.Webhooks.MaxBodyBytes,
+		BodyTimeout:        p.Webhooks.BodyTimeout.Std(),
+		MaxUnauthenticated: p.Webhooks.MaxUnauthenticated,
+		Log:                g.log,
+
 		OnRegistry: func(ctx context.Context, ev []webhook.RegistryEvent) { loop.Load().OnRegistryEvents(ctx, ev) },
 		OnPush:     func(ctx context.Context, ev webhook.PushEvent) { loop.Load().OnPush(ctx, ev) },
 		OnAlerts: func(ctx context.Context, evs []webhook.AlertEvent) {
@@ -223,7 +226,8 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	// Read, write and idle timeouts: a slow client cannot hold a connection.
+	srv := webhook.NewServer(mux, webhook.ServerOptions{BodyTimeout: p.Webhooks.BodyTimeout.Std(), BaseContext: ctx})
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			g.log.Error("http server", "err", err)
