@@ -88,7 +88,7 @@ func policyEvalCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", input, err)
 			}
-			return policies.PrintDecision(cmd.OutOrStdout(), d, output == "json")
+			return policies.PrintDecision(cmd.OutOrStdout(), d, nil, output == "json")
 		},
 	}
 	cmd.Flags().StringVar(&input, "input", "", "input document (JSON), as `ferry policy input` prints it")
