@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -237,19 +236,17 @@ func (e *Engine) Decide(ctx context.Context, input any) (Decision, error) {
 	// nobody reads. topdown checks the cancel before every expression and
 	// inside its looping built-ins (numbers.range, ...).
 	cancel := topdown.NewCancel()
-	stop := context.AfterFunc(ctx, cancel.Cancel)
+	fire := cancel.Cancel
+	stop := context.AfterFunc(ctx, fire)
 	defer stop()
-	var timedOut atomic.Bool
-	timer := time.AfterFunc(e.timeout, func() {
-		timedOut.Store(true)
-		cancel.Cancel()
-	})
+	timer := time.AfterFunc(e.timeout, fire)
 	defer timer.Stop()
 	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(v), rego.EvalExternalCancel(cancel), rego.EvalMetrics(noMetrics))
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = ctxErr // OPA's own cancel error does not say why
-		} else if timedOut.Load() && topdown.IsCancel(err) {
+		} else if topdown.IsCancel(err) {
+			// Cancelled while ctx is live: only the timer does that.
 			return Decision{}, e.timeoutError(v)
 		}
 		return Decision{}, fmt.Errorf("evaluate policies: %w", err)
