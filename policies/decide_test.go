@@ -51,7 +51,7 @@ func TestDefaultDecisions(t *testing.T) {
 				t.Errorf("Allow = %v with %d deny reasons", d.Allow, len(d.Deny))
 			}
 			var got bytes.Buffer
-			if err := PrintDecision(&got, d, false); err != nil {
+			if err := PrintDecision(&got, d, nil, false); err != nil {
 				t.Fatal(err)
 			}
 			golden(t, strings.TrimSuffix(in, ".json")+".golden", got.Bytes())

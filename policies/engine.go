@@ -4,15 +4,20 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
@@ -24,104 +29,167 @@ type Decision struct {
 	Warn  []string
 }
 
-// Engine holds compiled policies and one prepared query; it is safe for
-// concurrent use.
-type Engine struct {
-	hash  string
-	files []string
-	query *rego.PreparedEvalQuery // nil when the directory holds no policies
+// DefaultDecisionTimeout bounds each decision unless WithDecisionTimeout
+// sets another limit. The default policies decide in well under a
+// millisecond; 2s only stops a rule that would otherwise run for minutes
+// while the agent waits on it.
+const DefaultDecisionTimeout = 2 * time.Second
+
+// ErrDecisionTimeout marks a decision stopped because it ran longer than the
+// engine's decision timeout. Callers treat it as a denial (fail closed).
+var ErrDecisionTimeout = errors.New("policy decision timeout")
+
+// LoadOption changes how Load builds an Engine.
+type LoadOption func(*loadConfig)
+
+type loadConfig struct {
+	timeout time.Duration
 }
 
-var (
-	noMetrics = metrics.NoOp()
-	denyRef   = ast.MustParseRef("data.ferry.promotion.deny")
-	warnRef   = ast.MustParseRef("data.ferry.promotion.warn")
-)
+// WithDecisionTimeout bounds each decision of the Engine to d. A d of zero or
+// less keeps DefaultDecisionTimeout: a decision is never unbounded.
+func WithDecisionTimeout(d time.Duration) LoadOption {
+	return func(c *loadConfig) {
+		if d > 0 {
+			c.timeout = d
+		}
+	}
+}
+
+func newLoadConfig(opts []LoadOption) loadConfig {
+	c := loadConfig{timeout: DefaultDecisionTimeout}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// Engine holds compiled policies, their data and one prepared query; it is
+// safe for concurrent use.
+type Engine struct {
+	hash    string
+	files   []string
+	data    []DataFile
+	timeout time.Duration
+	query   *rego.PreparedEvalQuery // nil when the directory holds no policies
+	binds   []binding               // the query's variables, one per decision rule
+}
+
+// binding is one variable of the prepared query and the rule it reads.
+type binding struct {
+	name string // query variable
+	rule string // data.ferry.promotion.NAME
+	deny bool
+}
+
+var noMetrics = metrics.NoOp()
 
 // Load reads and compiles the policies under dir in fsys (typically a Git
 // commit's tree): every *.rego file except *_test.rego, against dir's
-// input.schema.json when present. Errors name file:line:col and wrap
-// ErrCompile when the policies do not compile.
-func Load(ctx context.Context, fsys fs.FS, dir string) (*Engine, error) {
+// input.schema.json when present, with the JSON and YAML files under dir as
+// data. Errors name file:line:col and wrap ErrCompile when the policies or
+// their data do not parse or compile.
+func Load(ctx context.Context, fsys fs.FS, dir string, opts ...LoadOption) (*Engine, error) {
 	pd, err := readDir(fsys, dir)
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{hash: hashFiles(pd)}
-	for _, s := range pd.rego {
-		e.files = append(e.files, s.rel)
+	e, _, err := build(ctx, pd, newLoadConfig(opts))
+	return e, err
+}
+
+// build compiles what readDir found; RunTests shares it so `ferry policy
+// test` refuses exactly what the agent refuses.
+func build(ctx context.Context, pd *policyDir, cfg loadConfig) (*Engine, *policyData, error) {
+	e := &Engine{hash: hashFiles(pd), timeout: cfg.timeout}
+	for _, group := range [][]source{pd.rego, pd.data} {
+		for _, s := range group {
+			e.files = append(e.files, s.rel)
+		}
 	}
 	if pd.schema != nil {
 		e.files = append(e.files, pd.schema.rel)
 	}
+	slices.Sort(e.files)
+	fail := func(err error) (*Engine, *policyData, error) {
+		return nil, nil, fmt.Errorf("load policies from %s: %w", pd.dir, err)
+	}
+	data, err := loadData(pd.data)
+	if err != nil {
+		return fail(err)
+	}
+	e.data = data.files
 	if len(pd.rego) == 0 {
-		return e, nil
+		return e, data, nil
 	}
 	mods, err := parse(pd.rego)
 	if err != nil {
-		return nil, fmt.Errorf("load policies from %s: %w", pd.dir, err)
+		return fail(err)
 	}
 	ss, err := schemaSet(pd.schema)
 	if err != nil {
-		return nil, fmt.Errorf("load policies from %s: %w", pd.dir, err)
+		return fail(err)
 	}
 	c := newCompiler(ss)
+	if len(data.doc) > 0 {
+		c = c.WithPathConflictsCheck(func(p []string) (bool, error) { return data.nonEmpty(p), nil })
+	}
 	if c.Compile(mods); c.Failed() {
-		return nil, fmt.Errorf("load policies from %s: %w", pd.dir, compileError(c.Errors))
+		return fail(compileError(data.explain(c.Errors)))
 	}
-	hasWarn, err := checkRules(c)
+	failures, warnings, err := decisionRules(c)
 	if err != nil {
-		return nil, fmt.Errorf("load policies from %s: %w", pd.dir, err)
+		return fail(err)
 	}
-	q := "deny := data.ferry.promotion.deny"
-	if hasWarn {
-		q += "; warn := data.ferry.promotion.warn"
+	// One query over every decision rule: prepared once, each decision
+	// evaluates them together.
+	var q []string
+	for i, n := range failures {
+		b := binding{name: "f" + strconv.Itoa(i), rule: ruleRef(n).String(), deny: true}
+		e.binds = append(e.binds, b)
+		q = append(q, b.name+" := "+b.rule)
 	}
-	pq, err := rego.New(
+	for i, n := range warnings {
+		b := binding{name: "w" + strconv.Itoa(i), rule: ruleRef(n).String()}
+		e.binds = append(e.binds, b)
+		q = append(q, b.name+" := "+b.rule)
+	}
+	args := []func(*rego.Rego){
 		rego.Compiler(c),
-		rego.Query(q),
+		rego.Query(strings.Join(q, "; ")),
 		rego.StrictBuiltinErrors(true),
-	).PrepareForEval(ctx)
+	}
+	if len(data.doc) > 0 {
+		// AST values on read: a rule reading data does not convert it from
+		// Go values at every decision.
+		args = append(args, rego.Store(inmem.NewFromObjectWithOpts(data.doc, inmem.OptReturnASTValuesOnRead(true))))
+	}
+	pq, err := rego.New(args...).PrepareForEval(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load policies from %s: prepare query: %w", pd.dir, err)
+		return fail(fmt.Errorf("prepare query: %w", err))
 	}
 	e.query = &pq
-	return e, nil
+	return e, data, nil
 }
 
-// checkRules makes sure deny exists and that deny and warn are sets of
-// messages: a complete rule (deny := [...]) or an object rule (deny[x] := y)
-// would not be read the way its author meant.
-func checkRules(c *ast.Compiler) (hasWarn bool, err error) {
-	var errs ast.Errors
-	for _, ref := range []ast.Ref{denyRef, warnRef} {
-		for _, r := range c.GetRulesWithPrefix(ref) {
-			if r.Head.RuleKind() != ast.MultiValue || len(r.Head.Ref()) != 1 {
-				errs = append(errs, ast.NewError(ast.CompileErr, r.Location,
-					"%s must be a set of messages: write `%s contains msg if { ... }`", r.Head.Name, r.Head.Name))
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return false, compileError(errs)
-	}
-	if len(c.GetRulesExact(denyRef)) == 0 {
-		return false, fmt.Errorf("%w: no `deny contains msg` rule in package ferry.promotion: without one every promotion would be allowed", ErrCompile)
-	}
-	return len(c.GetRulesExact(warnRef)) > 0, nil
-}
-
-// Hash identifies the loaded policy files: "sha256:" and the hex SHA-256 over
-// each file's path relative to the policy directory and content, in path
-// order, each as path NUL length NUL content. It goes into the Ferry-Policy
+// Hash identifies the loaded policy files (policies, data files and the
+// schema): "sha256:" and the hex SHA-256 over each file's path relative to
+// the policy directory and content, in path order, each as path NUL length NUL content. It goes into the Ferry-Policy
 // commit trailer.
 func (e *Engine) Hash() string { return e.hash }
 
-// Files lists the loaded files, relative to the policy directory.
+// Files lists the loaded files (policies, data, schema), relative to the
+// policy directory, sorted.
 func (e *Engine) Files() []string { return slices.Clone(e.files) }
 
+// Data lists the data files loaded and where each sits under data.
+func (e *Engine) Data() []DataFile { return slices.Clone(e.data) }
+
+// DecisionTimeout is the limit each decision runs under.
+func (e *Engine) DecisionTimeout() time.Duration { return e.timeout }
+
 func hashFiles(pd *policyDir) string {
-	all := slices.Clone(pd.rego)
+	all := append(slices.Clone(pd.rego), pd.data...)
 	if pd.schema != nil {
 		all = append(all, *pd.schema)
 	}
@@ -147,7 +215,9 @@ func hashFiles(pd *policyDir) string {
 
 // Decide evaluates the policies for one input: a map[string]any, a struct
 // (converted through its JSON encoding), JSON bytes, or an ast.Value
-// converted beforehand. Any failure is an error, never an allow.
+// converted beforehand. Any failure is an error, never an allow. A decision
+// stops when ctx is done or when it has run for the engine's decision
+// timeout; the latter error wraps ErrDecisionTimeout.
 func (e *Engine) Decide(ctx context.Context, input any) (Decision, error) {
 	if e.query == nil {
 		return Decision{Allow: true, Deny: []string{}, Warn: []string{}}, nil
@@ -161,53 +231,139 @@ func (e *Engine) Decide(ctx context.Context, input any) (Decision, error) {
 	if err := ctx.Err(); err != nil {
 		return Decision{}, fmt.Errorf("evaluate policies: %w", err)
 	}
-	// Cancel through the context without the goroutine OPA would otherwise
-	// start per evaluation, and skip per-evaluation metrics nobody reads.
+	// Cancel through the context and the timer without the goroutine OPA
+	// would otherwise start per evaluation, and skip per-evaluation metrics
+	// nobody reads. topdown checks the cancel before every expression and
+	// inside its looping built-ins (numbers.range, ...).
 	cancel := topdown.NewCancel()
-	stop := context.AfterFunc(ctx, cancel.Cancel)
+	fire := cancel.Cancel
+	stop := context.AfterFunc(ctx, fire)
 	defer stop()
+	timer := time.AfterFunc(e.timeout, fire)
+	defer timer.Stop()
 	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(v), rego.EvalExternalCancel(cancel), rego.EvalMetrics(noMetrics))
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = ctxErr // OPA's own cancel error does not say why
+		} else if topdown.IsCancel(err) {
+			// Cancelled while ctx is live: only the timer does that.
+			return Decision{}, e.timeoutError(v)
 		}
 		return Decision{}, fmt.Errorf("evaluate policies: %w", err)
 	}
 	if len(rs) != 1 {
-		return Decision{}, fmt.Errorf("evaluate policies: data.ferry.promotion.deny is undefined (%d results)", len(rs))
+		return Decision{}, fmt.Errorf("evaluate policies: the decision rules are undefined (%d results)", len(rs))
 	}
-	deny, err := messages(rs[0].Bindings, "deny")
-	if err != nil {
-		return Decision{}, err
+	d := Decision{Deny: []string{}, Warn: []string{}}
+	for _, b := range e.binds {
+		msgs, err := messages(rs[0].Bindings, b)
+		if err != nil {
+			return Decision{}, err
+		}
+		if b.deny {
+			d.Deny = append(d.Deny, msgs...)
+		} else {
+			d.Warn = append(d.Warn, msgs...)
+		}
 	}
-	warn, err := messages(rs[0].Bindings, "warn")
-	if err != nil {
-		return Decision{}, err
-	}
-	return Decision{Allow: len(deny) == 0, Deny: deny, Warn: warn}, nil
+	slices.Sort(d.Deny)
+	d.Deny = slices.Compact(d.Deny)
+	slices.Sort(d.Warn)
+	d.Warn = slices.Compact(d.Warn)
+	d.Allow = len(d.Deny) == 0
+	return d, nil
 }
 
-// messages reads a set of strings from the query's bindings.
-func messages(b rego.Vars, name string) ([]string, error) {
-	raw, ok := b[name]
-	if !ok {
-		if name == "deny" {
-			return nil, errors.New("evaluate policies: data.ferry.promotion.deny is undefined")
+// timeoutError says which decision ran too long and what to do about it.
+func (e *Engine) timeoutError(input ast.Value) error {
+	return fmt.Errorf("policy decision for %s did not finish within %s; a policy rule is too slow: "+
+		"look for iteration over large collections (nested `some ... in`, comprehensions over numbers.range) "+
+		"or raise the limit (policyTimeout): %w", describeInput(input), e.timeout, ErrDecisionTimeout)
+}
+
+// describeInput names the app, candidate and environment of an input, as
+// far as the input has them.
+func describeInput(v ast.Value) string {
+	str := func(path ...string) string {
+		var cur ast.Value = v
+		for _, k := range path {
+			obj, ok := cur.(ast.Object)
+			if !ok {
+				return ""
+			}
+			t := obj.Get(ast.StringTerm(k))
+			if t == nil {
+				return ""
+			}
+			cur = t.Value
 		}
-		return []string{}, nil
+		s, _ := cur.(ast.String)
+		return string(s)
+	}
+	out := "this input"
+	if app := str("app", "name"); app != "" {
+		out = app
+		if c := str("candidate", "version"); c != "" {
+			out += " " + c
+		}
+	}
+	if env := str("environment", "name"); env != "" {
+		out += " in " + env
+	}
+	return out
+}
+
+// messages reads one decision rule's set from the query's bindings: each
+// item a string, or, as conftest reads violation rules, an object whose
+// "msg" is a string. Anything else is an error: a denial is never dropped.
+func messages(b rego.Vars, bd binding) ([]string, error) {
+	raw, ok := b[bd.name]
+	if !ok {
+		return nil, fmt.Errorf("evaluate policies: %s is undefined", bd.rule)
 	}
 	items, ok := raw.([]any)
 	if !ok {
-		return nil, fmt.Errorf("evaluate policies: data.ferry.promotion.%s is a %T, want a set of strings", name, raw)
+		return nil, fmt.Errorf("evaluate policies: %s is a %T, want a set of strings", bd.rule, raw)
 	}
 	out := make([]string, 0, len(items))
 	for _, it := range items {
-		s, ok := it.(string)
-		if !ok {
-			return nil, fmt.Errorf("evaluate policies: data.ferry.promotion.%s holds %v (a %T), want only strings", name, it, it)
+		var msg string
+		switch x := it.(type) {
+		case string:
+			msg = x
+		case map[string]any:
+			s, ok := x["msg"].(string)
+			if !ok {
+				return nil, fmt.Errorf("evaluate policies: %s holds %s, an object without a string \"msg\": want strings or {\"msg\": \"...\"} objects", bd.rule, short(it))
+			}
+			msg = s
+		default:
+			return nil, fmt.Errorf("evaluate policies: %s holds %s (a %T), want only strings or {\"msg\": \"...\"} objects", bd.rule, short(it), it)
 		}
-		out = append(out, s)
+		if msg == "" {
+			// conftest counts an empty message as a pass; here it stays a
+			// denial, with words to find it by.
+			msg = "(empty message from " + bd.rule + ")"
+		}
+		out = append(out, msg)
 	}
-	slices.Sort(out)
-	return slices.Compact(out), nil
+	return out, nil
+}
+
+// short renders a policy value for an error, cut to a readable length.
+func short(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	const max = 200
+	if len(b) > max {
+		// Cut on a rune boundary.
+		cut := max
+		for cut > 0 && !utf8.RuneStart(b[cut]) {
+			cut--
+		}
+		return string(b[:cut]) + "..."
+	}
+	return string(b)
 }

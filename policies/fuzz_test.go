@@ -1,10 +1,15 @@
 package policies
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 // FuzzDecideJSON feeds `ferry policy eval --input` documents to the default
@@ -36,6 +41,46 @@ func FuzzDecideJSON(f *testing.F) {
 		}
 		if d.Allow != (len(d.Deny) == 0) || d.Deny == nil || d.Warn == nil {
 			t.Fatalf("inconsistent decision %+v", d)
+		}
+	})
+}
+
+// FuzzLoadData feeds data files (as JSON and as YAML, at the root and in a
+// subdirectory) to Load beside a policy reading them: whatever the bytes,
+// Load fails with ErrCompile or loads; a file that is one JSON object
+// always loads at the root, and anything else JSON is refused there.
+func FuzzLoadData(f *testing.F) {
+	for _, s := range []string{`{"blocklist": ["legacy"]}`, `{}`, `[]`, `null`, ``, `{"a": {"b": 1}} {}`,
+		"blocklist:\n  - legacy\n", "a: &x [1]\nb: *x\n", "? [a]\n: 1\n", "\t- x", `{"ferry": {"promotion": {"deny_x": []}}}`,
+		`{"ferry": 1}`, `{"a": 1e999}`, "1: one\ntrue: yes\n"} {
+		f.Add([]byte(s))
+	}
+	const policy = "package ferry.promotion\n\ndeny contains \"blocked\" if input.app.name in data.blocklist\n"
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, name := range []string{"p/data.json", "p/data.yaml", "p/teams/data.json", "p/teams/data.yml"} {
+			fsys := fstest.MapFS{"p/p.rego": {Data: []byte(policy)}, name: {Data: data}}
+			e, err := Load(context.Background(), fsys, "p")
+			if err != nil {
+				if !errors.Is(err, ErrCompile) {
+					t.Fatalf("%s: error %v does not wrap ErrCompile", name, err)
+				}
+				if e != nil {
+					t.Fatalf("%s: engine returned with error %v", name, err)
+				}
+			}
+			if name != "p/data.json" {
+				continue
+			}
+			trimmed := bytes.TrimSpace(data)
+			isObject := json.Valid(data) && len(trimmed) > 0 && trimmed[0] == '{'
+			// An object whose keys clash with the package's rules is refused
+			// for that reason, not for its syntax.
+			if isObject && err != nil && !strings.Contains(err.Error(), "rule data.ferry") && !strings.Contains(err.Error(), "decision rule") {
+				t.Fatalf("valid JSON object refused: %v", err)
+			}
+			if !isObject && err == nil {
+				t.Fatalf("%q loaded as root data", data)
+			}
 		}
 	})
 }

@@ -12,10 +12,10 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// Eval loads the policies under dir and decides for one JSON input, for
-// `ferry policy eval`.
-func Eval(ctx context.Context, fsys fs.FS, dir string, inputJSON []byte) (Decision, error) {
-	e, err := Load(ctx, fsys, dir)
+// Eval loads the policies under dir and decides for one JSON input, as
+// `ferry policy eval` does.
+func Eval(ctx context.Context, fsys fs.FS, dir string, inputJSON []byte, opts ...LoadOption) (Decision, error) {
+	e, err := Load(ctx, fsys, dir, opts...)
 	if err != nil {
 		return Decision{}, err
 	}

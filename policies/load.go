@@ -31,6 +31,7 @@ type policyDir struct {
 	dir    string
 	rego   []source // sorted by rel
 	tests  []source // *_test.rego, sorted by rel
+	data   []source // JSON and YAML data files, sorted by rel
 	schema *source
 }
 
@@ -46,9 +47,10 @@ func cleanDir(dir string) (string, error) {
 	return d, nil
 }
 
-// readDir reads every *.rego file under dir (skipping testdata and hidden
-// directories, as Go tooling does) and dir's input.schema.json. A missing dir
-// is an error wrapping fs.ErrNotExist: callers decide what no policies mean.
+// readDir reads every *.rego file and every data file (*.json, *.yaml,
+// *.yml) under dir, skipping testdata and hidden directories as Go tooling
+// does, and dir's input.schema.json. A missing dir is an error wrapping
+// fs.ErrNotExist: callers decide what no policies mean.
 func readDir(fsys fs.FS, dir string) (*policyDir, error) {
 	d, err := cleanDir(dir)
 	if err != nil {
@@ -75,7 +77,8 @@ func readDir(fsys fs.FS, dir string) (*policyDir, error) {
 			return nil
 		}
 		isSchema := path.Dir(p) == d && de.Name() == SchemaFile
-		if !isSchema && !strings.HasSuffix(p, ".rego") {
+		isData := !isSchema && isDataName(de.Name())
+		if !isSchema && !isData && !strings.HasSuffix(p, ".rego") {
 			return nil
 		}
 		data, err := fs.ReadFile(fsys, p)
@@ -90,6 +93,8 @@ func readDir(fsys fs.FS, dir string) (*policyDir, error) {
 		switch {
 		case isSchema:
 			pd.schema = &src
+		case isData:
+			pd.data = append(pd.data, src)
 		case strings.HasSuffix(p, "_test.rego"):
 			pd.tests = append(pd.tests, src)
 		default:
@@ -101,7 +106,7 @@ func readDir(fsys fs.FS, dir string) (*policyDir, error) {
 		return nil, fmt.Errorf("read policy directory %s: %w", d, err)
 	}
 	// WalkDir visits in lexical order already; sort anyway since Hash relies on it.
-	for _, s := range [][]source{pd.rego, pd.tests} {
+	for _, s := range [][]source{pd.rego, pd.tests, pd.data} {
 		sort.Slice(s, func(i, j int) bool { return s[i].rel < s[j].rel })
 	}
 	return pd, nil

@@ -9,8 +9,9 @@ import (
 
 // PrintDecision writes d for `ferry policy eval`: as text, "allow" or "deny"
 // then one "deny: ..." or "warn: ..." line per reason; as JSON,
-// {"allow": bool, "deny": [...], "warn": [...]} with arrays never null.
-func PrintDecision(w io.Writer, d Decision, jsonOut bool) error {
+// {"allow": bool, "deny": [...], "warn": [...], "data": [{"file", "path"}]}
+// with arrays never null, data listing the data files the policies saw.
+func PrintDecision(w io.Writer, d Decision, data []DataFile, jsonOut bool) error {
 	deny, warn := d.Deny, d.Warn
 	if deny == nil {
 		deny = []string{}
@@ -18,14 +19,18 @@ func PrintDecision(w io.Writer, d Decision, jsonOut bool) error {
 	if warn == nil {
 		warn = []string{}
 	}
+	if data == nil {
+		data = []DataFile{}
+	}
 	if jsonOut {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		err := enc.Encode(struct {
-			Allow bool     `json:"allow"`
-			Deny  []string `json:"deny"`
-			Warn  []string `json:"warn"`
-		}{d.Allow, deny, warn})
+			Allow bool       `json:"allow"`
+			Deny  []string   `json:"deny"`
+			Warn  []string   `json:"warn"`
+			Data  []DataFile `json:"data"`
+		}{d.Allow, deny, warn, data})
 		if err != nil {
 			return fmt.Errorf("write decision: %w", err)
 		}

@@ -25,12 +25,19 @@ const (
 
 // RunTests runs the *_test.rego tests under dir like `opa test`, with the
 // same compiler settings as Load (schema, strict mode, no network
-// built-ins), and writes opa test's report to w: failures with their
-// location, then PASS: n/m (verbose lists every test). It returns
-// TestsPassed, TestsFailed when a test fails or errs, or TestsBroken with
-// the error when nothing could be run; the error is not written to w.
+// built-ins) and the directory's data files, and writes opa test's report
+// to w: failures with their location, then PASS: n/m (verbose lists every
+// test). The policies must first load as Load loads them, tests or not: a
+// directory the agent would refuse is TestsBroken even without tests. It
+// returns TestsPassed, TestsFailed when a test fails or errs, or
+// TestsBroken with the error when nothing could be run; the error is not
+// written to w.
 func RunTests(ctx context.Context, fsys fs.FS, dir string, verbose bool, w io.Writer) (int, error) {
 	pd, err := readDir(fsys, dir)
+	if err != nil {
+		return TestsBroken, err
+	}
+	_, data, err := build(ctx, pd, newLoadConfig(nil))
 	if err != nil {
 		return TestsBroken, err
 	}
@@ -48,7 +55,7 @@ func RunTests(ctx context.Context, fsys fs.FS, dir string, verbose bool, w io.Wr
 	}
 	runner := tester.NewRunner().
 		SetCompiler(newCompiler(ss).WithEnablePrintStatements(true)).
-		SetStore(inmem.New()).
+		SetStore(inmem.NewFromObject(data.doc)).
 		SetModules(mods).
 		CapturePrintOutput(true).
 		EnableTracing(verbose).

@@ -46,6 +46,19 @@ func TestRunTests(t *testing.T) {
 			"testdata/runtests/network/gate.rego:4:", "http.send is disabled",
 		}},
 		{name: "no tests", dir: "no-tests", code: TestsPassed, out: []string{"no tests (*_test.rego) in testdata/runtests/no-tests"}},
+		// The directory must load as the agent loads it, tests or not.
+		{name: "syntax error without tests", dir: "broken-no-tests", code: TestsBroken, err: []string{
+			"testdata/runtests/broken-no-tests/gate.rego:4:9:", "rego_parse_error",
+		}},
+		{name: "passing tests but nothing can deny", dir: "only-warn", code: TestsBroken, err: []string{
+			"no `deny contains msg` rule in package ferry.promotion",
+		}},
+		{name: "passing tests but broken data", dir: "bad-data", code: TestsBroken, err: []string{
+			"data file testdata/runtests/bad-data/data.json: line 3, column 1: unexpected end of JSON",
+		}},
+		{name: "tests see the data files", dir: "data", verbose: true, code: TestsPassed, out: []string{
+			"test_blocklist_from_data_json: PASS", "test_team_from_data_yaml: PASS", "test_other_allowed: PASS", "PASS: 3/3",
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer

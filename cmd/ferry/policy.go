@@ -2,9 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -33,9 +36,10 @@ func policyTestCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "test [DIR]",
 		Short: "Run the *_test.rego files of DIR (default policies/) like opa test",
-		Long: `test runs every test rule in DIR's *_test.rego files against DIR's policies,
-type-checked with DIR/input.schema.json. Exit 0 when all pass, 1 when one
-fails, 2 when the policies do not compile.`,
+		Long: `test loads DIR as the agent does (policies type-checked with
+DIR/input.schema.json, JSON and YAML data files) and runs every test rule in
+DIR's *_test.rego files. Exit 0 when all pass (or DIR has no tests and loads),
+1 when one fails, 2 when the policies or their data do not load, tests or not.`,
 		Example: `  ferry policy test
   ferry policy test -v ./policies`,
 		Args: cobra.MaximumNArgs(1),
@@ -64,11 +68,15 @@ fails, 2 when the policies do not compile.`,
 
 func policyEvalCmd() *cobra.Command {
 	var input, dir, output string
+	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "eval --input FILE",
 		Short: "Print the decision the policies make for an input document",
 		Long: `eval prints allow or deny, then one reason per line; -o json prints
-{"allow": bool, "deny": [...], "warn": [...]}. It exits 0 whatever the decision.`,
+{"allow": bool, "deny": [...], "warn": [...], "data": [...]}, where data lists
+the data files loaded ({"file": "teams/data.yaml", "path": "data.teams"}).
+It exits 0 whatever the decision; a decision that runs past --timeout is an
+error, as it is a denial in the agent.`,
 		Example: `  ferry policy eval --input input.json
   ferry policy input checkout prod > input.json && ferry policy eval --input input.json -o json`,
 		Args: cobra.NoArgs,
@@ -76,24 +84,34 @@ func policyEvalCmd() *cobra.Command {
 			if output != "text" && output != "json" {
 				return fmt.Errorf("-o %q: want text or json", output)
 			}
-			data, err := os.ReadFile(input)
-			if err != nil {
-				return err
-			}
+			// Check the directory first: a missing one is the flag's fault,
+			// not the input file's.
 			abs, err := filepath.Abs(dir)
 			if err != nil {
 				return err
 			}
-			d, err := policies.Eval(cmd.Context(), os.DirFS(filepath.Dir(abs)), filepath.Base(abs), data)
+			if _, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("policy directory %s does not exist (looked for %s); name it with --policies", dir, abs)
+			}
+			e, err := policies.Load(cmd.Context(), os.DirFS(filepath.Dir(abs)), filepath.Base(abs), policies.WithDecisionTimeout(timeout))
+			if err != nil {
+				return err // names the policy directory and file
+			}
+			data, err := os.ReadFile(input)
+			if err != nil {
+				return err
+			}
+			d, err := e.Decide(cmd.Context(), data)
 			if err != nil {
 				return fmt.Errorf("%s: %w", input, err)
 			}
-			return policies.PrintDecision(cmd.OutOrStdout(), d, output == "json")
+			return policies.PrintDecision(cmd.OutOrStdout(), d, e.Data(), output == "json")
 		},
 	}
 	cmd.Flags().StringVar(&input, "input", "", "input document (JSON), as `ferry policy input` prints it")
 	cmd.Flags().StringVar(&dir, "policies", "policies", "policy directory")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().DurationVar(&timeout, "timeout", policies.DefaultDecisionTimeout, "stop the decision after this long, as the agent does")
 	_ = cmd.MarkFlagRequired("input")
 	return cmd
 }

@@ -1,0 +1,5 @@
+package ferry.promotion
+
+deny contains msg if {
+	msg := := "no"
+}
