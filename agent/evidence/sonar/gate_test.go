@@ -100,7 +100,7 @@ func TestQualityGateErrors(t *testing.T) {
 			code: 500, contains: []string{"500 Internal Server Error", "contact your administrator"}},
 		{name: "slow server", project: "slow", timeout: 50 * time.Millisecond,
 			is: context.DeadlineExceeded},
-		{name: "oversized body", project: "huge", is: ErrBodyTooLarge, contains: []string{"/api/project_analyses/search: body exceeds 1 MiB"}},
+		{name: "oversized body", project: "huge", is: ErrBodyTooLarge, contains: []string{"/api/qualitygates/project_status: body exceeds 1 MiB"}},
 		{name: "malformed JSON", project: "garbled",
 			contains: []string{"malformed JSON at byte offset 200"}},
 		{name: "unknown status", project: "oddstatus", contains: []string{`unknown quality gate status "GREEN"`}},
