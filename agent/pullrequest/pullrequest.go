@@ -160,24 +160,10 @@ func New(c Config) (*Client, error) {
 // httpClient is c.HTTPClient (or httpx's) with bounded answers and the
 // cross-origin redirect policy, whatever the SDK does on top.
 func httpClient(c Config) *http.Client {
-	var hc http.Client
-	if c.HTTPClient != nil {
-		hc = *c.HTTPClient
-	} else {
-		hc = *httpx.NewClient(nil, httpx.Timeouts{Request: RequestTimeout})
-	}
-	rt := hc.Transport
-	if rt == nil {
-		rt = httpx.NewTransport(httpx.Timeouts{})
-	}
 	kind := c.Kind
-	hc.Transport = httpx.StripCredentials(httpx.LimitResponses(rt, func(r *http.Request) (string, int64) {
+	return httpx.Harden(c.HTTPClient, httpx.Timeouts{Request: RequestTimeout}, func(r *http.Request) (string, int64) {
 		return fmt.Sprintf("%s %s %s", kind, r.URL.Host, r.URL.Path), MaxBodyBytes
-	}))
-	if hc.CheckRedirect == nil {
-		hc.CheckRedirect = httpx.CheckRedirect
-	}
-	return &hc
+	})
 }
 
 // pageLimit is the error for a Find that read MaxPages pages.

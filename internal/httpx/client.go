@@ -79,6 +79,33 @@ func NewClient(rt http.RoundTripper, t Timeouts) *http.Client {
 	}
 }
 
+// Harden returns a copy of c (nil: NewClient with t) whose transport caps
+// answers as limit says and strips credentials from cross-origin redirect
+// hops, and whose redirect policy is CheckRedirect unless c set its own.
+// For callers that accept a client from outside (tests, proxies, TLS).
+// Credentials that c's own transport adds are beyond its reach: layers
+// that add them must wrap the hardened client's transport.
+func Harden(c *http.Client, t Timeouts, limit BodyLimit) *http.Client {
+	var hc http.Client
+	if c != nil {
+		hc = *c
+	} else {
+		hc = *NewClient(nil, t)
+	}
+	rt := hc.Transport
+	if rt == nil {
+		rt = NewTransport(t)
+	}
+	if limit != nil {
+		rt = LimitResponses(rt, limit)
+	}
+	hc.Transport = StripCredentials(rt)
+	if hc.CheckRedirect == nil {
+		hc.CheckRedirect = CheckRedirect
+	}
+	return &hc
+}
+
 // ErrRedirect marks a redirect ferry refused to follow.
 var ErrRedirect = errors.New("redirect refused")
 

@@ -3,6 +3,7 @@ package httpx_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -270,5 +271,40 @@ func TestLimitResponses(t *testing.T) {
 	_, err = io.ReadAll(resp.Body)
 	if !errors.Is(err, httpx.ErrBodyTooLarge) || !strings.HasSuffix(err.Error(), "/api/v1/query: body exceeds 1 KiB") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// Harden gives a caller's client the same guarantees as NewClient's.
+func TestHarden(t *testing.T) {
+	const secret = "s3cret"
+	trap := httpxtest.NewTrap(t, "127.0.0.1")
+	srv := httptest.NewServer(httpxtest.Redirect(trap.URL(), http.StatusFound))
+	defer srv.Close()
+	big := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, strings.Repeat("x", 4096))
+	}))
+	defer big.Close()
+	own := &http.Client{Transport: http.DefaultTransport}
+	ownRT := own.Transport
+	// The SDK wraps the hardened client's transport with its token layer.
+	c := withToken(httpx.Harden(own, httpx.Timeouts{}, func(*http.Request) (string, int64) { return "test", 1024 }), "Private-Token", secret)
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpx.Drain(resp, 1<<10)
+	if leaks := trap.Leaks(secret); len(trap.Requests()) != 1 || len(leaks) > 0 {
+		t.Fatalf("requests %d, leaks %v", len(trap.Requests()), leaks)
+	}
+	resp, err = c.Get(big.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadAll(resp.Body); !errors.Is(err, httpx.ErrBodyTooLarge) {
+		t.Fatalf("err = %v, want ErrBodyTooLarge", err)
+	}
+	if own.CheckRedirect != nil || fmt.Sprintf("%p", own.Transport) != fmt.Sprintf("%p", ownRT) {
+		t.Error("Harden changed the caller's client")
 	}
 }
