@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ferry-dev/ferry/internal/httpx"
+	"github.com/ferry-dev/ferry/internal/jsonpos"
 )
 
 // MaxBodyBytes caps every response body: a quality gate is a few KiB, a
@@ -163,20 +164,12 @@ func apiMessage(body []byte) string {
 	return s
 }
 
-// decode unmarshals an API body, naming the byte offset of a syntax or type
-// error so a bad recording or proxy page is easy to find.
+// decode unmarshals an API body, naming the line and column (in
+// characters) of a syntax or type error so a bad recording or proxy page
+// is easy to find.
 func decode(what string, body []byte, v any) error {
-	err := json.Unmarshal(body, v)
-	if err == nil {
-		return nil
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("parse %s: %w", what, jsonpos.Locate(body, err))
 	}
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Errorf("parse %s: malformed JSON at byte offset %d: %w", what, syn.Offset, err)
-	case errors.As(err, &typ):
-		return fmt.Errorf("parse %s: wrong JSON type at byte offset %d: %w", what, typ.Offset, err)
-	}
-	return fmt.Errorf("parse %s: %w", what, err)
+	return nil
 }

@@ -102,7 +102,7 @@ func TestQualityGateErrors(t *testing.T) {
 			is: context.DeadlineExceeded},
 		{name: "oversized body", project: "huge", is: ErrBodyTooLarge, contains: []string{"/api/qualitygates/project_status: body exceeds 1 MiB"}},
 		{name: "malformed JSON", project: "garbled",
-			contains: []string{"malformed JSON at byte offset 200"}},
+			contains: []string{"line 10, column 9: invalid character"}},
 		{name: "unknown status", project: "oddstatus", contains: []string{`unknown quality gate status "GREEN"`}},
 		{name: "no projectStatus", project: "nostatus", contains: []string{"no projectStatus object"}},
 		{name: "empty project key", contains: []string{"empty project key"}},
