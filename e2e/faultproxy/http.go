@@ -36,6 +36,9 @@ type HTTPFault struct {
 	// header naming the request itself as the next page, so a client that
 	// follows Link pages forever. Other requests pass.
 	SelfLink bool
+	// Repo, when set, limits EndlessTags and SelfLink to that repository's
+	// tag list ("shop/cart"), so other apps on the registry stay healthy.
+	Repo string
 }
 
 // HTTPProxy is a reverse proxy on 127.0.0.1 to one HTTP server.
@@ -118,6 +121,9 @@ func (h *HTTPProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tagList := r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v2/") && strings.HasSuffix(r.URL.Path, "/tags/list")
 	if tagList {
 		h.tagLists.Add(1)
+		if f.Repo != "" && r.URL.Path != "/v2/"+f.Repo+"/tags/list" {
+			tagList = false // not the faulted repository
+		}
 	}
 	switch {
 	case f.EndlessTags && tagList:

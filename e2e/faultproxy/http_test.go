@@ -173,6 +173,18 @@ func TestSelfLink(t *testing.T) {
 	if lists, _ := h.TagLists(); lists != 3 {
 		t.Errorf("TagLists() = %d, want 3", lists)
 	}
+	// Repo limits the fault to one repository.
+	h.Set(HTTPFault{SelfLink: true, Repo: "shop/cart"})
+	for repo, want := range map[string]string{"shop/checkout": "", "shop/cart": `</v2/shop/cart/tags/list>; rel="next"`} {
+		resp, err := http.Get(h.URL() + "/v2/" + repo + "/tags/list")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Link"); got != want {
+			t.Errorf("%s: Link = %q, want %q", repo, got, want)
+		}
+	}
 	h.Clear()
 	resp, err := http.Get(h.URL() + "/v2/shop/checkout/tags/list")
 	if err != nil {
