@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -66,7 +65,7 @@ type Options struct {
 	// Logger receives retry and wait events; nil discards them.
 	Logger *slog.Logger
 
-	// Limits; 0 means the default above.
+	// Limits; 0 or less means the default above.
 	MaxBodyBytes    int64         // DefaultMaxBodyBytes
 	MaxBlobBytes    int64         // DefaultMaxBlobBytes
 	MaxTagListBytes int64         // DefaultMaxTagListBytes
@@ -124,7 +123,7 @@ func NewClient(opts Options) *Client {
 	if base == nil {
 		base = httpx.NewTransport(httpx.Timeouts{})
 	}
-	reqTimeout := cmp.Or(opts.RequestTimeout, DefaultRequestTimeout)
+	reqTimeout := positive(opts.RequestTimeout, DefaultRequestTimeout)
 	// Innermost first: credentials go nowhere but their origin, whatever
 	// go-containerregistry's auth transports added above; each attempt has
 	// its deadline, body read included.
@@ -157,12 +156,12 @@ func NewClient(opts Options) *Client {
 			log:           log,
 			now:           time.Now,
 			limiters:      map[string]*rate.Limiter{},
-			maxBody:       cmp.Or(opts.MaxBodyBytes, DefaultMaxBodyBytes),
-			maxBlob:       cmp.Or(opts.MaxBlobBytes, DefaultMaxBlobBytes),
+			maxBody:       positive(opts.MaxBodyBytes, DefaultMaxBodyBytes),
+			maxBlob:       positive(opts.MaxBlobBytes, DefaultMaxBlobBytes),
 		},
-		maxTagListBytes: cmp.Or(opts.MaxTagListBytes, DefaultMaxTagListBytes),
-		maxTagPages:     cmp.Or(opts.MaxTagPages, DefaultMaxTagPages),
-		lookupTimeout:   cmp.Or(opts.LookupTimeout, DefaultLookupTimeout),
+		maxTagListBytes: positive(opts.MaxTagListBytes, DefaultMaxTagListBytes),
+		maxTagPages:     positive(opts.MaxTagPages, DefaultMaxTagPages),
+		lookupTimeout:   positive(opts.LookupTimeout, DefaultLookupTimeout),
 	}
 	// One puller for every call keeps each repository's authenticated
 	// transport: a registry is pinged and a token fetched once, not per call.
@@ -170,6 +169,14 @@ func NewClient(opts Options) *Client {
 		c.puller = p
 	}
 	return c
+}
+
+// positive is v, or def when v is not positive.
+func positive[T int | int64 | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
 }
 
 // Stats returns the counters so far.
