@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ferry-dev/ferry/internal/hmacsig"
+	"github.com/ferry-dev/ferry/internal/httpx"
 )
 
 // WebhookConfig configures the generic webhook: each event is POSTed as
@@ -27,7 +27,8 @@ type WebhookConfig struct {
 	// of "<X-Ferry-Timestamp>.<body>">", the scheme ferry's own webhooks
 	// accept (internal/hmacsig).
 	Secret string
-	// Client sends the requests; nil means one with a 30s timeout.
+	// Client sends the requests; nil means httpx's with a 30 s bound.
+	// Either way no credential follows a redirect to another origin.
 	Client *http.Client
 }
 
@@ -128,6 +129,14 @@ func (s *SlackSender) payload(ev Event) ([]byte, error) {
 // mentions), so event text cannot ping a channel or forge a link.
 var mrkdwn = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace
 
+// RequestTimeout bounds one POST of the default client; the Dispatcher's
+// per-send timeout (10 s by default) usually ends it first.
+const RequestTimeout = 30 * time.Second
+
+// maxAnswer is what is read of a receiver's answer: a snippet for the
+// error and enough to let the connection be reused.
+const maxAnswer = 64 << 10
+
 // poster POSTs JSON to one URL, naming it in errors by scheme and host only:
 // paths and queries of webhook URLs often hold secrets.
 type poster struct {
@@ -147,16 +156,18 @@ func newPoster(kind, raw string, secret bool, client *http.Client) (poster, erro
 	if u.Scheme == "http" && secret && !isLoopback(u.Hostname()) {
 		return poster{}, fmt.Errorf("%s: refusing plain http to a host other than loopback: it would send a secret in clear", name)
 	}
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
-	}
+	// The answer is read only as a snippet for errors, but a receiver that
+	// streams forever must not hold the reader either.
+	client = httpx.Harden(client, httpx.Timeouts{Request: RequestTimeout}, func(*http.Request) (string, int64) {
+		return name, maxAnswer
+	})
 	return poster{name: name, url: raw, client: client}, nil
 }
 
 func (p poster) post(ctx context.Context, kind Kind, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
 	if err != nil {
-		return Permanent(fmt.Errorf("%s: new request: %w", p.name, redact(err)))
+		return Permanent(fmt.Errorf("%s: new request: %w", p.name, httpx.RedactError(err, httpx.Origin)))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "ferry-notify")
@@ -172,11 +183,10 @@ func (p poster) post(ctx context.Context, kind Kind, body []byte) error {
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s: %w", p.name, redact(err))
+		return fmt.Errorf("%s: %w", p.name, httpx.RedactError(err, httpx.Origin))
 	}
-	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	httpx.Drain(resp, maxAnswer) // lets the connection be reused
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
@@ -187,14 +197,4 @@ func (p poster) post(ctx context.Context, kind Kind, body []byte) error {
 		return err
 	}
 	return Permanent(err) // the receiver refused this request: sending it again changes nothing
-}
-
-// redact drops the URL that net/http puts in its errors, keeping the cause
-// (and errors.Is on it).
-func redact(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", strings.ToLower(ue.Op), ue.Err)
-	}
-	return err
 }

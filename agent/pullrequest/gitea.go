@@ -18,7 +18,7 @@ type giteaProvider struct {
 	owner, name string
 }
 
-func newGitea(c Config) (Provider, error) {
+func newGitea(c Config) (forge, error) {
 	if c.URL == "" {
 		return nil, fmt.Errorf("gitea pull-request provider for %q: url is empty", c.Repo)
 	}
@@ -51,9 +51,9 @@ func (p *giteaProvider) client(ctx context.Context) (*gitea.Client, error) {
 	return c, nil
 }
 
-// Find lists every pull request of the repository and keeps those from head:
+// find lists every pull request of the repository and keeps those from head:
 // Gitea's list API has no head-branch filter.
-func (p *giteaProvider) Find(ctx context.Context, head string) ([]PR, error) {
+func (p *giteaProvider) find(ctx context.Context, head string) ([]PR, error) {
 	if head == "" {
 		return nil, fmt.Errorf("gitea %s: find pull requests in %s: empty head branch", p.cfg.URL, p.cfg.Repo)
 	}
@@ -63,6 +63,9 @@ func (p *giteaProvider) Find(ctx context.Context, head string) ([]PR, error) {
 	}
 	var out []PR
 	for page := 1; ; page++ {
+		if page > MaxPages {
+			return nil, pageLimit("gitea "+p.cfg.URL, p.cfg.Repo)
+		}
 		prs, resp, err := c.ListRepoPullRequests(p.owner, p.name, gitea.ListPullRequestsOptions{
 			ListOptions: gitea.ListOptions{Page: page, PageSize: giteaPageSize},
 			State:       gitea.StateAll,
@@ -82,7 +85,7 @@ func (p *giteaProvider) Find(ctx context.Context, head string) ([]PR, error) {
 	return newestFirst(out), nil
 }
 
-func (p *giteaProvider) Open(ctx context.Context, head, base, title, body string) (PR, error) {
+func (p *giteaProvider) open(ctx context.Context, head, base, title, body string) (PR, error) {
 	c, err := p.client(ctx)
 	if err != nil {
 		return PR{}, err
@@ -96,7 +99,7 @@ func (p *giteaProvider) Open(ctx context.Context, head, base, title, body string
 	return fromGitea(pr), nil
 }
 
-func (p *giteaProvider) Update(ctx context.Context, number int, title, body string) (PR, error) {
+func (p *giteaProvider) update(ctx context.Context, number int, title, body string) (PR, error) {
 	c, err := p.client(ctx)
 	if err != nil {
 		return PR{}, err
@@ -109,18 +112,6 @@ func (p *giteaProvider) Update(ctx context.Context, number int, title, body stri
 		return PR{}, p.wrap(ctx, fmt.Sprintf("update pull request #%d", number), resp, err)
 	}
 	return fromGitea(pr), nil
-}
-
-func (p *giteaProvider) Comment(ctx context.Context, number int, body string) error {
-	c, err := p.client(ctx)
-	if err != nil {
-		return err
-	}
-	_, resp, err := c.CreateIssueComment(p.owner, p.name, int64(number), gitea.CreateIssueCommentOption{Body: body})
-	if err != nil {
-		return p.wrap(ctx, fmt.Sprintf("comment on pull request #%d", number), resp, err)
-	}
-	return nil
 }
 
 // wrap names the operation, repository and HTTP status: the SDK's error is

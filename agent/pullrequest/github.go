@@ -15,7 +15,7 @@ type githubProvider struct {
 	owner, name string
 }
 
-func newGitHub(c Config) (Provider, error) {
+func newGitHub(c Config) (forge, error) {
 	owner, name, err := splitRepo(KindGitHub, c.Repo, false)
 	if err != nil {
 		return nil, err
@@ -31,9 +31,9 @@ func newGitHub(c Config) (Provider, error) {
 	return &githubProvider{c: gh, repo: c.Repo, owner: owner, name: name}, nil
 }
 
-// Find asks GitHub for the pull requests from owner:head only, then checks
+// find asks GitHub for the pull requests from owner:head only, then checks
 // the branch again since a fork owned by the same account would match too.
-func (p *githubProvider) Find(ctx context.Context, head string) ([]PR, error) {
+func (p *githubProvider) find(ctx context.Context, head string) ([]PR, error) {
 	if head == "" {
 		return nil, fmt.Errorf("github: find pull requests in %s: empty head branch", p.repo)
 	}
@@ -43,7 +43,10 @@ func (p *githubProvider) Find(ctx context.Context, head string) ([]PR, error) {
 		ListOptions: github.ListOptions{PerPage: githubPageSize},
 	}
 	var out []PR
-	for {
+	for pages := 1; ; pages++ {
+		if pages > MaxPages {
+			return nil, pageLimit("github", p.repo)
+		}
 		prs, resp, err := p.c.PullRequests.List(ctx, p.owner, p.name, opts)
 		if err != nil {
 			return nil, p.wrap(ctx, "list pull requests from "+head, err)
@@ -61,7 +64,7 @@ func (p *githubProvider) Find(ctx context.Context, head string) ([]PR, error) {
 	return newestFirst(out), nil
 }
 
-func (p *githubProvider) Open(ctx context.Context, head, base, title, body string) (PR, error) {
+func (p *githubProvider) open(ctx context.Context, head, base, title, body string) (PR, error) {
 	pr, _, err := p.c.PullRequests.Create(ctx, p.owner, p.name, &github.NewPullRequest{
 		Title: &title, Head: &head, Base: &base, Body: &body,
 	})
@@ -71,7 +74,7 @@ func (p *githubProvider) Open(ctx context.Context, head, base, title, body strin
 	return fromGitHub(pr), nil
 }
 
-func (p *githubProvider) Update(ctx context.Context, number int, title, body string) (PR, error) {
+func (p *githubProvider) update(ctx context.Context, number int, title, body string) (PR, error) {
 	edit := &github.PullRequest{Body: &body}
 	if title != "" {
 		edit.Title = &title
@@ -81,16 +84,6 @@ func (p *githubProvider) Update(ctx context.Context, number int, title, body str
 		return PR{}, p.wrap(ctx, fmt.Sprintf("update pull request #%d", number), err)
 	}
 	return fromGitHub(pr), nil
-}
-
-// Comment posts to the pull request's conversation, which GitHub keeps as the
-// issue of the same number (review comments are for diff lines).
-func (p *githubProvider) Comment(ctx context.Context, number int, body string) error {
-	_, _, err := p.c.Issues.CreateComment(ctx, p.owner, p.name, number, &github.IssueComment{Body: &body})
-	if err != nil {
-		return p.wrap(ctx, fmt.Sprintf("comment on pull request #%d", number), err)
-	}
-	return nil
 }
 
 // wrap names the operation and repository. The SDK's errors carry the method,

@@ -36,7 +36,7 @@ func TestGitHub(t *testing.T) {
 			query:  map[string]string{"state": "all", "head": "ferry-dev:ferry/prod/checkout", "per_page": "100", "page": "2"},
 			status: 200, file: "github/list-page2.json",
 		}},
-		do: func(ctx context.Context, p Provider) (any, error) { return p.Find(ctx, "ferry/prod/checkout") },
+		do: func(ctx context.Context, p *Client) (any, error) { return p.Find(ctx, "ferry/prod/checkout") },
 		want: []PR{{
 			Number: 12, URL: "https://ghe.example/ferry-dev/fleet/pull/12", Title: "Promote checkout 1.4.2 to prod",
 			Body: "## Gate report\n- soak: passed", Head: "ferry/prod/checkout", Base: "main", State: StateOpen,
@@ -61,7 +61,7 @@ func TestGitHub(t *testing.T) {
 			},
 			status: 201, file: "github/create.json",
 		}},
-		do: func(ctx context.Context, p Provider) (any, error) {
+		do: func(ctx context.Context, p *Client) (any, error) {
 			return p.Open(ctx, "ferry/prod/checkout", "main", "Promote checkout 1.5.0 to prod", "## Gate report\n- soak: pending")
 		},
 		want: open13,
@@ -71,7 +71,7 @@ func TestGitHub(t *testing.T) {
 			method: "PATCH", path: pulls + "/13", body: map[string]any{"body": "## Gate report\n- soak: passed"},
 			status: 200, file: "github/edit.json",
 		}},
-		do: func(ctx context.Context, p Provider) (any, error) {
+		do: func(ctx context.Context, p *Client) (any, error) {
 			return p.Update(ctx, 13, "", "## Gate report\n- soak: passed")
 		},
 		want: edited13,
@@ -82,18 +82,10 @@ func TestGitHub(t *testing.T) {
 			body:   map[string]any{"title": "Promote checkout 1.5.0 to prod", "body": "## Gate report\n- soak: passed"},
 			status: 200, file: "github/edit.json",
 		}},
-		do: func(ctx context.Context, p Provider) (any, error) {
+		do: func(ctx context.Context, p *Client) (any, error) {
 			return p.Update(ctx, 13, "Promote checkout 1.5.0 to prod", "## Gate report\n- soak: passed")
 		},
 		want: edited13,
-	}, {
-		name: "comment goes to the issue conversation",
-		script: []exchange{{
-			method: "POST", path: "/api/v3/repos/ferry-dev/fleet/issues/13/comments", body: map[string]any{"body": "soak restarted"},
-			status: 201, file: "github/comment.json",
-		}},
-		do:   func(ctx context.Context, p Provider) (any, error) { return nil, p.Comment(ctx, 13, "soak restarted") },
-		want: nil,
 	}, {
 		name: "open when one exists names operation, repo and status",
 		script: []exchange{{
@@ -101,21 +93,21 @@ func TestGitHub(t *testing.T) {
 			body:   map[string]any{"title": "t", "head": "ferry/prod/checkout", "base": "main", "body": "b"},
 			status: 422, file: "github/error-422.json",
 		}},
-		do: func(ctx context.Context, p Provider) (any, error) {
+		do: func(ctx context.Context, p *Client) (any, error) {
 			return p.Open(ctx, "ferry/prod/checkout", "main", "t", "b")
 		},
 		wantErr: []string{"github: open pull request ferry/prod/checkout -> main in ferry-dev/fleet", "422", "A pull request already exists"},
 	}, {
 		name: "bad token",
 		script: []exchange{{
-			method: "POST", path: "/api/v3/repos/ferry-dev/fleet/issues/13/comments", body: map[string]any{"body": "x"},
+			method: "PATCH", path: pulls + "/13", body: map[string]any{"body": "x"},
 			status: 401, file: "github/error-401.json",
 		}},
-		do:      func(ctx context.Context, p Provider) (any, error) { return nil, p.Comment(ctx, 13, "x") },
-		wantErr: []string{"comment on pull request #13 in ferry-dev/fleet", "401 Bad credentials"},
+		do:      func(ctx context.Context, p *Client) (any, error) { return p.Update(ctx, 13, "", "x") },
+		wantErr: []string{"update pull request #13 in ferry-dev/fleet", "401 Bad credentials"},
 	}, {
 		name:    "empty head",
-		do:      func(ctx context.Context, p Provider) (any, error) { return p.Find(ctx, "") },
+		do:      func(ctx context.Context, p *Client) (any, error) { return p.Find(ctx, "") },
 		wantErr: []string{"empty head branch"},
 	}})
 }

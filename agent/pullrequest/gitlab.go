@@ -14,7 +14,7 @@ type gitlabProvider struct {
 	repo string // the project path, which the API accepts in place of its ID
 }
 
-func newGitLab(c Config) (Provider, error) {
+func newGitLab(c Config) (forge, error) {
 	if _, _, err := splitRepo(KindGitLab, c.Repo, true); err != nil {
 		return nil, err
 	}
@@ -32,10 +32,10 @@ func newGitLab(c Config) (Provider, error) {
 	return &gitlabProvider{c: gl, repo: c.Repo}, nil
 }
 
-// Find asks for the merge requests whose source branch is head, in every
+// find asks for the merge requests whose source branch is head, in every
 // state (GitLab's default), newest first; forks' merge requests into this
 // project are dropped.
-func (p *gitlabProvider) Find(ctx context.Context, head string) ([]PR, error) {
+func (p *gitlabProvider) find(ctx context.Context, head string) ([]PR, error) {
 	if head == "" {
 		return nil, fmt.Errorf("gitlab: find merge requests in %s: empty head branch", p.repo)
 	}
@@ -46,7 +46,10 @@ func (p *gitlabProvider) Find(ctx context.Context, head string) ([]PR, error) {
 		Sort:         gitlab.Ptr("desc"),
 	}
 	var out []PR
-	for {
+	for pages := 1; ; pages++ {
+		if pages > MaxPages {
+			return nil, pageLimit("gitlab", p.repo)
+		}
 		mrs, resp, err := p.c.MergeRequests.ListProjectMergeRequests(p.repo, opts, gitlab.WithContext(ctx))
 		if err != nil {
 			return nil, p.wrap(ctx, "list merge requests from "+head, err)
@@ -64,7 +67,7 @@ func (p *gitlabProvider) Find(ctx context.Context, head string) ([]PR, error) {
 	return newestFirst(out), nil
 }
 
-func (p *gitlabProvider) Open(ctx context.Context, head, base, title, body string) (PR, error) {
+func (p *gitlabProvider) open(ctx context.Context, head, base, title, body string) (PR, error) {
 	mr, _, err := p.c.MergeRequests.CreateMergeRequest(p.repo, &gitlab.CreateMergeRequestOptions{
 		Title: &title, Description: &body, SourceBranch: &head, TargetBranch: &base,
 	}, gitlab.WithContext(ctx))
@@ -74,7 +77,7 @@ func (p *gitlabProvider) Open(ctx context.Context, head, base, title, body strin
 	return fromGitLab(&mr.BasicMergeRequest), nil
 }
 
-func (p *gitlabProvider) Update(ctx context.Context, number int, title, body string) (PR, error) {
+func (p *gitlabProvider) update(ctx context.Context, number int, title, body string) (PR, error) {
 	opts := &gitlab.UpdateMergeRequestOptions{Description: &body}
 	if title != "" {
 		opts.Title = &title
@@ -84,14 +87,6 @@ func (p *gitlabProvider) Update(ctx context.Context, number int, title, body str
 		return PR{}, p.wrap(ctx, fmt.Sprintf("update merge request !%d", number), err)
 	}
 	return fromGitLab(&mr.BasicMergeRequest), nil
-}
-
-func (p *gitlabProvider) Comment(ctx context.Context, number int, body string) error {
-	_, _, err := p.c.Notes.CreateMergeRequestNote(p.repo, int64(number), &gitlab.CreateMergeRequestNoteOptions{Body: &body}, gitlab.WithContext(ctx))
-	if err != nil {
-		return p.wrap(ctx, fmt.Sprintf("comment on merge request !%d", number), err)
-	}
-	return nil
 }
 
 // wrap names the operation and project. The SDK's errors carry the method,

@@ -42,7 +42,7 @@ func TestGitLab(t *testing.T) {
 			method: "GET", path: mrs, query: page2, status: 200, file: "gitlab/list-page2.json",
 			header: map[string]string{"X-Next-Page": "", "X-Page": "2", "X-Per-Page": "100", "X-Total": "6", "X-Total-Pages": "2"},
 		}},
-		do: func(ctx context.Context, p Provider) (any, error) { return p.Find(ctx, "ferry/prod/checkout") },
+		do: func(ctx context.Context, p *Client) (any, error) { return p.Find(ctx, "ferry/prod/checkout") },
 		want: []PR{{
 			Number: 12, URL: mrURL("12"), Title: "Promote checkout 1.4.2 to prod", Body: "## Gate report\n- soak: passed",
 			Head: "ferry/prod/checkout", Base: "main", State: StateOpen, UpdatedAt: at("2026-03-02T10:15:00Z"),
@@ -71,7 +71,7 @@ func TestGitLab(t *testing.T) {
 			},
 			status: 201, file: "gitlab/create.json",
 		}},
-		do: func(ctx context.Context, p Provider) (any, error) {
+		do: func(ctx context.Context, p *Client) (any, error) {
 			return p.Open(ctx, "ferry/prod/checkout", "main", "Promote checkout 1.5.0 to prod", "## Gate report\n- soak: pending")
 		},
 		want: open13,
@@ -81,7 +81,7 @@ func TestGitLab(t *testing.T) {
 			method: "PUT", path: mrs + "/13", body: map[string]any{"description": "## Gate report\n- soak: passed"},
 			status: 200, file: "gitlab/update.json",
 		}},
-		do: func(ctx context.Context, p Provider) (any, error) {
+		do: func(ctx context.Context, p *Client) (any, error) {
 			return p.Update(ctx, 13, "", "## Gate report\n- soak: passed")
 		},
 		want: edited13,
@@ -92,18 +92,10 @@ func TestGitLab(t *testing.T) {
 			body:   map[string]any{"title": "Promote checkout 1.5.0 to prod", "description": "## Gate report\n- soak: passed"},
 			status: 200, file: "gitlab/update.json",
 		}},
-		do: func(ctx context.Context, p Provider) (any, error) {
+		do: func(ctx context.Context, p *Client) (any, error) {
 			return p.Update(ctx, 13, "Promote checkout 1.5.0 to prod", "## Gate report\n- soak: passed")
 		},
 		want: edited13,
-	}, {
-		name: "comment is a note",
-		script: []exchange{{
-			method: "POST", path: mrs + "/13/notes", body: map[string]any{"body": "soak restarted"},
-			status: 201, file: "gitlab/note.json",
-		}},
-		do:   func(ctx context.Context, p Provider) (any, error) { return nil, p.Comment(ctx, 13, "soak restarted") },
-		want: nil,
 	}, {
 		name: "open when one exists names operation, project and status",
 		script: []exchange{{
@@ -111,7 +103,7 @@ func TestGitLab(t *testing.T) {
 			body:   map[string]any{"title": "t", "description": "b", "source_branch": "ferry/prod/checkout", "target_branch": "main"},
 			status: 409, file: "gitlab/error-409.json",
 		}},
-		do: func(ctx context.Context, p Provider) (any, error) {
+		do: func(ctx context.Context, p *Client) (any, error) {
 			return p.Open(ctx, "ferry/prod/checkout", "main", "t", "b")
 		},
 		wantErr: []string{"gitlab: open merge request ferry/prod/checkout -> main in platform/team/fleet", "409", "Another open merge request already exists"},
@@ -121,11 +113,11 @@ func TestGitLab(t *testing.T) {
 			method: "PUT", path: mrs + "/13", body: map[string]any{"description": "x"},
 			status: 401, file: "gitlab/error-401.json",
 		}},
-		do:      func(ctx context.Context, p Provider) (any, error) { return p.Update(ctx, 13, "", "x") },
+		do:      func(ctx context.Context, p *Client) (any, error) { return p.Update(ctx, 13, "", "x") },
 		wantErr: []string{"update merge request !13 in platform/team/fleet", "401 Unauthorized"},
 	}, {
 		name:    "empty head",
-		do:      func(ctx context.Context, p Provider) (any, error) { return p.Find(ctx, "") },
+		do:      func(ctx context.Context, p *Client) (any, error) { return p.Find(ctx, "") },
 		wantErr: []string{"empty head branch"},
 	}})
 }

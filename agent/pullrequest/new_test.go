@@ -14,7 +14,7 @@ func TestNew(t *testing.T) {
 	tests := []struct {
 		name     string
 		cfg      Config
-		wantType Provider // zero value of the expected provider type
+		wantType forge // zero value of the expected provider type
 		wantErr  string
 		is       error
 	}{
@@ -54,8 +54,8 @@ func TestNew(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if reflect.TypeOf(p) != reflect.TypeOf(tt.wantType) {
-				t.Fatalf("New(%v) = %T; want %T", tt.cfg, p, tt.wantType)
+			if reflect.TypeOf(p.f) != reflect.TypeOf(tt.wantType) {
+				t.Fatalf("New(%v) = %T; want %T", tt.cfg, p.f, tt.wantType)
 			}
 		})
 	}
@@ -71,7 +71,7 @@ func TestGitHubBaseURL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := p.(*githubProvider).c.BaseURL.String(); got != tt.want {
+		if got := p.f.(*githubProvider).c.BaseURL.String(); got != tt.want {
 			t.Errorf("URL %q: API base %s, want %s", tt.url, got, tt.want)
 		}
 	}
@@ -86,7 +86,7 @@ func TestGitLabBaseURL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := p.(*gitlabProvider).c.BaseURL().String(); got != tt.want {
+		if got := p.f.(*gitlabProvider).c.BaseURL().String(); got != tt.want {
 			t.Errorf("URL %q: API base %s, want %s", tt.url, got, tt.want)
 		}
 	}

@@ -3,10 +3,15 @@
 // ferry/<env>/<app>, whose body is the gate report and whose merge is the
 // approval.
 //
-// Gitea, GitHub and GitLab are reached through their official SDKs behind the
-// one small Provider interface. A single multi-forge library would have been
-// simpler, but jenkins-x/go-scm and drone/go-scm are refused by the module
-// proxy this project builds from, so each forge keeps its own adapter file.
+// Gitea, GitHub and GitLab are reached through their official SDKs behind one
+// Client. A single multi-forge library would have been simpler, but
+// jenkins-x/go-scm and drone/go-scm are refused by the module proxy this
+// project builds from, so each forge keeps its own adapter file.
+//
+// Every forge client gets an httpx client by default: dial, TLS, header and
+// overall deadlines, answers capped at MaxBodyBytes, and no token on a
+// redirect to another origin (GitLab's Private-Token is a custom header,
+// which net/http copies to any host).
 package pullrequest
 
 import (
@@ -18,6 +23,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ferry-dev/ferry/internal/httpx"
 )
 
 // PR states, the same for every forge.
@@ -40,18 +47,46 @@ type PR struct {
 	UpdatedAt   time.Time
 }
 
-// Provider is one forge's pull-request API for one repository.
-type Provider interface {
-	// Find returns every pull request whose source is head in this
-	// repository, in any state, newest (highest number) first.
-	Find(ctx context.Context, head string) ([]PR, error)
-	// Open creates a pull request from head into base.
-	Open(ctx context.Context, head, base, title, body string) (PR, error)
-	// Update replaces the body, and the title unless title is empty.
-	Update(ctx context.Context, number int, title, body string) (PR, error)
-	// Comment adds a comment to the pull request's conversation.
-	Comment(ctx context.Context, number int, body string) error
+// Client is one forge's pull-request API for one repository. It is safe
+// for concurrent use.
+type Client struct{ f forge }
+
+// forge is what each adapter file implements.
+type forge interface {
+	find(ctx context.Context, head string) ([]PR, error)
+	open(ctx context.Context, head, base, title, body string) (PR, error)
+	update(ctx context.Context, number int, title, body string) (PR, error)
 }
+
+// Find returns every pull request whose source is head in this repository,
+// in any state, newest (highest number) first.
+func (c *Client) Find(ctx context.Context, head string) ([]PR, error) { return c.f.find(ctx, head) }
+
+// Open creates a pull request from head into base.
+func (c *Client) Open(ctx context.Context, head, base, title, body string) (PR, error) {
+	return c.f.open(ctx, head, base, title, body)
+}
+
+// Update replaces the body, and the title unless title is empty.
+func (c *Client) Update(ctx context.Context, number int, title, body string) (PR, error) {
+	return c.f.update(ctx, number, title, body)
+}
+
+// Limits of a Client.
+const (
+	// MaxBodyBytes caps one forge answer: a page of 100 pull requests
+	// whose bodies are gate reports is a few MiB at most.
+	MaxBodyBytes = 16 << 20
+	// MaxPages caps the pages Find reads (Gitea lists every pull request
+	// of the repository, 50 a page): a forge whose paging never ends is an
+	// error, not a loop.
+	MaxPages = 1000
+	// RequestTimeout bounds one HTTP request of the default client.
+	RequestTimeout = 30 * time.Second
+)
+
+// ErrTooManyPages is a Find that went past MaxPages.
+var ErrTooManyPages = errors.New("too many pages of pull requests")
 
 // Kinds of forge New knows, in the order error messages list them.
 const (
@@ -75,7 +110,10 @@ type Config struct {
 	URL   string
 	Token string // API token; never logged or put in errors
 	Repo  string // owner/name; on GitLab owner may be group/subgroup
-	// HTTPClient carries timeouts, proxies and TLS; nil means a default client.
+	// HTTPClient carries proxies and TLS; nil means httpx's client. Either
+	// way its transport is wrapped to cap answers at MaxBodyBytes and drop
+	// credentials on cross-origin redirects, and a nil CheckRedirect
+	// becomes httpx.CheckRedirect.
 	HTTPClient *http.Client
 }
 
@@ -94,10 +132,10 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("kind", c.Kind), slog.String("url", c.URL), slog.String("repo", c.Repo))
 }
 
-// New returns the Provider for c.Kind. It checks the configuration but makes
+// New returns the Client for c.Kind. It checks the configuration but makes
 // no request.
-func New(c Config) (Provider, error) {
-	var build func(Config) (Provider, error)
+func New(c Config) (*Client, error) {
+	var build func(Config) (forge, error)
 	switch c.Kind {
 	case KindGitea:
 		build = newGitea
@@ -111,7 +149,26 @@ func New(c Config) (Provider, error) {
 	if c.Token == "" {
 		return nil, fmt.Errorf("%s pull-request provider for %q: token is empty", c.Kind, c.Repo)
 	}
-	return build(c)
+	c.HTTPClient = httpClient(c)
+	f, err := build(c)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{f: f}, nil
+}
+
+// httpClient is c.HTTPClient (or httpx's) with bounded answers and the
+// cross-origin redirect policy, whatever the SDK does on top.
+func httpClient(c Config) *http.Client {
+	kind := c.Kind
+	return httpx.Harden(c.HTTPClient, httpx.Timeouts{Request: RequestTimeout}, func(r *http.Request) (string, int64) {
+		return fmt.Sprintf("%s %s %s", kind, r.URL.Host, r.URL.Path), MaxBodyBytes
+	})
+}
+
+// pageLimit is the error for a Find that read MaxPages pages.
+func pageLimit(kind, repo string) error {
+	return fmt.Errorf("%s: find pull requests in %s: %w: stopped after %d pages", kind, repo, ErrTooManyPages, MaxPages)
 }
 
 // splitRepo checks "owner/name"; nested owners (GitLab groups) only when

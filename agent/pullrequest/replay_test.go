@@ -113,11 +113,11 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-// call is one Provider call of a replay test and what it must return.
+// call is one Client call of a replay test and what it must return.
 type call struct {
 	name    string
 	script  []exchange
-	do      func(context.Context, Provider) (any, error)
+	do      func(context.Context, *Client) (any, error)
 	want    any      // result when the call succeeds
 	wantErr []string // substrings of the error when it must fail
 }

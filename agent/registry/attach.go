@@ -34,6 +34,8 @@ func (c *Client) Attach(ctx context.Context, repo, subjectDigest, artifactType s
 	if artifactType == "" {
 		return "", fmt.Errorf("attach to %s@%s: empty artifact type", repo, subjectDigest)
 	}
+	ctx, cancel := c.lookup(ctx)
+	defer cancel()
 	digest, err := c.attach(ctx, subject, artifactType, data, annotations)
 	if err != nil {
 		return "", fmt.Errorf("attach %s to %s@%s: %w", artifactType, repo, subjectDigest, withCtxErr(ctx, err))

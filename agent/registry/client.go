@@ -8,6 +8,8 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,12 +18,32 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"golang.org/x/time/rate"
+
+	"github.com/ferry-dev/ferry/internal/httpx"
 )
 
 // Defaults for Options.
 const (
 	DefaultRequestsPerSecond = 50
 	DefaultMaxRetryAfter     = 30 * time.Second
+	// DefaultMaxBodyBytes caps one tag-list page, manifest, index,
+	// referrers list or token answer: the distribution spec's 4 MiB
+	// manifest size that registries must accept.
+	DefaultMaxBodyBytes = 4 << 20
+	// DefaultMaxBlobBytes caps a blob read (image config, attached
+	// report); Referrers raises it for its own calls to its maxBytes.
+	DefaultMaxBlobBytes = 16 << 20
+	// DefaultMaxTagListBytes caps all pages of one tag listing together,
+	// so a registry cannot grow memory by paging either.
+	DefaultMaxTagListBytes = 16 << 20
+	// DefaultMaxTagPages caps the pages of one tag listing.
+	DefaultMaxTagPages = 1000
+	// DefaultRequestTimeout bounds one HTTP request, body included.
+	DefaultRequestTimeout = 30 * time.Second
+	// DefaultLookupTimeout bounds one call (Tags with all its pages,
+	// Resolve, Inspect, Referrers, Attach), rate-limit and 429 waits
+	// included, when the caller's context allows longer.
+	DefaultLookupTimeout = 2 * time.Minute
 )
 
 // Options configure a Client. The zero value is usable.
@@ -42,6 +64,14 @@ type Options struct {
 	UserAgent string
 	// Logger receives retry and wait events; nil discards them.
 	Logger *slog.Logger
+
+	// Limits; 0 or less means the default above.
+	MaxBodyBytes    int64         // DefaultMaxBodyBytes
+	MaxBlobBytes    int64         // DefaultMaxBlobBytes
+	MaxTagListBytes int64         // DefaultMaxTagListBytes
+	MaxTagPages     int           // DefaultMaxTagPages
+	RequestTimeout  time.Duration // DefaultRequestTimeout
+	LookupTimeout   time.Duration // DefaultLookupTimeout
 }
 
 // Stats counts pacing events since the Client was made.
@@ -65,6 +95,10 @@ type Client struct {
 	userAgent string
 	rt        *throttle
 	puller    *remote.Puller
+
+	maxTagListBytes int64
+	maxTagPages     int
+	lookupTimeout   time.Duration
 }
 
 // retryCodes is go-containerregistry's default retry set without 429, which
@@ -87,8 +121,13 @@ func NewClient(opts Options) *Client {
 	}
 	base := opts.Transport
 	if base == nil {
-		base = http.DefaultTransport.(*http.Transport).Clone()
+		base = httpx.NewTransport(httpx.Timeouts{})
 	}
+	reqTimeout := positive(opts.RequestTimeout, DefaultRequestTimeout)
+	// Innermost first: credentials go nowhere but their origin, whatever
+	// go-containerregistry's auth transports added above; each attempt has
+	// its deadline, body read included.
+	base = httpx.WithDeadline(httpx.StripCredentials(base), reqTimeout)
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -117,7 +156,12 @@ func NewClient(opts Options) *Client {
 			log:           log,
 			now:           time.Now,
 			limiters:      map[string]*rate.Limiter{},
+			maxBody:       positive(opts.MaxBodyBytes, DefaultMaxBodyBytes),
+			maxBlob:       positive(opts.MaxBlobBytes, DefaultMaxBlobBytes),
 		},
+		maxTagListBytes: positive(opts.MaxTagListBytes, DefaultMaxTagListBytes),
+		maxTagPages:     positive(opts.MaxTagPages, DefaultMaxTagPages),
+		lookupTimeout:   positive(opts.LookupTimeout, DefaultLookupTimeout),
 	}
 	// One puller for every call keeps each repository's authenticated
 	// transport: a registry is pinged and a token fetched once, not per call.
@@ -125,6 +169,14 @@ func NewClient(opts Options) *Client {
 		c.puller = p
 	}
 	return c
+}
+
+// positive is v, or def when v is not positive.
+func positive[T int | int64 | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
 }
 
 // Stats returns the counters so far.
@@ -145,6 +197,7 @@ func (c *Client) baseOptions() []remote.Option {
 		remote.WithAuthFromKeychain(c.keychain),
 		remote.WithTransport(c.rt),
 		remote.WithRetryStatusCodes(retryCodes...),
+		remote.WithPageSize(tagPageSize),
 	}
 	if c.userAgent != "" {
 		o = append(o, remote.WithUserAgent(c.userAgent))
@@ -154,17 +207,81 @@ func (c *Client) baseOptions() []remote.Option {
 
 // Tags lists every tag of repo (host/path), following pagination.
 // Loopback registries are reached over plain HTTP; others over verified TLS
-// unless insecure is set.
+// unless insecure is set. A listing stops with an error after
+// MaxTagPages pages, when a Link header leads to a page already read
+// (ErrPagingLoop), or when its pages together pass MaxTagListBytes.
 func (c *Client) Tags(ctx context.Context, repo string, insecure bool) ([]string, error) {
 	r, err := c.parseRepo(repo, insecure)
 	if err != nil {
 		return nil, fmt.Errorf("list tags of %s: %w", repo, err)
 	}
-	tags, err := remote.List(r, c.options(ctx)...)
+	ctx, cancel := c.lookup(ctx)
+	defer cancel()
+	tags, err := c.listTags(withListBudget(ctx, c.maxTagListBytes), r)
 	if err != nil {
 		return nil, fmt.Errorf("list tags of %s: %w", repo, withCtxErr(ctx, err))
 	}
 	return tags, nil
+}
+
+// tagPageSize is the n= of the first tag-list request (go-containerregistry's
+// default, made explicit so the first page's URL is known).
+const tagPageSize = 1000
+
+// Paging errors.
+var (
+	// ErrPagingLoop is a Link header that leads to a page already read.
+	ErrPagingLoop = errors.New("the registry's Link header leads back to a page already read")
+	// ErrTooManyPages is a tag listing longer than MaxTagPages.
+	ErrTooManyPages = errors.New("too many tag-list pages")
+)
+
+// listTags pages through the tag list itself, rather than with
+// remote.List, to count pages and remember each page's URL.
+func (c *Client) listTags(ctx context.Context, r name.Repository) ([]string, error) {
+	p := c.puller
+	if p == nil {
+		var err error
+		if p, err = remote.NewPuller(c.options(ctx)...); err != nil {
+			return nil, err
+		}
+	}
+	source := fmt.Sprintf("registry %s tag list for %s", r.RegistryStr(), r.RepositoryStr())
+	first := (&url.URL{Scheme: r.Scheme(), Host: r.RegistryStr(), Path: "/v2/" + r.RepositoryStr() + "/tags/list",
+		RawQuery: "n=" + strconv.Itoa(tagPageSize)}).String()
+	seen := map[string]int{first: 1}
+	l, err := p.Lister(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	tags := []string{}
+	for pages := 0; l.HasNext(); {
+		if pages == c.maxTagPages {
+			return nil, fmt.Errorf("%s: %w: stopped after %d pages", source, ErrTooManyPages, pages)
+		}
+		page, err := l.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		pages++
+		tags = append(tags, page.Tags...)
+		if page.Next == "" {
+			continue
+		}
+		if n, ok := seen[page.Next]; ok {
+			return nil, fmt.Errorf("%s: page %d links to page %d (%s): %w", source, pages, n, httpx.RedactURL(page.Next), ErrPagingLoop)
+		}
+		seen[page.Next] = pages + 1
+	}
+	return tags, nil
+}
+
+// lookup bounds one call by LookupTimeout unless ctx ends sooner.
+func (c *Client) lookup(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= c.lookupTimeout {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, c.lookupTimeout)
 }
 
 // Resolve returns the digest and media type that repo:tag points at, with a
@@ -178,6 +295,8 @@ func (c *Client) Resolve(ctx context.Context, repo, tag string, insecure bool) (
 	if err != nil {
 		return Descriptor{}, fmt.Errorf("resolve %s:%s: %w", repo, tag, err)
 	}
+	ctx, cancel := c.lookup(ctx)
+	defer cancel()
 	d, err := remote.Head(ref, c.options(ctx)...)
 	if err == nil {
 		return Descriptor{Digest: d.Digest.String(), MediaType: string(d.MediaType)}, nil

@@ -43,6 +43,8 @@ func (c *Client) Inspect(ctx context.Context, repo, digest string, insecure bool
 	if err != nil {
 		return ImageInfo{}, fmt.Errorf("inspect %s@%s: %w", repo, digest, err)
 	}
+	ctx, cancel := c.lookup(ctx)
+	defer cancel()
 	info, err := c.inspect(ctx, ref)
 	if err != nil {
 		return ImageInfo{}, fmt.Errorf("inspect %s@%s: %w", repo, digest, withCtxErr(ctx, err))

@@ -4,9 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"time"
 
@@ -14,14 +12,18 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/ferry-dev/ferry/internal/httpx"
 )
 
 // DefaultMaxArtifactBytes caps an artifact blob when Referrers is given no
 // positive cap.
 const DefaultMaxArtifactBytes = 16 << 20
 
-// ErrTooLarge marks an artifact blob over the caller's size cap.
-var ErrTooLarge = errors.New("artifact blob too large")
+// ErrTooLarge marks a body over its cap: an artifact blob over the
+// caller's, or any registry answer over the client's limits. It is
+// httpx.ErrBodyTooLarge, so either name matches.
+var ErrTooLarge = httpx.ErrBodyTooLarge
 
 // Artifact is one OCI referrer of an image and the content of its first
 // layer (for a Trivy report, the JSON itself).
@@ -50,7 +52,9 @@ func (c *Client) Referrers(ctx context.Context, repo, digest string, artifactTyp
 	if err != nil {
 		return nil, fmt.Errorf("referrers of %s@%s: %w", repo, digest, err)
 	}
-	arts, err := c.referrers(ctx, subject, artifactTypes, maxBytes)
+	ctx, cancel := c.lookup(ctx)
+	defer cancel()
+	arts, err := c.referrers(withBlobLimit(ctx, maxBytes), subject, artifactTypes, maxBytes)
 	if err != nil {
 		return nil, fmt.Errorf("referrers of %s@%s: %w", repo, digest, withCtxErr(ctx, err))
 	}
@@ -141,12 +145,10 @@ func (c *Client) fetchArtifact(ctx context.Context, p *remote.Puller, ref name.D
 	}
 	defer rc.Close()
 	// The declared size may lie; the cap holds whatever the registry sends.
-	data, err := io.ReadAll(io.LimitReader(rc, maxBytes+1))
+	src := fmt.Sprintf("registry %s blob %s of %s (declared %d bytes)", ref.RegistryStr(), blob.Digest, ref.RepositoryStr(), blob.Size)
+	data, err := httpx.ReadAll(rc, src, maxBytes)
 	if err != nil {
 		return Artifact{}, false, fmt.Errorf("read layer %s: %w", blob.Digest, err)
-	}
-	if int64(len(data)) > maxBytes {
-		return Artifact{}, false, fmt.Errorf("%w: layer %s is over the %d-byte limit (declared %d bytes)", ErrTooLarge, blob.Digest, maxBytes, blob.Size)
 	}
 	if int64(len(data)) != blob.Size {
 		return Artifact{}, false, fmt.Errorf("layer %s is %d bytes, its descriptor says %d", blob.Digest, len(data), blob.Size)

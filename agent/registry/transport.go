@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/ferry-dev/ferry/internal/httpx"
 )
 
 // max429Retries is how often one request is retried after HTTP 429.
@@ -43,6 +45,9 @@ type throttle struct {
 	// non-loopback host gets no plain HTTP, even where go-containerregistry
 	// would fall back to it (it does for private RFC 1918 addresses).
 	insecure sync.Map
+
+	// Body caps: maxBlob for blobs, maxBody for everything else.
+	maxBody, maxBlob int64
 }
 
 // ErrPlainHTTP refuses an unencrypted request to a registry that did not opt out of TLS.
@@ -96,15 +101,17 @@ func (t *throttle) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		resp, err := t.base.RoundTrip(r)
-		if err != nil || resp.StatusCode != http.StatusTooManyRequests ||
-			attempt == max429Retries || !replayable(req) {
-			return resp, err
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusTooManyRequests || attempt == max429Retries || !replayable(req) {
+			t.capBody(req, resp)
+			return resp, nil
 		}
 		d := retryAfter(resp.Header.Get("Retry-After"), t.now(), t.maxRetryAfter)
 		// Drain a little so the connection can be reused; registries send
 		// small error bodies.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		_ = resp.Body.Close()
+		httpx.Drain(resp, 64<<10)
 		t.retries.Add(1)
 		t.log.InfoContext(ctx, "registry throttled request, retrying",
 			"host", req.URL.Host, "path", req.URL.Path, "retry_after", d, "attempt", attempt+1)
@@ -112,6 +119,119 @@ func (t *throttle) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, fmt.Errorf("wait to retry %s %s%s after 429: %w", req.Method, req.URL.Host, req.URL.Path, err)
 		}
 	}
+}
+
+// capBody caps resp's body by what req reads, so go-containerregistry's own
+// readers (tag lists, config blobs) stop at the cap with an error naming the
+// registry, the repository and the limit.
+func (t *throttle) capBody(req *http.Request, resp *http.Response) {
+	if resp.Body == nil || resp.Body == http.NoBody {
+		return
+	}
+	ctx := req.Context()
+	src := describe(req)
+	n := t.maxBody
+	if src.blob {
+		n = max(t.maxBlob, blobLimit(ctx))
+	}
+	resp.Body = httpx.LimitBody(resp.Body, src.name, n)
+	if b := listBudgetOf(ctx); b != nil && src.list {
+		resp.Body = b.wrap(resp.Body, src.name)
+	}
+}
+
+// source says what a registry request reads.
+type source struct {
+	name string // "registry 127.0.0.1:5000 tag list for shop/checkout"
+	blob bool
+	list bool
+}
+
+// describe names req by the first request of its redirect chain (a blob
+// redirected to storage is still that registry's blob).
+func describe(req *http.Request) source {
+	for req.Response != nil && req.Response.Request != nil {
+		req = req.Response.Request
+	}
+	host, p := req.URL.Host, req.URL.Path
+	rest, ok := strings.CutPrefix(p, "/v2/")
+	if !ok {
+		return source{name: fmt.Sprintf("registry %s %s", host, p)}
+	}
+	if repo, ok := strings.CutSuffix(rest, "/tags/list"); ok {
+		return source{name: fmt.Sprintf("registry %s tag list for %s", host, repo), list: true}
+	}
+	for _, k := range []struct{ sep, what string }{
+		{"/manifests/", "manifest %[2]s of %[1]s"},
+		{"/blobs/", "blob %[2]s of %[1]s"},
+		{"/referrers/", "referrers of %[1]s@%[2]s"},
+	} {
+		if i := strings.LastIndex(rest, k.sep); i > 0 {
+			return source{
+				name: fmt.Sprintf("registry %s ", host) + fmt.Sprintf(k.what, rest[:i], rest[i+len(k.sep):]),
+				blob: k.sep == "/blobs/",
+			}
+		}
+	}
+	if rest == "" {
+		return source{name: fmt.Sprintf("registry %s API check", host)}
+	}
+	return source{name: fmt.Sprintf("registry %s %s", host, p)}
+}
+
+type ctxKey int
+
+const (
+	blobLimitKey ctxKey = iota
+	listBudgetKey
+)
+
+// withBlobLimit lets one call read blobs up to n bytes.
+func withBlobLimit(ctx context.Context, n int64) context.Context {
+	return context.WithValue(ctx, blobLimitKey, n)
+}
+
+func blobLimit(ctx context.Context) int64 {
+	n, _ := ctx.Value(blobLimitKey).(int64)
+	return n
+}
+
+// listBudget is what is left of MaxTagListBytes for one tag listing, shared
+// by its pages.
+type listBudget struct {
+	limit int64
+	left  atomic.Int64
+}
+
+func withListBudget(ctx context.Context, limit int64) context.Context {
+	b := &listBudget{limit: limit}
+	b.left.Store(limit)
+	return context.WithValue(ctx, listBudgetKey, b)
+}
+
+func listBudgetOf(ctx context.Context) *listBudget {
+	b, _ := ctx.Value(listBudgetKey).(*listBudget)
+	return b
+}
+
+func (b *listBudget) wrap(rc io.ReadCloser, name string) io.ReadCloser {
+	return &budgetBody{ReadCloser: rc, b: b, name: name + " (all pages)"}
+}
+
+type budgetBody struct {
+	io.ReadCloser
+	b    *listBudget
+	name string
+}
+
+func (r *budgetBody) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if left := r.b.left.Add(-int64(n)); left < 0 {
+		// Hand over only what fits: a decoder given the rest of a page
+		// with the error would finish that page and ignore the error.
+		return max(n+int(left), 0), &httpx.TooLargeError{Source: r.name, Limit: r.b.limit}
+	}
+	return n, err
 }
 
 // replayable reports whether req's body can be sent again.

@@ -3,6 +3,7 @@ package prometheus
 import (
 	"bytes"
 	"context"
+	"encoding/pem"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/config"
 
 	"github.com/ferry-dev/ferry/analysis/prometheus/promtest"
 )
@@ -164,7 +167,7 @@ func TestAuthAndTLS(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = query(p)
-		if err == nil || !strings.Contains(err.Error(), "read bearer token file") {
+		if err == nil || !strings.Contains(err.Error(), "unable to read authorization credentials") {
 			t.Fatalf("removed token file: %v", err)
 		}
 	})
@@ -198,6 +201,16 @@ func TestAuthAndTLS(t *testing.T) {
 		}
 		if err := query(newProvider(t, tlsSrv.URL+"/prom", Options{RoundTripper: tlsSrv.Client().Transport})); err != nil {
 			t.Errorf("RoundTripper trusting the test CA: %v", err)
+		}
+		// A CA file, through prometheus/common's configuration.
+		ca := filepath.Join(t.TempDir(), "ca.pem")
+		if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsSrv.Certificate().Raw}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg := config.DefaultHTTPClientConfig
+		cfg.TLSConfig.CAFile = ca
+		if err := query(newProvider(t, tlsSrv.URL+"/prom", Options{HTTP: &cfg})); err != nil {
+			t.Errorf("CA file: %v", err)
 		}
 	})
 }

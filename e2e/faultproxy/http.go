@@ -7,6 +7,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,20 @@ type HTTPFault struct {
 	// SlowChunk bytes (default 64) with this pause between them.
 	SlowBody  time.Duration
 	SlowChunk int
+	// EndlessTags answers every registry tag-list request
+	// (/v2/<name>/tags/list) with 200 and a JSON tag list that never ends
+	// ({"name":..,"tags":["1.0.0","1.0.1",...), until the client hangs up
+	// or EndlessMax bytes of that answer were sent (0: no end), a safety
+	// stop for tests of clients that might not stop. Other requests pass.
+	EndlessTags bool
+	EndlessMax  int64
+	// SelfLink passes tag-list requests to the server and adds a Link
+	// header naming the request itself as the next page, so a client that
+	// follows Link pages forever. Other requests pass.
+	SelfLink bool
+	// Repo, when set, limits EndlessTags and SelfLink to that repository's
+	// tag list ("shop/cart"), so other apps on the registry stay healthy.
+	Repo string
 }
 
 // HTTPProxy is a reverse proxy on 127.0.0.1 to one HTTP server.
@@ -37,6 +52,8 @@ type HTTPProxy struct {
 
 	requests atomic.Int64
 	faulted  atomic.Int64
+	tagLists atomic.Int64
+	sent     atomic.Int64 // bytes of endless tag lists written
 }
 
 // StartHTTP serves a reverse proxy to target (a base URL such as
@@ -86,6 +103,13 @@ func (h *HTTPProxy) Stats() (requests, faulted int64) {
 	return h.requests.Load(), h.faulted.Load()
 }
 
+// TagLists counts tag-list requests, whatever the fault; EndlessBytes is
+// what the endless tag lists wrote in all (a client that stops reading
+// stops it, give or take the sockets' buffers).
+func (h *HTTPProxy) TagLists() (requests, endlessBytes int64) {
+	return h.tagLists.Load(), h.sent.Load()
+}
+
 // Close stops the proxy and its open connections.
 func (h *HTTPProxy) Close() error { return h.srv.Close() }
 
@@ -94,7 +118,22 @@ func (h *HTTPProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	f := h.fault
 	h.mu.Unlock()
+	tagList := r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v2/") && strings.HasSuffix(r.URL.Path, "/tags/list")
+	if tagList {
+		h.tagLists.Add(1)
+		if f.Repo != "" && r.URL.Path != "/v2/"+f.Repo+"/tags/list" {
+			tagList = false // not the faulted repository
+		}
+	}
 	switch {
+	case f.EndlessTags && tagList:
+		h.faulted.Add(1)
+		h.endlessTags(w, r, f.EndlessMax)
+	case f.SelfLink && tagList:
+		h.faulted.Add(1)
+		// The reverse proxy adds the server's headers to these.
+		w.Header().Set("Link", fmt.Sprintf("<%s>; rel=\"next\"", r.URL.RequestURI()))
+		h.proxy.ServeHTTP(w, r)
 	case f.Status != 0:
 		h.faulted.Add(1)
 		if f.RetryAfter > 0 {
@@ -110,6 +149,36 @@ func (h *HTTPProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.proxy.ServeHTTP(&slowWriter{ResponseWriter: w, pause: f.SlowBody, chunk: chunk, ctx: r}, r)
 	default:
 		h.proxy.ServeHTTP(w, r)
+	}
+}
+
+// endlessTags streams {"name":"<repo>","tags":["1.0.0","1.0.1",... in
+// flushed chunks until the client goes away or max bytes are out.
+func (h *HTTPProxy) endlessTags(w http.ResponseWriter, r *http.Request, max int64) {
+	repo := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v2/"), "/tags/list")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	buf := []byte(fmt.Sprintf(`{"name":%q,"tags":["1.0.0"`, repo))
+	flusher, _ := w.(http.Flusher)
+	var sent int64
+	for i := 1; ; i++ {
+		buf = fmt.Appendf(buf, `,"1.%d.%d"`, i/1000, i%1000)
+		if len(buf) < 32<<10 {
+			continue
+		}
+		if max > 0 && sent+int64(len(buf)) > max {
+			return
+		}
+		n, err := w.Write(buf)
+		sent += int64(n)
+		h.sent.Add(int64(n))
+		if err != nil || r.Context().Err() != nil {
+			return
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		buf = buf[:0]
 	}
 }
 

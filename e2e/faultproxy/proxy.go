@@ -1,6 +1,7 @@
 // Package faultproxy puts switchable network faults between a client and a
 // real server for tests: a TCP proxy (delay, drop, reset, truncate, black
-// hole) and an HTTP reverse proxy (error statuses, slow bodies). Faults are
+// hole) and an HTTP reverse proxy (error statuses, slow bodies, a registry
+// tag list without end, a Link header that points to itself). Faults are
 // switched while connections are open, so a client's pooled keep-alive
 // connections meet them too, and clearing a fault restores the plain path.
 package faultproxy

@@ -7,19 +7,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/ferry-dev/ferry/internal/httpx"
+	"github.com/ferry-dev/ferry/internal/jsonpos"
 )
 
-// maxBody caps every response body: a quality gate is a few KiB, a page of
-// 100 analyses some 30 KiB; anything larger is not the API we expect.
-const maxBody = 1 << 20
+// MaxBodyBytes caps every response body: a quality gate is a few KiB, a
+// page of 100 analyses some 30 KiB; anything larger is not the API we
+// expect.
+const MaxBodyBytes = 1 << 20
 
-// defaultTimeout backstops callers that pass a context without a deadline.
-const defaultTimeout = 30 * time.Second
+// DefaultTimeout backstops callers that pass a context without a deadline.
+const DefaultTimeout = 30 * time.Second
 
 var (
 	// ErrNoAnalysis means SonarQube has no analysis of the asked revision:
@@ -29,8 +32,9 @@ var (
 	ErrUnauthorized = errors.New("SonarQube refused the credentials (check the token and its Browse permission)")
 	// ErrNotFound means SonarQube does not know the project or analysis (HTTP 404).
 	ErrNotFound = errors.New("not found in SonarQube")
-	// ErrBodyTooLarge means a response exceeded the 1 MiB cap.
-	ErrBodyTooLarge = errors.New("SonarQube response body exceeds 1 MiB")
+	// ErrBodyTooLarge means a response exceeded MaxBodyBytes (it is
+	// httpx.ErrBodyTooLarge).
+	ErrBodyTooLarge = httpx.ErrBodyTooLarge
 )
 
 // HTTPError is a non-2xx answer. It unwraps to ErrUnauthorized for 401 and
@@ -72,8 +76,9 @@ type Client struct {
 // New returns a client for the SonarQube at baseURL (http or https, may
 // carry a path prefix such as https://ci.example/sonarqube). The token is
 // sent as "Authorization: Bearer <token>" (SonarQube 10+); an empty token
-// reads anonymously. A nil httpClient gets one with a 30 s backstop timeout;
-// callers bound each call with their context.
+// reads anonymously. A nil httpClient gets httpx's: dial, TLS and header
+// deadlines, a 30 s backstop for the whole request, and no token on a
+// redirect to another origin. Callers bound each call with their context.
 func New(baseURL, token string, httpClient *http.Client) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil {
@@ -97,13 +102,13 @@ func New(baseURL, token string, httpClient *http.Client) (*Client, error) {
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = ""
 	if httpClient == nil {
-		httpClient = &http.Client{Timeout: defaultTimeout}
+		httpClient = httpx.NewClient(nil, httpx.Timeouts{Request: DefaultTimeout})
 	}
 	return &Client{base: u, token: token, http: httpClient}, nil
 }
 
 // get fetches endpoint (e.g. "/api/qualitygates/project_status") with query
-// and returns the body, at most maxBody bytes.
+// and returns the body, at most MaxBodyBytes.
 func (c *Client) get(ctx context.Context, endpoint string, query url.Values) ([]byte, error) {
 	u := *c.base
 	u.Path += endpoint
@@ -125,12 +130,9 @@ func (c *Client) get(ctx context.Context, endpoint string, query url.Values) ([]
 	}
 	defer resp.Body.Close()
 
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	body, err := httpx.ReadAll(resp.Body, "sonarqube "+c.base.Host+" "+endpoint, MaxBodyBytes)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: read body: %w", shown, err)
-	}
-	if len(body) > maxBody {
-		return nil, fmt.Errorf("GET %s: %w", shown, ErrBodyTooLarge)
+		return nil, fmt.Errorf("GET %s: %w", shown, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		return nil, &HTTPError{Endpoint: shown, Code: resp.StatusCode, Message: apiMessage(body)}
@@ -162,20 +164,12 @@ func apiMessage(body []byte) string {
 	return s
 }
 
-// decode unmarshals an API body, naming the byte offset of a syntax or type
-// error so a bad recording or proxy page is easy to find.
+// decode unmarshals an API body, naming the line and column (in
+// characters) of a syntax or type error so a bad recording or proxy page
+// is easy to find.
 func decode(what string, body []byte, v any) error {
-	err := json.Unmarshal(body, v)
-	if err == nil {
-		return nil
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("parse %s: %w", what, jsonpos.Locate(body, err))
 	}
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Errorf("parse %s: malformed JSON at byte offset %d: %w", what, syn.Offset, err)
-	case errors.As(err, &typ):
-		return fmt.Errorf("parse %s: wrong JSON type at byte offset %d: %w", what, typ.Offset, err)
-	}
-	return fmt.Errorf("parse %s: %w", what, err)
+	return nil
 }

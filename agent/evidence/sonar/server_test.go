@@ -114,7 +114,7 @@ func (s *recorded) misbehave(w http.ResponseWriter, r *http.Request, project str
 		<-r.Context().Done()
 	case "huge":
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprint(w, "{"+strings.Repeat(" ", maxBody)+"}")
+		fmt.Fprint(w, "{"+strings.Repeat(" ", MaxBodyBytes)+"}")
 	default:
 		return false
 	}

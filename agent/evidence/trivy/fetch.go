@@ -4,26 +4,47 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"text/template"
+	"time"
+
+	"github.com/ferry-dev/ferry/internal/httpx"
 )
 
-// ErrTooLarge marks a response body over the caller's size cap.
-var ErrTooLarge = errors.New("report too large")
+// Errors Fetch returns, for errors.Is.
+var (
+	// ErrNotFound is a report URL that answers 404 Not Found or 410 Gone:
+	// the scan does not exist (yet), which is absent evidence, like a
+	// missing referrer or file, not a failure of the source.
+	ErrNotFound = errors.New("no Trivy report at that URL")
+	// ErrTooLarge is a body over the caller's size cap (it is
+	// httpx.ErrBodyTooLarge).
+	ErrTooLarge = httpx.ErrBodyTooLarge
+)
+
+// DefaultTimeout bounds a Fetch whose context allows longer.
+const DefaultTimeout = 30 * time.Second
+
+// defaultClient has dial, TLS, header and overall deadlines, and keeps
+// credentials (user info in the URL) from following a redirect to another
+// origin.
+var defaultClient = httpx.NewClient(nil, httpx.Timeouts{Request: DefaultTimeout})
 
 // Fetch GETs url and returns its body, at most maxBytes long (a positive
-// cap is required). A non-2xx status, or a body over the cap, is an error.
-// Errors show the URL without credentials or query.
+// cap is required). 404 and 410 are ErrNotFound; any other non-2xx status,
+// a body over the cap (ErrTooLarge) or a deadline is an error. A nil
+// client, or http.DefaultClient (no deadlines, net/http's redirect
+// policy), means ferry's own client. Errors show the URL with its user info
+// and query values redacted.
 func Fetch(ctx context.Context, client *http.Client, rawURL string, maxBytes int64) ([]byte, error) {
-	shown := redact(rawURL)
+	shown := httpx.RedactURL(rawURL)
 	if maxBytes <= 0 {
 		return nil, fmt.Errorf("fetch %s: size cap %d is not positive", shown, maxBytes)
 	}
-	if client == nil {
-		client = http.DefaultClient
+	if client == nil || client == http.DefaultClient {
+		client = defaultClient
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
@@ -39,36 +60,19 @@ func Fetch(ctx context.Context, client *http.Client, rawURL string, maxBytes int
 		}
 		return nil, fmt.Errorf("fetch %s: %w", shown, err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // let the connection be reused
+	switch {
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
+		httpx.Drain(resp, 4<<10)
+		return nil, fmt.Errorf("fetch %s: status %s: %w", shown, resp.Status, ErrNotFound)
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		httpx.Drain(resp, 4<<10) // let the connection be reused
 		return nil, fmt.Errorf("fetch %s: status %s", shown, resp.Status)
 	}
-	if resp.ContentLength > maxBytes {
-		return nil, fmt.Errorf("fetch %s: %w: %d bytes, over the %d-byte limit", shown, ErrTooLarge, resp.ContentLength, maxBytes)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBytes+1))
+	data, err := httpx.ReadResponse(resp, "trivy report "+shown, maxBytes)
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: read body: %w", shown, err)
-	}
-	if int64(len(data)) > maxBytes {
-		return nil, fmt.Errorf("fetch %s: %w: over the %d-byte limit", shown, ErrTooLarge, maxBytes)
+		return nil, fmt.Errorf("fetch %s: %w", shown, err)
 	}
 	return data, nil
-}
-
-// redact drops user info and query, where tokens tend to live.
-func redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "<unparsable URL>"
-	}
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "…"
-	}
-	u.Fragment = ""
-	return u.String()
 }
 
 // URLVars are the values a report URL template may use.
@@ -112,7 +116,7 @@ func ExpandURL(tmpl string, vars URLVars) (string, error) {
 		return "", fmt.Errorf("report URL template: result is not a URL: %w", err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("report URL template: result %s is not an absolute http(s) URL", redact(out))
+		return "", fmt.Errorf("report URL template: result %s is not an absolute http(s) URL", httpx.RedactURL(out))
 	}
 	return out, nil
 }

@@ -9,6 +9,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ferry-dev/ferry/internal/httpx"
+	"github.com/ferry-dev/ferry/internal/httpx/httpxtest"
 )
 
 func TestFetch(t *testing.T) {
@@ -20,6 +24,12 @@ func TestFetch(t *testing.T) {
 	})
 	mux.HandleFunc("GET /scans/missing.json", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such scan", http.StatusNotFound)
+	})
+	mux.HandleFunc("GET /scans/gone.json", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "scan expired", http.StatusGone)
+	})
+	mux.HandleFunc("GET /scans/broken.json", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "scanner down", http.StatusInternalServerError)
 	})
 	mux.HandleFunc("GET /scans/big.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", fmt.Sprint(len(big)))
@@ -44,18 +54,21 @@ func TestFetch(t *testing.T) {
 		want     []byte
 		errs     []string
 		tooLarge bool
+		notFound bool
 	}{
 		{name: "ok", url: srv.URL + "/scans/ok.json", maxBytes: 1 << 20, want: report},
 		{name: "exactly at cap", url: srv.URL + "/scans/big.json", maxBytes: 4096, want: big},
 		{name: "redirect followed", url: srv.URL + "/scans/redirect.json", maxBytes: 1 << 20, want: report},
-		{name: "404", url: srv.URL + "/scans/missing.json", maxBytes: 1 << 20, errs: []string{"/scans/missing.json", "status 404 Not Found"}},
-		{name: "content-length over cap", url: srv.URL + "/scans/big.json", maxBytes: 4095, errs: []string{"4096 bytes", "4095-byte limit"}, tooLarge: true},
-		{name: "chunked over cap", url: srv.URL + "/scans/chunked.json", maxBytes: 2000, errs: []string{"2000-byte limit"}, tooLarge: true},
+		{name: "404", url: srv.URL + "/scans/missing.json", maxBytes: 1 << 20, errs: []string{"/scans/missing.json", "status 404 Not Found"}, notFound: true},
+		{name: "410", url: srv.URL + "/scans/gone.json", maxBytes: 1 << 20, errs: []string{"status 410 Gone"}, notFound: true},
+		{name: "500 is an error, not absence", url: srv.URL + "/scans/broken.json", maxBytes: 1 << 20, errs: []string{"status 500"}},
+		{name: "content-length over cap", url: srv.URL + "/scans/big.json", maxBytes: 4095, errs: []string{"trivy report " + srv.URL + "/scans/big.json: body exceeds 4095 bytes"}, tooLarge: true},
+		{name: "chunked over cap", url: srv.URL + "/scans/chunked.json", maxBytes: 2000, errs: []string{"body exceeds 2000 bytes"}, tooLarge: true},
 		{name: "no cap", url: srv.URL + "/scans/ok.json", maxBytes: 0, errs: []string{"size cap 0 is not positive"}},
 		{name: "secrets redacted", url: "http://ferry:hunter2@" + srv.Listener.Addr().String() + "/scans/missing.json?token=s3cr3t",
-			maxBytes: 10, errs: []string{"status 404"}},
+			maxBytes: 10, errs: []string{"status 404", "http://REDACTED@"}, notFound: true},
 		{name: "bad URL", url: "http://[::1", maxBytes: 10, errs: []string{"bad URL"}},
-		{name: "connection refused", url: "http://127.0.0.1:1/x?token=s3cr3t", maxBytes: 10, errs: []string{"http://127.0.0.1:1/x?…", "refused"}},
+		{name: "connection refused", url: "http://127.0.0.1:1/x?token=s3cr3t", maxBytes: 10, errs: []string{"http://127.0.0.1:1/x?token=REDACTED", "refused"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,7 +98,56 @@ func TestFetch(t *testing.T) {
 			if errors.Is(err, ErrTooLarge) != tt.tooLarge {
 				t.Errorf("errors.Is(err, ErrTooLarge) = %v, want %v", !tt.tooLarge, tt.tooLarge)
 			}
+			if errors.Is(err, ErrNotFound) != tt.notFound {
+				t.Errorf("errors.Is(err, ErrNotFound) = %v, want %v", !tt.notFound, tt.notFound)
+			}
 		})
+	}
+}
+
+// TestFetchRedirectCredentials: a report URL with user info, on a server
+// that redirects to another origin, does not send the credentials there;
+// with http.DefaultClient given (as the agent does) ferry's client is used.
+func TestFetchRedirectCredentials(t *testing.T) {
+	for _, trapHost := range []string{"localhost", "127.0.0.1"} {
+		t.Run(trapHost, func(t *testing.T) {
+			trap := httpxtest.NewTrap(t, trapHost)
+			srv := httptest.NewServer(httpxtest.Redirect(trap.URL(), http.StatusFound))
+			t.Cleanup(srv.Close)
+			u := "http://ferry:hunter2@" + srv.Listener.Addr().String() + "/scans/r.json"
+			for _, c := range []*http.Client{nil, http.DefaultClient} {
+				if _, err := Fetch(t.Context(), c, u, 1<<10); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := len(trap.Requests()); n != 2 {
+				t.Fatalf("%d requests reached the trap, want 2", n)
+			}
+			if leaks := trap.Leaks("hunter2"); len(leaks) > 0 {
+				t.Errorf("credentials reached %s: %v", trap.URL(), leaks)
+			}
+		})
+	}
+}
+
+// TestFetchDeadline: a report server that sends headers and then stalls
+// is an error (not a hang) even when the caller's context has no deadline.
+func TestFetchDeadline(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("{"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	c := httpx.NewClient(nil, httpx.Timeouts{Request: 200 * time.Millisecond})
+	_, err := Fetch(context.Background(), c, srv.URL+"/r.json", 1<<10)
+	if !errors.Is(err, context.DeadlineExceeded) && (err == nil || !strings.Contains(err.Error(), "Client.Timeout")) {
+		t.Fatalf("err = %v, want the client's timeout", err)
 	}
 }
 

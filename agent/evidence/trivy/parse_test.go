@@ -169,7 +169,7 @@ func TestParseErrors(t *testing.T) {
 			[]string{"Trivy JSON report", "line 2, column 70", "Results.Vulnerabilities.VulnerabilityID: got number, want string"}, false},
 		{"object for array", "{\"SchemaVersion\": 2,\n\"Results\": {\n  \"Target\": \"a\"\n}}",
 			[]string{"line 2, column 12", "Results: got object, want array"}, false},
-		{"string for number", `{"SchemaVersion": "tw\"o"}`, []string{"line 1, column 19", "SchemaVersion: got string, want number"}, false},
+		{"string for number", `{"SchemaVersion": "tw\"o"}`, []string{"line 1, column 19", "SchemaVersion: got string, want integer"}, false},
 		{"wrong type after multibyte", "{\"ArtifactName\": \"é\", \"SchemaVersion\": true}", []string{"line 1, column 40", "got bool"}, false},
 		{"no id", `{"SchemaVersion":2,"Results":[{"Target":"a"},{"Target":"go.mod","Vulnerabilities":[{"PkgName":"x"}]}]}`,
 			[]string{"Results[1].Vulnerabilities[0]", `target "go.mod"`, "no VulnerabilityID"}, false},

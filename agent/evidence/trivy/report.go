@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/ferry-dev/ferry/internal/jsonpos"
 )
 
 // Severities in Trivy's order, most severe first. Report maps always carry
@@ -60,7 +62,7 @@ func Parse(data []byte) (Report, error) {
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil {
-		return Report{}, fmt.Errorf("parse %s: %w", format, locate(data, err))
+		return Report{}, fmt.Errorf("parse %s: %w", format, jsonpos.Locate(data, err))
 	}
 	var (
 		findings []Finding
@@ -78,7 +80,7 @@ func Parse(data []byte) (Report, error) {
 		return Report{}, fmt.Errorf("parse Trivy report: %w: a JSON object with neither SchemaVersion (Trivy JSON) nor runs (SARIF)", ErrNotTrivy)
 	}
 	if err != nil {
-		return Report{}, fmt.Errorf("parse %s: %w", format, locate(data, err))
+		return Report{}, fmt.Errorf("parse %s: %w", format, jsonpos.Locate(data, err))
 	}
 	return newReport(findings, source), nil
 }

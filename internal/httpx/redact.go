@@ -1,0 +1,85 @@
+package httpx
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+)
+
+// Redacted replaces a secret in a shown URL.
+const Redacted = "REDACTED"
+
+// RedactURL returns raw fit for an error or a log: the user info (which may
+// be a token as much as a password) becomes REDACTED, every query value
+// becomes REDACTED (tokens and signatures live there: ?access_token=,
+// ?X-Amz-Signature=) while the keys stay to say which URL it was, and the
+// fragment goes. A string that does not parse as a URL is not shown at all.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<unparsable URL>"
+	}
+	return redacted(u)
+}
+
+func redacted(u *url.URL) string {
+	c := *u
+	if c.User != nil {
+		c.User = url.User(Redacted)
+	}
+	if c.RawQuery != "" {
+		c.RawQuery = redactQuery(c.RawQuery)
+	}
+	c.Fragment, c.RawFragment = "", ""
+	// url.User escapes nothing in "REDACTED"; String adds the "@".
+	return c.String()
+}
+
+// redactQuery keeps each key, in the order given, and hides each value.
+// Keys that do not decode are dropped with their values.
+func redactQuery(q string) string {
+	var keys []string
+	seen := map[string]bool{}
+	for part := range strings.SplitSeq(q, "&") {
+		if part == "" {
+			continue
+		}
+		k, _, _ := strings.Cut(part, "=")
+		key, err := url.QueryUnescape(k)
+		if err != nil || seen[key] {
+			continue
+		}
+		seen[key] = true
+		keys = append(keys, key)
+	}
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, url.QueryEscape(k)+"="+Redacted)
+	}
+	return strings.Join(out, "&")
+}
+
+// Origin is scheme://host[:port] of raw, for sources whose path is itself a
+// secret (Slack and other incoming-webhook URLs).
+func Origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "<unparsable URL>"
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// RedactError rewrites the URL that net/http puts in a *url.Error (from
+// http.Client.Do) with show, keeping the operation, the cause and
+// errors.Is/As on both. A nil show means RedactURL. Other errors are
+// returned as they are.
+func RedactError(err error, show func(string) string) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	if show == nil {
+		show = RedactURL
+	}
+	return &url.Error{Op: ue.Op, URL: show(ue.URL), Err: ue.Err}
+}
