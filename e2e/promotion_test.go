@@ -206,7 +206,7 @@ func TestHumanCommitRacesFerry(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	<-raced
-	if !strings.Contains(out, "remote moved") {
+	if !strings.Contains(out, "the branch moved") {
 		t.Errorf("ferry did not meet the moved remote:\n%s", out)
 	}
 	human := strings.TrimSpace(fleet.git(t, "log", "--format=%H", "--grep=human: label dev", "main"))

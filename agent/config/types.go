@@ -20,6 +20,9 @@ type Pipeline struct {
 	Apps         []App         `yaml:"apps"`
 	Environments []Environment `yaml:"environments"`
 	Policies     string        `yaml:"policies,omitempty"`
+	// PolicyTimeout bounds one policy decision; default 2s. A decision that
+	// does not finish in time is a denial (fail closed).
+	PolicyTimeout Duration `yaml:"policyTimeout,omitempty"`
 	Webhooks     Webhooks      `yaml:"webhooks,omitempty"`
 	Registry     Registry      `yaml:"registry,omitempty"`
 	Providers    Providers     `yaml:"providers,omitempty"`
@@ -193,6 +196,20 @@ type Registry struct {
 	// DockerConfig is a Docker config.json with credentials per registry host.
 	DockerConfig string                  `yaml:"dockerConfig,omitempty"`
 	Auth         map[string]RegistryAuth `yaml:"auth,omitempty"` // by host
+	// Timeout bounds one registry request, its body included; default 30s.
+	Timeout Duration `yaml:"timeout,omitempty"`
+	// LookupTimeout bounds one app's look-up (every tag page and the
+	// digest); default 2m.
+	LookupTimeout Duration `yaml:"lookupTimeout,omitempty"`
+	// MaxBodyBytes caps one registry answer (a tag page, a manifest);
+	// default 4 MiB. MaxTagListBytes caps all pages of one tag listing;
+	// default 16 MiB.
+	MaxBodyBytes    int64 `yaml:"maxBodyBytes,omitempty"`
+	MaxTagListBytes int64 `yaml:"maxTagListBytes,omitempty"`
+	// Patience is how long a pass waits for a slow registry before going on
+	// without the apps on it (they get a pass of their own when it
+	// answers); default 2s.
+	Patience Duration `yaml:"patience,omitempty"`
 }
 
 // RegistryAuth is HTTP basic auth for one registry host, read from files.

@@ -18,6 +18,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/registry"
 	"github.com/ferry-dev/ferry/agent/state"
 	"github.com/ferry-dev/ferry/analysis/prometheus"
+	"github.com/ferry-dev/ferry/internal/httpx"
 )
 
 // Artifact types of Trivy reports attached to images as OCI referrers.
@@ -135,7 +136,12 @@ func (s trivySource) read(ctx context.Context, req *Request, cfg *config.TrivyEv
 		if err != nil {
 			return trivyResult{}, fmt.Errorf("trivy report URL for %s: %w", app.Name, err)
 		}
-		if data, err = trivy.Fetch(ctx, s.g.opts.HTTP, url, limit); err != nil {
+		data, err = trivy.Fetch(ctx, s.g.opts.HTTP, url, limit)
+		if errors.Is(err, trivy.ErrNotFound) {
+			// Not uploaded (yet): absent, as a missing referrer or file is.
+			return trivyResult{note: fmt.Sprintf("no Trivy report at %s (%v)", httpx.RedactURL(url), err)}, nil
+		}
+		if err != nil {
 			return trivyResult{}, fmt.Errorf("trivy report of %s %s: %w", app.Name, v, err)
 		}
 		where = "url"

@@ -79,7 +79,8 @@ type Options struct {
 	// Sonar reads quality gates, by app name.
 	Sonar      map[string]QualityGates
 	Prometheus MetricQuerier // nil: none configured
-	// HTTP fetches Trivy reports named by URL; nil: http.DefaultClient.
+	// HTTP fetches Trivy reports named by URL; nil: a bounded client that
+	// keeps credentials off redirects (internal/httpx).
 	HTTP   *http.Client
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -99,9 +100,6 @@ type Gate struct {
 func New(o Options) *Gate {
 	if o.Now == nil {
 		o.Now = time.Now
-	}
-	if o.HTTP == nil {
-		o.HTTP = http.DefaultClient
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -151,12 +149,13 @@ func (g *Gate) Policies(ctx context.Context, snap *fleet.Snapshot) (*policies.En
 	}
 	e := g.opts.Engines
 	e.mu.Lock()
-	c, ok := e.byTree[dir+"\x00"+id]
+	key := dir + "\x00" + id + "\x00" + g.opts.Config.PolicyTimeout.Std().String()
+	c, ok := e.byTree[key]
 	e.mu.Unlock()
 	if ok {
 		return c.engine, c.err
 	}
-	engine, err := policies.Load(ctx, snap.FS(), dir)
+	engine, err := policies.Load(ctx, snap.FS(), dir, policies.WithDecisionTimeout(g.opts.Config.PolicyTimeout.Std()))
 	if err != nil {
 		err = fmt.Errorf("policies at %s do not compile; no promotion until they do: %w", ledger.ShortHash(snap.Hash()), err)
 	}
@@ -164,7 +163,7 @@ func (g *Gate) Policies(ctx context.Context, snap *fleet.Snapshot) (*policies.En
 	if len(e.byTree) >= maxEngines {
 		clear(e.byTree)
 	}
-	e.byTree[dir+"\x00"+id] = compiled{engine, err}
+	e.byTree[key] = compiled{engine, err}
 	e.mu.Unlock()
 	return engine, err
 }
@@ -194,7 +193,11 @@ func (g *Gate) Decide(ctx context.Context, req *Request) (*Decision, error) {
 			return nil, ctx.Err() // shutting down: no decision, not a denial
 		}
 		d.Allow = false
-		d.Deny = []string{fmt.Sprintf("the policy decision failed, so the move is denied (fail closed): %v", err)}
+		if errors.Is(err, policies.ErrDecisionTimeout) {
+			d.Deny = []string{fmt.Sprintf("denied because the decision timed out (fail closed): %v", err)}
+		} else {
+			d.Deny = []string{fmt.Sprintf("denied because the policy decision failed (fail closed): %v", err)}
+		}
 		return d, nil
 	}
 	d.Allow, d.Deny, d.Warn = pd.Allow, pd.Deny, pd.Warn

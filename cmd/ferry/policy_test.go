@@ -51,7 +51,7 @@ func writeTree(t *testing.T, files map[string]string) string {
 }
 
 const (
-	gate = `package ferry.promotion
+	gateRego = `package ferry.promotion
 
 deny contains "rejected" if input.candidate.version in input.evidence.rejected
 `
@@ -86,15 +86,15 @@ func TestPolicyTestExitCodes(t *testing.T) {
 		stdout string
 		stderr string
 	}{
-		{"all pass", map[string]string{"policies/gate.rego": gate, "policies/gate_test.rego": gateTest}, "", 0, "PASS: 1/1", ""},
-		{"one fails", map[string]string{"policies/gate.rego": gate, "policies/gate_test.rego": gateFailingTest}, "", 1, "FAIL: 1/1", ""},
-		{"no tests, policies load", map[string]string{"policies/gate.rego": gate}, "", 0, "no tests (*_test.rego)", ""},
+		{"all pass", map[string]string{"policies/gate.rego": gateRego, "policies/gate_test.rego": gateTest}, "", 0, "PASS: 1/1", ""},
+		{"one fails", map[string]string{"policies/gate.rego": gateRego, "policies/gate_test.rego": gateFailingTest}, "", 1, "FAIL: 1/1", ""},
+		{"no tests, policies load", map[string]string{"policies/gate.rego": gateRego}, "", 0, "no tests (*_test.rego)", ""},
 		{"compile error without tests", map[string]string{"policies/gate.rego": gateBroken}, "", 2, "", "policies/gate.rego:4:9: rego_parse_error"},
 		{"compile error with tests", map[string]string{"policies/gate.rego": gateBroken, "policies/gate_test.rego": gateTest}, "", 2, "", "policies/gate.rego:4:9: rego_parse_error"},
-		{"broken data without tests", map[string]string{"policies/gate.rego": gate, "policies/data.yaml": "a: [\n"}, "", 2, "", "data file policies/data.yaml: yaml: line"},
+		{"broken data without tests", map[string]string{"policies/gate.rego": gateRego, "policies/data.yaml": "a: [\n"}, "", 2, "", "data file policies/data.yaml: yaml: line"},
 		{"nothing can deny, tests pass", map[string]string{"policies/gate.rego": "package ferry.promotion\n\nwarn contains \"w\" if input.x\n",
 			"policies/gate_test.rego": "package ferry.promotion_test\n\ntest_x if true\n"}, "", 2, "", "no `deny contains msg` rule"},
-		{"missing directory", map[string]string{"other/gate.rego": gate}, "policies", 2, "", "policy directory policies does not exist"},
+		{"missing directory", map[string]string{"other/gate.rego": gateRego}, "policies", 2, "", "policy directory policies does not exist"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := writeTree(t, tc.files)
@@ -135,7 +135,7 @@ func TestPolicyEvalMissingDirectory(t *testing.T) {
 	}
 
 	// The input file is still blamed for what is its own fault.
-	policiesDir := writeTree(t, map[string]string{"gate.rego": gate})
+	policiesDir := writeTree(t, map[string]string{"gate.rego": gateRego})
 	bad := filepath.Join(dir, "bad.json")
 	if err := os.WriteFile(bad, []byte(`{"app": `), 0o644); err != nil {
 		t.Fatal(err)

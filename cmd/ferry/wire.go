@@ -166,6 +166,10 @@ func registryClient(p *config.Pipeline, log *slog.Logger) (*registry.Client, err
 		RequestsPerSecond: p.Registry.RequestsPerSecond,
 		UserAgent:         "ferry/" + version,
 		Logger:            log,
+		RequestTimeout:    p.Registry.Timeout.Std(),
+		LookupTimeout:     p.Registry.LookupTimeout.Std(),
+		MaxBodyBytes:      p.Registry.MaxBodyBytes,
+		MaxTagListBytes:   p.Registry.MaxTagListBytes,
 	}), nil
 }
 
@@ -175,7 +179,8 @@ func newAgent(p *config.Pipeline, repo *fleet.Repo, reg *registry.Client, log *s
 	if metrics != nil {
 		m = agent.NewMetrics(metrics)
 	}
-	o := agent.Options{Config: p, Fleet: repo, Registry: reg, Images: reg, Logger: log, Metrics: m, Sonar: map[string]agent.QualityGates{}, Apps: apps}
+	o := agent.Options{Config: p, Fleet: repo, Registry: reg, Images: reg, Logger: log, Metrics: m, Sonar: map[string]agent.QualityGates{}, Apps: apps,
+		RegistryTimeout: p.Registry.LookupTimeout.Std(), RegistryPatience: p.Registry.Patience.Std()}
 	clusters, err := clusterVerifierFor(p, repo, log)
 	if err != nil {
 		return nil, err
