@@ -11,7 +11,7 @@ export CGO_ENABLED ?= 0
 export GOTOOLCHAIN := go1.26.10
 FUZZTIME ?= 3s
 
-.PHONY: help build test unit e2e e2e-setup demo bench lint fmt fuzz clean vulncheck
+.PHONY: help build test unit sim sim-smoke e2e e2e-setup demo bench lint fmt fuzz clean vulncheck
 
 help: ## list targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -22,7 +22,7 @@ build: ## build bin/ferry
 demo: build ## run the whole flow on the embedded default and print the timeline
 	$(BIN)/ferry demo
 
-test: lint vulncheck e2e-setup unit fuzz-smoke e2e ## vet, govulncheck, unit tests with -race, short fuzz runs, and the e2e suite against real servers
+test: lint vulncheck e2e-setup unit sim-smoke fuzz-smoke e2e ## vet, govulncheck, unit tests with -race, the simulation, short fuzz runs, and the e2e suite against real servers
 
 # Gitea is built once from the Go module proxy and cached outside the repo
 # (e2e/gitea/build.sh prints its path last).
@@ -32,6 +32,16 @@ KUBE_APISERVER = $$(./e2e/kube/build.sh | tail -n 1)
 
 unit: e2e-setup ## unit tests with the race detector
 	FERRY_GITEA=$(GITEA) FERRY_KUBE_APISERVER=$(KUBE_APISERVER) CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+
+# The deterministic simulation of the loop (agent/sim_test.go): as many
+# seeded schedules as fit in a minute, at least 200; a failure prints the
+# seed to replay with go test -run 'TestSim$$' ./agent/ -seed N.
+sim-smoke:
+	$(GO) test -v -run '^TestSim' -count=1 ./agent/ -sim.budget=60s -sim.min=200
+
+SEEDS ?= 100000
+sim: ## run the simulation for SEEDS schedules (default 100000)
+	$(GO) test -run '^TestSim$$' -count=1 -timeout 0 ./agent/ -sim.seeds=$(SEEDS)
 
 e2e-setup: ## install the real servers e2e needs (idempotent): Debian packages, then Gitea and kube-apiserver
 	./e2e/setup.sh

@@ -9,7 +9,7 @@ package agent
 // refused pushes, crashes (the agent restarted from Git alone) and policy
 // changes. After each schedule an invariant checker reads only the fleet
 // repo (history, notes) and the alerts that fired. A failure prints the
-// seed and the events; `go test -run TestSim -seed N ./agent/` replays it.
+// seed and the events; `go test -run 'TestSim$' ./agent/ -seed N` replays it.
 
 import (
 	"context"
@@ -20,7 +20,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"path"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -205,7 +204,7 @@ func newWorld(t testing.TB, seed uint64, engines *gate.Engines) *world {
 }
 
 func (w *world) open(t testing.TB, dir, author string) *fleet.Repo {
-	r, err := fleet.Open(w.ctx, fleet.Options{URL: w.remote.URL(), Dir: filepath.Join(w.root, dir),
+	r, err := fleet.Open(w.ctx, fleet.Options{URL: w.remote.URL(), InMemory: true,
 		Author: fleet.Signature{Name: author, Email: author + "@example.com"}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -558,7 +557,7 @@ func runSchedule(t testing.TB, seed uint64, engines *gate.Engines, script func(*
 }
 
 func (w *world) report() string {
-	return fmt.Sprintf("seed %d (replay: go test -run 'TestSim$' -seed %d ./agent/)\nviolations:\n  %s\nevents:\n  %s",
+	return fmt.Sprintf("seed %d (replay: go test -run 'TestSim$' ./agent/ -seed %d)\nviolations:\n  %s\nevents:\n  %s",
 		w.seed, w.seed, strings.Join(w.errs, "\n  "), strings.Join(w.events, "\n  "))
 }
 

@@ -9,7 +9,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
-	"github.com/go-git/go-git/v5/storage/filesystem"
+	"github.com/go-git/go-git/v5/storage/memory"
 )
 
 // objectStore is the object database as Snapshots and Commit see it. It is a
@@ -21,7 +21,51 @@ import (
 // renaming the .pack into place, so a listed pack is always complete.
 type objectStore struct {
 	mu sync.Mutex
-	s  *filesystem.Storage
+	s  indexedStorer
+}
+
+// indexedStorer is the object database: on disk (*filesystem.Storage) or
+// in memory (a clone that lives as long as the process).
+type indexedStorer interface {
+	storer.EncodedObjectStorer
+	Reindex()
+}
+
+// memoryObjects is an in-memory clone. go-git's memory storage keeps its
+// objects in a map without a lock, and a fetch writes while Snapshots read
+// from other goroutines, so every object access takes mu.
+type memoryObjects struct {
+	*memory.Storage
+	mu sync.Mutex
+}
+
+func newMemoryObjects() *memoryObjects { return &memoryObjects{Storage: memory.NewStorage()} }
+
+// Reindex: there are no packs to find.
+func (*memoryObjects) Reindex() {}
+
+func (m *memoryObjects) SetEncodedObject(obj plumbing.EncodedObject) (plumbing.Hash, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.Storage.SetEncodedObject(obj)
+}
+
+func (m *memoryObjects) EncodedObject(t plumbing.ObjectType, h plumbing.Hash) (plumbing.EncodedObject, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.Storage.EncodedObject(t, h)
+}
+
+func (m *memoryObjects) HasEncodedObject(h plumbing.Hash) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.Storage.HasEncodedObject(h)
+}
+
+func (m *memoryObjects) EncodedObjectSize(h plumbing.Hash) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.Storage.EncodedObjectSize(h)
 }
 
 var errUnsupported = errors.New("not supported by the fleet object store")

@@ -24,9 +24,12 @@ type Options struct {
 	// Branch ferry reads and writes; default "main".
 	Branch string
 	// Dir is the local bare clone; created when missing.
-	Dir    string
-	Auth   Auth
-	Author Signature
+	Dir string
+	// InMemory keeps the clone in memory instead of Dir (a process that
+	// starts from the remote every time: the simulation, the demo).
+	InMemory bool
+	Auth     Auth
+	Author   Signature
 	// Timeout bounds each network operation; default 30s.
 	Timeout time.Duration
 	Logger  *slog.Logger
@@ -59,7 +62,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.URL == "" {
 		return o, errors.New("fleet options: URL is empty")
 	}
-	if o.Dir == "" {
+	if o.Dir == "" && !o.InMemory {
 		return o, errors.New("fleet options: Dir is empty")
 	}
 	if o.Branch == "" {

@@ -21,6 +21,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
@@ -33,7 +34,7 @@ type Repo struct {
 	auth     transport.AuthMethod
 	log      *slog.Logger
 	dir      string
-	wst      *filesystem.Storage // used by fetch and push only
+	wst      storage.Storer // used by fetch and push only
 	remote   *gogit.Remote
 	objs     *objectStore
 	refspec  config.RefSpec
@@ -82,16 +83,28 @@ func Open(ctx context.Context, o Options) (*Repo, error) {
 }
 
 func (r *Repo) openStorage() error {
+	var repo *gogit.Repository
+	var err error
+	if r.opts.InMemory {
+		mem := newMemoryObjects()
+		r.wst, r.objs = mem, &objectStore{s: mem}
+		repo, err = gogit.InitWithOptions(mem, nil, gogit.InitOptions{DefaultBranch: r.branch})
+		if err != nil {
+			return fmt.Errorf("init clone in memory: %w", err)
+		}
+		return r.configure(repo)
+	}
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		return err
 	}
 	if err := r.removeTornRefs(); err != nil {
 		return err
 	}
+	r.cleanTempPacks()
 	// The writer's storage reads few objects (sendPack encodes only new
 	// ones), so a small cache does; Snapshots read through objs.
 	r.wst = filesystem.NewStorage(osfs.New(r.dir), cache.NewObjectLRU(8*cache.MiByte))
-	repo, err := gogit.Open(r.wst, nil)
+	repo, err = gogit.Open(r.wst, nil)
 	switch {
 	case errors.Is(err, gogit.ErrRepositoryNotExists):
 		entries, rerr := os.ReadDir(r.dir)
@@ -109,6 +122,12 @@ func (r *Repo) openStorage() error {
 	case err != nil:
 		return err
 	}
+	r.objs = &objectStore{s: filesystem.NewStorage(osfs.New(r.dir), cache.NewObjectLRUDefault())}
+	return r.configure(repo)
+}
+
+// configure points the clone's remote at the fleet repo.
+func (r *Repo) configure(repo *gogit.Repository) error {
 	cfg, err := repo.Config()
 	if err != nil {
 		return fmt.Errorf("read clone config: %w", err)
@@ -128,8 +147,17 @@ func (r *Repo) openStorage() error {
 		}
 	}
 	r.remote = gogit.NewRemote(r.wst, rc)
-	r.objs = &objectStore{s: filesystem.NewStorage(osfs.New(r.dir), cache.NewObjectLRUDefault())}
 	return nil
+}
+
+// cleanTempPacks removes the temporary pack files a killed fetch leaves in
+// objects/pack (tmp_obj_*, tmp_pack_*): nothing refers to them.
+func (r *Repo) cleanTempPacks() {
+	matches, _ := filepath.Glob(filepath.Join(r.dir, "objects", "pack", "tmp_*"))
+	for _, m := range matches {
+		r.log.Info("removing a temporary pack file left by an interrupted fetch", "file", filepath.Base(m))
+		_ = os.Remove(m)
+	}
 }
 
 // removeTornRefs deletes empty files under refs/: go-git truncates a ref

@@ -286,6 +286,12 @@ func (r *Rollbacker) stale(ctx context.Context, st *state.State, app *config.App
 // for an earlier answer to the same alert.
 const maxAnsweredScan = 200
 
+// ClockSkew is how far an alert's start (Prometheus's clock) may be from a
+// commit's time (the committer's clock) and still be taken for later: an
+// alert is held not to be about a version only when the version arrived
+// more than this after the alert began.
+const ClockSkew = 2 * time.Minute
+
 // answered reports whether the alert's firing episode was answered already
 // (a rollback or abort for it since it began), or began before the
 // version env runs arrived (so it is not about that version).
@@ -298,7 +304,7 @@ func (r *Rollbacker) answered(ctx context.Context, st *state.State, app *config.
 		if err != nil {
 			return false, "", err
 		}
-		if ok && c.Time.After(req.Alert.Started) {
+		if ok && c.Time.After(req.Alert.Started.Add(ClockSkew)) {
 			return true, fmt.Sprintf("alert %s began firing at %s, before %s %s arrived in %s (%s): it is not about that version; nothing rolled back",
 				req.Name, req.Alert.Started.UTC().Format(time.RFC3339), app.Name, st.Version(app, env.Name).Tag, env.Name, c.Time.UTC().Format(time.RFC3339)), nil
 		}
