@@ -22,10 +22,10 @@ type Pipeline struct {
 	Policies     string        `yaml:"policies,omitempty"`
 	// PolicyTimeout bounds one policy decision; default 2s. A decision that
 	// does not finish in time is a denial (fail closed).
-	PolicyTimeout Duration `yaml:"policyTimeout,omitempty"`
-	Webhooks     Webhooks      `yaml:"webhooks,omitempty"`
-	Registry     Registry      `yaml:"registry,omitempty"`
-	Providers    Providers     `yaml:"providers,omitempty"`
+	PolicyTimeout Duration  `yaml:"policyTimeout,omitempty"`
+	Webhooks      Webhooks  `yaml:"webhooks,omitempty"`
+	Registry      Registry  `yaml:"registry,omitempty"`
+	Providers     Providers `yaml:"providers,omitempty"`
 	// Analyses are metric analysis templates, named by an environment's
 	// analysis or canary.analysis.
 	Analyses      map[string]AnalysisTemplate `yaml:"analyses,omitempty"`
