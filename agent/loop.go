@@ -152,6 +152,13 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 }
 
+// RunAlerts carries out alerts only, without passes, until ctx ends: a
+// replica that holds no Lease (or no shard) still answers every alert,
+// since a rollback goes through Git and is idempotent.
+func (l *Loop) RunAlerts(ctx context.Context) {
+	l.alertWorker(ctx)
+}
+
 func (l *Loop) pass(ctx context.Context, s Scope) {
 	start := l.clock.Now()
 	res, err := l.agent.Reconcile(ctx, s)

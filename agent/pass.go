@@ -342,16 +342,18 @@ func (a *Agent) deliver(ctx context.Context, st *state.State, app *config.App, e
 		step.App, step.Env, step.Action, step.Reason = app.Name, env.Name, ActionError, err.Error()
 		return step, st
 	}
+	if adv.Commit != nil {
+		a.obs.delivered(adv, app, env)
+	}
 	if adv.Verify != nil {
 		if adv.Commit != nil {
-			a.emit(*adv.Verify)
+			a.emit(*adv.Verify) // the step's analysis starts now, not at the next pass
 		}
 		res.Verifications = appendNew(res.Verifications, *adv.Verify)
 	}
 	if adv.Commit == nil {
 		return adv.Step, st
 	}
-	a.obs.delivered(adv, app, env)
 	res.Promotions = append(res.Promotions, Promotion{Step: adv.Step, Commit: adv.Commit.Hash()})
 	return adv.Step, state.Read(a.full, adv.Commit, st.Notes)
 }

@@ -212,6 +212,12 @@ func (f *fleetRepo) show(t testing.TB, path string) string {
 	return f.git(t, "show", "main:"+path)
 }
 
+// tryShow is show from a goroutine that must not fail the test.
+func (f *fleetRepo) tryShow(path string) (string, error) {
+	out, err := exec.Command("git", "-C", f.bare, "show", "main:"+path).Output()
+	return string(out), err
+}
+
 // promotions lists "app env version" of every promotion commit, oldest first.
 func (f *fleetRepo) promotions(t testing.TB) []string {
 	out := f.git(t, "log", "--reverse", "--first-parent",

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -311,5 +312,75 @@ func TestKubeRBAC(t *testing.T) {
 	}
 	if strings.Contains(p.out.String(), token) {
 		t.Errorf("the ServiceAccount token appears in ferry's output")
+	}
+}
+
+// TestKubeShardsAlertToAnyReplica (issue 18, item 18): three replicas share
+// three shards; an Alertmanager alert sent to a replica that does not own
+// the app is still carried out, once, whichever replica gets it: a
+// rollback goes through Git and is idempotent.
+func TestKubeShardsAlertToAnyReplica(t *testing.T) {
+	c := kubeCluster(t)
+	reg := startRegistry(t, "", "")
+	fleet := startFleet(t, reg.host, leaderConfig)
+	const token = "shard-token"
+	type replica struct {
+		p      *ferryProc
+		listen string
+	}
+	var replicas []replica
+	for _, name := range []string{"ferry-a", "ferry-b", "ferry-c"} {
+		listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		p := startFerry(t, []string{"POD_NAME=" + name, "FERRY_WEBHOOK_TOKEN=" + token}, "run", "--config", fleet.url,
+			"--work-dir", t.TempDir(), "--listen", listen, "--shards", "3",
+			"--kubeconfig", c.Kubeconfig, "--lease-namespace", "ferry", "--lease-duration", "3s")
+		replicas = append(replicas, replica{p, listen})
+	}
+	reg.push(t, "shop/checkout", "1.0.0")
+	waitFor(t, 90*time.Second, "1.0.0 in dr", func() bool { return slices.Contains(fleet.promotions(t), "checkout dr 1.0.0") })
+	reg.push(t, "shop/checkout", "1.1.0")
+	waitFor(t, 90*time.Second, "1.1.0 in dr", func() bool { return slices.Contains(fleet.promotions(t), "checkout dr 1.1.0") })
+
+	// The owner of checkout's shard is the replica that promoted it.
+	owner := -1
+	for i, r := range replicas {
+		if strings.Contains(r.p.out.String(), "msg=promoted app=checkout") {
+			owner = i
+		}
+	}
+	if owner < 0 {
+		t.Fatal("no replica promoted checkout")
+	}
+	target := replicas[(owner+1)%len(replicas)]
+	if strings.Contains(target.p.out.String(), "msg=promoted app=checkout") {
+		t.Fatalf("two replicas promoted checkout")
+	}
+	body := fmt.Sprintf(`{"version":"4","groupKey":"{}:{alertname=\"HighErrorRate\"}","status":"firing","receiver":"ferry",
+"groupLabels":{},"commonLabels":{},"commonAnnotations":{},"externalURL":"http://127.0.0.1:9093",
+"alerts":[{"status":"firing","labels":{"alertname":"HighErrorRate","app":"checkout","env":"prod"},"annotations":{},
+"startsAt":"%s","endsAt":"0001-01-01T00:00:00Z","generatorURL":"","fingerprint":"shard1"}]}`, time.Now().UTC().Format(time.RFC3339))
+	// Sent to a non-owner, and then to every replica (Alertmanager sending to all of them).
+	post := func(r replica) {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+r.listen+"/hooks/alertmanager", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			t.Fatalf("alert to %s: status %d", r.listen, resp.StatusCode)
+		}
+	}
+	post(target)
+	waitFor(t, 30*time.Second, "the rollback of checkout in prod", func() bool {
+		return strings.Contains(fleet.git(t, "log", "--format=%s", "main"), "rollback checkout in prod to 1.0.0")
+	})
+	for _, r := range replicas {
+		post(r)
+	}
+	time.Sleep(3 * time.Second)
+	if n := strings.Count(fleet.git(t, "log", "--format=%s", "main"), "rollback checkout in prod"); n != 1 {
+		t.Fatalf("%d rollbacks for one alert sent to every replica:\n%s", n, fleet.git(t, "log", "--format=%s", "main"))
 	}
 }

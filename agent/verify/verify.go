@@ -223,6 +223,8 @@ func (v *Verifier) waitReady(ctx context.Context, env *config.Environment, vars 
 	_ = wait.PollUntilContextCancel(ctx, readinessPoll, true, func(ctx context.Context) (bool, error) {
 		val, err := prov.Value(ctx, query, time.Time{})
 		switch {
+		case err != nil && ctx.Err() != nil:
+			// Our own deadline cut the last query: it says nothing about Prometheus.
 		case err == nil && !math.IsNaN(val) && val > 0:
 			ready = true
 		case err == nil || errors.Is(err, prometheus.ErrNoData):

@@ -82,6 +82,20 @@ analyses that pass owes, then exits: 0 when every app and environment was decide
 				defer shutdown(srv)
 			}
 			m := agent.NewMetrics(metrics)
+			if lo.elect || lo.shards > 1 {
+				// Any replica answers any alert, holding a Lease or not.
+				rrepo, err := g.openFleetIn(ctx, p, "alerts")
+				if err != nil {
+					return err
+				}
+				ra, err := g.agentFor(p, rrepo, nil)
+				if err != nil {
+					return err
+				}
+				ra.SetMetrics(m)
+				g.responder = agent.NewLoop(ra, p.Git.Interval.Std())
+				go g.responder.RunAlerts(ctx)
+			}
 			// With --leader-elect or --shards only the elected replica (or the
 			// holder of a shard) writes; ctx ends when the Lease is lost.
 			return electedRun(ctx, g, lo, func(ctx context.Context, apps func(string) bool) error {
@@ -170,10 +184,29 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 		MaxUnauthenticated: p.Webhooks.MaxUnauthenticated,
 		Log:                g.log,
 
-		OnRegistry: func(ctx context.Context, ev []webhook.RegistryEvent) { loop.Load().OnRegistryEvents(ctx, ev) },
-		OnPush:     func(ctx context.Context, ev webhook.PushEvent) { loop.Load().OnPush(ctx, ev) },
+		// A standby (no Lease, no shard) has no passes to ask for: the holder polls.
+		OnRegistry: func(ctx context.Context, ev []webhook.RegistryEvent) {
+			if l := loop.Load(); l != nil {
+				l.OnRegistryEvents(ctx, ev)
+			}
+		},
+		OnPush: func(ctx context.Context, ev webhook.PushEvent) {
+			if l := loop.Load(); l != nil {
+				l.OnPush(ctx, ev)
+			}
+		},
 		OnAlerts: func(ctx context.Context, evs []webhook.AlertEvent) {
-			for _, d := range loop.Load().OnAlerts(ctx, alertsOf(evs)) {
+			l := loop.Load()
+			if l == nil {
+				l = g.responder // this replica holds no Lease: it still rolls back
+			}
+			if l == nil {
+				for _, ev := range evs {
+					dedupe.Forget(ev) // starting: take Alertmanager's resend
+				}
+				return
+			}
+			for _, d := range l.OnAlerts(ctx, alertsOf(evs)) {
 				for _, ev := range evs {
 					if ev.Fingerprint == d.Fingerprint {
 						dedupe.Forget(ev)

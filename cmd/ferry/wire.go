@@ -37,6 +37,9 @@ type globals struct {
 	loadedConfig []byte
 	// apps limits the agent to this replica's shards under --shards; nil: all.
 	apps func(string) bool
+	// responder answers alerts when this replica runs no loop (it holds no
+	// Lease or no shard): rollbacks only, on a clone of its own.
+	responder *agent.Loop
 }
 
 // isRepoURL tells a fleet repo URL from a config file path.
@@ -99,6 +102,12 @@ func (g *globals) loadPipeline(ctx context.Context) (*config.Pipeline, *fleet.Re
 }
 
 func (g *globals) openFleet(ctx context.Context, p *config.Pipeline) (*fleet.Repo, error) {
+	return g.openFleetIn(ctx, p, "")
+}
+
+// openFleetIn opens the fleet repo's clone in the work dir's subdirectory
+// sub ("" for the work dir itself): each writer of a process has its own.
+func (g *globals) openFleetIn(ctx context.Context, p *config.Pipeline, sub string) (*fleet.Repo, error) {
 	auth, err := gitAuth(p.Git.Auth)
 	if err != nil {
 		return nil, err
@@ -111,6 +120,9 @@ func (g *globals) openFleet(ctx context.Context, p *config.Pipeline) (*fleet.Rep
 		}
 		sum := sha256.Sum256([]byte(p.Git.URL + "\x00" + p.Git.Branch))
 		dir = filepath.Join(base, "ferry", hex.EncodeToString(sum[:8]))
+	}
+	if sub != "" {
+		dir = filepath.Join(dir, sub)
 	}
 	branch := p.Git.Branch
 	if branch == "" {
