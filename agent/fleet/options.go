@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-dev/ferry/internal/httpx"
+
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
@@ -186,21 +188,9 @@ func userinfo(raw string) string {
 	return ""
 }
 
-// redactURL drops the password of a URL for messages; it returns the input
-// unchanged when it does not parse as a URL with userinfo.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		if ui := userinfo(raw); ui != "" {
-			return strings.Replace(raw, ui+"@", "REDACTED@", 1)
-		}
-		return raw
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "REDACTED")
-	}
-	return u.String()
-}
+// redactURL shows a repository URL in a message without its secrets
+// (internal/httpx: one home for URL redaction).
+func redactURL(raw string) string { return httpx.RedactURL(raw) }
 
 // authMethod turns Auth (falling back on URL credentials) into go-git's.
 func authMethod(ep endpoint, a Auth) (transport.AuthMethod, error) {

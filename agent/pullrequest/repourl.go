@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/ferry-dev/ferry/internal/httpx"
 )
 
 // RepoFromURL returns the owner and name of the repository a git remote URL
@@ -42,7 +44,7 @@ func remotePath(gitURL string) (path, shown string, err error) {
 		return "", `""`, fmt.Errorf("git URL is empty")
 	}
 	if strings.ContainsAny(gitURL, " \t\r\n") {
-		return "", "", fmt.Errorf("git URL %q contains whitespace", redactUserinfo(gitURL))
+		return "", "", fmt.Errorf("git URL %q contains whitespace", httpx.RedactURL(gitURL))
 	}
 	if !strings.Contains(gitURL, "://") {
 		return scpPath(gitURL)
@@ -50,7 +52,7 @@ func remotePath(gitURL string) (path, shown string, err error) {
 	u, err := url.Parse(gitURL)
 	if err != nil {
 		// url.Error quotes the whole input, password included.
-		return "", "", fmt.Errorf("git URL %q: not a URL", redactUserinfo(gitURL))
+		return "", "", fmt.Errorf("git URL %q: not a URL", httpx.RedactURL(gitURL))
 	}
 	shown = u.Redacted()
 	switch u.Scheme {
@@ -92,21 +94,4 @@ func scpPath(s string) (path, shown string, err error) {
 		return "", "", fmt.Errorf("git URL %s: no host before ':'", shown)
 	}
 	return path, shown, nil
-}
-
-// redactUserinfo hides whatever sits between "://" and the last "@" of the
-// authority, for inputs url.Parse rejects.
-func redactUserinfo(s string) string {
-	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok {
-		return s
-	}
-	auth, tail, _ := strings.Cut(rest, "/")
-	if at := strings.LastIndex(auth, "@"); at >= 0 {
-		auth = "xxxxx" + auth[at:]
-	}
-	if tail != "" || strings.Contains(rest, "/") {
-		return scheme + "://" + auth + "/" + tail
-	}
-	return scheme + "://" + auth
 }

@@ -13,13 +13,34 @@ const Redacted = "REDACTED"
 // be a token as much as a password) becomes REDACTED, every query value
 // becomes REDACTED (tokens and signatures live there: ?access_token=,
 // ?X-Amz-Signature=) while the keys stay to say which URL it was, and the
-// fragment goes. A string that does not parse as a URL is not shown at all.
+// fragment goes. A string that does not parse as a URL (a git scp-like
+// address with a password, say) keeps only what surely holds no secret:
+// the scheme and what follows the user info; anything else is not shown.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "<unparsable URL>"
+		return redactUnparsable(raw)
 	}
 	return redacted(u)
+}
+
+// redactUnparsable hides whatever sits between "://" and the last "@" of
+// the authority, and drops a query.
+func redactUnparsable(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok || !validScheme(scheme) || strings.ContainsAny(rest, " \t\r\n") {
+		return "<unparsable URL>"
+	}
+	rest, _, _ = strings.Cut(rest, "?")
+	rest, _, _ = strings.Cut(rest, "#")
+	auth, tail, hasPath := strings.Cut(rest, "/")
+	if at := strings.LastIndex(auth, "@"); at >= 0 {
+		auth = Redacted + auth[at:]
+	}
+	if hasPath {
+		return scheme + "://" + auth + "/" + tail
+	}
+	return scheme + "://" + auth
 }
 
 func redacted(u *url.URL) string {
@@ -82,4 +103,15 @@ func RedactError(err error, show func(string) string) error {
 		show = RedactURL
 	}
 	return &url.Error{Op: ue.Op, URL: show(ue.URL), Err: ue.Err}
+}
+
+// validScheme is RFC 3986's scheme: a letter, then letters, digits, '+', '-', '.'.
+func validScheme(s string) bool {
+	for i, r := range s {
+		letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if !letter && (i == 0 || !(r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')) {
+			return false
+		}
+	}
+	return s != ""
 }

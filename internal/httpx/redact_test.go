@@ -69,3 +69,17 @@ func TestRedactError(t *testing.T) {
 		t.Error("an error without a URL should come back unchanged")
 	}
 }
+
+func TestRedactUnparsable(t *testing.T) {
+	for in, want := range map[string]string{
+		"ssh://git:p%zz@host:22/fleet.git":  "ssh://REDACTED@host:22/fleet.git",
+		"https://u:s3cret@host/x?token=%zz": "https://REDACTED@host/x?token=REDACTED",
+		"https://u:s3cret@host":             "https://REDACTED@host",
+		"://u:s3cret@host":                  "<unparsable URL>",
+		"ht tp://u:s3cret@host":             "<unparsable URL>",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
