@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferry-dev/ferry/internal/clock"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -180,7 +181,7 @@ func (s *Shards) Run(ctx context.Context) error {
 				}
 			}
 		}
-		if sleep(ctx, o.RetryPeriod) != nil {
+		if clock.Sleep(ctx, o.RetryPeriod) != nil {
 			return nil
 		}
 	}
@@ -200,7 +201,7 @@ func (s *Shards) contend(ctx context.Context, i int) {
 		})
 		if err != nil {
 			o.Logger.Error("shard election", "shard", i, "err", err)
-			_ = sleep(ctx, o.RetryPeriod)
+			_ = clock.Sleep(ctx, o.RetryPeriod)
 		}
 	}
 }

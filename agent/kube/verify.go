@@ -10,6 +10,7 @@ import (
 	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/analysis"
+	"github.com/ferry-dev/ferry/internal/clock"
 )
 
 // Options configure a Verifier.
@@ -117,7 +118,7 @@ func (v *Verifier) Verify(ctx context.Context, c agent.ClusterCheck) (analysis.V
 			return analysis.Failed, fmt.Sprintf("%s not ready after %s: %s", c.Env, timeout, strings.Join(reasons, "; ")), nil
 		}
 		v.o.Logger.Debug("waiting for the cluster", append(attrs, "waiting", strings.Join(reasons, "; "))...)
-		if err := sleep(ctx, min(v.o.Poll, left)); err != nil {
+		if err := clock.Sleep(ctx, min(v.o.Poll, left)); err != nil {
 			return analysis.Inconclusive, "cancelled while waiting for the cluster", err
 		}
 	}
@@ -125,17 +126,6 @@ func (v *Verifier) Verify(ctx context.Context, c agent.ClusterCheck) (analysis.V
 
 // readTimeout bounds one read of the cluster.
 func (v *Verifier) readTimeout() time.Duration { return max(10*time.Second, v.o.Poll) }
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // rank orders states: denied beats unreachable beats failed beats waiting.
 var rank = map[state]int{ready: 0, waiting: 1, failed: 2, unreachable: 3, denied: 4}

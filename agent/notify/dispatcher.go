@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
+	"math"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ferry-dev/ferry/internal/clock"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Options tune a Dispatcher. Zero values take the defaults.
@@ -225,6 +228,7 @@ func (d *Dispatcher) run(ctx context.Context, w *worker) {
 // deliver sends ev with retries; it returns early only when ctx ends.
 func (d *Dispatcher) deliver(ctx context.Context, w *worker, ev Event) {
 	log := d.log.With("sender", w.name, "kind", ev.Kind, "app", ev.App, "env", ev.Env, "version", ev.Version)
+	bo := newBackoff(d.opts.Backoff)
 	for attempt := 0; ; attempt++ {
 		if ctx.Err() != nil {
 			d.abandon(w.name, ev)
@@ -245,14 +249,9 @@ func (d *Dispatcher) deliver(ctx context.Context, w *worker, ev Event) {
 			return
 		}
 		d.retries.Add(1)
-		wait := backoff(d.opts.Backoff, attempt)
+		wait := bo.Step()
 		log.Warn("notify: send failed, will retry", "attempt", attempt+1, "in", wait, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
+		_ = clock.Sleep(ctx, wait) // a cancelled ctx abandons the event at the loop's top
 	}
 }
 
@@ -269,14 +268,10 @@ func (d *Dispatcher) send(ctx context.Context, s Sender, ev Event) (err error) {
 	return s.Send(ctx, ev)
 }
 
-// backoff is base doubled per attempt, capped, with "equal jitter": half
-// fixed, half random, so retries of many events spread out.
-func backoff(base time.Duration, attempt int) time.Duration {
-	d := base
-	for i := 0; i < attempt && d < maxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, max(base, maxBackoff))
-	half := d / 2
-	return half + rand.N(d-half+1)
+// newBackoff is base doubled per attempt up to maxBackoff (a base above
+// it is kept), with "equal jitter": half fixed, half random, so retries of
+// many events spread out. wait.Backoff adds [0, Jitter×d] to d, so it
+// starts from half of base with a jitter of 1.
+func newBackoff(base time.Duration) wait.Backoff {
+	return wait.Backoff{Duration: base / 2, Factor: 2, Jitter: 1, Cap: max(base, maxBackoff) / 2, Steps: math.MaxInt32}
 }

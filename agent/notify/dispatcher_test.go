@@ -258,8 +258,13 @@ func TestBackoff(t *testing.T) {
 	}
 	for _, tt := range tests {
 		for range 100 {
-			if got := backoff(tt.base, tt.attempt); got < tt.min || got > tt.max {
-				t.Fatalf("backoff(%v, %d) = %v, want in [%v, %v]", tt.base, tt.attempt, got, tt.min, tt.max)
+			bo := newBackoff(tt.base)
+			var got time.Duration
+			for range tt.attempt + 1 {
+				got = bo.Step()
+			}
+			if got < tt.min || got > tt.max {
+				t.Fatalf("backoff(%v) after %d retries = %v, want in [%v, %v]", tt.base, tt.attempt, got, tt.min, tt.max)
 			}
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/ferry-dev/ferry/internal/clock"
 	"github.com/ferry-dev/ferry/internal/httpx"
 )
 
@@ -78,7 +79,7 @@ func (t *throttle) wait(ctx context.Context, host string) error {
 		return fmt.Errorf("rate limit for %s needs a %s wait: %w", host, d, context.DeadlineExceeded)
 	}
 	t.log.DebugContext(ctx, "registry rate limit wait", "host", host, "delay", d)
-	if err := sleep(ctx, d); err != nil {
+	if err := clock.Sleep(ctx, d); err != nil {
 		r.Cancel()
 		return fmt.Errorf("rate limit wait for %s: %w", host, err)
 	}
@@ -115,7 +116,7 @@ func (t *throttle) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.retries.Add(1)
 		t.log.InfoContext(ctx, "registry throttled request, retrying",
 			"host", req.URL.Host, "path", req.URL.Path, "retry_after", d, "attempt", attempt+1)
-		if err := sleep(ctx, d); err != nil {
+		if err := clock.Sleep(ctx, d); err != nil {
 			return nil, fmt.Errorf("wait to retry %s %s%s after 429: %w", req.Method, req.URL.Host, req.URL.Path, err)
 		}
 	}
@@ -272,19 +273,4 @@ func retryAfter(h string, now time.Time, limit time.Duration) time.Duration {
 		}
 	}
 	return max(min(d, limit), 0)
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-tm.C:
-		return nil
-	}
 }
