@@ -43,9 +43,13 @@ func (d *Deliveries) Next(ctx context.Context, st *state.State, app *config.App,
 	n := p.Steps()
 	s := plan.Step{App: app.Name, Env: env.Name, From: plan.SourceOf(env), Mode: plan.ModeOf(env), Current: cs.Stable, Candidate: cs.Canary}
 	if _, rejected := st.Rejected(app.Name, cs.Canary); rejected {
+		// A person (or a rollback elsewhere) rejected it mid-delivery: end it,
+		// rejecting nothing more.
 		return d.abort(st, app, env, cs, s, fmt.Sprintf("%s %s is rejected", app.Name, cs.Canary.Tag), false, ledger.AlertRef{})
 	}
 	if cs.Step < 0 {
+		// A person edited the route: guessing the step could move traffic
+		// nobody measured, so wait for them.
 		s.Action = plan.ActionError
 		s.Reason = fmt.Sprintf("the route in %s matches no step of the %s delivery of %s %s; put it back or reject the version to abort",
 			p.RoutePath, p.Strategy, app.Name, cs.Canary.Tag)
@@ -53,6 +57,9 @@ func (d *Deliveries) Next(ctx context.Context, st *state.State, app *config.App,
 	}
 	cur := p.steps[cs.Step]
 	if owes(env, cs.Step, cur) {
+		// The verdict must be the one on the commit that put this step in
+		// place, for this step and version: a note on an older step (or
+		// another app's commit) says nothing about the traffic now.
 		commit, err := StepCommit(ctx, d.Log, st, app, env, cs)
 		if err != nil {
 			return nil, err
@@ -84,6 +91,9 @@ func (d *Deliveries) Next(ctx context.Context, st *state.State, app *config.App,
 			return nil, err
 		}
 		s.Action, s.Reason = plan.ActionPromote, fmt.Sprintf("the %s delivery passed all %d steps", p.Strategy, n)
+		// No gate here: step 0 carried the decision, and each step since
+		// carries its verdict; Completed lets the next environment's hold
+		// read this commit as the delivery's verdict.
 		rec := &ledger.Promotion{App: app.Name, Env: env.Name, Version: cs.Canary, Gate: ledger.Gate{From: s.From}, Completed: p.Strategy}
 		return &Move{Step: s, Edit: &publish.Edit{Files: files, Record: rec}}, nil
 	}

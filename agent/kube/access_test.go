@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/analysis"
 	"github.com/ferry-dev/ferry/e2e/kube/kubetest"
 )
@@ -46,8 +46,8 @@ current-context: prod
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v := NewVerifier(Options{})
-			verdict, reason, err := v.Verify(context.Background(), agent.ClusterCheck{App: "checkout", Env: "prod", Commit: commit,
-				Version: agent.Version{Tag: "1.2.0"}, Rendered: []byte(overlay("shop", "1.2.0", 1)), Cluster: tt.cluster, Timeout: time.Second})
+			verdict, reason, err := v.Verify(context.Background(), Check{App: "checkout", Env: "prod", Commit: commit,
+				Version: ledger.Version{Tag: "1.2.0"}, Rendered: []byte(overlay("shop", "1.2.0", 1)), Cluster: tt.cluster, Timeout: time.Second})
 			if err != nil || verdict != analysis.Inconclusive {
 				t.Fatalf("Verify = %s %q %v, want Inconclusive", verdict, reason, err)
 			}
@@ -99,8 +99,8 @@ current-context: prod
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v := NewVerifier(Options{Poll: 50 * time.Millisecond})
-			verdict, reason, err := v.Verify(context.Background(), agent.ClusterCheck{App: "checkout", Env: "prod", Commit: commit,
-				Version: agent.Version{Tag: "1.2.0"}, Rendered: []byte(overlay("shop", "1.2.0", 1)),
+			verdict, reason, err := v.Verify(context.Background(), Check{App: "checkout", Env: "prod", Commit: commit,
+				Version: ledger.Version{Tag: "1.2.0"}, Rendered: []byte(overlay("shop", "1.2.0", 1)),
 				Cluster: config.Cluster{Kubeconfig: tt.kubeconfig, Context: "prod"}, Timeout: 500 * time.Millisecond})
 			if err != nil || verdict != analysis.Inconclusive || !strings.Contains(reason, tt.want) {
 				t.Errorf("Verify = %s %q %v, want Inconclusive with %q", verdict, reason, err, tt.want)

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/analysis"
 	"github.com/ferry-dev/ferry/internal/clock"
 )
@@ -30,14 +30,25 @@ type Options struct {
 	Logger   *slog.Logger
 }
 
-// Verifier implements agent.ClusterVerifier with client-go: clients per
+// Check is one wait until an environment's cluster runs what a commit
+// holds. It has agent/verify's ClusterCheck's shape: cmd converts one into
+// the other, so this package needs nothing of the agent's.
+type Check struct {
+	App, Env, Commit string
+	Version          ledger.Version
+	// Rendered is `kustomize build` of the env's overlay at Commit.
+	Rendered []byte
+	Cluster  config.Cluster
+	Verify   config.Verify
+	Timeout  time.Duration
+}
+
+// Verifier checks clusters with client-go: clients per
 // cluster are built once and reused.
 type Verifier struct {
 	o       Options
 	clients clientCache
 }
-
-var _ agent.ClusterVerifier = (*Verifier)(nil)
 
 // DefaultPoll is how often a Verifier reads the cluster while it waits.
 const DefaultPoll = 2 * time.Second
@@ -76,7 +87,7 @@ type probe struct {
 // commit and is ready. Failed when the timeout passes with the cluster
 // answering (the reason names what was not ready), Inconclusive when it
 // cannot be read (bad kubeconfig or context, unreachable, forbidden).
-func (v *Verifier) Verify(ctx context.Context, c agent.ClusterCheck) (analysis.Verdict, string, error) {
+func (v *Verifier) Verify(ctx context.Context, c Check) (analysis.Verdict, string, error) {
 	cl, err := v.clients.get(c.Cluster)
 	if err != nil {
 		return analysis.Inconclusive, fmt.Sprintf("cluster of %s: %v", c.Env, err), nil
@@ -151,7 +162,7 @@ func round(ctx context.Context, probes []probe, timeout time.Duration) (state, [
 }
 
 // probes lists what must be ready: the app's workloads, then Flux or Argo CD.
-func (v *Verifier) probes(cl *clients, c agent.ClusterCheck) ([]probe, error) {
+func (v *Verifier) probes(cl *clients, c Check) ([]probe, error) {
 	ns := c.Cluster.Namespace
 	if ns == "" {
 		ns = "default"

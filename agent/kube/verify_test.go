@@ -10,8 +10,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/analysis"
 	"github.com/ferry-dev/ferry/e2e/kube/kubetest"
 )
@@ -153,7 +153,7 @@ func TestVerify(t *testing.T) {
 			if tt.ancestry {
 				o.Ancestry = func(_ context.Context, c, rev string) (bool, error) { return c == commit && rev == other, nil }
 			}
-			check := agent.ClusterCheck{App: "checkout", Env: "prod", Commit: commit, Version: agent.Version{Tag: "1.2.0"},
+			check := Check{App: "checkout", Env: "prod", Commit: commit, Version: ledger.Version{Tag: "1.2.0"},
 				Rendered: []byte(overlay(ns, "1.2.0", 3)), Cluster: config.Cluster{Kubeconfig: c.Kubeconfig}, Timeout: time.Second}
 			if tt.flux {
 				check.Verify.Flux = &config.FluxCheck{Kustomization: ns}
@@ -174,7 +174,7 @@ func TestVerify(t *testing.T) {
 	t.Run("rollout completes while waiting", func(t *testing.T) {
 		ns := "shop-late"
 		deploy("1.1.0", 2, 2)(t, ns)
-		check := agent.ClusterCheck{App: "checkout", Env: "prod", Commit: commit, Version: agent.Version{Tag: "1.2.0"},
+		check := Check{App: "checkout", Env: "prod", Commit: commit, Version: ledger.Version{Tag: "1.2.0"},
 			Rendered: []byte(overlay(ns, "1.2.0", 2)), Cluster: config.Cluster{Kubeconfig: c.Kubeconfig}, Timeout: 2 * time.Minute}
 		type result struct {
 			v      analysis.Verdict
@@ -207,7 +207,7 @@ func TestVerify(t *testing.T) {
 		deploy("1.1.0", 2, 2)(t, ns)
 		c.Apply(t, []byte(fluxKustomization(ns, "stalled", false)))
 		c.SetStatus(t, FluxKustomizations, "flux-system", ns, fluxStalled("main@sha1:"+commit, "main@sha1:"+other))
-		check := agent.ClusterCheck{App: "checkout", Env: "prod", Commit: commit, Version: agent.Version{Tag: "1.2.0"},
+		check := Check{App: "checkout", Env: "prod", Commit: commit, Version: ledger.Version{Tag: "1.2.0"},
 			Rendered: []byte(overlay(ns, "1.2.0", 2)), Cluster: config.Cluster{Kubeconfig: c.Kubeconfig}, Timeout: time.Hour,
 			Verify: config.Verify{Flux: &config.FluxCheck{Kustomization: ns}}}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -226,7 +226,7 @@ func TestVerify(t *testing.T) {
 		deploy("1.2.0", 2, 2)(t, ns)
 		c.Apply(t, []byte(fluxKustomization(ns, "stalled-old", false)))
 		c.SetStatus(t, FluxKustomizations, "flux-system", ns, fluxStalled("main@sha1:"+other, "main@sha1:"+other))
-		check := agent.ClusterCheck{App: "checkout", Env: "prod", Commit: commit, Version: agent.Version{Tag: "1.2.0"},
+		check := Check{App: "checkout", Env: "prod", Commit: commit, Version: ledger.Version{Tag: "1.2.0"},
 			Rendered: []byte(overlay(ns, "1.2.0", 2)), Cluster: config.Cluster{Kubeconfig: c.Kubeconfig}, Timeout: time.Second,
 			Verify: config.Verify{Flux: &config.FluxCheck{Kustomization: ns}}}
 		verdict, reason, err := NewVerifier(Options{Images: map[string]string{"checkout": image}, Poll: 50 * time.Millisecond}).Verify(context.Background(), check)
@@ -244,7 +244,7 @@ func TestVerify(t *testing.T) {
 				"conditions": []any{map[string]any{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
 					"message": `ReplicaSet "checkout-5d9" has timed out progressing.`}}}
 		})
-		check := agent.ClusterCheck{App: "checkout", Env: "prod", Commit: commit, Version: agent.Version{Tag: "1.2.0"},
+		check := Check{App: "checkout", Env: "prod", Commit: commit, Version: ledger.Version{Tag: "1.2.0"},
 			Rendered: []byte(overlay(ns, "1.2.0", 2)), Cluster: config.Cluster{Kubeconfig: c.Kubeconfig}, Timeout: time.Hour}
 		verdict, reason, err := NewVerifier(Options{Images: map[string]string{"checkout": image}}).Verify(context.Background(), check)
 		if err != nil || verdict != analysis.Failed || !strings.Contains(reason, "Progress deadline exceeded") {

@@ -10,6 +10,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/kube"
+	"github.com/ferry-dev/ferry/analysis"
 )
 
 // clusterVerifier is the Kubernetes verifier of the environments that name
@@ -20,7 +21,15 @@ func clusterVerifier(p *config.Pipeline, log *slog.Logger) (agent.ClusterVerifie
 	if v == nil {
 		return nil, nil
 	}
-	return v, nil
+	return kubeClusters{v}, nil
+}
+
+// kubeClusters is the agent's ClusterVerifier over agent/kube, which
+// knows nothing of the agent: the check changes type, not shape.
+type kubeClusters struct{ v *kube.Verifier }
+
+func (k kubeClusters) Verify(ctx context.Context, c agent.ClusterCheck) (analysis.Verdict, string, error) {
+	return k.v.Verify(ctx, kube.Check(c))
 }
 
 // clusterVerifierFor is clusterVerifier that also accepts a later commit of
@@ -31,7 +40,7 @@ func clusterVerifierFor(p *config.Pipeline, repo *fleet.Repo, log *slog.Logger) 
 	if v == nil {
 		return nil, nil
 	}
-	return v, nil
+	return kubeClusters{v}, nil
 }
 
 func newKubeVerifier(p *config.Pipeline, log *slog.Logger, ancestry func(ctx context.Context, commit, revision string) (bool, error)) *kube.Verifier {
