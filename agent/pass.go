@@ -272,6 +272,7 @@ func (a *Agent) write(ctx context.Context, cache *gate.Cache, st *state.State, c
 				return st, step, nil
 			}
 			next := st.Advance(w.Commit, env)
+			a.history.Record(app.Name, env.Name, step.Candidate) // before the next read of the log sees it
 			a.obs.promoted(step, w.Commit)
 			a.emit(a.owedAfter(next, app, env, w.Commit, step.Candidate)...)
 			return next, step, w.Commit
