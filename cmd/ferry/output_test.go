@@ -7,6 +7,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-dev/ferry/internal/output"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -95,6 +99,45 @@ func TestOutputGolden(t *testing.T) {
 				t.Errorf("%v printed (normalized):\n%s\nwant (%s):\n%s", tc.args, got, path, want)
 			}
 		})
+	}
+}
+
+// TestOutputFlags checks every command with -o takes it from the one
+// helper (internal/output), and that plan, status, dora and policy eval
+// refuse a wrong value before they read anything: here --config names a
+// file that does not exist, so a later check would blame it instead.
+func TestOutputFlags(t *testing.T) {
+	var with []string
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if fl := c.Flags().Lookup("output"); fl != nil {
+			with = append(with, c.CommandPath())
+			if _, ok := fl.Value.(*output.Format); !ok || fl.Shorthand != "o" {
+				t.Errorf("%s: -o/--output is a %T, not internal/output's flag", c.CommandPath(), fl.Value)
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(rootCmd())
+	if got, want := strings.Join(with, ", "), "ferry dora, ferry plan, ferry policy eval, ferry status"; got != want {
+		t.Errorf("commands with -o: %s; want %s", got, want)
+	}
+
+	missing := filepath.Join(t.TempDir(), "ferry.yaml")
+	for _, args := range [][]string{
+		{"plan", "-o", "yaml"},
+		{"status", "--output", "table"},
+		{"dora", "-o", "JSON"},
+		{"policy", "eval", "--input", "in.json", "-o", "wide"},
+	} {
+		code, stdout, _, err := runFerry(t, append(args, "--config", missing)...)
+		val := args[len(args)-1]
+		want := `invalid argument "` + val + `" for "-o, --output" flag: want text or json`
+		if code != 1 || err == nil || err.Error() != want || stdout != "" {
+			t.Errorf("%v: exit %d, error %v, stdout %q; want exit 1 and %q", args, code, err, stdout, want)
+		}
 	}
 }
 

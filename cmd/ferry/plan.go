@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -9,10 +8,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-dev/ferry/agent"
+	"github.com/ferry-dev/ferry/internal/output"
 )
 
 func planCmd(g *globals) *cobra.Command {
-	var output string
+	var format *output.Format
 	cmd := &cobra.Command{
 		Use:   "plan",
 		Short: "Show every candidate per app and environment, and what ferry would do; writes nothing",
@@ -20,9 +20,6 @@ func planCmd(g *globals) *cobra.Command {
   ferry plan --config ferry.yaml -o json | jq '.steps[] | select(.action=="promote")'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("-o %q: want text or json", output)
-			}
 			ctx := cmd.Context()
 			a, err := g.agent(ctx)
 			if err != nil {
@@ -32,16 +29,13 @@ func planCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(plan)
-			}
-			printPlan(cmd.OutOrStdout(), plan)
-			return nil
+			return format.Print(cmd.OutOrStdout(), plan, func(w io.Writer) error {
+				printPlan(w, plan)
+				return nil
+			})
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	format = output.AddFlag(cmd)
 	return cmd
 }
 
