@@ -49,10 +49,21 @@ func printPlan(w io.Writer, plan *agent.Plan) {
 	_ = tw.Flush()
 	for _, s := range plan.Steps {
 		d := s.Decision
-		if d == nil || len(d.Deny)+len(d.Warn)+len(d.Notes) == 0 {
+		decided := d != nil && len(d.Deny)+len(d.Warn)+len(d.Notes) > 0
+		// A reason the table cut is printed whole: a hold's way out (the
+		// command to run) and an error's cause are at its end. A denial's
+		// reasons are its deny lines.
+		cut := firstLine(s.Reason) != s.Reason && !(decided && len(d.Deny) > 0)
+		if !decided {
+			if cut {
+				fmt.Fprintf(w, "\n%s %s -> %s: %s\n  reason: %s\n", s.App, s.Candidate, s.Env, s.Action, s.Reason)
+			}
 			continue
 		}
 		fmt.Fprintf(w, "\n%s %s -> %s: %s (policy %s)\n", s.App, s.Candidate, s.Env, verdict(d), shortPolicy(d.Policy))
+		if cut {
+			fmt.Fprintf(w, "  reason: %s\n", s.Reason)
+		}
 		for _, r := range d.Deny {
 			fmt.Fprintf(w, "  deny: %s\n", r)
 		}
