@@ -120,3 +120,9 @@ func (f *cmdFleet) git(t *testing.T, args ...string) string {
 
 // head is the fleet repo's main branch.
 func (f *cmdFleet) head(t *testing.T) string { return f.git(t, "rev-parse", "main") }
+
+// gitIn runs the git CLI in dir and returns its trimmed output or error.
+func gitIn(dir string, args ...string) (string, error) {
+	out, err := gitserver.Git(context.Background(), dir, args...)
+	return strings.TrimSpace(out), err
+}
