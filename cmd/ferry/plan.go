@@ -3,12 +3,14 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/internal/output"
+	"github.com/ferry-dev/ferry/internal/text"
 )
 
 func planCmd(g *globals) *cobra.Command {
@@ -44,7 +46,7 @@ func printPlan(w io.Writer, plan *agent.Plan) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ENV\tAPP\tMODE\tCURRENT\tCANDIDATE\tFROM\tACTION\tREASON")
 	for _, s := range plan.Steps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Env, s.App, s.Mode, s.Current, s.Candidate, s.From, s.Action, firstLine(s.Reason))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Env, s.App, s.Mode, s.Current, s.Candidate, s.From, s.Action, cell(s.Reason))
 	}
 	_ = tw.Flush()
 	for _, s := range plan.Steps {
@@ -53,7 +55,7 @@ func printPlan(w io.Writer, plan *agent.Plan) {
 		// A reason the table cut is printed whole: a hold's way out (the
 		// command to run) and an error's cause are at its end. A denial's
 		// reasons are its deny lines.
-		cut := firstLine(s.Reason) != s.Reason && !(decided && len(d.Deny) > 0)
+		cut := cell(s.Reason) != s.Reason && !(decided && len(d.Deny) > 0)
 		if !decided {
 			if cut {
 				fmt.Fprintf(w, "\n%s %s -> %s: %s\n  reason: %s\n", s.App, s.Candidate, s.Env, s.Action, s.Reason)
@@ -93,11 +95,12 @@ func shortPolicy(h string) string {
 	return h
 }
 
-func firstLine(s string) string {
-	if len(s) > 120 {
-		return s[:117] + "..."
-	}
-	return s
+// cell is s as one table cell: newlines become spaces, and past 120
+// characters it is cut between two characters, never inside a UTF-8 one
+// (a policy's message may be in any language), and ends with "…".
+// printPlan prints a reason it cut whole under the table.
+func cell(s string) string {
+	return text.Truncate(strings.ReplaceAll(s, "\n", " "), 120)
 }
 
 func printResult(w io.Writer, res *agent.Result) {

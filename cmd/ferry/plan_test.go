@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/ledger"
@@ -46,5 +47,24 @@ func TestPrintPlanLongReasons(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "`ferry retry-analysis checkout --env dev`") {
 		t.Errorf("the hold's way out is not printed:\n%s", buf.String())
+	}
+}
+
+// TestCell: a table cell is one line of at most 120 characters, valid
+// UTF-8 whatever the reason's language.
+func TestCell(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"short", "up to date", "up to date"},
+		{"120 characters", strings.Repeat("a", 120), strings.Repeat("a", 120)},
+		{"121 characters", strings.Repeat("a", 121), strings.Repeat("a", 119) + "…"},
+		{"accents across the cut", "refusé : " + strings.Repeat("é", 130), "refusé : " + strings.Repeat("é", 110) + "…"},
+		{"a line break", "denied:\nfirst\nsecond", "denied: first second"},
+	} {
+		got := cell(tc.in)
+		if got != tc.want || !utf8.ValidString(got) || utf8.RuneCountInString(got) > 120 {
+			t.Errorf("%s: cell(%q) = %q, want %q", tc.name, tc.in, got, tc.want)
+		}
 	}
 }

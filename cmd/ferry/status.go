@@ -121,10 +121,10 @@ func printStatus(w io.Writer, st []agent.EnvStatus) {
 		case s.Verdict != nil:
 			verdict = fmt.Sprintf("%s: %s", s.Verdict.Template, s.Verdict.Verdict)
 			if s.Verdict.Verdict != analysis.Successful && s.Verdict.Reason != "" {
-				verdict += " (" + firstLine(s.Verdict.Reason) + ")"
+				verdict += " (" + cell(s.Verdict.Reason) + ")"
 			}
 		case s.Error != "":
-			verdict = "error: " + firstLine(s.Error)
+			verdict = "error: " + cell(s.Error)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.App, s.Env, s.Version, delivery, verdict)
 	}
