@@ -1,18 +1,19 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-dev/ferry/agent/dora"
+	"github.com/ferry-dev/ferry/internal/output"
 )
 
 func doraCmd(g *globals) *cobra.Command {
 	var (
-		output, since, env, app string
+		format          *output.Format
+		since, env, app string
 	)
 	cmd := &cobra.Command{
 		Use:   "dora",
@@ -30,9 +31,6 @@ rollback to the next deployment that was not rolled back.`,
   ferry dora --config ferry.yaml --since 7d -o json | jq .overall`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("-o %q: want text or json", output)
-			}
 			window, err := dora.ParseSince(since)
 			if err != nil {
 				return fmt.Errorf("--since: %w", err)
@@ -50,15 +48,10 @@ rollback to the next deployment that was not rolled back.`,
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(r)
-			}
-			return r.WriteText(cmd.OutOrStdout())
+			return format.Print(cmd.OutOrStdout(), r, r.WriteText)
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	format = output.AddFlag(cmd)
 	cmd.Flags().StringVar(&since, "since", "30d", "window ending now: a Go duration or days (30d, 36h, 1d12h); 0 for the whole history")
 	cmd.Flags().StringVar(&env, "env", "", "environment to measure (default: the last one that is not a mirror)")
 	cmd.Flags().StringVar(&app, "app", "", "only this app")

@@ -113,7 +113,7 @@ func TestDoraCommand(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-o", "yaml"}, `-o "yaml"`},
+		{[]string{"-o", "yaml"}, `invalid argument "yaml" for "-o, --output" flag: want text or json`},
 		{[]string{"--since", "a week"}, "--since"},
 		{[]string{"--env", "staging"}, `"staging"`},
 		{[]string{"--app", "payments"}, `"payments"`},

@@ -1,18 +1,20 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-dev/ferry/agent"
+	"github.com/ferry-dev/ferry/internal/output"
+	"github.com/ferry-dev/ferry/internal/text"
 )
 
 func planCmd(g *globals) *cobra.Command {
-	var output string
+	var format *output.Format
 	cmd := &cobra.Command{
 		Use:   "plan",
 		Short: "Show every candidate per app and environment, and what ferry would do; writes nothing",
@@ -20,9 +22,6 @@ func planCmd(g *globals) *cobra.Command {
   ferry plan --config ferry.yaml -o json | jq '.steps[] | select(.action=="promote")'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("-o %q: want text or json", output)
-			}
 			ctx := cmd.Context()
 			a, err := g.agent(ctx)
 			if err != nil {
@@ -32,16 +31,13 @@ func planCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(plan)
-			}
-			printPlan(cmd.OutOrStdout(), plan)
-			return nil
+			return format.Print(cmd.OutOrStdout(), plan, func(w io.Writer) error {
+				printPlan(w, plan)
+				return nil
+			})
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	format = output.AddFlag(cmd)
 	return cmd
 }
 
@@ -50,15 +46,26 @@ func printPlan(w io.Writer, plan *agent.Plan) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ENV\tAPP\tMODE\tCURRENT\tCANDIDATE\tFROM\tACTION\tREASON")
 	for _, s := range plan.Steps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Env, s.App, s.Mode, s.Current, s.Candidate, s.From, s.Action, firstLine(s.Reason))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Env, s.App, s.Mode, s.Current, s.Candidate, s.From, s.Action, cell(s.Reason))
 	}
 	_ = tw.Flush()
 	for _, s := range plan.Steps {
 		d := s.Decision
-		if d == nil || len(d.Deny)+len(d.Warn)+len(d.Notes) == 0 {
+		decided := d != nil && len(d.Deny)+len(d.Warn)+len(d.Notes) > 0
+		// A reason the table cut is printed whole: a hold's way out (the
+		// command to run) and an error's cause are at its end. A denial's
+		// reasons are its deny lines.
+		cut := cell(s.Reason) != s.Reason && !(decided && len(d.Deny) > 0)
+		if !decided {
+			if cut {
+				fmt.Fprintf(w, "\n%s %s -> %s: %s\n  reason: %s\n", s.App, s.Candidate, s.Env, s.Action, s.Reason)
+			}
 			continue
 		}
 		fmt.Fprintf(w, "\n%s %s -> %s: %s (policy %s)\n", s.App, s.Candidate, s.Env, verdict(d), shortPolicy(d.Policy))
+		if cut {
+			fmt.Fprintf(w, "  reason: %s\n", s.Reason)
+		}
 		for _, r := range d.Deny {
 			fmt.Fprintf(w, "  deny: %s\n", r)
 		}
@@ -88,11 +95,12 @@ func shortPolicy(h string) string {
 	return h
 }
 
-func firstLine(s string) string {
-	if len(s) > 120 {
-		return s[:117] + "..."
-	}
-	return s
+// cell is s as one table cell: newlines become spaces, and past 120
+// characters it is cut between two characters, never inside a UTF-8 one
+// (a policy's message may be in any language), and ends with "…".
+// printPlan prints a reason it cut whole under the table.
+func cell(s string) string {
+	return text.Truncate(strings.ReplaceAll(s, "\n", " "), 120)
 }
 
 func printResult(w io.Writer, res *agent.Result) {

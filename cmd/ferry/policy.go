@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferry-dev/ferry/internal/output"
 	"github.com/ferry-dev/ferry/policies"
 )
 
@@ -67,7 +67,8 @@ DIR's *_test.rego files. Exit 0 when all pass (or DIR has no tests and loads),
 }
 
 func policyEvalCmd() *cobra.Command {
-	var input, dir, output string
+	var input, dir string
+	var format *output.Format
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "eval --input FILE",
@@ -81,9 +82,6 @@ error, as it is a denial in the agent.`,
   ferry policy input checkout prod > input.json && ferry policy eval --input input.json -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("-o %q: want text or json", output)
-			}
 			// Check the directory first: a missing one is the flag's fault,
 			// not the input file's.
 			abs, err := filepath.Abs(dir)
@@ -105,12 +103,14 @@ error, as it is a denial in the agent.`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", input, err)
 			}
-			return policies.PrintDecision(cmd.OutOrStdout(), d, e.Data(), output == "json")
+			// policies owns the decision's JSON document (allow, deny,
+			// warn, data); it encodes it as output.WriteJSON does.
+			return policies.PrintDecision(cmd.OutOrStdout(), d, e.Data(), *format == output.JSON)
 		},
 	}
 	cmd.Flags().StringVar(&input, "input", "", "input document (JSON), as `ferry policy input` prints it")
 	cmd.Flags().StringVar(&dir, "policies", "policies", "policy directory")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	format = output.AddFlag(cmd)
 	cmd.Flags().DurationVar(&timeout, "timeout", policies.DefaultDecisionTimeout, "stop the decision after this long, as the agent does")
 	_ = cmd.MarkFlagRequired("input")
 	return cmd
@@ -135,9 +135,7 @@ authors can write tests from real data. It writes nothing.`,
 			if err != nil {
 				return err
 			}
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "  ")
-			return enc.Encode(input)
+			return output.WriteJSON(cmd.OutOrStdout(), input)
 		},
 	}
 }

@@ -105,7 +105,7 @@ analyses that pass owes, then exits: 0 when every app and environment was decide
 		},
 	}
 	lo.addFlags(cmd.Flags())
-	cmd.Flags().BoolVar(&once, "once", false, "run one full reconcile pass and exit")
+	cmd.Flags().BoolVar(&once, "once", false, "run one full reconcile pass and exit: 0 when every app and environment was decided, 1 when one could not be")
 	cmd.Flags().StringVar(&listen, "listen", "", "address for the dashboard (/), webhooks, /metrics, /api/progress, /healthz and /readyz (e.g. 127.0.0.1:8080)")
 	cmd.Flags().StringVar(&dashTokenFile, "dashboard-token-file", "", "file holding the token the dashboard requires (default $FERRY_DASHBOARD_TOKEN; none: open)")
 	return cmd

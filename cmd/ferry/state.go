@@ -122,28 +122,39 @@ func report(cmd *cobra.Command, commit string, err error, nothing string) error 
 // an environment or app ferry.yaml does not have (a typo would leave prod
 // unfrozen), or a window that is already over.
 func checkFreeze(p *config.Pipeline, f gitstate.Freeze, now time.Time) error {
-	var envs, apps []string
-	for _, e := range p.Environments {
-		envs = append(envs, e.Name)
-	}
-	for _, a := range p.Apps {
-		apps = append(apps, a.Name)
-	}
-	for _, e := range f.Envs {
-		if !slices.Contains(envs, e) {
-			return fmt.Errorf("--env %q: no such environment in %s (environments: %s)", e, p.Source, strings.Join(envs, ", "))
-		}
-	}
-	for _, a := range f.Apps {
-		if !slices.Contains(apps, a) {
-			return fmt.Errorf("--app %q: no such app in %s (apps: %s)", a, p.Source, strings.Join(apps, ", "))
-		}
+	if err := checkNames(p, f.Envs, "--app", f.Apps); err != nil {
+		return err
 	}
 	if !f.Until.IsZero() && !f.Until.After(now) {
 		return fmt.Errorf("--until %s is in the past (now %s): the freeze would never hold", f.Until.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	if !f.From.IsZero() && !f.Until.IsZero() && !f.Until.After(f.From) {
 		return fmt.Errorf("--until %s is not after --from %s", f.Until.UTC().Format(time.RFC3339), f.From.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// checkNames refuses environments and apps ferry.yaml does not have,
+// listing those it has so the person sees the typo. appLabel names where
+// the apps came from in the error: "--app" for a flag, "app" for an
+// argument.
+func checkNames(p *config.Pipeline, envs []string, appLabel string, apps []string) error {
+	var haveEnvs, haveApps []string
+	for _, e := range p.Environments {
+		haveEnvs = append(haveEnvs, e.Name)
+	}
+	for _, a := range p.Apps {
+		haveApps = append(haveApps, a.Name)
+	}
+	for _, e := range envs {
+		if !slices.Contains(haveEnvs, e) {
+			return fmt.Errorf("--env %q: no such environment in %s (environments: %s)", e, p.Source, strings.Join(haveEnvs, ", "))
+		}
+	}
+	for _, a := range apps {
+		if !slices.Contains(haveApps, a) {
+			return fmt.Errorf("%s %q: no such app in %s (apps: %s)", appLabel, a, p.Source, strings.Join(haveApps, ", "))
+		}
 	}
 	return nil
 }

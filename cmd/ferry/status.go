@@ -14,11 +14,12 @@ import (
 
 	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/analysis"
+	"github.com/ferry-dev/ferry/internal/output"
 )
 
 func statusCmd(g *globals) *cobra.Command {
 	var (
-		output   string
+		format   *output.Format
 		agentURL string
 		watch    time.Duration
 	)
@@ -35,9 +36,6 @@ With --agent it also shows the measurements of the analyses a running
   ferry status --config ferry.yaml -o json | jq '.[] | select(.delivery)'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("-o %q: want text or json", output)
-			}
 			ctx := cmd.Context()
 			a, err := g.agent(ctx)
 			if err != nil {
@@ -53,14 +51,12 @@ With --agent it also shows the measurements of the analyses a running
 						return err
 					}
 				}
-				if output == "json" {
-					enc := json.NewEncoder(cmd.OutOrStdout())
-					enc.SetIndent("", "  ")
-					if err := enc.Encode(st); err != nil {
-						return err
-					}
-				} else {
-					printStatus(cmd.OutOrStdout(), st)
+				err = format.Print(cmd.OutOrStdout(), st, func(w io.Writer) error {
+					printStatus(w, st)
+					return nil
+				})
+				if err != nil {
+					return err
 				}
 				if watch <= 0 {
 					return nil
@@ -74,7 +70,7 @@ With --agent it also shows the measurements of the analyses a running
 			}
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	format = output.AddFlag(cmd)
 	cmd.Flags().StringVar(&agentURL, "agent", "", "URL of a running 'ferry run --listen', for live analysis measurements")
 	cmd.Flags().DurationVar(&watch, "watch", 0, "print again at this interval until interrupted")
 	return cmd
@@ -125,10 +121,10 @@ func printStatus(w io.Writer, st []agent.EnvStatus) {
 		case s.Verdict != nil:
 			verdict = fmt.Sprintf("%s: %s", s.Verdict.Template, s.Verdict.Verdict)
 			if s.Verdict.Verdict != analysis.Successful && s.Verdict.Reason != "" {
-				verdict += " (" + firstLine(s.Verdict.Reason) + ")"
+				verdict += " (" + cell(s.Verdict.Reason) + ")"
 			}
 		case s.Error != "":
-			verdict = "error: " + firstLine(s.Error)
+			verdict = "error: " + cell(s.Error)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.App, s.Env, s.Version, delivery, verdict)
 	}
