@@ -20,8 +20,6 @@ import (
 type dashSource struct {
 	loop   func() *agent.Loop
 	status singleflight.Group
-	// maxScan bounds the commits one timeline walks (0: the dashboard's 5000).
-	maxScan int
 	// readStatus is (*agent.Agent).Status; tests wrap it to count calls.
 	readStatus func(*agent.Agent, context.Context) ([]agent.EnvStatus, error)
 }
@@ -127,7 +125,7 @@ func (s *dashSource) Timeline(ctx context.Context, app, env string, limit int) (
 	if err != nil {
 		return nil, fmt.Errorf("timeline at %.12s: %w", head, err)
 	}
-	return dashboard.ReadTimeline(ctx, repo, snap, app, env, limit, s.maxScan)
+	return dashboard.ReadTimeline(ctx, repo, snap, app, env, limit, 0) // 0: the dashboard's bound, 5000 commits
 }
 
 func dashCells(st []agent.EnvStatus) []dashboard.Cell {
