@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/analysis"
 )
 
@@ -128,11 +128,11 @@ func TestGoldenSnippets(t *testing.T) {
 	golden(t, "chart.golden.html", b.Bytes())
 
 	b.Reset()
-	cell := agent.EnvStatus{
+	cell := Cell{
 		App: "checkout", Env: "prod",
-		Version:  agent.Version{Tag: "1.1.0", Digest: "sha256:0123456789abcdef0123456789abcdef"},
-		Delivery: &agent.Delivery{Strategy: "canary", Version: agent.Version{Tag: `1.2.0"><script>`}, Step: "2/4", Label: "25%", Weight: 25},
-		Verdict:  &agent.Verdict{Verdict: analysis.Successful, Template: "errors", Commit: "89abcdef0123456789abcdef0123456789abcdef", Reason: "0 < 0.05 <ok>"},
+		Version:  ledger.Version{Tag: "1.1.0", Digest: "sha256:0123456789abcdef0123456789abcdef"},
+		Delivery: &Delivery{Strategy: "canary", Version: ledger.Version{Tag: `1.2.0"><script>`}, Step: "2/4", Label: "25%", Weight: 25},
+		Verdict:  &Verdict{Verdict: analysis.Successful, Template: "errors", Commit: "89abcdef0123456789abcdef0123456789abcdef", Reason: "0 < 0.05 <ok>"},
 	}
 	if err := tmpl.ExecuteTemplate(&b, "cell", cell); err != nil {
 		t.Fatal(err)
@@ -150,9 +150,9 @@ func TestGoldenSnippets(t *testing.T) {
 func TestGoldenAnalyses(t *testing.T) {
 	p := mustPipeline(t)
 	ms := append(measurements(0.01, 0.02, 0.03), analysis.Measurement{Metric: "latency-p99", At: time.Date(2026, 11, 25, 18, 0, 5, 0, time.UTC), Value: 0.25, Phase: analysis.PhaseSuccessful})
-	progress := []agent.Progress{{
-		Verification: agent.Verification{App: "checkout", Env: "prod", Commit: "0123456789abcdef0123456789abcdef01234567",
-			Version: agent.Version{Tag: "1.2.0"}, Template: "errors", Step: "2/4"},
+	progress := []Analysis{{
+		App: "checkout", Env: "prod", Commit: "0123456789abcdef0123456789abcdef01234567",
+		Version: ledger.Version{Tag: "1.2.0"}, Template: "errors", Step: "2/4",
 		Started: time.Date(2026, 11, 25, 18, 0, 0, 0, time.UTC), Verdict: analysis.Running, Measurements: ms,
 	}}
 	views := analyses(p, progress, "")

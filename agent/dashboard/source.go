@@ -8,36 +8,125 @@ import (
 	"strconv"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
-	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/analysis"
 )
 
 // ErrStarting means the agent has not been wired or has no pass yet: the
 // dashboard answers 503 until it has.
 var ErrStarting = errors.New("ferry is starting: no reconcile pass has finished yet")
 
-// Source is what the dashboard reads. Everything in it comes from Git or
-// from the running agent; the dashboard never writes.
+// Source is what the dashboard reads, in its own view types: the page code
+// never sees the agent, so the agent can change without the pages (and the
+// dashboard cannot reach the agent's locks). Every method answers from what
+// the last pass stored: a page view must never fetch Git or wait for a pass.
+// The dashboard never writes.
 type Source interface {
 	// Pipeline is the configuration the agent runs (apps, envs, analyses).
 	Pipeline() (*config.Pipeline, error)
-	Status(ctx context.Context) ([]agent.EnvStatus, error)
+	// Status is every app's cell in every environment.
+	Status(ctx context.Context) ([]Cell, error)
 	// LastPass is the newest finished pass; nil before the first.
-	LastPass() *agent.PassRecord
-	Progress() []agent.Progress
+	LastPass() *Pass
+	// Progress is the newest analysis per app and environment.
+	Progress() []Analysis
 	// Timeline is the newest limit events of app ("" for all) in env ("" for all).
 	Timeline(ctx context.Context, app, env string, limit int) ([]Event, error)
+}
+
+// Cell is where one app stands in one environment: the version, a
+// delivery in progress, the newest verdict, or why it could not be read.
+type Cell struct {
+	App      string
+	Env      string
+	Version  ledger.Version
+	Delivery *Delivery
+	Verdict  *Verdict
+	Error    string
+}
+
+// Delivery is a progressive delivery in progress.
+type Delivery struct {
+	Strategy string
+	Version  ledger.Version
+	Step     string // "2/4"
+	Label    string
+	Weight   int // percent of traffic on the canary
+}
+
+// Verdict is the newest verdict on what an environment runs.
+type Verdict struct {
+	Verdict  analysis.Verdict
+	Template string
+	Commit   string
+	Reason   string
+}
+
+// Pass is the newest finished reconcile pass, as the home page shows it.
+type Pass struct {
+	At         time.Time
+	Err        string // the pass's errors, "" when it had none
+	Promotions int    // commits it pushed
+	Commit     string // the fleet repo's head it read
+	// Pending are the candidates it did not move: waiting, denied or failed.
+	Pending []Pending
+	// PullRequests are the open proposals it opened, updated or found.
+	PullRequests []PullRequest
+}
+
+// Pending is a candidate a pass did not move, with why.
+type Pending struct {
+	App       string
+	Env       string
+	From      string // source environment, or "registry"
+	Mode      string // auto, pullRequest, manual, mirror
+	Current   ledger.Version
+	Candidate ledger.Version
+	Action    string // wait, deny or error; also the badge's CSS class
+	Reason    string
+	Decision  *Decision // nil when the gate did not decide
+}
+
+// Decision is the gate's verdict on a pending candidate.
+type Decision struct {
+	Deny  []string
+	Warn  []string
+	Notes []string // which evidence is absent and why
+}
+
+// PullRequest is an open proposal for one candidate.
+type PullRequest struct {
+	Number    int
+	URL       string
+	App       string
+	Env       string
+	Candidate ledger.Version
+	State     string
+}
+
+// Analysis is the live state of the newest analysis of one app in one
+// environment, with every measurement kept for the charts.
+type Analysis struct {
+	App          string
+	Env          string
+	Commit       string // the commit it judges
+	Version      ledger.Version
+	Template     string // "" when only readiness is checked
+	Step         string // the canary step ("2/4"), "" for a promotion
+	Started      time.Time
+	Finished     time.Time
+	Verdict      analysis.Verdict
+	Reason       string
+	Measurements []analysis.Measurement
 }
 
 // Kind is what an event in the fleet repo's history did.
 type Kind string
 
-// Kinds of events, from the subjects ferry writes (agent/reconcile.go,
-// canary.go, rollback.go); anything else is a person's change.
+// Kinds of events, from the records the ledger parses; anything else is a
+// person's change.
 const (
 	KindPromotion Kind = "promotion"
 	KindRollback  Kind = "rollback"
@@ -65,103 +154,12 @@ type Event struct {
 	Mirrors []string
 }
 
-// History is the part of the fleet repo the timeline reads (agent.Fleet,
-// *fleet.Repo). Both methods are safe next to the agent's own fetches and
-// pushes; Fetch is not, so the dashboard never calls it.
+// History is the part of the fleet repo the timeline reads (*fleet.Repo).
+// Both methods are safe next to the agent's own fetches and pushes; Fetch
+// is not, so the dashboard never calls it.
 type History interface {
 	Snapshot(hash string) (*fleet.Snapshot, error)
 	Log(ctx context.Context, from *fleet.Snapshot, fn func(fleet.Commit) (bool, error)) error
-}
-
-// LoopSource reads a running agent loop and its fleet repo.
-type LoopSource struct {
-	loop   func() *agent.Loop
-	status singleflight.Group
-	// MaxScan bounds the commits one timeline walks (default 5000).
-	MaxScan int
-}
-
-// NewSource reads the current loop (nil while none runs; after a reload of
-// ferry.yaml, the new one) and its agent's fleet repo. The timeline never
-// fetches: it walks the history from the head the last pass saw, since only
-// the agent may fetch (fleet.Repo's rule).
-func NewSource(loop func() *agent.Loop) *LoopSource {
-	return &LoopSource{loop: loop}
-}
-
-func (s *LoopSource) current() (*agent.Loop, error) {
-	l := s.loop()
-	if l == nil {
-		return nil, ErrStarting
-	}
-	return l, nil
-}
-
-// Pipeline implements Source.
-func (s *LoopSource) Pipeline() (*config.Pipeline, error) {
-	l, err := s.current()
-	if err != nil {
-		return nil, err
-	}
-	return l.Agent().Config(), nil
-}
-
-// Status implements Source; concurrent page loads share one read of Git.
-func (s *LoopSource) Status(ctx context.Context) ([]agent.EnvStatus, error) {
-	l, err := s.current()
-	if err != nil {
-		return nil, err
-	}
-	v, err, _ := s.status.Do("status", func() (any, error) { return l.Agent().Status(ctx) })
-	if err != nil {
-		return nil, fmt.Errorf("read status: %w", err)
-	}
-	return slices.Clone(v.([]agent.EnvStatus)), nil
-}
-
-// LastPass implements Source.
-func (s *LoopSource) LastPass() *agent.PassRecord {
-	if l := s.loop(); l != nil {
-		return l.LastPass()
-	}
-	return nil
-}
-
-// Progress implements Source.
-func (s *LoopSource) Progress() []agent.Progress {
-	if l := s.loop(); l != nil {
-		return l.Agent().Progress()
-	}
-	return nil
-}
-
-// Timeline implements Source.
-func (s *LoopSource) Timeline(ctx context.Context, app, env string, limit int) ([]Event, error) {
-	l, err := s.current()
-	if err != nil {
-		return nil, err
-	}
-	head := headOf(l.LastPass())
-	if head == "" {
-		return nil, ErrStarting
-	}
-	repo := l.Agent().Fleet()
-	snap, err := repo.Snapshot(head)
-	if err != nil {
-		return nil, fmt.Errorf("timeline at %.12s: %w", head, err)
-	}
-	return ReadTimeline(ctx, repo, snap, app, env, limit, s.MaxScan)
-}
-
-// headOf is the fleet repo's head after a pass: its last push, else what it read.
-func headOf(p *agent.PassRecord) string {
-	if p == nil || p.Result == nil {
-		return ""
-	}
-	if n := len(p.Result.Promotions); n > 0 && p.Result.Promotions[n-1].Commit != "" {
-		return p.Result.Promotions[n-1].Commit
-	}
-	return p.Result.Plan.Commit
 }
 
 // ReadTimeline walks the first-parent history from snap, newest first, and

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/analysis"
 )
@@ -42,31 +41,24 @@ var funcs = template.FuncMap{
 type homeView struct {
 	Title    string
 	Now      time.Time
-	Pass     *passView
+	Pass     *Pass
 	Envs     []string
 	Rows     []matrixRow
-	Pending  []agent.Step
-	PRs      []agent.PullRequest
+	Pending  []Pending
+	PRs      []PullRequest
 	Analyses []analysisView
 	Recent   []eventView
 	Note     string // why there is no history yet
 }
 
-type passView struct {
-	At         time.Time
-	Err        string
-	Promotions int
-	Commit     string
-}
-
 type matrixRow struct {
 	App   string
 	Image string
-	Cells []agent.EnvStatus
+	Cells []Cell
 }
 
 type analysisView struct {
-	agent.Progress
+	Analysis
 	Charts []Chart
 }
 
@@ -83,16 +75,16 @@ type appView struct {
 	Image    string
 	Env      string // the filter, "" for every environment
 	Envs     []string
-	Cells    []agent.EnvStatus
+	Cells    []Cell
 	Analyses []analysisView
 	Events   []eventView
 	Limit    int
 	Note     string
 }
 
-func (h *Handler) homeView(ctx context.Context, p *config.Pipeline, st []agent.EnvStatus) homeView {
+func (h *Handler) homeView(ctx context.Context, p *config.Pipeline, st []Cell) homeView {
 	v := homeView{Title: "ferry", Now: h.opt.Now().UTC(), Envs: p.Order()}
-	byKey := map[string]agent.EnvStatus{}
+	byKey := map[string]Cell{}
 	for _, s := range st {
 		byKey[s.App+"\x00"+s.Env] = s
 	}
@@ -101,30 +93,14 @@ func (h *Handler) homeView(ctx context.Context, p *config.Pipeline, st []agent.E
 		for _, env := range v.Envs {
 			s, ok := byKey[app.Name+"\x00"+env]
 			if !ok {
-				s = agent.EnvStatus{App: app.Name, Env: env}
+				s = Cell{App: app.Name, Env: env}
 			}
 			row.Cells = append(row.Cells, s)
 		}
 		v.Rows = append(v.Rows, row)
 	}
-	if rec := h.src.LastPass(); rec != nil {
-		v.Pass = &passView{At: rec.At}
-		if rec.Err != nil {
-			v.Pass.Err = rec.Err.Error()
-		}
-		if res := rec.Result; res != nil {
-			v.Pass.Promotions, v.Pass.Commit = len(res.Promotions), res.Plan.Commit
-			for _, s := range res.Plan.Steps {
-				if s.Action == agent.ActionWait || s.Action == agent.ActionDeny || s.Action == agent.ActionError {
-					v.Pending = append(v.Pending, s)
-				}
-			}
-			for _, pr := range res.PullRequests {
-				if st := strings.ToLower(pr.State); st != "closed" && st != "merged" {
-					v.PRs = append(v.PRs, pr)
-				}
-			}
-		}
+	if pass := h.src.LastPass(); pass != nil {
+		v.Pass, v.Pending, v.PRs = pass, pass.Pending, pass.PullRequests
 	}
 	v.Analyses = analyses(p, h.src.Progress(), "")
 	events, err := h.src.Timeline(ctx, "", "", h.opt.RecentLimit)
@@ -139,7 +115,7 @@ func (h *Handler) homeView(ctx context.Context, p *config.Pipeline, st []agent.E
 	return v
 }
 
-func (h *Handler) appView(p *config.Pipeline, st []agent.EnvStatus, app, env string, events []Event) appView {
+func (h *Handler) appView(p *config.Pipeline, st []Cell, app, env string, events []Event) appView {
 	a, _ := p.App(app)
 	v := appView{Title: app + " · ferry", Now: h.opt.Now().UTC(), App: app, Image: a.Image, Env: env, Envs: p.Order(), Limit: h.opt.HistoryLimit}
 	for _, s := range st {
@@ -148,7 +124,7 @@ func (h *Handler) appView(p *config.Pipeline, st []agent.EnvStatus, app, env str
 		}
 	}
 	progress := h.src.Progress()
-	var mine []agent.Progress
+	var mine []Analysis
 	for _, pr := range progress {
 		if pr.Env == env || env == "" {
 			mine = append(mine, pr)
@@ -163,13 +139,13 @@ func (h *Handler) appView(p *config.Pipeline, st []agent.EnvStatus, app, env str
 }
 
 // analyses draws the live analyses of app ("" for all), one chart per metric.
-func analyses(p *config.Pipeline, progress []agent.Progress, app string) []analysisView {
+func analyses(p *config.Pipeline, progress []Analysis, app string) []analysisView {
 	var out []analysisView
 	for _, pr := range progress {
 		if app != "" && pr.App != app {
 			continue
 		}
-		av := analysisView{Progress: pr}
+		av := analysisView{Analysis: pr}
 		var order []string
 		byMetric := map[string][]analysis.Measurement{}
 		for _, m := range pr.Measurements {
@@ -205,7 +181,7 @@ func condition(p *config.Pipeline, template, metric string) string {
 
 // withVerdicts marks each event with the analysis verdict of its commit,
 // from the notes Status read and the analyses this agent ran.
-func withVerdicts(events []Event, st []agent.EnvStatus, progress []agent.Progress) []eventView {
+func withVerdicts(events []Event, st []Cell, progress []Analysis) []eventView {
 	type known struct {
 		v   analysis.Verdict
 		why string

@@ -254,7 +254,7 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 		return nil, fmt.Errorf("dashboard token: %w", err)
 	}
 	// The dashboard takes every other path: /, /apps/NAME[/ENV].
-	mux.Handle("/", dashboard.New(dashboard.NewSource(loop.Load), dashboard.Options{Token: dashToken, Log: g.log}))
+	mux.Handle("/", dashboard.New(newDashSource(loop.Load), dashboard.Options{Token: dashToken, Log: g.log}))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
