@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"sort"
 	"sync"
@@ -86,6 +87,12 @@ type Loop struct {
 	mu      sync.Mutex
 	running map[string]bool // verifications under way, by key
 	last    atomic.Pointer[PassRecord]
+	good    atomic.Pointer[PassRecord] // the newest pass that read the fleet repo
+	// retryAt holds the loop back after a pass that could not read the
+	// fleet repo: failures back off (doubling up to the interval) instead
+	// of retrying at once, as due apps would make it.
+	retryAt time.Time
+	failing wait.Backoff
 }
 
 // PassRecord is the newest pass's result, for pages and status.
@@ -97,6 +104,10 @@ type PassRecord struct {
 
 // LastPass returns the newest pass the loop finished; nil before the first.
 func (l *Loop) LastPass() *PassRecord { return l.last.Load() }
+
+// LastGoodPass returns the newest pass that read the fleet repo (its Result
+// is set): pages and DORA keep showing it while later passes fail.
+func (l *Loop) LastGoodPass() *PassRecord { return l.good.Load() }
 
 // NewLoop makes a loop whose full passes come every interval; apps with
 // their own interval are polled on it.
@@ -142,6 +153,9 @@ func (l *Loop) Run(ctx context.Context) error {
 			timer.Stop()
 			return nil
 		case <-timer.C():
+			if l.clock.Now().Before(l.retryAt) {
+				continue // backing off after a failed read of the fleet repo
+			}
 			if apps := l.dueApps(); len(apps) > 0 || !l.clock.Now().Before(l.gitRead.Add(l.interval)) {
 				l.Trigger(Scope{Apps: apps, Reason: "interval"})
 			}
@@ -160,13 +174,22 @@ func (l *Loop) RunAlerts(ctx context.Context) {
 }
 
 func (l *Loop) pass(ctx context.Context, s Scope) {
+	// Due times count from the pass's start: counted from its end, they
+	// would drift by the pass's length every time.
 	start := l.clock.Now()
 	res, err := l.agent.Reconcile(ctx, s)
 	if err == nil {
 		l.ready.Store(true)
 		l.gitRead = start
 		l.markPolled(s, start)
+		l.failing = wait.Backoff{}
+		l.retryAt = time.Time{}
 		err = res.Err()
+	} else {
+		if l.failing.Steps == 0 {
+			l.failing = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: math.MaxInt32, Cap: l.interval}
+		}
+		l.retryAt = start.Add(l.failing.Step())
 	}
 	l.agent.obs.metrics.pass(err)
 	switch {
@@ -180,7 +203,11 @@ func (l *Loop) pass(ctx context.Context, s Scope) {
 			l.startVerification(ctx, v)
 		}
 	}
-	l.last.Store(&PassRecord{Result: res, Err: err, At: l.clock.Now()})
+	rec := &PassRecord{Result: res, Err: err, At: l.clock.Now()}
+	l.last.Store(rec)
+	if res != nil {
+		l.good.Store(rec)
+	}
 	if l.OnPass != nil {
 		l.OnPass(res, err)
 	}
@@ -203,6 +230,9 @@ func (l *Loop) untilDue() time.Duration {
 		if d := l.polled[a.Name].Add(l.appInterval(a.Name)); d.Before(next) {
 			next = d
 		}
+	}
+	if next.Before(l.retryAt) {
+		next = l.retryAt
 	}
 	return max(next.Sub(l.clock.Now()), 10*time.Millisecond)
 }

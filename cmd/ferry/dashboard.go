@@ -115,8 +115,8 @@ func (s *dashSource) Timeline(ctx context.Context, app, env string, limit int) (
 	if err != nil {
 		return nil, err
 	}
-	p := l.LastPass()
-	if p == nil || p.Result == nil || p.Result.Head() == "" {
+	p := l.LastGoodPass() // a failed pass since keeps the history it had
+	if p == nil || p.Result.Head() == "" {
 		return nil, dashboard.ErrStarting
 	}
 	head := p.Result.Head()

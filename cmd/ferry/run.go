@@ -221,10 +221,10 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 	// DORA gauges from the fleet repo's history at the newest pass's head.
 	metrics.MustRegister(dora.NewCollector(func(context.Context) (dora.State, error) {
 		l := loop.Load()
-		if l == nil || l.LastPass() == nil || l.LastPass().Result == nil {
-			return dora.State{}, nil // no pass yet: no DORA series
+		if l == nil || l.LastGoodPass() == nil {
+			return dora.State{}, nil // no pass has read the fleet repo yet: no DORA series
 		}
-		head := l.LastPass().Result.Head()
+		head := l.LastGoodPass().Result.Head()
 		a := l.Agent()
 		snap, err := a.Fleet().Snapshot(head)
 		if err != nil {

@@ -1,0 +1,110 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/registry"
+)
+
+// countingFleet counts fetches and can fail them.
+type countingFleet struct {
+	Fleet
+	fetches atomic.Int64
+	fail    atomic.Bool
+	clk     *clocktesting.FakeClock // each fetch takes 100 ms of it
+}
+
+func (c *countingFleet) Fetch(ctx context.Context) (*fleet.Snapshot, error) {
+	c.fetches.Add(1)
+	if c.clk != nil {
+		c.clk.Step(100 * time.Millisecond)
+	}
+	if c.fail.Load() {
+		return nil, errors.New("git is down")
+	}
+	return c.Fleet.Fetch(ctx)
+}
+
+// TestLoopInterval: passes come once per interval, timed from each pass's
+// start (issue 17: the due time was set from the end of a pass, so every
+// other tick was skipped and passes ran at twice the interval); a fleet
+// repo that cannot be read is retried with backoff, not in a tight loop.
+func TestLoopInterval(t *testing.T) {
+	f := newTestFleet(t)
+	cf := &countingFleet{Fleet: f.agent.fleet}
+	cfg := *f.agent.cfg
+	cfg.Registry = config.Registry{Interval: config.Duration(2 * time.Second)}
+	a, err := New(Options{Config: &cfg, Fleet: cf, Registry: registry.NewClient(registry.Options{RequestsPerSecond: 1000})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clocktesting.NewFakeClock(time.Now())
+	cf.clk = clk
+	a.now = clk.Now
+	loop := NewLoopWithClock(a, 2*time.Second, clk)
+	passes := make(chan struct{}, 64)
+	loop.OnPass = func(*Result, error) { passes <- struct{}{} }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go loop.Run(ctx)
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-passes:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no pass %s", what)
+		}
+	}
+	wait("at start")
+	for range 5 {
+		// A pass takes 100 ms; the next is due 2 s after the last one
+		// started, so 1.9 s after it ended (timed from the end, it would
+		// wait 2 s, and a ticker would skip every other tick).
+		waitForTimer(t, clk)
+		clk.Step(1900 * time.Millisecond)
+		wait("one interval after the last pass started")
+	}
+	select {
+	case <-passes:
+		t.Fatal("an extra pass within the interval")
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	// Git down: each failed pass waits longer before the next, never a tight loop.
+	cf.fail.Store(true)
+	before := cf.fetches.Load()
+	for range 4 {
+		waitForTimer(t, clk)
+		clk.Step(2 * time.Second)
+		select {
+		case <-passes:
+		case <-time.After(2 * time.Second):
+		}
+	}
+	waitForTimer(t, clk)
+	clk.Step(10 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	if n := cf.fetches.Load() - before; n > 4 {
+		t.Fatalf("%d fetches in 8 s of fake time with git down: the loop retries in a tight loop", n)
+	}
+}
+
+// waitForTimer waits until the loop sleeps on the fake clock.
+func waitForTimer(t *testing.T, clk *clocktesting.FakeClock) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !clk.HasWaiters() {
+		if time.Now().After(deadline) {
+			t.Fatal("the loop never waited on its clock")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
