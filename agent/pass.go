@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ferry-dev/ferry/agent/canary"
 	"github.com/ferry-dev/ferry/agent/config"
@@ -99,73 +100,85 @@ func (a *Agent) Plan(ctx context.Context) (*Plan, error) {
 // write: a busy branch cannot hold a pass forever.
 const maxStale = 3
 
+// pass is one reconcile pass: what it read, what it decided, what it did.
+type pass struct {
+	a     *Agent
+	write bool // false: a dry run (ferry plan) assumes each move instead
+	start time.Time
+	st    *state.State
+	cands plan.Candidates
+	cache *gate.Cache
+	res   *Result
+	seen  map[string]bool // candidates judged, for the observer's bounded memory
+}
+
 func (a *Agent) pass(ctx context.Context, scope Scope, write bool) (*Result, error) {
-	start := a.now()
-	st, err := a.read(ctx)
-	if err != nil {
+	p := &pass{a: a, write: write, start: a.now(), seen: map[string]bool{}}
+	var err error
+	if p.st, err = a.read(ctx); err != nil {
 		return nil, err
 	}
 	patience := a.patience
 	if scope.Wait {
 		patience = 0
 	}
-	cands := a.poller.Lookup(ctx, a.registryApps(scope), a.planner.Selector, patience)
-	a.obs.polled(cands)
+	p.cands = a.poller.Lookup(ctx, a.registryApps(scope), a.planner.Selector, patience)
+	a.obs.polled(p.cands)
 	a.obs.metrics.registryPacing(a.poller.Registry)
-	cache := a.gate.NewCache()
-	res := &Result{Plan: Plan{Commit: st.Snap.Hash()}}
-	fail := func(app *config.App, env *config.Environment, err error) {
-		res.Errors = append(res.Errors, fmt.Sprintf("%s in %s: %s", app.Name, env.Name, err))
-	}
-	seen := map[string]bool{}
+	p.cache = a.gate.NewCache()
+	p.res = &Result{Plan: Plan{Commit: p.st.Snap.Hash()}}
 	for _, env := range a.order {
 		for i := range a.cfg.Apps {
-			app := &a.cfg.Apps[i]
-			if env.Canary != nil && canary.Active(st, app, env) {
-				var step Step
-				step, st = a.deliver(ctx, st, app, env, write, res, fail)
-				res.Plan.Steps = append(res.Plan.Steps, step)
-				continue
-			}
-			step := a.planner.Judge(ctx, cache, st, cands, app, env)
-			a.obs.decided(step, start)
-			seen[seenKey(step)] = true
-			switch {
-			case step.Action == ActionError:
-				fail(app, env, errors.New(step.Reason))
-			case step.Action == ActionWait && step.Mode == ModePullRequest && step.Decision != nil && a.proposals && write:
-				step = a.propose(ctx, st, step, app, env, res, fail)
-			case step.Action == ActionPromote && !write:
-				st = st.Assume(env, app, step.Candidate)
-			case step.Action == ActionPromote:
-				var commit *fleet.Snapshot
-				st, step, commit = a.write(ctx, cache, st, cands, step, app, env, fail)
-				if commit != nil {
-					res.Promotions = append(res.Promotions, Promotion{Step: step, Commit: commit.Hash()})
-					if env.Canary != nil {
-						// Step 0 is in place: the next step may follow at once.
-						var next Step
-						if next, st = a.deliver(ctx, st, app, env, write, res, fail); next.Action == ActionPromote {
-							step = next
-						}
-					}
-				}
-			}
-			res.Plan.Steps = append(res.Plan.Steps, step)
+			p.res.Plan.Steps = append(p.res.Plan.Steps, p.step(ctx, &a.cfg.Apps[i], env))
 		}
 	}
-	a.obs.forget(seen)
+	a.obs.forget(p.seen)
 	if !write {
-		return res, nil
+		return p.res, nil
 	}
+	st := p.st
 	owed, err := a.verifier.Owed(ctx, st, func(app *config.App, env *config.Environment) bool { return canary.Active(st, app, env) },
 		func(app, tag string) bool { return a.planner.Selector(app).Allows(tag) })
 	if err != nil {
-		res.Errors = append(res.Errors, fmt.Sprintf("find analyses owed: %s", err))
+		p.res.Errors = append(p.res.Errors, fmt.Sprintf("find analyses owed: %s", err))
 	}
-	res.Verifications = appendNew(res.Verifications, owed...)
+	p.res.Verifications = appendNew(p.res.Verifications, owed...)
 	a.last.Store(st)
-	return res, nil
+	return p.res, nil
+}
+
+// step decides (and, in a writing pass, carries out) app's move into env.
+func (p *pass) step(ctx context.Context, app *config.App, env *config.Environment) Step {
+	if env.Canary != nil && canary.Active(p.st, app, env) {
+		return p.deliver(ctx, app, env)
+	}
+	step := p.a.planner.Judge(ctx, p.cache, p.st, p.cands, app, env)
+	p.a.obs.decided(step, p.start)
+	p.seen[seenKey(step)] = true
+	switch {
+	case step.Action == ActionError:
+		p.fail(app, env, errors.New(step.Reason))
+	case step.Action == ActionWait && step.Mode == ModePullRequest && step.Decision != nil && p.a.proposals && p.write:
+		return p.propose(ctx, step, app, env)
+	case step.Action == ActionPromote && !p.write:
+		p.st = p.st.Assume(env, app, step.Candidate) // later environments see the planned version
+	case step.Action == ActionPromote:
+		var commit *fleet.Snapshot
+		if step, commit = p.promote(ctx, step, app, env); commit != nil {
+			p.res.Promotions = append(p.res.Promotions, Promotion{Step: step, Commit: commit.Hash()})
+			if env.Canary != nil {
+				// Step 0 is in place: the next step may follow at once.
+				if next := p.deliver(ctx, app, env); next.Action == ActionPromote {
+					step = next
+				}
+			}
+		}
+	}
+	return step
+}
+
+func (p *pass) fail(app *config.App, env *config.Environment, err error) {
+	p.res.Errors = append(p.res.Errors, fmt.Sprintf("%s in %s: %s", app.Name, env.Name, err))
 }
 
 func appendNew(vs []Verification, more ...Verification) []Verification {
@@ -251,54 +264,55 @@ func (a *Agent) registryApps(scope Scope) []*config.App {
 	return apps
 }
 
-// write commits a promotion, deciding again on the new head when its
+// promote commits a promotion, deciding again on the new head when its
 // inputs moved: a person's commit racing ferry's push is never
-// overwritten. It returns the state to go on from.
-func (a *Agent) write(ctx context.Context, cache *gate.Cache, st *state.State, cands plan.Candidates, step Step, app *config.App, env *config.Environment, fail func(*config.App, *config.Environment, error)) (*state.State, Step, *fleet.Snapshot) {
+// overwritten.
+func (p *pass) promote(ctx context.Context, step Step, app *config.App, env *config.Environment) (Step, *fleet.Snapshot) {
+	a := p.a
 	for attempt := 0; ; attempt++ {
 		build := a.promoter.Promotion(step, app, env)
 		if env.Canary != nil {
 			build = a.deliveries.Start(step, app, env)
 		}
-		w, err := a.promoter.Write(ctx, st, env, fmt.Sprintf("promote %s %s to %s", app.Name, step.Candidate.Tag, env.Name), build)
+		w, err := a.promoter.Write(ctx, p.st, env, fmt.Sprintf("promote %s %s to %s", app.Name, step.Candidate.Tag, env.Name), build)
 		if err != nil {
 			step.Action, step.Reason = ActionError, err.Error()
-			fail(app, env, err)
+			p.fail(app, env, err)
 			a.obs.promotionFailed(step, err)
-			return st, step, nil
+			return step, nil
 		}
 		if !w.Stale {
 			if w.Commit == nil {
-				return st, step, nil
+				return step, nil
 			}
-			next := st.Advance(w.Commit, env)
+			p.st = p.st.Advance(w.Commit, env)
 			a.history.Record(app.Name, env.Name, step.Candidate) // before the next read of the log sees it
 			a.obs.promoted(step, w.Commit)
-			a.emit(a.owedAfter(next, app, env, w.Commit, step.Candidate)...)
-			return next, step, w.Commit
+			a.emit(owedAfter(p.st, app, env, w.Commit, step.Candidate)...)
+			return step, w.Commit
 		}
 		if attempt+1 >= maxStale {
 			step.Action, step.Reason = ActionError, fmt.Sprintf("the branch kept moving under the promotion (%d decisions); the next pass tries again", maxStale)
-			fail(app, env, errors.New(step.Reason))
-			return st, step, nil
+			p.fail(app, env, errors.New(step.Reason))
+			return step, nil
 		}
 		a.obs.log.Info("the branch moved under the promotion; deciding again", "app", app.Name, "env", env.Name, "head", ledger.ShortHash(w.Head.Hash()))
 		fresh, err := a.read(ctx)
 		if err != nil {
 			step.Action, step.Reason = ActionError, err.Error()
-			fail(app, env, err)
-			return st, step, nil
+			p.fail(app, env, err)
+			return step, nil
 		}
-		st = fresh
-		if step = a.planner.Judge(ctx, cache, st, cands, app, env); step.Action != ActionPromote {
-			return st, step, nil
+		p.st = fresh
+		if step = a.planner.Judge(ctx, p.cache, p.st, p.cands, app, env); step.Action != ActionPromote {
+			return step, nil
 		}
 	}
 }
 
 // owedAfter is the verification a commit that brought v into env owes: a
 // promotion's, or the first step's of a delivery.
-func (a *Agent) owedAfter(st *state.State, app *config.App, env *config.Environment, commit *fleet.Snapshot, v ledger.Version) []verify.Verification {
+func owedAfter(st *state.State, app *config.App, env *config.Environment, commit *fleet.Snapshot, v ledger.Version) []verify.Verification {
 	if env.Canary != nil {
 		if ver := canary.Owed(st, app, env, commit); ver != nil {
 			return []verify.Verification{*ver}
@@ -323,25 +337,26 @@ func (a *Agent) emit(vs ...verify.Verification) {
 
 // deliver makes the next move of app's delivery in env (or, dry, says
 // what it would be).
-func (a *Agent) deliver(ctx context.Context, st *state.State, app *config.App, env *config.Environment, write bool, res *Result, fail func(*config.App, *config.Environment, error)) (Step, *state.State) {
-	if !write {
-		cs, err := canary.Read(st, app, env)
+func (p *pass) deliver(ctx context.Context, app *config.App, env *config.Environment) Step {
+	a := p.a
+	if !p.write {
+		cs, err := canary.Read(p.st, app, env)
 		if err != nil {
-			return Step{App: app.Name, Env: env.Name, Action: ActionError, Reason: err.Error()}, st
+			return Step{App: app.Name, Env: env.Name, Action: ActionError, Reason: err.Error()}
 		}
-		mv, err := a.deliveries.Next(ctx, st, app, env, cs)
+		mv, err := a.deliveries.Next(ctx, p.st, app, env, cs)
 		if err != nil {
-			return Step{App: app.Name, Env: env.Name, Action: ActionError, Reason: err.Error()}, st
+			return Step{App: app.Name, Env: env.Name, Action: ActionError, Reason: err.Error()}
 		}
-		return mv.Step, st
+		return mv.Step
 	}
 	adv, err := a.deliveries.Advance(ctx, a.pub, a.notes, app, env)
 	if err != nil {
-		fail(app, env, err)
+		p.fail(app, env, err)
 		a.obs.log.Error("canary", "app", app.Name, "env", env.Name, "err", err)
 		step := adv.Step
 		step.App, step.Env, step.Action, step.Reason = app.Name, env.Name, ActionError, err.Error()
-		return step, st
+		return step
 	}
 	if adv.Commit != nil {
 		a.obs.delivered(adv, app, env)
@@ -350,32 +365,33 @@ func (a *Agent) deliver(ctx context.Context, st *state.State, app *config.App, e
 		if adv.Commit != nil {
 			a.emit(*adv.Verify) // the step's analysis starts now, not at the next pass
 		}
-		res.Verifications = appendNew(res.Verifications, *adv.Verify)
+		p.res.Verifications = appendNew(p.res.Verifications, *adv.Verify)
 	}
-	if adv.Commit == nil {
-		return adv.Step, st
+	if adv.Commit != nil {
+		p.res.Promotions = append(p.res.Promotions, Promotion{Step: adv.Step, Commit: adv.Commit.Hash()})
+		p.st = state.Read(a.full, adv.Commit, p.st.Notes)
 	}
-	res.Promotions = append(res.Promotions, Promotion{Step: adv.Step, Commit: adv.Commit.Hash()})
-	return adv.Step, state.Read(a.full, adv.Commit, st.Notes)
+	return adv.Step
 }
 
 // propose opens or updates the pull request of a pull-request environment.
-func (a *Agent) propose(ctx context.Context, st *state.State, step Step, app *config.App, env *config.Environment, res *Result, fail func(*config.App, *config.Environment, error)) Step {
+func (p *pass) propose(ctx context.Context, step Step, app *config.App, env *config.Environment) Step {
+	a := p.a
 	build := a.promoter.Promotion(step, app, env)
 	if env.Canary != nil {
 		build = a.deliveries.Start(step, app, env)
 	}
-	p, err := a.promoter.Propose(ctx, st, step, app, env, build)
+	pr, err := a.promoter.Propose(ctx, p.st, step, app, env, build)
 	if err != nil {
-		p.Step.Action, p.Step.Reason = ActionError, err.Error()
-		fail(app, env, err)
+		pr.Step.Action, pr.Step.Reason = ActionError, err.Error()
+		p.fail(app, env, err)
 		a.obs.log.Error("pull request", "app", app.Name, "env", env.Name, "err", err)
 	}
-	if p.PR != nil {
-		res.PullRequests = append(res.PullRequests, PullRequest{Step: p.Step, Number: p.PR.Number, URL: p.PR.URL, State: p.PR.State})
-		if p.Opened {
-			a.obs.proposed(p.Step, p.PR.URL)
+	if pr.PR != nil {
+		p.res.PullRequests = append(p.res.PullRequests, PullRequest{Step: pr.Step, Number: pr.PR.Number, URL: pr.PR.URL, State: pr.PR.State})
+		if pr.Opened {
+			a.obs.proposed(pr.Step, pr.PR.URL)
 		}
 	}
-	return p.Step
+	return pr.Step
 }
