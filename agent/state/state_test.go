@@ -163,6 +163,7 @@ func TestSymlinks(t *testing.T) {
 		bug     string // a bug reported but not fixed yet: skipped unless -knownbugs
 	}{
 		{name: "an unused link to a directory", links: map[string]string{"legacy-base": "base"}},
+		{name: "an unused link out of the repository", links: map[string]string{"legacy": "/etc", "up": "../.."}},
 		{name: "an unused link to a file, and a dangling one",
 			links: map[string]string{"docs/base.yaml": "../base/kustomization.yaml", "docs/gone": "../nowhere"}},
 		{name: "a link inside the repository that one overlay uses",
@@ -176,6 +177,9 @@ func TestSymlinks(t *testing.T) {
 		{name: "a kustomization that leaves the repository", links: map[string]string{"overlays/qa/kustomization.yaml": "../../../outside.yaml"},
 			drop: []string{"overlays/qa/kustomization.yaml"}, refused: []string{"qa"},
 			want: []string{"overlays/qa/kustomization.yaml", "leaves the repository"}, bug: bugEscapingLink},
+		{name: "an overlay directory that leaves the repository", links: map[string]string{"overlays/qa": "../../elsewhere"},
+			drop: []string{"overlays/qa/kustomization.yaml"}, refused: []string{"qa"},
+			want: []string{"overlays/qa", "leaves the repository"}, bug: bugEscapingLink},
 		{name: "an absolute link", links: map[string]string{"overlays/qa/kustomization.yaml": "/etc/hostname"},
 			drop: []string{"overlays/qa/kustomization.yaml"}, refused: []string{"qa"},
 			want: []string{"overlays/qa/kustomization.yaml", "leaves the repository"}, bug: bugEscapingLink},
