@@ -147,7 +147,7 @@ func (r *Repo) pushRef(ctx context.Context, s *Snapshot, ref, tracking plumbing.
 	})
 	switch {
 	case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
-	case errors.Is(err, gogit.ErrNonFastForwardUpdate), strings.Contains(err.Error(), "non-fast-forward"):
+	case errors.Is(err, gogit.ErrNonFastForwardUpdate), strings.Contains(err.Error(), "non-fast-forward"), strings.Contains(err.Error(), "failed to update ref"):
 		return fmt.Errorf("%s: %w (%w)", what, ErrNonFastForward, err)
 	default:
 		return r.netErr(ctx, what, err)
