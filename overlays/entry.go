@@ -78,6 +78,9 @@ var ErrNoKustomization = errors.New("no kustomization file")
 // wraps ErrNoKustomization and names the default path.
 func FindKustomization(fsys fs.FS, dir string) (string, error) {
 	dir = path.Clean(dir)
+	if err := inside(fsys, dir); err != nil {
+		return "", err
+	}
 	var found []string
 	for _, n := range KustomizationNames {
 		p := path.Join(dir, n)
@@ -86,6 +89,10 @@ func FindKustomization(fsys fs.FS, dir string) (string, error) {
 			found = append(found, p)
 		case !errors.Is(err, fs.ErrNotExist):
 			return "", fmt.Errorf("look for the kustomization of %s: %w", dir, err)
+		default:
+			if err := inside(fsys, p); err != nil {
+				return "", err
+			}
 		}
 	}
 	switch len(found) {
@@ -95,4 +102,26 @@ func FindKustomization(fsys fs.FS, dir string) (string, error) {
 		return found[0], nil
 	}
 	return "", fmt.Errorf("%s has %d kustomization files (%s): kustomize refuses that too; keep one", dir, len(found), strings.Join(found, ", "))
+}
+
+// inside refuses a name that exists as a symbolic link but reads as
+// nothing: a link that leaves the repository (or points nowhere) must not
+// pass for an absent overlay, which ferry would fill in. A filesystem
+// without links (fs.ReadLinkFS) has nothing to refuse.
+func inside(fsys fs.FS, name string) error {
+	if _, err := fs.Stat(fsys, name); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if _, ok := fsys.(fs.ReadLinkFS); !ok {
+		return nil
+	}
+	if info, err := fs.Lstat(fsys, name); err == nil && info.Mode()&fs.ModeSymlink != 0 {
+		target, _ := fs.ReadLink(fsys, name)
+		return fmt.Errorf("%s is a symbolic link to %q, which leaves the repository or points nowhere", name, target)
+	}
+	// A link higher up (overlays/qa -> ../../elsewhere) hides the name too.
+	if parent := path.Dir(name); parent != "." && parent != name {
+		return inside(fsys, parent)
+	}
+	return nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	"github.com/go-git/go-git/v5/plumbing/transport/server"
-	"github.com/go-git/go-git/v5/storage/memory"
 )
 
 // MemoryScheme is the URL scheme of remotes held in memory: a real git
@@ -34,8 +33,8 @@ var (
 // non-fast-forward, whatever the client believed.
 type MemoryRemote struct {
 	name    string
-	storage *memory.Storage
-	mu      sync.Mutex // serialises reference updates
+	storage *memoryObjects // safe for the sessions of several clones at once
+	mu      sync.Mutex     // serialises reference updates
 	// Refuse, when set, is asked before each reference update; an error
 	// refuses the push with that message, as a pre-receive hook would.
 	refuse func(ref string) error
@@ -48,7 +47,7 @@ type MemoryRemote struct {
 // any earlier one of that name.
 func NewMemoryRemote(name string) *MemoryRemote {
 	memOnce.Do(func() { client.InstallProtocol(MemoryScheme, memTransport{}) })
-	m := &MemoryRemote{name: name, storage: memory.NewStorage()}
+	m := &MemoryRemote{name: name, storage: newMemoryObjects()}
 	memMu.Lock()
 	memRemotes[name] = m
 	memMu.Unlock()
@@ -157,4 +156,4 @@ func (s *casSession) ReceivePack(ctx context.Context, req *packp.ReferenceUpdate
 	return s.ReceivePackSession.ReceivePack(ctx, req)
 }
 
-var _ storer.Storer = (*memory.Storage)(nil)
+var _ storer.Storer = (*memoryObjects)(nil)

@@ -31,9 +31,10 @@ type indexedStorer interface {
 	Reindex()
 }
 
-// memoryObjects is an in-memory clone. go-git's memory storage keeps its
-// objects in a map without a lock, and a fetch writes while Snapshots read
-// from other goroutines, so every object access takes mu.
+// memoryObjects is go-git's memory storage made safe for concurrent use:
+// it keeps objects and references in plain maps, and a fetch (or another
+// clone's push, for a MemoryRemote) writes while Snapshots and other
+// sessions read, so every object and reference access takes mu.
 type memoryObjects struct {
 	*memory.Storage
 	mu sync.Mutex
@@ -200,4 +201,50 @@ func (o *objectStore) write(obj plumbing.EncodedObject) (plumbing.Hash, error) {
 		return plumbing.ZeroHash, fmt.Errorf("write %s %s: %w", obj.Type(), h, err)
 	}
 	return h, nil
+}
+
+func (m *memoryObjects) IterEncodedObjects(t plumbing.ObjectType) (storer.EncodedObjectIter, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.Storage.IterEncodedObjects(t) // a copy of the list: safe to walk unlocked
+}
+
+func (m *memoryObjects) SetReference(ref *plumbing.Reference) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.Storage.SetReference(ref)
+}
+
+func (m *memoryObjects) CheckAndSetReference(ref, old *plumbing.Reference) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.Storage.CheckAndSetReference(ref, old)
+}
+
+func (m *memoryObjects) Reference(n plumbing.ReferenceName) (*plumbing.Reference, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.Storage.Reference(n)
+}
+
+func (m *memoryObjects) IterReferences() (storer.ReferenceIter, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	refs := make([]*plumbing.Reference, 0, len(m.Storage.ReferenceStorage))
+	for _, r := range m.Storage.ReferenceStorage {
+		refs = append(refs, r)
+	}
+	return storer.NewReferenceSliceIter(refs), nil
+}
+
+func (m *memoryObjects) RemoveReference(n plumbing.ReferenceName) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.Storage.RemoveReference(n)
+}
+
+func (m *memoryObjects) CountLooseRefs() (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.Storage.CountLooseRefs()
 }

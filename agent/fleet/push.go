@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -32,10 +33,14 @@ func (r *Repo) Push(ctx context.Context, s *Snapshot) error {
 	pctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
 	path := "linear"
-	err := r.sendPack(pctx, s)
+	remote := &remoteMessages{}
+	err := r.sendPack(pctx, s, remote)
 	if errors.Is(err, errGeneralPush) {
 		path = "general"
-		err = r.pushGeneral(pctx, s)
+		err = r.pushGeneral(pctx, s, remote)
+	}
+	if err != nil && !errors.Is(err, errGeneralPush) {
+		err = remote.wrap(err) // the hook's reason, as git shows it ("remote: ...")
 	}
 	switch {
 	case err == nil:
@@ -54,11 +59,12 @@ func (r *Repo) Push(ctx context.Context, s *Snapshot) error {
 }
 
 // pushGeneral is go-git's own push, for what sendPack does not handle.
-func (r *Repo) pushGeneral(ctx context.Context, s *Snapshot) error {
+func (r *Repo) pushGeneral(ctx context.Context, s *Snapshot, remote io.Writer) error {
 	err := r.remote.PushContext(ctx, &gogit.PushOptions{
 		RemoteName: remoteName,
 		RefSpecs:   []config.RefSpec{config.RefSpec(s.hash.String() + ":" + r.branch.String())},
 		Auth:       r.auth,
+		Progress:   remote,
 	})
 	if errors.Is(err, gogit.NoErrAlreadyUpToDate) {
 		return nil
@@ -141,4 +147,45 @@ func (r *Repo) isAncestor(h plumbing.Hash, s *Snapshot) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// maxRemoteMessage bounds what is kept of the remote's messages for an
+// error: a hook's reason is a few lines, not a log.
+const maxRemoteMessage = 4 << 10
+
+// remoteMessages keeps the first lines the remote sends on its sideband
+// (a pre-receive hook's stderr), so a refused push says why.
+type remoteMessages struct{ b []byte }
+
+func (m *remoteMessages) Write(p []byte) (int, error) {
+	if room := maxRemoteMessage - len(m.b); room > 0 {
+		m.b = append(m.b, p[:min(len(p), room)]...)
+	}
+	return len(p), nil
+}
+
+// wrap adds the remote's words to err, one "remote: " line each, as git
+// shows them; it keeps errors.Is working.
+func (m *remoteMessages) wrap(err error) error {
+	var lines []string
+	for _, l := range strings.FieldsFunc(strings.ToValidUTF8(string(m.b), "?"), func(r rune) bool { return r == '\n' || r == '\r' }) {
+		if l = strings.TrimSpace(l); l != "" && !progressLine(l) {
+			lines = append(lines, "remote: "+l)
+		}
+	}
+	if len(lines) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w\n%s", err, strings.Join(lines, "\n"))
+}
+
+// progressLine tells git's own counters ("Resolving deltas: 100%") from a
+// hook's words.
+func progressLine(l string) bool {
+	for _, p := range []string{"Resolving deltas", "Counting objects", "Compressing objects", "Writing objects", "Total "} {
+		if strings.HasPrefix(l, p) {
+			return true
+		}
+	}
+	return false
 }

@@ -3,24 +3,16 @@ package fleet
 import (
 	"context"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-var knownBugs = flag.Bool("knownbugs", false, "also run the tests of bugs that are reported but not fixed yet")
-
 // TestPushRefusedByHook (issue 18 item 17): a push the server's
 // pre-receive hook refuses fails with the hook's own words, whatever the
 // transport, is not taken for a moved branch, and changes nothing.
 func TestPushRefusedByHook(t *testing.T) {
-	if !*knownBugs {
-		// Push sends no Progress writer (sendPack's request, pushGeneral's
-		// options), so go-git drops the sideband lines the hook printed.
-		t.Skip("known bug (go test -knownbugs runs it): the error says only \"pre-receive hook declined\", without the hook's message")
-	}
 	for _, tc := range []struct {
 		name string
 		hook string // what the hook prints on stderr before it exits 1
@@ -147,12 +139,6 @@ func TestOpenRemovesTempPacks(t *testing.T) {
 // one pushing while the other fetches, as two replicas (or a replica and
 // a person) would. Run it with -race.
 func TestMemoryRemoteConcurrentSessions(t *testing.T) {
-	if !*knownBugs {
-		// casSession holds the remote's lock only while it updates refs;
-		// advertising refs and upload-pack read go-git's memory storage
-		// (plain maps) unlocked, so the race detector reports them.
-		t.Skip("known bug (go test -race -knownbugs runs it): MemoryRemote sessions race on its storage")
-	}
 	m := NewMemoryRemote("concurrent-test")
 	open := func() *Repo {
 		o := testOptions(t, m.URL())

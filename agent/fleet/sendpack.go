@@ -33,7 +33,9 @@ var errGeneralPush = errors.New("needs go-git's general push")
 const maxChain = 1000
 
 // sendPack pushes s when it is a linear descendant of the remote head.
-func (r *Repo) sendPack(ctx context.Context, s *Snapshot) (err error) {
+// What the remote prints on its sideband (a pre-receive hook's reason)
+// goes to remote.
+func (r *Repo) sendPack(ctx context.Context, s *Snapshot, remote io.Writer) (err error) {
 	ep, err := transport.NewEndpoint(r.ep.url)
 	if err != nil {
 		return err
@@ -81,6 +83,14 @@ func (r *Repo) sendPack(ctx context.Context, s *Snapshot) (err error) {
 	}
 	req := packp.NewReferenceUpdateRequestFromCapabilities(ar.Capabilities)
 	req.Commands = []*packp.Command{{Name: r.branch, Old: old, New: s.hash}}
+	// Ask for the sideband, as go-git's push does when given a Progress:
+	// a refusing hook's reason comes on it.
+	req.Progress = remote
+	if ar.Capabilities.Supports(capability.Sideband64k) {
+		_ = req.Capabilities.Set(capability.Sideband64k)
+	} else if ar.Capabilities.Supports(capability.Sideband) {
+		_ = req.Capabilities.Set(capability.Sideband)
+	}
 	rs, err := r.receivePack(ctx, sess, req, hashes, !ar.Capabilities.Supports(capability.OFSDelta))
 	if err != nil {
 		return err
