@@ -57,21 +57,6 @@ environments:
   - {name: qa, overlay: overlays/qa, from: dev, auto: true}
 `
 
-// devGate holds qa until dev's verification passed.
-var devGate = map[string]string{"policies/qa.rego": `package ferry.promotion
-
-deny contains msg if {
-	input.environment.name == "qa"
-	input.evidence.analysis.dev.verdict != "Successful"
-	msg := "dev is not verified"
-}
-
-deny contains msg if {
-	input.environment.name == "qa"
-	not input.evidence.analysis.dev.verdict
-	msg := "dev is not verified yet"
-}
-`}
 
 // fluxPlayer plays Flux and the deployment controller for dev: it applies
 // the overlay at the branch head, records the revision in the Kustomization's
@@ -151,7 +136,9 @@ func (f *fleetRepo) note(t *testing.T, grep string) string {
 func TestKubeVerification(t *testing.T) {
 	c := kubeCluster(t)
 	reg := startRegistry(t, "", "")
-	fleet := startFleetWith(t, reg.host, strings.ReplaceAll(kubeConfig, "KUBECONFIG", c.Kubeconfig), devGate)
+	// No policy: nothing moves past a verified environment before its
+	// verdict whatever the policies say (issue 17).
+	fleet := startFleetWith(t, reg.host, strings.ReplaceAll(kubeConfig, "KUBECONFIG", c.Kubeconfig), nil)
 	player := &fluxPlayer{c: c, fleet: fleet, stuck: map[string]bool{"1.1.0": true}}
 	reg.push(t, "shop/checkout", "1.0.0")
 	startFerry(t, nil, "run", "--config", fleet.url, "--work-dir", t.TempDir())
@@ -163,6 +150,10 @@ func TestKubeVerification(t *testing.T) {
 	waitFor(t, 60*time.Second, "1.0.0 promoted to qa once dev verified it", func() bool {
 		return slices.Contains(fleet.promotions(t), "checkout qa 1.0.0")
 	})
+	// The promotion was decided on dev's verdict, not before it.
+	if qa := fleet.git(t, "log", "-1", "--format=%B", "--grep=^promote checkout 1.0.0 to qa", "main"); !strings.Contains(qa, "Ferry-Evidence: analysis kubernetes in dev: Successful") {
+		t.Errorf("qa's promotion does not rest on dev's verdict:\n%s", qa)
+	}
 
 	reg.push(t, "shop/checkout", "1.1.0")
 	waitFor(t, 90*time.Second, "1.1.0 rolled back in dev", func() bool {
@@ -189,7 +180,7 @@ func TestKubeBadCluster(t *testing.T) {
 	c := kubeCluster(t)
 	reg := startRegistry(t, "", "")
 	cfg := strings.ReplaceAll(kubeConfig, "cluster: {kubeconfig: KUBECONFIG,", "cluster: {kubeconfig: KUBECONFIG, context: staging,")
-	fleet := startFleetWith(t, reg.host, strings.ReplaceAll(cfg, "KUBECONFIG", c.Kubeconfig), devGate)
+	fleet := startFleetWith(t, reg.host, strings.ReplaceAll(cfg, "KUBECONFIG", c.Kubeconfig), nil)
 	reg.push(t, "shop/checkout", "1.0.0")
 	startFerry(t, nil, "run", "--config", fleet.url, "--work-dir", t.TempDir())
 	waitFor(t, 60*time.Second, "an inconclusive verdict in dev", func() bool {
@@ -298,7 +289,7 @@ func TestKubeRBAC(t *testing.T) {
 	sa := c.WriteKubeconfig(t, "ferry", token, "ferry", "ferry")
 
 	reg := startRegistry(t, "", "")
-	fleet := startFleetWith(t, reg.host, strings.ReplaceAll(kubeConfig, "KUBECONFIG", sa), devGate)
+	fleet := startFleetWith(t, reg.host, strings.ReplaceAll(kubeConfig, "KUBECONFIG", sa), nil)
 	player := &fluxPlayer{c: c, fleet: fleet}
 	reg.push(t, "shop/checkout", "1.0.0")
 	p := startFerry(t, []string{"POD_NAME=ferry-rbac"}, "run", "--config", fleet.url, "--work-dir", t.TempDir(), "--leader-elect",
