@@ -5,11 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/ferry-dev/ferry/internal/jsonpos"
+	"github.com/ferry-dev/ferry/internal/text"
 )
 
 // locateJSON puts the line and column (1-based, columns in characters) of
@@ -30,7 +29,7 @@ func locateJSON(data []byte, err error) error {
 		if field == "" {
 			field = "document"
 		}
-		msg := fmt.Sprintf("bad JSON: line %d, column %d: %s: got %s, want %s", line, col, field, typ.Value, kindName(typ.Type))
+		msg := fmt.Sprintf("bad JSON: line %d, column %d: %s: got %s, want %s", line, col, field, typ.Value, jsonpos.Kind(typ.Type))
 		return &locatedError{msg: msg, err: err}
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		line, col := jsonpos.Position(data, int64(len(data))+1)
@@ -50,36 +49,5 @@ type locatedError struct {
 func (e *locatedError) Error() string { return e.msg }
 func (e *locatedError) Unwrap() error { return e.err }
 
-// kindName says "string" or "object" rather than naming a Go type.
-func kindName(t reflect.Type) string {
-	if t == nil {
-		return "a value"
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "string"
-	case reflect.Bool:
-		return "boolean"
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "non-negative integer"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return "integer"
-	case reflect.Float32, reflect.Float64:
-		return "number"
-	case reflect.Slice, reflect.Array:
-		return "array"
-	case reflect.Map, reflect.Struct:
-		return "object"
-	}
-	return t.String()
-}
-
 // short keeps quoted input in an error readable.
-func short(b []byte) string {
-	const limit = 40
-	if utf8.RuneCount(b) <= limit {
-		return string(b)
-	}
-	r := []rune(string(b))
-	return string(r[:limit]) + "…"
-}
+func short(b []byte) string { return text.Truncate(string(b), 40) }
