@@ -68,7 +68,7 @@ func newer(a, b string) bool {
 // check reads the fleet repo's history (and notes) from a fresh clone and
 // asserts the invariants of issue 17.
 func (w *world) check(t testing.TB) {
-	repo := w.open(t, fmt.Sprintf("checker-%d", len(w.events)), "checker")
+	repo := w.open(t, "checker")
 	head, err := repo.Fetch(w.ctx)
 	if err != nil {
 		t.Fatal(err)

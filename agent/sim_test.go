@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"math/rand/v2"
 	"path"
 	"runtime"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/fleet/fleettest"
 	"github.com/ferry-dev/ferry/agent/gate"
 	"github.com/ferry-dev/ferry/agent/gitstate"
 	"github.com/ferry-dev/ferry/agent/ledger"
@@ -173,8 +173,6 @@ type world struct {
 	commits int // checked
 }
 
-var simRemoteID atomic.Int64
-
 func newWorld(t testing.TB, seed uint64, engines *gate.Engines) *world {
 	cfg, err := config.Parse("ferry.yaml", []byte(simPipeline))
 	if err != nil {
@@ -183,7 +181,7 @@ func newWorld(t testing.TB, seed uint64, engines *gate.Engines) *world {
 	w := &world{seed: seed, rng: rand.New(rand.NewPCG(seed, 0x5eed)), now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), cfg: cfg,
 		root: t.TempDir(), reg: &simRegistry{tags: map[string][]string{}}, engines: engines, bad: map[string]bool{}, next: map[string]int{},
 		ctx: context.Background()}
-	w.remote = fleet.NewMemoryRemote(fmt.Sprintf("sim-%d-%d", seed, simRemoteID.Add(1)))
+	w.remote = fleettest.Remote(t, fmt.Sprintf("sim-%d", seed))
 	w.remote.SetRefuse(func(string) error {
 		if w.refuse > 0 {
 			w.refuse--
@@ -191,31 +189,20 @@ func newWorld(t testing.TB, seed uint64, engines *gate.Engines) *world {
 		}
 		return nil
 	})
-	w.person = w.open(t, "person", "person")
-	seed0, err := w.person.Commit(nil, simFleet(), "seed the fleet\n", w.now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.person.Push(w.ctx, seed0); err != nil {
-		t.Fatal(err)
-	}
+	w.person = w.open(t, "person")
+	fleettest.Push(t, w.person, simFleet(), "seed the fleet\n", w.now)
 	w.start(t)
 	return w
 }
 
-func (w *world) open(t testing.TB, dir, author string) *fleet.Repo {
-	r, err := fleet.Open(w.ctx, fleet.Options{URL: w.remote.URL(), InMemory: true,
-		Author: fleet.Signature{Name: author, Email: author + "@example.com"}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+func (w *world) open(t testing.TB, author string) *fleet.Repo {
+	return fleettest.Clone(t, w.remote, author)
 }
 
 // start (re)starts the agent from Git alone: a new clone object over the
 // same directory, new caches, nothing carried over.
 func (w *world) start(t testing.TB) {
-	repo := w.open(t, "ferry", "ferry")
+	repo := w.open(t, "ferry")
 	a, err := New(Options{Config: w.cfg, Fleet: repo, Registry: w.reg, Now: func() time.Time { return w.now },
 		Analysis: analysis.Providers{"prometheus": nil}, Render: simRender, Engines: w.engines,
 		PushBackoff: time.Nanosecond, PushAttempts: 3})
@@ -597,6 +584,7 @@ func TestSim(t *testing.T) {
 				}
 				seed := base + next.Add(1)
 				w := runSchedule(t, seed, engines, nil)
+				w.remote.Close() // thousands of schedules: let each one's objects go
 				ran.Add(1)
 				commits.Add(int64(w.commits))
 				if len(w.errs) > 0 {

@@ -3,7 +3,6 @@ package canary
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/fleet/fleettest"
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/plan"
 	"github.com/ferry-dev/ferry/agent/state"
@@ -33,12 +33,7 @@ type repo struct {
 
 func newRepo(t *testing.T, files map[string]string) *repo {
 	t.Helper()
-	m := fleet.NewMemoryRemote(fmt.Sprintf("canary-test-%d", remoteID.Add(1)))
-	r, err := fleet.Open(context.Background(), fleet.Options{URL: m.URL(), InMemory: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := &repo{t: t, Repo: r, now: t0}
+	rp := &repo{t: t, Repo: fleettest.Clone(t, fleettest.Remote(t, "canary-test"), "ferry"), now: t0}
 	rp.commit(files, "seed")
 	return rp
 }

@@ -54,6 +54,16 @@ func NewMemoryRemote(name string) *MemoryRemote {
 	return m
 }
 
+// Close forgets the remote: its URL no longer resolves and its objects can
+// be collected (a simulation makes thousands).
+func (m *MemoryRemote) Close() {
+	memMu.Lock()
+	if memRemotes[m.name] == m {
+		delete(memRemotes, m.name)
+	}
+	memMu.Unlock()
+}
+
 // URL is the remote's URL for Options.URL.
 func (m *MemoryRemote) URL() string { return MemoryScheme + "://" + m.name }
 

@@ -2,16 +2,14 @@ package gate
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/fleet/fleettest"
 	"github.com/ferry-dev/ferry/agent/gitstate"
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/state"
@@ -75,8 +73,6 @@ deny contains "rejected" if {
 }
 `
 
-var remoteID atomic.Int64
-
 type world struct {
 	t      *testing.T
 	ctx    context.Context
@@ -97,11 +93,8 @@ func newWorld(t *testing.T, policies map[string]string) *world {
 		t.Fatal(err)
 	}
 	w := &world{t: t, ctx: context.Background(), cfg: cfg, now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC),
-		remote: fleet.NewMemoryRemote(fmt.Sprintf("gate-test-%d", remoteID.Add(1)))}
-	w.repo, err = fleet.Open(w.ctx, fleet.Options{URL: w.remote.URL(), InMemory: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+		remote: fleettest.Remote(t, "gate-test")}
+	w.repo = fleettest.Clone(t, w.remote, "ferry")
 	files := map[string]string{}
 	for _, env := range []string{"dev", "qa", "prod"} {
 		files["overlays/"+env+"/kustomization.yaml"] = kustomization("1.0.0")

@@ -2,8 +2,6 @@ package promote
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +9,7 @@ import (
 
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/fleet/fleettest"
 	"github.com/ferry-dev/ferry/agent/gitstate"
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/plan"
@@ -34,8 +33,6 @@ environments:
   - {name: prod, overlay: overlays/prod, from: qa,  auto: true}
 `
 
-var remoteID atomic.Int64
-
 type world struct {
 	t      *testing.T
 	ctx    context.Context
@@ -54,7 +51,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, ctx: context.Background(), cfg: cfg, remote: fleet.NewMemoryRemote(fmt.Sprintf("promote-test-%d", remoteID.Add(1)))}
+	w := &world{t: t, ctx: context.Background(), cfg: cfg, remote: fleettest.Remote(t, "promote-test")}
 	w.person = w.open("person")
 	files, err := overlays.ExampleFleet("127.0.0.1:5000")
 	if err != nil {
@@ -62,13 +59,7 @@ func newWorld(t *testing.T) *world {
 	}
 	files["overlays/dev/kustomization.yaml"] = []byte(strings.Replace(string(files["overlays/dev/kustomization.yaml"]), "newTag: 0.0.0", "newTag: 1.1.0", 1))
 	files["policies/common.rego"] = []byte("package ferry.promotion\n")
-	seed, err := w.person.Commit(nil, files, "seed\n", t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.person.Push(w.ctx, seed); err != nil {
-		t.Fatal(err)
-	}
+	fleettest.Push(t, w.person, files, "seed\n", t0)
 	w.ferry = w.open("ferry")
 	pub := publish.New(w.ferry, publish.Options{Backoff: time.Millisecond, Now: func() time.Time { return t0 }})
 	w.p = New(Options{Config: cfg, Publisher: pub, Now: func() time.Time { return t0 }})
@@ -77,12 +68,7 @@ func newWorld(t *testing.T) *world {
 
 func (w *world) open(who string) *fleet.Repo {
 	w.t.Helper()
-	r, err := fleet.Open(w.ctx, fleet.Options{URL: w.remote.URL(), InMemory: true,
-		Author: fleet.Signature{Name: who, Email: who + "@example.com"}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return r
+	return fleettest.Clone(w.t, w.remote, who)
 }
 
 // change commits a person's edit of files (fn gets the current content).

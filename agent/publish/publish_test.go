@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/fleet/fleettest"
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/e2e/gitserver"
 )
@@ -27,36 +28,22 @@ import (
 
 var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 
-var remoteID atomic.Int64
-
 // newRemote makes a remote whose main holds files, pushed by a person.
 func newRemote(t *testing.T, files map[string]string) *fleet.MemoryRemote {
 	t.Helper()
-	m := fleet.NewMemoryRemote(fmt.Sprintf("publish-test-%d", remoteID.Add(1)))
-	person := open(t, m, "person")
+	m := fleettest.Remote(t, "publish-test")
 	seed := map[string][]byte{}
 	for p, c := range files {
 		seed[p] = []byte(c)
 	}
-	s, err := person.Commit(nil, seed, "seed\n", t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := person.Push(context.Background(), s); err != nil {
-		t.Fatal(err)
-	}
+	fleettest.Push(t, open(t, m, "person"), seed, "seed\n", t0)
 	return m
 }
 
 // open is a clone of m: each writer (a replica, a person) has its own.
 func open(t *testing.T, m *fleet.MemoryRemote, who string) *fleet.Repo {
 	t.Helper()
-	r, err := fleet.Open(context.Background(), fleet.Options{URL: m.URL(), InMemory: true,
-		Author: fleet.Signature{Name: who, Email: who + "@example.com"}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return fleettest.Clone(t, m, who)
 }
 
 func newPublisher(repo Repo, attempts int) *Publisher {

@@ -2,8 +2,6 @@ package rollback
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -13,6 +11,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/canary"
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/fleet/fleettest"
 	"github.com/ferry-dev/ferry/agent/gitstate"
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/publish"
@@ -33,8 +32,6 @@ environments:
   - {name: qa,  overlay: overlays/qa,  from: dev, auto: true}
   - {name: dr,  overlay: overlays/dr,  mirror: qa}
 `
-
-var remoteID atomic.Int64
 
 // world is a fleet repo with ferry's clone and a person's, on a clock the
 // test moves: every commit is a minute after the one before.
@@ -58,7 +55,7 @@ func newWorld(t *testing.T) *world {
 	}
 	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	w := &world{t: t, ctx: context.Background(), cfg: cfg, now: t0, t0: t0,
-		remote: fleet.NewMemoryRemote(fmt.Sprintf("rollback-test-%d", remoteID.Add(1)))}
+		remote: fleettest.Remote(t, "rollback-test")}
 	w.person = w.open("person")
 	files, err := overlays.ExampleFleet("127.0.0.1:5000")
 	if err != nil {
@@ -68,13 +65,7 @@ func newWorld(t *testing.T) *world {
 		p := "overlays/" + env + "/kustomization.yaml"
 		files[p] = []byte(strings.Replace(string(files[p]), "newTag: 0.0.0", "newTag: 1.0.0", 1))
 	}
-	seed, err := w.person.Commit(nil, files, "seed\n", w.now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.person.Push(w.ctx, seed); err != nil {
-		t.Fatal(err)
-	}
+	fleettest.Push(t, w.person, files, "seed\n", w.now)
 	w.ferry = w.open("ferry")
 	clock := func() time.Time { return w.now }
 	pub := publish.New(w.ferry, publish.Options{Backoff: time.Millisecond, Now: clock})
@@ -85,12 +76,7 @@ func newWorld(t *testing.T) *world {
 
 func (w *world) open(who string) *fleet.Repo {
 	w.t.Helper()
-	r, err := fleet.Open(w.ctx, fleet.Options{URL: w.remote.URL(), InMemory: true,
-		Author: fleet.Signature{Name: who, Email: who + "@example.com"}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return r
+	return fleettest.Clone(w.t, w.remote, who)
 }
 
 func (w *world) tick() time.Time { w.now = w.now.Add(time.Minute); return w.now }

@@ -1,22 +1,17 @@
 package state
 
 import (
-	"context"
 	"errors"
-	"fmt"
-	"log/slog"
 	"reflect"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/fleet/fleettest"
 	"github.com/ferry-dev/ferry/overlays"
 )
-
-var fuzzRemote atomic.Int64
 
 // FuzzReadEnv commits a random blob as qa's kustomization (in memory, on
 // the example fleet) and reads it as every step does. The state never
@@ -44,11 +39,7 @@ func FuzzReadEnv(f *testing.F) {
 	}
 	qa, _ := cfg.Env("qa")
 	checkout, _ := cfg.App("checkout")
-	m := fleet.NewMemoryRemote(fmt.Sprintf("state-fuzz-%d", fuzzRemote.Add(1)))
-	repo, err := fleet.Open(context.Background(), fleet.Options{URL: m.URL(), InMemory: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		f.Fatal(err)
-	}
+	repo := fleettest.Clone(f, fleettest.Remote(f, "state-fuzz"), "ferry")
 	when := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	base, err := repo.Commit(nil, files, "seed\n", when)
 	if err != nil {

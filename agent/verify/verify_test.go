@@ -3,15 +3,14 @@ package verify
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/fleet/fleettest"
 	"github.com/ferry-dev/ferry/agent/gitstate"
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/publish"
@@ -36,8 +35,6 @@ analyses:
       - {name: errors, query: 'sum(rate(errors_total{version="{{.Version}}"}[1m]))', successCondition: result == 0}
 `
 
-var remoteID atomic.Int64
-
 type world struct {
 	t     *testing.T
 	ctx   context.Context
@@ -54,11 +51,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := fleet.NewMemoryRemote(fmt.Sprintf("verify-test-%d", remoteID.Add(1)))
-	repo, err := fleet.Open(context.Background(), fleet.Options{URL: m.URL(), InMemory: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo := fleettest.Clone(t, fleettest.Remote(t, "verify-test"), "ferry")
 	w := &world{t: t, ctx: context.Background(), cfg: cfg, repo: repo, clock: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
 	now := func() time.Time { return w.clock }
 	w.pub = publish.New(repo, publish.Options{Backoff: time.Millisecond, Now: now})
