@@ -48,9 +48,6 @@ func (a *Agent) Rollback(ctx context.Context, alert Alert) (*RollbackResult, err
 		return res, err
 	}
 	a.obs.rolledBack(res, req)
-	if res.Stale {
-		a.obs.log.Info("rollback not needed", "app", res.App, "env", res.Env, "alert", alert.Name, "reason", res.Reason)
-	}
 	return res, nil
 }
 

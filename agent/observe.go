@@ -166,10 +166,20 @@ func (o *observer) proposed(step Step, url string) {
 }
 
 func (o *observer) rolledBack(res *rollback.Result, req rollback.Request) {
-	if res.Commit != "" {
+	switch {
+	case res.Commit != "":
 		o.metrics.rollback(res.App, res.Env)
 		o.log.Warn("rolled back", "app", res.App, "env", res.Env, "from", res.From.String(), "to", res.To.String(),
-			"alert", req.Name, "mirrors", res.Mirrors, "commit", ledger.ShortHash(res.Commit))
+			"alert", req.Name, "mirrors", res.Mirrors, "via", res.Via, "commit", ledger.ShortHash(res.Commit))
+	case res.PR != nil:
+		o.log.Warn("rollback proposed", "app", res.App, "env", res.Env, "from", res.From.String(), "to", res.To.String(),
+			"alert", req.Name, "pr", res.PR.URL)
+	case res.Stale:
+		o.log.Info("rollback not needed", "app", res.App, "env", res.Env, "alert", req.Name, "reason", res.Reason)
+	default:
+		// Nothing to go back to (or nothing running): a person must act, and
+		// the log must say so even without a notifier configured.
+		o.log.Warn("nothing rolled back", "app", res.App, "env", res.Env, "alert", req.Name, "reason", res.Reason)
 	}
 	if res.Commit != "" || res.PR != nil || (!res.Stale && res.To.IsZero() && !res.From.IsZero()) {
 		ev := notify.Event{Kind: notify.Rollback, App: res.App, Env: res.Env, Version: res.To.Tag, From: res.From.Tag,

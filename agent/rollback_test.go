@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -89,12 +91,18 @@ func TestRollbackWithoutEarlierVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := f.git(t, "show", "main:overlays/prod/kustomization.yaml")
+	var logs bytes.Buffer
+	f.agent.obs.log = slog.New(slog.NewTextHandler(&logs, nil))
 	res, err := f.agent.Rollback(ctx, Alert{App: "checkout", Env: "prod", Name: "HighErrorRate"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !res.To.IsZero() || res.Commit != "" || !strings.Contains(res.Reason, "no earlier good version") {
 		t.Fatalf("rollback: %+v", res)
+	}
+	// Without a notifier the log is where a person learns they must act.
+	if l := logs.String(); !strings.Contains(l, "level=WARN msg=\"nothing rolled back\"") || !strings.Contains(l, "no earlier good version") {
+		t.Fatalf("the log does not say nothing was rolled back, and why:\n%s", l)
 	}
 	if after := f.git(t, "show", "main:overlays/prod/kustomization.yaml"); after != before {
 		t.Fatal("the overlay changed without a version to go back to")

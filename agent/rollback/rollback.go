@@ -47,6 +47,9 @@ type Request struct {
 	// never undoes another version (a person's, or a newer one pushed
 	// meanwhile). Nil: whatever runs when the rollback is first planned.
 	About *ledger.Version
+	// via is the mirror an alert named, when the rollback acts on the
+	// environment it mirrors.
+	via string
 }
 
 // Judged is the version a verdict judged and the commit that brought it.
@@ -71,6 +74,8 @@ type Result struct {
 	Stale bool `json:"stale,omitempty"`
 	// PR is set when the rollback was proposed as a pull request.
 	PR *pullrequest.PR `json:"pr,omitempty"`
+	// Via is the mirror the alert named; Env is the environment it mirrors.
+	Via string `json:"via,omitempty"`
 }
 
 // Options wire a Rollbacker.
@@ -115,6 +120,13 @@ func (r *Rollbacker) Rollback(ctx context.Context, req Request) (*Result, error)
 	if !ok {
 		return nil, fmt.Errorf("%s names environment %q, which ferry.yaml does not have: %w", req.Name, req.Env, ErrUnknownTarget)
 	}
+	if target, ok := r.opts.Config.Env(env.Mirror); ok && req.Judged == nil {
+		// A mirror runs its target's version in step: an alert on it is
+		// about that version, so the target goes back, the mirror with it.
+		// Rolling back the mirror alone would leave the target running a
+		// version ferry had just rejected, and the mirror out of step.
+		req.via, env = env.Name, target
+	}
 	if env.PullRequest && r.opts.Config.Rollback.PullRequest && r.opts.PRs != nil {
 		return r.propose(ctx, app, env, req)
 	}
@@ -145,7 +157,7 @@ func (r *Rollbacker) Rollback(ctx context.Context, req Request) (*Result, error)
 // change plans the rollback on head: the edit to commit, or none (with
 // the reason in the result).
 func (r *Rollbacker) change(ctx context.Context, head *fleet.Snapshot, app *config.App, env *config.Environment, req Request) (*Result, *publish.Edit, error) {
-	res := &Result{App: app.Name, Env: env.Name}
+	res := &Result{App: app.Name, Env: env.Name, Via: req.via}
 	st := state.Read(r.opts.Config, head, nil)
 	if err := st.Envs[env.Name].Err; err != nil {
 		return res, nil, publish.Terminal(err)
@@ -154,6 +166,13 @@ func (r *Rollbacker) change(ctx context.Context, head *fleet.Snapshot, app *conf
 		return res, nil, publish.Terminal(st.Err)
 	}
 	moving := state.Moving(app)
+	if req.via != "" && req.About == nil {
+		// The alert is about what the mirror runs: if the target has moved
+		// on, the mirror follows it and there is nothing to undo.
+		if v := st.Version(app, req.via); !v.IsZero() {
+			req.About = &v
+		}
+	}
 	if req.Judged != nil {
 		if stale, reason, err := r.stale(ctx, st, app, env, *req.Judged); err != nil || stale {
 			res.Stale, res.Reason = stale, reason

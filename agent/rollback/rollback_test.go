@@ -1,6 +1,7 @@
 package rollback
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -189,6 +190,7 @@ func TestActsOnlyOnWhatWasJudged(t *testing.T) {
 		stale    bool
 		reason   string // in the result's reason
 		qa       string // what qa runs afterwards
+		dr       string // what its mirror runs afterwards, when not qa's version
 		rejected []string
 	}{
 		{name: "a failed verdict on the version that runs rolls it back",
@@ -269,6 +271,23 @@ func TestActsOnlyOnWhatWasJudged(t *testing.T) {
 				return alert("fp-1", started, "")
 			},
 			qa: "1.1.0", rejected: []string{"1.2.0"}},
+		{name: "an alert on the mirror rolls back the environment it mirrors, with it",
+			run: func(w *world) Request {
+				w.promote("qa", "1.1.0") // dr with it
+				req := alert("fp-1", time.Time{}, "")
+				req.Env = "dr"
+				return req
+			},
+			reason: "firing for checkout in dr", qa: "1.0.0", rejected: []string{"1.1.0"}},
+		{name: "an alert on the mirror after its target moved on",
+			run: func(w *world) Request {
+				w.promote("qa", "1.1.0")
+				w.set(w.person, map[string]string{"qa": "1.2.0"}, nil) // dr still 1.1.0: it follows on the next pass
+				req := alert("fp-1", time.Time{}, "")
+				req.Env = "dr"
+				return req
+			},
+			stale: true, reason: "is about checkout 1.1.0, but qa now runs 1.2.0", qa: "1.2.0", dr: "1.1.0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t)
@@ -289,8 +308,9 @@ func TestActsOnlyOnWhatWasJudged(t *testing.T) {
 			} else if res.Commit != head {
 				t.Fatalf("result commit %q, remote head %s", res.Commit, head)
 			}
-			if versions["qa"] != tc.qa || versions["dr"] != tc.qa {
-				t.Errorf("qa runs %s and its mirror dr %s, want %s", versions["qa"], versions["dr"], tc.qa)
+			dr := cmp.Or(tc.dr, tc.qa)
+			if versions["qa"] != tc.qa || versions["dr"] != dr {
+				t.Errorf("qa runs %s and its mirror dr %s, want %s and %s", versions["qa"], versions["dr"], tc.qa, dr)
 			}
 			if !slices.Equal(rejected, tc.rejected) {
 				t.Errorf("rejected %v, want %v", rejected, tc.rejected)
