@@ -43,26 +43,32 @@ func (a *Agent) EditFile(ctx context.Context, name string, edit func([]byte) ([]
 
 // PolicyInput is the input document ferry would give the policies now for
 // app's candidate in env, whether or not a promotion is due.
-func (a *Agent) PolicyInput(ctx context.Context, appName, envName string) (map[string]any, Step, error) {
+//
+// The notes say why evidence is absent (a metric query that failed, a
+// report not found): absent evidence denies, and an author must see why.
+func (a *Agent) PolicyInput(ctx context.Context, appName, envName string) (input map[string]any, notes []string, err error) {
 	app, ok := a.full.App(appName)
 	if !ok {
-		return nil, Step{}, fmt.Errorf("no app %q in %s", appName, a.full.Source)
+		return nil, nil, fmt.Errorf("no app %q in %s", appName, a.full.Source)
 	}
 	env, ok := a.full.Env(envName)
 	if !ok {
-		return nil, Step{}, fmt.Errorf("no environment %q in %s", envName, a.full.Source)
+		return nil, nil, fmt.Errorf("no environment %q in %s", envName, a.full.Source)
 	}
 	st, err := a.read(ctx)
 	if err != nil {
-		return nil, Step{}, err
+		return nil, nil, err
 	}
 	cands := a.poller.Lookup(ctx, []*config.App{app}, a.planner.Selector, 0)
 	step := a.planner.Decide(ctx, st, cands, app, env)
 	if step.Candidate.IsZero() {
-		return nil, step, fmt.Errorf("%s has no candidate for %s: %s", envName, appName, step.Reason)
+		return nil, nil, fmt.Errorf("%s has no candidate for %s: %s", envName, appName, step.Reason)
 	}
-	input, _, err := a.gate.Input(ctx, &gate.Request{App: app, Env: env, From: step.From, Candidate: step.Candidate, Current: step.Current, State: st})
-	return input, step, err
+	input, d, err := a.gate.Input(ctx, &gate.Request{App: app, Env: env, From: step.From, Candidate: step.Candidate, Current: step.Current, State: st})
+	if d != nil {
+		notes = d.Notes
+	}
+	return input, notes, err
 }
 
 // RetryAnalysis removes env's verdict on what it runs of app now (the

@@ -131,9 +131,13 @@ authors can write tests from real data. It writes nothing.`,
 			if err != nil {
 				return err
 			}
-			input, _, err := a.PolicyInput(ctx, args[0], args[1])
+			input, notes, err := a.PolicyInput(ctx, args[0], args[1])
 			if err != nil {
 				return err
+			}
+			// Why evidence is absent goes to stderr: stdout stays the document.
+			for _, n := range notes {
+				fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
 			}
 			return output.WriteJSON(cmd.OutOrStdout(), input)
 		},

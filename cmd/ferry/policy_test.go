@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -193,5 +194,50 @@ deny contains "slow" if {
 	_, _, _, err := runFerry(t, "policy", "eval", "--input", filepath.Join(dir, "in.json"), "--policies", filepath.Join(dir, "policies"), "--timeout", "50ms")
 	if !errors.Is(err, policies.ErrDecisionTimeout) || !strings.Contains(err.Error(), "did not finish within 50ms") {
 		t.Fatalf("got %v; want a decision timeout", err)
+	}
+}
+
+// TestPolicyInputSaysWhyEvidenceIsAbsent: evidence that cannot be had is
+// left out of the input (so a policy that needs it denies), and `policy
+// input` says why on stderr, keeping stdout the document. Found by H8: a
+// failed metric query printed the input without it and no reason.
+func TestPolicyInputSaysWhyEvidenceIsAbsent(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prometheus := "http://" + closed.Addr().String()
+	closed.Close() // nothing listens there: every query is refused
+	pipeline := `apiVersion: ferry.dev/v1alpha1
+kind: Pipeline
+git: {url: FLEET, author: {name: ferry, email: ferry@example.com}}
+apps:
+  - {name: checkout, image: REGISTRY/shop/checkout, tags: {semver: ">=1.0.0"}}
+environments:
+  - {name: dev, overlay: overlays/dev, auto: true}
+  - {name: qa,  overlay: overlays/qa,  from: dev, auto: true, metrics: [{name: up_count, query: "count(up)"}]}
+providers:
+  prometheus: {address: ` + prometheus + `, timeout: 2s}
+`
+	f := newCmdFleet(t, pipeline, nil)
+	f.push(t, "shop/checkout", "1.0.0")
+	if code, out, _, err := f.ferry(t, "run", "--once"); code != 0 {
+		t.Fatalf("run --once: exit %d, %v\n%s", code, err, out)
+	}
+	code, stdout, stderr, err := f.ferry(t, "policy", "input", "checkout", "qa")
+	if code != 0 {
+		t.Fatalf("policy input: exit %d, %v\n%s", code, err, stderr)
+	}
+	var in struct {
+		Evidence map[string]any `json:"evidence"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &in); err != nil {
+		t.Fatalf("stdout is not the input document (%v):\n%s", err, stdout)
+	}
+	if _, ok := in.Evidence["metrics"]; ok {
+		t.Fatalf("a metric that could not be queried is in the input:\n%s", stdout)
+	}
+	if !strings.Contains(stderr, "note: metric up_count unavailable:") || !strings.Contains(stderr, "connection refused") {
+		t.Fatalf("stderr does not say why the metric is absent:\n%s", stderr)
 	}
 }
