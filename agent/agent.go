@@ -147,7 +147,7 @@ type Agent struct {
 	// onVerify, when set, starts a verification the moment the commit that
 	// owes it is pushed (the loop sets it).
 	onVerify atomic.Pointer[func(verify.Verification)]
-	// onCandidate, when set, hears about registry answers that came after a
+	// onLate, when set, hears about registry answers that came after a
 	// pass stopped waiting for them (the loop asks for a pass).
 	onLate atomic.Pointer[func(app string)]
 }
@@ -166,6 +166,8 @@ func New(o Options) (*Agent, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	// 2 s: long enough for a healthy registry, short enough that a hung
+	// one costs the other apps little; its apps get a pass of their own.
 	if o.RegistryPatience <= 0 {
 		o.RegistryPatience = 2 * time.Second
 	}
@@ -207,6 +209,8 @@ func New(o Options) (*Agent, error) {
 		PRs: o.PullRequests, Branches: o.Branches, Now: o.Now})
 	a.deliveries = &canary.Deliveries{Config: o.Config, Log: o.Fleet, Render: o.Render, Now: o.Now}
 	analyses := map[string]*analysis.Compiled{}
+	// Sorted, so a start with several bad templates always names the same
+	// one first.
 	providers := slices.Sorted(maps.Keys(o.Analysis))
 	for _, n := range slices.Sorted(maps.Keys(o.Config.Analyses)) {
 		c, err := analysis.Compile(o.Config.Analyses[n].Template(n), providers)

@@ -22,6 +22,7 @@ import (
 // unreject`, `ferry freeze` and `ferry unfreeze` are such commits.
 func (a *Agent) EditFile(ctx context.Context, name string, edit func([]byte) ([]byte, bool, error), rec ledger.Record) (string, error) {
 	res, err := a.pub.Publish(ctx, rec.Subject(), false, func(_ context.Context, head *fleet.Snapshot) ([]publish.Edit, error) {
+		// A file not there yet (the first freeze) is edited from nothing.
 		data, err := head.ReadFile(name)
 		if errors.Is(err, fs.ErrNotExist) {
 			data, err = nil, nil
@@ -59,6 +60,9 @@ func (a *Agent) PolicyInput(ctx context.Context, appName, envName string) (input
 	if err != nil {
 		return nil, nil, err
 	}
+	// A person asked: wait for the registry however slow (the look-up's
+	// own timeout still bounds it). Decide, not Judge: the input is wanted
+	// whether or not the gate would be asked now.
 	cands := a.poller.Lookup(ctx, []*config.App{app}, a.planner.Selector, 0)
 	step := a.planner.Decide(ctx, st, cands, app, env)
 	if step.Candidate.IsZero() {
@@ -92,6 +96,8 @@ func (a *Agent) RetryAnalysis(ctx context.Context, appName, envName string) (str
 	if err != nil {
 		return "", err
 	}
+	// During a delivery the verdict that holds is the step's, on the commit
+	// that put the step in place; otherwise the version's, on its arrival.
 	var commit string
 	if env.Canary != nil && canary.Active(st, app, env) {
 		cs, err := canary.Read(st, app, env)
@@ -114,6 +120,8 @@ func (a *Agent) RetryAnalysis(ctx context.Context, appName, envName string) (str
 		commit = c.Hash
 	}
 	removed := false
+	// Only this app's and env's blocks go: other verdicts on a shared
+	// commit (a person's commit to several envs) stay.
 	err = a.pub.Note(ctx, commit, func(n ledger.Note) (ledger.Note, bool) {
 		n, removed = n.Without(app.Name, env.Name)
 		return n, removed

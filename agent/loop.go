@@ -28,6 +28,8 @@ type triggers struct {
 	signal chan struct{}
 }
 
+// newTriggers buffers one signal: any number of requests during a pass make
+// one more pass, not a queue of them.
 func newTriggers() *triggers {
 	return &triggers{apps: map[string]bool{}, signal: make(chan struct{}, 1)}
 }
@@ -120,6 +122,8 @@ func NewLoopWithClock(a *Agent, interval time.Duration, c clock.Clock) *Loop {
 	if interval <= 0 {
 		interval = time.Minute
 	}
+	// 256 alerts fit while one rollback runs; past that they are dropped
+	// until Alertmanager resends them (OnAlerts).
 	return &Loop{agent: a, clock: c, interval: interval, polled: map[string]time.Time{}, trig: newTriggers(),
 		alerts: make(chan Alert, 256), running: map[string]bool{}}
 }
@@ -192,6 +196,7 @@ func (l *Loop) pass(ctx context.Context, s Scope) {
 		l.retryAt = start.Add(l.failing.Step())
 	}
 	l.agent.obs.metrics.pass(err)
+	// A pass cut short by shutdown is not an error worth a log line.
 	switch {
 	case err != nil && ctx.Err() == nil:
 		l.agent.obs.log.Error("reconcile pass", "reason", s.Reason, "apps", len(s.Apps), "err", err)
@@ -234,6 +239,7 @@ func (l *Loop) untilDue() time.Duration {
 	if next.Before(l.retryAt) {
 		next = l.retryAt
 	}
+	// At least 10 ms: a due time already past must not spin the loop.
 	return max(next.Sub(l.clock.Now()), 10*time.Millisecond)
 }
 
@@ -373,6 +379,8 @@ func (l *Loop) alertWorker(ctx context.Context) {
 			}
 			d := b.Step()
 			l.agent.obs.log.Error("rollback failed; retrying", "alert", al.Name, "app", al.App, "env", al.Env, "in", d, "err", err)
+			// The retry re-enters the queue instead of sleeping here, so
+			// other alerts are not held up behind it.
 			retry := l.clock.After(d)
 			go func() {
 				select {
@@ -396,6 +404,7 @@ func (l *Loop) alertWorker(ctx context.Context) {
 // startVerification runs a verification not already under way in its own
 // goroutine, at once: a step pushed starts its analysis, not the next pass.
 func (l *Loop) startVerification(ctx context.Context, v Verification) {
+	// One run per key: a pass and a push may report the same verification.
 	l.mu.Lock()
 	if l.running[v.Key()] {
 		l.mu.Unlock()

@@ -39,6 +39,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ferry_decisions_total", Help: "Gate decisions by environment and result (allow, deny, error).",
 		}, []string{"env", "result"}),
+		// Buckets from a notification's tens of milliseconds to a registry
+		// polled hourly.
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "ferry_promotion_duration_seconds",
 			Help:    "Time from a candidate first seen to its promotion commit pushed.",
@@ -147,6 +149,8 @@ func (m *Metrics) registryStats(from any, s registry.Stats) {
 	if from != m.statsFrom {
 		before = registry.Stats{}
 	}
+	// Counter.Add panics on a negative value, so a count that went down
+	// adds nothing.
 	if s.RateLimitWaits >= before.RateLimitWaits {
 		m.waits.Add(float64(s.RateLimitWaits - before.RateLimitWaits))
 	}

@@ -82,10 +82,14 @@ func (o *observer) decided(step Step, passStart time.Time) {
 			o.metrics.decision(step.Env, "allow")
 		}
 	}
+	// Metrics above count every decision; the log below only a change, so
+	// a standing denial is one line, not one a pass.
 	key := seenKey(step)
 	verdict := string(step.Action) + ":" + step.Reason
 	o.mu.Lock()
 	if step.Action == ActionPromote {
+		// The pass's start: that is when it saw the candidate, however long
+		// the gate and earlier environments took.
 		if _, ok := o.seen[key]; !ok {
 			o.seen[key] = passStart
 		}
@@ -155,6 +159,8 @@ func (o *observer) delivered(adv canary.Advanced, app *config.App, env *config.E
 	switch {
 	case adv.Aborts:
 		o.metrics.rollback(app.Name, env.Name)
+	// "the <strategy> delivery passed all N steps" (agent/canary) is the
+	// move that makes the version stable: that one is the promotion.
 	case strings.HasPrefix(adv.Step.Reason, "the ") && adv.Step.Action == ActionPromote:
 		o.promoted(adv.Step, adv.Commit)
 	}
@@ -181,6 +187,8 @@ func (o *observer) rolledBack(res *rollback.Result, req rollback.Request) {
 		// the log must say so even without a notifier configured.
 		o.log.Warn("nothing rolled back", "app", res.App, "env", res.Env, "alert", req.Name, "reason", res.Reason)
 	}
+	// People hear of a rollback made or proposed, and also of one that had
+	// no good version to go back to: then only they can act.
 	if res.Commit != "" || res.PR != nil || (!res.Stale && res.To.IsZero() && !res.From.IsZero()) {
 		ev := notify.Event{Kind: notify.Rollback, App: res.App, Env: res.Env, Version: res.To.Tag, From: res.From.Tag,
 			Commit: res.Commit, Reason: res.Reason}

@@ -97,7 +97,8 @@ func (a *Agent) Plan(ctx context.Context) (*Plan, error) {
 }
 
 // maxStale bounds the decisions taken again when the branch moved under a
-// write: a busy branch cannot hold a pass forever.
+// write: a busy branch cannot hold a pass forever, and the next pass tries
+// again on a fresh read.
 const maxStale = 3
 
 // pass is one reconcile pass: what it read, what it decided, what it did.
@@ -127,6 +128,8 @@ func (a *Agent) pass(ctx context.Context, scope Scope, write bool) (*Result, err
 	a.obs.metrics.registryPacing(a.poller.Registry)
 	p.cache = a.gate.NewCache()
 	p.res = &Result{Plan: Plan{Commit: p.st.Snap.Hash()}}
+	// Environments in order, each seeing the commits pushed for the ones
+	// before it (p.st advances): a version can cross the chain in one pass.
 	for _, env := range a.order {
 		for i := range a.cfg.Apps {
 			p.res.Plan.Steps = append(p.res.Plan.Steps, p.step(ctx, &a.cfg.Apps[i], env))
@@ -149,6 +152,8 @@ func (a *Agent) pass(ctx context.Context, scope Scope, write bool) (*Result, err
 
 // step decides (and, in a writing pass, carries out) app's move into env.
 func (p *pass) step(ctx context.Context, app *config.App, env *config.Environment) Step {
+	// A delivery in progress owns the environment: no new candidate until
+	// it ends.
 	if env.Canary != nil && canary.Active(p.st, app, env) {
 		return p.deliver(ctx, app, env)
 	}
@@ -199,6 +204,7 @@ func appendNew(vs []Verification, more ...Verification) []Verification {
 func (a *Agent) read(ctx context.Context) (*state.State, error) {
 	var snap *fleet.Snapshot
 	var notes *fleet.Notes
+	// The fetch shares the clone with the writers: it takes a writer's turn.
 	err := a.pub.Exclusive(func() error {
 		var err error
 		if snap, err = a.fleet.Fetch(ctx); err != nil {
@@ -285,6 +291,8 @@ func (p *pass) promote(ctx context.Context, step Step, app *config.App, env *con
 			if w.Commit == nil {
 				return step, nil
 			}
+			// Advance, not a fetch: only env's overlay changed, and a read
+			// per promotion would cost a round trip to the remote.
 			p.st = p.st.Advance(w.Commit, env)
 			a.history.Record(app.Name, env.Name, step.Candidate) // before the next read of the log sees it
 			a.obs.promoted(step, w.Commit)

@@ -64,6 +64,7 @@ func (a *Agent) Status(ctx context.Context) ([]EnvStatus, error) {
 		for i := range a.cfg.Apps {
 			app := &a.cfg.Apps[i]
 			s := EnvStatus{App: app.Name, Env: env.Name, Analysis: env.Analysis}
+			// A broken overlay is shown as such; the rest still reports.
 			es := st.Envs[env.Name]
 			if es.Err != nil {
 				s.Error = es.Err.Error()
@@ -91,6 +92,7 @@ func (a *Agent) Status(ctx context.Context) ([]EnvStatus, error) {
 					}
 				}
 			}
+			// During a delivery the step's verdict is the one that matters.
 			if s.Delivery == nil && !s.Version.IsZero() {
 				vd, c, ok, err := state.Verdict(ctx, a.fleet, st, app, env, s.Version)
 				if err != nil {

@@ -10,6 +10,7 @@ import (
 // appendEntry adds a new images entry, creating the list when it is absent, null or
 // an empty flow list. New lists copy the sequence layout the document already uses.
 func appendEntry(s *splicer, d *document, img Image) error {
+	// An empty kustomization gets kustomize's own layout.
 	if d.root == nil {
 		s.insertLines(len(s.src), append([]string{"images:"}, blockEntry(img, 0, 2)...)...)
 		return nil
@@ -22,12 +23,16 @@ func appendEntry(s *splicer, d *document, img Image) error {
 		return err
 	}
 	keyCol := s.column(rootOff)
+	// Copy how the file indents its other lists, so the new lines look like
+	// the old ones and the diff is only them.
 	dashOff, gap, err := seqLayout(s, d.root)
 	if err != nil {
 		return err
 	}
 	dash := keyCol + dashOff
 	switch {
+	// No images key: the list goes at the end of the file, which must still
+	// be inside the document.
 	case d.images == nil:
 		rootEnd, err := s.nodeEnd(d.root, keyCol, false)
 		if err != nil {
@@ -53,6 +58,7 @@ func appendEntry(s *splicer, d *document, img Image) error {
 		}
 		s.insertLines(s.nextLine(end), blockEntry(img, dash, dash+gap)...)
 		return nil
+	// A flow list stays flow: the entry is appended inside the brackets.
 	case d.images.Style&yaml.FlowStyle != 0:
 		at, err := s.nodeEnd(d.images.Content[len(d.images.Content)-1], 0, true)
 		if err != nil {
@@ -65,9 +71,13 @@ func appendEntry(s *splicer, d *document, img Image) error {
 	if err != nil {
 		return err
 	}
+	// A tag sits where the dash should be: refuse rather than guess the
+	// dash's column.
 	if s.src[seqOff] != '-' {
 		return unsupportedf(d.images.Line, "images has a tag before its first item")
 	}
+	// The list's own layout wins over the file's, and the new item copies
+	// its last neighbour.
 	dash = s.column(seqOff)
 	last := d.images.Content[len(d.images.Content)-1]
 	item, err := itemColumn(s, last, dash)
@@ -82,10 +92,12 @@ func appendEntry(s *splicer, d *document, img Image) error {
 	return nil
 }
 
-// docEnd matches a "..." document end marker line.
+// docEnd matches a "..." document end marker line. Text appended after it
+// would lie outside the document, so the edit is refused instead.
 var docEnd = regexp.MustCompile(`(?m)^\.\.\.([ \t#\r]|$)`)
 
-// appendFlowRoot handles a kustomization written as one flow mapping.
+// appendFlowRoot handles a kustomization written as one flow mapping. The
+// entry is written in flow syntax too: block lines inside braces are invalid.
 func appendFlowRoot(s *splicer, d *document, img Image) error {
 	list := "[" + flowEntry(img) + "]"
 	switch {

@@ -10,11 +10,13 @@ import (
 
 // Example is the example fleet: base/ and overlays/{dev,qa,ppd,prod,dr}/ under
 // "example". Its images point at the placeholder host REGISTRY; see ExampleFleet.
+// The all: prefix embeds files whose names start with '.' or '_' as well.
 //
 //go:embed all:example
 var Example embed.FS
 
-// registryPlaceholder stands for the registry host in the example overlays.
+// registryPlaceholder stands for the registry host in the example overlays:
+// the demo and the e2e tests start registries on ports known only at run time.
 const registryPlaceholder = "REGISTRY"
 
 // ExampleFleet returns the files of the example fleet by path from the fleet root
@@ -27,6 +29,7 @@ func ExampleFleet(registry string) (map[string][]byte, error) {
 	if err := checkName(registry); err != nil {
 		return nil, fmt.Errorf("example fleet: registry %q: %w", registry, err)
 	}
+	// A trailing '/' would put "//" into every image name.
 	if strings.HasSuffix(registry, "/") {
 		return nil, fmt.Errorf("example fleet: registry %q ends with '/'", registry)
 	}

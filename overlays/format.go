@@ -36,6 +36,8 @@ func (img Image) validate() error {
 	if img.NewTag != "" && !tagRE.MatchString(img.NewTag) {
 		return fmt.Errorf("newTag %q of %s: not a valid tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})", img.NewTag, img.Name)
 	}
+	// A sha256 digest must be whole: a truncated one renders, and fails only
+	// when the cluster pulls the image.
 	if img.Digest != "" && (!digestRE.MatchString(img.Digest) ||
 		strings.HasPrefix(img.Digest, "sha256:") && !sha256RE.MatchString(img.Digest)) {
 		return fmt.Errorf("digest %q of %s: not a valid digest (want sha256:<64 hex>)", img.Digest, img.Name)
@@ -43,6 +45,8 @@ func (img Image) validate() error {
 	return nil
 }
 
+// checkName refuses what would change the YAML around a value: blanks and
+// controls, '#' (a comment) and quotes. 1024 bytes bounds a hostile name.
 func checkName(s string) error {
 	if len(s) > 1024 {
 		return errors.New("longer than 1024 bytes")
@@ -95,9 +99,12 @@ func canBePlain(v string, flow bool) bool {
 	if !strings.ContainsRune("0123456789.+-yYnNtTfFoO~", rune(v[0])) {
 		return true
 	}
+	// A tag such as 1.10 must stay a string: read as a number it is 1.1,
+	// another version.
 	if yaml.IsValueNonString(v) { // YAML 1.1, as kubectl and the API server read it
 		return false
 	}
+	// Last, the YAML 1.2 parser itself: plain only if it reads a string back.
 	var n yaml.Node
 	if err := yaml.Unmarshal([]byte(v), &n); err != nil || len(n.Content) != 1 {
 		return false

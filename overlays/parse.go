@@ -11,7 +11,9 @@ import (
 	"github.com/ferry-dev/ferry/internal/text"
 )
 
-// ErrInvalid marks a kustomization whose images list cannot be read.
+// ErrInvalid marks a kustomization whose images list cannot be read. The
+// agent treats it as that environment's error: nothing moves into or out of
+// it, and the other environments go on.
 var ErrInvalid = errors.New("invalid kustomization")
 
 // ErrUnsupported marks valid YAML that SetImage will not edit in place (anchors and
@@ -81,6 +83,8 @@ func invalidf(line int, format string, args ...any) error {
 // and aliases inside the images list are refused, since an in-place edit of an
 // anchored value would change every alias of it too.
 func parse(data []byte, forEdit bool) (*document, error) {
+	// A node tree, not a typed decode: the splicer needs every value's line
+	// and column.
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -89,6 +93,8 @@ func parse(data []byte, forEdit bool) (*document, error) {
 		}
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	// A second document is refused, not ignored: which one a reader takes
+	// is not for ferry to guess.
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		if err != nil {
@@ -112,6 +118,8 @@ func parse(data []byte, forEdit bool) (*document, error) {
 		if k.Kind != yaml.ScalarNode || k.Value != "images" {
 			continue
 		}
+		// Readers disagree on which duplicate wins, so an edit to either
+		// would be a guess.
 		if d.imagesKey != nil {
 			return nil, invalidf(k.Line, "duplicate key images (first at line %d)", d.imagesKey.Line)
 		}
@@ -120,6 +128,8 @@ func parse(data []byte, forEdit bool) (*document, error) {
 	if d.images == nil {
 		return d, nil
 	}
+	// Reading tolerates anchors; only an edit in place would change the
+	// aliases too.
 	seq := d.images
 	if forEdit && (seq.Anchor != "" || seq.Kind == yaml.AliasNode) {
 		return nil, fmt.Errorf("%w: line %d: images uses a YAML anchor or alias", ErrUnsupported, seq.Line)
@@ -159,6 +169,7 @@ func parseEntry(i int, n *yaml.Node, forEdit bool) (*entry, error) {
 			if k.Value != name {
 				continue
 			}
+			// As for images: which duplicate wins is a guess.
 			if e.fields[f] != nil {
 				return nil, invalidf(k.Line, "images[%d] has a duplicate key %s", i, name)
 			}
@@ -177,7 +188,8 @@ func parseEntry(i int, n *yaml.Node, forEdit bool) (*entry, error) {
 	return e, nil
 }
 
-// deref follows an alias to its anchored node.
+// deref follows an alias to its anchored node, a bounded number of times so
+// a pathological chain cannot loop.
 func deref(n *yaml.Node) *yaml.Node {
 	for depth := 0; n.Kind == yaml.AliasNode && n.Alias != nil && depth < 16; depth++ {
 		n = n.Alias
@@ -236,6 +248,8 @@ func ReadImages(data []byte) ([]Image, error) {
 	return imgs, nil
 }
 
+// bom is stripped before parsing and put back on output (SetImage,
+// SetRoute), so a file an editor saved with a BOM keeps it.
 var bom = []byte("\xef\xbb\xbf")
 
 func stripBOM(data []byte) []byte {

@@ -16,6 +16,8 @@ import (
 // would, and returns the rendered YAML. The tree is copied into memory first (all of
 // it but .git: which files a kustomization reaches is only known while building it).
 func Render(fsys fs.FS, dir string) ([]byte, error) {
+	// An absolute or ".." path names nothing in the fleet tree: refuse it
+	// before copying anything.
 	dir = path.Clean(dir)
 	if !fs.ValidPath(dir) {
 		return nil, fmt.Errorf("render %s: not a relative slash-separated path inside the fleet", dir)
@@ -24,6 +26,8 @@ func Render(fsys fs.FS, dir string) ([]byte, error) {
 	if err := copyTree(fsys, mem, ".", ".", 0); err != nil {
 		return nil, fmt.Errorf("render %s: copy fleet: %w", dir, err)
 	}
+	// kustomize's defaults, as `kustomize build` without flags: plugins and
+	// Helm off, file loads kept under the kustomization's root.
 	resources, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(mem, dir)
 	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", dir, err)
@@ -49,6 +53,7 @@ func copyTree(fsys fs.FS, mem filesys.FileSystem, from, to string, depth int) er
 		switch {
 		case err != nil:
 			return err
+		// .git is never part of a build and may be large.
 		case d.IsDir() && d.Name() == ".git":
 			return fs.SkipDir
 		case d.IsDir():
@@ -77,7 +82,8 @@ func copyTree(fsys fs.FS, mem filesys.FileSystem, from, to string, depth int) er
 	})
 }
 
-// podSpecPaths says where each workload kind keeps its pod spec.
+// podSpecPaths says where each workload kind keeps its pod spec: the usual
+// kinds an images entry reaches, so Bump's check finds the version in any.
 var podSpecPaths = map[string][]string{
 	"Pod":         {"spec"},
 	"Deployment":  {"spec", "template", "spec"},
@@ -106,6 +112,8 @@ func RenderImages(rendered []byte) ([]string, error) {
 			continue
 		}
 		for _, field := range []string{"initContainers", "containers"} {
+			// The full slice expression makes append copy: the map's
+			// shared slice must not be written to.
 			imgs, err := containerImages(rn, append(specPath[:len(specPath):len(specPath)], field))
 			if err != nil {
 				return nil, fmt.Errorf("render images: %s %s: %w", rn.GetKind(), objectName(rn), err)
@@ -137,6 +145,8 @@ func containerImages(rn *yaml.RNode, fieldPath []string) ([]string, error) {
 		if c.Kind != yaml.MappingNode {
 			return nil, fmt.Errorf("%s[%d] is not a mapping", joinPath(fieldPath), i)
 		}
+		// A container without an image would not deploy: say so rather
+		// than skip it.
 		img := yaml.NewRNode(c).Field("image")
 		if img == nil || img.Value.YNode().Kind != yaml.ScalarNode || img.Value.YNode().Value == "" {
 			return nil, fmt.Errorf("%s[%d] has no image", joinPath(fieldPath), i)

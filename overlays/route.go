@@ -36,7 +36,8 @@ type RouteState struct {
 	Mirror                     bool // the stable rule mirrors to the canary
 }
 
-// maxWeight is the largest backendRef weight the Gateway API accepts.
+// maxWeight is the largest backendRef weight the Gateway API accepts; a
+// route past it would be refused by the API server after ferry committed it.
 const maxWeight = 1000000
 
 var (
@@ -52,11 +53,14 @@ func (spec RouteSpec) validate() error {
 	if err := checkName(spec.Name); err != nil {
 		return fmt.Errorf("route name %q: %w", spec.Name, err)
 	}
+	// Backend names are written into the file: only valid Service names,
+	// so nothing that changes the YAML around them gets in.
 	for _, n := range []struct{ what, v string }{{"stable", spec.Stable}, {"canary", spec.Canary}} {
 		if !serviceNameRE.MatchString(n.v) {
 			return fmt.Errorf("%s backend %q: not a Service name (RFC 1123 label)", n.what, n.v)
 		}
 	}
+	// One Service for both would make every weight change a no-op.
 	if spec.Stable == spec.Canary {
 		return fmt.Errorf("stable and canary backends are both %q", spec.Stable)
 	}
@@ -64,6 +68,8 @@ func (spec RouteSpec) validate() error {
 		if !headerNameRE.MatchString(h.Name) {
 			return fmt.Errorf("header name %q: not an HTTP header name", h.Name)
 		}
+		// Control characters could break the YAML line or the header the
+		// gateway sends; 4096 bounds the file.
 		if len(h.Value) > 4096 || !utf8.ValidString(h.Value) || strings.ContainsFunc(h.Value, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 			return fmt.Errorf("header %s value %q: want at most 4096 printable characters", h.Name, truncate(h.Value, 40))
 		}
@@ -143,6 +149,8 @@ func refWeight(ref *yaml.Node, def int) (int, error) {
 		return 1, err
 	}
 	v = deref(v)
+	// The tag must be !!int: a quoted "5" is a string, which the API
+	// server refuses, so ferry must not read it as 5.
 	w, err := strconv.Atoi(v.Value)
 	if v.Kind != yaml.ScalarNode || v.Tag != "!!int" || err != nil || w < 0 || w > maxWeight {
 		return 0, routeInvalidf(v.Line, "weight %s is not an integer from 0 to %d", kindName(v), maxWeight)
@@ -154,6 +162,7 @@ func refWeight(ref *yaml.Node, def int) (int, error) {
 func lookup(m *yaml.Node, key string) (k, v *yaml.Node, err error) {
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		if c := m.Content[i]; c.Kind == yaml.ScalarNode && c.Value == key {
+			// Readers disagree on which duplicate wins: an edit would be a guess.
 			if k != nil {
 				return nil, nil, routeInvalidf(c.Line, "duplicate key %s (first at line %d)", key, k.Line)
 			}
@@ -171,6 +180,7 @@ func child(m *yaml.Node, key string, want yaml.Kind, path string) (*yaml.Node, e
 		return nil, err
 	}
 	v = deref(v)
+	// `key:` with nothing after it counts as absent.
 	if isNull(v) {
 		return nil, nil
 	}
@@ -199,6 +209,8 @@ func parseRoute(data []byte, spec RouteSpec) (*routeDoc, error) {
 			}
 			return nil, &routeError{kind: ErrInvalid, msg: "invalid route file: " + err.Error()}
 		}
+		// Other documents (a Service, another route) share the file and are
+		// skipped, unlike in a kustomization.
 		if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
 			continue
 		}
@@ -213,6 +225,8 @@ func parseRoute(data []byte, spec RouteSpec) (*routeDoc, error) {
 		if md == nil || childString(md, "name") != spec.Name {
 			continue
 		}
+		// Two routes of one name: editing one would leave the other routing
+		// traffic as before.
 		if found != nil {
 			return nil, routeInvalidf(root.Line, "a second HTTPRoute named %s (first at line %d)", spec.Name, found.Line)
 		}
@@ -276,11 +290,14 @@ func parseRules(root *yaml.Node, spec RouteSpec) (*routeDoc, error) {
 			}
 		}
 		switch {
+		// Later rules naming stable (other paths) are left as they are.
 		case info.stable != nil && d.stableRule == nil:
 			d.stableRule, d.backends, d.stableRef, d.canaryRef = r, refs, info.stable, info.canary
 			if err := d.parseFilters(spec, path); err != nil {
 				return nil, err
 			}
+		// A rule sending everything to the canary is the A/B rule only when
+		// it matches the header: a person's own canary rule is left alone.
 		case info.onlyCanary:
 			ab, err := hasHeaderMatch(r, spec.Header, path)
 			if err != nil {
@@ -291,6 +308,8 @@ func parseRules(root *yaml.Node, spec RouteSpec) (*routeDoc, error) {
 			}
 		}
 	}
+	// Refused, not created: ferry shifts traffic on the person's rule, it
+	// does not write a route of its own.
 	if d.stableRule == nil {
 		return nil, routeInvalidf(d.rules.Line, "HTTPRoute %s has no rule with a backendRef to %s", spec.Name, spec.Stable)
 	}
@@ -330,6 +349,7 @@ func (d *routeDoc) parseFilters(spec RouteSpec, path string) error {
 		if err != nil {
 			return err
 		}
+		// Mirrors to other Services are a person's, and stay.
 		if br != nil && childString(br, "name") == spec.Canary {
 			d.mirrors = append(d.mirrors, j)
 		}
@@ -361,6 +381,8 @@ func hasHeaderMatch(r *yaml.Node, h *HeaderMatch, path string) (bool, error) {
 			if h == nil {
 				return true, nil
 			}
+			// No type is the Gateway API's default, Exact; a regular
+			// expression match is not ferry's rule.
 			if t := childString(hm, "type"); (t == "" || t == "Exact") &&
 				strings.EqualFold(childString(hm, "name"), h.Name) && childString(hm, "value") == h.Value {
 				return true, nil

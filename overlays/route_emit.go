@@ -11,6 +11,8 @@ import (
 // an item's content gap columns after its dash.
 type blockStyle struct{ mi, dashOff, gap int }
 
+// defaultBlockStyle is kustomize's and kubectl's layout, for files that show
+// none of their own.
 var defaultBlockStyle = blockStyle{mi: 2, dashOff: 0, gap: 2}
 
 // newMap builds a block mapping from key/value pairs.
@@ -34,10 +36,13 @@ func newInt(v string) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: v}
 }
 
-// clone deep-copies a node without positions, comments or anchors, as block YAML.
+// clone deep-copies a node without positions, comments or anchors, as block YAML:
+// a copy is written as new lines, never spliced where its source was.
 func clone(n *yaml.Node) *yaml.Node {
 	n = deref(n)
 	c := &yaml.Node{Kind: n.Kind, Tag: n.Tag, Value: n.Value}
+	// Quoting is kept so the copy reads as the same value; explicit tags
+	// and flow style are dropped.
 	if n.Kind == yaml.ScalarNode {
 		c.Style = n.Style &^ (yaml.TaggedStyle | yaml.FlowStyle)
 	}
@@ -50,10 +55,14 @@ func clone(n *yaml.Node) *yaml.Node {
 // scalarText renders a scalar on one line, as the YAML encoder quotes it.
 func scalarText(n *yaml.Node, line int) (string, error) {
 	c := &yaml.Node{Kind: yaml.ScalarNode, Tag: n.Tag, Value: n.Value, Style: n.Style &^ (yaml.LiteralStyle | yaml.FoldedStyle)}
+	// The encoder decides the quoting, so a value that needs quotes gets
+	// them.
 	out, err := yaml.Marshal(c)
 	if err != nil {
 		return "", routeUnsupportedf(line, "cannot write %s: %v", kindName(n), err)
 	}
+	// One line only: new text is inserted as whole lines, and a value's
+	// continuation lines would need the indentation of wherever it lands.
 	text := strings.TrimSuffix(string(out), "\n")
 	if strings.ContainsAny(text, "\r\n") {
 		return "", routeUnsupportedf(line, "cannot write %s on one line", kindName(n))
@@ -79,6 +88,7 @@ func (st blockStyle) mapLines(m *yaml.Node, col, line int) ([]string, error) {
 				return nil, err
 			}
 			out = append(out, pad+key+": "+text)
+		// Empty collections are written inline: a bare `key:` reads as null.
 		case v.Kind == yaml.MappingNode && len(v.Content) == 0:
 			out = append(out, pad+key+": {}")
 		case v.Kind == yaml.SequenceNode && len(v.Content) == 0:
@@ -119,6 +129,7 @@ func (st blockStyle) seqLines(seq *yaml.Node, dash, line int) ([]string, error) 
 			if err != nil {
 				return nil, err
 			}
+			// The first key moves onto the dash's line, at the file's gap.
 			sub[0] = pad + "-" + strings.Repeat(" ", st.gap-1) + sub[0][dash+st.gap:]
 			out = append(out, sub...)
 		case it.Kind == yaml.MappingNode:

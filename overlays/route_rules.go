@@ -7,10 +7,14 @@ import (
 )
 
 // setHeaderRule inserts the A/B rule first in spec.rules, or removes every A/B rule.
+// First, because the Gateway API breaks a tie between equally specific rules
+// of one route by their order.
 func (e *routeEditor) setHeaderRule(cur, want bool) error {
 	switch {
 	case cur == want:
 		return nil
+	// Every A/B rule goes, copies included, so the route reads back with
+	// no header rule at all.
 	case !want:
 		for _, i := range e.d.abRules {
 			if err := e.removeItem(e.d.rules, i, "spec.rules"); err != nil {
@@ -20,6 +24,8 @@ func (e *routeEditor) setHeaderRule(cur, want bool) error {
 		return nil
 	}
 	rules := e.d.rules
+	// A rule is many lines; writing one into a flow list would mean
+	// re-flowing the person's layout.
 	if isFlow(e.d.root) || isFlow(rules) {
 		return routeUnsupportedf(rules.Line, "spec.rules is a flow-style list; write it in block style to let ferry add the header rule")
 	}
@@ -80,6 +86,8 @@ func (e *routeEditor) headerRule() *yaml.Node {
 			rule.Content = append(rule.Content, clone(k), clone(v))
 		}
 	}
+	// A rule without matches matches every request: the A/B rule must
+	// match only requests with the header.
 	if !sawMatches {
 		rule.Content = append([]*yaml.Node{newStr("matches"), newSeq(newMap("headers", newSeq(header)))}, rule.Content...)
 	}
@@ -106,6 +114,8 @@ func withHeader(matches, header *yaml.Node) *yaml.Node {
 				continue
 			}
 			at = i
+			// A match that already tests this header would test it twice,
+			// with two values, and never match.
 			for _, old := range c.Content[i+1].Content {
 				if !strings.EqualFold(childString(old, "name"), header.Content[1].Value) {
 					hs.Content = append(hs.Content, old)
@@ -140,6 +150,8 @@ func (e *routeEditor) setMirror(cur, want bool) error {
 	switch {
 	case cur == want:
 		return nil
+	// The key goes too when only mirrors were left: the route returns to
+	// what it was before the step, not to an empty `filters: []`.
 	case !want && len(d.mirrors) == len(d.filters.Content):
 		return e.removeKey(d.stableRule, "filters")
 	case !want:
@@ -200,6 +212,7 @@ func (e *routeEditor) setMirror(cur, want bool) error {
 // removeItem deletes item i of a block list with its whole lines.
 func (e *routeEditor) removeItem(seq *yaml.Node, i int, what string) error {
 	item := seq.Content[i]
+	// Removal works on whole lines, which a flow collection does not have.
 	if isFlow(seq) || isFlow(item) || isFlow(e.d.root) {
 		return routeUnsupportedf(item.Line, "%s is flow-style; write it in block style to let ferry remove from it", what)
 	}
@@ -207,6 +220,8 @@ func (e *routeEditor) removeItem(seq *yaml.Node, i int, what string) error {
 	if err != nil {
 		return err
 	}
+	// Walk back from the item to its dash: it must start its own line, or
+	// removing the lines would take other text along.
 	dash := off - 1
 	for dash >= 0 && isBlank(e.s.src[dash]) {
 		dash--
@@ -269,6 +284,7 @@ func (e *routeEditor) removeKey(m *yaml.Node, key string) error {
 				return err
 			}
 			e.s.replace(keyStart, next, "")
+		// Removing the only key would leave an empty item to reformat.
 		default:
 			return routeUnsupportedf(k.Line, "cannot remove %s, the only key of its mapping", key)
 		}

@@ -34,6 +34,7 @@ func SetRoute(data []byte, spec RouteSpec, want RouteState) (out []byte, changed
 }
 
 func setRoute(data []byte, spec RouteSpec, want RouteState) ([]byte, bool, error) {
+	// SetImage's preconditions: parser positions must map to bytes exactly.
 	src := stripBOM(data)
 	if !utf8.Valid(src) {
 		return nil, false, &routeError{kind: ErrUnsupported, msg: "unsupported route layout: not UTF-8"}
@@ -52,9 +53,12 @@ func setRoute(data []byte, spec RouteSpec, want RouteState) ([]byte, bool, error
 	if cur == want {
 		return data, false, nil
 	}
+	// Only an edit needs the route anchor-free; reading never does.
 	if err := noAnchors(d.root); err != nil {
 		return nil, false, err
 	}
+	// Every step splices the original source, so none sees another's edit
+	// and each can be reasoned about alone.
 	e := &routeEditor{s: newSplicer(src), d: d, spec: spec}
 	e.st = e.style()
 	steps := []func() error{
@@ -107,7 +111,8 @@ type routeEditor struct {
 	st   blockStyle
 }
 
-// style reads the file's block layout from spec and spec.rules.
+// style reads the file's block layout from spec and spec.rules, so added
+// lines indent like the ones around them.
 func (e *routeEditor) style() blockStyle {
 	st := defaultBlockStyle
 	specKey, sp, _ := lookup(e.d.root, "spec")
@@ -163,6 +168,7 @@ func (e *routeEditor) setWeight(ref *yaml.Node, cur, w int) error {
 		return err
 	}
 	if k != nil {
+		// `weight:` with no value: write it after the colon.
 		if isImplicitNull(v) {
 			at, err := colonAfter(e.s, k, flow)
 			if err != nil {
@@ -202,6 +208,7 @@ func (e *routeEditor) setCanaryWeight(cur, w int) error {
 	if e.d.canaryRef != nil {
 		return e.setWeight(e.d.canaryRef, cur, w)
 	}
+	// No canary ref already reads as weight 0.
 	if w == 0 {
 		return nil
 	}
@@ -211,7 +218,8 @@ func (e *routeEditor) setCanaryWeight(cur, w int) error {
 }
 
 // backendRef is a ref to the named Service, with the stable ref's group, kind,
-// namespace and port.
+// namespace and port: the canary must be reached the same way, only under
+// another name.
 func (e *routeEditor) backendRef(name string) *yaml.Node {
 	ref := newMap("name", newStr(name))
 	for i := 0; i+1 < len(e.d.stableRef.Content); i += 2 {
@@ -241,6 +249,7 @@ func (e *routeEditor) appendItem(seq, item *yaml.Node, what string) error {
 	if err != nil {
 		return err
 	}
+	// This list's own gap wins over the one read from spec.rules.
 	st := e.st
 	st.gap = itemCol - dash
 	lines, err := st.seqLines(newSeq(item), dash, seq.Line)

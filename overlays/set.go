@@ -14,10 +14,13 @@ import (
 // when img.NewName is not empty. Without a matching entry one is appended, creating
 // the images list if needed. When nothing changes it returns data itself and false.
 func SetImage(data []byte, img Image) ([]byte, bool, error) {
+	// Values first: nothing odd reaches the file, whatever its layout.
 	if err := img.validate(); err != nil {
 		return nil, false, fmt.Errorf("set image: %w", err)
 	}
 	src := stripBOM(data)
+	// Columns are counted in characters: invalid UTF-8 would misplace every
+	// edit after it.
 	if !utf8.Valid(src) {
 		return nil, false, fmt.Errorf("set image %s: %w: not UTF-8", img.Name, ErrUnsupported)
 	}
@@ -39,6 +42,8 @@ func SetImage(data []byte, img Image) ([]byte, bool, error) {
 			return nil, false, fmt.Errorf("set image %s: %w", img.Name, err)
 		}
 	}
+	// No entry is not an error: an overlay that takes the image from its
+	// base gets an entry of its own, which pins it for this environment.
 	if !matched {
 		if err := appendEntry(s, d, img); err != nil {
 			return nil, false, fmt.Errorf("set image %s: %w", img.Name, err)
@@ -58,6 +63,8 @@ func SetImage(data []byte, img Image) ([]byte, bool, error) {
 }
 
 // fieldValues are the wanted values in key order; "" with set=false means keep.
+// The name is the entry's key and never changes; newName changes only when
+// asked, since an overlay may rename the image on purpose.
 func (img Image) fieldValues() (vals [numKeys]string, set [numKeys]bool) {
 	vals = [numKeys]string{img.Name, img.NewName, img.NewTag, img.Digest}
 	set = [numKeys]bool{false, img.NewName != "", true, true}
@@ -100,6 +107,7 @@ func updateEntry(s *splicer, e *entry, img Image) error {
 
 // setScalar rewrites a value in place, keeping its quoting when the value allows.
 func setScalar(s *splicer, p *pair, v string, indent int, flow bool) error {
+	// `newTag:` with nothing after it: the value goes after the colon.
 	if isImplicitNull(p.value) {
 		at, err := colonAfter(s, p.key, flow)
 		if err != nil {
@@ -112,6 +120,8 @@ func setScalar(s *splicer, p *pair, v string, indent int, flow bool) error {
 	if err != nil {
 		return err
 	}
+	// A block scalar (| or >) would need lines of its own; a tag or digest
+	// fits on the key's line.
 	style := p.value.Style
 	if isNull(p.value) || style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
 		style = 0
@@ -135,7 +145,8 @@ func colonAfter(s *splicer, key *yaml.Node, flow bool) (int, error) {
 	return end + 1, nil
 }
 
-// insertField adds key k after the nearest earlier key (name always exists).
+// insertField adds key k after the nearest earlier key (name always exists),
+// so fields stay in kustomize's order and the diff is one added line.
 func insertField(s *splicer, e *entry, k int, v string, indent int, flow bool) error {
 	pred := e.fields[keyName]
 	for j := k - 1; j > keyName; j-- {
@@ -167,12 +178,15 @@ func removeField(s *splicer, e *entry, p *pair, indent int, flow bool) error {
 		return err
 	}
 	switch {
+	// In a flow mapping, cut from the end of the previous value: the comma
+	// before this pair goes with it.
 	case flow && p.idx > 0:
 		prevEnd, err := s.nodeEnd(e.node.Content[p.idx-1], indent, true)
 		if err != nil {
 			return err
 		}
 		s.replace(prevEnd, valueEnd, "")
+	// A pair on its own lines: the lines go, leaving no blank one behind.
 	case !flow && len(bytes.TrimLeft(s.src[s.lineStart(keyStart):keyStart], " ")) == 0:
 		s.replace(s.lineStart(keyStart), s.nextLine(valueEnd), "")
 	default:

@@ -11,7 +11,9 @@ import (
 )
 
 // splicer turns parser positions (1-based line, 1-based column in characters) into
-// byte offsets and collects edits that are applied in one pass.
+// byte offsets and collects edits that are applied in one pass. Applying them
+// together keeps every offset relative to the original source: no edit has to
+// account for another's length.
 type splicer struct {
 	src   []byte
 	lines []int // byte offset of each line start
@@ -31,6 +33,8 @@ func newSplicer(src []byte) *splicer {
 			s.lines = append(s.lines, i+1)
 		}
 	}
+	// The first line ending decides the new lines' endings, so a CRLF file
+	// stays CRLF.
 	if i := bytes.IndexByte(src, '\n'); i > 0 && src[i-1] == '\r' {
 		s.eol = "\r\n"
 	}
@@ -46,6 +50,8 @@ func (s *splicer) offset(n *yaml.Node) (int, error) {
 	if n.Line < 1 || n.Line > len(s.lines) || n.Column < 1 {
 		return 0, unsupportedf(n.Line, "position out of range")
 	}
+	// Columns count characters, so multi-byte text before the node is
+	// walked rune by rune.
 	off := s.lines[n.Line-1]
 	for col := 1; col < n.Column; col++ {
 		if off >= len(s.src) || s.src[off] == '\n' {
@@ -57,7 +63,8 @@ func (s *splicer) offset(n *yaml.Node) (int, error) {
 	return off, nil
 }
 
-// lineStart is the offset of the start of the line holding off.
+// lineStart is the offset of the start of the line holding off, by binary
+// search, so edits in a file of thousands of entries stay cheap.
 func (s *splicer) lineStart(off int) int {
 	i := sort.Search(len(s.lines), func(i int) bool { return s.lines[i] > off })
 	return s.lines[i-1]
@@ -99,11 +106,13 @@ func (s *splicer) insertLines(at int, lines ...string) {
 
 // apply returns the source with every edit made; edits must not overlap.
 func (s *splicer) apply() ([]byte, error) {
+	// Stable: inserts at one offset keep the order they were made in.
 	sort.SliceStable(s.edits, func(i, j int) bool { return s.edits[i].start < s.edits[j].start })
 	var out bytes.Buffer
 	out.Grow(len(s.src) + 256)
 	cur := 0
 	for _, e := range s.edits {
+		// Overlap means an editor bug: refusing beats writing a corrupt file.
 		if e.start < cur {
 			return nil, fmt.Errorf("%w: overlapping edits at byte %d", ErrUnsupported, e.start)
 		}
@@ -115,7 +124,8 @@ func (s *splicer) apply() ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// skipProps skips a node's anchor (&a) and tag (!t) and the blanks after them.
+// skipProps skips a node's anchor (&a) and tag (!t) and the blanks after them:
+// the parser's position is where those start, not the value.
 func (s *splicer) skipProps(off int) int {
 	for off < len(s.src) && (s.src[off] == '&' || s.src[off] == '!') {
 		for off < len(s.src) && !isBlank(s.src[off]) {
@@ -155,6 +165,7 @@ func (s *splicer) scalarSpan(n *yaml.Node, indent int, flow bool) (int, int, err
 	case '\'':
 		for i := start + 1; i < len(s.src); i++ {
 			if s.src[i] == '\'' {
+				// '' is a quote inside the scalar, not its end.
 				if i+1 < len(s.src) && s.src[i+1] == '\'' {
 					i++
 					continue
@@ -165,6 +176,8 @@ func (s *splicer) scalarSpan(n *yaml.Node, indent int, flow bool) (int, int, err
 	case '|', '>':
 		return start, s.blockEnd(start, indent), nil
 	default:
+		// When the text on this line is not the whole value, the plain
+		// scalar goes on over the next, deeper-indented lines.
 		end := s.plainEnd(start, flow)
 		if string(s.src[start:end]) == n.Value {
 			return start, end, nil
@@ -185,12 +198,14 @@ func (s *splicer) plainEnd(start int, flow bool) int {
 		if c == '\n' || c == '\r' {
 			break
 		}
+		// A comment starts only after a blank: "a#b" is one value.
 		if c == '#' && i > start && (s.src[i-1] == ' ' || s.src[i-1] == '\t') {
 			break
 		}
 		if flow && (c == ',' || c == ']' || c == '}') {
 			break
 		}
+		// ": " ends the scalar, "host:5000" does not.
 		if c == ':' && (i+1 == len(s.src) || isBlank(s.src[i+1]) || flow && strings.IndexByte(",]}", s.src[i+1]) >= 0) {
 			break
 		}
@@ -238,6 +253,7 @@ func (s *splicer) nodeEnd(n *yaml.Node, indent int, flow bool) (int, error) {
 		if err != nil {
 			return 0, err
 		}
+		// Checked, not trusted: a wrong position would cut the wrong bytes.
 		if !bytes.HasPrefix(s.src[off:], []byte("*"+n.Value)) {
 			return 0, unsupportedf(n.Line, "alias *%s not where the parser put it", n.Value)
 		}
@@ -294,6 +310,7 @@ func (s *splicer) flowEnd(n *yaml.Node) (int, error) {
 			return off + 1, nil
 		case isBlank(c) || c == ',':
 			off++
+		// A comment may sit between the last item and the bracket.
 		case c == '#':
 			off = s.nextLine(off)
 		default:

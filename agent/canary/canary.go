@@ -52,6 +52,8 @@ func (p *Plan) Label(i int) string {
 	return p.steps[i].label
 }
 
+// restRoute is all traffic on stable: every delivery starts here and every
+// end (promotion, abort, rollback) returns here.
 var restRoute = overlays.RouteState{StableWeight: 100}
 
 // PlanFor resolves env's canary settings for app.
@@ -75,6 +77,8 @@ func PlanFor(app *config.App, env *config.Environment) (*Plan, error) {
 		if tmpl == "" {
 			tmpl = f.def
 		}
+		// missingkey=error: a misspelt field fails here instead of naming
+		// a route file or backend that does not exist.
 		t, err := template.New("route").Option("missingkey=error").Parse(tmpl)
 		if err != nil {
 			return nil, fmt.Errorf("canary route of %s in %s: %w", app.Name, env.Name, err)
@@ -85,6 +89,8 @@ func PlanFor(app *config.App, env *config.Environment) (*Plan, error) {
 		}
 		*f.out = b.String()
 	}
+	// Relative to the overlay: each environment's route is its own file,
+	// moved only by that environment's commits.
 	p.RoutePath = path.Join(path.Clean(env.Overlay), p.RoutePath)
 	deploy := step{route: restRoute, label: "deploy the canary"}
 	switch p.Strategy {
@@ -217,6 +223,7 @@ func StepCommit(ctx context.Context, log state.Log, st *state.State, app *config
 		return id
 	}
 	err := log.LogPath(ctx, st.Snap, path.Clean(env.Overlay), func(c fleet.Commit) (bool, error) {
+		// A root commit has nothing to compare with: it put the step there.
 		if len(c.Parents) == 0 {
 			found = c
 			return false, nil

@@ -131,6 +131,9 @@ func Owed(st *state.State, app *config.App, env *config.Environment, commit *fle
 	return verification(app, env, cs, cs.Step, commit.Hash())
 }
 
+// setRoute adds the route file to files only when it changes (it may be at
+// rest already). An edit error is Terminal: the route's shape is a person's
+// to fix.
 func setRoute(files map[string][]byte, cs *State, want overlays.RouteState) error {
 	data, changed, err := overlays.SetRoute(cs.RouteData, cs.Plan.Route, want)
 	if err != nil {
@@ -155,6 +158,8 @@ func (d *Deliveries) Abort(st *state.State, app *config.App, env *config.Environ
 func (d *Deliveries) abort(st *state.State, app *config.App, env *config.Environment, cs *State, s plan.Step, reason string, reject bool, alert ledger.AlertRef) (*Move, error) {
 	es := st.Envs[env.Name]
 	files := map[string][]byte{}
+	// ferry edits images entries and the route only, never the workloads:
+	// "no canary" is the canary Deployment running the stable version.
 	data, _, err := overlays.SetImage(es.Data, overlays.Image{Name: cs.Entry.Name, NewTag: cs.Stable.Tag, Digest: cs.Stable.Digest})
 	if err != nil {
 		return nil, publish.Terminal(fmt.Errorf("abort the canary of %s in %s: %w", app.Name, env.Name, err))
@@ -189,6 +194,7 @@ func (d *Deliveries) Start(step plan.Step, app *config.App, env *config.Environm
 		es := st.Envs[env.Name]
 		name := p.Entry
 		if name == "" {
+			// From the stable entry as written, which may not be app.Image.
 			if im, ok := es.Entry(app); ok {
 				name = im.Name + overlays.CanarySuffix
 			}
@@ -214,6 +220,8 @@ func Rest(st *state.State, app *config.App, env *config.Environment, v ledger.Ve
 		return err
 	}
 	es := st.Envs[env.Name]
+	// Edit the rollback's copy of the kustomization when it has one, or
+	// its stable bump would be lost.
 	data := es.Data
 	if f, ok := files[es.Path]; ok {
 		data = f
@@ -242,11 +250,14 @@ type Advanced struct {
 // again, never overwritten). notes are the verdicts to decide on.
 func (d *Deliveries) Advance(ctx context.Context, pub *publish.Publisher, notes func(context.Context) (*fleet.Notes, error), app *config.App, env *config.Environment) (Advanced, error) {
 	var out Advanced
+	// Fetched once, outside the writer's turn; a verdict written after it
+	// is read by the next Advance.
 	nt, err := notes(ctx)
 	if err != nil {
 		return out, err
 	}
 	res, err := pub.Publish(ctx, fmt.Sprintf("advance the delivery of %s in %s", app.Name, env.Name), false, func(ctx context.Context, head *fleet.Snapshot) ([]publish.Edit, error) {
+		// Each round reports on its own head only.
 		out = Advanced{}
 		st := state.Read(d.Config, head, nt)
 		cs, err := Read(st, app, env)
@@ -274,6 +285,8 @@ func (d *Deliveries) Advance(ctx context.Context, pub *publish.Publisher, notes 
 	}
 	if n := len(res.Commits); n > 0 {
 		out.Commit = res.Commits[n-1]
+		// Owed now, on the pushed commit: the step's analysis starts at
+		// once instead of at the next pass.
 		out.Verify = Owed(state.Read(d.Config, out.Commit, nt), app, env, out.Commit)
 	}
 	return out, nil

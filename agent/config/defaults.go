@@ -2,7 +2,10 @@ package config
 
 import "time"
 
-// Defaults filled in by Parse for fields left out of ferry.yaml.
+// Defaults filled in by Parse for fields left out of ferry.yaml. 50
+// requests a second lets one registry host serve a minute's poll of 1,000
+// apps (a tag list and a manifest each). 32 unauthenticated bodies of at
+// most 1 MiB bound what strangers can make ferry hold to 32 MiB.
 const (
 	DefaultBranch             = "main"            // git.branch
 	DefaultAuthorName         = "ferry"           // git.author.name
@@ -24,7 +27,8 @@ const (
 	OrderAlphabetical = "alphabetical"
 )
 
-// setDefaults fills every field left empty with its Default* value. Each
+// setDefaults fills every field left empty with its Default* value (an
+// explicit zero too: none of these has a meaningful zero). Each
 // author field is filled on its own, so naming only the email keeps it.
 // An app's interval defaults to registry.interval.
 func (p *Pipeline) setDefaults() {
@@ -66,6 +70,8 @@ func (p *Pipeline) setDefaults() {
 		if p.Apps[i].Interval == 0 {
 			p.Apps[i].Interval = p.Registry.Interval
 		}
+		// Numerical by default: build numbers sort wrong as text (main-10
+		// before main-9).
 		if t := &p.Apps[i].Tags; t.Regex != "" && t.Order == "" {
 			t.Order = DefaultTagOrder
 		}

@@ -38,6 +38,7 @@ func (p *Pipeline) Order() []string {
 	sources := p.sourceIndexes()
 	done := make([]bool, len(envs))
 	order := make([]string, 0, len(envs))
+	// Peers keep file order so plans and logs read as people wrote them.
 	for progress := true; progress; {
 		progress = false
 		for i := range envs {
@@ -49,6 +50,8 @@ func (p *Pipeline) Order() []string {
 			break // restart: the earliest ready environment always goes next
 		}
 	}
+	// Kept, not dropped: callers before validation (and its errors) still
+	// see every environment.
 	for i := range envs {
 		if !done[i] {
 			order = append(order, envs[i].Name)
@@ -58,7 +61,8 @@ func (p *Pipeline) Order() []string {
 }
 
 // sourceIndexes lists, per environment, the indexes of the known
-// environments it takes versions from, leaving out self-references.
+// environments it takes versions from, leaving out self-references:
+// checkSources names those plainly instead of as a one-environment cycle.
 func (p *Pipeline) sourceIndexes() [][]int {
 	index := map[string]int{}
 	for i, e := range p.Environments {
@@ -87,6 +91,8 @@ func (p *Pipeline) validateEnvironments(ps *problems) {
 		if msg != "" {
 			ps.add(joinPath(base, "overlay"), "%s", msg)
 		} else if j, dup := overlays[clean]; dup {
+			// Two environments writing one overlay: a promotion into one
+			// would move the other past its own gate.
 			ps.add(joinPath(base, "overlay"), "%s is also written by environments[%d] (%s)", quote(e.Overlay), j, text.Truncate(p.Environments[j].Name, 40))
 		} else {
 			overlays[clean] = i
@@ -119,6 +125,8 @@ func checkOverlay(overlay string) (string, string) {
 	if path.IsAbs(overlay) || filepath.IsAbs(overlay) || filepath.VolumeName(overlay) != "" || strings.HasPrefix(overlay, `\`) {
 		return "", fmt.Sprintf("%q must be relative to the fleet repo root", overlay)
 	}
+	// Backslashes count as separators: a config written on Windows must
+	// not escape through ..\ either.
 	clean := path.Clean(strings.ReplaceAll(overlay, `\`, "/"))
 	if clean == ".." || strings.HasPrefix(clean, "../") {
 		return "", fmt.Sprintf("%q escapes the fleet repo", overlay)
@@ -189,6 +197,8 @@ func (p *Pipeline) cycles() [][]int {
 				at := slices.Index(stack, s)
 				c := slices.Clone(stack[at:])
 				slices.Reverse(c)
+				// Rotate to start at the smallest index: the same cycle
+				// entered from another environment is reported once.
 				m := slices.Index(c, slices.Min(c))
 				c = append(c[m:], c[:m]...)
 				if key := fmt.Sprint(c); !seen[key] {

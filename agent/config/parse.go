@@ -74,6 +74,8 @@ func document(source string, data []byte) (ast.Node, error) {
 	if err != nil {
 		return nil, yamlerr.FromParser(source, err)
 	}
+	// A file of comments only parses as a comment document: that is
+	// "empty", not a second document.
 	var bodies []ast.Node
 	for _, d := range f.Docs {
 		if d != nil && d.Body != nil && d.Body.Type() != ast.CommentType {
@@ -85,6 +87,8 @@ func document(source string, data []byte) (ast.Node, error) {
 		return nil, &Error{Source: source, Message: "empty document: want a Pipeline with apiVersion " + APIVersion}
 	case 1:
 	default:
+		// Refused rather than taking the first: a second Pipeline pasted
+		// below would otherwise be silently ignored.
 		e := &Error{Source: source, Message: fmt.Sprintf("holds %d YAML documents; want exactly one Pipeline", len(bodies))}
 		if p, ok := nodePos(bodies[1]); ok {
 			e.Line, e.Column = p.line, p.col

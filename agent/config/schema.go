@@ -31,6 +31,8 @@ var (
 	pipelineType = reflect.TypeFor[Pipeline]()
 )
 
+// checkSchema walks body as a Pipeline: every problem found, and where
+// each path was written.
 func checkSchema(source string, body ast.Node) (positions, []error) {
 	s := &schema{source: source, pos: positions{}, anchors: map[string]ast.Node{}}
 	s.walk(body, pipelineType, "")
@@ -79,6 +81,8 @@ func (s *schema) walk(n ast.Node, t reflect.Type, path string) {
 		s.fail(n, path, "%s: nested too deeply", describePath(path))
 		return
 	}
+	// Taken before resolving, so an error points where a value is used,
+	// not where its anchor was defined.
 	if p, ok := nodePos(n); ok {
 		if _, seen := s.pos[path]; !seen {
 			s.pos[path] = p
@@ -133,10 +137,13 @@ func (s *schema) walk(n ast.Node, t reflect.Type, path string) {
 			s.fail(n, path, "%s: expected a string, found %s", describePath(path), describe(n))
 		}
 	case reflect.Bool:
+		// Only true or false: "yes" is a string in YAML 1.2 and a boolean in
+		// 1.1, so it is refused, not guessed.
 		if n.Type() != ast.BoolType {
 			s.fail(n, path, "%s: expected true or false, found %s", describePath(path), describe(n))
 		}
 	case reflect.Int, reflect.Int64, reflect.Int32:
+		// 1.5 or "5" for a count is refused, not truncated or converted.
 		if n.Type() != ast.IntegerType {
 			s.fail(n, path, "%s: expected an integer, found %s", describePath(path), describe(n))
 		}
@@ -181,6 +188,7 @@ func (s *schema) mapping(n ast.Node, path string, each func(key string, kn, vn a
 
 // merge applies "<<: *anchor" or "<<: [*a, *b]" to the mapping at path.
 func (s *schema) merge(v ast.Node, path string, each func(key string, kn, vn ast.Node)) {
+	// Merges chain through anchors, so they count against the same bound.
 	if s.depth > maxAliasDepth {
 		return
 	}
@@ -198,6 +206,8 @@ func (s *schema) merge(v ast.Node, path string, each func(key string, kn, vn ast
 	}
 }
 
+// duration is checked here, not left to decoding, so a bad duration is
+// reported with its line and column beside every other problem.
 func (s *schema) duration(orig, n ast.Node, path string) {
 	sc, ok := n.(ast.ScalarNode)
 	if !ok {
@@ -245,7 +255,8 @@ func yamlName(f reflect.StructField) (string, bool) {
 	return name, true
 }
 
-// suggest returns the known name closest to key when it is a likely typo.
+// suggest returns the known name closest to key when it is a likely typo:
+// two edits at most, since a farther guess misleads more than it helps.
 func suggest(key string, names []string) string {
 	best, bestD := "", 3
 	for _, n := range names {

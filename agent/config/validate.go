@@ -35,6 +35,7 @@ var ProviderKinds = []string{"gitea", "github", "gitlab"}
 // Validate reports every problem of the pipeline at once (errors.Join of
 // *Error), each located at source:line:col when the pipeline came from Parse.
 func (p *Pipeline) Validate() error {
+	// Every problem at once: fixing a config one error per run is slow.
 	ps := newProblems(p.Source, p.pos)
 	if p.APIVersion != APIVersion {
 		ps.add("apiVersion", "%q is not supported; want %q", p.APIVersion, APIVersion)
@@ -89,6 +90,8 @@ func checkGitURL(raw string) string {
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "http", "https":
+		// Credentials in a URL end up in logs and errors; they belong in
+		// files.
 		if u.User != nil {
 			return "must not carry credentials; use git.auth.usernameFile and git.auth.passwordFile"
 		}
@@ -172,6 +175,8 @@ func checkEvidence(ps *problems, base string, e Evidence) {
 		default:
 			ps.add(joinPath(tb, "from"), "%q is not one of %s, %s, %s", t.From, TrivyFromReferrers, TrivyFromURL, TrivyFromFile)
 		}
+		// Parsed here, executed per candidate: a syntax error is refused at
+		// load, not found at every pass.
 		for _, f := range []struct{ key, tmpl string }{{"url", t.URL}, {"file", t.File}} {
 			if _, err := template.New(f.key).Option("missingkey=error").Parse(f.tmpl); err != nil {
 				ps.add(joinPath(tb, f.key), "template: %v", err)
@@ -218,6 +223,7 @@ func (p *Pipeline) validateMetrics(ps *problems) {
 			} else if err := checkMetricQuery(m.Query); err != nil {
 				ps.add(joinPath(base, "query"), "%v", err)
 			}
+			// Without a provider the gate would fail this env at every pass.
 			if p.Providers.Prometheus == nil {
 				ps.add(joinPath(base, "query"), "needs providers.prometheus.address")
 			}
@@ -233,7 +239,7 @@ func (p *Pipeline) validateMetrics(ps *problems) {
 }
 
 // metricSample has the variables a gate-metric query sees at each pass
-// (agent/evidence.go), with sample values.
+// (agent/gate/evidence.go), with sample values.
 var metricSample = map[string]string{"App": "app", "Env": "env", "From": "from", "Version": "1.0.0",
 	"Digest": "sha256:" + strings.Repeat("0", 64)}
 
@@ -281,6 +287,7 @@ func checkTags(ps *problems, base string, t TagPolicy) {
 			set = append(set, k.name)
 		}
 	}
+	// Exactly one: two selectors could disagree on the newest version.
 	switch len(set) {
 	case 0:
 		ps.add(base, "set one of semver, regex or digest")
@@ -309,6 +316,8 @@ func checkTags(ps *problems, base string, t TagPolicy) {
 	}
 }
 
+// validateSettings refuses negatives only: setDefaults ran first, so a
+// zero was already replaced by its default.
 func (p *Pipeline) validateSettings(ps *problems) {
 	if p.Registry.RequestsPerSecond < 0 {
 		ps.add("registry.requestsPerSecond", "must be positive")
@@ -353,6 +362,7 @@ var NotificationEvents = []string{"promotion", "denial", "pullRequestOpened", "r
 func (p *Pipeline) validateNotifications(ps *problems) {
 	n := p.Notifications
 	if e := n.Email; e != nil {
+		// A port is required: ferry does not guess between 25, 465 and 587.
 		if _, port, err := net.SplitHostPort(e.SMTP); err != nil || port == "" {
 			ps.add("notifications.email.smtp", "%q must be host:port", e.SMTP)
 		}

@@ -26,6 +26,7 @@ func (p *Pipeline) providerNames() []string {
 // names) and checks what environments refer to.
 func (p *Pipeline) validateAnalyses(ps *problems) {
 	providers := p.providerNames()
+	// Sorted: map order would shuffle the errors between runs.
 	for _, name := range slices.Sorted(maps.Keys(p.Analyses)) {
 		base := mapKeyPath("analyses", name)
 		if msg := dnslabel.Check(name); msg != "" {
@@ -33,6 +34,7 @@ func (p *Pipeline) validateAnalyses(ps *problems) {
 		}
 		_, err := analysis.Compile(p.Analyses[name].Template(name), providers)
 		for _, e := range flatten(err) {
+			// A FieldError knows its field: point at it, not at the template.
 			var fe *analysis.FieldError
 			if errors.As(e, &fe) {
 				ps.add(joinPath(base, fe.Path), "%v", fe.Err)
@@ -94,6 +96,8 @@ func (p *Pipeline) validateCanary(ps *problems, base string, c *Canary) {
 	case strategy != StrategyCanary && len(c.Steps) > 0:
 		ps.add(joinPath(base, "steps"), "only the canary strategy has weighted steps")
 	}
+	// Weights rise strictly: a step that lowers or repeats a weight
+	// measures nothing new, and 0 would analyse a canary without traffic.
 	for i, w := range c.Steps {
 		at := indexPath(joinPath(base, "steps"), i)
 		switch {
@@ -121,12 +125,14 @@ func (p *Pipeline) validateCanary(ps *problems, base string, c *Canary) {
 			ps.add(joinPath(base, f.field), "template: %v", err)
 		}
 	}
+	// Outside the overlay, one environment's delivery could edit a file
+	// that another environment applies.
 	if f := c.Route.File; f != "" && (path.IsAbs(f) || strings.HasPrefix(path.Clean(f), "..")) {
 		ps.add(joinPath(base, "route.file"), "%q must be a file inside the overlay", f)
 	}
 }
 
-// flatten undoes errors.Join.
+// flatten undoes errors.Join, so each error gets its own position.
 func flatten(err error) []error {
 	if err == nil {
 		return nil

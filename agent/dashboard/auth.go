@@ -16,7 +16,8 @@ import (
 // when no token file is given.
 const TokenEnv = "FERRY_DASHBOARD_TOKEN"
 
-// cookieName holds a keyed hash of the token, never the token itself.
+// cookieName holds a keyed hash of the token, never the token itself: a
+// leaked cookie does not reveal the token, and a new token voids every cookie.
 const cookieName = "ferry_dashboard"
 
 // ReadToken reads the dashboard token from file, else from $FERRY_DASHBOARD_TOKEN;
@@ -25,6 +26,7 @@ func ReadToken(file string) (string, error) {
 	if file != "" {
 		return config.ReadSecret(file)
 	}
+	// Trimmed: a token pasted into a variable often brings a newline along.
 	return strings.TrimSpace(os.Getenv(TokenEnv)), nil
 }
 
@@ -62,6 +64,8 @@ func (g guard) check(r *http.Request) verdict {
 	if g.token == "" {
 		return allowed
 	}
+	// An Authorization header is judged alone: a wrong one is not rescued
+	// by a cookie.
 	if h := r.Header.Get("Authorization"); h != "" {
 		if scheme, tok, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") && equal(strings.TrimSpace(tok), g.token) {
 			return allowed
@@ -83,6 +87,8 @@ func (g guard) check(r *http.Request) verdict {
 // grant sets the session cookie and sends the browser to the same URL
 // without the token, so it stays out of history and Referer headers.
 func (g guard) grant(w http.ResponseWriter, r *http.Request) {
+	// Secure only over TLS: on plain HTTP (loopback) a Secure cookie would
+	// never come back. SameSite=Strict: no other site's link can use it.
 	http.SetCookie(w, &http.Cookie{
 		Name: cookieName, Value: g.cookie, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,

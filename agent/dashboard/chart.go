@@ -47,7 +47,9 @@ const (
 	thresholdOperatorPattern = `<=|>=|<|>|==`
 )
 
-// thresholdRe reads "result < 0.05" and "0.05 > result".
+// thresholdRe reads "result < 0.05" and "0.05 > result". Only such plain
+// comparisons get a line: one drawn for a compound condition would mislead.
+// maxChartPoints above matches what agent/verify's board keeps per run.
 var (
 	thresholdRe  = regexp.MustCompile(`^\s*result\s*(` + thresholdOperatorPattern + `)\s*(` + thresholdNumberPattern + `)\s*$`)
 	thresholdRev = regexp.MustCompile(`^\s*(` + thresholdNumberPattern + `)\s*(` + thresholdOperatorPattern + `)\s*result\s*$`)
@@ -63,6 +65,7 @@ func threshold(cond string) (float64, bool) {
 	} else {
 		return 0, false
 	}
+	// An infinite threshold has no place on the axis.
 	v, err := strconv.ParseFloat(num, 64)
 	return v, err == nil && !math.IsInf(v, 0)
 }
@@ -80,6 +83,8 @@ func NewChart(metric, cond string, ms []analysis.Measurement) Chart {
 			lo, hi = math.Min(lo, m.Value), math.Max(hi, m.Value)
 		}
 	}
+	// The threshold is always in view, so the chart shows how far the
+	// values are from it.
 	th, hasTh := threshold(cond)
 	if hasTh {
 		lo, hi = math.Min(lo, th), math.Max(hi, th)
@@ -87,12 +92,14 @@ func NewChart(metric, cond string, ms []analysis.Measurement) Chart {
 	if math.IsInf(lo, 1) { // nothing to scale: no numbers at all
 		lo, hi = 0, 1
 	}
+	// A flat series gets a band around it instead of a division by zero.
 	if hi-lo < 1e-12 {
 		pad := math.Max(math.Abs(hi)*0.1, 1e-3)
 		lo, hi = lo-pad, hi+pad
 	}
 	y := func(v float64) float64 { return round(padT + (hi-v)/(hi-lo)*plotH) }
 	x := func(i int) float64 {
+		// A single point sits in the middle, not on the edge.
 		if len(ms) == 1 {
 			return padL + plotW/2
 		}
@@ -137,6 +144,7 @@ func NewChart(metric, cond string, ms []analysis.Measurement) Chart {
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
+// round keeps one decimal: finer than a pixel, and a smaller SVG.
 func round(v float64) float64 { return math.Round(v*10) / 10 }
 
 func fmtNum(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }

@@ -25,7 +25,7 @@ import (
 var templateFS embed.FS
 
 // CSP allows no script, no frame, no fetch; only the page's own inline styles
-// and SVG/data images.
+// and SVG/data images. Inline styles mean no stylesheet request and no CDN.
 const CSP = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // Options configure a Handler.
@@ -56,6 +56,7 @@ func New(src Source, o Options) *Handler {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	// The limits keep a page small however long the history grows.
 	if o.HistoryLimit <= 0 {
 		o.HistoryLimit = 100
 	}
@@ -69,12 +70,16 @@ func New(src Source, o Options) *Handler {
 	h.mux.HandleFunc("GET /{$}", h.home)
 	h.mux.HandleFunc("GET /apps/{app}", h.app)
 	h.mux.HandleFunc("GET /apps/{app}/{env}", h.app)
+	// Anything else is a 404 in the dashboard's own page, not the mux's
+	// plain text.
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusNotFound, "There is no page at "+r.URL.Path+".")
 	})
 	return h
 }
 
+// parsePages parses the embedded templates once, at New: a parse error is
+// a build mistake, so Must panics at start, never on a page view.
 func parsePages() map[string]*template.Template {
 	pages := map[string]*template.Template{}
 	for _, name := range []string{"home", "app", "error"} {
@@ -86,12 +91,17 @@ func parsePages() map[string]*template.Template {
 
 // ServeHTTP sets the security headers, checks the token and routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Set before anything else, so every answer (401s and 404s included)
+	// carries them. no-store: decisions and reasons behind a token must not
+	// stay in a shared cache.
 	hd := w.Header()
 	hd.Set("Content-Security-Policy", CSP)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("Referrer-Policy", "no-referrer")
 	hd.Set("Cache-Control", "no-store")
+	// The dashboard changes nothing: any other method is a mistake, or an
+	// attempt at one.
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		hd.Set("Allow", "GET, HEAD")
 		h.fail(w, http.StatusMethodNotAllowed, "The dashboard is read-only.")
@@ -120,11 +130,14 @@ func (h *Handler) pipeline(w http.ResponseWriter) (*config.Pipeline, bool) {
 }
 
 func (h *Handler) sourceError(w http.ResponseWriter, err error) {
+	// Retry-After lets a browser or a monitor come back later instead of
+	// hammering a starting agent.
 	if errors.Is(err, ErrStarting) {
 		w.Header().Set("Retry-After", "5")
 		h.fail(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
+	// The client went away: there is nobody to answer.
 	if errors.Is(err, context.Canceled) {
 		return
 	}
@@ -175,6 +188,7 @@ func (h *Handler) app(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// Unknown names are 404s: a typo must not look like an empty history.
 	app, env := r.PathValue("app"), r.PathValue("env")
 	if _, known := p.App(app); !known {
 		h.fail(w, http.StatusNotFound, "ferry has no app named "+app+".")
@@ -189,6 +203,7 @@ func (h *Handler) app(w http.ResponseWriter, r *http.Request) {
 		h.sourceError(w, err)
 		return
 	}
+	// No history yet is not an error: the page still shows the cells.
 	events, err := h.src.Timeline(r.Context(), app, env, h.opt.HistoryLimit)
 	if err != nil && !errors.Is(err, ErrStarting) {
 		h.sourceError(w, err)

@@ -166,6 +166,8 @@ type History interface {
 // keeps up to limit events of app in env ("" matches all), looking at no more
 // than maxScan commits (0: 5000).
 func ReadTimeline(ctx context.Context, repo History, snap *fleet.Snapshot, app, env string, limit, maxScan int) ([]Event, error) {
+	// 5000: an app that changes rarely in a busy fleet still shows its
+	// history, and no page walks the whole repository.
 	if maxScan <= 0 {
 		maxScan = 5000
 	}
@@ -189,6 +191,7 @@ func (e Event) matches(app, env string) bool {
 	if app != "" && e.App != app {
 		return false
 	}
+	// A rollback moves its mirrors too, so it is on their timelines.
 	return env == "" || e.Env == env || slices.Contains(e.Mirrors, env)
 }
 
@@ -206,6 +209,7 @@ func EventOf(c fleet.Commit) Event {
 	case *ledger.CanaryStep:
 		ev.Kind, ev.Canary = KindCanary, r.Version.Tag
 		ev.Step, ev.Weight = ledger.StepLabel(r.Step, r.Of), strconv.Itoa(r.Weight)
+		// Only step 0 carries the gate: it is the version's arrival.
 		if r.Gate != nil {
 			ev.Version = r.Version.Tag
 		}

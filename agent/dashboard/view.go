@@ -83,6 +83,7 @@ type appView struct {
 }
 
 func (h *Handler) homeView(ctx context.Context, p *config.Pipeline, st []Cell) homeView {
+	// Columns in promotion order (sources first), not file order.
 	v := homeView{Title: "ferry", Now: h.opt.Now().UTC(), Envs: p.Order()}
 	byKey := map[string]Cell{}
 	for _, s := range st {
@@ -91,6 +92,7 @@ func (h *Handler) homeView(ctx context.Context, p *config.Pipeline, st []Cell) h
 	for _, app := range p.Apps {
 		row := matrixRow{App: app.Name, Image: app.Image}
 		for _, env := range v.Envs {
+			// Every cell exists, status or not: the matrix stays rectangular.
 			s, ok := byKey[app.Name+"\x00"+env]
 			if !ok {
 				s = Cell{App: app.Name, Env: env}
@@ -103,6 +105,7 @@ func (h *Handler) homeView(ctx context.Context, p *config.Pipeline, st []Cell) h
 		v.Pass, v.Pending, v.PRs = pass, pass.Pending, pass.PullRequests
 	}
 	v.Analyses = analyses(p, h.src.Progress(), "")
+	// The history is extra: the matrix renders even when it cannot be read.
 	events, err := h.src.Timeline(ctx, "", "", h.opt.RecentLimit)
 	switch {
 	case errors.Is(err, ErrStarting):
@@ -146,6 +149,8 @@ func analyses(p *config.Pipeline, progress []Analysis, app string) []analysisVie
 			continue
 		}
 		av := analysisView{Analysis: pr}
+		// Charts in the order the metrics were first measured: map order
+		// would shuffle them on every reload.
 		var order []string
 		byMetric := map[string][]analysis.Measurement{}
 		for _, m := range pr.Measurements {
@@ -162,7 +167,8 @@ func analyses(p *config.Pipeline, progress []Analysis, app string) []analysisVie
 	return out
 }
 
-// condition is the metric's success condition, else its failure condition.
+// condition is the metric's success condition, else its failure condition:
+// the line the chart draws.
 func condition(p *config.Pipeline, template, metric string) string {
 	t, ok := p.Analyses[template]
 	if !ok {
@@ -192,6 +198,8 @@ func withVerdicts(events []Event, st []Cell, progress []Analysis) []eventView {
 			byCommit[s.Verdict.Commit] = known{s.Verdict.Verdict, s.Verdict.Reason}
 		}
 	}
+	// This agent's own runs go last and win: they may be newer than the
+	// notes the last pass read.
 	for _, p := range progress {
 		if p.Commit != "" {
 			byCommit[p.Commit] = known{p.Verdict, p.Reason}

@@ -35,7 +35,8 @@ func (st *appState) fail(v, by string) {
 }
 
 // analyze walks the target environment's history once, oldest first,
-// classifying each change of each app's stable version.
+// classifying each change of each app's stable version. Oldest first: whether
+// a revert restores an earlier version depends on what ran before it.
 func analyze(h *history, apps []config.App, env string) map[string]appResult {
 	orgs := origins(h)
 	states := make(map[string]*appState, len(apps))
@@ -43,20 +44,27 @@ func analyze(h *history, apps []config.App, env string) map[string]appResult {
 		states[a.Name] = &appState{lastDeploy: map[string]int{}, ran: map[string]bool{}}
 	}
 	for _, oc := range h.targetCommits() {
+		// An unreadable overlay says nothing about versions: the next
+		// readable commit carries on from the last known one.
 		if !oc.readable {
 			continue
 		}
+		// An aborted canary never became the stable version: a failed
+		// change, not a deployment.
 		if app, v, ok := abortOf(oc.rec, env); ok {
 			if st := states[app]; st != nil {
 				st.out = append(st.out, tracked{Change: newChange(KindCanaryAbort, oc, v, st.cur.String())})
 			}
 			continue
 		}
+		// The rollback names what it undid: that deployment failed, whoever
+		// made it.
 		if r, ok := oc.rec.(*ledger.Rollback); ok {
 			if st := states[r.App]; st != nil && r.From.Tag != "" {
 				st.fail(r.From.Tag, oc.commit.Hash)
 			}
 		}
+		// Sorted: a commit moving several apps gives the same report each run.
 		for _, app := range sortedKeys(oc.changes) {
 			if st := states[app]; st != nil {
 				st.change(oc, app, oc.changes[app], orgs[app])
@@ -91,6 +99,8 @@ func (st *appState) change(oc overlayCommit, app string, v version, orgs map[str
 	}
 	d := newChange(KindDeployment, oc, v.String(), from.String())
 	o := orgs[v.String()]
+	// An image created after its deployment means skewed clocks: fall back
+	// to the version's first appearance.
 	switch {
 	case !o.created.IsZero() && !o.created.After(d.Time):
 		d.LeadTimeSeconds, d.LeadTimeFrom = seconds(d.Time.Sub(o.created)), OriginCreated
@@ -112,7 +122,8 @@ func sortedKeys(m map[string]version) []string {
 
 // isRollback recognises a commit that restores an earlier version: ferry's
 // rollback of app (or a person's "rollback ..."), or a git revert back to a
-// version the env ran before.
+// version the env ran before. A revert to a version never run here is a new
+// deployment, not a restore.
 func isRollback(r ledger.Record, app string, ranBefore bool) bool {
 	switch r := r.(type) {
 	case *ledger.Rollback:
@@ -124,7 +135,8 @@ func isRollback(r ledger.Record, app string, ranBefore bool) bool {
 }
 
 // closeIncidents pairs each incident's first rollback with the next
-// deployment that was not rolled back: the time to restore.
+// deployment that was not rolled back: the time to restore. Later rollbacks
+// in the same incident do not restart its clock.
 func closeIncidents(cs []tracked) {
 	open := -1
 	for i := range cs {

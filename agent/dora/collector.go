@@ -78,6 +78,8 @@ var (
 // NewCollector returns a Collector over state; register it with a
 // prometheus.Registerer.
 func NewCollector(state func(context.Context) (State, error), o CollectorOptions) *Collector {
+	// A 30-day window moves slowly: recomputing an unchanged head more
+	// often than every 10 minutes would show nothing new.
 	if o.Since <= 0 {
 		o.Since = 30 * 24 * time.Hour
 	}
@@ -107,6 +109,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // and the last good values are served: a broken history must not fail the
 // whole scrape.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	// One computation at a time: concurrent scrapes wait, then reuse it.
+	// Collect gets no context from Prometheus, hence the bounded Background.
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), c.o.Timeout)
@@ -125,6 +129,7 @@ func (c *Collector) refresh(ctx context.Context) error {
 		return err
 	}
 	now := c.o.Now()
+	// The config by pointer: a reload is a new pipeline, and recomputes.
 	key := cacheKey{head: st.Head.Hash(), cfg: st.Config}
 	if key == c.key && now.Sub(c.computed) < c.o.MaxAge {
 		return nil

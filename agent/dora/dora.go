@@ -120,7 +120,8 @@ type Change struct {
 }
 
 // DefaultEnv is the environment DORA measures by default: the last one of
-// the pipeline's order that is not a mirror.
+// the pipeline's order that is not a mirror. A mirror (dr) only copies its
+// target's changes; the last environment that decides for itself is prod.
 func DefaultEnv(cfg *config.Pipeline) (string, error) {
 	order := cfg.Order()
 	for i := len(order) - 1; i >= 0; i-- {
@@ -176,6 +177,8 @@ func compute(ctx context.Context, repo Source, head *fleet.Snapshot, cfg *config
 	switch {
 	case o.Since > 0:
 		r.From = o.Now.Add(-o.Since).UTC()
+	// The whole history starts at the environment's first commit, so the
+	// repository's earlier life does not dilute the per-day rate.
 	case len(h.targetCommits()) > 0:
 		r.From = h.targetCommits()[0].commit.Time.UTC()
 	default:

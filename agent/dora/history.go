@@ -69,6 +69,8 @@ func readHistory(ctx context.Context, repo Source, head *fleet.Snapshot, cfg *co
 		return nil, err
 	}
 	got := make([][]rawCommit, len(envs))
+	// One walk per environment, in parallel: each is a long path-filtered
+	// log, independent of the others.
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, env := range envs {
@@ -103,6 +105,8 @@ func readHistory(ctx context.Context, repo Source, head *fleet.Snapshot, cfg *co
 // first, when prev is an earlier state of the same pipeline that head
 // descends from; ok is false when everything must be read.
 func newCommits(ctx context.Context, repo Source, head *fleet.Snapshot, prev *history, cfg *config.Pipeline, target string) (since []fleet.Commit, ok bool, err error) {
+	// A new config may add apps or move overlays: the old history does not
+	// answer for it.
 	if prev == nil || prev.cfg != cfg || prev.target != target {
 		return nil, false, nil
 	}
@@ -202,6 +206,8 @@ func readOverlayCommit(ctx context.Context, repo Source, c fleet.Commit, p strin
 			oc.readable = false // a broken commit changes nothing we can measure
 		}
 	}
+	// A merged pull request's merge commit is the forge's; the promotion
+	// it brings is ferry's commit on the merged branch.
 	if byFerry(oc.rec) == "" && len(c.Parents) > 1 {
 		if oc.rec, err = secondParentRecord(ctx, repo, c, oc.rec); err != nil {
 			return oc, fmt.Errorf("dora: read the merged commit of %.12s: %w", c.Hash, err)
@@ -267,6 +273,8 @@ func diff(raw []rawCommit, env *config.Environment, apps []config.App, base map[
 			idx := overlays.NewIndex(rc.images)
 			for i := range apps {
 				app := &apps[i]
+				// The stable entry only: a canary step is not a deployment
+				// until the delivery makes the version stable.
 				im, _ := idx.App(app.Image, app.Name, env.CanaryEntry(app))
 				if v := (version{tag: im.NewTag, digest: im.Digest}); v != cur[app.Name] {
 					if oc.changes == nil {

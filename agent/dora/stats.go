@@ -14,6 +14,7 @@ func summarize(xs []float64) Durations {
 	if len(xs) == 0 {
 		return Durations{}
 	}
+	// A copy: the caller's slice is in history order and stays so.
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	var sum float64
@@ -39,6 +40,8 @@ func ParseSince(s string) (time.Duration, error) {
 	if in == "" {
 		return 0, fmt.Errorf("since %q: empty; want a duration like 30d, 36h or 1d12h", s)
 	}
+	// Days by hand: time.ParseDuration has none, and DORA windows are
+	// counted in days. 100 years keeps the sum far from overflow.
 	var total time.Duration
 	if i := strings.IndexByte(in, 'd'); i >= 0 {
 		days, err := strconv.ParseUint(in[:i], 10, 32)

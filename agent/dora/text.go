@@ -28,6 +28,7 @@ func (r Report) WriteText(w io.Writer) error {
 	for _, a := range r.Apps {
 		row(a.App, a.Metrics)
 	}
+	// With one app its row is already the total.
 	if len(r.Apps) > 1 {
 		row("(all)", r.Overall)
 	}
@@ -41,7 +42,8 @@ func failureRate(m Metrics) string {
 	return fmt.Sprintf("%.0f%% (%d/%d)", 100*m.ChangeFailureRate, m.Failures, m.Changes)
 }
 
-// human prints seconds as 3d4h, 2h5m, 4m10s or 12s; "-" when there is no data.
+// human prints seconds as 3d4h, 2h5m, 4m10s or 12s; "-" when there is no data
+// (0s would read as instant).
 func human(count int, secs float64) string {
 	if count == 0 {
 		return "-"

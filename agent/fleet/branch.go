@@ -20,6 +20,8 @@ func (r *Repo) FetchBranch(ctx context.Context, branch string) (*Snapshot, error
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
 	what := fmt.Sprintf("fetch %s from %s", branch, r.ep.url)
+	// The refspec forces only the local tracking copy: a person may rewrite
+	// a proposal branch, and the copy just follows the remote.
 	remote := plumbing.NewBranchReferenceName(branch)
 	tracking := plumbing.NewRemoteReferenceName(remoteName, branch)
 	err := r.remote.FetchContext(ctx, &gogit.FetchOptions{
@@ -30,6 +32,7 @@ func (r *Repo) FetchBranch(ctx context.Context, branch string) (*Snapshot, error
 	})
 	switch {
 	case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
+	// No such branch yet: the first proposal creates it.
 	case errors.Is(err, gogit.NoMatchingRefSpecError{}), errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return nil, nil
 	default:
@@ -49,6 +52,8 @@ func (r *Repo) PushBranch(ctx context.Context, s *Snapshot, branch string) error
 	if err := checkBranch(branch); err != nil {
 		return err
 	}
+	// The main branch goes through Push: its fast path and its analysis of
+	// a refused push.
 	if branch == r.opts.Branch {
 		return r.Push(ctx, s)
 	}

@@ -40,6 +40,8 @@ func (r *Repo) commit(parent *Snapshot, others []*Snapshot, files map[string][]b
 	what := "commit on empty branch"
 	if parent != nil {
 		what = "commit on " + parent.short()
+		// Another Repo's objects may be missing here: a commit on them
+		// would push a parent the remote cannot resolve.
 		if parent.objs != r.objs {
 			return nil, fmt.Errorf("%s: the parent snapshot comes from another Repo", what)
 		}
@@ -62,11 +64,14 @@ func (r *Repo) commit(parent *Snapshot, others []*Snapshot, files map[string][]b
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
+	// An empty tree must exist as an object for the commit to point at.
 	if root.IsZero() {
 		if root, err = r.objs.writeObject(&object.Tree{}); err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 	}
+	// A merge may keep the tree and still record history; only a plain
+	// commit that changes nothing is refused.
 	if parent != nil && root == parent.tree && len(others) == 0 {
 		return nil, fmt.Errorf("%s: %w", what, ErrNoChange)
 	}
@@ -108,8 +113,11 @@ func checkPaths(files map[string][]byte) error {
 	for p := range files {
 		names = append(names, p)
 		switch {
+		// NUL would end the name inside a tree object.
 		case !fs.ValidPath(p) || p == "." || strings.ContainsRune(p, 0):
 			errs = append(errs, fmt.Errorf("path %q is not a clean relative slash-separated path", p))
+		// Any case: on a case-insensitive filesystem a checkout of .GIT/x
+		// would write into the cloner's .git.
 		case slices.ContainsFunc(strings.Split(p, "/"), func(s string) bool { return strings.EqualFold(s, ".git") }):
 			errs = append(errs, fmt.Errorf("path %q is inside .git", p))
 		}
@@ -161,6 +169,8 @@ func (r *Repo) buildTree(base plumbing.Hash, changes map[string][]byte) (plumbin
 		}
 	}
 
+	// Changes below a directory go to its subtree, recursively: only the
+	// trees on changed paths are written again.
 	nested := map[string]map[string][]byte{}
 	for p, data := range changes {
 		dir, rest, ok := strings.Cut(p, "/")

@@ -21,6 +21,9 @@ func (s *Snapshot) FS() fs.FS { return snapFS{s: s} }
 
 type snapFS struct{ s *Snapshot }
 
+// The optional interfaces: ReadFile and Stat without opening, and ReadLink
+// and Lstat so overlays can tell a link that leaves the repository from an
+// absent file.
 var (
 	_ fs.ReadFileFS = snapFS{}
 	_ fs.ReadDirFS  = snapFS{}
@@ -28,6 +31,8 @@ var (
 	_ fs.ReadLinkFS = snapFS{}
 )
 
+// find looks name up for op. Invalid names are ErrInvalid, never looked up,
+// as fs.FS requires.
 func (f snapFS) find(op, name string, follow bool) (entry, error) {
 	if !fs.ValidPath(name) {
 		return entry{}, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
@@ -55,6 +60,8 @@ func (f snapFS) Open(name string) (fs.File, error) {
 		}
 		return &dirFile{info: info, entries: list}, nil
 	}
+	// Read whole: fleet files are small YAML, and bytes.Reader gives Seek
+	// and ReadAt for free.
 	data, err := f.s.objs.blob(e.hash)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
@@ -113,6 +120,7 @@ func (f snapFS) ReadLink(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// As readlink(2) on a file that is no link: EINVAL.
 	if e.mode != filemode.Symlink {
 		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
 	}
@@ -132,10 +140,13 @@ func (f snapFS) list(dir entry) ([]fs.DirEntry, error) {
 	}
 	out := make([]fs.DirEntry, 0, len(t.Entries))
 	for _, te := range t.Entries {
+		// A submodule's content lives in another repository: an empty
+		// directory in its place would mislead a render.
 		if te.Mode == filemode.Submodule {
 			continue
 		}
 		e := entry{name: te.Name, mode: te.Mode, hash: te.Hash}
+		// Old git's group-writable mode (100664) is an ordinary file.
 		if e.mode == filemode.Deprecated {
 			e.mode = filemode.Regular
 		}
@@ -147,6 +158,7 @@ func (f snapFS) list(dir entry) ([]fs.DirEntry, error) {
 
 func (f snapFS) info(name string, e entry) (fileInfo, error) {
 	fi := fileInfo{name: name, mode: fsMode(e.mode), mod: f.s.when}
+	// The size without reading the blob, so a listing stays cheap.
 	if e.mode != filemode.Dir {
 		n, err := f.s.objs.EncodedObjectSize(e.hash)
 		if err != nil {
@@ -157,6 +169,8 @@ func (f snapFS) info(name string, e entry) (fileInfo, error) {
 	return fi, nil
 }
 
+// fsMode maps git's modes to permissions: git records only whether a file is
+// executable, so the rest are the conventional ones.
 func fsMode(m filemode.FileMode) fs.FileMode {
 	switch m {
 	case filemode.Dir:
@@ -218,6 +232,7 @@ func (d *dirFile) Read([]byte) (int, error) {
 }
 
 func (d *dirFile) ReadDir(n int) ([]fs.DirEntry, error) {
+	// fs.ReadDirFile's contract: n <= 0 returns all the rest and no EOF.
 	rest := d.entries[d.off:]
 	if n <= 0 {
 		d.off = len(d.entries)

@@ -23,10 +23,14 @@ func InitBare(ctx context.Context, dir, branch string, files map[string][]byte, 
 	if err != nil {
 		return fmt.Errorf("init %s: %w", dir, err)
 	}
+	// HEAD names the branch, so `git clone` checks it out whatever the
+	// cloner's default branch is.
 	head := plumbing.NewSymbolicReference(plumbing.HEAD, plumbing.NewBranchReferenceName(branch))
 	if err := repo.Storer.SetReference(head); err != nil {
 		return fmt.Errorf("init %s: %w", dir, err)
 	}
+	// The first commit is pushed from a clone, as any writer's commit is,
+	// so the bare repository gets exactly what a push sends.
 	work, err := os.MkdirTemp("", "ferry-init-")
 	if err != nil {
 		return err

@@ -24,6 +24,7 @@ type Commit struct {
 
 // Log calls fn for from and its first-parent ancestors, newest first, until
 // fn returns false or an error (which Log returns) or the root is reached.
+// First-parent only: a merged branch counts as its merge, as the branch saw it.
 func (r *Repo) Log(ctx context.Context, from *Snapshot, fn func(Commit) (more bool, err error)) error {
 	return r.walk(ctx, from, func(c *object.Commit) (bool, error) { return fn(toCommit(c)) })
 }
@@ -101,6 +102,7 @@ func (r *Repo) walk(ctx context.Context, from *Snapshot, fn func(*object.Commit)
 		return errors.New("log: the snapshot comes from another Repo")
 	}
 	h := from.hash
+	// The context is checked per commit: a long history stops when asked.
 	for {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("log from %s: %w", from.short(), err)

@@ -19,6 +19,8 @@ func notesTracking(ref string) plumbing.ReferenceName {
 	return plumbing.ReferenceName("refs/remotes/" + remoteName + "/notes/" + strings.TrimPrefix(ref, "refs/notes/"))
 }
 
+// checkNotesRef wants refs/notes/NAME: EditNote pushes there, and must
+// never be pointed at a branch.
 func checkNotesRef(ref string) error {
 	name, ok := strings.CutPrefix(ref, "refs/notes/")
 	if !ok || checkBranch(name) != nil {
@@ -38,6 +40,7 @@ func (r *Repo) FetchNotes(ctx context.Context, ref string) (*Notes, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
+	// "+" forces the local tracking copy only, as for the branch.
 	tracking := notesTracking(ref)
 	err := r.remote.FetchContext(ctx, &gogit.FetchOptions{
 		RemoteName: remoteName,
@@ -102,6 +105,8 @@ func (r *Repo) EditNote(ctx context.Context, ref, commit string, edit func(old s
 	if !plumbing.IsHash(commit) {
 		return fmt.Errorf("note: %q is not a full commit hash", commit)
 	}
+	// Always from the remote's newest notes: an edit of a stale copy would
+	// drop the verdicts others wrote meanwhile.
 	notes, err := r.FetchNotes(ctx, ref)
 	if err != nil {
 		return err
@@ -114,6 +119,7 @@ func (r *Repo) EditNote(ctx context.Context, ref, commit string, edit func(old s
 	if !changed || text == old {
 		return nil
 	}
+	// A final newline, as `git notes` writes one.
 	if !strings.HasSuffix(text, "\n") {
 		text += "\n"
 	}
@@ -125,6 +131,8 @@ func (r *Repo) EditNote(ctx context.Context, ref, commit string, edit func(old s
 			}
 		}
 	}
+	// With no notes yet this is the notes ref's root commit. ErrNoChange:
+	// the same note is there already, nothing to push.
 	s, err := r.commit(notes.snap, nil, files, "Notes added by ferry\n", when)
 	if errors.Is(err, ErrNoChange) {
 		return nil
@@ -147,6 +155,8 @@ func (r *Repo) pushRef(ctx context.Context, s *Snapshot, ref, tracking plumbing.
 	})
 	switch {
 	case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
+	// A refused update is reported in words as often as by a sentinel
+	// (servers differ), so both are read.
 	case errors.Is(err, gogit.ErrNonFastForwardUpdate), strings.Contains(err.Error(), "non-fast-forward"), strings.Contains(err.Error(), "failed to update ref"):
 		return fmt.Errorf("%s: %w (%w)", what, ErrNonFastForward, err)
 	default:

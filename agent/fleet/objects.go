@@ -230,6 +230,7 @@ func (m *memoryObjects) Reference(n plumbing.ReferenceName) (*plumbing.Reference
 func (m *memoryObjects) IterReferences() (storer.ReferenceIter, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// A copy under the lock: the map may change while the caller iterates.
 	refs := make([]*plumbing.Reference, 0, len(m.Storage.ReferenceStorage))
 	for _, r := range m.Storage.ReferenceStorage {
 		refs = append(refs, r)

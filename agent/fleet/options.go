@@ -73,6 +73,8 @@ func (o Options) withDefaults() (Options, error) {
 	if err := checkBranch(o.Branch); err != nil {
 		return o, err
 	}
+	// 30 s: a healthy fetch or push of a fleet repo takes well under a
+	// second; longer means a stuck server, better reported than waited on.
 	if o.Timeout <= 0 {
 		o.Timeout = defaultTimeout
 	}
@@ -82,6 +84,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Author.Name == "" && o.Author.Email == "" {
 		o.Author = DefaultAuthor
 	}
+	// These would break the commit header git parses ("Name <email> time").
 	if strings.ContainsAny(o.Author.Name+o.Author.Email, "<>\n") {
 		return o, fmt.Errorf("fleet options: author %q <%s> contains <, > or a newline", o.Author.Name, o.Author.Email)
 	}
@@ -91,6 +94,7 @@ func (o Options) withDefaults() (Options, error) {
 // checkBranch applies the parts of git-check-ref-format that matter for a
 // branch name given in a config file.
 func checkBranch(b string) error {
+	// refs/... would name a full reference, not a branch.
 	bad := b == "" || b == "@" || strings.HasPrefix(b, "-") || strings.HasPrefix(b, "/") ||
 		strings.HasSuffix(b, "/") || strings.HasSuffix(b, ".") || strings.HasSuffix(b, ".lock") ||
 		strings.Contains(b, "..") || strings.Contains(b, "//") || strings.Contains(b, "@{") ||
@@ -196,6 +200,8 @@ func redactURL(raw string) string { return httpx.RedactURL(raw) }
 func authMethod(ep endpoint, a Auth) (transport.AuthMethod, error) {
 	switch ep.scheme {
 	case "http", "https":
+		// Auth wins over credentials in the URL: files are where secrets
+		// belong.
 		user, pass := a.Username, a.Password
 		if user == "" && pass == "" {
 			user, pass = ep.user, ep.password
@@ -211,6 +217,7 @@ func authMethod(ep endpoint, a Auth) (transport.AuthMethod, error) {
 		if a.SSHKeyFile == "" && a.KnownHostsFile == "" {
 			return nil, nil // go-git falls back to the SSH agent and ~/.ssh/known_hosts
 		}
+		// git: the account every forge's SSH service uses.
 		user := ep.user
 		if user == "" {
 			user = "git"
@@ -236,6 +243,8 @@ func authMethod(ep endpoint, a Auth) (transport.AuthMethod, error) {
 			if err != nil {
 				return nil, fmt.Errorf("known hosts %s: %w", a.KnownHostsFile, err)
 			}
+			// Offer only the key types known_hosts holds for the host, or the
+			// server may present another type and fail verification.
 			helper.HostKeyCallback = db.HostKeyCallback()
 			helper.HostKeyAlgorithms = db.HostKeyAlgorithms(ep.host)
 		}

@@ -51,6 +51,8 @@ func (r *Repo) Push(ctx context.Context, s *Snapshot) error {
 			return err
 		}
 	}
+	// The tracking ref moves only once the push landed: the next commit
+	// builds on what the remote really has.
 	if err := r.wst.SetReference(plumbing.NewHashReference(r.tracking, s.hash)); err != nil {
 		return fmt.Errorf("%s: pushed, but updating %s failed: %w", what, r.tracking, err)
 	}
@@ -66,6 +68,7 @@ func (r *Repo) pushGeneral(ctx context.Context, s *Snapshot, remote io.Writer) e
 		Auth:       r.auth,
 		Progress:   remote,
 	})
+	// Already up to date is success: the remote has s.
 	if errors.Is(err, gogit.NoErrAlreadyUpToDate) {
 		return nil
 	}
@@ -79,10 +82,12 @@ func (r *Repo) pushGeneral(ctx context.Context, s *Snapshot, remote io.Writer) e
 // words. It returns nil when the remote is at s after all: the push landed
 // but its report was lost.
 func (r *Repo) pushFailed(ctx context.Context, what string, s *Snapshot, err error) error {
+	// A timeout of its own: the push's may be what ran out.
 	lctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
 	head, lerr := r.remoteHead(lctx)
 	switch {
+	// The remote cannot be asked: the error's own words are all there is.
 	case lerr != nil:
 		if strings.Contains(err.Error(), "non-fast-forward") {
 			return fmt.Errorf("%s: %w (%w)", what, ErrNonFastForward, err)
@@ -127,6 +132,8 @@ func (r *Repo) isAncestor(h plumbing.Hash, s *Snapshot) (bool, error) {
 	if r.objs.HasEncodedObject(h) != nil {
 		return false, nil
 	}
+	// Every parent, not the first only: a merge may have brought the
+	// remote's head in.
 	seen := map[plumbing.Hash]bool{s.hash: true}
 	queue := []plumbing.Hash{s.hash}
 	for len(queue) > 0 {
@@ -157,6 +164,7 @@ const maxRemoteMessage = 4 << 10
 // (a pre-receive hook's stderr), so a refused push says why.
 type remoteMessages struct{ b []byte }
 
+// Write never fails: a full buffer must not break the push's sideband.
 func (m *remoteMessages) Write(p []byte) (int, error) {
 	if room := maxRemoteMessage - len(m.b); room > 0 {
 		m.b = append(m.b, p[:min(len(p), room)]...)
@@ -168,6 +176,7 @@ func (m *remoteMessages) Write(p []byte) (int, error) {
 // shows them; it keeps errors.Is working.
 func (m *remoteMessages) wrap(err error) error {
 	var lines []string
+	// A hook may print any bytes; the error must be text.
 	for _, l := range strings.FieldsFunc(strings.ToValidUTF8(string(m.b), "?"), func(r rune) bool { return r == '\n' || r == '\r' }) {
 		if l = strings.TrimSpace(l); l != "" && !progressLine(l) {
 			lines = append(lines, "remote: "+l)

@@ -72,6 +72,8 @@ func Open(ctx context.Context, o Options) (*Repo, error) {
 		branch:   plumbing.NewBranchReferenceName(o.Branch),
 		tracking: plumbing.NewRemoteReferenceName(remoteName, o.Branch),
 	}
+	// "+" forces the local tracking ref only: it follows the remote even
+	// after a person's force push; ferry's own pushes never force.
 	r.refspec = config.RefSpec(fmt.Sprintf("+%s:%s", r.branch, r.tracking))
 	if err := r.openStorage(); err != nil {
 		return nil, fmt.Errorf("open %s in %s: %w", ep.url, dir, err)
@@ -111,6 +113,7 @@ func (r *Repo) openStorage() error {
 		if rerr != nil {
 			return rerr
 		}
+		// Never initialise a clone over someone's files.
 		if len(entries) > 0 {
 			return errors.New("the directory is not empty and holds no bare git repository")
 		}
@@ -122,6 +125,7 @@ func (r *Repo) openStorage() error {
 	case err != nil:
 		return err
 	}
+	// Snapshots read many trees and blobs: go-git's default, larger cache.
 	r.objs = &objectStore{s: filesystem.NewStorage(osfs.New(r.dir), cache.NewObjectLRUDefault())}
 	return r.configure(repo)
 }
@@ -137,9 +141,11 @@ func (r *Repo) configure(repo *gogit.Repository) error {
 	case rc == nil:
 		rc = &config.RemoteConfig{Name: remoteName, URLs: []string{r.ep.url}}
 		cfg.Remotes[remoteName] = rc
+	// A clone of another repository would push this fleet's commits there.
 	case len(rc.URLs) != 1 || rc.URLs[0] != r.ep.url:
 		return fmt.Errorf("the directory is a clone of %v, not of %s", redactURLs(rc.URLs), r.ep.url)
 	}
+	// Rewritten when the branch in ferry.yaml changed since the clone.
 	if len(rc.Fetch) != 1 || rc.Fetch[0] != r.refspec {
 		rc.Fetch = []config.RefSpec{r.refspec}
 		if err := repo.SetConfig(cfg); err != nil {
@@ -204,6 +210,7 @@ func (r *Repo) fetch(ctx context.Context) (plumbing.Hash, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
 	start := time.Now()
+	// No tags: ferry never reads them, and fetching them costs time.
 	err := r.remote.FetchContext(ctx, &gogit.FetchOptions{
 		RemoteName: remoteName,
 		RefSpecs:   []config.RefSpec{r.refspec},
@@ -242,6 +249,7 @@ func (r *Repo) netErr(ctx context.Context, what string, err error) error {
 // Snapshot returns the commit with the given full hash, if the local clone
 // has it.
 func (r *Repo) Snapshot(hash string) (*Snapshot, error) {
+	// Full hashes only: an abbreviation could be ambiguous.
 	if !plumbing.IsHash(hash) {
 		return nil, fmt.Errorf("snapshot: %q is not a full commit hash", hash)
 	}

@@ -49,6 +49,8 @@ func (r *Repo) sendPack(ctx context.Context, s *Snapshot, remote io.Writer) (err
 		return err
 	}
 	defer func() {
+		// The first error is the one to report; a close error only when
+		// nothing failed before it.
 		if cerr := sess.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
@@ -66,10 +68,12 @@ func (r *Repo) sendPack(ctx context.Context, s *Snapshot, remote io.Writer) (err
 		old = ref.Hash()
 	}
 	switch {
+	// Already there: a retry after a push whose report was lost.
 	case old == s.hash:
 		return nil
 	case old.IsZero():
 		return errGeneralPush
+	// A head the clone never fetched: someone else pushed since.
 	case r.objs.HasEncodedObject(old) != nil:
 		return fmt.Errorf("%w: the remote is at %s, which the local clone has not fetched", ErrNonFastForward, old.String()[:12])
 	}
@@ -82,6 +86,8 @@ func (r *Repo) sendPack(ctx context.Context, s *Snapshot, remote io.Writer) (err
 		return err
 	}
 	req := packp.NewReferenceUpdateRequestFromCapabilities(ar.Capabilities)
+	// Old is the head seen above: the server refuses the update if the
+	// branch moved since, which is what makes this push no force push.
 	req.Commands = []*packp.Command{{Name: r.branch, Old: old, New: s.hash}}
 	// Ask for the sideband, as go-git's push does when given a Progress:
 	// a refusing hook's reason comes on it.
@@ -126,6 +132,7 @@ func (r *Repo) chainTo(from, stop plumbing.Hash) ([]*object.Commit, error) {
 // newObjects lists the commits of chain and the trees and blobs each
 // introduces over its parent, which the remote has.
 func (r *Repo) newObjects(chain []*object.Commit) ([]plumbing.Hash, error) {
+	// seen spans the chain: an object that recurs is sent once.
 	seen := map[plumbing.Hash]bool{}
 	var out []plumbing.Hash
 	for _, c := range chain {

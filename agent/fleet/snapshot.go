@@ -149,6 +149,7 @@ func (s *Snapshot) walk(parts []string, follow bool) (found entry, next []string
 			if err != nil {
 				return entry{}, nil, false, err
 			}
+			// Relative to the link's directory, as the filesystem resolves it.
 			p := path.Join(path.Join(parts[:i]...), string(target), path.Join(parts[i+1:]...))
 			if path.IsAbs(string(target)) || p == ".." || strings.HasPrefix(p, "../") {
 				return entry{}, nil, false, fs.ErrNotExist
@@ -156,6 +157,7 @@ func (s *Snapshot) walk(parts []string, follow bool) (found entry, next []string
 			return entry{}, splitPath(p), true, nil
 		}
 		cur = entry{name: part, mode: e.Mode, hash: e.Hash}
+		// Old git's group-writable mode (100664) is an ordinary file.
 		if cur.mode == filemode.Deprecated {
 			cur.mode = filemode.Regular
 		}
@@ -170,6 +172,8 @@ func splitPath(p string) []string {
 	return strings.Split(p, "/")
 }
 
+// findEntry scans: every lookup decodes a fresh tree (objectStore.tree), so
+// building object.Tree's own index would cost more than the scan.
 func findEntry(t *object.Tree, name string) (object.TreeEntry, bool) {
 	for _, e := range t.Entries {
 		if e.Name == name {

@@ -72,6 +72,8 @@ func NewCache(images Images) *Cache {
 		trivy: map[string]trivyResult{}, sonar: map[string]sonarResult{}}
 }
 
+// inspect reads the image config once per digest. A tag without a digest
+// (a person's pin) has nothing to inspect: its creation time is absent.
 func (c *Cache) inspect(ctx context.Context, app *config.App, digest string) (registry.ImageInfo, error) {
 	if info, ok := c.info[digest]; ok || c.images == nil || digest == "" {
 		return info, nil
@@ -84,6 +86,9 @@ func (c *Cache) inspect(ctx context.Context, app *config.App, digest string) (re
 	return info, nil
 }
 
+// Defaults for evidence reads. 16 MiB holds the report of a large image
+// and still bounds a hostile answer; a server slower than 10 s counts as
+// down for this pass, and the next pass asks again.
 const (
 	defaultReportBytes     = 16 << 20
 	defaultEvidenceTimeout = 10 * time.Second
@@ -171,6 +176,8 @@ func (s trivySource) read(ctx context.Context, req *Request, cfg *config.TrivyEv
 		}
 		data, where = arts[0].Data, "referrer "+arts[0].Digest
 	}
+	// A report that does not parse is an error, not absent evidence: it
+	// needs a person, and must not pass for a scan that was never made.
 	report, err := trivy.Parse(data)
 	if err != nil {
 		return trivyResult{}, fmt.Errorf("trivy report of %s %s (%s): %w", app.Name, v, where, err)
@@ -236,6 +243,8 @@ func (s metricSource) Gather(ctx context.Context, req *Request, out map[string]a
 		return nil
 	}
 	prom := s.g.opts.Prometheus
+	// A config mistake, not absent evidence: it must be seen, not hidden
+	// behind a denial (or an allow, under a lax policy).
 	if prom == nil {
 		return fmt.Errorf("environment %s has metrics but no Prometheus provider is configured", env.Name)
 	}
@@ -246,6 +255,9 @@ func (s metricSource) Gather(ctx context.Context, req *Request, out map[string]a
 		if err != nil {
 			return err
 		}
+		// Each failure below leaves the metric absent, so a policy that
+		// needs it denies. NaN or Inf compare false with any threshold:
+		// passed on, `deny if x > limit` would let them through.
 		sample, err := prom.Instant(ctx, q, s.g.opts.Now())
 		switch {
 		case errors.Is(err, prometheus.ErrNoData):
@@ -284,6 +296,8 @@ func (s soakSource) Gather(ctx context.Context, req *Request, out map[string]any
 		d.Notes = append(d.Notes, fmt.Sprintf("%s does not run %s in the fleet repo's history", src.Name, req.Candidate))
 		return nil
 	}
+	// A commit time ahead of ferry's clock (skew) is no soak, not a
+	// negative one.
 	secs := max(s.g.opts.Now().Sub(since).Seconds(), 0)
 	out["soak"] = map[string]any{"env": src.Name, "seconds": math.Floor(secs)}
 	d.Evidence = append(d.Evidence, fmt.Sprintf("soak %s %s", src.Name, time.Duration(int64(secs))*time.Second))
@@ -361,5 +375,7 @@ func Expand(what, tmpl string, vars any) (string, error) {
 	if err := t.Execute(&b, vars); err != nil {
 		return "", fmt.Errorf("%s template: %w", what, err)
 	}
+	// A template written as a YAML block scalar ends in a newline, which
+	// would break a URL or a path.
 	return strings.TrimSpace(b.String()), nil
 }

@@ -42,6 +42,8 @@ type Decision struct {
 // Record is the decision as a promotion commit carries it.
 func (d *Decision) Record(from string) ledger.Gate {
 	g := ledger.Gate{From: from, Policy: d.Policy, Evidence: d.Evidence, Warnings: d.Warn}
+	// The image's creation time goes into the commit so DORA's lead time
+	// starts at the build, not at ferry's first sight of the tag.
 	if c, ok := d.Input["candidate"].(map[string]any); ok {
 		g.Created, _ = c["created"].(string)
 	}
@@ -129,7 +131,9 @@ type compiled struct {
 // NewEngines is an empty cache.
 func NewEngines() *Engines { return &Engines{byTree: map[string]compiled{}} }
 
-// maxEngines bounds the cache: each entry is one policy version.
+// maxEngines bounds the cache: each entry is one policy version. A full
+// cache is cleared rather than evicted one by one: the cost is one compile
+// of the live bundle, and no bookkeeping.
 const maxEngines = 16
 
 // Policies returns the compiled policies of snap. A directory that does not
@@ -149,6 +153,8 @@ func (g *Gate) Policies(ctx context.Context, snap *fleet.Snapshot) (*policies.En
 	}
 	e := g.opts.Engines
 	e.mu.Lock()
+	// The timeout is in the key: a reload that changes policyTimeout must
+	// not reuse an engine built with the old one.
 	key := dir + "\x00" + id + "\x00" + g.opts.Config.PolicyTimeout.Std().String()
 	c, ok := e.byTree[key]
 	e.mu.Unlock()
@@ -156,6 +162,8 @@ func (g *Gate) Policies(ctx context.Context, snap *fleet.Snapshot) (*policies.En
 		return c.engine, c.err
 	}
 	engine, err := policies.Load(ctx, snap.FS(), dir, policies.WithDecisionTimeout(g.opts.Config.PolicyTimeout.Std()))
+	// A failed compile is cached too: a broken bundle costs one compile
+	// per commit, not one per decision.
 	if err != nil {
 		err = fmt.Errorf("policies at %s do not compile; no promotion until they do: %w", ledger.ShortHash(snap.Hash()), err)
 	}
@@ -173,6 +181,8 @@ func (g *Gate) Policies(ctx context.Context, snap *fleet.Snapshot) (*policies.En
 // compile); a policy evaluation that fails or times out is a denial that
 // says so.
 func (g *Gate) Decide(ctx context.Context, req *Request) (*Decision, error) {
+	// Policies first: a bundle that does not compile stops the move before
+	// any evidence server is asked.
 	engine, err := g.Policies(ctx, req.State.Snap)
 	if err != nil {
 		return nil, err
@@ -219,12 +229,15 @@ func (g *Gate) Input(ctx context.Context, req *Request) (map[string]any, *Decisi
 		environment["soak_seconds"] = int64(req.Env.Soak.Std() / time.Second)
 	}
 	candidate := map[string]any{"version": req.Candidate.Tag, "tag": req.Candidate.Tag, "digest": req.Candidate.Digest}
+	// The decision's clock is input.time (policies/common.rego), so the
+	// document `ferry policy input` prints replays the same decision.
 	input := map[string]any{
 		"app":         map[string]any{"name": req.App.Name, "image": req.App.Image},
 		"environment": environment,
 		"candidate":   candidate,
 		"time":        g.opts.Now().UTC().Format(time.RFC3339),
 	}
+	// Absent, never a zero value: "runs nothing" must not look like 0.0.0.
 	if !req.Current.IsZero() {
 		input["current"] = map[string]any{"version": req.Current.Tag, "digest": req.Current.Digest}
 	}

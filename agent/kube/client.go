@@ -77,6 +77,7 @@ type clientCache struct {
 }
 
 func (cc *clientCache) get(c config.Cluster) (*clients, error) {
+	// The namespace is no part of the connection: one client per cluster.
 	key := config.Cluster{Kubeconfig: c.Kubeconfig, Context: c.Context}
 	cc.mu.Lock()
 	defer cc.mu.Unlock()

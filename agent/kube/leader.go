@@ -18,7 +18,8 @@ import (
 )
 
 // DefaultLeaseDuration is how long a standby waits, after the leader's last
-// renewal it saw, before it takes over.
+// renewal it saw, before it takes over. 15 s is client-go's and the
+// Kubernetes controllers' usual value.
 const DefaultLeaseDuration = 15 * time.Second
 
 // LeaderOptions name a coordination.k8s.io Lease and who contends for it.
@@ -58,6 +59,8 @@ func (o LeaderOptions) withDefaults() (LeaderOptions, error) {
 	if o.LeaseDuration <= 0 {
 		o.LeaseDuration = DefaultLeaseDuration
 	}
+	// The controllers' proportions (15 s, 10 s, about 2 s): the leader
+	// gives up well before a standby may take over, so two never write.
 	if o.RenewDeadline <= 0 {
 		o.RenewDeadline = o.LeaseDuration * 2 / 3
 	}
@@ -73,6 +76,7 @@ func (o LeaderOptions) withDefaults() (LeaderOptions, error) {
 // preflight reads the Lease once so that a forbidden verb or an unreachable
 // API server is a clear error, not an election retried forever.
 func preflight(ctx context.Context, o LeaderOptions, name string) error {
+	// Not found is fine: the elector creates the Lease.
 	_, err := o.Client.CoordinationV1().Leases(o.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("%w: read Lease %s/%s: %w", ErrAccess, o.Namespace, name, err)
@@ -93,6 +97,7 @@ func RunElected(ctx context.Context, o LeaderOptions, run func(ctx context.Conte
 	if err := preflight(ctx, o, o.Name); err != nil {
 		return err
 	}
+	// Losing the lease (an API server blip) means standing by, not exiting.
 	for ctx.Err() == nil {
 		finished, err := electOnce(ctx, o, o.Name, run)
 		if err != nil || finished {
@@ -143,6 +148,8 @@ func electOnce(ctx context.Context, o LeaderOptions, name string, run func(ctx c
 		Name:            name,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(leadCtx context.Context) {
+				// A late callback must not start run: nobody would wait for
+				// it before the Lease is released.
 				mu.Lock()
 				if over || ctx.Err() != nil {
 					mu.Unlock()
@@ -162,6 +169,7 @@ func electOnce(ctx context.Context, o LeaderOptions, name string, run func(ctx c
 				}
 				stopElect() // run is over: release the Lease
 			},
+			// run's ctx already carries the loss of the lease.
 			OnStoppedLeading: func() {},
 			OnNewLeader: func(id string) {
 				if id != o.Identity {

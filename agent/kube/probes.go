@@ -38,12 +38,16 @@ const (
 func workloadProbe(cl *clients, w Workload) probe {
 	return probe{what: w.String(), read: func(ctx context.Context) (state, string) {
 		u, err := cl.dynamic.Resource(w.GVR).Namespace(w.Namespace).Get(ctx, w.Name, metav1.GetOptions{})
+		// Not found is waiting: the GitOps controller may not have applied
+		// a new workload yet; the timeout turns a wait into Failed.
 		if apierrors.IsNotFound(err) {
 			return waiting, w.String() + ": not found"
 		}
 		if err != nil {
 			return classify(w.String(), err)
 		}
+		// Images first: kstatus says Current for the previous rollout
+		// until the controller applies the new spec.
 		live, err := podImages(u.Object)
 		if err != nil {
 			return waiting, fmt.Sprintf("%s: %v", w, err)
@@ -74,6 +78,7 @@ func rolloutMessage(u *unstructured.Unstructured, fallback string) string {
 		return fmt.Sprintf("generation %d not observed yet (observed %d)", gen, obs)
 	}
 	want := nestedInt(u, "spec", "replicas")
+	// apps/v1 defaults an absent replicas to 1.
 	if _, found, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", "replicas"); !found {
 		want = 1
 	}
@@ -193,6 +198,8 @@ func (v *Verifier) argoProbe(cl *clients, a config.ArgoCDCheck, commit string) p
 		if st, why := v.revision(ctx, what, rev, commit); st != ready {
 			return st, why
 		}
+		// Synced alone is not enough: Argo CD syncs manifests before the
+		// pods run them, hence Healthy too.
 		if sync, _, _ := unstructured.NestedString(u.Object, "status", "sync", "status"); sync != "Synced" {
 			return waiting, fmt.Sprintf("%s: sync status %s", what, cmpOr(sync, "unknown"))
 		}
@@ -215,6 +222,8 @@ func (v *Verifier) revision(ctx context.Context, what, applied, commit string) (
 	if hash == commit || strings.Contains(applied, commit) {
 		return ready, ""
 	}
+	// Other apps' commits move the branch on, so the controller may apply
+	// a newer head: a descendant of the commit proves it as well.
 	if v.o.Ancestry != nil && hash != "" {
 		ok, err := v.o.Ancestry(ctx, commit, hash)
 		if err != nil {

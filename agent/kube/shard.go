@@ -16,7 +16,7 @@ import (
 )
 
 // ShardOf is app's shard among shards: FNV-1a of its name, the same in every
-// replica and across restarts.
+// replica and across restarts (Go's maphash is seeded per process).
 func ShardOf(app string, shards int) int {
 	if shards <= 1 {
 		return 0
@@ -111,6 +111,7 @@ func (s *Shards) setHeld(i int, on bool) {
 	} else {
 		delete(s.held, i)
 	}
+	// Closing wakes every waiter at once; the next change gets a new channel.
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.o.Logger.Info("shards held", "shards", heldList(s.held), "identity", s.o.Identity)
@@ -139,6 +140,8 @@ func (s *Shards) waitUnused(i int) {
 // shards until ctx is done.
 func (s *Shards) Run(ctx context.Context) error {
 	o := s.o.LeaderOptions
+	// Named by a hash: an identity may hold '_' (DefaultIdentity), which an
+	// object name may not.
 	self := o.Name + "-member-" + strconv.FormatUint(uint64(hash32(o.Identity)), 16)
 	if err := preflight(ctx, o, self); err != nil {
 		return err
@@ -157,6 +160,8 @@ func (s *Shards) Run(ctx context.Context) error {
 	}()
 	for {
 		live, err := s.heartbeat(ctx, self)
+		// On an error the electors keep running: an API server blip must not
+		// drop work, and the Leases expire by themselves if it lasts.
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -213,6 +218,7 @@ func (s *Shards) heartbeat(ctx context.Context, self string) ([]string, error) {
 	o := s.o.LeaderOptions
 	leases := o.Client.CoordinationV1().Leases(o.Namespace)
 	now := metav1.NowMicro()
+	// Rounded up: the Lease must not claim less than LeaseDuration.
 	secs := int32((o.LeaseDuration + time.Second - 1) / time.Second)
 	l, err := leases.Get(ctx, self, metav1.GetOptions{})
 	switch {
@@ -251,7 +257,8 @@ func (s *Shards) heartbeat(ctx context.Context, self string) ([]string, error) {
 		case age < o.LeaseDuration:
 			live = append(live, prev.identity)
 		case age > 4*o.LeaseDuration:
-			// A replica long gone: tidy its membership away.
+			// A replica long gone: tidy its membership away. The version
+			// precondition spares one that renewed since the List.
 			_ = leases.Delete(ctx, m.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &m.ResourceVersion}})
 		}
 	}
@@ -263,7 +270,9 @@ func (s *Shards) heartbeat(ctx context.Context, self string) ([]string, error) {
 	return live, nil
 }
 
-// owner is the live member shard i belongs to: highest rendezvous hash.
+// owner is the live member shard i belongs to: highest rendezvous hash,
+// so a replica joining or leaving moves only its own share. Ties go to the
+// smaller identity, so every replica picks the same owner.
 func owner(live []string, i int) string {
 	best, bestH := "", uint32(0)
 	for _, id := range live {
@@ -300,6 +309,8 @@ func RunSharded(ctx context.Context, o ShardOptions, run func(ctx context.Contex
 		var done chan struct{}
 		runCtx, stop := context.WithCancel(ctx)
 		if len(held) > 0 {
+			// Marked in use before run starts, so a lost shard's Lease waits
+			// for run to stop.
 			s.use(held)
 			done = make(chan struct{})
 			go func() {

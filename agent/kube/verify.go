@@ -50,7 +50,8 @@ type Verifier struct {
 	clients clientCache
 }
 
-// DefaultPoll is how often a Verifier reads the cluster while it waits.
+// DefaultPoll is how often a Verifier reads the cluster while it waits:
+// a rollout is seen within seconds, at 30 reads a minute per object.
 const DefaultPoll = 2 * time.Second
 
 // NewVerifier returns a Verifier.
@@ -135,10 +136,12 @@ func (v *Verifier) Verify(ctx context.Context, c Check) (analysis.Verdict, strin
 	}
 }
 
-// readTimeout bounds one read of the cluster.
+// readTimeout bounds one read of the cluster: an API server slower than
+// 10 s counts as unreachable for that round instead of hanging it.
 func (v *Verifier) readTimeout() time.Duration { return max(10*time.Second, v.o.Poll) }
 
 // rank orders states: denied beats unreachable beats failed beats waiting.
+// Failed rolls back and rejects, so it needs every other read answered.
 var rank = map[state]int{ready: 0, waiting: 1, failed: 2, unreachable: 3, denied: 4}
 
 // round reads every probe once: the worst state and the reasons of those
@@ -167,6 +170,8 @@ func (v *Verifier) probes(cl *clients, c Check) ([]probe, error) {
 	if ns == "" {
 		ns = "default"
 	}
+	// Fallback by tag or digest: an images entry with newName renders a
+	// repository other than the one ferry.yaml names.
 	wls, err := Workloads(c.Rendered, v.o.Images[c.App], c.Version.Tag, c.Version.Digest, ns)
 	if err == nil && len(wls) == 0 && v.o.Images[c.App] != "" {
 		wls, err = Workloads(c.Rendered, "", c.Version.Tag, c.Version.Digest, ns)
@@ -184,6 +189,8 @@ func (v *Verifier) probes(cl *clients, c Check) ([]probe, error) {
 	if a := c.Verify.ArgoCD; a != nil {
 		out = append(out, v.argoProbe(cl, *a, c.Commit))
 	}
+	// Nothing to wait for is an error, not Successful: a check of nothing
+	// would pass every version.
 	if len(out) == 0 {
 		img := cmpOr(v.o.Images[c.App], c.App)
 		return nil, fmt.Errorf("the overlay renders no Deployment, StatefulSet or DaemonSet running %s %s, and verify: names no Flux Kustomization or Argo CD Application", img, c.Version)

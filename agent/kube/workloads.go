@@ -22,6 +22,7 @@ type Workload struct {
 	Images map[string]string
 }
 
+// String is "Kind namespace/name", as verdict reasons name workloads.
 func (w Workload) String() string { return w.Kind + " " + w.Namespace + "/" + w.Name }
 
 // workloadKinds are the rollouts ferry knows how to wait for.
@@ -47,6 +48,7 @@ func Workloads(rendered []byte, image, tag, digest, namespace string) ([]Workloa
 			}
 			return nil, fmt.Errorf("rendered object %d: %w", i+1, err)
 		}
+		// An empty document (a stray "---") decodes to nil.
 		if obj == nil {
 			continue
 		}
@@ -103,6 +105,8 @@ func podImages(obj map[string]any) (map[string]string, error) {
 // runs tells whether ref (name[:tag][@digest]) is the app's image.
 func runs(ref, image, tag, digest string) bool {
 	name, refTag, refDigest := splitRef(ref)
+	// By repository alone: the rendered tag is what the commit wrote, and
+	// the live object is compared to it later.
 	if image != "" {
 		return name == strings.TrimSuffix(image, "/")
 	}

@@ -77,6 +77,8 @@ func (p *Poller) Lookup(ctx context.Context, apps []*config.App, sel func(string
 	waits := make(map[string]*lookup, len(apps))
 	p.mu.Lock()
 	for _, app := range apps {
+		// Join a look-up still in flight rather than start another: a hung
+		// registry then costs one goroutine per app, not one per pass.
 		l, ok := p.inflight[app.Name]
 		if !ok {
 			l = &lookup{done: make(chan struct{})}
@@ -103,7 +105,9 @@ func (p *Poller) Lookup(ctx context.Context, apps []*config.App, sel func(string
 		case <-timeout:
 		case <-ctx.Done():
 		}
-		// Not answered in time: this app waits, the others go on.
+		// Not answered in time: this app waits, the others go on. Checking
+		// done and clearing waiting under one lock means run either hands
+		// its result to this pass or calls Done, never neither.
 		p.mu.Lock()
 		select {
 		case <-l.done:
@@ -122,6 +126,7 @@ func (p *Poller) run(ctx context.Context, app *config.App, sel *registry.Selecto
 	case p.slots <- struct{}{}:
 		defer func() { <-p.slots }()
 	case <-ctx.Done():
+		// Stopping: skip the queue; the look-up fails at once on ctx.
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
@@ -135,6 +140,7 @@ func (p *Poller) run(ctx context.Context, app *config.App, sel *registry.Selecto
 	delete(p.inflight, app.Name)
 	late := !l.waiting
 	p.mu.Unlock()
+	// A stopping agent (ctx cancelled) asks for no pass.
 	if late && p.Done != nil && ctx.Err() != context.Canceled {
 		p.Done(app.Name)
 	}

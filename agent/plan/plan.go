@@ -114,6 +114,8 @@ func SourceOf(env *config.Environment) string {
 // candidates, without asking the gate.
 func (p *Planner) Decide(ctx context.Context, st *state.State, cands Candidates, app *config.App, env *config.Environment) Step {
 	s := Step{App: app.Name, Env: env.Name, Mode: ModeOf(env)}
+	// Unreadable rejections or freezes fail closed: a rejected version or a
+	// frozen environment must not look like an allowed move.
 	if st.Err != nil {
 		s.Action, s.Reason = ActionError, st.Err.Error()
 		return s
@@ -126,6 +128,8 @@ func (p *Planner) Decide(ctx context.Context, st *state.State, cands Candidates,
 	switch src := SourceOf(env); {
 	case src != "":
 		s.From = src
+		// An error, not "runs nothing": a broken source overlay must not
+		// read as an environment with no version to pass on.
 		if st.Envs[src].Err != nil {
 			s.Action, s.Reason = ActionError, fmt.Sprintf("source %s is unreadable", src)
 			return s
@@ -139,6 +143,7 @@ func (p *Planner) Decide(ctx context.Context, st *state.State, cands Candidates,
 			s.Action, s.Reason = ActionNone, "registry not polled in this pass"
 			return s
 		case c.Pending:
+			// Not an error: the look-up goes on and asks for a pass of its own.
 			s.Action, s.Reason = ActionNone, c.Err.Error()
 			return s
 		case c.Err != nil:
@@ -148,6 +153,8 @@ func (p *Planner) Decide(ctx context.Context, st *state.State, cands Candidates,
 		s.Candidate = c.Version
 	}
 	s.Action, s.Reason = p.judge(st, s, app)
+	// Only a move can be held, and finding the verdict walks history, so
+	// the hold is asked after judge.
 	if s.Action == ActionPromote {
 		if held, reason, err := p.held(ctx, st, app, env, s.Candidate); err != nil {
 			s.Action, s.Reason = ActionError, err.Error()
@@ -206,6 +213,8 @@ func (p *Planner) judge(st *state.State, s Step, app *config.App) (Action, strin
 	case s.Candidate.Same(s.Current, moving):
 		return ActionNone, "up to date"
 	case s.Mode == ModeMirror:
+		// A mirror copies its target, older versions included, so the
+		// selector, history and downgrade checks below do not apply.
 		if _, rejected := st.Rejected(app.Name, s.Candidate); rejected {
 			return ActionNone, fmt.Sprintf("%s %s is rejected; the mirror waits for %s to move", app.Name, s.Candidate.Tag, s.From)
 		}
@@ -219,9 +228,13 @@ func (p *Planner) judge(st *state.State, s Step, app *config.App) (Action, strin
 		// A placeholder (0.0.0) or a tag a person pinned outside the policy.
 		return ActionNone, fmt.Sprintf("%s runs %s %s, which the tag policy (%s) never picks; not moving it on", s.From, app.Name, s.Candidate.Tag, describeTags(app.Tags))
 	}
+	// ferry promoted it here once and something replaced it since (a
+	// person's commit): promoting it again would undo that on every pass.
 	if p.history.Promoted(app.Name, s.Env, s.Candidate) {
 		return ActionNone, fmt.Sprintf("%s was promoted to %s before and later replaced; not promoting it again", s.Candidate, s.Env)
 	}
+	// Never a downgrade. A current tag outside the selector (a person's pin)
+	// has no order, so any candidate may replace it.
 	if s.Current.Tag != s.Candidate.Tag && sel.Allows(s.Current.Tag) &&
 		sel.Less(s.Candidate.Tag, s.Current.Tag) {
 		return ActionNone, fmt.Sprintf("runs %s, newer than candidate %s", s.Current.Tag, s.Candidate.Tag)
@@ -232,6 +245,8 @@ func (p *Planner) judge(st *state.State, s Step, app *config.App) (Action, strin
 // Judge decides a step and, when it would move a version, asks the gate.
 func (p *Planner) Judge(ctx context.Context, cache *gate.Cache, st *state.State, cands Candidates, app *config.App, env *config.Environment) Step {
 	step := p.Decide(ctx, st, cands, app, env)
+	// A pull-request step is judged too: its body is the gate report, and a
+	// denied version gets no pull request.
 	if step.Action != ActionPromote && (step.Action != ActionWait || step.Mode != ModePullRequest) {
 		return step
 	}

@@ -43,7 +43,8 @@ type Promoter struct {
 	now      func() time.Time
 }
 
-// Options wire a Promoter.
+// Options wire a Promoter. Publisher is shared by every writer of the
+// clone, so a promotion never races a rollback on the branch.
 type Options struct {
 	Config    *config.Pipeline
 	Publisher *publish.Publisher
@@ -87,6 +88,8 @@ type Written struct {
 // changed: the overlays of env and of its source, the rejections, the
 // freezes and the policies. Otherwise the move is stale.
 func (p *Promoter) Write(ctx context.Context, st *state.State, env *config.Environment, what string, build Builder) (Written, error) {
+	// Built outside the writer's turn: a render costs milliseconds, and a
+	// rollback queued behind this transaction should not wait for it.
 	edit, err := build(st)
 	if err != nil {
 		return Written{}, err
@@ -120,7 +123,8 @@ func (p *Promoter) Write(ctx context.Context, st *state.State, env *config.Envir
 	return w, nil
 }
 
-// inputs are the paths a decision for env read.
+// inputs are the paths a decision for env read. ferry.yaml and the
+// policies are among them: a decision made under old rules is stale.
 func (p *Promoter) inputs(st *state.State, env *config.Environment) []string {
 	paths := []string{st.Envs[env.Name].Path, gitstate.RejectionsFile, gitstate.FreezesFile, "ferry.yaml"}
 	if src := plan.SourceOf(env); src != "" {
@@ -133,6 +137,8 @@ func (p *Promoter) inputs(st *state.State, env *config.Environment) []string {
 	return append(paths, policies, path.Clean(env.Overlay))
 }
 
+// sameInputs compares Git object IDs, reading no content. Any read error
+// but absence on both sides counts as a change: when in doubt, decide again.
 func sameInputs(a, b *fleet.Snapshot, paths []string) bool {
 	for _, p := range paths {
 		x, errA := a.ObjectID(p)
@@ -171,6 +177,8 @@ func gateOf(step plan.Step) ledger.Gate {
 // rendered workload uses v.
 func Bump(st *state.State, render Renderer, app *config.App, env *config.Environment, name string, v ledger.Version) ([]byte, error) {
 	es := st.Envs[env.Name]
+	// Errors here are Terminal: the same edit on the same tree fails the
+	// same way, so a rollback that hits one is given up, not retried.
 	if es.Err != nil {
 		return nil, publish.Terminal(es.Err)
 	}
@@ -179,6 +187,8 @@ func Bump(st *state.State, render Renderer, app *config.App, env *config.Environ
 			env.Overlay, strings.Join(overlays.KustomizationNames, ", "), ledger.ShortHash(st.Snap.Hash())))
 	}
 	if name == "" {
+		// Keep the entry's own name (it may match by newName or by the app's
+		// name), so the edit changes it instead of adding a second entry.
 		name = app.Image
 		if im, ok := es.Entry(app); ok {
 			name = im.Name
@@ -189,6 +199,8 @@ func Bump(st *state.State, render Renderer, app *config.App, env *config.Environ
 		return nil, publish.Terminal(fmt.Errorf("bump %s in %s: %w", app.Name, es.Path, err))
 	}
 	if !changed {
+		// A commit that changes nothing would record a promotion that did
+		// not happen.
 		return nil, publish.Terminal(fmt.Errorf("bump %s in %s: the edit changed nothing", app.Name, es.Path))
 	}
 	rendered, err := render(WithFile(st.Snap.FS(), es.Path, data), path.Clean(env.Overlay))
@@ -202,6 +214,8 @@ func Bump(st *state.State, render Renderer, app *config.App, env *config.Environ
 	if err != nil {
 		return nil, publish.Terminal(fmt.Errorf("read images rendered from %s: %w", env.Overlay, err))
 	}
+	// kustomize silently ignores an images entry that matches no
+	// container: without this check the commit would promote nothing.
 	if !usesVersion(images, v) {
 		return nil, publish.Terminal(fmt.Errorf("overlay %s renders no workload with %s %s (images entry %q matches no container image); not committed",
 			env.Overlay, app.Name, v, name))
@@ -209,6 +223,8 @@ func Bump(st *state.State, render Renderer, app *config.App, env *config.Environ
 	return data, nil
 }
 
+// usesVersion matches on the suffix kustomize renders: "@digest" when the
+// version is pinned (the tag may or may not precede it), else ":tag".
 func usesVersion(images []string, v ledger.Version) bool {
 	for _, im := range images {
 		switch {

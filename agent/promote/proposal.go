@@ -59,6 +59,8 @@ func (p *Promoter) Propose(ctx context.Context, st *state.State, step plan.Step,
 		if pr.State == pullrequest.StateOpen && open == nil {
 			open = pr
 		}
+		// The title names the version: a closed pull request refuses that
+		// version only, and a newer candidate may be proposed again.
 		if pr.State == pullrequest.StateClosed && pr.Title == title {
 			out.Step.Reason = fmt.Sprintf("pull request #%d for %s was closed without merging; not reopening it", pr.Number, step.Candidate.Tag)
 			out.PR = pr
@@ -72,11 +74,14 @@ func (p *Promoter) Propose(ctx context.Context, st *state.State, step plan.Step,
 	es := st.Envs[env.Name]
 	data := edit.Files[es.Path]
 	current := false
+	// The branch work shares the local clone with the writers, so it takes
+	// a writer's turn; the forge calls below do not need one.
 	err = p.pub.Exclusive(func() error {
 		old, err := p.branches.FetchBranch(ctx, branch)
 		if err != nil {
 			return err
 		}
+		// Pushing the same proposal again would add a merge commit per pass.
 		if open != nil && old != nil && proposalCurrent(old, st.Snap, es.Path, data) && open.Title == title {
 			current = true
 			return nil

@@ -40,6 +40,8 @@ func gateReport(step plan.Step, env *config.Environment, path string, before, af
 	return b.String()
 }
 
+// mdEscape keeps policy messages and evidence inside their table cell: a
+// "|" or a newline from a policy author would otherwise break the table.
 func mdEscape(s string) string { return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s) }
 
 // lineDiff is a minimal unified-style diff (no hunks) of two small files.

@@ -159,6 +159,8 @@ func (r *Rollbacker) Rollback(ctx context.Context, req Request) (*Result, error)
 func (r *Rollbacker) change(ctx context.Context, head *fleet.Snapshot, app *config.App, env *config.Environment, req Request) (*Result, *publish.Edit, error) {
 	res := &Result{App: app.Name, Env: env.Name, Via: req.via}
 	st := state.Read(r.opts.Config, head, nil)
+	// An unreadable overlay or rejections file will not heal by retrying:
+	// Terminal makes the alert handler give up with the reason.
 	if err := st.Envs[env.Name].Err; err != nil {
 		return res, nil, publish.Terminal(err)
 	}
@@ -190,6 +192,7 @@ func (r *Rollbacker) change(ctx context.Context, head *fleet.Snapshot, app *conf
 		}
 	}
 	res.From = st.Version(app, env.Name)
+	// An alert's version label carries a tag only: a tag match is enough.
 	if req.About != nil && !res.From.IsZero() && !res.From.Same(*req.About, moving) && !(req.About.Digest == "" && res.From.Tag == req.About.Tag) {
 		res.Stale = true
 		res.Reason = fmt.Sprintf("%s is about %s %s, but %s now runs %s: nothing rolled back", req.Name, app.Name, req.About.Tag, env.Name, res.From)
@@ -249,6 +252,8 @@ func (r *Rollbacker) change(ctx context.Context, head *fleet.Snapshot, app *conf
 			res.Mirrors = append(res.Mirrors, t.Name)
 		}
 	}
+	// The freeze carries the alert's fingerprint, so Resolve lifts exactly
+	// this one when the alert resolves.
 	if r.opts.Config.Rollback.FreezeUntilResolved && req.Alert.Fingerprint != "" {
 		frz, err := gitstate.AddFreeze(st.FreezeData, gitstate.Freeze{
 			Name: "alert-" + req.Alert.Fingerprint, Envs: []string{env.Name}, Reason: reason + " (until it resolves)",
@@ -359,6 +364,8 @@ func (r *Rollbacker) lastGood(ctx context.Context, st *state.State, app *config.
 	found := false
 	moving := state.Moving(app)
 	err := state.OverlayVersions(ctx, r.opts.Log, st.Snap, app, env, func(_ fleet.Commit, v ledger.Version, ok bool) bool {
+		// A version the app's tag selector does not accept is no target:
+		// ferry.yaml rules it out.
 		if !ok || v.IsZero() || v.Same(bad, moving) || (r.opts.Selectors != nil && !r.opts.Selectors(app.Name).Allows(v.Tag)) {
 			return true
 		}
@@ -451,6 +458,7 @@ func (r *Rollbacker) propose(ctx context.Context, app *config.App, env *config.E
 		}
 		return r.opts.Branches.PushBranch(ctx, commit, branch)
 	})
+	// No earlier good version, or nothing to change: no pull request.
 	if err != nil || res == nil || res.To.IsZero() {
 		return res, err
 	}

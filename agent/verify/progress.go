@@ -9,7 +9,8 @@ import (
 	"github.com/ferry-dev/ferry/analysis"
 )
 
-// maxMeasurements bounds the measurements kept per analysis for display.
+// maxMeasurements bounds the measurements kept per analysis for display,
+// so a long run cannot grow memory; the log keeps every measurement.
 const maxMeasurements = 120
 
 // Progress is the live state of the newest analysis of one app in one
@@ -29,6 +30,8 @@ type Board struct {
 	runs map[string]*Progress
 }
 
+// boardKey has no commit: a newer verification replaces the older one, so
+// the board stays bounded by apps x environments.
 func boardKey(v Verification) string { return v.App + "\x00" + v.Env }
 
 func (b *Board) start(v Verification, at time.Time) {
@@ -43,6 +46,7 @@ func (b *Board) start(v Verification, at time.Time) {
 func (b *Board) observe(v Verification, m analysis.Measurement) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	// A superseded run still measuring must not draw on its successor.
 	p, ok := b.runs[boardKey(v)]
 	if !ok || p.Commit != v.Commit {
 		return

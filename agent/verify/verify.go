@@ -51,6 +51,7 @@ type Verification struct {
 // Key identifies a verification: one per app, env and commit.
 func (v Verification) Key() string { return v.App + "\x00" + v.Env + "\x00" + v.Commit }
 
+// String names the verification in logs and errors.
 func (v Verification) String() string {
 	what := fmt.Sprintf("%s %s in %s", v.App, v.Version.Tag, v.Env)
 	if v.Step != "" {
@@ -128,6 +129,8 @@ func (v *Verifier) Owed(ctx context.Context, st *state.State, active func(app *c
 			if cur.IsZero() || !allows(app.Name, cur.Tag) {
 				continue // nothing, or a placeholder the tag policy would never pick
 			}
+			// A rejected version's failure was acted on already: verifying it
+			// again would only ask for the same rollback.
 			if _, rejected := st.Rejected(app.Name, cur); rejected {
 				continue
 			}
@@ -158,6 +161,8 @@ func (v *Verifier) Run(ctx context.Context, ver Verification) (analysis.Result, 
 	vars := analysis.Vars{App: ver.App, Env: ver.Env, Version: ver.Version.Tag, Stable: ver.Stable.Tag, Canary: ver.Canary.Tag}
 	start := v.opts.Now()
 	v.Board.start(ver, start)
+	// The order matters: measuring before the cluster runs the commit, or
+	// before it serves, would judge the previous version's traffic.
 	var cluster analysis.Result
 	if ver.Cluster {
 		cluster = v.verifyCluster(ctx, env, ver)
@@ -181,6 +186,8 @@ func (v *Verifier) Run(ctx context.Context, ver Verification) (analysis.Result, 
 			Started: start, Finished: v.opts.Now()}, nil
 	}
 	compiled, ok := v.opts.Analyses[ver.Template]
+	// Inconclusive, not Failed: a config mistake says nothing about the
+	// version, so it holds the version without rolling it back.
 	if !ok {
 		return analysis.Result{Template: ver.Template, Verdict: analysis.Inconclusive, Reason: fmt.Sprintf("analysis %q is not configured", ver.Template)}, nil
 	}
@@ -197,7 +204,8 @@ func (v *Verifier) Run(ctx context.Context, ver Verification) (analysis.Result, 
 	return res, err
 }
 
-// readinessPoll is how often the readiness query is asked.
+// readinessPoll is how often the readiness query is asked: readiness is
+// seen within a second of the rollout, at one instant query a second.
 const readinessPoll = time.Second
 
 // waitReady polls the env's readiness query until it gives a value above
@@ -227,6 +235,7 @@ func (v *Verifier) waitReady(ctx context.Context, env *config.Environment, vars 
 			// Our own deadline cut the last query: it says nothing about Prometheus.
 		case err == nil && !math.IsNaN(val) && val > 0:
 			ready = true
+		// No series is an answer too: nothing serves the version yet.
 		case err == nil || errors.Is(err, prometheus.ErrNoData):
 			answered, lastErr = true, nil
 		default:
@@ -241,6 +250,8 @@ func (v *Verifier) waitReady(ctx context.Context, env *config.Environment, vars 
 		res.Verdict, res.Reason = analysis.Inconclusive, "cancelled while waiting for readiness"
 		return res, false, c
 	}
+	// Failed needs proof: Prometheus kept answering "not served". If its
+	// last word was an error, nobody knows, and Inconclusive holds instead.
 	if answered && lastErr == nil {
 		res.Verdict = analysis.Failed
 		res.Reason = fmt.Sprintf("%s did not serve %s within %s (readiness query %s)", env.Name, vars.Version, env.VerifyTimeout(), query)
@@ -252,6 +263,8 @@ func (v *Verifier) waitReady(ctx context.Context, env *config.Environment, vars 
 }
 
 func renderQuery(q string, vars analysis.Vars) (string, error) {
+	// missingkey=error: a misspelt field must fail, not render "<no value>"
+	// into a query that then measures something else.
 	t, err := template.New("query").Option("missingkey=error").Parse(q)
 	if err != nil {
 		return "", fmt.Errorf("readiness query: %w", err)
@@ -272,6 +285,8 @@ func (v *Verifier) verifyCluster(ctx context.Context, env *config.Environment, v
 		res.Verdict, res.Reason = analysis.Inconclusive, fmt.Sprintf("%s names a cluster, but ferry has no Kubernetes access configured", env.Name)
 		return res
 	}
+	// Rendered at the judged commit, not the head: the cluster is compared
+	// to what that commit holds, whatever moved since.
 	snap, err := v.opts.Log.Snapshot(ver.Commit)
 	var rendered []byte
 	if err == nil {

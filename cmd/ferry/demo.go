@@ -29,6 +29,8 @@ import (
 	"github.com/ferry-dev/ferry/policies"
 )
 
+// demoCmd is `ferry demo`: the real agent, registry protocol and git
+// objects, nothing mocked, so the timeline shows what ferry run would do.
 func demoCmd(g *globals) *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{
@@ -70,6 +72,9 @@ type demoStep struct {
 	revise string // a person commits this change to the fleet repo
 }
 
+// demoStory shows one behaviour a step: a clean promotion, a scan denial,
+// semver ignoring pre-releases, a fix, late evidence, and a pass that writes
+// nothing.
 var demoStory = []demoStep{
 	{say: "release 1.0.0 of checkout and cart, both scanned clean", push: []string{"checkout:1.0.0", "cart:1.0.0"},
 		scan: []string{"checkout:1.0.0:clean", "cart:1.0.0:clean"}, pass: true},
@@ -116,6 +121,8 @@ func runDemo(ctx context.Context, w io.Writer, dir string, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
+	// Scans attach to digests; a standing denial is told once, as the agent
+	// logs it.
 	digests := map[string]string{}
 	denied := map[string]bool{}
 	for _, st := range demoStory {
@@ -141,6 +148,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string, log *slog.Logger) err
 		if !st.pass {
 			continue
 		}
+		// One pass per step, as a registry notification would trigger one.
 		res, err := a.Reconcile(ctx, agent.Scope{All: true, Reason: "demo"})
 		if err != nil {
 			return err
@@ -162,6 +170,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string, log *slog.Logger) err
 			say("  agent: error: %s", e)
 		}
 	}
+	// A dry pass for the final matrix: the same reads, no writes.
 	plan, err := a.Plan(ctx)
 	if err != nil {
 		return err
@@ -204,6 +213,9 @@ func printMatrix(w io.Writer, p *config.Pipeline, plan *agent.Plan) {
 	_ = tw.Flush()
 }
 
+// startDemoRegistry serves go-containerregistry's in-process registry on a
+// free loopback port: loopback registries speak plain HTTP (no TLS to set
+// up), and nothing outside the machine reaches it.
 func startDemoRegistry() (string, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -219,6 +231,7 @@ func startDemoRegistry() (string, func(), error) {
 }
 
 func pushRandomImage(ctx context.Context, repo, tag string) (string, error) {
+	// One small random layer: a real image with its own digest, cheap to push.
 	img, err := random.Image(512, 1)
 	if err != nil {
 		return "", err
@@ -247,6 +260,7 @@ func seedDemoFleet(ctx context.Context, bare, regHost string, log *slog.Logger) 
 			files["policies/"+name] = data
 		}
 	}
+	// git.url must name the repository ferry.yaml lives in: the bare repo.
 	cfg := strings.ReplaceAll(string(files["ferry.yaml"]), "FLEET", bare)
 	files["ferry.yaml"] = []byte(cfg)
 	p, err := config.Parse("ferry.yaml (demo)", files["ferry.yaml"])

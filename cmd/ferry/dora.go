@@ -10,6 +10,8 @@ import (
 	"github.com/ferry-dev/ferry/internal/output"
 )
 
+// doraCmd is `ferry dora`: the computation behind the ferry_dora_* gauges,
+// on demand and over any window.
 func doraCmd(g *globals) *cobra.Command {
 	var (
 		format          *output.Format

@@ -58,7 +58,9 @@ func newKubeVerifier(p *config.Pipeline, log *slog.Logger, ancestry func(ctx con
 	return kube.NewVerifier(kube.Options{Images: images, Ancestry: ancestry, Logger: log})
 }
 
-// maxAncestry bounds the walk from an applied revision back to a commit.
+// maxAncestry bounds the walk from an applied revision back to a commit:
+// the controller applies within minutes, so the revision it shows is rarely
+// more than a few commits past the one being verified.
 const maxAncestry = 1000
 
 // fleetAncestry tells whether revision is commit or a first-parent

@@ -57,11 +57,14 @@ func electedRun(ctx context.Context, g *globals, o leaderOpts, run func(ctx cont
 	}
 	lo := kube.LeaderOptions{Client: client, Namespace: leaseNamespace(o.leaseNamespace), Name: o.leaseName,
 		LeaseDuration: o.leaseDuration, Logger: g.log}
+	// run's error is kept aside: the election's callback returns none.
 	var runErr error
 	if o.shards == 1 {
 		err = kube.RunElected(ctx, lo, func(ctx context.Context) { runErr = run(ctx, nil) })
 	} else {
 		err = kube.RunSharded(ctx, kube.ShardOptions{LeaderOptions: lo, Shards: o.shards}, func(ctx context.Context, shards []int) {
+			// ShardOf is the same hash in every replica, so the apps this
+			// replica runs are exactly its shards' and no other replica's.
 			held := map[int]bool{}
 			for _, s := range shards {
 				held[s] = true
@@ -88,6 +91,7 @@ func leaseNamespace(flag string) string {
 	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
 		return ns
 	}
+	// The pod's own namespace: deploy/ grants Leases there and nowhere else.
 	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
 		if ns := strings.TrimSpace(string(b)); ns != "" {
 			return ns

@@ -20,9 +20,12 @@ import (
 var version = "dev"
 
 func main() {
+	// SIGTERM as well as Ctrl-C: Kubernetes stops a pod with SIGTERM, and
+	// every command's context ends with either.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := rootCmd().ExecuteContext(ctx); err != nil {
+		// A command that chose its exit code has printed its own error.
 		var code exitError
 		if errors.As(err, &code) {
 			os.Exit(code.code)
@@ -32,6 +35,8 @@ func main() {
 	}
 }
 
+// rootCmd is the command tree. Usage and errors are silenced: cobra's usage
+// dump on every runtime error would bury the message, which main prints once.
 func rootCmd() *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{
@@ -62,6 +67,8 @@ prod) by committing Kustomize image bumps. git log is the audit trail.`,
 	return root
 }
 
+// newLogger logs to stderr: stdout is the command's output (plan tables,
+// -o json), which scripts read.
 func newLogger(format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
@@ -84,6 +91,8 @@ func versionCmd() *cobra.Command {
 		Example: "  ferry version",
 		Args:    cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
+			// `go install` builds carry their module version; builds with
+			// -ldflags name it explicitly.
 			v := version
 			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 				v = bi.Main.Version

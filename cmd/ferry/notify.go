@@ -49,6 +49,7 @@ func notifier(p *config.Pipeline, log *slog.Logger) (*notify.Dispatcher, error) 
 	if len(senders) == 0 {
 		return nil, nil
 	}
+	// No events named: every kind goes to every sender.
 	var kinds map[string][]notify.Kind
 	if len(n.Events) > 0 {
 		var want []notify.Kind

@@ -13,6 +13,8 @@ import (
 	"github.com/ferry-dev/ferry/internal/text"
 )
 
+// planCmd is `ferry plan`: the same pass as `ferry run`, dry (agent.Plan), so
+// what it prints is what a run would do.
 func planCmd(g *globals) *cobra.Command {
 	var format *output.Format
 	cmd := &cobra.Command{
@@ -41,6 +43,8 @@ func planCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// printPlan prints a table for the overview, then the details per step
+// below it, so long reasons and denials never break the columns.
 func printPlan(w io.Writer, plan *agent.Plan) {
 	fmt.Fprintf(w, "fleet repo at %.12s\n\n", plan.Commit)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -88,6 +92,7 @@ func verdict(d *agent.Decision) string {
 	return "deny"
 }
 
+// shortPolicy keeps "sha256:" and 12 hex digits, as digests are shortened.
 func shortPolicy(h string) string {
 	if len(h) > 19 {
 		return h[:19]

@@ -52,7 +52,10 @@ DIR's *_test.rego files. Exit 0 when all pass (or DIR has no tests and loads),
 			if err != nil {
 				return err
 			}
+			// The parent as the file system and the directory by name: the
+			// engine loads a named directory, as it does in the fleet repo.
 			code, err := policies.RunTests(cmd.Context(), os.DirFS(filepath.Dir(abs)), filepath.Base(abs), verbose, cmd.OutOrStdout())
+			// The error on stderr, its kind in the exit code, as opa test.
 			if err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 			}

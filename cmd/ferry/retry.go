@@ -6,6 +6,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// retryAnalysisCmd is `ferry retry-analysis`: it removes the verdict rather
+// than writing a Successful one, so the version still has to earn it.
 func retryAnalysisCmd(g *globals) *cobra.Command {
 	var env, reason string
 	cmd := &cobra.Command{

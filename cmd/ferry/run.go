@@ -27,6 +27,8 @@ import (
 	"github.com/ferry-dev/ferry/analysis"
 )
 
+// runCmd is `ferry run`: the agent, continuously or for one pass (--once,
+// for CI jobs), alone or as one of several replicas.
 func runCmd(g *globals) *cobra.Command {
 	var once bool
 	var listen, dashTokenFile string
@@ -47,6 +49,8 @@ analyses that pass owes, then exits: 0 when every app and environment was decide
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			// A registry of its own, not the global one: only what is
+			// registered here is served, and it outlives config reloads.
 			metrics := prometheus.NewRegistry()
 			metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			p, repo, err := g.loadPipeline(ctx)
@@ -58,6 +62,8 @@ analyses that pass owes, then exits: 0 when every app and environment was decide
 				if err != nil {
 					return err
 				}
+				// Notifications get longer to drain than on a reload (5 s): the
+				// process exits next, and a CI job wants them sent.
 				closeNotes, err := attachNotifier(ctx, g, p, a, 10*time.Second)
 				if err != nil {
 					return err
@@ -67,12 +73,18 @@ analyses that pass owes, then exits: 0 when every app and environment was decide
 				if err != nil {
 					return err
 				}
+				// The pass's errors only after the analyses: one failed app
+				// must not leave the others' verdicts owed.
 				printResult(cmd.OutOrStdout(), res)
 				if err := verifyOnce(ctx, cmd.OutOrStdout(), a, res.Verifications); err != nil {
 					return err
 				}
 				return res.Err()
 			}
+			// The HTTP handlers outlive each loop (a reload makes a new one):
+			// they reach the current one through this pointer. Listening
+			// starts before the first pass, so /healthz answers and /readyz
+			// says 503 while it runs.
 			var current atomic.Pointer[agent.Loop]
 			if listen != "" {
 				srv, err := serve(ctx, listen, p, &current, metrics, g, dashTokenFile)
@@ -83,7 +95,8 @@ analyses that pass owes, then exits: 0 when every app and environment was decide
 			}
 			m := agent.NewMetrics(metrics)
 			if lo.elect || lo.shards > 1 {
-				// Any replica answers any alert, holding a Lease or not.
+				// Any replica answers any alert, holding a Lease or not, on a
+				// clone of its own so it never shares one with the loop.
 				rrepo, err := g.openFleetIn(ctx, p, "alerts")
 				if err != nil {
 					return err
@@ -142,6 +155,8 @@ func runLoop(ctx context.Context, g *globals, p *config.Pipeline, repo *fleet.Re
 		if err != nil || ctx.Err() != nil {
 			return err
 		}
+		// The loop stopped for a changed ferry.yaml: load it from the
+		// branch head.
 		next, nextRepo, err := g.loadPipeline(ctx)
 		if err != nil {
 			// Keep running the last good configuration; a broken one never runs.
@@ -166,6 +181,8 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 	if err != nil {
 		return nil, err
 	}
+	// No secret, no webhooks: an open endpoint would let anyone trigger
+	// rollbacks.
 	if secret == "" {
 		g.log.Warn("no webhook secret (webhooks.tokenFile or FERRY_WEBHOOK_TOKEN): every webhook call is refused")
 	}
@@ -176,6 +193,8 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 	if err != nil {
 		return nil, fmt.Errorf("%s: rollback.match: %w", p.Source, err)
 	}
+	// One Deduper for the server: Alertmanager resends an alert every
+	// group_interval, and each episode is handed on once.
 	dedupe := &webhook.Deduper{}
 	hooks := webhook.New(webhook.HandlerOptions{
 		Verifier:           webhook.NewVerifier(secret),
@@ -206,6 +225,8 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 				}
 				return
 			}
+			// Alerts the full queue dropped are forgotten by the deduper
+			// too, so Alertmanager's resend is taken, not swallowed.
 			for _, d := range l.OnAlerts(ctx, alertsOf(evs)) {
 				for _, ev := range evs {
 					if ev.Fingerprint == d.Fingerprint {
@@ -233,8 +254,11 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 		return dora.State{Repo: a.Fleet(), Head: snap, Config: a.Config()}, nil
 	}, dora.CollectorOptions{Log: g.log}))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
+	// Liveness only: it answers while the process serves, whatever Git or
+	// the registries do; readiness is /readyz.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /api/progress", func(w http.ResponseWriter, _ *http.Request) {
+		// An empty list, not null, before any loop: clients decode a list.
 		progress := []agent.Progress{}
 		if l := loop.Load(); l != nil {
 			progress = l.Agent().Progress()
@@ -270,6 +294,8 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 	return srv, nil
 }
 
+// shutdown gives requests in flight 5 s: they are short (webhooks, pages),
+// and an exit must not hang on a slow client.
 func shutdown(srv *http.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -282,6 +308,8 @@ func matchers(m map[string]string) []string {
 	for k, v := range m {
 		out = append(out, fmt.Sprintf("%s=%q", k, v))
 	}
+	// Sorted: map order would make the matchers differ from one start to
+	// the next.
 	sort.Strings(out)
 	return out
 }
@@ -315,6 +343,7 @@ func verifyOnce(ctx context.Context, w io.Writer, a *agent.Agent, vs []agent.Ver
 			return err
 		}
 		fmt.Fprintf(w, "%s: %s: %s\n", v, res.Verdict, res.Reason)
+		// No alert worker runs here: a failed verdict rolls back at once.
 		if rollback != nil {
 			rb, err := a.Rollback(ctx, *rollback)
 			if err != nil {
@@ -343,6 +372,7 @@ func progressLines(ctx context.Context, w io.Writer, a *agent.Agent, v agent.Ver
 	go func() {
 		defer close(done)
 		shown := 0
+		// Twice a second: new measurements show promptly without a busy loop.
 		tick := time.NewTicker(500 * time.Millisecond)
 		defer tick.Stop()
 		show := func() {

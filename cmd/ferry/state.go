@@ -14,6 +14,8 @@ import (
 	"github.com/ferry-dev/ferry/agent/ledger"
 )
 
+// unrejectCmd is `ferry unreject`: a commit, like every change ferry
+// makes, so the fleet repo's history says who allowed a version again.
 func unrejectCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "unreject APP VERSION",
@@ -51,6 +53,8 @@ the given environments and apps (all when none are named): a fixed range
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.Name = args[0]
 			var err error
+			// RFC 3339 with its zone: a freeze is a moment, not a local
+			// wall-clock time.
 			if from != "" {
 				if f.From, err = time.Parse(time.RFC3339, from); err != nil {
 					return fmt.Errorf("--from: %w", err)
@@ -69,6 +73,7 @@ the given environments and apps (all when none are named): a fixed range
 				return err
 			}
 			commit, err := a.EditFile(cmd.Context(), gitstate.FreezesFile, func(data []byte) ([]byte, bool, error) {
+				// The same freeze again changes nothing: no empty commit.
 				out, err := gitstate.AddFreeze(data, f)
 				return out, err == nil && string(out) != string(data), err
 			}, &ledger.Freeze{Name: f.Name, Reason: f.Reason})
@@ -107,6 +112,8 @@ func unfreezeCmd(g *globals) *cobra.Command {
 	}
 }
 
+// report prints the pushed commit. Nothing to change is an error exit: a
+// script that lifts a freeze it believed active should hear it was not.
 func report(cmd *cobra.Command, commit string, err error, nothing string) error {
 	switch {
 	case err != nil:

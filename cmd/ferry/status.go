@@ -78,6 +78,8 @@ With --agent it also shows the measurements of the analyses a running
 
 // attachLive fetches the running agent's analyses and attaches each to its row.
 func attachLive(ctx context.Context, base string, st []agent.EnvStatus) error {
+	// Bounded in time and size: a wrong --agent URL must not hang the
+	// command or stream into memory.
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+"/api/progress", nil)
@@ -116,6 +118,7 @@ func printStatus(w io.Writer, st []agent.EnvStatus) {
 		}
 		verdict := "-"
 		switch {
+		// A run in progress is newer than any note.
 		case s.Live != nil && s.Live.Verdict == analysis.Running:
 			verdict = fmt.Sprintf("%s: Running%s", s.Analysis, latest(s.Live.Measurements))
 		case s.Verdict != nil:

@@ -42,7 +42,8 @@ type globals struct {
 	responder *agent.Loop
 }
 
-// isRepoURL tells a fleet repo URL from a config file path.
+// isRepoURL tells a fleet repo URL from a config file path. A plain local
+// path is always a file: a bare repository on disk is named with file://.
 func isRepoURL(s string) bool {
 	for _, p := range []string{"http://", "https://", "ssh://", "file://", "git@"} {
 		if strings.HasPrefix(s, p) {
@@ -71,6 +72,9 @@ func (g *globals) loadPipeline(ctx context.Context) (*config.Pipeline, *fleet.Re
 			return nil, nil, fmt.Errorf("--config %s: the URL must not carry credentials; use FERRY_GIT_USERNAME_FILE and FERRY_GIT_PASSWORD_FILE", u)
 		}
 	}
+	// Just enough to fetch the real ferry.yaml. Credentials come from the
+	// environment: the config that would name their files is what is
+	// being fetched.
 	bootstrap := &config.Pipeline{Git: config.Git{URL: g.config, Branch: g.branch}}
 	bootstrap.Git.Auth = config.GitAuth{
 		UsernameFile: os.Getenv("FERRY_GIT_USERNAME_FILE"),
@@ -94,6 +98,8 @@ func (g *globals) loadPipeline(ctx context.Context) (*config.Pipeline, *fleet.Re
 	if err != nil {
 		return nil, nil, err
 	}
+	// Otherwise ferry would read its config from one repository and write
+	// to another.
 	if p.Git.URL != g.config || p.Git.Branch != bootstrap.Git.Branch {
 		return nil, nil, fmt.Errorf("%s: git.url/branch (%s %s) must name the repo it lives in (%s %s)",
 			p.Source, p.Git.URL, p.Git.Branch, g.config, bootstrap.Git.Branch)
@@ -114,10 +120,14 @@ func (g *globals) openFleetIn(ctx context.Context, p *config.Pipeline, sub strin
 	}
 	dir := g.workDir
 	if dir == "" {
+		// No cache dir (a container without HOME): a temporary one does,
+		// since the clone is only a cache of the remote.
 		base, err := os.UserCacheDir()
 		if err != nil {
 			base = os.TempDir()
 		}
+		// Named by a hash of URL and branch: one clone per fleet and
+		// branch, and no URL text (or secret) in the path.
 		sum := sha256.Sum256([]byte(p.Git.URL + "\x00" + p.Git.Branch))
 		dir = filepath.Join(base, "ferry", hex.EncodeToString(sum[:8]))
 	}
@@ -198,6 +208,7 @@ func newAgent(p *config.Pipeline, repo *fleet.Repo, reg *registry.Client, log *s
 		return nil, err
 	}
 	o.Clusters = clusters
+	// A SonarQube client per app: each may name its own server and token.
 	for _, app := range p.Apps {
 		s := app.Evidence.Sonar
 		if s == nil {
@@ -223,6 +234,7 @@ func newAgent(p *config.Pipeline, repo *fleet.Repo, reg *registry.Client, log *s
 		if err != nil {
 			return nil, fmt.Errorf("providers.prometheus: %w", err)
 		}
+		// One client for both: gate metrics and analyses ask one server.
 		o.Prometheus = prom
 		o.Analysis = analysis.Providers{"prometheus": prom}
 	}
@@ -245,6 +257,8 @@ func pullRequests(p *config.Pipeline) (agent.PullRequests, error) {
 			return nil, fmt.Errorf("git.provider: %w", err)
 		}
 	}
+	// The forge repository comes from git.url: one setting, so pull
+	// requests cannot point at another repository than ferry pushes to.
 	owner, name, err := pullrequest.RepoFromURL(p.Git.URL)
 	if err != nil {
 		return nil, fmt.Errorf("git.provider: %w", err)
@@ -256,7 +270,8 @@ func pullRequests(p *config.Pipeline) (agent.PullRequests, error) {
 	return prs, nil
 }
 
-// agentFor wires an agent with its own registry client.
+// agentFor wires an agent with its own registry client, so a reload reads
+// the credential files again.
 func (g *globals) agentFor(p *config.Pipeline, repo *fleet.Repo, metrics prometheus.Registerer) (*agent.Agent, error) {
 	reg, err := registryClient(p, g.log)
 	if err != nil {
