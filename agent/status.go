@@ -44,6 +44,14 @@ type Delivery struct {
 	Weight   int     `json:"weight"` // percent of traffic on the canary
 }
 
+// Refresh reads the fleet repo's head now. Status shows what the last read
+// saw; a caller that is not a loop (ferry status --watch) refreshes first,
+// or every round would show the first one's repo.
+func (a *Agent) Refresh(ctx context.Context) error {
+	_, err := a.read(ctx)
+	return err
+}
+
 // Status is every app's state in every environment: at the head the last
 // pass read when a loop runs (pages never fetch, so a page view never
 // waits for Git or slows a pass), else at the branch head fetched now.

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/ferry-dev/ferry/agent/gitstate"
 )
@@ -69,4 +74,63 @@ func TestFreezeRefusals(t *testing.T) {
 	if data := f.git(t, "show", "main:"+gitstate.FreezesFile); !strings.Contains(data, "release") || !strings.Contains(data, "prod") {
 		t.Errorf("%s after the freeze:\n%s", gitstate.FreezesFile, data)
 	}
+}
+
+// syncBuffer is a bytes.Buffer a command writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestStatusWatchReadsEachRound: `status --watch` shows the fleet repo as
+// it is at each round. It once fetched only for the first round and
+// printed that state for ever (found by H9).
+func TestStatusWatchReadsEachRound(t *testing.T) {
+	f := newCmdFleet(t, outputPipeline, nil)
+	f.push(t, "shop/checkout", "1.0.0")
+	f.push(t, "shop/cart", "1.0.0")
+	if code, out, _, err := f.ferry(t, "run", "--once"); code != 0 {
+		t.Fatalf("run --once: exit %d, %v\n%s", code, err, out)
+	}
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	root := rootCmd()
+	root.SetOut(&out)
+	root.SetErr(io.Discard)
+	root.SetArgs([]string{"status", "--watch", "50ms", "--config", f.cfg, "--work-dir", t.TempDir(), "--log-level", "warn"})
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("status --watch: %v", err)
+		}
+	}()
+	// waitFor is a failure bound for a slow machine, not a speed check.
+	waitFor := func(what string) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), what); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("status --watch never showed %s:\n%s", what, out.String())
+			}
+		}
+	}
+	waitFor("1.0.0")
+	f.push(t, "shop/checkout", "1.1.0")
+	if code, out, _, err := f.ferry(t, "run", "--once"); code != 0 {
+		t.Fatalf("run --once: exit %d, %v\n%s", code, err, out)
+	}
+	waitFor("1.1.0")
 }

@@ -42,6 +42,9 @@ With --agent it also shows the measurements of the analyses a running
 				return err
 			}
 			for {
+				if err := a.Refresh(ctx); err != nil {
+					return err
+				}
 				st, err := a.Status(ctx)
 				if err != nil {
 					return err
