@@ -15,7 +15,7 @@ func notifier(p *config.Pipeline, log *slog.Logger) (*notify.Dispatcher, error) 
 	senders := map[string]notify.Sender{}
 	if e := n.Email; e != nil {
 		cfg := notify.SMTPConfig{Addr: e.SMTP, From: e.From, To: e.To, Subject: e.Subject, Body: e.Body}
-		if err := readSecrets(map[string]*string{e.UsernameFile: &cfg.Username, e.PasswordFile: &cfg.Password}); err != nil {
+		if err := readSecrets(secret{e.UsernameFile, &cfg.Username}, secret{e.PasswordFile, &cfg.Password}); err != nil {
 			return nil, fmt.Errorf("notifications.email: %w", err)
 		}
 		s, err := notify.NewSMTP(cfg)
@@ -26,7 +26,7 @@ func notifier(p *config.Pipeline, log *slog.Logger) (*notify.Dispatcher, error) 
 	}
 	for i, w := range n.Webhooks {
 		cfg := notify.WebhookConfig{URL: w.URL}
-		if err := readSecrets(map[string]*string{w.TokenFile: &cfg.Token, w.SecretFile: &cfg.Secret}); err != nil {
+		if err := readSecrets(secret{w.TokenFile, &cfg.Token}, secret{w.SecretFile, &cfg.Secret}); err != nil {
 			return nil, fmt.Errorf("notifications.webhooks[%d]: %w", i, err)
 		}
 		s, err := notify.NewWebhook(cfg)
@@ -37,7 +37,7 @@ func notifier(p *config.Pipeline, log *slog.Logger) (*notify.Dispatcher, error) 
 	}
 	if sl := n.Slack; sl != nil {
 		cfg := notify.SlackConfig{Subject: sl.Subject, Body: sl.Body}
-		if err := readSecrets(map[string]*string{sl.URLFile: &cfg.URL}); err != nil {
+		if err := readSecrets(secret{sl.URLFile, &cfg.URL}); err != nil {
 			return nil, fmt.Errorf("notifications.slack: %w", err)
 		}
 		s, err := notify.NewSlack(cfg)
@@ -68,17 +68,25 @@ func notifier(p *config.Pipeline, log *slog.Logger) (*notify.Dispatcher, error) 
 	return notify.NewDispatcher(senders, notify.Options{Logger: log, Kinds: kinds}), nil
 }
 
-// readSecrets reads each named file into its string; an empty name is skipped.
-func readSecrets(files map[string]*string) error {
-	for path, dst := range files {
-		if path == "" {
+// secret is a file to read and the setting it fills.
+type secret struct {
+	path string
+	dst  *string
+}
+
+// readSecrets reads each named file into its setting; an empty name is
+// skipped. A list, not a map keyed by path: two settings may name the same
+// file, and each must be filled.
+func readSecrets(secrets ...secret) error {
+	for _, s := range secrets {
+		if s.path == "" {
 			continue
 		}
-		v, err := config.ReadSecret(path)
+		v, err := config.ReadSecret(s.path)
 		if err != nil {
 			return err
 		}
-		*dst = v
+		*s.dst = v
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -173,7 +174,9 @@ func webhookSecret(p *config.Pipeline) (string, error) {
 	if p.Webhooks.TokenFile != "" {
 		return config.ReadSecret(p.Webhooks.TokenFile)
 	}
-	return os.Getenv("FERRY_WEBHOOK_TOKEN"), nil
+	// Trimmed as a token file is: `export X=$(cat file)` keeps no newline,
+	// but a secret injected from a file-backed env often does.
+	return strings.TrimSpace(os.Getenv("FERRY_WEBHOOK_TOKEN")), nil
 }
 
 func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Pointer[agent.Loop], metrics *prometheus.Registry, g *globals, dashTokenFile string) (*http.Server, error) {

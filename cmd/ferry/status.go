@@ -14,6 +14,7 @@ import (
 
 	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/analysis"
+	"github.com/ferry-dev/ferry/internal/httpx"
 	"github.com/ferry-dev/ferry/internal/output"
 )
 
@@ -89,7 +90,8 @@ func attachLive(ctx context.Context, base string, st []agent.EnvStatus) error {
 	if err != nil {
 		return fmt.Errorf("--agent: %w", err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	// ferry's own client: dial and header deadlines, no https->http redirects.
+	resp, err := httpx.NewClient(nil, httpx.Timeouts{Request: 10 * time.Second}).Do(req)
 	if err != nil {
 		return fmt.Errorf("--agent: %w", err)
 	}
