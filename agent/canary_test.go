@@ -3,8 +3,10 @@ package agent
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/ferry-dev/ferry/agent/notify"
 	"github.com/ferry-dev/ferry/analysis"
 	"github.com/ferry-dev/ferry/overlays"
 )
@@ -133,6 +135,8 @@ func TestProgressiveStrategies(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newCanaryFleet(t, tc.canary)
+			var events eventLog
+			f.agent.SetNotifier(&events)
 			f.push(t, "shop/checkout", "1.0.0")
 			seen := false
 			got := f.drive(t, func(v Verification) analysis.Verdict {
@@ -150,6 +154,10 @@ func TestProgressiveStrategies(t *testing.T) {
 			}
 			if !seen {
 				t.Errorf("no analysis ran while the route had %q", tc.during)
+			}
+			// The last move, not a step, is prod's promotion: notified once.
+			if n := events.count(notify.Promotion, "prod"); n != 1 {
+				t.Errorf("%d promotion notifications for prod, want 1 (the delivery's last move)", n)
 			}
 			k := f.git(t, "show", "main:overlays/prod/kustomization.yaml")
 			if strings.Count(k, "newTag: 1.0.0") != 2 {
@@ -231,4 +239,29 @@ func TestAlertDuringCanaryAbortsIt(t *testing.T) {
 	if err != nil || res.Commit != "" {
 		t.Fatalf("the alert again: %+v, %v", res, err)
 	}
+}
+
+// eventLog is a Notifier that keeps what it hears; count counts the
+// events of a kind for env that name a version and a commit.
+type eventLog struct {
+	mu     sync.Mutex
+	events []notify.Event
+}
+
+func (l *eventLog) Notify(ev notify.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, ev)
+}
+
+func (l *eventLog) count(kind notify.Kind, env string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, ev := range l.events {
+		if ev.Kind == kind && ev.Env == env && ev.Version != "" && ev.Commit != "" {
+			n++
+		}
+	}
+	return n
 }

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -153,15 +152,22 @@ func (o *observer) promotionFailed(step Step, err error) {
 	o.log.Error("promotion failed", "app", step.App, "env", step.Env, "candidate", step.Candidate.String(), "err", err)
 }
 
+// deliveryStarted logs step 0 of a progressive delivery. It is not yet a
+// promotion (counted and notified once, when the delivery completes), so
+// the time the candidate was first seen is kept for that moment.
+func (o *observer) deliveryStarted(step Step, commit *fleet.Snapshot) {
+	o.log.Info("delivery started", "app", step.App, "env", step.Env, "version", step.Candidate.Tag,
+		"from", step.From, "commit", ledger.ShortHash(commit.Hash()))
+}
+
 func (o *observer) delivered(adv canary.Advanced, app *config.App, env *config.Environment) {
 	o.log.Info("canary", "app", app.Name, "env", env.Name, "version", adv.Step.Candidate.Tag, "move", adv.Step.Reason,
 		"commit", ledger.ShortHash(adv.Commit.Hash()))
 	switch {
 	case adv.Aborts:
 		o.metrics.rollback(app.Name, env.Name)
-	// "the <strategy> delivery passed all N steps" (agent/canary) is the
-	// move that makes the version stable: that one is the promotion.
-	case strings.HasPrefix(adv.Step.Reason, "the ") && adv.Step.Action == ActionPromote:
+	// The move that makes the version stable is the promotion.
+	case adv.Completes:
 		o.promoted(adv.Step, adv.Commit)
 	}
 }

@@ -295,7 +295,12 @@ func (p *pass) promote(ctx context.Context, step Step, app *config.App, env *con
 			// per promotion would cost a round trip to the remote.
 			p.st = p.st.Advance(w.Commit, env)
 			a.history.Record(app.Name, env.Name, step.Candidate) // before the next read of the log sees it
-			a.obs.promoted(step, w.Commit)
+			if env.Canary != nil {
+				// Step 0 of a delivery: the promotion is its last move.
+				a.obs.deliveryStarted(step, w.Commit)
+			} else {
+				a.obs.promoted(step, w.Commit)
+			}
 			a.emit(owedAfter(p.st, app, env, w.Commit, step.Candidate)...)
 			return step, w.Commit
 		}

@@ -26,6 +26,9 @@ type Move struct {
 	Verify *verify.Verification
 	// Aborts reports an abort move.
 	Aborts bool
+	// Completes reports the last move: the version becomes the stable one
+	// (the promotion a person and the metrics count).
+	Completes bool
 }
 
 // Deliveries makes the moves of progressive deliveries.
@@ -95,7 +98,7 @@ func (d *Deliveries) Next(ctx context.Context, st *state.State, app *config.App,
 		// carries its verdict; Completed lets the next environment's hold
 		// read this commit as the delivery's verdict.
 		rec := &ledger.Promotion{App: app.Name, Env: env.Name, Version: cs.Canary, Gate: ledger.Gate{From: s.From}, Completed: p.Strategy}
-		return &Move{Step: s, Edit: &publish.Edit{Files: files, Record: rec}}, nil
+		return &Move{Step: s, Edit: &publish.Edit{Files: files, Record: rec}, Completes: true}, nil
 	}
 	next := p.steps[cs.Step+1]
 	if err := setRoute(files, cs, next.route); err != nil {
@@ -241,8 +244,9 @@ type Advanced struct {
 	Head   *fleet.Snapshot
 	// Verify is owed now: by the step in place when nothing was pushed, or
 	// by the step just pushed (its analysis starts at once).
-	Verify *verify.Verification
-	Aborts bool
+	Verify    *verify.Verification
+	Aborts    bool
+	Completes bool // the delivery's last move: the version is now stable
 }
 
 // Advance makes the next move of app's delivery in env, deciding it on the
@@ -273,7 +277,7 @@ func (d *Deliveries) Advance(ctx context.Context, pub *publish.Publisher, notes 
 		if err != nil {
 			return nil, err
 		}
-		out.Step, out.Verify, out.Aborts = mv.Step, mv.Verify, mv.Aborts
+		out.Step, out.Verify, out.Aborts, out.Completes = mv.Step, mv.Verify, mv.Aborts, mv.Completes
 		if mv.Edit == nil {
 			return nil, nil
 		}
