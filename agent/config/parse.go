@@ -9,6 +9,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 
+	"github.com/ferry-dev/ferry/internal/dnslabel"
 	"github.com/ferry-dev/ferry/internal/yamlerr"
 )
 
@@ -135,7 +136,7 @@ func checkHeader(source string, body ast.Node) error {
 		case !ok:
 			e.Message = fmt.Sprintf("%s: want %q, found %s", want.key, want.value, describe(got))
 		case sc.Value != want.value:
-			e.Message = fmt.Sprintf("%s: %q is not supported; want %q", want.key, sc.Value, want.value)
+			e.Message = fmt.Sprintf("%s: %s is not supported; want %q", want.key, dnslabel.Quote(sc.Value), want.value)
 		default:
 			continue
 		}

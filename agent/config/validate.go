@@ -38,10 +38,10 @@ func (p *Pipeline) Validate() error {
 	// Every problem at once: fixing a config one error per run is slow.
 	ps := newProblems(p.Source, p.pos)
 	if p.APIVersion != APIVersion {
-		ps.add("apiVersion", "%q is not supported; want %q", p.APIVersion, APIVersion)
+		ps.add("apiVersion", "%s is not supported; want %q", quote(p.APIVersion), APIVersion)
 	}
 	if p.Kind != Kind {
-		ps.add("kind", "%q is not supported; want %q", p.Kind, Kind)
+		ps.add("kind", "%s is not supported; want %q", quote(p.Kind), Kind)
 	}
 	p.validateGit(ps)
 	p.validateApps(ps)
@@ -62,7 +62,7 @@ func (p *Pipeline) validateGit(ps *problems) {
 		case pr.Kind == "":
 			ps.add("git.provider.kind", "required; one of %s", strings.Join(ProviderKinds, ", "))
 		case !slices.Contains(ProviderKinds, pr.Kind):
-			ps.add("git.provider.kind", "%q is not one of %s", pr.Kind, strings.Join(ProviderKinds, ", "))
+			ps.add("git.provider.kind", "%s is not one of %s", quote(pr.Kind), strings.Join(ProviderKinds, ", "))
 		}
 		if pr.URL != "" {
 			if msg := checkHTTPURL(pr.URL); msg != "" {
@@ -105,7 +105,7 @@ func checkGitURL(raw string) string {
 		}
 		return ""
 	default:
-		return fmt.Sprintf("scheme %q is not supported; use http(s)://, ssh://, git@host:path, file:// or a local path", u.Scheme)
+		return fmt.Sprintf("scheme %s is not supported; use http(s)://, ssh://, git@host:path, file:// or a local path", quote(u.Scheme))
 	}
 	if u.Host == "" {
 		return "has no host"
@@ -173,7 +173,7 @@ func checkEvidence(ps *problems, base string, e Evidence) {
 				ps.add(joinPath(tb, "file"), "required with from: file")
 			}
 		default:
-			ps.add(joinPath(tb, "from"), "%q is not one of %s, %s, %s", t.From, TrivyFromReferrers, TrivyFromURL, TrivyFromFile)
+			ps.add(joinPath(tb, "from"), "%s is not one of %s, %s, %s", quote(t.From), TrivyFromReferrers, TrivyFromURL, TrivyFromFile)
 		}
 		// Parsed here, executed per candidate: a syntax error is refused at
 		// load, not found at every pass.
@@ -268,14 +268,14 @@ func checkImage(image string) string {
 		return "required (a repository such as registry.example/shop/checkout)"
 	}
 	if strings.Contains(image, "@") {
-		return fmt.Sprintf("%q must not carry a digest; tags decides the version", image)
+		return fmt.Sprintf("%s must not carry a digest; tags decides the version", quote(image))
 	}
 	// A ':' after the last '/' is a tag; before it, a registry port.
 	if strings.Contains(image[strings.LastIndexByte(image, '/')+1:], ":") {
-		return fmt.Sprintf("%q must not carry a tag; tags decides the version", image)
+		return fmt.Sprintf("%s must not carry a tag; tags decides the version", quote(image))
 	}
 	if _, err := name.NewRepository(image); err != nil {
-		return fmt.Sprintf("%q is not a valid image repository: %v", image, err)
+		return fmt.Sprintf("%s is not a valid image repository: %v", quote(image), err)
 	}
 	return ""
 }
@@ -297,7 +297,7 @@ func checkTags(ps *problems, base string, t TagPolicy) {
 	}
 	if t.Semver != "" {
 		if _, err := semver.NewConstraint(t.Semver); err != nil {
-			ps.add(joinPath(base, "semver"), "%q is not a semver constraint: %v", t.Semver, err)
+			ps.add(joinPath(base, "semver"), "%s is not a semver constraint: %v", quote(t.Semver), err)
 		}
 	}
 	if t.Regex != "" {
@@ -309,10 +309,10 @@ func checkTags(ps *problems, base string, t TagPolicy) {
 	case t.Order != "" && t.Regex == "":
 		ps.add(joinPath(base, "order"), "only applies with regex")
 	case t.Order != "" && t.Order != OrderNumerical && t.Order != OrderAlphabetical:
-		ps.add(joinPath(base, "order"), "%q is not one of %s, %s", t.Order, OrderNumerical, OrderAlphabetical)
+		ps.add(joinPath(base, "order"), "%s is not one of %s, %s", quote(t.Order), OrderNumerical, OrderAlphabetical)
 	}
 	if t.Digest != "" && !tagName.MatchString(t.Digest) {
-		ps.add(joinPath(base, "digest"), "%q is not a valid tag to follow", t.Digest)
+		ps.add(joinPath(base, "digest"), "%s is not a valid tag to follow", quote(t.Digest))
 	}
 }
 
@@ -364,17 +364,17 @@ func (p *Pipeline) validateNotifications(ps *problems) {
 	if e := n.Email; e != nil {
 		// A port is required: ferry does not guess between 25, 465 and 587.
 		if _, port, err := net.SplitHostPort(e.SMTP); err != nil || port == "" {
-			ps.add("notifications.email.smtp", "%q must be host:port", e.SMTP)
+			ps.add("notifications.email.smtp", "%s must be host:port", quote(e.SMTP))
 		}
 		if _, err := mail.ParseAddress(e.From); err != nil {
-			ps.add("notifications.email.from", "%q is not an address: %v", e.From, err)
+			ps.add("notifications.email.from", "%s is not an address: %v", quote(e.From), err)
 		}
 		if len(e.To) == 0 {
 			ps.add("notifications.email.to", "required: at least one address")
 		}
 		for i, to := range e.To {
 			if _, err := mail.ParseAddress(to); err != nil {
-				ps.add(indexPath("notifications.email.to", i), "%q is not an address: %v", to, err)
+				ps.add(indexPath("notifications.email.to", i), "%s is not an address: %v", quote(to), err)
 			}
 		}
 	}
@@ -388,7 +388,7 @@ func (p *Pipeline) validateNotifications(ps *problems) {
 	}
 	for i, ev := range n.Events {
 		if !slices.Contains(NotificationEvents, ev) {
-			ps.add(indexPath("notifications.events", i), "%q is not one of %s", ev, strings.Join(NotificationEvents, ", "))
+			ps.add(indexPath("notifications.events", i), "%s is not one of %s", quote(ev), strings.Join(NotificationEvents, ", "))
 		}
 	}
 }

@@ -83,7 +83,7 @@ func (p *Pipeline) validateCanary(ps *problems, base string, c *Canary) {
 		strategy = StrategyCanary
 	}
 	if !slices.Contains(Strategies, strategy) {
-		ps.add(joinPath(base, "strategy"), "unknown strategy %q (known: %s)", c.Strategy, strings.Join(Strategies, ", "))
+		ps.add(joinPath(base, "strategy"), "unknown strategy %s (known: %s)", quote(c.Strategy), strings.Join(Strategies, ", "))
 	}
 	if c.Analysis == "" {
 		ps.add(joinPath(base, "analysis"), "required: the analyses: template each step must pass")
@@ -128,7 +128,7 @@ func (p *Pipeline) validateCanary(ps *problems, base string, c *Canary) {
 	// Outside the overlay, one environment's delivery could edit a file
 	// that another environment applies.
 	if f := c.Route.File; f != "" && (path.IsAbs(f) || strings.HasPrefix(path.Clean(f), "..")) {
-		ps.add(joinPath(base, "route.file"), "%q must be a file inside the overlay", f)
+		ps.add(joinPath(base, "route.file"), "%s must be a file inside the overlay", quote(f))
 	}
 }
 
