@@ -28,6 +28,8 @@ type Alert struct {
 	// About is the version the alert is about (its version label, or what
 	// ran when it was first handled); nil: what runs now.
 	About *Version
+	// retry marks the loop's own retry of a failed rollback.
+	retry bool
 }
 
 func (al Alert) request() rollback.Request {

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"errors"
-	"math"
 	"slices"
 	"sort"
 	"sync"
@@ -11,12 +10,12 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/clock"
 
 	"github.com/ferry-dev/ferry/agent/publish"
 	"github.com/ferry-dev/ferry/agent/webhook"
 	"github.com/ferry-dev/ferry/analysis"
+	"github.com/ferry-dev/ferry/internal/backoff"
 )
 
 // triggers coalesces requests for a pass that arrive while one runs.
@@ -79,6 +78,9 @@ type Loop struct {
 
 	// OnRollback, when set, sees every alert handled (notifications, CLI).
 	OnRollback func(Alert, *RollbackResult, error)
+	// Forget, when set, is told of an alert given up: the webhook's
+	// deduplication forgets it, so Alertmanager's resend is acted on.
+	Forget func(Alert)
 	// OnPass, when set, sees every pass result (the CLI prints them).
 	OnPass func(*Result, error)
 	// OnVerdict, when set, sees every analysis the loop finished.
@@ -94,7 +96,7 @@ type Loop struct {
 	// fleet repo: failures back off (doubling up to the interval) instead
 	// of retrying at once, as due apps would make it.
 	retryAt time.Time
-	failing wait.Backoff
+	failing *backoff.Backoff // nil while passes read the repo
 }
 
 // PassRecord is the newest pass's result, for pages and status.
@@ -186,14 +188,14 @@ func (l *Loop) pass(ctx context.Context, s Scope) {
 		l.ready.Store(true)
 		l.gitRead = start
 		l.markPolled(s, start)
-		l.failing = wait.Backoff{}
+		l.failing = nil
 		l.retryAt = time.Time{}
 		err = res.Err()
 	} else {
-		if l.failing.Steps == 0 {
-			l.failing = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: math.MaxInt32, Cap: l.interval}
+		if l.failing == nil {
+			l.failing = backoff.New(time.Second, l.interval)
 		}
-		l.retryAt = start.Add(l.failing.Step())
+		l.retryAt = start.Add(l.failing.Next())
 	}
 	l.agent.obs.metrics.pass(err)
 	// A pass cut short by shutdown is not an error worth a log line.
@@ -313,8 +315,14 @@ func (a *Agent) appsFor(events []webhook.RegistryEvent) []string {
 	return out
 }
 
-// maxRollbackAttempts bounds the retries of one rollback (about 3 minutes).
-const maxRollbackAttempts = 100
+// Retries of a rollback that can still succeed (a refused push, the git
+// server down) go on until it lands, the alert resolves or ferry stops,
+// as a controller's work queue retries an item: the alert is why the
+// version must go, and Alertmanager's resends are deduplicated.
+const (
+	rollbackRetryFirst   = 50 * time.Millisecond
+	rollbackRetryCeiling = 30 * time.Second
+)
 
 // OnAlerts queues alerts for the alert worker; it never blocks the
 // webhook. It returns the alerts that did not fit, so the caller can
@@ -331,25 +339,59 @@ func (l *Loop) OnAlerts(_ context.Context, alerts []Alert) (dropped []Alert) {
 	return dropped
 }
 
+// pendingRollback is an alert whose rollback failed and is retried.
+type pendingRollback struct {
+	alert  Alert
+	delays *backoff.Backoff
+}
+
+// forgetPending hands the alerts this loop will not carry out (retries
+// due, alerts still queued) to Forget when it stops (shutdown, a new
+// ferry.yaml), so that they are acted on when Alertmanager resends them.
+func (l *Loop) forgetPending(retrying map[string]*pendingRollback) {
+	if l.Forget == nil {
+		return
+	}
+	for _, r := range retrying {
+		l.Forget(r.alert)
+	}
+	for {
+		select {
+		case al := <-l.alerts:
+			if !al.Resolved {
+				l.Forget(al)
+			}
+		default:
+			return
+		}
+	}
+}
+
 // alertWorker carries out alerts one at a time, beside the passes: a
 // rollback waits for no pass, registry or policy, only for a write in
-// flight. A rollback that can still succeed is retried with backoff
-// (Alertmanager's resends are deduplicated); one that cannot is dropped
-// with its reason.
+// flight. A rollback that can still succeed is retried with backoff until
+// it lands or its alert resolves; one that cannot is given up with its
+// reason, and Forget lets Alertmanager's next resend try again.
 func (l *Loop) alertWorker(ctx context.Context) {
-	backoff := wait.Backoff{Duration: 50 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: maxRollbackAttempts, Cap: 2 * time.Second}
-	attempts := map[string]*wait.Backoff{}
+	// retrying holds the episodes whose rollback failed and is due again.
+	retrying := map[string]*pendingRollback{}
 	for {
 		var al Alert
 		select {
 		case <-ctx.Done():
+			l.forgetPending(retrying)
 			return
 		case al = <-l.alerts:
 		}
+		key := al.App + "\x00" + al.Env + "\x00" + al.Fingerprint
 		if al.Resolved {
+			delete(retrying, key) // a retry still queued finds nothing and ends
 			if _, err := l.agent.Resolve(ctx, al); err != nil && ctx.Err() == nil {
 				l.agent.obs.log.Error("lift freeze after resolved alert", "alert", al.Name, "env", al.Env, "err", err)
 			}
+			continue
+		}
+		if al.retry && retrying[key] == nil {
 			continue
 		}
 		res, err := l.agent.Rollback(ctx, al)
@@ -357,30 +399,34 @@ func (l *Loop) alertWorker(ctx context.Context) {
 			about := res.From // a retry undoes this version or nothing
 			al.About = &about
 		}
-		key := al.App + "\x00" + al.Env + "\x00" + al.Fingerprint
 		switch {
 		case err == nil:
-			delete(attempts, key)
+			delete(retrying, key)
 		case errors.Is(err, ErrUnknownTarget):
+			delete(retrying, key)
 			l.agent.obs.log.Warn("alert ignored", "alert", al.Name, "err", err)
 		case ctx.Err() != nil:
+			if l.Forget != nil {
+				l.Forget(al) // stopped mid-rollback: the resend must be taken
+			}
 		case publish.IsTerminal(err):
-			l.agent.obs.log.Error("rollback cannot succeed; giving up", "alert", al.Name, "app", al.App, "env", al.Env, "err", err)
+			delete(retrying, key)
+			l.agent.obs.log.Error("rollback cannot succeed; giving up until the alert is sent again", "alert", al.Name, "app", al.App, "env", al.Env, "err", err)
+			if l.Forget != nil {
+				l.Forget(al)
+			}
 		default:
-			b, ok := attempts[key]
-			if !ok {
-				bb := backoff
-				b, attempts[key] = &bb, &bb
+			r := retrying[key]
+			if r == nil {
+				r = &pendingRollback{delays: backoff.New(rollbackRetryFirst, rollbackRetryCeiling)}
+				retrying[key] = r
 			}
-			if b.Steps <= 1 {
-				l.agent.obs.log.Error("rollback failed; giving up", "alert", al.Name, "app", al.App, "env", al.Env, "attempts", maxRollbackAttempts, "err", err)
-				delete(attempts, key)
-				break
-			}
-			d := b.Step()
-			l.agent.obs.log.Error("rollback failed; retrying", "alert", al.Name, "app", al.App, "env", al.Env, "in", d, "err", err)
+			r.alert = al
+			d := r.delays.Next()
+			l.agent.obs.log.Error("rollback failed; retrying", "alert", al.Name, "app", al.App, "env", al.Env, "attempt", r.delays.Count(), "in", d, "err", err)
 			// The retry re-enters the queue instead of sleeping here, so
 			// other alerts are not held up behind it.
+			al.retry = true
 			retry := l.clock.After(d)
 			go func() {
 				select {

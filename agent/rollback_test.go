@@ -13,6 +13,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/gitstate"
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/e2e/gitserver"
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 func TestRollbackToLastGood(t *testing.T) {
@@ -185,5 +186,110 @@ func TestRollbackSurvivesARefusedPush(t *testing.T) {
 	}
 	if n := strings.Count(f.git(t, "log", "--format=%s", "main"), "rollback checkout in prod"); n != 1 {
 		t.Fatalf("%d rollback commits, want 1", n)
+	}
+}
+
+// rollbackEvent is one attempt the loop reported.
+type rollbackEvent struct {
+	res *RollbackResult
+	err error
+}
+
+// refusingFleet is a fleet whose pushes the git server refuses (503)
+// while refuse is above zero, each refusal counting it down, with
+// checkout 1.1.0 in prod to roll back.
+func refusingFleet(t *testing.T, refuse *atomic.Int32) *testFleet {
+	t.Helper()
+	f := newTestFleetOver(t, gitserver.WithHook(func(r *http.Request) bool {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/git-receive-pack") && refuse.Load() > 0 {
+			refuse.Add(-1)
+			return false // 503
+		}
+		return true
+	}))
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		f.push(t, "shop/checkout", v)
+		if _, err := f.agent.Reconcile(context.Background(), Scope{All: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+// TestRollbackRetriedUntilItLands (H8): a fleet repo that refuses pushes
+// for longer than a few seconds. The retries were meant to go on for
+// minutes, but wait.Backoff's Cap ended them at the ceiling (7 tries in
+// 4 s) and the alert was lost, its resend deduplicated. Now they go on
+// at the ceiling until the rollback lands: here after 20 refusals.
+func TestRollbackRetriedUntilItLands(t *testing.T) {
+	var refuse atomic.Int32
+	f := refusingFleet(t, &refuse)
+	clk := clocktesting.NewFakeClock(time.Now())
+	loop := NewLoopWithClock(f.agent, time.Hour, clk)
+	events := make(chan rollbackEvent, 64)
+	loop.OnRollback = func(_ Alert, r *RollbackResult, err error) { events <- rollbackEvent{r, err} }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go loop.RunAlerts(ctx)
+	refuse.Store(20)
+	loop.OnAlerts(ctx, []Alert{{App: "checkout", Env: "prod", Name: "HighErrorRate", Fingerprint: "f9"}})
+	for attempt := 1; ; attempt++ {
+		var ev rollbackEvent
+		select {
+		case ev = <-events:
+		case <-time.After(30 * time.Second): // a bound for a slow machine, not a speed check
+			t.Fatalf("attempt %d never came: the rollback was given up", attempt)
+		}
+		if ev.err == nil {
+			if attempt != 21 || ev.res.Commit == "" || ev.res.To.Tag != "1.0.0" {
+				t.Fatalf("attempt %d: %+v; want the rollback to 1.0.0 committed at attempt 21", attempt, ev.res)
+			}
+			break
+		}
+		// The retry is due at most the ceiling (plus jitter) later.
+		clk.Step(rollbackRetryCeiling + rollbackRetryCeiling/10)
+	}
+	if n := strings.Count(f.git(t, "log", "--format=%s", "main"), "rollback checkout in prod"); n != 1 {
+		t.Fatalf("%d rollback commits, want 1", n)
+	}
+}
+
+// TestStoppedLoopForgetsPendingAlerts: a loop that stops (shutdown, a new
+// ferry.yaml) with a rollback still to retry hands the alert to Forget,
+// so the webhook's deduplication takes Alertmanager's resend.
+func TestStoppedLoopForgetsPendingAlerts(t *testing.T) {
+	var refuse atomic.Int32
+	f := refusingFleet(t, &refuse)
+	clk := clocktesting.NewFakeClock(time.Now())
+	loop := NewLoopWithClock(f.agent, time.Hour, clk)
+	failed := make(chan struct{}, 1)
+	loop.OnRollback = func(_ Alert, _ *RollbackResult, err error) {
+		if err != nil {
+			select {
+			case failed <- struct{}{}:
+			default:
+			}
+		}
+	}
+	forgotten := make(chan Alert, 4)
+	loop.Forget = func(al Alert) { forgotten <- al }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go loop.RunAlerts(ctx)
+	refuse.Store(1 << 20)
+	loop.OnAlerts(ctx, []Alert{{App: "checkout", Env: "prod", Name: "HighErrorRate", Fingerprint: "f9"}})
+	select {
+	case <-failed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first attempt never failed")
+	}
+	cancel()
+	select {
+	case al := <-forgotten:
+		if al.Fingerprint != "f9" {
+			t.Fatalf("forgot %+v, want alert f9", al)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stopped loop kept its pending alert: Alertmanager's resend would be swallowed")
 	}
 }

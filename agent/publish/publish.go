@@ -14,10 +14,10 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/wait"
-
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/internal/backoff"
+	"github.com/ferry-dev/ferry/internal/clock"
 )
 
 // Repo is the fleet repo as a writer needs it (*fleet.Repo).
@@ -156,8 +156,20 @@ func (p *Publisher) Exclusive(fn func() error) error {
 	return fn()
 }
 
-func (p *Publisher) backoff() wait.Backoff {
-	return wait.Backoff{Duration: p.opts.Backoff, Factor: 2, Jitter: 0.1, Steps: p.opts.Attempts, Cap: 2 * time.Second}
+// onMovedRef runs try, again after a wait (doubling from Backoff, at most
+// 2 s) each time it met a moved ref, up to Attempts tries. It returns the
+// tries made and try's last error.
+func (p *Publisher) onMovedRef(ctx context.Context, try func(attempt int) error) (int, error) {
+	delays := backoff.New(p.opts.Backoff, 2*time.Second)
+	for attempt := 1; ; attempt++ {
+		err := try(attempt)
+		if !errors.Is(err, fleet.ErrNonFastForward) || attempt >= p.opts.Attempts {
+			return attempt, err
+		}
+		if err := clock.Sleep(ctx, delays.Next()); err != nil {
+			return attempt, err
+		}
+	}
 }
 
 // Publish runs the transaction what (for errors and logs): change on the
@@ -166,94 +178,80 @@ func (p *Publisher) backoff() wait.Backoff {
 // rounds it releases the writer's turn. A change error is returned as is.
 func (p *Publisher) Publish(ctx context.Context, what string, urgent bool, change Change) (Result, error) {
 	var res Result
-	var last error
-	err := wait.ExponentialBackoffWithContext(ctx, p.backoff(), func(ctx context.Context) (bool, error) {
-		res.Attempts++
-		if res.Attempts > 1 && p.opts.OnRetry != nil {
+	attempts, err := p.onMovedRef(ctx, func(attempt int) error {
+		res.Attempts = attempt
+		if attempt > 1 && p.opts.OnRetry != nil {
 			p.opts.OnRetry()
 		}
-		done, err := p.round(ctx, what, urgent, change, &res)
+		err := p.round(ctx, what, urgent, change, &res)
 		if errors.Is(err, fleet.ErrNonFastForward) {
-			last = err
-			p.opts.Logger.Info("the branch moved; applying the change again on the new head", "what", what, "attempt", res.Attempts)
-			return false, nil
+			p.opts.Logger.Info("the branch moved; applying the change again on the new head", "what", what, "attempt", attempt)
 		}
-		return done, err
+		return err
 	})
-	switch {
-	case errors.Is(err, wait.ErrWaitTimeout):
-		return res, fmt.Errorf("%s: gave up after %d attempts: %w", what, res.Attempts, last)
-	case err != nil:
-		return res, err
+	if errors.Is(err, fleet.ErrNonFastForward) {
+		return res, fmt.Errorf("%s: gave up after %d attempts: %w", what, attempts, err)
 	}
-	return res, nil
+	return res, err
 }
 
 // round is one attempt, under the writer's turn.
-func (p *Publisher) round(ctx context.Context, what string, urgent bool, change Change, res *Result) (bool, error) {
+func (p *Publisher) round(ctx context.Context, what string, urgent bool, change Change, res *Result) error {
 	p.acquire(urgent)
 	defer p.release()
 	head, err := p.repo.Fetch(ctx)
 	if err != nil {
-		return false, fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	edits, err := change(ctx, head)
 	if err != nil {
-		return false, err
+		return err
 	}
 	res.Head, res.Commits = head, nil
 	if len(edits) == 0 {
-		return true, nil
+		return nil
 	}
 	tip := head
 	var commits []*fleet.Snapshot
 	for _, e := range edits {
 		msg := e.Record.Message()
 		if err := msg.Validate(); err != nil {
-			return false, Terminal(fmt.Errorf("%s: %w", what, err))
+			return Terminal(fmt.Errorf("%s: %w", what, err))
 		}
 		next, err := p.repo.Commit(tip, e.Files, msg.String(), p.opts.Now())
 		if errors.Is(err, fleet.ErrNoChange) {
 			continue // this edit is already there: the rest may not be
 		}
 		if err != nil {
-			return false, Terminal(fmt.Errorf("%s: commit %q: %w", what, msg.Subject, err))
+			return Terminal(fmt.Errorf("%s: commit %q: %w", what, msg.Subject, err))
 		}
 		tip = next
 		commits = append(commits, next)
 	}
 	if len(commits) == 0 {
-		return true, nil
+		return nil
 	}
 	if err := p.repo.Push(ctx, tip); err != nil {
-		return false, fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	res.Head, res.Commits = tip, commits
-	return true, nil
+	return nil
 }
 
 // Note adds to the note on commit (refs/notes/ferry) what edit makes of the
 // note there now, retrying on a moved notes ref like Publish. Every verdict
 // on a commit is kept: edit gets the whole note and returns it changed.
 func (p *Publisher) Note(ctx context.Context, commit string, edit func(ledger.Note) (ledger.Note, bool)) error {
-	var last error
-	attempts := 0
-	err := wait.ExponentialBackoffWithContext(ctx, p.backoff(), func(ctx context.Context) (bool, error) {
-		attempts++
+	attempts, err := p.onMovedRef(ctx, func(int) error {
 		p.acquire(false)
 		defer p.release()
-		err := p.repo.EditNote(ctx, ledger.NotesRef, commit, func(old string) (string, bool) {
+		return p.repo.EditNote(ctx, ledger.NotesRef, commit, func(old string) (string, bool) {
 			n, changed := edit(ledger.ParseNote(old))
 			return n.String(), changed
 		}, p.opts.Now())
-		if errors.Is(err, fleet.ErrNonFastForward) {
-			last = err
-			return false, nil
-		}
-		return err == nil, err
 	})
-	if errors.Is(err, wait.ErrWaitTimeout) {
-		return fmt.Errorf("note on %s: gave up after %d attempts: %w", ledger.ShortHash(commit), attempts, last)
+	if errors.Is(err, fleet.ErrNonFastForward) {
+		return fmt.Errorf("note on %s: gave up after %d attempts: %w", ledger.ShortHash(commit), attempts, err)
 	}
 	return err
 }

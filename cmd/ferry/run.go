@@ -108,6 +108,7 @@ analyses that pass owes, then exits: 0 when every app and environment was decide
 				}
 				ra.SetMetrics(m)
 				g.responder = agent.NewLoop(ra, p.Git.Interval.Std())
+				g.responder.Forget = g.forgetAlert
 				go g.responder.RunAlerts(ctx)
 			}
 			// With --leader-elect or --shards only the elected replica (or the
@@ -139,6 +140,7 @@ func runLoop(ctx context.Context, g *globals, p *config.Pipeline, repo *fleet.Re
 			return err
 		}
 		loop := agent.NewLoop(a, p.Git.Interval.Std())
+		loop.Forget = g.forgetAlert
 		current.Store(loop)
 		loopCtx, reload := context.WithCancel(ctx)
 		if isRepoURL(g.config) {
@@ -199,6 +201,7 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 	// One Deduper for the server: Alertmanager resends an alert every
 	// group_interval, and each episode is handed on once.
 	dedupe := &webhook.Deduper{}
+	g.dedupe = dedupe
 	hooks := webhook.New(webhook.HandlerOptions{
 		Verifier:           webhook.NewVerifier(secret),
 		MaxBody:            p.Webhooks.MaxBodyBytes,
@@ -315,6 +318,14 @@ func matchers(m map[string]string) []string {
 	// the next.
 	sort.Strings(out)
 	return out
+}
+
+// forgetAlert makes the webhook's deduplication forget a firing alert the
+// agent gave up on, so Alertmanager's next resend is acted on.
+func (g *globals) forgetAlert(al agent.Alert) {
+	if g.dedupe != nil {
+		g.dedupe.Forget(webhook.AlertEvent{Fingerprint: al.Fingerprint, Status: webhook.StatusFiring, StartsAt: al.Started})
+	}
 }
 
 func alertsOf(evs []webhook.AlertEvent) []agent.Alert {

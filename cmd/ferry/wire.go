@@ -20,6 +20,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/pullrequest"
 	"github.com/ferry-dev/ferry/agent/registry"
+	"github.com/ferry-dev/ferry/agent/webhook"
 	"github.com/ferry-dev/ferry/analysis"
 	promprovider "github.com/ferry-dev/ferry/analysis/prometheus"
 )
@@ -40,6 +41,10 @@ type globals struct {
 	// responder answers alerts when this replica runs no loop (it holds no
 	// Lease or no shard): rollbacks only, on a clone of its own.
 	responder *agent.Loop
+	// dedupe is the webhook server's memory of alerts handed on; a loop
+	// that gives an alert up (or stops with it pending) makes it forget,
+	// so Alertmanager's resend is acted on.
+	dedupe *webhook.Deduper
 }
 
 // isRepoURL tells a fleet repo URL from a config file path. A plain local
