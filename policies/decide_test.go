@@ -226,30 +226,32 @@ func TestFailClosed(t *testing.T) {
 	}
 }
 
-// TestNoPoliciesAllows covers a policy directory without policies:
-// ferry.yaml may set none.
-func TestNoPoliciesAllows(t *testing.T) {
+// TestNoPolicyRefused (H8): a policies/ directory holding no policy
+// module (only tests, data or docs; Git has no empty directories) is a
+// gate that was lost, not "no gates": it is refused, where it used to
+// allow every promotion. A typo in a policy is a compile error even
+// without the directory's own input.schema.json: ferry's built-in schema
+// types the input it builds.
+func TestNoPolicyRefused(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		fsys fstest.MapFS
+		want string
 	}{
-		{"empty directory", fstest.MapFS{"policies": {Mode: os.ModeDir | 0o755}}},
+		{"empty directory", fstest.MapFS{"policies": {Mode: os.ModeDir | 0o755}}, "holds no policy"},
 		{"only tests and docs", fstest.MapFS{
 			"policies/README.md":   {Data: []byte("# policies\n")},
 			"policies/x_test.rego": {Data: []byte("package ferry.promotion_test\n\ntest_x if true\n")},
-		}},
+		}, "holds no policy"},
+		{"only data", fstest.MapFS{"policies/data.yaml": {Data: []byte("blocklist: [checkout]\n")}}, "holds no policy"},
+		{"a typo and no input.schema.json", fstest.MapFS{
+			"policies/gate.rego": {Data: []byte("package ferry.promotion\n\ndeny contains \"x\" if input.evidence.trivvy.summary.CRITICAL > 0\n")},
+		}, "undefined ref: input.evidence.trivvy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e, err := Load(context.Background(), tc.fsys, "policies/")
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, err := e.Decide(context.Background(), map[string]any{"app": map[string]any{"name": "x"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !d.Allow || d.Deny == nil || d.Warn == nil || len(d.Deny)+len(d.Warn) != 0 {
-				t.Errorf("got %+v, want allow with empty, non-nil lists", d)
+			_, err := Load(context.Background(), tc.fsys, "policies/")
+			if !errors.Is(err, ErrCompile) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load: %v; want a compile error saying %q", err, tc.want)
 			}
 		})
 	}

@@ -11,6 +11,12 @@ import (
 //go:embed *.rego input.schema.json
 var Default embed.FS
 
+// defaultSchema types the input of policy directories that bring no
+// input.schema.json of their own.
+//
+//go:embed input.schema.json
+var defaultSchema []byte
+
 // DefaultFiles returns Default's files by name (relative to the policy
 // directory).
 func DefaultFiles() map[string][]byte {

@@ -120,13 +120,24 @@ func build(ctx context.Context, pd *policyDir, cfg loadConfig) (*Engine, *policy
 	}
 	e.data = data.files
 	if len(pd.rego) == 0 {
-		return e, data, nil
+		// Git has no empty directories: a policies/ holding only data,
+		// tests or notes is a policy that was meant and lost (a bad copy,
+		// a rename). No gates is said by having no policies/ at all.
+		return fail(fmt.Errorf("%w: %s holds no policy (no *.rego file other than *_test.rego): without one every promotion would be allowed; "+
+			"remove the directory to run without gates", ErrCompile, pd.dir))
 	}
 	mods, err := parse(pd.rego)
 	if err != nil {
 		return fail(err)
 	}
-	ss, err := schemaSet(pd.schema)
+	schema := pd.schema
+	if schema == nil {
+		// ferry builds the input, so ferry's own schema types it: without
+		// it a typo (input.evidence.trivvy) is undefined, and undefined
+		// is a silent allow.
+		schema = &source{name: "input.schema.json (ferry's built-in)", data: defaultSchema}
+	}
+	ss, err := schemaSet(schema)
 	if err != nil {
 		return fail(err)
 	}

@@ -282,7 +282,7 @@ func TestHash(t *testing.T) {
 		// Moving bytes between a name and content must not collide.
 		"content shifted into the name": func() fstest.MapFS {
 			return fstest.MapFS{
-				"policies/a.rego": {Data: []byte("package ferry.promotion\n\ndeny contains \"x\" if input.y\n")},
+				"policies/a.rego": {Data: []byte("package ferry.promotion\n\ndeny contains \"x\" if input.time\n")},
 			}
 		},
 	}

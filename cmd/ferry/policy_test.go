@@ -93,7 +93,7 @@ func TestPolicyTestExitCodes(t *testing.T) {
 		{"compile error without tests", map[string]string{"policies/gate.rego": gateBroken}, "", 2, "", "policies/gate.rego:4:9: rego_parse_error"},
 		{"compile error with tests", map[string]string{"policies/gate.rego": gateBroken, "policies/gate_test.rego": gateTest}, "", 2, "", "policies/gate.rego:4:9: rego_parse_error"},
 		{"broken data without tests", map[string]string{"policies/gate.rego": gateRego, "policies/data.yaml": "a: [\n"}, "", 2, "", "data file policies/data.yaml: yaml: line"},
-		{"nothing can deny, tests pass", map[string]string{"policies/gate.rego": "package ferry.promotion\n\nwarn contains \"w\" if input.x\n",
+		{"nothing can deny, tests pass", map[string]string{"policies/gate.rego": "package ferry.promotion\n\nwarn contains \"w\" if input.time\n",
 			"policies/gate_test.rego": "package ferry.promotion_test\n\ntest_x if true\n"}, "", 2, "", "no `deny contains msg` rule"},
 		{"missing directory", map[string]string{"other/gate.rego": gateRego}, "policies", 2, "", "policy directory policies does not exist"},
 	} {

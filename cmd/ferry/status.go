@@ -43,11 +43,15 @@ With --agent it also shows the measurements of the analyses a running
 				return err
 			}
 			for {
-				if err := a.Refresh(ctx); err != nil {
-					return err
+				err := a.Refresh(ctx)
+				var st []agent.EnvStatus
+				if err == nil {
+					st, err = a.Status(ctx)
 				}
-				st, err := a.Status(ctx)
 				if err != nil {
+					if ctx.Err() != nil && watch > 0 {
+						return nil // interrupted while watching: not a failure
+					}
 					return err
 				}
 				if agentURL != "" {
