@@ -2,10 +2,14 @@ package agent
 
 import (
 	"context"
+	"maps"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/notify"
 	"github.com/ferry-dev/ferry/analysis"
 	"github.com/ferry-dev/ferry/overlays"
@@ -264,4 +268,90 @@ func (l *eventLog) count(kind notify.Kind, env string) int {
 		}
 	}
 	return n
+}
+
+// edit commits a person's change of files (each fn gets the current
+// content) to the fleet repo over file://, with the git history ferry reads.
+func (f *testFleet) edit(t *testing.T, msg string, files map[string]func(string) string) {
+	t.Helper()
+	ctx := context.Background()
+	r, err := fleet.Open(ctx, fleet.Options{URL: "file://" + f.bare, Branch: "main", Dir: filepath.Join(t.TempDir(), "person"),
+		Author: fleet.Signature{Name: "person", Email: "person@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := r.Fetch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for p, fn := range files {
+		old, _ := head.ReadFile(p)
+		out[p] = []byte(fn(string(old)))
+	}
+	c, err := r.Commit(head, out, msg+"\n", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Push(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setEntry sets one images entry's newTag (and drops its digest).
+func setEntry(name, tag string) func(string) string {
+	return func(k string) string {
+		out, _, err := overlays.SetImage([]byte(k), overlays.Image{Name: name, NewTag: tag})
+		if err != nil {
+			panic(err)
+		}
+		return string(out)
+	}
+}
+
+// TestOnlyFerrysDeliveriesContinue (H8): a canary entry at another version
+// than stable is a delivery only when ferry's step 0 put it there and
+// nothing ended it since. Read from the overlay alone, a person's revert of
+// ferry's promotion (stable back, the canary entry still on the new
+// version) was "resumed" and the version promoted again, and an entry
+// left at an old tag was delivered, downgrading prod, past a deny-all
+// policy.
+func TestOnlyFerrysDeliveriesContinue(t *testing.T) {
+	const prodKust = "overlays/prod/kustomization.yaml"
+	t.Run("a person puts stable back after a delivery", func(t *testing.T) {
+		f := newCanaryFleet(t, "{steps: [50, 100], analysis: canary}")
+		f.push(t, "shop/checkout", "1.0.0")
+		f.drive(t, func(Verification) analysis.Verdict { return analysis.Successful })
+		f.push(t, "shop/checkout", "1.1.0")
+		f.drive(t, func(Verification) analysis.Verdict { return analysis.Successful })
+		f.edit(t, "incident: prod back to 1.0.0", map[string]func(string) string{prodKust: setEntry("registry.example/shop/checkout", "1.0.0")})
+		if got := f.drive(t, func(Verification) analysis.Verdict { return analysis.Successful }); len(got) != 1 || got[0] != "" {
+			t.Fatalf("after the person's rollback ferry committed %q", got)
+		}
+		if k := f.git(t, "show", "main:"+prodKust); !strings.Contains(k, "newTag: 1.0.0") {
+			t.Fatalf("the person's stable 1.0.0 was overwritten:\n%s", k)
+		}
+	})
+	t.Run("an entry left at an old tag behind a deny-all policy", func(t *testing.T) {
+		f := newFleet(t, fleetSetup{pipeline: strings.ReplaceAll(canaryPipeline, "CANARY", "{steps: [50, 100], analysis: canary}"),
+			files: mergeFiles(canaryOverlay, map[string]string{"policies/gate.rego": "package ferry.promotion\n\ndeny contains \"prod is closed\" if input.environment.name == \"prod\"\n"})})
+		f.push(t, "shop/checkout", "1.0.0")
+		f.push(t, "shop/checkout", "1.1.0")
+		f.edit(t, "prod by hand", map[string]func(string) string{prodKust: func(k string) string {
+			return setEntry("registry.example/shop/checkout-canary", "1.0.0")(setEntry("registry.example/shop/checkout", "1.1.0")(k))
+		}})
+		before := f.git(t, "show", "main:"+prodKust)
+		f.drive(t, func(Verification) analysis.Verdict { return analysis.Successful })
+		if after := f.git(t, "show", "main:"+prodKust); after != before {
+			t.Fatalf("prod changed past a deny-all policy:\n%s\nwas:\n%s", after, before)
+		}
+	})
+}
+
+func mergeFiles(sets ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range sets {
+		maps.Copy(out, m)
+	}
+	return out
 }

@@ -99,11 +99,11 @@ func (a *Agent) RetryAnalysis(ctx context.Context, appName, envName string) (str
 	// During a delivery the verdict that holds is the step's, on the commit
 	// that put the step in place; otherwise the version's, on its arrival.
 	var commit string
-	if env.Canary != nil && canary.Active(st, app, env) {
-		cs, err := canary.Read(st, app, env)
-		if err != nil {
-			return "", err
-		}
+	cs, delivering, err := canary.InProgress(ctx, a.fleet, st, app, env)
+	if err != nil && cs != nil {
+		return "", err
+	}
+	if delivering {
 		c, err := canary.StepCommit(ctx, a.fleet, st, app, env, cs)
 		if err != nil {
 			return "", err

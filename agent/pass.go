@@ -140,7 +140,11 @@ func (a *Agent) pass(ctx context.Context, scope Scope, write bool) (*Result, err
 		return p.res, nil
 	}
 	st := p.st
-	owed, err := a.verifier.Owed(ctx, st, func(app *config.App, env *config.Environment) bool { return canary.Active(st, app, env) },
+	delivering := func(app *config.App, env *config.Environment) bool {
+		_, ok, _ := canary.InProgress(ctx, a.fleet, st, app, env)
+		return ok
+	}
+	owed, err := a.verifier.Owed(ctx, st, delivering,
 		func(app, tag string) bool { return a.planner.Selector(app).Allows(tag) })
 	if err != nil {
 		p.res.Errors = append(p.res.Errors, fmt.Sprintf("find analyses owed: %s", err))
@@ -154,8 +158,15 @@ func (a *Agent) pass(ctx context.Context, scope Scope, write bool) (*Result, err
 func (p *pass) step(ctx context.Context, app *config.App, env *config.Environment) Step {
 	// A delivery in progress owns the environment: no new candidate until
 	// it ends.
-	if env.Canary != nil && canary.Active(p.st, app, env) {
-		return p.deliver(ctx, app, env)
+	if env.Canary != nil {
+		cs, delivering, err := canary.InProgress(ctx, p.a.fleet, p.st, app, env)
+		if err != nil && cs != nil { // the overlay read, its history did not
+			p.fail(app, env, err)
+			return Step{App: app.Name, Env: env.Name, Action: ActionError, Reason: err.Error()}
+		}
+		if delivering {
+			return p.deliver(ctx, app, env)
+		}
 	}
 	step := p.a.planner.Judge(ctx, p.cache, p.st, p.cands, app, env)
 	p.a.obs.decided(step, p.start)

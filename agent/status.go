@@ -82,11 +82,11 @@ func (a *Agent) Status(ctx context.Context) ([]EnvStatus, error) {
 			s.Version = es.Version(app)
 			if env.Canary != nil {
 				s.Analysis = env.Canary.Analysis
-				cs, err := canary.Read(st, app, env)
+				cs, delivering, err := canary.InProgress(ctx, a.fleet, st, app, env)
 				switch {
 				case err != nil:
 					s.Error = err.Error()
-				case cs.Active(state.Moving(app)):
+				case delivering:
 					s.Delivery = &Delivery{Strategy: cs.Plan.Strategy, Version: cs.Canary, Weight: cs.Route.CanaryWeight}
 					if cs.Step >= 0 {
 						s.Delivery.Step, s.Delivery.Label = cs.StepLabel(), cs.Plan.Label(cs.Step)

@@ -187,13 +187,110 @@ func Read(st *state.State, app *config.App, env *config.Environment) (*State, er
 	return cs, nil
 }
 
-// Active reports whether app has a delivery in progress in env at st.
-func Active(st *state.State, app *config.App, env *config.Environment) bool {
+// maxDeliveryScan bounds the walk back to a delivery's step 0.
+const maxDeliveryScan = 500
+
+// InProgress reports whether app has a delivery of ferry's in progress in
+// env at st, with its state. The overlay alone cannot say so: a canary
+// entry at another version than stable is also what a person leaves when
+// they put stable back after a delivery (a revert), or an entry left at
+// an old tag. Continuing such a "delivery" would promote, bypassing the
+// gate, a version the person removed, or an older one. So the canary's
+// version must have been put there by ferry's step 0 of this delivery,
+// and nothing since may have ended it (its promotion, an abort, a
+// rollback) or taken it over (a person's change to the app's entries or
+// route).
+func InProgress(ctx context.Context, log state.Log, st *state.State, app *config.App, env *config.Environment) (*State, bool, error) {
 	if env.Canary == nil {
-		return false
+		return nil, false, nil
 	}
 	cs, err := Read(st, app, env)
-	return err == nil && cs.Active(state.Moving(app))
+	if err != nil {
+		return nil, false, err
+	}
+	if !cs.Active(state.Moving(app)) {
+		return cs, false, nil
+	}
+	started, err := startedByFerry(ctx, log, st, app, env, cs)
+	return cs, started, err
+}
+
+// startedByFerry walks env's overlay history back to the commit that put
+// the canary's version in place, and reports whether it is ferry's step 0
+// of a delivery nothing has ended or taken over since.
+func startedByFerry(ctx context.Context, log state.Log, st *state.State, app *config.App, env *config.Environment, cs *State) (bool, error) {
+	es := st.Envs[env.Name]
+	stable, _ := es.Entry(app)
+	// entries is what a person's commit could change of this delivery:
+	// the stable and canary entries and the route.
+	entries := func(s *fleet.Snapshot) string {
+		var b strings.Builder
+		if data, err := s.ReadFile(es.Path); err == nil {
+			if images, err := overlays.ReadImages(data); err == nil {
+				for _, im := range images {
+					if im.Name == cs.Entry.Name || im.Name == stable.Name {
+						fmt.Fprintf(&b, "%s=%s@%s;", im.Name, im.NewTag, im.Digest)
+					}
+				}
+			}
+		}
+		id, _ := s.ObjectID(cs.Plan.RoutePath)
+		return b.String() + id
+	}
+	moving := state.Moving(app)
+	started, scanned := false, 0
+	err := log.LogPath(ctx, st.Snap, path.Clean(env.Overlay), func(c fleet.Commit) (bool, error) {
+		scanned++
+		if scanned > maxDeliveryScan {
+			return false, nil
+		}
+		switch rec := ledger.Parse(c.Message).(type) {
+		case *ledger.CanaryStep:
+			if rec.App == app.Name && rec.Env == env.Name {
+				if !rec.Version.Same(cs.Canary, moving) {
+					return false, nil // another version's delivery: not this one
+				}
+				started = rec.Step == 0
+				return !started, nil // a later step of this delivery: go on back
+			}
+			if rec.Env == env.Name {
+				return true, nil // another app's step: its own entries only
+			}
+		case *ledger.Promotion:
+			if rec.App == app.Name && rec.Env == env.Name {
+				return false, nil // the delivery ended in its promotion
+			}
+			if rec.Env == env.Name {
+				return true, nil
+			}
+		case *ledger.Abort:
+			if rec.App == app.Name && rec.Env == env.Name {
+				return false, nil
+			}
+			if rec.Env == env.Name {
+				return true, nil
+			}
+		case *ledger.Rollback:
+			if rec.App == app.Name {
+				return false, nil // a rollback of this app here (or of what env mirrors) ends it
+			}
+		}
+		// A person's commit (or one ferry wrote for another reason): it takes
+		// the delivery over when it changed this app's entries or route.
+		if len(c.Parents) == 0 {
+			return false, nil
+		}
+		cur, err := log.Snapshot(c.Hash)
+		if err != nil {
+			return false, err
+		}
+		par, err := log.Snapshot(c.Parents[0])
+		if err != nil {
+			return false, err
+		}
+		return entries(cur) == entries(par), nil
+	})
+	return started, err
 }
 
 // StepCommit is the commit that put the step in place: the newest commit

@@ -388,7 +388,11 @@ environments:
 				"overlays/prod/checkout-route.yaml": route("checkout", 0),
 			})
 			st := state.Read(cfg, r.head, nil)
-			if got := Active(st, app, env); got != tc.active {
+			cs, err := Read(st, app, env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cs.Active(state.Moving(app)); got != tc.active {
 				t.Fatalf("Active = %v, want %v", got, tc.active)
 			}
 		})
@@ -429,8 +433,8 @@ environments:
 				"overlays/prod/checkout-route.yaml": route("checkout", 0),
 			})
 			st := state.Read(cfg, r.head, nil)
-			if Active(st, app, env) {
-				t.Fatal("the pinned overlay is taken for a delivery in progress")
+			if _, delivering, err := InProgress(context.Background(), r, st, app, env); err != nil || delivering {
+				t.Fatalf("the pinned overlay is taken for a delivery in progress (%v)", err)
 			}
 			// The gate is not asked before a candidate is found to be new.
 			p, err := plan.New(cfg, r, nil, state.NewHistory(), false)

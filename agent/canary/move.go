@@ -264,12 +264,12 @@ func (d *Deliveries) Advance(ctx context.Context, pub *publish.Publisher, notes 
 		// Each round reports on its own head only.
 		out = Advanced{}
 		st := state.Read(d.Config, head, nt)
-		cs, err := Read(st, app, env)
+		cs, delivering, err := InProgress(ctx, d.Log, st, app, env)
 		if err != nil {
 			out.Step = plan.Step{App: app.Name, Env: env.Name, Action: plan.ActionError, Reason: err.Error()}
 			return nil, err
 		}
-		if !cs.Active(state.Moving(app)) {
+		if !delivering {
 			out.Step = plan.Step{App: app.Name, Env: env.Name, Action: plan.ActionNone, Reason: "the delivery already ended"}
 			return nil, nil
 		}

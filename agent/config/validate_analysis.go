@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"io"
 	"maps"
 	"path"
 	"slices"
@@ -121,8 +122,20 @@ func (p *Pipeline) validateCanary(ps *problems, base string, c *Canary) {
 		if f.value == "" {
 			continue
 		}
-		if _, err := template.New(f.field).Option("missingkey=error").Parse(f.value); err != nil {
+		t, err := template.New(f.field).Option("missingkey=error").Parse(f.value)
+		if err != nil {
 			ps.add(joinPath(base, f.field), "template: %v", err)
+			continue
+		}
+		// Executed here with the fields it will get: a misspelt one
+		// ({{.Imag}}) would otherwise name no entry, and the default
+		// "-canary" entry would be delivered instead.
+		vars := map[string]string{"App": "app"}
+		if f.field == "image" {
+			vars["Image"] = "registry.example/app"
+		}
+		if err := t.Execute(io.Discard, vars); err != nil {
+			ps.add(joinPath(base, f.field), "template: %v (fields: %s)", err, strings.Join(slices.Sorted(maps.Keys(vars)), ", "))
 		}
 	}
 	// Outside the overlay, one environment's delivery could edit a file

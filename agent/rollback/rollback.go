@@ -182,7 +182,7 @@ func (r *Rollbacker) change(ctx context.Context, head *fleet.Snapshot, app *conf
 		}
 	}
 	if env.Canary != nil {
-		if cs, err := canary.Read(st, app, env); err == nil && cs.Active(moving) {
+		if cs, delivering, err := canary.InProgress(ctx, r.opts.Log, st, app, env); err == nil && delivering {
 			if req.About != nil && !cs.Canary.Same(*req.About, moving) && !(req.About.Digest == "" && cs.Canary.Tag == req.About.Tag) {
 				res.Stale = true
 				res.Reason = fmt.Sprintf("%s is about %s %s, but %s now delivers %s: nothing aborted", req.Name, app.Name, req.About.Tag, env.Name, cs.Canary)
