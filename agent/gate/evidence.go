@@ -29,6 +29,7 @@ const (
 
 // Images reads what the registry knows about a candidate beyond its tag.
 type Images interface {
+	Resolve(ctx context.Context, repo, tag string, insecure bool) (registry.Descriptor, error)
 	Inspect(ctx context.Context, repo, digest string, insecure bool) (registry.ImageInfo, error)
 	Referrers(ctx context.Context, repo, digest string, artifactTypes []string, maxBytes int64, insecure bool) ([]registry.Artifact, error)
 }
@@ -47,6 +48,7 @@ type MetricQuerier interface {
 // judged for several environments, and its scan does not change.
 type Cache struct {
 	images Images
+	tags   map[string]string // tag -> the digest the registry has for it
 	info   map[string]registry.ImageInfo
 	trivy  map[string]trivyResult
 	sonar  map[string]sonarResult
@@ -68,8 +70,45 @@ func (g *Gate) NewCache() *Cache { return NewCache(g.opts.Images) }
 
 // NewCache is an empty per-pass cache.
 func NewCache(images Images) *Cache {
-	return &Cache{images: images, info: map[string]registry.ImageInfo{},
+	return &Cache{images: images, tags: map[string]string{}, info: map[string]registry.ImageInfo{},
 		trivy: map[string]trivyResult{}, sonar: map[string]sonarResult{}}
+}
+
+// pinned checks that a candidate taken from an environment's overlay is
+// a version ferry can stand behind: for an app that follows a moving tag,
+// a digest (without one, the tag is whatever the registry says next); for
+// the others, a tag the registry resolves to the pinned digest. A person's
+// edit that left `newTag: 9.9.9` beside 1.2.0's digest, or dropped the
+// digest of `latest`, would otherwise be promoted onward under a name
+// that is not what runs.
+func (c *Cache) pinned(ctx context.Context, app *config.App, v ledger.Version) error {
+	if state.Moving(app) {
+		if v.Digest == "" {
+			return fmt.Errorf("%s %s has no digest: for an app that follows a moving tag the digest is the version, "+
+				"and ferry promotes only a pinned one (put the digest back in the overlay)", app.Name, v.Tag)
+		}
+		return nil
+	}
+	if c.images == nil || v.Digest == "" || v.Tag == "" {
+		return nil // a tag alone is that version: nothing to compare
+	}
+	got, ok := c.tags[v.Tag]
+	if !ok {
+		d, err := c.images.Resolve(ctx, app.Image, v.Tag, app.Insecure)
+		if err != nil && !registry.IsNotFound(err) {
+			return fmt.Errorf("check that %s %s is %s: %w", app.Name, v.Tag, ledger.ShortDigest(v.Digest), err)
+		}
+		got, c.tags[v.Tag] = d.Digest, d.Digest
+	}
+	switch {
+	case got == "":
+		return fmt.Errorf("the overlay names %s %s with digest %s, but the registry has no tag %s: ferry promotes only a tag and digest that agree (fix the overlay)",
+			app.Name, v.Tag, ledger.ShortDigest(v.Digest), v.Tag)
+	case got != v.Digest:
+		return fmt.Errorf("the overlay names %s %s with digest %s, but the registry's %s is %s (a person's edit, or the tag was pushed again): "+
+			"ferry promotes only a tag and digest that agree (fix the overlay)", app.Name, v.Tag, ledger.ShortDigest(v.Digest), v.Tag, ledger.ShortDigest(got))
+	}
+	return nil
 }
 
 // inspect reads the image config once per digest. A tag without a digest

@@ -241,6 +241,14 @@ func (g *Gate) Input(ctx context.Context, req *Request) (map[string]any, *Decisi
 	if !req.Current.IsZero() {
 		input["current"] = map[string]any{"version": req.Current.Tag, "digest": req.Current.Digest}
 	}
+	if sourceOf(req.Env) != "" {
+		// From another environment's overlay, where a person may have
+		// written it; a first environment's candidate comes from the
+		// registry itself.
+		if err := req.Cache.pinned(ctx, req.App, req.Candidate); err != nil {
+			return nil, nil, err
+		}
+	}
 	info, err := req.Cache.inspect(ctx, req.App, req.Candidate.Digest)
 	if err != nil {
 		return nil, nil, err
