@@ -16,6 +16,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/webhook"
 	"github.com/ferry-dev/ferry/analysis"
 	"github.com/ferry-dev/ferry/internal/backoff"
+	"github.com/ferry-dev/ferry/internal/text"
 )
 
 // triggers coalesces requests for a pass that arrive while one runs.
@@ -268,15 +269,18 @@ func (l *Loop) markPolled(s Scope, at time.Time) {
 func (l *Loop) OnRegistryEvents(_ context.Context, events []webhook.RegistryEvent) {
 	apps := l.agent.appsFor(events)
 	if len(apps) == 0 {
-		l.agent.obs.log.Info("registry notification matches no app", "events", len(events))
+		// Debug: a registry notifies every push of every repository, and a
+		// busy one would fill the log with lines about other teams' images.
+		l.agent.obs.log.Debug("registry notification matches no app", "events", len(events))
 		return
 	}
+	l.agent.obs.log.Info("registry push", "apps", apps)
 	l.Trigger(Scope{Apps: apps, Reason: "registry push"})
 }
 
 // OnPush asks for a full pass when the fleet repo changed.
 func (l *Loop) OnPush(_ context.Context, ev webhook.PushEvent) {
-	l.Trigger(Scope{All: true, Reason: "git push " + ev.Ref})
+	l.Trigger(Scope{All: true, Reason: "git push " + text.Truncate(ev.Ref, 100)})
 }
 
 // appsFor finds the apps whose image a registry event names: by host and

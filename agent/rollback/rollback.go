@@ -23,11 +23,16 @@ import (
 	"github.com/ferry-dev/ferry/agent/publish"
 	"github.com/ferry-dev/ferry/agent/pullrequest"
 	"github.com/ferry-dev/ferry/agent/state"
+	"github.com/ferry-dev/ferry/internal/text"
 )
 
 // ErrUnknownTarget marks a request for an app or environment ferry does not
 // manage: it is ignored, not retried.
 var ErrUnknownTarget = errors.New("unknown app or environment")
+
+// echoLen bounds what an error repeats of an alert's labels: they come
+// from outside, and a 100,000-character label must not come back whole.
+const echoLen = 40
 
 // Request is a firing (or resolved) alert mapped to an app and
 // environment, or a failed verification.
@@ -114,11 +119,11 @@ func New(o Options) *Rollbacker {
 func (r *Rollbacker) Rollback(ctx context.Context, req Request) (*Result, error) {
 	app, ok := r.opts.Config.App(req.App)
 	if !ok {
-		return nil, fmt.Errorf("%s names app %q, which ferry.yaml does not have: %w", req.Name, req.App, ErrUnknownTarget)
+		return nil, fmt.Errorf("%s names app %s, which ferry.yaml does not have: %w", text.Quote(req.Name, echoLen), text.Quote(req.App, echoLen), ErrUnknownTarget)
 	}
 	env, ok := r.opts.Config.Env(req.Env)
 	if !ok {
-		return nil, fmt.Errorf("%s names environment %q, which ferry.yaml does not have: %w", req.Name, req.Env, ErrUnknownTarget)
+		return nil, fmt.Errorf("%s names environment %s, which ferry.yaml does not have: %w", text.Quote(req.Name, echoLen), text.Quote(req.Env, echoLen), ErrUnknownTarget)
 	}
 	if target, ok := r.opts.Config.Env(env.Mirror); ok && req.Judged == nil {
 		// A mirror runs its target's version in step: an alert on it is

@@ -46,7 +46,7 @@ func (h *Handler) alertmanager(w http.ResponseWriter, r *http.Request) {
 			h.log.Debug("alert already handed on", "alertname", ev.AlertName, "fingerprint", ev.Fingerprint, "status", ev.Status)
 			continue
 		}
-		h.log.Info("alert accepted", "alertname", ev.AlertName, "app", ev.App, "env", ev.Env, "status", ev.Status, "fingerprint", ev.Fingerprint)
+		h.log.Info("alert accepted", "alertname", clip(ev.AlertName), "app", clip(ev.App), "env", clip(ev.Env), "status", ev.Status, "fingerprint", clip(ev.Fingerprint))
 		fresh = append(fresh, ev)
 	}
 	sum.Accepted = len(fresh)

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-dev/ferry/internal/text"
 	"golang.org/x/time/rate"
 )
 
@@ -126,7 +127,7 @@ func (h *Handler) registry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, ev := range events {
-		h.log.Info("registry push", "host", ev.Host, "repository", ev.Repository, "tag", ev.Tag, "digest", ev.Digest)
+		h.log.Debug("registry push", "host", clip(ev.Host), "repository", clip(ev.Repository), "tag", clip(ev.Tag), "digest", clip(ev.Digest))
 	}
 	if len(events) > 0 {
 		h.onRegistry(context.WithoutCancel(r.Context()), events)
@@ -144,7 +145,7 @@ func (h *Handler) git(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, r, http.StatusBadRequest, err)
 		return
 	}
-	h.log.Info("git push", "repository", ev.Repository, "ref", ev.Ref, "after", ev.After)
+	h.log.Info("git push", "repository", clip(ev.Repository), "ref", clip(ev.Ref), "after", clip(ev.After))
 	h.onPush(context.WithoutCancel(r.Context()), ev)
 	w.WriteHeader(http.StatusAccepted)
 }
@@ -241,3 +242,7 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, status int, err
 
 // oneLine flattens errors.Join output for a plain-text response.
 func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
+
+// clip bounds a value from a request body before it reaches a log line: an
+// authenticated sender can still send a 200,000-character repository name.
+func clip(s string) string { return text.Truncate(s, 100) }

@@ -80,7 +80,7 @@ func TestHandler(t *testing.T) {
 			}
 			var logs bytes.Buffer
 			rc := &recorder{}
-			h := New(HandlerOptions{Verifier: NewVerifier(secret), MaxBody: tt.limit, Log: slog.New(slog.NewTextHandler(&logs, nil)),
+			h := New(HandlerOptions{Verifier: NewVerifier(secret), MaxBody: tt.limit, Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 				OnRegistry: rc.onRegistry, OnPush: rc.onPush})
 			srv := httptest.NewServer(h)
 			defer srv.Close()
@@ -225,5 +225,35 @@ func TestReadBody(t *testing.T) {
 				t.Fatalf("ReadBody = %d bytes, %v; want %d", len(b), err, tt.wantLen)
 			}
 		})
+	}
+}
+
+// TestLogsClipValues (H8): values from an authenticated sender reach the
+// log cut to 100 characters: a 100,000-character app label or a
+// 200,000-character ref made log lines of that size.
+func TestLogsClipValues(t *testing.T) {
+	var logs bytes.Buffer
+	h := New(HandlerOptions{Verifier: NewVerifier(testSecret), Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		OnPush: func(context.Context, PushEvent) {}, OnAlerts: func(context.Context, []AlertEvent) {}})
+	huge := strings.Repeat("x", 200_000)
+	send := func(path string, body []byte) {
+		t.Helper()
+		r := httptest.NewRequest("POST", path, bytes.NewReader(body))
+		r.Header.Set("Authorization", "Bearer "+testSecret)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code >= 300 {
+			t.Fatalf("%s: status %d: %s", path, w.Code, w.Body)
+		}
+	}
+	send("/hooks/git", []byte(strings.Replace(string(readSample(t, "push-gitlab.json")), `"refs/heads/main"`, `"refs/heads/`+huge+`"`, 1)))
+	send("/hooks/alertmanager", []byte(strings.Replace(string(readSample(t, "alertmanager-firing.json")), `"app":"checkout"`, `"app":"`+huge+`"`, 1)))
+	if !strings.Contains(logs.String(), "alert accepted") || !strings.Contains(logs.String(), "git push") {
+		t.Fatalf("the events were not logged:\n%.2000s", logs.String())
+	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if len(line) > 2000 {
+			t.Errorf("a log line of %d bytes: %.200s…", len(line), line)
+		}
 	}
 }
