@@ -57,7 +57,6 @@ environments:
   - {name: qa, overlay: overlays/qa, from: dev, auto: true}
 `
 
-
 // fluxPlayer plays Flux and the deployment controller for dev: it applies
 // the overlay at the branch head, records the revision in the Kustomization's
 // status, and rolls the Deployments out fully or, for stuck versions, not
