@@ -48,7 +48,7 @@ type MetricQuerier interface {
 // judged for several environments, and its scan does not change.
 type Cache struct {
 	images Images
-	tags   map[string]string // tag -> the digest the registry has for it
+	tags   map[string]string // image:tag -> the digest the registry has for it
 	info   map[string]registry.ImageInfo
 	trivy  map[string]trivyResult
 	sonar  map[string]sonarResult
@@ -92,13 +92,14 @@ func (c *Cache) pinned(ctx context.Context, app *config.App, v ledger.Version) e
 	if c.images == nil || v.Digest == "" || v.Tag == "" {
 		return nil // a tag alone is that version: nothing to compare
 	}
-	got, ok := c.tags[v.Tag]
+	ref := app.Image + ":" + v.Tag // apps share tags (1.0.0), never images
+	got, ok := c.tags[ref]
 	if !ok {
 		d, err := c.images.Resolve(ctx, app.Image, v.Tag, app.Insecure)
 		if err != nil && !registry.IsNotFound(err) {
 			return fmt.Errorf("check that %s %s is %s: %w", app.Name, v.Tag, ledger.ShortDigest(v.Digest), err)
 		}
-		got, c.tags[v.Tag] = d.Digest, d.Digest
+		got, c.tags[ref] = d.Digest, d.Digest
 	}
 	switch {
 	case got == "":
