@@ -30,6 +30,8 @@ type Alert struct {
 	About *Version
 	// retry marks the loop's own retry of a failed rollback.
 	retry bool
+	// received is when the loop took the alert in (its clock).
+	received time.Time
 }
 
 func (al Alert) request() rollback.Request {

@@ -332,7 +332,11 @@ const (
 // webhook. It returns the alerts that did not fit, so the caller can
 // forget having seen them and take Alertmanager's resend.
 func (l *Loop) OnAlerts(_ context.Context, alerts []Alert) (dropped []Alert) {
+	now := l.clock.Now()
 	for _, al := range alerts {
+		if al.received.IsZero() {
+			al.received = now
+		}
 		select {
 		case l.alerts <- al:
 		default:
@@ -341,6 +345,12 @@ func (l *Loop) OnAlerts(_ context.Context, alerts []Alert) (dropped []Alert) {
 		}
 	}
 	return dropped
+}
+
+// undone is a rollback the alert worker made: when, and of which version.
+type undone struct {
+	at   time.Time
+	from Version
 }
 
 // pendingRollback is an alert whose rollback failed and is retried.
@@ -379,6 +389,13 @@ func (l *Loop) forgetPending(retrying map[string]*pendingRollback) {
 func (l *Loop) alertWorker(ctx context.Context) {
 	// retrying holds the episodes whose rollback failed and is due again.
 	retrying := map[string]*pendingRollback{}
+	// rolledBack is this worker's last rollback per app and environment:
+	// when it landed (on the loop's clock) and the version it undid. An
+	// alert received before it is about that version: two alerts on one
+	// bad version (error rate and latency) arriving together must not
+	// roll back twice, the second undoing the good version the first
+	// restored. Commit times cannot tell (whole seconds, other clocks).
+	rolledBack := map[string]undone{}
 	for {
 		var al Alert
 		select {
@@ -398,7 +415,19 @@ func (l *Loop) alertWorker(ctx context.Context) {
 		if al.retry && retrying[key] == nil {
 			continue
 		}
+		if u, ok := rolledBack[al.App+"\x00"+al.Env]; ok && al.About == nil && al.received.Before(u.at) {
+			about := u.from
+			al.About = &about
+		}
 		res, err := l.agent.Rollback(ctx, al)
+		if err == nil && res != nil && (res.Commit != "" || res.Aborted) {
+			u := undone{at: l.clock.Now(), from: res.From}
+			rolledBack[al.App+"\x00"+al.Env] = u
+			rolledBack[res.App+"\x00"+res.Env] = u // the target, when the alert named a mirror
+			for _, m := range res.Mirrors {
+				rolledBack[res.App+"\x00"+m] = u
+			}
+		}
 		if al.About == nil && res != nil && !res.From.IsZero() {
 			about := res.From // a retry undoes this version or nothing
 			al.About = &about

@@ -293,3 +293,100 @@ func TestStoppedLoopForgetsPendingAlerts(t *testing.T) {
 		t.Fatal("the stopped loop kept its pending alert: Alertmanager's resend would be swallowed")
 	}
 }
+
+// TestRepushedRejectedTagStaysRejected (H10): a rejected tag pushed again
+// with other content is still rejected; it went through every environment
+// in one pass because the rejection named the old digest.
+func TestRepushedRejectedTagStaysRejected(t *testing.T) {
+	f := newTestFleet(t)
+	ctx := context.Background()
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		f.push(t, "shop/checkout", v)
+		if _, err := f.agent.Reconcile(ctx, Scope{All: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res, err := f.agent.Rollback(ctx, Alert{App: "checkout", Env: "prod", Name: "HighErrorRate", Fingerprint: "f1"}); err != nil || res.Commit == "" {
+		t.Fatalf("rollback: %+v %v", res, err)
+	}
+	f.push(t, "shop/checkout", "1.1.0") // another build under the same tag
+	res, err := f.agent.Reconcile(ctx, Scope{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Promotions) != 0 {
+		t.Fatalf("the re-pushed rejected tag was promoted: %+v", res.Promotions)
+	}
+	for _, env := range []string{"prod", "dr"} {
+		if k := f.git(t, "show", "main:overlays/"+env+"/kustomization.yaml"); !strings.Contains(k, "newTag: 1.0.0") {
+			t.Errorf("%s does not run 1.0.0:\n%s", env, k)
+		}
+	}
+}
+
+// TestAlertOnAnotherEnvRunningARejectedVersion (H10): prod's alert
+// rejects 1.1.0 and rolls prod back; qa still runs 1.1.0, and an alert
+// there rolls qa back too (it said "already rejected and rolled back" and
+// left qa running it).
+func TestAlertOnAnotherEnvRunningARejectedVersion(t *testing.T) {
+	f := newTestFleet(t)
+	ctx := context.Background()
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		f.push(t, "shop/checkout", v)
+		if _, err := f.agent.Reconcile(ctx, Scope{All: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, env := range []string{"prod", "qa"} {
+		res, err := f.agent.Rollback(ctx, Alert{App: "checkout", Env: env, Name: "HighErrorRate", Fingerprint: "f-" + env})
+		if err != nil || res.Commit == "" || res.To.Tag != "1.0.0" {
+			t.Fatalf("alert in %s: %+v %v; want a rollback to 1.0.0", env, res, err)
+		}
+	}
+	if k := f.git(t, "show", "main:overlays/qa/kustomization.yaml"); !strings.Contains(k, "newTag: 1.0.0") {
+		t.Fatalf("qa still runs the rejected version:\n%s", k)
+	}
+}
+
+// TestSimultaneousAlertsRollBackOnce (H10): two alerts on one bad version
+// (error rate and latency, different fingerprints) in one payload. The
+// second was judged against the version the first restored: prod went
+// back two versions and the good one was rejected.
+func TestSimultaneousAlertsRollBackOnce(t *testing.T) {
+	f := newTestFleet(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
+		f.push(t, "shop/checkout", v)
+		if _, err := f.agent.Reconcile(ctx, Scope{All: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loop := NewLoop(f.agent, time.Hour)
+	events := make(chan rollbackEvent, 8)
+	loop.OnRollback = func(_ Alert, r *RollbackResult, err error) { events <- rollbackEvent{r, err} }
+	go loop.RunAlerts(ctx)
+	loop.OnAlerts(ctx, []Alert{
+		{App: "checkout", Env: "prod", Name: "HighErrorRate", Fingerprint: "f-errors"},
+		{App: "checkout", Env: "prod", Name: "HighLatency", Fingerprint: "f-latency"},
+	})
+	for range 2 {
+		select {
+		case ev := <-events:
+			if ev.err != nil {
+				t.Fatal(ev.err)
+			}
+		case <-time.After(30 * time.Second): // a bound for a slow machine
+			t.Fatal("an alert was never handled")
+		}
+	}
+	if n := strings.Count(f.git(t, "log", "--format=%s", "main"), "rollback checkout in prod"); n != 1 {
+		t.Fatalf("%d rollback commits, want 1:\n%s", n, f.git(t, "log", "--format=%s", "main"))
+	}
+	if k := f.git(t, "show", "main:overlays/prod/kustomization.yaml"); !strings.Contains(k, "newTag: 1.1.0") {
+		t.Fatalf("prod should run 1.1.0:\n%s", k)
+	}
+	if rej := f.git(t, "show", "main:.ferry/rejected.yaml"); strings.Contains(rej, "1.1.0") {
+		t.Fatalf("the good version was rejected:\n%s", rej)
+	}
+}

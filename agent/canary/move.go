@@ -45,7 +45,7 @@ func (d *Deliveries) Next(ctx context.Context, st *state.State, app *config.App,
 	p := cs.Plan
 	n := p.Steps()
 	s := plan.Step{App: app.Name, Env: env.Name, From: plan.SourceOf(env), Mode: plan.ModeOf(env), Current: cs.Stable, Candidate: cs.Canary}
-	if _, rejected := st.Rejected(app.Name, cs.Canary); rejected {
+	if _, rejected := st.Rejected(app, cs.Canary); rejected {
 		// A person (or a rollback elsewhere) rejected it mid-delivery: end it,
 		// rejecting nothing more.
 		return d.abort(st, app, env, cs, s, fmt.Sprintf("%s %s is rejected", app.Name, cs.Canary.Tag), false, ledger.AlertRef{})

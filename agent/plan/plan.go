@@ -215,12 +215,12 @@ func (p *Planner) judge(st *state.State, s Step, app *config.App) (Action, strin
 	case s.Mode == ModeMirror:
 		// A mirror copies its target, older versions included, so the
 		// selector, history and downgrade checks below do not apply.
-		if _, rejected := st.Rejected(app.Name, s.Candidate); rejected {
+		if _, rejected := st.Rejected(app, s.Candidate); rejected {
 			return ActionNone, fmt.Sprintf("%s %s is rejected; the mirror waits for %s to move", app.Name, s.Candidate.Tag, s.From)
 		}
 		return ActionPromote, "mirror " + s.From
 	}
-	if r, rejected := st.Rejected(app.Name, s.Candidate); rejected {
+	if r, rejected := st.Rejected(app, s.Candidate); rejected {
 		return ActionNone, fmt.Sprintf("%s %s is rejected (%s); `ferry unreject %s %s` allows it again", app.Name, s.Candidate.Tag, r.Reason, app.Name, s.Candidate.Tag)
 	}
 	sel := p.selectors[app.Name]

@@ -207,10 +207,10 @@ func (r *Rollbacker) change(ctx context.Context, head *fleet.Snapshot, app *conf
 		res.Reason = fmt.Sprintf("%s runs no version of %s: nothing to roll back", env.Name, app.Name)
 		return res, nil, nil
 	}
-	if _, rejected := st.Rejected(app.Name, res.From); rejected {
-		res.Reason = fmt.Sprintf("%s %s is already rejected and rolled back", app.Name, res.From)
-		return res, nil, nil
-	}
+	// A version rejected already (by an alert in another environment, or a
+	// person) and still running here is rolled back here too: the rejection
+	// stops its promotion, not what runs. The episode checks below keep one
+	// alert from doing it twice.
 	if req.Judged == nil {
 		// An alert acts on the version it can be about, once per episode.
 		if answered, reason, err := r.answered(ctx, st, app, env, req); err != nil || answered {
@@ -374,7 +374,7 @@ func (r *Rollbacker) lastGood(ctx context.Context, st *state.State, app *config.
 		if !ok || v.IsZero() || v.Same(bad, moving) || (r.opts.Selectors != nil && !r.opts.Selectors(app.Name).Allows(v.Tag)) {
 			return true
 		}
-		if _, rejected := st.Rejected(app.Name, v); rejected {
+		if _, rejected := st.Rejected(app, v); rejected {
 			return true
 		}
 		good, found = v, true

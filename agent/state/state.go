@@ -192,12 +192,20 @@ func (st *State) Version(app *config.App, env string) ledger.Version {
 	return ledger.Version{}
 }
 
-// Rejected reports whether v of app is rejected, with the record.
-func (st *State) Rejected(app string, v ledger.Version) (gitstate.Rejection, bool) {
+// Rejected reports whether v of app is rejected, with the record. A tag
+// is the version of an app that follows semver or a regex: a rejected tag
+// pushed again with other content is still rejected (a new build takes a
+// new tag, or a person un-rejects it). For an app that follows a moving
+// tag the digest is the version, so only that digest is.
+func (st *State) Rejected(app *config.App, v ledger.Version) (gitstate.Rejection, bool) {
 	if st.Rejections == nil {
 		return gitstate.Rejection{}, false
 	}
-	return st.Rejections.IsRejected(app, v.Tag, v.Digest)
+	digest := v.Digest
+	if !Moving(app) {
+		digest = ""
+	}
+	return st.Rejections.IsRejected(app.Name, v.Tag, digest)
 }
 
 // Config is the pipeline the state was read for.

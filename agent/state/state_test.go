@@ -328,7 +328,7 @@ func TestAdvance(t *testing.T) {
 					t.Errorf("%s runs %s, want %s", name, v, want)
 				}
 			}
-			if _, rejected := got.Rejected("checkout", ledger.Version{Tag: "1.0.0"}); rejected != tc.reject {
+			if _, rejected := got.Rejected(app(cfg), ledger.Version{Tag: "1.0.0"}); rejected != tc.reject {
 				t.Errorf("1.0.0 rejected = %v, want %v", rejected, tc.reject)
 			}
 			// The state it came from is unchanged.

@@ -131,7 +131,7 @@ func (v *Verifier) Owed(ctx context.Context, st *state.State, active func(app *c
 			}
 			// A rejected version's failure was acted on already: verifying it
 			// again would only ask for the same rollback.
-			if _, rejected := st.Rejected(app.Name, cur); rejected {
+			if _, rejected := st.Rejected(app, cur); rejected {
 				continue
 			}
 			c, ok, err := state.RunStart(ctx, v.opts.Log, st, app, env, cur)
