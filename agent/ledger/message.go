@@ -96,6 +96,10 @@ func (m Message) TrailerValues(key string) []string {
 // body. Messages from humans that break these rules simply have no trailers.
 func ParseMessage(s string) Message {
 	s = strings.ReplaceAll(s, "\r\n", "\n")
+	// A lone CR is no line break to git, but it is one to a terminal and to
+	// Validate: read as a space, so that no value parsed here renders a
+	// message with a line break in its subject or a trailer.
+	s = strings.ReplaceAll(s, "\r", " ")
 	paras := paragraphs(s)
 	if len(paras) == 0 {
 		return Message{}

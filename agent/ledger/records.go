@@ -289,9 +289,9 @@ type Unfreeze struct {
 // Subject implements Record.
 func (u *Unfreeze) Subject() string {
 	if u.Alert != "" {
-		return fmt.Sprintf("unfreeze %s: alert %s resolved", u.Env, u.Alert)
+		return fmt.Sprintf("unfreeze %s: alert %s resolved", OneLine(u.Env), OneLine(u.Alert))
 	}
-	return "unfreeze " + u.Name
+	return "unfreeze " + OneLine(u.Name)
 }
 
 // Message implements Record.
@@ -307,7 +307,7 @@ func (u *Unfreeze) Message() Message {
 type Freeze struct{ Name, Reason string }
 
 // Subject implements Record.
-func (f *Freeze) Subject() string { return "freeze " + f.Name + ": " + OneLine(f.Reason) }
+func (f *Freeze) Subject() string { return "freeze " + OneLine(f.Name) + ": " + OneLine(f.Reason) }
 
 // Message implements Record.
 func (f *Freeze) Message() Message { return Message{Subject: f.Subject()} }
