@@ -31,7 +31,7 @@ func (h *Handler) alertmanager(w http.ResponseWriter, r *http.Request) {
 		h.log.Warn("Alertmanager left alerts out of a notification; raise max_alerts on its webhook receiver",
 			"group", p.GroupKey, "truncated", p.TruncatedAlerts)
 	}
-	events, ignored := h.router.Route(p.Data)
+	events, ignored := h.router.Load().Route(p.Data)
 	sum := alertSummary{Ignored: ignored}
 	if sum.Ignored == nil {
 		sum.Ignored = []Ignored{}

@@ -237,3 +237,25 @@ func TestAlertmanagerHandlerServed(t *testing.T) {
 		t.Errorf("status %d for an empty object, want 400", status)
 	}
 }
+
+// TestSetAlertRouter: a changed rollback.labels applies to the next alert
+// (H10: a commit changing it was reported reloaded, but alerts kept being
+// mapped by the old labels until a restart).
+func TestSetAlertRouter(t *testing.T) {
+	rc := &alertRecorder{}
+	h := New(HandlerOptions{Verifier: NewVerifier(testSecret), OnAlerts: rc.onAlerts, Deduper: &Deduper{}})
+	body := []byte(strings.NewReplacer(`"app":"checkout"`, `"service":"checkout"`, `"env":"prod"`, `"environment":"prod"`).
+		Replace(string(readSample(t, "alertmanager-firing.json"))))
+	auth := map[string]string{"Authorization": "Bearer " + testSecret}
+	if code, msg := postAlerts(t, h, "POST", auth, body); code != http.StatusOK || len(rc.fingerprints()) != 0 {
+		t.Fatalf("with the default labels: %d %s, handed on %v; want it ignored", code, msg, rc.fingerprints())
+	}
+	r, err := NewAlertRouter(AlertRouting{AppLabel: "service", EnvLabel: "environment"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.SetAlertRouter(r)
+	if code, msg := postAlerts(t, h, "POST", auth, body); code != http.StatusOK || len(rc.fingerprints()) != 1 {
+		t.Fatalf("with service/environment: %d %s, handed on %v; want the alert", code, msg, rc.fingerprints())
+	}
+}

@@ -33,7 +33,7 @@ type Handler struct {
 	onRegistry  func(context.Context, []RegistryEvent)
 	onPush      func(context.Context, PushEvent)
 	onAlerts    func(context.Context, []AlertEvent)
-	router      *AlertRouter
+	router      atomic.Pointer[AlertRouter] // replaced when ferry.yaml changes
 	dedupe      *Deduper
 	mux         *http.ServeMux
 }
@@ -90,7 +90,8 @@ func New(o HandlerOptions) *Handler {
 	}
 	h := &Handler{verifier: o.Verifier, limit: o.MaxBody, bodyTimeout: bodyTimeout, unauth: make(chan struct{}, maxUnauth),
 		busyLog: rate.Sometimes{First: 1, Interval: 10 * time.Second}, log: log, onRegistry: o.OnRegistry, onPush: o.OnPush,
-		onAlerts: o.OnAlerts, router: o.AlertRouter, dedupe: o.Deduper, mux: http.NewServeMux()}
+		onAlerts: o.OnAlerts, dedupe: o.Deduper, mux: http.NewServeMux()}
+	h.router.Store(o.AlertRouter)
 	if h.limit <= 0 {
 		h.limit = DefaultMaxBody
 	}
@@ -102,8 +103,9 @@ func New(o HandlerOptions) *Handler {
 		h.mux.HandleFunc("POST /hooks/git", h.git)
 	}
 	if h.onAlerts != nil {
-		if h.router == nil {
-			h.router, _ = NewAlertRouter(AlertRouting{}) // the defaults always parse
+		if h.router.Load() == nil {
+			r, _ := NewAlertRouter(AlertRouting{}) // the defaults always parse
+			h.router.Store(r)
 		}
 		if h.dedupe == nil {
 			h.dedupe = &Deduper{}
@@ -246,3 +248,12 @@ func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", ";
 // clip bounds a value from a request body before it reaches a log line: an
 // authenticated sender can still send a 200,000-character repository name.
 func clip(s string) string { return text.Truncate(s, 100) }
+
+// SetAlertRouter replaces how alerts map to apps and environments: a
+// commit changing rollback.labels or rollback.match applies to the next
+// alert, as every other setting of ferry.yaml does.
+func (h *Handler) SetAlertRouter(r *AlertRouter) {
+	if r != nil {
+		h.router.Store(r)
+	}
+}

@@ -168,6 +168,12 @@ func runLoop(ctx context.Context, g *globals, p *config.Pipeline, repo *fleet.Re
 		}
 		g.log.Info("ferry.yaml changed; reloaded", "config", next.Source)
 		p, repo = next, nextRepo
+		if g.hooks != nil {
+			// Alerts map by the new rollback.labels and rollback.match too.
+			if r, err := alertRouter(p); err == nil {
+				g.hooks.SetAlertRouter(r)
+			}
+		}
 	}
 }
 
@@ -192,9 +198,7 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 		g.log.Warn("no webhook secret (webhooks.tokenFile or FERRY_WEBHOOK_TOKEN): every webhook call is refused")
 	}
 	mux := http.NewServeMux()
-	router, err := webhook.NewAlertRouter(webhook.AlertRouting{
-		AppLabel: p.Rollback.Labels.App, EnvLabel: p.Rollback.Labels.Env, Match: matchers(p.Rollback.Match),
-	})
+	router, err := alertRouter(p)
 	if err != nil {
 		return nil, fmt.Errorf("%s: rollback.match: %w", p.Source, err)
 	}
@@ -244,6 +248,7 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 		AlertRouter: router,
 		Deduper:     dedupe,
 	})
+	g.hooks = hooks
 	mux.Handle("/hooks/", hooks)
 	// DORA gauges from the fleet repo's history at the newest pass's head.
 	metrics.MustRegister(dora.NewCollector(func(context.Context) (dora.State, error) {
@@ -309,6 +314,13 @@ func shutdown(srv *http.Server) {
 }
 
 // matchers turns rollback.match's label equalities into Alertmanager matchers.
+// alertRouter maps alerts to apps and environments as p's rollback says.
+func alertRouter(p *config.Pipeline) (*webhook.AlertRouter, error) {
+	return webhook.NewAlertRouter(webhook.AlertRouting{
+		AppLabel: p.Rollback.Labels.App, EnvLabel: p.Rollback.Labels.Env, Match: matchers(p.Rollback.Match),
+	})
+}
+
 func matchers(m map[string]string) []string {
 	out := make([]string, 0, len(m))
 	for k, v := range m {

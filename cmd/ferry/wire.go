@@ -45,6 +45,8 @@ type globals struct {
 	// that gives an alert up (or stops with it pending) makes it forget,
 	// so Alertmanager's resend is acted on.
 	dedupe *webhook.Deduper
+	// hooks is the webhook server, whose alert routing follows ferry.yaml.
+	hooks *webhook.Handler
 }
 
 // isRepoURL tells a fleet repo URL from a config file path. A plain local
