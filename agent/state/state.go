@@ -115,7 +115,10 @@ func ReadEnv(snap *fleet.Snapshot, env *config.Environment) *Env {
 	p, err := overlays.FindKustomization(snap.FS(), env.Overlay)
 	switch {
 	case errors.Is(err, overlays.ErrNoKustomization):
-		return &Env{Path: p, env: env}
+		// ferry edits overlays, never creates one: read as "runs nothing",
+		// a renamed or mistyped overlay stalled the chain behind it with a
+		// false reason and `run --once` exiting 0.
+		return &Env{Path: p, env: env, Err: fmt.Errorf("environment %s: %w (a typo in ferry.yaml, or the overlay was renamed or deleted)", env.Name, err)}
 	case err != nil:
 		return &Env{Path: path.Join(path.Clean(env.Overlay), overlays.KustomizationNames[0]), Err: err, env: env}
 	}

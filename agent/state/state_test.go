@@ -238,6 +238,9 @@ func TestKustomizationNames(t *testing.T) {
 			[]string{"overlays/qa/kustomization.yaml", "overlays/qa/kustomization.yml"}},
 		{"yml and Kustomization", []string{"kustomization.yml", "Kustomization"}, "",
 			[]string{"overlays/qa/kustomization.yml", "overlays/qa/Kustomization"}},
+		// None (a typo in ferry.yaml, a renamed overlay): an error naming it,
+		// not "runs nothing" (H10: the chain behind it stalled silently).
+		{"none", nil, "", []string{"overlays/qa", "no kustomization file"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			files := exampleFleet(t)
@@ -263,7 +266,7 @@ func TestKustomizationNames(t *testing.T) {
 				t.Fatalf("FindKustomization = %q, want an error", got)
 			}
 			if e.Err == nil {
-				t.Fatal("the state reads an overlay with two kustomization files")
+				t.Fatalf("the state reads overlays/qa with kustomization files %v", tc.names)
 			}
 			for _, w := range tc.err {
 				if !strings.Contains(err.Error(), w) || !strings.Contains(e.Err.Error(), w) {
@@ -272,7 +275,6 @@ func TestKustomizationNames(t *testing.T) {
 			}
 		})
 	}
-	// None at all is not an error of the state: the overlay is new.
 	_, err := overlays.FindKustomization(os.DirFS(t.TempDir()), ".")
 	if !errors.Is(err, overlays.ErrNoKustomization) {
 		t.Fatalf("empty directory: %v, want ErrNoKustomization", err)
