@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -117,5 +119,39 @@ func TestRunOnceHelp(t *testing.T) {
 	// What it said before: untrue since a per-app error exits 1.
 	if strings.Contains(help, "0 when it finished, whatever it decided") {
 		t.Errorf("run --help still says --once exits 0 whatever it decided:\n%s", out.String())
+	}
+}
+
+// TestConfigInRepoSignsAsItsAuthor (H10): with --config naming the fleet
+// repo, ferry.yaml's git.author signs the commits (they were signed
+// "ferry <ferry@localhost>", the bootstrap's default).
+func TestConfigInRepoSignsAsItsAuthor(t *testing.T) {
+	pipeline := strings.Replace(outputPipeline, "author: {name: ferry, email: ferry@example.com}", "author: {name: Release Bot, email: release-bot@corp.example}", 1)
+	f := newCmdFleet(t, pipeline, nil)
+	cfg, err := os.ReadFile(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clone := filepath.Join(t.TempDir(), "person")
+	for _, args := range [][]string{{"clone", "-q", f.bare, clone}} {
+		if out, err := gitIn(t.TempDir(), args...); err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(clone, "ferry.yaml"), cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"add", "ferry.yaml"}, {"-c", "user.name=p", "-c", "user.email=p@example.com", "commit", "-qm", "ferry.yaml"}, {"push", "-q", "origin", "HEAD:main"}} {
+		if out, err := gitIn(clone, args...); err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
+	f.push(t, "shop/checkout", "1.0.0")
+	f.push(t, "shop/cart", "1.0.0")
+	if code, out, stderr, err := runFerry(t, "run", "--once", "--config", "file://"+f.bare, "--work-dir", f.work, "--log-level", "warn"); code != 0 {
+		t.Fatalf("run --once: exit %d, %v\n%s%s", code, err, out, stderr)
+	}
+	if got := f.git(t, "log", "-1", "--format=%an <%ae>", "main"); got != "Release Bot <release-bot@corp.example>" {
+		t.Fatalf("ferry's commit is signed %q, want git.author", got)
 	}
 }

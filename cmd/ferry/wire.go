@@ -111,6 +111,15 @@ func (g *globals) loadPipeline(ctx context.Context) (*config.Pipeline, *fleet.Re
 		return nil, nil, fmt.Errorf("%s: git.url/branch (%s %s) must name the repo it lives in (%s %s)",
 			p.Source, p.Git.URL, p.Git.Branch, g.config, bootstrap.Git.Branch)
 	}
+	// Open the clone again with the git settings the config just read
+	// (author, timeout, credential files): the bootstrap's defaults
+	// signed every commit "ferry <ferry@localhost>" whatever git.author said.
+	if p.Git.Auth == (config.GitAuth{}) {
+		p.Git.Auth = bootstrap.Git.Auth
+	}
+	if repo, err = g.openFleet(ctx, p); err != nil {
+		return nil, nil, err
+	}
 	return p, repo, nil
 }
 
