@@ -9,6 +9,8 @@ package rollback
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +25,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/publish"
 	"github.com/ferry-dev/ferry/agent/pullrequest"
 	"github.com/ferry-dev/ferry/agent/state"
+	"github.com/ferry-dev/ferry/internal/dnslabel"
 	"github.com/ferry-dev/ferry/internal/text"
 )
 
@@ -261,7 +264,7 @@ func (r *Rollbacker) change(ctx context.Context, head *fleet.Snapshot, app *conf
 	// this one when the alert resolves.
 	if r.opts.Config.Rollback.FreezeUntilResolved && req.Alert.Fingerprint != "" {
 		frz, err := gitstate.AddFreeze(st.FreezeData, gitstate.Freeze{
-			Name: "alert-" + req.Alert.Fingerprint, Envs: []string{env.Name}, Reason: reason + " (until it resolves)",
+			Name: freezeName(req.Alert.Fingerprint), Envs: []string{env.Name}, Reason: reason + " (until it resolves)",
 			Resolved: true, Alert: req.Alert.Fingerprint,
 		})
 		if err != nil {
@@ -272,6 +275,18 @@ func (r *Rollbacker) change(ctx context.Context, head *fleet.Snapshot, app *conf
 	res.Reason = fmt.Sprintf("rolled back %s in %s from %s to %s: %s", app.Name, env.Name, res.From, good, reason)
 	rec := &ledger.Rollback{App: app.Name, Env: env.Name, To: good, From: res.From, Reason: reason, Mirrors: res.Mirrors, Alert: req.Alert}
 	return res, &publish.Edit{Files: files, Record: rec}, nil
+}
+
+// freezeName names the freeze an alert holds: alert-FINGERPRINT when that
+// is a DNS label (Alertmanager's are 16 hex digits), else a hash of it. A
+// sender's fingerprint like "fpM1" made an invalid name, and the rollback
+// with it was given up. The freeze is found again by its alert field.
+func freezeName(fingerprint string) string {
+	if name := "alert-" + fingerprint; dnslabel.Valid(name) {
+		return name
+	}
+	sum := sha256.Sum256([]byte(fingerprint))
+	return "alert-" + hex.EncodeToString(sum[:8])
 }
 
 func (req Request) reason() string {

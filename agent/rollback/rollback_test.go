@@ -16,6 +16,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/gitstate"
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/publish"
+	"github.com/ferry-dev/ferry/internal/dnslabel"
 	"github.com/ferry-dev/ferry/overlays"
 )
 
@@ -384,5 +385,23 @@ func TestRollbackRacesAPerson(t *testing.T) {
 				t.Fatalf("history %q, want %q", subjects, tc.history)
 			}
 		})
+	}
+}
+
+// TestFreezeName (H10): the freeze an alert holds has a valid name
+// whatever the sender's fingerprint; "fpM1" made an invalid one and the
+// rollback with it was given up.
+func TestFreezeName(t *testing.T) {
+	for _, fp := range []string{"fcc72856677bf695", "fpM1", "a b", strings.Repeat("f", 100), ""} {
+		name := freezeName(fp)
+		if !dnslabel.Valid(name) {
+			t.Errorf("freezeName(%q) = %q, not a DNS label", fp, name)
+		}
+		if fp == "fcc72856677bf695" && name != "alert-fcc72856677bf695" {
+			t.Errorf("an Alertmanager fingerprint is kept: %q", name)
+		}
+	}
+	if freezeName("fpM1") == freezeName("fpM2") {
+		t.Error("two fingerprints share a freeze name")
 	}
 }

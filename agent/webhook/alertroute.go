@@ -6,6 +6,7 @@ import (
 	"maps"
 	"strings"
 
+	"github.com/ferry-dev/ferry/internal/text"
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/alertmanager/template"
 	"github.com/prometheus/common/model"
@@ -85,13 +86,17 @@ func (r *AlertRouter) Route(data template.Data) (events []AlertEvent, ignored []
 		if summary == "" {
 			summary = a.Annotations["description"]
 		}
+		// Names and text are cut here, once: they go on into logs, commit
+		// trailers, .ferry/rejected.yaml and notifications (a 300 KB
+		// annotation reached all four). App and env stay whole: they must
+		// match ferry.yaml's names exactly or not at all.
 		events = append(events, AlertEvent{
 			App:          a.Labels[r.appLabel],
 			Env:          a.Labels[r.envLabel],
 			Status:       a.Status,
-			AlertName:    name,
-			Fingerprint:  fp,
-			Summary:      summary,
+			AlertName:    text.Truncate(name, maxAlertName),
+			Fingerprint:  text.Truncate(fp, maxAlertName),
+			Summary:      text.Truncate(summary, maxAlertSummary),
 			Labels:       maps.Clone(map[string]string(a.Labels)),
 			StartsAt:     a.StartsAt,
 			EndsAt:       a.EndsAt,
@@ -100,6 +105,12 @@ func (r *AlertRouter) Route(data template.Data) (events []AlertEvent, ignored []
 	}
 	return events, ignored
 }
+
+// Bounds on what an alert carries on (in characters).
+const (
+	maxAlertName    = 128
+	maxAlertSummary = 1000
+)
 
 // reject is why a is ignored, or "" when it is routed.
 func (r *AlertRouter) reject(a template.Alert) string {

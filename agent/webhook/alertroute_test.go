@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/alertmanager/template"
 )
@@ -229,5 +230,34 @@ func TestNewAlertRouterErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRouteCutsNamesAndText (H10): an alert's name, fingerprint and summary
+// go on into logs, commit trailers, the rejections file and notifications,
+// so they are cut where they come in; app and env are kept whole.
+func TestRouteCutsNamesAndText(t *testing.T) {
+	r, err := NewAlertRouter(AlertRouting{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	huge := strings.Repeat("x", 300_000)
+	events, _ := r.Route(template.Data{Alerts: template.Alerts{{Status: StatusFiring, Fingerprint: huge,
+		Labels: template.KV{"alertname": huge, "app": "checkout", "env": "prod"}, Annotations: template.KV{"summary": huge}}}})
+	if len(events) != 1 {
+		t.Fatalf("events %v", events)
+	}
+	ev := events[0]
+	if n := utf8.RuneCountInString(ev.AlertName); n > maxAlertName {
+		t.Errorf("alert name of %d characters", n)
+	}
+	if n := utf8.RuneCountInString(ev.Fingerprint); n > maxAlertName {
+		t.Errorf("fingerprint of %d characters", n)
+	}
+	if n := utf8.RuneCountInString(ev.Summary); n > maxAlertSummary {
+		t.Errorf("summary of %d characters", n)
+	}
+	if ev.App != "checkout" || ev.Env != "prod" {
+		t.Errorf("app %q env %q", ev.App, ev.Env)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/webhook"
 	"github.com/ferry-dev/ferry/analysis"
+	"github.com/ferry-dev/ferry/internal/text"
 )
 
 // runCmd is `ferry run`: the agent, continuously or for one pass (--once,
@@ -346,8 +347,9 @@ func alertsOf(evs []webhook.AlertEvent) []agent.Alert {
 		out[i] = agent.Alert{App: ev.App, Env: ev.Env, Name: ev.AlertName, Fingerprint: ev.Fingerprint,
 			Summary: ev.Summary, Resolved: ev.Status == "resolved", Started: ev.StartsAt}
 		if v := ev.Labels["version"]; v != "" {
-			// The alert names the version it measured: a rollback undoes that one or nothing.
-			out[i].About = &agent.Version{Tag: v}
+			// The alert names the version it measured: a rollback undoes that
+			// one or nothing. No tag is longer than 128 characters (OCI).
+			out[i].About = &agent.Version{Tag: text.Truncate(v, 128)}
 		}
 	}
 	return out
