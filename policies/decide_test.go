@@ -366,3 +366,29 @@ func TestMissingDirectory(t *testing.T) {
 		t.Fatalf("RunTests: exit %d, %v", code, err)
 	}
 }
+
+// TestSchemaTypesFreezeEvidence (H10): the built-in schema describes the
+// freeze entries ferry builds ({"name", "reason", "until"}; until absent
+// for a freeze held until an alert resolves): a policy naming f.name was a
+// compile error that stopped every promotion.
+func TestSchemaTypesFreezeEvidence(t *testing.T) {
+	fsys := fstest.MapFS{"policies/gate.rego": {Data: []byte(`package ferry.promotion
+
+deny contains msg if {
+	some f in input.evidence.freeze
+	msg := sprintf("frozen by %s: %s (until %s)", [f.name, f.reason, object.get(f, "until", "it resolves")])
+}
+`)}}
+	e, err := Load(context.Background(), fsys, "policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.Decide(context.Background(), map[string]any{
+		"app": map[string]any{"name": "checkout", "image": "r/checkout"}, "environment": map[string]any{"name": "prod"},
+		"candidate": map[string]any{"version": "1.0.0"}, "time": "2026-12-01T00:00:00Z",
+		"evidence": map[string]any{"freeze": []any{map[string]any{"name": "alert-fcc7", "reason": "HighErrorRate"}}},
+	})
+	if err != nil || d.Allow || len(d.Deny) != 1 || d.Deny[0] != "frozen by alert-fcc7: HighErrorRate (until it resolves)" {
+		t.Fatalf("decision %+v, %v", d, err)
+	}
+}
