@@ -17,6 +17,18 @@ deny contains msg if {
 	msg := sprintf("%s was rolled back earlier and is rejected: release a fixed version", [version])
 }
 
+# A freeze holds every environment it names (ferry freeze --env, or an
+# alert's rollback with freezeUntilResolved); one without an end date holds
+# until someone removes it, or its alert resolves.
+deny contains msg if {
+	some f in input.evidence.freeze
+	not ended(f)
+	msg := sprintf("%s is frozen until %s (%s): promote after the freeze ends", [env, object.get(f, "until", "further notice"), object.get(f, "reason", "no reason given")])
+}
+
+# ended reports a freeze whose end has passed.
+ended(f) if time.parse_rfc3339_ns(f.until) <= now_ns
+
 # Going back to an older version is allowed (it may be a deliberate
 # downgrade) but should be noticed.
 warn contains msg if {

@@ -19,7 +19,7 @@ clean := {
 		"sonar": {"status": "OK", "analysisId": "AX1", "conditions": [{"metric": "coverage", "status": "OK", "actual": "81.2", "threshold": "80"}]},
 		"analysis": {"qa": {"verdict": "Successful"}},
 		"soak": {"env": "ppd", "seconds": 7200},
-		"freeze": [{"reason": "black friday", "until": "2026-11-20T00:00:00Z"}],
+		"freeze": [{"name": "black-friday", "reason": "black friday", "until": "2026-11-20T00:00:00Z"}],
 		"rejected": ["1.4.0"],
 	},
 	"time": "2026-11-25T18:00:00Z",
@@ -67,4 +67,10 @@ test_no_warning_for_upgrade_or_non_semver_tags if {
 
 test_no_warning_without_current_version if {
 	count(promotion.warn) == 0 with input as without(with_env("qa"), "/current")
+}
+
+# A freeze holds whichever environment it names, not only prod.
+test_freeze_holds_any_environment if {
+	inp := json.patch(clean, [{"op": "replace", "path": "/environment/name", "value": "qa"}, {"op": "replace", "path": "/evidence/freeze", "value": [{"name": "audit", "reason": "audit", "until": "2026-12-31T00:00:00Z"}]}])
+	"qa is frozen until 2026-12-31T00:00:00Z (audit): promote after the freeze ends" in promotion.deny with input as inp
 }

@@ -1,6 +1,6 @@
 # prod: no HIGH or CRITICAL vulnerability that has a fix, the SonarQube
-# quality gate passed, long enough in the source environment (ppd), and no
-# freeze in force.
+# quality gate passed, and long enough in the source environment (ppd).
+# Freezes hold every environment (common.rego).
 package ferry.promotion
 
 deny contains no_trivy_report if {
@@ -57,13 +57,3 @@ deny contains msg if {
 	msg := sprintf("%s has run %vs in %s, prod needs %vs: wait %vs more", [version, soaked, soak_env, required_soak, required_soak - soaked])
 }
 
-# A freeze without an end date holds until someone removes it.
-deny contains msg if {
-	input.environment.name == "prod"
-	some f in input.evidence.freeze
-	not ended(f)
-	msg := sprintf("prod is frozen until %s (%s): promote after the freeze ends", [object.get(f, "until", "further notice"), object.get(f, "reason", "no reason given")])
-}
-
-# ended reports a freeze whose end has passed.
-ended(f) if time.parse_rfc3339_ns(f.until) <= now_ns
