@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -25,6 +26,7 @@ import (
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/config"
@@ -741,4 +743,53 @@ func FuzzDashboardRouter(f *testing.F) {
 			t.Fatalf("GET %q put markup on the page:\n%s", target, w.Body)
 		}
 	})
+}
+
+// TestDashboardTokenScope: with a dashboard token the pages need it, and
+// the machine endpoints stay open for Prometheus, probes and `ferry status
+// --agent` (which has no way to send it), as the README says.
+func TestDashboardTokenScope(t *testing.T) {
+	f := newCmdFleet(t, outputPipeline, nil)
+	p, err := config.Load(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := deadAddr(t) // a free port
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	g := &globals{log: slog.New(slog.DiscardHandler)}
+	srv, err := serve(ctx, addr, p, &atomic.Pointer[agent.Loop]{}, prometheus.NewRegistry(), g, tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shutdown(srv)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tc := range []struct {
+		path string
+		want int
+	}{
+		{"/", http.StatusUnauthorized},
+		{"/apps/checkout", http.StatusUnauthorized},
+		{"/?token=s3cret", http.StatusSeeOther},
+		{"/metrics", http.StatusOK},
+		{"/api/progress", http.StatusOK},
+		{"/healthz", http.StatusOK},
+		{"/readyz", http.StatusServiceUnavailable}, // no pass yet, but not a 401
+	} {
+		resp, err := noRedirect.Get("http://" + addr + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET %s: %d, want %d", tc.path, resp.StatusCode, tc.want)
+		}
+		if tc.want == http.StatusSeeOther && strings.Contains(resp.Header.Get("Location"), "token") {
+			t.Errorf("the redirect keeps the token: %s", resp.Header.Get("Location"))
+		}
+	}
 }
