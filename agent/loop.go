@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"k8s.io/utils/clock"
 
+	"github.com/ferry-dev/ferry/agent/notify"
 	"github.com/ferry-dev/ferry/agent/publish"
 	"github.com/ferry-dev/ferry/agent/webhook"
 	"github.com/ferry-dev/ferry/analysis"
@@ -91,8 +93,12 @@ type Loop struct {
 
 	mu      sync.Mutex
 	running map[string]bool // verifications under way, by key
-	last    atomic.Pointer[PassRecord]
-	good    atomic.Pointer[PassRecord] // the newest pass that read the fleet repo
+	// finished is when each verification last ended, by key: a pass that
+	// read the repo before then reports it owed from a stale read (its
+	// verdict note was not there yet) and must not run it a second time.
+	finished map[string]time.Time
+	last     atomic.Pointer[PassRecord]
+	good     atomic.Pointer[PassRecord] // the newest pass that read the fleet repo
 	// retryAt holds the loop back after a pass that could not read the
 	// fleet repo: failures back off (doubling up to the interval) instead
 	// of retrying at once, as due apps would make it.
@@ -128,7 +134,7 @@ func NewLoopWithClock(a *Agent, interval time.Duration, c clock.Clock) *Loop {
 	// 256 alerts fit while one rollback runs; past that they are dropped
 	// until Alertmanager resends them (OnAlerts).
 	return &Loop{agent: a, clock: c, interval: interval, polled: map[string]time.Time{}, trig: newTriggers(),
-		alerts: make(chan Alert, 256), running: map[string]bool{}}
+		alerts: make(chan Alert, 256), running: map[string]bool{}, finished: map[string]time.Time{}}
 }
 
 // Agent is the agent the loop drives.
@@ -142,7 +148,7 @@ func (l *Loop) Trigger(s Scope) { l.trig.add(s) }
 
 // Run blocks until ctx ends, running the first pass at once.
 func (l *Loop) Run(ctx context.Context) error {
-	verifying := func(v Verification) { l.startVerification(ctx, v) }
+	verifying := func(v Verification) { l.startVerification(ctx, v, l.clock.Now()) } // just pushed: a fresh read
 	late := func(app string) { l.Trigger(Scope{Apps: []string{app}, Reason: "registry answered"}) }
 	l.agent.onVerify.Store(&verifying)
 	l.agent.onLate.Store(&late)
@@ -208,7 +214,7 @@ func (l *Loop) pass(ctx context.Context, s Scope) {
 	}
 	if res != nil {
 		for _, v := range res.Verifications {
-			l.startVerification(ctx, v)
+			l.startVerification(ctx, v, start)
 		}
 	}
 	rec := &PassRecord{Result: res, Err: err, At: l.clock.Now()}
@@ -406,6 +412,9 @@ func (l *Loop) alertWorker(ctx context.Context) {
 		}
 		key := al.App + "\x00" + al.Env + "\x00" + al.Fingerprint
 		if al.Resolved {
+			if retrying[key] != nil {
+				l.agent.obs.log.Info("alert resolved; its rollback, still failing, is not retried", "alert", al.Name, "app", al.App, "env", al.Env)
+			}
 			delete(retrying, key) // a retry still queued finds nothing and ends
 			if _, err := l.agent.Resolve(ctx, al); err != nil && ctx.Err() == nil {
 				l.agent.obs.log.Error("lift freeze after resolved alert", "alert", al.Name, "env", al.Env, "err", err)
@@ -445,6 +454,9 @@ func (l *Loop) alertWorker(ctx context.Context) {
 		case publish.IsTerminal(err):
 			delete(retrying, key)
 			l.agent.obs.log.Error("rollback cannot succeed; giving up until the alert is sent again", "alert", al.Name, "app", al.App, "env", al.Env, "err", err)
+			// A person must act: tell them where they listen, not only in the log.
+			l.agent.obs.notify(notify.Event{Kind: notify.Rollback, App: al.App, Env: al.Env,
+				Reason: fmt.Sprintf("the rollback for alert %s cannot succeed and was given up: %v", al.Name, err)})
 			if l.Forget != nil {
 				l.Forget(al)
 			}
@@ -482,10 +494,14 @@ func (l *Loop) alertWorker(ctx context.Context) {
 
 // startVerification runs a verification not already under way in its own
 // goroutine, at once: a step pushed starts its analysis, not the next pass.
-func (l *Loop) startVerification(ctx context.Context, v Verification) {
-	// One run per key: a pass and a push may report the same verification.
+// readAt is when the read that found it owed began.
+func (l *Loop) startVerification(ctx context.Context, v Verification, readAt time.Time) {
+	// One run per key: a pass and a push may report the same verification,
+	// and a pass that read the repo before a run ended reports it again.
+	// A second run could reach another verdict on the same commit (H10 saw
+	// two), and a Failed one would roll back a version judged Successful.
 	l.mu.Lock()
-	if l.running[v.Key()] {
+	if fin, ok := l.finished[v.Key()]; l.running[v.Key()] || (ok && readAt.Before(fin)) {
 		l.mu.Unlock()
 		return
 	}
@@ -501,6 +517,12 @@ func (l *Loop) startVerification(ctx context.Context, v Verification) {
 		l.verdict(ctx, v, res, err)
 		l.mu.Lock()
 		delete(l.running, v.Key())
+		l.finished[v.Key()] = l.clock.Now()
+		for k, at := range l.finished {
+			if l.clock.Since(at) > time.Hour { // no read is older than that
+				delete(l.finished, k)
+			}
+		}
 		l.mu.Unlock()
 	}()
 }

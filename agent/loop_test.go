@@ -108,3 +108,49 @@ func waitForTimer(t *testing.T, clk *clocktesting.FakeClock) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestStaleReadStartsNoSecondRun (H10): a pass that read the repo before a
+// verification ended still reports it owed (the verdict note came after
+// its read); that report must not run it again, or the same commit gets a
+// second verdict, which may differ. A read after the end may (ferry
+// retry-analysis removes the verdict, and the next pass runs it).
+func TestStaleReadStartsNoSecondRun(t *testing.T) {
+	f := newTestFleet(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f.push(t, "shop/checkout", "1.0.0")
+	if _, err := f.agent.Reconcile(ctx, Scope{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	loop := NewLoop(f.agent, time.Hour)
+	var starts atomic.Int32
+	loop.OnVerifying = func(Verification) { starts.Add(1) }
+	v := Verification{App: "checkout", Env: "dev", Commit: f.git(t, "rev-parse", "main"), Version: Version{Tag: "1.0.0"}}
+	idle := func() {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) { // a bound, not a speed check
+			loop.mu.Lock()
+			busy := loop.running[v.Key()]
+			loop.mu.Unlock()
+			if !busy {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the verification never ended")
+			}
+		}
+	}
+	staleRead := time.Now()
+	loop.startVerification(ctx, v, staleRead)
+	idle()
+	loop.startVerification(ctx, v, staleRead) // a pass that read before the run ended
+	idle()
+	if n := starts.Load(); n != 1 {
+		t.Fatalf("%d runs after a stale report, want 1", n)
+	}
+	loop.startVerification(ctx, v, time.Now()) // a read after it ended
+	idle()
+	if n := starts.Load(); n != 2 {
+		t.Fatalf("%d runs after a fresh report, want 2", n)
+	}
+}

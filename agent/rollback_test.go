@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferry-dev/ferry/agent/gitstate"
 	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/agent/notify"
 	"github.com/ferry-dev/ferry/e2e/gitserver"
 	clocktesting "k8s.io/utils/clock/testing"
 )
@@ -389,4 +390,44 @@ func TestSimultaneousAlertsRollBackOnce(t *testing.T) {
 	if rej := f.git(t, "show", "main:.ferry/rejected.yaml"); strings.Contains(rej, "1.1.0") {
 		t.Fatalf("the good version was rejected:\n%s", rej)
 	}
+}
+
+// TestRollbackGivenUpIsForgottenAndNotified: a rollback that cannot
+// succeed (prod's overlay no longer parses) is given up with its reason,
+// told to the notifier (a person must act) and handed to Forget, so that
+// Alertmanager's resend is acted on once the overlay is fixed.
+func TestRollbackGivenUpIsForgottenAndNotified(t *testing.T) {
+	f := newTestFleet(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		f.push(t, "shop/checkout", v)
+		if _, err := f.agent.Reconcile(ctx, Scope{All: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.edit(t, "break prod", map[string]func(string) string{"overlays/prod/kustomization.yaml": func(string) string { return "images: [\n" }})
+	var events eventLog
+	f.agent.SetNotifier(&events)
+	loop := NewLoop(f.agent, time.Hour)
+	forgotten := make(chan Alert, 1)
+	loop.Forget = func(al Alert) { forgotten <- al }
+	go loop.RunAlerts(ctx)
+	loop.OnAlerts(ctx, []Alert{{App: "checkout", Env: "prod", Name: "HighErrorRate", Fingerprint: "f1"}})
+	select {
+	case al := <-forgotten:
+		if al.Fingerprint != "f1" {
+			t.Fatalf("forgot %+v", al)
+		}
+	case <-time.After(30 * time.Second): // a bound for a slow machine
+		t.Fatal("the rollback was neither given up nor forgotten")
+	}
+	events.mu.Lock()
+	defer events.mu.Unlock()
+	for _, ev := range events.events {
+		if ev.Kind == notify.Rollback && strings.Contains(ev.Reason, "cannot succeed") {
+			return
+		}
+	}
+	t.Fatalf("no notification says the rollback was given up: %+v", events.events)
 }
