@@ -369,17 +369,22 @@ type pendingRollback struct {
 // due, alerts still queued) to Forget when it stops (shutdown, a new
 // ferry.yaml), so that they are acted on when Alertmanager resends them.
 func (l *Loop) forgetPending(retrying map[string]*pendingRollback) {
-	if l.Forget == nil {
-		return
+	// Said in the log: a page that went unhandled must leave a trace.
+	drop := func(al Alert, why string) {
+		l.agent.obs.log.Warn("stopping with a rollback not done; Alertmanager's next resend will be acted on",
+			"alert", al.Name, "app", al.App, "env", al.Env, "state", why)
+		if l.Forget != nil {
+			l.Forget(al)
+		}
 	}
 	for _, r := range retrying {
-		l.Forget(r.alert)
+		drop(r.alert, "retrying")
 	}
 	for {
 		select {
 		case al := <-l.alerts:
 			if !al.Resolved {
-				l.Forget(al)
+				drop(al, "queued")
 			}
 		default:
 			return

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -274,6 +275,8 @@ func TestStoppedLoopForgetsPendingAlerts(t *testing.T) {
 	}
 	forgotten := make(chan Alert, 4)
 	loop.Forget = func(al Alert) { forgotten <- al }
+	var logs syncBuffer
+	f.agent.obs.log = slog.New(slog.NewTextHandler(&logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go loop.RunAlerts(ctx)
@@ -292,6 +295,10 @@ func TestStoppedLoopForgetsPendingAlerts(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the stopped loop kept its pending alert: Alertmanager's resend would be swallowed")
+	}
+	// And it says so (H11: a page went unhandled without a trace).
+	if l := logs.String(); !strings.Contains(l, "stopping with a rollback not done") || !strings.Contains(l, "alert=HighErrorRate") {
+		t.Fatalf("the log does not say the rollback was not done:\n%s", l)
 	}
 }
 
@@ -430,4 +437,22 @@ func TestRollbackGivenUpIsForgottenAndNotified(t *testing.T) {
 		}
 	}
 	t.Fatalf("no notification says the rollback was given up: %+v", events.events)
+}
+
+// syncBuffer is a log the agent's goroutines write while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
