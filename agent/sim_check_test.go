@@ -5,12 +5,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/gitstate"
 	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/agent/rollback"
 	"github.com/ferry-dev/ferry/overlays"
 )
 
@@ -96,9 +98,20 @@ func (w *world) check(t testing.TB) {
 			}
 		}
 	}
+	// arrived is when each env/app's current version arrived (its run's
+	// first commit), as the rollback's clock-skew rule reads it.
+	arrived := map[string]time.Time{}
+	// alerted: the alert was about tag, or carried no version label and
+	// began firing no more than rollback.ClockSkew before tag arrived in
+	// env. The README's rule: within the skew ferry cannot tell which
+	// version an unlabelled alert is about (two replicas, or a resend after
+	// a restart, may judge it on either side of a person's commit).
 	alerted := func(app, env, tag, fp string) bool {
 		for _, a := range w.alerts {
-			if a.fingerprint == fp && a.app == app && a.env == env && a.version == tag {
+			if a.fingerprint != fp || a.app != app || a.env != env {
+				continue
+			}
+			if a.version == tag || (!a.labeled && !a.started.Before(arrived[env+"/"+app].Add(-rollback.ClockSkew))) {
 				return true
 			}
 		}
@@ -113,9 +126,21 @@ func (w *world) check(t testing.TB) {
 		return s
 	}
 	prev := readView(snap(commits[0]))
+	for key := range prev.stable {
+		arrived[key] = commits[0].Time
+	}
 	for _, c := range commits[1:] {
 		cur := readView(snap(c))
 		short := ledger.ShortHash(c.Hash)
+		// After c is checked, the versions it changed arrived at its time.
+		advance := func() {
+			for key, tag := range cur.stable {
+				if prev.stable[key] != tag {
+					arrived[key] = c.Time
+				}
+			}
+			prev = cur
+		}
 		// 5: every route's weights sum to 100, at every commit.
 		for app, r := range cur.routes {
 			if err := cur.routeErr[app]; err != nil {
@@ -125,7 +150,7 @@ func (w *world) check(t testing.TB) {
 			}
 		}
 		if c.Author.Name != "ferry" {
-			prev = cur // a person's commit may do anything
+			advance() // a person's commit may do anything
 			continue
 		}
 		rec := ledger.Parse(c.Message)
@@ -220,7 +245,7 @@ func (w *world) check(t testing.TB) {
 		if p, ok := rec.(*ledger.Promotion); ok && prev.stable[p.Env+"/"+p.App] == p.Version.Tag {
 			bad("%s: %s changes nothing (duplicate)", short, p.Subject())
 		}
-		prev = cur
+		advance()
 	}
 	// After quiescence: mirrors equal their target, no delivery is left
 	// half-way, and a fresh agent (a restart) finds nothing left to do.

@@ -145,6 +145,7 @@ func simDigest(repo, tag string) string {
 type simAlert struct {
 	app, env, fingerprint string
 	version               string
+	labeled               bool // the alert carried a version label
 	started               time.Time
 }
 
@@ -381,6 +382,7 @@ func (w *world) alert() {
 	alert := Alert{App: app, Env: env, Name: "HighErrorRate", Fingerprint: al.fingerprint, Started: al.started}
 	if w.pick(2) == 0 {
 		alert.About = &Version{Tag: v} // the alert rule carries a version label
+		w.alerts[len(w.alerts)-1].labeled = true
 	}
 	for range 1 + w.pick(2) {
 		w.rollback(alert)
