@@ -2,6 +2,7 @@ package agent
 
 import (
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +37,9 @@ type observer struct {
 	// pipeline.
 	verdicts map[string]string
 	seen     map[string]time.Time
+	// warned is the last Ungated answer logged: said at start-up and again
+	// after each change, not every pass.
+	warned string
 }
 
 func newObserver(log *slog.Logger, m *Metrics, n Notifier, now func() time.Time) *observer {
@@ -51,6 +55,22 @@ func (o *observer) notify(ev notify.Event) {
 
 func seenKey(s Step) string {
 	return s.App + "\x00" + s.Env + "\x00" + s.Candidate.Tag + "\x00" + s.Candidate.Digest
+}
+
+// ungated warns about the environments no policy rule can stop, when
+// that list changes (the first pass, a policy or config commit).
+func (o *observer) ungated(envs []string) {
+	key := strings.Join(envs, "\n")
+	o.mu.Lock()
+	changed := key != o.warned
+	o.warned = key
+	o.mu.Unlock()
+	if !changed {
+		return
+	}
+	for _, w := range envs {
+		o.log.Warn("ungated environment", "reason", w)
+	}
 }
 
 // polled counts a pass's registry answers.

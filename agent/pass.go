@@ -44,7 +44,9 @@ type PullRequest struct {
 // Plan is every step of one pass, in environment order.
 type Plan struct {
 	Commit string `json:"commit"`
-	Steps  []Step `json:"steps"`
+	// Ungated names the environments no policy rule can stop (gate.Ungated).
+	Ungated []string `json:"ungated,omitempty"`
+	Steps   []Step   `json:"steps"`
 }
 
 // Result is what one pass saw and did.
@@ -128,6 +130,13 @@ func (a *Agent) pass(ctx context.Context, scope Scope, write bool) (*Result, err
 	a.obs.metrics.registryPacing(a.poller.Registry)
 	p.cache = a.gate.NewCache()
 	p.res = &Result{Plan: Plan{Commit: p.st.Snap.Hash()}}
+	// A bundle that does not compile is said by every step it stops.
+	if ungated, err := a.gate.Ungated(ctx, p.st.Snap); err == nil {
+		p.res.Plan.Ungated = ungated
+		if write {
+			a.obs.ungated(ungated)
+		}
+	}
 	// Environments in order, each seeing the commits pushed for the ones
 	// before it (p.st advances): a version can cross the chain in one pass.
 	for _, env := range a.order {
@@ -169,7 +178,11 @@ func (p *pass) step(ctx context.Context, app *config.App, env *config.Environmen
 		}
 	}
 	step := p.a.planner.Judge(ctx, p.cache, p.st, p.cands, app, env)
-	p.a.obs.decided(step, p.start)
+	if p.write {
+		// A dry run (ferry plan) prints its decisions; logging them too
+		// said every denial twice, and counted plans as passes.
+		p.a.obs.decided(step, p.start)
+	}
 	p.seen[seenKey(step)] = true
 	switch {
 	case step.Action == ActionError:

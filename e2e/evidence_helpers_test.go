@@ -397,7 +397,7 @@ func wantPromotions(t *testing.T, fleet *fleetRepo, want ...string) {
 func prodInput(finding vuln) string {
 	return `{
   "app": {"name": "checkout", "image": "registry.example/shop/checkout"},
-  "environment": {"name": "prod", "from": "ppd", "soak_seconds": 3600},
+  "environment": {"name": "prod", "tier": "production", "from": "ppd", "from_verifies": false, "soak_seconds": 3600},
   "candidate": {"version": "1.4.2", "tag": "1.4.2", "digest": "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
   "current": {"version": "1.4.1", "digest": "sha256:60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"},
   "evidence": {

@@ -27,8 +27,11 @@ clean := {
 
 from := {"dev": "", "qa": "dev", "ppd": "qa", "prod": "ppd", "dr": "prod"}
 
-# with_env returns clean moved to environment name e.
-with_env(e) := json.patch(clean, [{"op": "replace", "path": "/environment", "value": {"name": e, "from": from[e]}}])
+tier := {"dev": "development", "qa": "test", "ppd": "staging", "prod": "production", "dr": "dr"}
+
+# with_env returns clean moved to environment name e, with its default tier
+# and every source giving verdicts (ferry.yaml's analysis:).
+with_env(e) := json.patch(clean, [{"op": "replace", "path": "/environment", "value": {"name": e, "tier": tier[e], "from": from[e], "from_verifies": true}}])
 
 # without returns x with the value at JSON pointer p removed.
 without(x, p) := json.patch(x, [{"op": "remove", "path": p}])

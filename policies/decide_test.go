@@ -118,6 +118,7 @@ func TestDecideInputForms(t *testing.T) {
 	}
 	type env struct {
 		Name string `json:"name"`
+		Tier string `json:"tier"`
 		From string `json:"from,omitempty"`
 	}
 	type cand struct {
@@ -137,7 +138,7 @@ func TestDecideInputForms(t *testing.T) {
 		Time        string   `json:"time"`
 	}
 	asStruct := input{
-		App: app{"checkout", "registry.example/shop/checkout"}, Environment: env{"qa", "dev"},
+		App: app{"checkout", "registry.example/shop/checkout"}, Environment: env{"qa", "test", "dev"},
 		Candidate: cand{"1.4.2"}, Time: "2026-11-25T18:00:00Z",
 		Evidence: evidence{Trivy: &trivy{Summary: map[string]int{"CRITICAL": 1}}},
 	}
@@ -301,7 +302,7 @@ func TestDecideGoValues(t *testing.T) {
 	}
 	input := map[string]any{
 		"app":         map[string]any{"name": "checkout", "image": "registry.example/shop/checkout"},
-		"environment": map[string]any{"name": "prod", "from": "ppd", "soak_seconds": int64(3600)},
+		"environment": map[string]any{"name": "prod", "tier": "production", "from": "ppd", "soak_seconds": int64(3600)},
 		"candidate":   map[string]any{"version": "1.4.2", "tag": "1.4.2"},
 		"time":        "2026-11-25T18:00:00Z",
 		"evidence": map[string]any{

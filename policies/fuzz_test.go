@@ -24,9 +24,9 @@ func FuzzDecideJSON(f *testing.F) {
 		}
 		f.Add(data)
 	}
-	for _, s := range []string{``, `{}`, `null`, `[]`, `{"environment": {"name": "prod"}}`,
-		`{"environment": {"name": "prod"}, "evidence": {"freeze": [{"until": 7}]}}`,
-		`{"environment": {"name": "qa"}, "evidence": {"trivy": {"summary": {"CRITICAL": "1"}}}}`,
+	for _, s := range []string{``, `{}`, `null`, `[]`, `{"environment": {"name": "prod", "tier": "production"}}`,
+		`{"environment": {"name": "prod", "tier": "production"}, "evidence": {"freeze": [{"until": 7}]}}`,
+		`{"environment": {"name": "qa", "tier": "test"}, "evidence": {"trivy": {"summary": {"CRITICAL": "1"}}}}`,
 		`{"candidate": {"version": 1}, "evidence": {"rejected": "1"}}`, `{"a": 1e999}`} {
 		f.Add([]byte(s))
 	}

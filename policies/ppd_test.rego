@@ -49,3 +49,24 @@ test_ppd_no_evidence_denied_for_each_gate if {
 		"no qa analysis for 1.4.2: let the qa analysis finish before promoting to ppd",
 	} with input as without(with_env("ppd"), "/evidence")
 }
+
+test_ppd_without_qa_verdicts_needs_no_qa_analysis if {
+	# qa has no analysis: in ferry.yaml, so no verdict will come: Trivy and
+	# Sonar alone gate ppd.
+	inp := set(without(with_env("ppd"), "/evidence/analysis"), "/environment/from_verifies", false)
+	count(promotion.deny) == 0 with input as inp
+}
+
+test_ppd_failed_verdict_denies_even_when_not_waited_for if {
+	inp := set(set(with_env("ppd"), "/environment/from_verifies", false), "/evidence/analysis/qa/verdict", "Failed")
+	promotion.deny == {"the qa analysis of 1.4.2 was Failed: fix the regression and release a new version"} with input as inp
+}
+
+test_staging_reads_its_own_source_analysis if {
+	inp := set(
+		set(with_env("ppd"), "/environment", {"name": "uat", "tier": "staging", "from": "sit", "from_verifies": true}),
+		"/evidence/analysis", {"sit": {"verdict": "Inconclusive"}},
+	)
+	promotion.deny == {"the sit analysis of 1.4.2 was Inconclusive: fix the regression and release a new version"} with input as inp
+	promotion.deny == {"no sit analysis for 1.4.2: let the sit analysis finish before promoting to uat"} with input as without(inp, "/evidence/analysis")
+}

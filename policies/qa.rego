@@ -1,13 +1,15 @@
-# qa: no image with a known CRITICAL vulnerability, and no unscanned image.
+# The test tier (qa): no image with a known CRITICAL vulnerability, and no
+# unscanned image. Rules key on the tier, not the name, so renaming an
+# environment keeps its gate (ferry.yaml tier:, defaulted from the name).
 package ferry.promotion
 
 deny contains no_trivy_report if {
-	input.environment.name == "qa"
+	input.environment.tier == "test"
 	not input.evidence.trivy.summary
 }
 
 deny contains msg if {
-	input.environment.name == "qa"
+	input.environment.tier == "test"
 	n := input.evidence.trivy.summary.CRITICAL
 	n > 0
 	ids := {f.id | some f in object.get(input.evidence.trivy, "findings", []); f.severity == "CRITICAL"}

@@ -36,3 +36,12 @@ test_qa_ignores_sonar_and_soak if {
 	inp := without(without(with_env("qa"), "/evidence/sonar"), "/evidence/soak")
 	count(promotion.deny) == 0 with input as inp
 }
+
+test_gate_follows_the_tier_not_the_name if {
+	# An environment renamed from qa to quality keeps qa's gate through its
+	# tier; one named qa with another tier does not get it.
+	inp := set(with_env("qa"), "/evidence/trivy/summary/CRITICAL", 1)
+	renamed := set(set(inp, "/environment/name", "quality"), "/environment/tier", "test")
+	promotion.deny == {"CRITICAL vulnerabilities in 1.4.2: 1 (CVE-2026-1111); update the affected packages and rebuild"} with input as set(renamed, "/evidence/trivy/findings/0/severity", "CRITICAL")
+	count(promotion.deny) == 0 with input as set(inp, "/environment/tier", "development")
+}

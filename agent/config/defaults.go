@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Defaults filled in by Parse for fields left out of ferry.yaml. 50
 // requests a second lets one registry host serve a minute's poll of 1,000
@@ -20,6 +23,44 @@ const (
 	DefaultTagOrder           = OrderNumerical    // tags.order, when tags.regex is set
 	DefaultPolicies           = "policies/"       // policies: directory in the fleet repo
 )
+
+// Environment tiers: the role an environment plays, which the default
+// policies gate on, so renaming an environment keeps its gate.
+const (
+	TierDevelopment = "development"
+	TierTest        = "test"
+	TierStaging     = "staging"
+	TierProduction  = "production"
+	TierDR          = "dr"
+)
+
+// Tiers lists the tiers in pipeline order.
+var Tiers = []string{TierDevelopment, TierTest, TierStaging, TierProduction, TierDR}
+
+// tierNames are the common environment names and the tier each implies.
+var tierNames = map[string]string{
+	"dev": TierDevelopment, "develop": TierDevelopment, "development": TierDevelopment, "sandbox": TierDevelopment,
+	"qa": TierTest, "test": TierTest, "testing": TierTest, "sit": TierTest, "int": TierTest, "integration": TierTest,
+	"ppd": TierStaging, "staging": TierStaging, "stage": TierStaging, "stg": TierStaging, "preprod": TierStaging, "pre-prod": TierStaging, "uat": TierStaging,
+	"prod": TierProduction, "production": TierProduction, "prd": TierProduction, "live": TierProduction,
+	"dr": TierDR, "disaster-recovery": TierDR,
+}
+
+// TierFor is the tier an environment has when ferry.yaml names none: the
+// one its common name implies, dr for any other mirror, else none (and
+// the default policies do not gate it: ferry warns).
+func TierFor(e Environment) string {
+	if e.Tier != "" {
+		return e.Tier
+	}
+	if t, ok := tierNames[strings.ToLower(e.Name)]; ok {
+		return t
+	}
+	if e.Mirror != "" {
+		return TierDR
+	}
+	return ""
+}
 
 // Tag orders for a regex tag policy.
 const (
@@ -65,6 +106,9 @@ func (p *Pipeline) setDefaults() {
 	}
 	if p.Policies == "" {
 		p.Policies = DefaultPolicies
+	}
+	for i := range p.Environments {
+		p.Environments[i].Tier = TierFor(p.Environments[i])
 	}
 	for i := range p.Apps {
 		if p.Apps[i].Interval == 0 {

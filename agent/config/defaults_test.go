@@ -67,3 +67,31 @@ func TestDefaultsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestTierFor: the default policies key on the tier, so an environment
+// keeps its gate under another common name, a mirror is dr, ferry.yaml's
+// tier wins, and an unknown name has none (ferry then warns: gate.Ungated).
+func TestTierFor(t *testing.T) {
+	for _, tc := range []struct {
+		env  Environment
+		want string
+	}{
+		{Environment{Name: "dev"}, TierDevelopment},
+		{Environment{Name: "qa"}, TierTest},
+		{Environment{Name: "sit"}, TierTest},
+		{Environment{Name: "ppd"}, TierStaging},
+		{Environment{Name: "uat"}, TierStaging},
+		{Environment{Name: "staging"}, TierStaging},
+		{Environment{Name: "prod"}, TierProduction},
+		{Environment{Name: "live"}, TierProduction},
+		{Environment{Name: "dr"}, TierDR},
+		{Environment{Name: "eu-standby", Mirror: "prod"}, TierDR},
+		{Environment{Name: "quality"}, ""},
+		{Environment{Name: "quality", Tier: TierTest}, TierTest},
+		{Environment{Name: "qa", Tier: TierStaging}, TierStaging},
+	} {
+		if got := TierFor(tc.env); got != tc.want {
+			t.Errorf("TierFor(%+v) = %q, want %q", tc.env, got, tc.want)
+		}
+	}
+}

@@ -87,6 +87,9 @@ func (p *Pipeline) validateEnvironments(ps *problems) {
 	for i, e := range p.Environments {
 		base := indexPath("environments", i)
 		checkName(ps, "environments", i, e.Name, names)
+		if e.Tier != "" && !slices.Contains(Tiers, e.Tier) {
+			ps.add(joinPath(base, "tier"), "%s is not one of %s", quote(e.Tier), strings.Join(Tiers, ", "))
+		}
 		clean, msg := checkOverlay(e.Overlay)
 		if msg != "" {
 			ps.add(joinPath(base, "overlay"), "%s", msg)

@@ -161,6 +161,10 @@ type Environment struct {
 	PullRequest bool     `yaml:"pullRequest,omitempty"`
 	Mirror      string   `yaml:"mirror,omitempty"`
 	Soak        Duration `yaml:"soak,omitempty"`
+	// Tier is the environment's role (development, test, staging,
+	// production, dr), which the default policies key on instead of its
+	// name; defaulted from the common names (TierFor).
+	Tier string `yaml:"tier,omitempty"`
 	// Metrics are instant queries gathered as evidence for this env's gate.
 	Metrics []MetricQuery `yaml:"metrics,omitempty"`
 	// Analysis names the analyses: template that verifies each new version

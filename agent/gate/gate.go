@@ -96,6 +96,9 @@ type Options struct {
 type Gate struct {
 	opts    Options
 	sources []Source
+
+	mu      sync.Mutex
+	ungated map[string][]string // Ungated's answer by policy bundle hash
 }
 
 // New makes a gate with the evidence sources of DESIGN.md's input document.
@@ -109,7 +112,7 @@ func New(o Options) *Gate {
 	if o.Engines == nil {
 		o.Engines = NewEngines()
 	}
-	g := &Gate{opts: o}
+	g := &Gate{opts: o, ungated: map[string][]string{}}
 	g.sources = []Source{
 		trivySource{g}, sonarSource{g}, metricSource{g}, soakSource{g}, analysisSource{g}, rejectedSource{}, freezeSource{g},
 	}
@@ -214,6 +217,22 @@ func (g *Gate) Decide(ctx context.Context, req *Request) (*Decision, error) {
 	return d, nil
 }
 
+// envInput is input.environment: the name, the tier the default policies
+// key on, and where versions come from, with whether that source gives a
+// verdict on each version (so a policy asks for one only where one comes).
+func envInput(cfg *config.Pipeline, env *config.Environment) map[string]any {
+	environment := map[string]any{"name": env.Name}
+	if tier := config.TierFor(*env); tier != "" {
+		environment["tier"] = tier
+	}
+	if src := sourceOf(env); src != "" {
+		environment["from"] = src
+		from, ok := cfg.Env(src)
+		environment["from_verifies"] = ok && state.Verifies(from)
+	}
+	return environment
+}
+
 // Input is DESIGN.md's policy input for req, with the decision's evidence
 // lines and notes so far.
 func (g *Gate) Input(ctx context.Context, req *Request) (map[string]any, *Decision, error) {
@@ -221,10 +240,7 @@ func (g *Gate) Input(ctx context.Context, req *Request) (map[string]any, *Decisi
 		req.Cache = NewCache(g.opts.Images)
 	}
 	d := &Decision{}
-	environment := map[string]any{"name": req.Env.Name}
-	if src := sourceOf(req.Env); src != "" {
-		environment["from"] = src
-	}
+	environment := envInput(g.opts.Config, req.Env)
 	if req.Env.Soak > 0 {
 		environment["soak_seconds"] = int64(req.Env.Soak.Std() / time.Second)
 	}

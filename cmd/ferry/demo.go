@@ -54,7 +54,7 @@ disk so you can read its history with git log.`,
 			log := g.log
 			if !cmd.Flags().Changed("log-level") {
 				// The timeline is the demo's output; logs only for trouble.
-				log, _ = newLogger(g.logFormat, "error")
+				log, _ = newLogger(cmd.ErrOrStderr(), g.logFormat, "error")
 			}
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), dir, log)
 		},

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -52,7 +53,7 @@ prod) by committing Kustomize image bumps. git log is the audit trail.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(g.logFormat, g.logLevel)
+			log, err := newLogger(cmd.ErrOrStderr(), g.logFormat, g.logLevel)
 			g.log = log
 			return err
 		},
@@ -67,9 +68,9 @@ prod) by committing Kustomize image bumps. git log is the audit trail.`,
 	return root
 }
 
-// newLogger logs to stderr: stdout is the command's output (plan tables,
-// -o json), which scripts read.
-func newLogger(format, level string) (*slog.Logger, error) {
+// newLogger logs to stderr (the command's, so tests read it too): stdout
+// is the command's output (plan tables, -o json), which scripts read.
+func newLogger(stderr io.Writer, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
@@ -77,9 +78,9 @@ func newLogger(format, level string) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lv}
 	switch strings.ToLower(format) {
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewTextHandler(stderr, opts)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewJSONHandler(stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }

@@ -46,7 +46,11 @@ func planCmd(g *globals) *cobra.Command {
 // printPlan prints a table for the overview, then the details per step
 // below it, so long reasons and denials never break the columns.
 func printPlan(w io.Writer, plan *agent.Plan) {
-	fmt.Fprintf(w, "fleet repo at %.12s\n\n", plan.Commit)
+	fmt.Fprintf(w, "fleet repo at %.12s\n", plan.Commit)
+	for _, u := range plan.Ungated {
+		fmt.Fprintf(w, "warning: %s\n", u)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ENV\tAPP\tMODE\tCURRENT\tCANDIDATE\tFROM\tACTION\tREASON")
 	for _, s := range plan.Steps {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ferry-dev/ferry/policies"
 )
 
 // runOncePipeline has checkout on the test's registry and cart on CART,
@@ -153,5 +155,57 @@ func TestConfigInRepoSignsAsItsAuthor(t *testing.T) {
 	}
 	if got := f.git(t, "log", "-1", "--format=%an <%ae>", "main"); got != "Release Bot <release-bot@corp.example>" {
 		t.Fatalf("ferry's commit is signed %q, want git.author", got)
+	}
+}
+
+// TestUngatedEnvironmentWarned is issue 14's renamed environment from the
+// command line: with the default policies, qa renamed to quality has no
+// rule that can deny there. run logs it and plan prints it; with
+// `tier: test` (as the README shows) neither does, and the unscanned
+// image is held there by qa's gate, which plan prints (and does not log
+// again).
+func TestUngatedEnvironmentWarned(t *testing.T) {
+	for _, tc := range []struct {
+		name, tier string
+		warned     bool
+	}{
+		{"renamed", "", true},
+		{"renamed with its tier", ", tier: test", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pipeline := strings.ReplaceAll(runOncePipeline, "CART", "REGISTRY")
+			pipeline = strings.Replace(pipeline, "{name: qa,  overlay: overlays/qa,  from: dev, auto: true}", "{name: quality, overlay: overlays/qa, from: dev, auto: true"+tc.tier+"}", 1)
+			overlay := strings.ReplaceAll(runOnceOverlay, "CART", "REGISTRY")
+			files := map[string]string{"overlays/dev/kustomization.yaml": overlay, "overlays/qa/kustomization.yaml": overlay}
+			for name, data := range policies.DefaultFiles() {
+				files["policies/"+name] = string(data)
+			}
+			f := newCmdFleet(t, pipeline, files)
+			f.push(t, "shop/checkout", "1.0.0")
+			f.push(t, "shop/cart", "1.0.0")
+			code, stdout, stderr, err := f.ferry(t, "run", "--once")
+			if code != 0 {
+				t.Fatalf("run --once: exit %d, %v\n%s%s", code, err, stdout, stderr)
+			}
+			const logged = `msg="ungated environment" reason="environment quality: no policy rule denies`
+			if got := strings.Contains(stderr, logged); got != tc.warned {
+				t.Errorf("run logged the warning: %v, want %v\n%s", got, tc.warned, stderr)
+			}
+			_, plan, planLog, err := f.ferry(t, "plan")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// plan prints its denials once, not again as log lines.
+			if strings.Contains(plan, "deny: no Trivy report") == tc.warned || strings.Contains(planLog, "msg=denied") {
+				t.Errorf("plan's denials on stdout and stderr:\n%s\n%s", plan, planLog)
+			}
+			if got := strings.Contains(plan, "warning: environment quality: no policy rule denies any candidate there"); got != tc.warned {
+				t.Errorf("plan printed the warning: %v, want %v\n%s", got, tc.warned, plan)
+			}
+			// The images carry no Trivy report: only qa's gate stops them.
+			if promoted := strings.Contains(stdout, "to quality"); promoted != tc.warned {
+				t.Errorf("promoted into quality: %v, want %v\n%s", promoted, tc.warned, stdout)
+			}
+		})
 	}
 }
