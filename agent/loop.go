@@ -208,9 +208,9 @@ func (l *Loop) pass(ctx context.Context, s Scope) {
 	// A pass cut short by shutdown is not an error worth a log line.
 	switch {
 	case err != nil && ctx.Err() == nil:
-		l.agent.obs.log.Error("reconcile pass", "reason", s.Reason, "apps", len(s.Apps), "err", err)
+		l.agent.obs.log.Error("reconcile pass", "reason", s.Reason, "apps", s.size(), "err", err)
 	case res != nil:
-		l.agent.obs.log.Info("reconcile pass", "reason", s.Reason, "apps", len(s.Apps), "promotions", len(res.Promotions))
+		l.agent.obs.log.Info("reconcile pass", "reason", s.Reason, "apps", s.size(), "promotions", len(res.Promotions))
 	}
 	if res != nil {
 		for _, v := range res.Verifications {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/ferry-dev/ferry/agent/canary"
@@ -25,6 +26,15 @@ type Scope struct {
 	// Wait makes the pass wait for every registry answer, however slow
 	// (one-shot runs: `ferry run --once`, `ferry plan`).
 	Wait bool
+}
+
+// size is the scope for a log line: "all", or how many apps (a full pass
+// has no list: it read as apps=0 beside its promotions).
+func (s Scope) size() string {
+	if s.All {
+		return "all"
+	}
+	return strconv.Itoa(len(s.Apps))
 }
 
 // Promotion is one commit a pass pushed.
