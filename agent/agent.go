@@ -44,6 +44,7 @@ type (
 	Action         = plan.Action
 	Mode           = plan.Mode
 	Decision       = gate.Decision
+	Ungated        = gate.Ungated
 	Verification   = verify.Verification
 	Progress       = verify.Progress
 	RollbackResult = rollback.Result
@@ -144,6 +145,9 @@ type Agent struct {
 	proposals  bool
 
 	last atomic.Pointer[state.State] // the newest state a pass read, for Status
+	// checkingGates is set while a goroutine works out gate.Ungated for a
+	// new policy bundle: a pass does not wait for it.
+	checkingGates atomic.Bool
 	// onVerify, when set, starts a verification the moment the commit that
 	// owes it is pushed (the loop sets it).
 	onVerify atomic.Pointer[func(verify.Verification)]

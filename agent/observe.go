@@ -9,6 +9,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/canary"
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/gate"
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/notify"
 	"github.com/ferry-dev/ferry/agent/plan"
@@ -37,9 +38,9 @@ type observer struct {
 	// pipeline.
 	verdicts map[string]string
 	seen     map[string]time.Time
-	// warned is the last Ungated answer logged: said at start-up and again
-	// after each change, not every pass.
-	warned string
+	// warned is the last Ungated answer logged (nil: none yet): said at
+	// start-up and again after each change, not every pass.
+	warned *string
 }
 
 func newObserver(log *slog.Logger, m *Metrics, n Notifier, now func() time.Time) *observer {
@@ -58,18 +59,26 @@ func seenKey(s Step) string {
 }
 
 // ungated warns about the environments no policy rule can stop, when
-// that list changes (the first pass, a policy or config commit).
-func (o *observer) ungated(envs []string) {
-	key := strings.Join(envs, "\n")
-	o.mu.Lock()
-	changed := key != o.warned
-	o.warned = key
-	o.mu.Unlock()
-	if !changed {
-		return
+// that list changes (the first pass, a policy or config commit), and says
+// when it is empty again.
+func (o *observer) ungated(envs []gate.Ungated) {
+	reasons := make([]string, len(envs))
+	for i, u := range envs {
+		reasons[i] = u.Reason
 	}
-	for _, w := range envs {
-		o.log.Warn("ungated environment", "reason", w)
+	key := strings.Join(reasons, "\n")
+	o.mu.Lock()
+	before := o.warned
+	o.warned = &key
+	o.mu.Unlock()
+	switch {
+	case before != nil && *before == key:
+	case len(envs) == 0 && before != nil:
+		o.log.Info("every environment is gated: a policy rule can deny each one")
+	default:
+		for _, u := range envs {
+			o.log.Warn("ungated environment", "env", u.Env, "reason", u.Reason)
+		}
 	}
 }
 

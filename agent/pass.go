@@ -28,6 +28,38 @@ type Scope struct {
 	Wait bool
 }
 
+// ungated is gate.Ungated for snap's policies. A one-shot run (ferry plan,
+// run --once) waits for it; the agent's passes do not: with many apps or
+// slow rules it takes a while, once per policy bundle, so a goroutine
+// works it out and logs it, and the passes after it carry the answer. A
+// bundle that does not compile is said by every step it stops.
+func (a *Agent) ungated(ctx context.Context, snap *fleet.Snapshot, write, wait bool) []Ungated {
+	if wait {
+		u, err := a.gate.Ungated(ctx, snap)
+		if write && err == nil {
+			a.obs.ungated(u)
+		}
+		return u
+	}
+	engine, err := a.gate.Policies(ctx, snap)
+	if err != nil {
+		return nil
+	}
+	if u, ok := a.gate.UngatedKnown(engine); ok {
+		a.obs.ungated(u)
+		return u
+	}
+	if a.checkingGates.CompareAndSwap(false, true) {
+		go func() {
+			defer a.checkingGates.Store(false)
+			if u, err := a.gate.Ungated(ctx, snap); err == nil {
+				a.obs.ungated(u)
+			}
+		}()
+	}
+	return nil
+}
+
 // size is the scope for a log line: "all", or how many apps (a full pass
 // has no list: it read as apps=0 beside its promotions).
 func (s Scope) size() string {
@@ -55,8 +87,8 @@ type PullRequest struct {
 type Plan struct {
 	Commit string `json:"commit"`
 	// Ungated names the environments no policy rule can stop (gate.Ungated).
-	Ungated []string `json:"ungated,omitempty"`
-	Steps   []Step   `json:"steps"`
+	Ungated []Ungated `json:"ungated,omitempty"`
+	Steps   []Step    `json:"steps"`
 }
 
 // Result is what one pass saw and did.
@@ -140,13 +172,7 @@ func (a *Agent) pass(ctx context.Context, scope Scope, write bool) (*Result, err
 	a.obs.metrics.registryPacing(a.poller.Registry)
 	p.cache = a.gate.NewCache()
 	p.res = &Result{Plan: Plan{Commit: p.st.Snap.Hash()}}
-	// A bundle that does not compile is said by every step it stops.
-	if ungated, err := a.gate.Ungated(ctx, p.st.Snap); err == nil {
-		p.res.Plan.Ungated = ungated
-		if write {
-			a.obs.ungated(ungated)
-		}
-	}
+	p.res.Plan.Ungated = a.ungated(ctx, p.st.Snap, write, scope.Wait)
 	// Environments in order, each seeing the commits pushed for the ones
 	// before it (p.st advances): a version can cross the chain in one pass.
 	for _, env := range a.order {

@@ -2,8 +2,10 @@ package policies
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -82,6 +84,7 @@ func decisionRules(c *ast.Compiler) (failures, warnings []string, err error) {
 			warnings = append(warnings, name)
 		}
 	}
+	errs = append(errs, strayDecisionRules(c)...)
 	if len(errs) > 0 {
 		return nil, nil, compileError(errs)
 	}
@@ -91,6 +94,50 @@ func decisionRules(c *ast.Compiler) (failures, warnings []string, err error) {
 	slices.Sort(failures)
 	slices.Sort(warnings)
 	return failures, warnings, nil
+}
+
+// strayDecisionRules refuses rules named as decisions (deny, violation,
+// warn, deny_NAME, ...) outside package ferry.promotion: ferry never reads
+// them, so a conftest habit (package main, or one package per environment
+// such as ferry.promotion.prod) would be a gate that silently allows.
+// Tests (packages ending in _test) are left alone.
+func strayDecisionRules(c *ast.Compiler) ast.Errors {
+	var errs ast.Errors
+	for _, name := range slices.Sorted(maps.Keys(c.Modules)) {
+		m := c.Modules[name]
+		pkg := m.Package.Path
+		if last, ok := pkg[len(pkg)-1].Value.(ast.String); ok && strings.HasSuffix(string(last), "_test") {
+			continue
+		}
+		for _, r := range m.Rules {
+			full := r.Ref()
+			if !full.HasPrefix(pkg) {
+				full = pkg.Extend(full) // a rule head relative to its package
+			}
+			if len(full) == len(promotionRef)+1 && full.HasPrefix(promotionRef) {
+				continue // package ferry.promotion's own: decisionRules reads it
+			}
+			last, ok := full[len(full)-1].Value.(ast.String)
+			if !ok || kindOf(string(last)) == helperRule || belowDecisionName(full) {
+				continue // a helper, or a rule below a decision name (decisionRules says so)
+			}
+			errs = append(errs, ast.NewError(ast.CompileErr, r.Location,
+				"%s is named as a decision rule but is in package %s, which ferry does not read: move it to package ferry.promotion (or rename it, if it is a helper)",
+				last, strings.TrimPrefix(pkg.String(), "data.")))
+		}
+	}
+	return errs
+}
+
+// belowDecisionName reports whether ref nests below a decision rule of
+// package ferry.promotion (data.ferry.promotion.deny_x.y), which
+// decisionRules refuses with its own message.
+func belowDecisionName(ref ast.Ref) bool {
+	if len(ref) <= len(promotionRef)+1 || !ref.HasPrefix(promotionRef) {
+		return false
+	}
+	name, ok := ref[len(promotionRef)].Value.(ast.String)
+	return ok && kindOf(string(name)) != helperRule
 }
 
 // ruleRef is data.ferry.promotion.NAME.

@@ -214,7 +214,17 @@ func TestConftestRuleShapes(t *testing.T) {
 		{"only warnings", map[string]string{"p.rego": pkg + "warn_x contains \"w\" if input.app\n"},
 			[]string{"no `deny contains msg` rule in package ferry.promotion (nor violation, deny_NAME or violation_NAME)"}},
 		{"decision rules in another package only", map[string]string{"p.rego": "package main\n\ndeny contains \"d\" if input.app\n"},
-			[]string{"no `deny contains msg` rule in package ferry.promotion"}},
+			[]string{"p/p.rego:3:1:", `"deny" is named as a decision rule but is in package main, which ferry does not read`}},
+		// Found by H12: conftest's one package per environment. With a
+		// ferry.promotion rule beside it, the prod rule was never read.
+		{"decision rule in a package below ferry.promotion", map[string]string{
+			"p.rego":    pkg + "deny contains \"d\" if false\n",
+			"prod.rego": "package ferry.promotion.prod\n\nimport rego.v1\n\ndeny contains \"frozen\" if input.environment.name == \"prod\"\n"},
+			[]string{"p/prod.rego:5:1:", `"deny" is named as a decision rule but is in package ferry.promotion.prod`}},
+		{"conftest's package main beside ferry.promotion", map[string]string{
+			"p.rego": pkg + "deny contains \"d\" if false\n",
+			"q.rego": "package main\n\nviolation_old contains \"v\" if input.app\nwarn contains \"w\" if input.app\n"},
+			[]string{"p/q.rego:3:1:", `"violation_old" is named as a decision rule but is in package main`, "p/q.rego:4:1:", `"warn" is named`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fsys := fstest.MapFS{}
@@ -245,5 +255,24 @@ func TestConftestRulesOnlyViolation(t *testing.T) {
 	d, err := e.Decide(context.Background(), map[string]any{"app": map[string]any{"name": "x"}})
 	if err != nil || d.Allow || strings.Join(d.Deny, ",") != "v" {
 		t.Fatalf("got %+v, %v; want a denial from violation", d, err)
+	}
+}
+
+// TestDecisionRulesElsewhereThatLoad: what strayDecisionRules leaves alone,
+// a library package of helpers, a decision rule declared from package
+// ferry, and tests, loads; the library's denials count once used.
+func TestDecisionRulesElsewhereThatLoad(t *testing.T) {
+	fsys := fstest.MapFS{
+		"p/lib.rego":    {Data: []byte("package lib.checks\n\ndenials contains \"from lib\" if input.app.name == \"x\"\n")},
+		"p/p.rego":      {Data: []byte("package ferry\n\npromotion.deny contains msg if some msg in data.lib.checks.denials\n")},
+		"p/p_test.rego": {Data: []byte("package ferry.promotion_test\n\nimport data.ferry.promotion\n\ndeny_fixture := {\"a\"}\n\ntest_lib if promotion.deny == {\"from lib\"} with input as {\"app\": {\"name\": \"x\"}}\n")},
+	}
+	e, err := Load(context.Background(), fsys, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.Decide(context.Background(), map[string]any{"app": map[string]any{"name": "x"}})
+	if err != nil || d.Allow || strings.Join(d.Deny, ",") != "from lib" {
+		t.Fatalf("got %+v, %v; want the library's denial", d, err)
 	}
 }

@@ -98,7 +98,7 @@ type Gate struct {
 	sources []Source
 
 	mu      sync.Mutex
-	ungated map[string][]string // Ungated's answer by policy bundle hash
+	ungated map[string][]Ungated // Ungated's answer by policy bundle hash
 }
 
 // New makes a gate with the evidence sources of DESIGN.md's input document.
@@ -112,7 +112,7 @@ func New(o Options) *Gate {
 	if o.Engines == nil {
 		o.Engines = NewEngines()
 	}
-	g := &Gate{opts: o, ungated: map[string][]string{}}
+	g := &Gate{opts: o, ungated: map[string][]Ungated{}}
 	g.sources = []Source{
 		trivySource{g}, sonarSource{g}, metricSource{g}, soakSource{g}, analysisSource{g}, rejectedSource{}, freezeSource{g},
 	}
@@ -219,7 +219,8 @@ func (g *Gate) Decide(ctx context.Context, req *Request) (*Decision, error) {
 
 // envInput is input.environment: the name, the tier the default policies
 // key on, and where versions come from, with whether that source gives a
-// verdict on each version (so a policy asks for one only where one comes).
+// verdict on each version (analysis:, canary:, verify: or cluster:), so a
+// policy asks for one only where one comes.
 func envInput(cfg *config.Pipeline, env *config.Environment) map[string]any {
 	environment := map[string]any{"name": env.Name}
 	if tier := config.TierFor(*env); tier != "" {

@@ -48,7 +48,7 @@ func planCmd(g *globals) *cobra.Command {
 func printPlan(w io.Writer, plan *agent.Plan) {
 	fmt.Fprintf(w, "fleet repo at %.12s\n", plan.Commit)
 	for _, u := range plan.Ungated {
-		fmt.Fprintf(w, "warning: %s\n", u)
+		fmt.Fprintf(w, "warning: %s\n", u.Reason)
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -187,7 +187,7 @@ func TestUngatedEnvironmentWarned(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("run --once: exit %d, %v\n%s%s", code, err, stdout, stderr)
 			}
-			const logged = `msg="ungated environment" reason="environment quality: no policy rule denies`
+			const logged = `msg="ungated environment" env=quality reason="environment quality: no policy rule denies`
 			if got := strings.Contains(stderr, logged); got != tc.warned {
 				t.Errorf("run logged the warning: %v, want %v\n%s", got, tc.warned, stderr)
 			}
