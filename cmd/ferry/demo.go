@@ -104,7 +104,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
-	say("fleet repo seeded at %s: the example fleet, ferry.yaml, and policies/ (qa denies CRITICAL vulnerabilities and unscanned images)", bare)
+	say("fleet repo seeded at %s: the example fleet, ferry.yaml, and policies/ (qa denies CRITICAL vulnerabilities and unscanned images; ppd and prod are left ungated, as ferry plan would warn: the demo has no SonarQube)", bare)
 
 	repo, err := fleet.Open(ctx, fleet.Options{
 		URL: bare, Branch: p.Git.Branch, Dir: filepath.Join(dir, "clone"),
