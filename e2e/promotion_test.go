@@ -149,9 +149,11 @@ func TestRegistryNotification(t *testing.T) {
 	if k := fleet.show(t, "overlays/dr/kustomization.yaml"); !strings.Contains(k, digest) {
 		t.Fatalf("dr does not mirror checkout %s:\n%s", digest, k)
 	}
-	if !strings.Contains(p.out.String(), `reason="registry push" apps=1 promotions=5`) {
-		t.Errorf("the promotion was not triggered by the notification:\n%s", p.out.String())
-	}
+	// The pass logs once its last push is in: the test may see the push
+	// in git first (CI saw it a millisecond before the line was written).
+	waitFor(t, 10*time.Second, "the log line of the pass the notification triggered", func() bool {
+		return strings.Contains(p.out.String(), `reason="registry push" apps=1 promotions=5`)
+	})
 	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
 		if err != nil {
