@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/notify"
 	"github.com/ferry-dev/ferry/e2e/gitserver"
+	"github.com/ferry-dev/ferry/internal/syncbuf"
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
@@ -275,7 +275,7 @@ func TestStoppedLoopForgetsPendingAlerts(t *testing.T) {
 	}
 	forgotten := make(chan Alert, 4)
 	loop.Forget = func(al Alert) { forgotten <- al }
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	f.agent.obs.log = slog.New(slog.NewTextHandler(&logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -437,22 +437,4 @@ func TestRollbackGivenUpIsForgottenAndNotified(t *testing.T) {
 		}
 	}
 	t.Fatalf("no notification says the rollback was given up: %+v", events.events)
-}
-
-// syncBuffer is a log the agent's goroutines write while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

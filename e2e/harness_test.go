@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/ferry-dev/ferry/e2e/gitserver"
+	"github.com/ferry-dev/ferry/internal/syncbuf"
 	"github.com/ferry-dev/ferry/overlays"
 )
 
@@ -266,32 +266,15 @@ func (f *fleetRepo) humanCommit(t testing.TB, msg string, edit func(dir string))
 // ferryProc runs the ferry binary.
 type ferryProc struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 	done chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func startFerry(t *testing.T, env []string, args ...string) *ferryProc {
 	t.Helper()
 	cmd := exec.Command(ferryBin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	p := &ferryProc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &ferryProc{cmd: cmd, out: &syncbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

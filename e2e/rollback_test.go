@@ -15,6 +15,7 @@ import (
 
 	"github.com/ferry-dev/ferry/analysis/prometheus/promtest"
 	"github.com/ferry-dev/ferry/e2e/testsvc"
+	"github.com/ferry-dev/ferry/internal/syncbuf"
 )
 
 const errorRateRule = `groups:
@@ -167,12 +168,12 @@ func TestAlertRollback(t *testing.T) {
 // smtpSink is Debian's aiosmtpd, printing every message it receives.
 type smtpSink struct {
 	addr string
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 }
 
 func startSMTPSink(t testing.TB) *smtpSink {
 	t.Helper()
-	s := &smtpSink{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), out: &syncBuffer{}}
+	s := &smtpSink{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), out: &syncbuf.Buffer{}}
 	cmd := exec.Command("/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l", s.addr)
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	if err := cmd.Start(); err != nil {

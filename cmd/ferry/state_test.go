@@ -1,15 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ferry-dev/ferry/agent/gitstate"
+	"github.com/ferry-dev/ferry/internal/syncbuf"
 )
 
 const freezePipeline = `apiVersion: ferry.dev/v1alpha1
@@ -76,24 +75,6 @@ func TestFreezeRefusals(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer a command writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestStatusWatchReadsEachRound: `status --watch` shows the fleet repo as
 // it is at each round. It once fetched only for the first round and
 // printed that state for ever (found by H9).
@@ -104,7 +85,7 @@ func TestStatusWatchReadsEachRound(t *testing.T) {
 	if code, out, _, err := f.ferry(t, "run", "--once"); code != 0 {
 		t.Fatalf("run --once: exit %d, %v\n%s", code, err, out)
 	}
-	var out syncBuffer
+	var out syncbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	root := rootCmd()
 	root.SetOut(&out)
