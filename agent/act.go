@@ -51,7 +51,7 @@ func (a *Agent) Rollback(ctx context.Context, alert Alert) (*RollbackResult, err
 	if err != nil {
 		return res, err
 	}
-	a.obs.rolledBack(res, req)
+	a.obs.RolledBack(res, req)
 	return res, nil
 }
 
@@ -60,7 +60,7 @@ func (a *Agent) Rollback(ctx context.Context, alert Alert) (*RollbackResult, err
 func (a *Agent) Resolve(ctx context.Context, alert Alert) (string, error) {
 	commit, err := a.rollbacks.Resolve(ctx, alert.request())
 	if commit != "" {
-		a.obs.log.Info("freeze lifted", "env", alert.Env, "alert", alert.Name)
+		a.obs.Log.Info("freeze lifted", "env", alert.Env, "alert", alert.Name)
 	}
 	return commit, err
 }
@@ -77,7 +77,7 @@ func (a *Agent) Verify(ctx context.Context, v Verification) (analysis.Result, er
 // commit it judged (the rollback checks the environment still runs them);
 // a failed canary step is aborted by the next pass, which reads the note.
 func (a *Agent) Record(ctx context.Context, v Verification, res analysis.Result) (*Alert, error) {
-	a.obs.verdict(v, res)
+	a.obs.Verdict(v, res)
 	if err := a.verifier.Record(ctx, a.pub, v, res); err != nil {
 		return nil, err
 	}

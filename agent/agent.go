@@ -20,6 +20,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/gate"
 	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/agent/observe"
 	"github.com/ferry-dev/ferry/agent/plan"
 	"github.com/ferry-dev/ferry/agent/promote"
 	"github.com/ferry-dev/ferry/agent/publish"
@@ -78,7 +79,7 @@ type Options struct {
 	Fleet    Fleet
 	Registry plan.Registry
 	Logger   *slog.Logger
-	Metrics  *Metrics // nil: no metrics
+	Metrics  *observe.Metrics // nil: no metrics
 	// Images reads image metadata and referrers (scan reports); nil: none.
 	Images gate.Images
 	// Sonar reads quality gates, by app name; apps without one have no Sonar evidence.
@@ -99,7 +100,7 @@ type Options struct {
 	// limited: any replica carries out any rollback.
 	Apps func(app string) bool
 	// Notifier hears about promotions, denials, pull requests and rollbacks.
-	Notifier Notifier
+	Notifier observe.Notifier
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// PushAttempts bounds the fetch-reapply-push rounds of one write.
@@ -140,7 +141,7 @@ type Agent struct {
 	deliveries *canary.Deliveries
 	verifier   *verify.Verifier
 	rollbacks  *rollback.Rollbacker
-	obs        *observer
+	obs        *observe.Observer
 	patience   time.Duration
 	proposals  bool
 
@@ -195,9 +196,9 @@ func New(o Options) (*Agent, error) {
 		env, _ := o.Config.Env(name)
 		a.order = append(a.order, env)
 	}
-	a.obs = newObserver(o.Logger, o.Metrics, o.Notifier, o.Now)
+	a.obs = observe.New(o.Logger, o.Metrics, o.Notifier, o.Now)
 	a.pub = publish.New(o.Fleet, publish.Options{Attempts: o.PushAttempts, Backoff: o.PushBackoff, Now: o.Now, Logger: o.Logger,
-		OnRetry: func() { a.obs.metrics.pushRetry() }})
+		OnRetry: func() { a.obs.Metrics.PushRetry() }})
 	a.gate = gate.New(gate.Options{Config: o.Config, Log: o.Fleet, Images: o.Images, Sonar: o.Sonar, Prometheus: o.Prometheus,
 		HTTP: o.HTTP, Now: o.Now, Logger: o.Logger, Engines: o.Engines})
 	var err error
@@ -238,10 +239,10 @@ func (a *Agent) Fleet() Fleet { return a.fleet }
 func (a *Agent) Config() *config.Pipeline { return a.cfg }
 
 // SetMetrics makes the agent record into m (shared across config reloads).
-func (a *Agent) SetMetrics(m *Metrics) { a.obs.metrics = m }
+func (a *Agent) SetMetrics(m *observe.Metrics) { a.obs.Metrics = m }
 
 // SetNotifier makes the agent tell n what it does.
-func (a *Agent) SetNotifier(n Notifier) { a.obs.notifier = n }
+func (a *Agent) SetNotifier(n observe.Notifier) { a.obs.Notifier = n }
 
 // Progress returns the newest analysis of every app and environment that
 // had one since the agent started.

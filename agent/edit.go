@@ -129,6 +129,6 @@ func (a *Agent) RetryAnalysis(ctx context.Context, appName, envName string) (str
 	if err != nil || !removed {
 		return "", err
 	}
-	a.obs.log.Info("verdict removed: the verification runs again", "app", app.Name, "env", env.Name, "commit", ledger.ShortHash(commit))
+	a.obs.Log.Info("verdict removed: the verification runs again", "app", app.Name, "env", env.Name, "commit", ledger.ShortHash(commit))
 	return commit, nil
 }

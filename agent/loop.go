@@ -204,13 +204,13 @@ func (l *Loop) pass(ctx context.Context, s Scope) {
 		}
 		l.retryAt = start.Add(l.failing.Next())
 	}
-	l.agent.obs.metrics.pass(err)
+	l.agent.obs.Metrics.Pass(err)
 	// A pass cut short by shutdown is not an error worth a log line.
 	switch {
 	case err != nil && ctx.Err() == nil:
-		l.agent.obs.log.Error("reconcile pass", "reason", s.Reason, "apps", s.size(), "err", err)
+		l.agent.obs.Log.Error("reconcile pass", "reason", s.Reason, "apps", s.size(), "err", err)
 	case res != nil:
-		l.agent.obs.log.Info("reconcile pass", "reason", s.Reason, "apps", s.size(), "promotions", len(res.Promotions))
+		l.agent.obs.Log.Info("reconcile pass", "reason", s.Reason, "apps", s.size(), "promotions", len(res.Promotions))
 	}
 	if res != nil {
 		for _, v := range res.Verifications {
@@ -277,10 +277,10 @@ func (l *Loop) OnRegistryEvents(_ context.Context, events []webhook.RegistryEven
 	if len(apps) == 0 {
 		// Debug: a registry notifies every push of every repository, and a
 		// busy one would fill the log with lines about other teams' images.
-		l.agent.obs.log.Debug("registry notification matches no app", "events", len(events))
+		l.agent.obs.Log.Debug("registry notification matches no app", "events", len(events))
 		return
 	}
-	l.agent.obs.log.Info("registry push", "apps", apps)
+	l.agent.obs.Log.Info("registry push", "apps", apps)
 	l.Trigger(Scope{Apps: apps, Reason: "registry push"})
 }
 
@@ -346,7 +346,7 @@ func (l *Loop) OnAlerts(_ context.Context, alerts []Alert) (dropped []Alert) {
 		select {
 		case l.alerts <- al:
 		default:
-			l.agent.obs.log.Error("alert queue full; dropping alert until Alertmanager resends it", "alert", al.Name, "app", al.App, "env", al.Env)
+			l.agent.obs.Log.Error("alert queue full; dropping alert until Alertmanager resends it", "alert", al.Name, "app", al.App, "env", al.Env)
 			dropped = append(dropped, al)
 		}
 	}
@@ -371,7 +371,7 @@ type pendingRollback struct {
 func (l *Loop) forgetPending(retrying map[string]*pendingRollback) {
 	// Said in the log: a page that went unhandled must leave a trace.
 	drop := func(al Alert, why string) {
-		l.agent.obs.log.Warn("stopping with a rollback not done; Alertmanager's next resend will be acted on",
+		l.agent.obs.Log.Warn("stopping with a rollback not done; Alertmanager's next resend will be acted on",
 			"alert", al.Name, "app", al.App, "env", al.Env, "state", why)
 		if l.Forget != nil {
 			l.Forget(al)
@@ -418,11 +418,11 @@ func (l *Loop) alertWorker(ctx context.Context) {
 		key := al.App + "\x00" + al.Env + "\x00" + al.Fingerprint
 		if al.Resolved {
 			if retrying[key] != nil {
-				l.agent.obs.log.Info("alert resolved; its rollback, still failing, is not retried", "alert", al.Name, "app", al.App, "env", al.Env)
+				l.agent.obs.Log.Info("alert resolved; its rollback, still failing, is not retried", "alert", al.Name, "app", al.App, "env", al.Env)
 			}
 			delete(retrying, key) // a retry still queued finds nothing and ends
 			if _, err := l.agent.Resolve(ctx, al); err != nil && ctx.Err() == nil {
-				l.agent.obs.log.Error("lift freeze after resolved alert", "alert", al.Name, "env", al.Env, "err", err)
+				l.agent.obs.Log.Error("lift freeze after resolved alert", "alert", al.Name, "env", al.Env, "err", err)
 			}
 			continue
 		}
@@ -451,16 +451,16 @@ func (l *Loop) alertWorker(ctx context.Context) {
 			delete(retrying, key)
 		case errors.Is(err, ErrUnknownTarget):
 			delete(retrying, key)
-			l.agent.obs.log.Warn("alert ignored", "alert", al.Name, "err", err)
+			l.agent.obs.Log.Warn("alert ignored", "alert", al.Name, "err", err)
 		case ctx.Err() != nil:
 			if l.Forget != nil {
 				l.Forget(al) // stopped mid-rollback: the resend must be taken
 			}
 		case publish.IsTerminal(err):
 			delete(retrying, key)
-			l.agent.obs.log.Error("rollback cannot succeed; giving up until the alert is sent again", "alert", al.Name, "app", al.App, "env", al.Env, "err", err)
+			l.agent.obs.Log.Error("rollback cannot succeed; giving up until the alert is sent again", "alert", al.Name, "app", al.App, "env", al.Env, "err", err)
 			// A person must act: tell them where they listen, not only in the log.
-			l.agent.obs.notify(notify.Event{Kind: notify.Rollback, App: al.App, Env: al.Env,
+			l.agent.obs.Notify(notify.Event{Kind: notify.Rollback, App: al.App, Env: al.Env,
 				Reason: fmt.Sprintf("the rollback for alert %s cannot succeed and was given up: %v", al.Name, err)})
 			if l.Forget != nil {
 				l.Forget(al)
@@ -473,7 +473,7 @@ func (l *Loop) alertWorker(ctx context.Context) {
 			}
 			r.alert = al
 			d := r.delays.Next()
-			l.agent.obs.log.Error("rollback failed; retrying", "alert", al.Name, "app", al.App, "env", al.Env, "attempt", r.delays.Count(), "in", d, "err", err)
+			l.agent.obs.Log.Error("rollback failed; retrying", "alert", al.Name, "app", al.App, "env", al.Env, "attempt", r.delays.Count(), "in", d, "err", err)
 			// The retry re-enters the queue instead of sleeping here, so
 			// other alerts are not held up behind it.
 			al.retry = true
@@ -487,7 +487,7 @@ func (l *Loop) alertWorker(ctx context.Context) {
 			}()
 		}
 		if res != nil && res.Stale {
-			l.agent.obs.log.Info("alert or verdict changed nothing", "alert", al.Name, "app", al.App, "env", al.Env, "reason", res.Reason)
+			l.agent.obs.Log.Info("alert or verdict changed nothing", "alert", al.Name, "app", al.App, "env", al.Env, "reason", res.Reason)
 		}
 		if l.OnRollback != nil {
 			l.OnRollback(al, res, err)
@@ -512,7 +512,7 @@ func (l *Loop) startVerification(ctx context.Context, v Verification, readAt tim
 	}
 	l.running[v.Key()] = true
 	l.mu.Unlock()
-	l.agent.obs.log.Info("analysis started", "app", v.App, "env", v.Env, "version", v.Version.Tag, "step", v.Step,
+	l.agent.obs.Log.Info("analysis started", "app", v.App, "env", v.Env, "version", v.Version.Tag, "step", v.Step,
 		"analysis", v.Template, "commit", shortHash(v.Commit))
 	if l.OnVerifying != nil {
 		l.OnVerifying(v)
@@ -537,14 +537,14 @@ func (l *Loop) startVerification(ctx context.Context, v Verification, readAt tim
 func (l *Loop) verdict(ctx context.Context, v Verification, res analysis.Result, err error) {
 	if err != nil {
 		if ctx.Err() == nil {
-			l.agent.obs.log.Error("analysis", "app", v.App, "env", v.Env, "err", err)
+			l.agent.obs.Log.Error("analysis", "app", v.App, "env", v.Env, "err", err)
 		}
 		return
 	}
 	rollback, err := l.agent.Record(ctx, v, res)
 	if err != nil {
 		// The verification is owed again: the next pass finds no verdict and runs it.
-		l.agent.obs.log.Error("record verdict", "app", v.App, "env", v.Env, "err", err)
+		l.agent.obs.Log.Error("record verdict", "app", v.App, "env", v.Env, "err", err)
 	}
 	if l.OnVerdict != nil {
 		l.OnVerdict(v, res)

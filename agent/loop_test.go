@@ -154,3 +154,21 @@ func TestStaleReadStartsNoSecondRun(t *testing.T) {
 		t.Fatalf("%d runs after a fresh report, want 2", n)
 	}
 }
+
+// TestScopeSize: a full pass logs apps=all, not apps=0 beside its
+// promotions (issue 14 item 7).
+func TestScopeSize(t *testing.T) {
+	for _, tc := range []struct {
+		s    Scope
+		want string
+	}{
+		{Scope{All: true}, "all"},
+		{Scope{All: true, Apps: []string{"cart"}}, "all"},
+		{Scope{Apps: []string{"cart", "checkout"}}, "2"},
+		{Scope{}, "0"},
+	} {
+		if got := tc.s.size(); got != tc.want {
+			t.Errorf("%+v.size() = %q, want %q", tc.s, got, tc.want)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/gate"
 	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/agent/observe"
 	"github.com/ferry-dev/ferry/agent/plan"
 	"github.com/ferry-dev/ferry/agent/state"
 	"github.com/ferry-dev/ferry/agent/verify"
@@ -37,7 +38,7 @@ func (a *Agent) ungated(ctx context.Context, snap *fleet.Snapshot, write, wait b
 	if wait {
 		u, err := a.gate.Ungated(ctx, snap)
 		if write && err == nil {
-			a.obs.ungated(u)
+			a.obs.Ungated(u)
 		}
 		return u
 	}
@@ -46,14 +47,14 @@ func (a *Agent) ungated(ctx context.Context, snap *fleet.Snapshot, write, wait b
 		return nil
 	}
 	if u, ok := a.gate.UngatedKnown(engine); ok {
-		a.obs.ungated(u)
+		a.obs.Ungated(u)
 		return u
 	}
 	if a.checkingGates.CompareAndSwap(false, true) {
 		go func() {
 			defer a.checkingGates.Store(false)
 			if u, err := a.gate.Ungated(ctx, snap); err == nil {
-				a.obs.ungated(u)
+				a.obs.Ungated(u)
 			}
 		}()
 	}
@@ -168,8 +169,8 @@ func (a *Agent) pass(ctx context.Context, scope Scope, write bool) (*Result, err
 		patience = 0
 	}
 	p.cands = a.poller.Lookup(ctx, a.registryApps(scope), a.planner.Selector, patience)
-	a.obs.polled(p.cands)
-	a.obs.metrics.registryPacing(a.poller.Registry)
+	a.obs.Polled(p.cands)
+	a.obs.Metrics.RegistryPacing(a.poller.Registry)
 	p.cache = a.gate.NewCache()
 	p.res = &Result{Plan: Plan{Commit: p.st.Snap.Hash()}}
 	p.res.Plan.Ungated = a.ungated(ctx, p.st.Snap, write, scope.Wait)
@@ -180,7 +181,7 @@ func (a *Agent) pass(ctx context.Context, scope Scope, write bool) (*Result, err
 			p.res.Plan.Steps = append(p.res.Plan.Steps, p.step(ctx, &a.cfg.Apps[i], env))
 		}
 	}
-	a.obs.forget(p.seen)
+	a.obs.Forget(p.seen)
 	if !write {
 		return p.res, nil
 	}
@@ -217,9 +218,9 @@ func (p *pass) step(ctx context.Context, app *config.App, env *config.Environmen
 	if p.write {
 		// A dry run (ferry plan) prints its decisions; logging them too
 		// said every denial twice, and counted plans as passes.
-		p.a.obs.decided(step, p.start)
+		p.a.obs.Decided(step, p.start)
 	}
-	p.seen[seenKey(step)] = true
+	p.seen[observe.Key(step)] = true
 	switch {
 	case step.Action == ActionError:
 		p.fail(app, env, errors.New(step.Reason))
@@ -344,7 +345,7 @@ func (p *pass) promote(ctx context.Context, step Step, app *config.App, env *con
 		if err != nil {
 			step.Action, step.Reason = ActionError, err.Error()
 			p.fail(app, env, err)
-			a.obs.promotionFailed(step, err)
+			a.obs.PromotionFailed(step, err)
 			return step, nil
 		}
 		if !w.Stale {
@@ -357,9 +358,9 @@ func (p *pass) promote(ctx context.Context, step Step, app *config.App, env *con
 			a.history.Record(app.Name, env.Name, step.Candidate) // before the next read of the log sees it
 			if env.Canary != nil {
 				// Step 0 of a delivery: the promotion is its last move.
-				a.obs.deliveryStarted(step, w.Commit)
+				a.obs.DeliveryStarted(step, w.Commit)
 			} else {
-				a.obs.promoted(step, w.Commit)
+				a.obs.Promoted(step, w.Commit)
 			}
 			a.emit(owedAfter(p.st, app, env, w.Commit, step.Candidate)...)
 			return step, w.Commit
@@ -369,7 +370,7 @@ func (p *pass) promote(ctx context.Context, step Step, app *config.App, env *con
 			p.fail(app, env, errors.New(step.Reason))
 			return step, nil
 		}
-		a.obs.log.Info("the branch moved under the promotion; deciding again", "app", app.Name, "env", env.Name, "head", ledger.ShortHash(w.Head.Hash()))
+		a.obs.Log.Info("the branch moved under the promotion; deciding again", "app", app.Name, "env", env.Name, "head", ledger.ShortHash(w.Head.Hash()))
 		fresh, err := a.read(ctx)
 		if err != nil {
 			step.Action, step.Reason = ActionError, err.Error()
@@ -426,13 +427,13 @@ func (p *pass) deliver(ctx context.Context, app *config.App, env *config.Environ
 	adv, err := a.deliveries.Advance(ctx, a.pub, a.notes, app, env)
 	if err != nil {
 		p.fail(app, env, err)
-		a.obs.log.Error("canary", "app", app.Name, "env", env.Name, "err", err)
+		a.obs.Log.Error("canary", "app", app.Name, "env", env.Name, "err", err)
 		step := adv.Step
 		step.App, step.Env, step.Action, step.Reason = app.Name, env.Name, ActionError, err.Error()
 		return step
 	}
 	if adv.Commit != nil {
-		a.obs.delivered(adv, app, env)
+		a.obs.Delivered(adv, app, env)
 	}
 	if adv.Verify != nil {
 		if adv.Commit != nil {
@@ -458,12 +459,12 @@ func (p *pass) propose(ctx context.Context, step Step, app *config.App, env *con
 	if err != nil {
 		pr.Step.Action, pr.Step.Reason = ActionError, err.Error()
 		p.fail(app, env, err)
-		a.obs.log.Error("pull request", "app", app.Name, "env", env.Name, "err", err)
+		a.obs.Log.Error("pull request", "app", app.Name, "env", env.Name, "err", err)
 	}
 	if pr.PR != nil {
 		p.res.PullRequests = append(p.res.PullRequests, PullRequest{Step: pr.Step, Number: pr.PR.Number, URL: pr.PR.URL, State: pr.PR.State})
 		if pr.Opened {
-			a.obs.proposed(pr.Step, pr.PR.URL)
+			a.obs.Proposed(pr.Step, pr.PR.URL)
 		}
 	}
 	return pr.Step

@@ -10,12 +10,13 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	"github.com/ferry-dev/ferry/agent/gitstate"
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/notify"
 	"github.com/ferry-dev/ferry/e2e/gitserver"
 	"github.com/ferry-dev/ferry/internal/syncbuf"
-	clocktesting "k8s.io/utils/clock/testing"
 )
 
 func TestRollbackToLastGood(t *testing.T) {
@@ -95,7 +96,7 @@ func TestRollbackWithoutEarlierVersion(t *testing.T) {
 	}
 	before := f.git(t, "show", "main:overlays/prod/kustomization.yaml")
 	var logs bytes.Buffer
-	f.agent.obs.log = slog.New(slog.NewTextHandler(&logs, nil))
+	f.agent.obs.Log = slog.New(slog.NewTextHandler(&logs, nil))
 	res, err := f.agent.Rollback(ctx, Alert{App: "checkout", Env: "prod", Name: "HighErrorRate"})
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +277,7 @@ func TestStoppedLoopForgetsPendingAlerts(t *testing.T) {
 	forgotten := make(chan Alert, 4)
 	loop.Forget = func(al Alert) { forgotten <- al }
 	var logs syncbuf.Buffer
-	f.agent.obs.log = slog.New(slog.NewTextHandler(&logs, nil))
+	f.agent.obs.Log = slog.New(slog.NewTextHandler(&logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go loop.RunAlerts(ctx)

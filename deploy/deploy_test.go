@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/prometheus/promql/parser"
 
-	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/dora"
+	"github.com/ferry-dev/ferry/agent/observe"
 )
 
 // prometheusOwn are series Prometheus makes itself, not ferry.
@@ -30,7 +30,7 @@ var prometheusOwn = []string{"up"}
 func exported(t *testing.T) map[string]bool {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	agent.NewMetrics(reg)
+	observe.NewMetrics(reg)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		dora.NewCollector(func(context.Context) (dora.State, error) { return dora.State{}, nil }, dora.CollectorOptions{}))
 	names := map[string]bool{}

@@ -24,6 +24,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/dashboard"
 	"github.com/ferry-dev/ferry/agent/dora"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/observe"
 	"github.com/ferry-dev/ferry/agent/webhook"
 	"github.com/ferry-dev/ferry/analysis"
 	"github.com/ferry-dev/ferry/internal/text"
@@ -95,7 +96,7 @@ analyses that pass owes, then exits: 0 when every app and environment was decide
 				}
 				defer shutdown(srv)
 			}
-			m := agent.NewMetrics(metrics)
+			m := observe.NewMetrics(metrics)
 			if lo.elect || lo.shards > 1 {
 				// Any replica answers any alert, holding a Lease or not, on a
 				// clone of its own so it never shares one with the loop.
@@ -129,7 +130,7 @@ analyses that pass owes, then exits: 0 when every app and environment was decide
 
 // runLoop runs the reconcile loop until ctx ends, rebuilding the agent
 // whenever ferry.yaml changes (by commit, when it lives in the fleet repo).
-func runLoop(ctx context.Context, g *globals, p *config.Pipeline, repo *fleet.Repo, current *atomic.Pointer[agent.Loop], m *agent.Metrics) error {
+func runLoop(ctx context.Context, g *globals, p *config.Pipeline, repo *fleet.Repo, current *atomic.Pointer[agent.Loop], m *observe.Metrics) error {
 	for {
 		a, err := g.agentFor(p, repo, nil)
 		if err != nil {

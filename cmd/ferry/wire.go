@@ -18,6 +18,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/evidence/sonar"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/observe"
 	"github.com/ferry-dev/ferry/agent/pullrequest"
 	"github.com/ferry-dev/ferry/agent/registry"
 	"github.com/ferry-dev/ferry/agent/webhook"
@@ -213,9 +214,9 @@ func registryClient(p *config.Pipeline, log *slog.Logger) (*registry.Client, err
 
 // newAgent wires an agent for p over repo, with the evidence sources p names.
 func newAgent(p *config.Pipeline, repo *fleet.Repo, reg *registry.Client, log *slog.Logger, metrics prometheus.Registerer, apps func(string) bool) (*agent.Agent, error) {
-	var m *agent.Metrics
+	var m *observe.Metrics
 	if metrics != nil {
-		m = agent.NewMetrics(metrics)
+		m = observe.NewMetrics(metrics)
 	}
 	o := agent.Options{Config: p, Fleet: repo, Registry: reg, Images: reg, Logger: log, Metrics: m, Sonar: map[string]agent.QualityGates{}, Apps: apps,
 		RegistryTimeout: p.Registry.LookupTimeout.Std(), RegistryPatience: p.Registry.Patience.Std()}

@@ -1,4 +1,4 @@
-package agent
+package observe
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 // commit), not every pass.
 func TestUngatedLoggedOnChange(t *testing.T) {
 	var buf bytes.Buffer
-	o := newObserver(slog.New(slog.NewTextHandler(&buf, nil)), nil, nil, time.Now)
+	o := New(slog.New(slog.NewTextHandler(&buf, nil)), nil, nil, time.Now)
 	qa := gate.Ungated{Env: "qa", Reason: "environment qa: x"}
 	prod := gate.Ungated{Env: "prod", Reason: "environment prod: y"}
 	for _, tc := range []struct {
@@ -31,29 +31,11 @@ func TestUngatedLoggedOnChange(t *testing.T) {
 		{[]gate.Ungated{prod}, 1, 0}, // prod's rule removed
 	} {
 		buf.Reset()
-		o.ungated(tc.envs)
+		o.Ungated(tc.envs)
 		warns := strings.Count(buf.String(), `msg="ungated environment"`)
 		info := strings.Count(buf.String(), `msg="every environment is gated`)
 		if warns != tc.warns || info != tc.info {
 			t.Errorf("ungated(%v) logged %d warnings and %d all-clear, want %d and %d:\n%s", tc.envs, warns, info, tc.warns, tc.info, buf.String())
-		}
-	}
-}
-
-// TestScopeSize: a full pass logs apps=all, not apps=0 beside its
-// promotions (issue 14 item 7).
-func TestScopeSize(t *testing.T) {
-	for _, tc := range []struct {
-		s    Scope
-		want string
-	}{
-		{Scope{All: true}, "all"},
-		{Scope{All: true, Apps: []string{"cart"}}, "all"},
-		{Scope{Apps: []string{"cart", "checkout"}}, "2"},
-		{Scope{}, "0"},
-	} {
-		if got := tc.s.size(); got != tc.want {
-			t.Errorf("%+v.size() = %q, want %q", tc.s, got, tc.want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package agent
+package observe
 
 import (
 	"sync"
@@ -100,13 +100,13 @@ func (m *Metrics) rollback(app, env string) {
 	}
 }
 
-func (m *Metrics) pushRetry() {
+func (m *Metrics) PushRetry() {
 	if m != nil {
 		m.pushRetries.Inc()
 	}
 }
 
-func (m *Metrics) pass(err error) {
+func (m *Metrics) Pass(err error) {
 	if m == nil {
 		return
 	}
@@ -131,10 +131,10 @@ func (m *Metrics) registryPolls(ok, failed int) {
 	}
 }
 
-// registryPacing adds what the registry client counted since the last
+// RegistryPacing adds what the registry client counted since the last
 // call, when it counts (*registry.Client does). A new client (after a
 // config reload) starts again at zero.
-func (m *Metrics) registryPacing(reg any) {
+func (m *Metrics) RegistryPacing(reg any) {
 	c, ok := reg.(interface{ Stats() registry.Stats })
 	if m == nil || !ok {
 		return

@@ -1,4 +1,4 @@
-package agent
+package observe
 
 import (
 	"log/slog"
@@ -23,12 +23,12 @@ type Notifier interface {
 	Notify(ev notify.Event)
 }
 
-// observer is how the agent tells people what it did: logs, metrics and
+// Observer is how the agent tells people what it did: logs, metrics and
 // notifications, each decision once per candidate (not every pass).
-type observer struct {
-	log      *slog.Logger
-	metrics  *Metrics
-	notifier Notifier
+type Observer struct {
+	Log      *slog.Logger
+	Metrics  *Metrics // nil records nothing
+	Notifier Notifier // nil tells no one
 	now      func() time.Time
 
 	mu sync.Mutex
@@ -43,25 +43,26 @@ type observer struct {
 	warned *string
 }
 
-func newObserver(log *slog.Logger, m *Metrics, n Notifier, now func() time.Time) *observer {
-	return &observer{log: log, metrics: m, notifier: n, now: now, verdicts: map[string]string{}, seen: map[string]time.Time{}}
+func New(log *slog.Logger, m *Metrics, n Notifier, now func() time.Time) *Observer {
+	return &Observer{Log: log, Metrics: m, Notifier: n, now: now, verdicts: map[string]string{}, seen: map[string]time.Time{}}
 }
 
-func (o *observer) notify(ev notify.Event) {
-	if o.notifier != nil {
+func (o *Observer) Notify(ev notify.Event) {
+	if o.Notifier != nil {
 		ev.Time = o.now()
-		o.notifier.Notify(ev)
+		o.Notifier.Notify(ev)
 	}
 }
 
-func seenKey(s Step) string {
+// Key names a candidate of a step: what Forget keeps when a pass saw it.
+func Key(s plan.Step) string {
 	return s.App + "\x00" + s.Env + "\x00" + s.Candidate.Tag + "\x00" + s.Candidate.Digest
 }
 
 // ungated warns about the environments no policy rule can stop, when
 // that list changes (the first pass, a policy or config commit), and says
 // when it is empty again.
-func (o *observer) ungated(envs []gate.Ungated) {
+func (o *Observer) Ungated(envs []gate.Ungated) {
 	reasons := make([]string, len(envs))
 	for i, u := range envs {
 		reasons[i] = u.Reason
@@ -74,16 +75,16 @@ func (o *observer) ungated(envs []gate.Ungated) {
 	switch {
 	case before != nil && *before == key:
 	case len(envs) == 0 && before != nil:
-		o.log.Info("every environment is gated: a policy rule can deny each one")
+		o.Log.Info("every environment is gated: a policy rule can deny each one")
 	default:
 		for _, u := range envs {
-			o.log.Warn("ungated environment", "env", u.Env, "reason", u.Reason)
+			o.Log.Warn("ungated environment", "env", u.Env, "reason", u.Reason)
 		}
 	}
 }
 
 // polled counts a pass's registry answers.
-func (o *observer) polled(cands plan.Candidates) {
+func (o *Observer) Polled(cands plan.Candidates) {
 	ok, failed := 0, 0
 	for _, c := range cands {
 		switch {
@@ -94,28 +95,28 @@ func (o *observer) polled(cands plan.Candidates) {
 			ok++
 		}
 	}
-	o.metrics.registryPolls(ok, failed)
+	o.Metrics.registryPolls(ok, failed)
 }
 
 // decided logs a gate's verdict when it differs from the last one for the
 // same (app, env, candidate): a denial is not repeated every pass.
-func (o *observer) decided(step Step, passStart time.Time) {
+func (o *Observer) Decided(step plan.Step, passStart time.Time) {
 	switch step.Action {
-	case ActionError:
-		o.metrics.decision(step.Env, "error")
-	case ActionDeny:
-		o.metrics.decision(step.Env, "deny")
-	case ActionPromote, ActionWait:
+	case plan.ActionError:
+		o.Metrics.decision(step.Env, "error")
+	case plan.ActionDeny:
+		o.Metrics.decision(step.Env, "deny")
+	case plan.ActionPromote, plan.ActionWait:
 		if step.Decision != nil {
-			o.metrics.decision(step.Env, "allow")
+			o.Metrics.decision(step.Env, "allow")
 		}
 	}
 	// Metrics above count every decision; the log below only a change, so
 	// a standing denial is one line, not one a pass.
-	key := seenKey(step)
+	key := Key(step)
 	verdict := string(step.Action) + ":" + step.Reason
 	o.mu.Lock()
-	if step.Action == ActionPromote {
+	if step.Action == plan.ActionPromote {
 		// The pass's start: that is when it saw the candidate, however long
 		// the gate and earlier environments took.
 		if _, ok := o.seen[key]; !ok {
@@ -130,22 +131,22 @@ func (o *observer) decided(step Step, passStart time.Time) {
 	}
 	attrs := []any{"app", step.App, "env", step.Env, "candidate", step.Candidate.String()}
 	switch {
-	case step.Action == ActionError:
-		o.log.Error("cannot decide", append(attrs, "err", step.Reason)...)
-	case step.Action == ActionHold:
-		o.log.Info("held", append(attrs, "reason", step.Reason)...)
+	case step.Action == plan.ActionError:
+		o.Log.Error("cannot decide", append(attrs, "err", step.Reason)...)
+	case step.Action == plan.ActionHold:
+		o.Log.Info("held", append(attrs, "reason", step.Reason)...)
 	case step.Decision == nil:
 	case step.Decision.Allow:
-		o.log.Info("allowed", append(attrs, "policy", step.Decision.Policy, "warnings", step.Decision.Warn)...)
+		o.Log.Info("allowed", append(attrs, "policy", step.Decision.Policy, "warnings", step.Decision.Warn)...)
 	default:
-		o.log.Warn("denied", append(attrs, "policy", step.Decision.Policy, "reasons", step.Decision.Deny, "notes", step.Decision.Notes)...)
-		o.notify(notify.Event{Kind: notify.Denial, App: step.App, Env: step.Env, Version: step.Candidate.Tag, From: step.From,
+		o.Log.Warn("denied", append(attrs, "policy", step.Decision.Policy, "reasons", step.Decision.Deny, "notes", step.Decision.Notes)...)
+		o.Notify(notify.Event{Kind: notify.Denial, App: step.App, Env: step.Env, Version: step.Candidate.Tag, From: step.From,
 			Reason: "denied by policy " + step.Decision.Policy, Reasons: step.Decision.Deny})
 	}
 }
 
 // forget drops what is kept about candidates no pass looks at any more.
-func (o *observer) forget(seen map[string]bool) {
+func (o *Observer) Forget(seen map[string]bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for k := range o.verdicts {
@@ -160,67 +161,67 @@ func (o *observer) forget(seen map[string]bool) {
 	}
 }
 
-func (o *observer) promoted(step Step, commit *fleet.Snapshot) {
-	o.metrics.promotion(step.App, step.Env, "pushed")
-	key := seenKey(step)
+func (o *Observer) Promoted(step plan.Step, commit *fleet.Snapshot) {
+	o.Metrics.promotion(step.App, step.Env, "pushed")
+	key := Key(step)
 	o.mu.Lock()
 	seen, ok := o.seen[key]
 	delete(o.seen, key)
 	o.mu.Unlock()
 	if ok {
-		o.metrics.promotionDuration(o.now().Sub(seen))
+		o.Metrics.promotionDuration(o.now().Sub(seen))
 	}
-	o.notify(notify.Event{Kind: notify.Promotion, App: step.App, Env: step.Env, Version: step.Candidate.Tag, From: step.From,
+	o.Notify(notify.Event{Kind: notify.Promotion, App: step.App, Env: step.Env, Version: step.Candidate.Tag, From: step.From,
 		Commit: commit.Hash(), Reason: step.Reason})
-	o.log.Info("promoted", "app", step.App, "env", step.Env, "version", step.Candidate.Tag,
+	o.Log.Info("promoted", "app", step.App, "env", step.Env, "version", step.Candidate.Tag,
 		"digest", step.Candidate.Digest, "from", step.From, "commit", ledger.ShortHash(commit.Hash()))
 }
 
-func (o *observer) promotionFailed(step Step, err error) {
-	o.metrics.promotion(step.App, step.Env, "error")
-	o.log.Error("promotion failed", "app", step.App, "env", step.Env, "candidate", step.Candidate.String(), "err", err)
+func (o *Observer) PromotionFailed(step plan.Step, err error) {
+	o.Metrics.promotion(step.App, step.Env, "error")
+	o.Log.Error("promotion failed", "app", step.App, "env", step.Env, "candidate", step.Candidate.String(), "err", err)
 }
 
 // deliveryStarted logs step 0 of a progressive delivery. It is not yet a
 // promotion (counted and notified once, when the delivery completes), so
 // the time the candidate was first seen is kept for that moment.
-func (o *observer) deliveryStarted(step Step, commit *fleet.Snapshot) {
-	o.log.Info("delivery started", "app", step.App, "env", step.Env, "version", step.Candidate.Tag,
+func (o *Observer) DeliveryStarted(step plan.Step, commit *fleet.Snapshot) {
+	o.Log.Info("delivery started", "app", step.App, "env", step.Env, "version", step.Candidate.Tag,
 		"from", step.From, "commit", ledger.ShortHash(commit.Hash()))
 }
 
-func (o *observer) delivered(adv canary.Advanced, app *config.App, env *config.Environment) {
-	o.log.Info("canary", "app", app.Name, "env", env.Name, "version", adv.Step.Candidate.Tag, "move", adv.Step.Reason,
+func (o *Observer) Delivered(adv canary.Advanced, app *config.App, env *config.Environment) {
+	o.Log.Info("canary", "app", app.Name, "env", env.Name, "version", adv.Step.Candidate.Tag, "move", adv.Step.Reason,
 		"commit", ledger.ShortHash(adv.Commit.Hash()))
 	switch {
 	case adv.Aborts:
-		o.metrics.rollback(app.Name, env.Name)
+		o.Metrics.rollback(app.Name, env.Name)
 	// The move that makes the version stable is the promotion.
 	case adv.Completes:
-		o.promoted(adv.Step, adv.Commit)
+		o.Promoted(adv.Step, adv.Commit)
 	}
 }
 
-func (o *observer) proposed(step Step, url string) {
-	o.notify(notify.Event{Kind: notify.PullRequestOpened, App: step.App, Env: step.Env, Version: step.Candidate.Tag,
+func (o *Observer) Proposed(step plan.Step, url string) {
+	o.Notify(notify.Event{Kind: notify.PullRequestOpened, App: step.App, Env: step.Env, Version: step.Candidate.Tag,
 		From: step.From, URL: url, Reason: "promote " + step.App + " " + step.Candidate.Tag + " to " + step.Env})
 }
 
-func (o *observer) rolledBack(res *rollback.Result, req rollback.Request) {
+func (o *Observer) RolledBack(res *rollback.Result, req rollback.Request) {
 	switch {
 	case res.Commit != "":
-		o.metrics.rollback(res.App, res.Env)
-		o.log.Warn("rolled back", "app", res.App, "env", res.Env, "from", res.From.String(), "to", res.To.String(),
+		o.Metrics.rollback(res.App, res.Env)
+		o.Log.Warn("rolled back", "app", res.App, "env", res.Env, "from", res.From.String(), "to", res.To.String(),
 			"alert", req.Name, "mirrors", res.Mirrors, "via", res.Via, "commit", ledger.ShortHash(res.Commit))
 	case res.PR != nil:
-		o.log.Warn("rollback proposed", "app", res.App, "env", res.Env, "from", res.From.String(), "to", res.To.String(),
+		o.Log.Warn("rollback proposed", "app", res.App, "env", res.Env, "from", res.From.String(), "to", res.To.String(),
 			"alert", req.Name, "pr", res.PR.URL)
 	case res.Stale:
-		o.log.Info("rollback not needed", "app", res.App, "env", res.Env, "alert", req.Name, "reason", res.Reason)
+		o.Log.Info("rollback not needed", "app", res.App, "env", res.Env, "alert", req.Name, "reason", res.Reason)
 	default:
 		// Nothing to go back to (or nothing running): a person must act, and
 		// the log must say so even without a notifier configured.
-		o.log.Warn("nothing rolled back", "app", res.App, "env", res.Env, "alert", req.Name, "reason", res.Reason)
+		o.Log.Warn("nothing rolled back", "app", res.App, "env", res.Env, "alert", req.Name, "reason", res.Reason)
 	}
 	// People hear of a rollback made or proposed, and also of one that had
 	// no good version to go back to: then only they can act.
@@ -230,22 +231,22 @@ func (o *observer) rolledBack(res *rollback.Result, req rollback.Request) {
 		if res.PR != nil {
 			ev.URL = res.PR.URL
 		}
-		o.notify(ev)
+		o.Notify(ev)
 	}
 }
 
-func (o *observer) verdict(v verify.Verification, res analysis.Result) {
-	o.metrics.analysis(v.Env, string(res.Verdict))
+func (o *Observer) Verdict(v verify.Verification, res analysis.Result) {
+	o.Metrics.analysis(v.Env, string(res.Verdict))
 	attrs := []any{"app", v.App, "env", v.Env, "version", v.Version.Tag, "step", v.Step, "analysis", res.Template,
 		"verdict", res.Verdict, "reason", res.Reason, "commit", ledger.ShortHash(v.Commit)}
 	switch res.Verdict {
 	case analysis.Successful:
-		o.log.Info("analysis passed", attrs...)
+		o.Log.Info("analysis passed", attrs...)
 	case analysis.Inconclusive:
-		o.log.Warn("analysis inconclusive: the version is held", attrs...)
+		o.Log.Warn("analysis inconclusive: the version is held", attrs...)
 	default:
-		o.log.Error("analysis failed", attrs...)
-		o.notify(notify.Event{Kind: notify.AnalysisFailed, App: v.App, Env: v.Env, Version: v.Version.Tag, Commit: v.Commit,
+		o.Log.Error("analysis failed", attrs...)
+		o.Notify(notify.Event{Kind: notify.AnalysisFailed, App: v.App, Env: v.Env, Version: v.Version.Tag, Commit: v.Commit,
 			Reason: "analysis " + res.Template + " of " + v.String() + " failed: " + res.Reason})
 	}
 }
