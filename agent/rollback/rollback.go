@@ -9,8 +9,6 @@ package rollback
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,7 +23,6 @@ import (
 	"github.com/ferry-dev/ferry/agent/publish"
 	"github.com/ferry-dev/ferry/agent/pullrequest"
 	"github.com/ferry-dev/ferry/agent/state"
-	"github.com/ferry-dev/ferry/internal/dnslabel"
 	"github.com/ferry-dev/ferry/internal/text"
 )
 
@@ -277,18 +274,6 @@ func (r *Rollbacker) change(ctx context.Context, head *fleet.Snapshot, app *conf
 	return res, &publish.Edit{Files: files, Record: rec}, nil
 }
 
-// freezeName names the freeze an alert holds: alert-FINGERPRINT when that
-// is a DNS label (Alertmanager's are 16 hex digits), else a hash of it. A
-// sender's fingerprint like "fpM1" made an invalid name, and the rollback
-// with it was given up. The freeze is found again by its alert field.
-func freezeName(fingerprint string) string {
-	if name := "alert-" + fingerprint; dnslabel.Valid(name) {
-		return name
-	}
-	sum := sha256.Sum256([]byte(fingerprint))
-	return "alert-" + hex.EncodeToString(sum[:8])
-}
-
 func (req Request) reason() string {
 	if req.Cause != "" {
 		return req.Cause
@@ -300,82 +285,9 @@ func (req Request) reason() string {
 	return reason
 }
 
-// stale checks that env still runs what a verdict judged. A failed
-// verification of a version that a rollback restored does not roll back
-// further: the last good version was good when it ran before, and its
-// measurement may still carry the bad version's signal.
-func (r *Rollbacker) stale(ctx context.Context, st *state.State, app *config.App, env *config.Environment, j Judged) (bool, string, error) {
-	cur := st.Version(app, env.Name)
-	if !cur.Same(j.Version, state.Moving(app)) {
-		return true, fmt.Sprintf("the failed verdict judged %s %s (commit %s), but %s now runs %s: the verdict is recorded and changes nothing else",
-			app.Name, j.Version.Tag, ledger.ShortHash(j.Commit), env.Name, cur), nil
-	}
-	c, ok, err := state.RunStart(ctx, r.opts.Log, st, app, env, cur)
-	if err != nil {
-		return false, "", err
-	}
-	if !ok || c.Hash != j.Commit {
-		return true, fmt.Sprintf("the failed verdict judged %s %s as commit %s brought it, but %s runs it since commit %s: the verdict is recorded and changes nothing else",
-			app.Name, j.Version.Tag, ledger.ShortHash(j.Commit), env.Name, ledger.ShortHash(c.Hash)), nil
-	}
-	if rb, ok := ledger.Parse(c.Message).(*ledger.Rollback); ok {
-		return true, fmt.Sprintf("%s %s, restored in %s by the rollback of %s, failed its verification: ferry does not roll back further "+
-			"(the signal may still be %s's) and rejects nothing; nothing moves past %s until a person acts (ferry retry-analysis, or a new version)",
-			app.Name, j.Version.Tag, env.Name, rb.From.Tag, rb.From.Tag, env.Name), nil
-	}
-	return false, "", nil
-}
-
 // maxAnsweredScan bounds the walk back through an environment's history
 // for an earlier answer to the same alert.
 const maxAnsweredScan = 200
-
-// ClockSkew is how far an alert's start (Prometheus's clock) may be from a
-// commit's time (the committer's clock) and still be taken for later: an
-// alert is held not to be about a version only when the version arrived
-// more than this after the alert began.
-const ClockSkew = 2 * time.Minute
-
-// answered reports whether the alert's firing episode was answered already
-// (a rollback or abort for it since it began), or began before the
-// version env runs arrived (so it is not about that version).
-func (r *Rollbacker) answered(ctx context.Context, st *state.State, app *config.App, env *config.Environment, req Request) (bool, string, error) {
-	if req.Alert.Fingerprint == "" {
-		return false, "", nil
-	}
-	if !req.Alert.Started.IsZero() {
-		c, ok, err := state.RunStart(ctx, r.opts.Log, st, app, env, st.Version(app, env.Name))
-		if err != nil {
-			return false, "", err
-		}
-		if ok && c.Time.After(req.Alert.Started.Add(ClockSkew)) {
-			return true, fmt.Sprintf("alert %s began firing at %s, before %s %s arrived in %s (%s): it is not about that version; nothing rolled back",
-				req.Name, req.Alert.Started.UTC().Format(time.RFC3339), app.Name, st.Version(app, env.Name).Tag, env.Name, c.Time.UTC().Format(time.RFC3339)), nil
-		}
-	}
-	done, scanned := false, 0
-	err := r.opts.Log.LogPath(ctx, st.Snap, st.Envs[env.Name].Path, func(c fleet.Commit) (bool, error) {
-		scanned++
-		var ref ledger.AlertRef
-		switch rec := ledger.Parse(c.Message).(type) {
-		case *ledger.Rollback:
-			ref = rec.Alert
-		case *ledger.Abort:
-			ref = rec.Alert
-		}
-		if ref.Answers(req.Alert) {
-			done = true
-			return false, nil
-		}
-		// Without a start time only the newest change can be the answer.
-		more := !req.Alert.Started.IsZero() && scanned < maxAnsweredScan && !c.Time.Before(req.Alert.Started)
-		return more, nil
-	})
-	if done {
-		return true, fmt.Sprintf("%s in %s was already rolled back for alert %s", app.Name, env.Name, req.Name), err
-	}
-	return false, "", err
-}
 
 // lastGood walks the environment's history back to the newest version
 // other than bad that is not rejected.
@@ -429,75 +341,4 @@ func (r *Rollbacker) abort(ctx context.Context, st *state.State, app *config.App
 	res.From, res.To, res.Aborted = cs.Canary, cs.Stable, true
 	res.Reason = fmt.Sprintf("aborted the canary of %s %s in %s; traffic back on %s: %s", app.Name, cs.Canary, env.Name, cs.Stable, reason)
 	return res, mv.Edit, nil
-}
-
-// Resolve lifts the freeze a rollback put on the alert's environment, once
-// the alert resolves. It returns the commit, or "" when there was none.
-func (r *Rollbacker) Resolve(ctx context.Context, req Request) (string, error) {
-	out, err := r.opts.Publisher.Publish(ctx, "lift the freeze of alert "+req.Name, true, func(_ context.Context, head *fleet.Snapshot) ([]publish.Edit, error) {
-		st := state.Read(r.opts.Config, head, nil)
-		data, changed, err := gitstate.RemoveFreezesForAlert(st.FreezeData, req.Alert.Fingerprint)
-		if err != nil || !changed {
-			return nil, err
-		}
-		rec := &ledger.Unfreeze{Env: req.Env, Alert: req.Name, Reason: fmt.Sprintf("alert %s (%s) resolved", req.Name, req.Alert.Fingerprint)}
-		return []publish.Edit{{Files: map[string][]byte{gitstate.FreezesFile: data}, Record: rec}}, nil
-	})
-	if err != nil || len(out.Commits) == 0 {
-		return "", err
-	}
-	return out.Commits[0].Hash(), nil
-}
-
-// propose offers a rollback as a pull request, for pull-request
-// environments whose rollbacks are configured to need an approval too.
-func (r *Rollbacker) propose(ctx context.Context, app *config.App, env *config.Environment, req Request) (*Result, error) {
-	branch := "ferry/rollback/" + env.Name + "/" + app.Name
-	var res *Result
-	err := r.opts.Publisher.Exclusive(func() error {
-		head, err := r.opts.Branches.Fetch(ctx)
-		if err != nil {
-			return err
-		}
-		var edit *publish.Edit
-		res, edit, err = r.change(ctx, head, app, env, req)
-		if err != nil || edit == nil {
-			return err
-		}
-		old, err := r.opts.Branches.FetchBranch(ctx, branch)
-		if err != nil {
-			return err
-		}
-		var others []*fleet.Snapshot
-		if old != nil {
-			others = []*fleet.Snapshot{old} // keep the branch moving forward: the new proposal merges the old one
-		}
-		commit, err := r.opts.Branches.CommitMerge(head, others, edit.Files, edit.Record.Message().String(), r.opts.Now())
-		if err != nil {
-			return err
-		}
-		return r.opts.Branches.PushBranch(ctx, commit, branch)
-	})
-	// No earlier good version, or nothing to change: no pull request.
-	if err != nil || res == nil || res.To.IsZero() {
-		return res, err
-	}
-	title := fmt.Sprintf("rollback %s in %s to %s", res.App, res.Env, res.To.Tag)
-	body := fmt.Sprintf("%s\n\nMerging this pull request rolls %s back and rejects %s.\n", res.Reason, res.Env, res.From.Tag)
-	prs, err := r.opts.PRs.Find(ctx, branch)
-	if err != nil {
-		return res, err
-	}
-	var pr pullrequest.PR
-	if len(prs) > 0 && prs[0].State == pullrequest.StateOpen {
-		pr, err = r.opts.PRs.Update(ctx, prs[0].Number, title, body)
-	} else {
-		pr, err = r.opts.PRs.Open(ctx, branch, r.opts.Config.Git.Branch, title, body)
-	}
-	if err != nil {
-		return res, fmt.Errorf("rollback pull request for %s in %s: %w", res.App, res.Env, err)
-	}
-	res.PR = &pr
-	res.Reason = fmt.Sprintf("rollback proposed in pull request #%d: %s", pr.Number, res.Reason)
-	return res, nil
 }
