@@ -99,6 +99,9 @@ func ParseGitPush(forge string, h http.Header, body []byte) ([]PushEvent, error)
 	if err != nil {
 		return nil, fmt.Errorf("%s %w", forge, err)
 	}
+	if ev.After == "" { // every push names the commit the ref moved to
+		return nil, fmt.Errorf(`%s push event: no "after"`, forge)
+	}
 	return []PushEvent{ev}, nil
 }
 

@@ -161,7 +161,8 @@ func (h *Handler) git(w http.ResponseWriter, r *http.Request) {
 	forge := r.PathValue("forge")
 	if forge != "" && !slices.Contains(Forges, forge) {
 		closeUnread(w)
-		h.reject(w, r, http.StatusNotFound, fmt.Errorf("unknown forge %q: want one of %s", clip(forge), strings.Join(Forges, ", ")))
+		// The segment is not echoed: it may be the secret path sent here by mistake.
+		h.reject(w, r, http.StatusNotFound, fmt.Errorf("unknown forge: want one of %s", strings.Join(Forges, ", ")))
 		return
 	}
 	body, ok := h.accept(w, r, false)
@@ -194,12 +195,15 @@ func (h *Handler) ignore(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // safePath is the request's path for a log line: the secret path segment
-// is a credential, so any segment after /hooks/registry/ that is not a
-// vendor's name is left out.
+// is a credential, so any segment after /hooks/registry/ or /hooks/git/
+// that is not a vendor's name is left out.
 func safePath(r *http.Request) string {
 	p := r.URL.Path
 	if rest, ok := strings.CutPrefix(p, "/hooks/registry/"); ok && !slices.Contains(RegistryVendors, rest) {
 		return "/hooks/registry/<secret path>"
+	}
+	if rest, ok := strings.CutPrefix(p, "/hooks/git/"); ok && !slices.Contains(Forges, rest) {
+		return "/hooks/git/<unknown>"
 	}
 	return p
 }
