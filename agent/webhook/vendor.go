@@ -98,6 +98,9 @@ func ParseRegistry(vendor string, h http.Header, body []byte) ([]RegistryEvent, 
 	case VendorNexus:
 		return ParseNexus(h.Get("X-Nexus-Webhook-Id"), body)
 	case VendorHarbor:
+		if DetectRegistryVendor(h, body) == VendorCloudEvents { // its "CloudEvents" payload format
+			return ParseCloudEvent(h, body)
+		}
 		return ParseHarbor(body)
 	case VendorDockerHub:
 		return ParseDockerHub(body)
@@ -470,6 +473,10 @@ func ParseJFrog(body []byte) ([]RegistryEvent, error) {
 	return out, nil
 }
 
+// HarborCloudEventPushed is the CloudEvents type of Harbor's artifact push
+// (its "CloudEvents" payload format).
+const HarborCloudEventPushed = "harbor.artifact.pushed"
+
 // CDEventArtifactPublished is the CDEvents type prefix (a version follows)
 // of an artifact published, the one CDEvent ferry acts on.
 const CDEventArtifactPublished = "dev.cdevents.artifact.published."
@@ -481,6 +488,9 @@ const CDEventArtifactPublished = "dev.cdevents.artifact.published."
 // pkg:oci/NAME@DIGEST?repository_url=HOST/REPO&tag=TAG (or pkg:docker).
 // Other event types and artifact kinds are ignored.
 func ParseCloudEvent(h http.Header, body []byte) ([]RegistryEvent, error) {
+	if mt, _, _ := mime.ParseMediaType(h.Get("Content-Type")); mt == "application/cloudevents-batch+json" {
+		return nil, errors.New("cloudevent: batched mode (application/cloudevents-batch+json) is not supported: send one event per request")
+	}
 	ceType, data := h.Get("Ce-Type"), body
 	if h.Get("Ce-Specversion") == "" {
 		var ev struct {
@@ -498,6 +508,14 @@ func ParseCloudEvent(h http.Header, body []byte) ([]RegistryEvent, error) {
 	}
 	if ceType == "" {
 		return nil, errors.New("cloudevent: no type")
+	}
+	if ceType == HarborCloudEventPushed {
+		// Harbor's "CloudEvents" payload format: the data is the Default
+		// format's event_data.
+		if len(data) == 0 {
+			return nil, errors.New("cloudevent: harbor push without data")
+		}
+		return ParseHarbor([]byte(`{"type":"PUSH_ARTIFACT","event_data":` + string(data) + `}`))
 	}
 	if !strings.HasPrefix(ceType, CDEventArtifactPublished) {
 		return nil, ignored("cloudevent of type %q", clip(ceType))
