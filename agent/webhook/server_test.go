@@ -194,7 +194,7 @@ func TestUnauthenticatedBodyNotRead(t *testing.T) {
 	}
 	go srv.Serve(ln)
 	defer srv.Close()
-	for _, headers := range []map[string]string{nil, {"Authorization": "Bearer guess"}, {GitLabTokenHeader: "guess"}} {
+	for _, headers := range []map[string]string{nil, {"Authorization": "Bearer guess"}, {GitLabTokenHeader: "guess"}, {JFrogAuthHeader: "guess"}} {
 		// A gap of an hour: any byte sent would mean the server waited for it.
 		status, sent, err := trickle(ln.Addr().String(), "/hooks/git", headers, 1000, time.Hour)
 		if err != nil || status != http.StatusUnauthorized || sent != 0 {

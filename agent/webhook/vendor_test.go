@@ -464,7 +464,8 @@ func TestVerifyVendorHeaders(t *testing.T) {
 		{"gitlab token as a prefix", map[string]string{GitLabTokenHeader: testSecret + "x"}, ErrBadToken},
 		{"jfrog token", map[string]string{JFrogAuthHeader: testSecret}, nil},
 		{"jfrog signature", map[string]string{JFrogAuthHeader: sha256Hex}, nil},
-		{"jfrog neither", map[string]string{JFrogAuthHeader: "guess"}, ErrBadSignature},
+		{"jfrog wrong token", map[string]string{JFrogAuthHeader: "guess"}, ErrBadToken},
+		{"jfrog wrong signature", map[string]string{JFrogAuthHeader: hmacHex(sha256.New, "guess", body)}, ErrBadSignature},
 		{"wrong bearer, right gitlab token", map[string]string{"Authorization": "Basic eDp5", GitLabTokenHeader: testSecret}, nil},
 	}
 	for _, tt := range tests {

@@ -203,6 +203,9 @@ func signatureScheme(r *http.Request) *sigScheme {
 			sha1Hub = s
 			continue
 		}
+		if s.header == JFrogAuthHeader && !isHex(v, sha256.Size) {
+			continue // a token, not a signature: CheckHeaders has judged it
+		}
 		return s
 	}
 	return sha1Hub
@@ -247,4 +250,10 @@ func (v *Verifier) bearer(header string) error {
 func (v *Verifier) token(t string) bool {
 	got := sha256.Sum256([]byte(t))
 	return subtle.ConstantTimeCompare(got[:], v.digest[:]) == 1
+}
+
+// isHex reports whether s is the hex of n bytes.
+func isHex(s string, n int) bool {
+	b, err := hex.DecodeString(strings.TrimSpace(s))
+	return err == nil && len(b) == n
 }
