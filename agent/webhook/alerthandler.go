@@ -18,7 +18,7 @@ type alertSummary struct {
 // (401), parse (400), then route and dedupe; only the new alerts that map
 // to an app and env reach onAlerts.
 func (h *Handler) alertmanager(w http.ResponseWriter, r *http.Request) {
-	body, ok := h.accept(w, r)
+	body, ok := h.accept(w, r, false)
 	if !ok {
 		return
 	}

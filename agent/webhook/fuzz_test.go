@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -55,6 +56,49 @@ func FuzzParsePush(f *testing.F) {
 		if ev.Repository != "" {
 			if u, err := url.Parse(ev.Repository); err != nil || u.User != nil {
 				t.Fatalf("repository %q keeps credentials or does not parse", ev.Repository)
+			}
+		}
+	})
+}
+
+// FuzzVendors runs every vendor's parser (and detection) over the same
+// input: never a panic; a registry event names a repository and a tag or
+// digest; a push names a ref and a commit, and its repository URL keeps
+// no credentials.
+func FuzzVendors(f *testing.F) {
+	addSamples(f, "vendors/*/*.json")
+	f.Add([]byte(`{"specversion":"1.0","type":"dev.cdevents.artifact.published.0.2.0","data":{"subject":{"id":"pkg:docker/a/b@sha256%3A1?repository_url=h:1"}}}`))
+	f.Add([]byte(`{"push":{"changes":[{"new":null,"old":{"name":"x","type":"tag"}}]}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		h := http.Header{}
+		for _, vendor := range append([]string{""}, RegistryVendors...) {
+			evs, err := ParseRegistry(vendor, h, body)
+			if err != nil {
+				continue
+			}
+			for _, ev := range evs {
+				if ev.Repository == "" || ev.Tag == "" && ev.Digest == "" {
+					t.Fatalf("%s: incomplete event %+v", vendor, ev)
+				}
+			}
+		}
+		h.Set("Ce-Specversion", "1.0")
+		h.Set("Ce-Type", CDEventArtifactPublished+"0.2.0")
+		if evs, err := ParseCloudEvent(h, body); err == nil && len(evs) != 1 {
+			t.Fatalf("binary cloudevent: %d events", len(evs))
+		}
+		for _, forge := range append([]string{""}, Forges...) {
+			evs, err := ParseGitPush(forge, http.Header{}, body)
+			if err != nil {
+				continue
+			}
+			for _, ev := range evs {
+				if ev.Ref == "" || forge != "" && ev.After == "" {
+					t.Fatalf("%s: incomplete push %+v", forge, ev)
+				}
+				if u, err := url.Parse(ev.Repository); ev.Repository != "" && (err != nil || u.User != nil) {
+					t.Fatalf("%s: repository %q keeps credentials", forge, ev.Repository)
+				}
 			}
 		}
 	})

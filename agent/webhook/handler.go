@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -70,9 +71,11 @@ type HandlerOptions struct {
 	Deduper     *Deduper     // nil: a Deduper with its defaults
 }
 
-// New serves POST /hooks/registry (distribution notifications), POST
-// /hooks/git (push events) and POST /hooks/alertmanager, each only when its
-// callback is set. Callbacks run before the answer is written, so they
+// New serves POST /hooks/registry[/<vendor>] (registry notifications,
+// see ParseRegistry), POST /hooks/registry/<secret path> (for senders that
+// sign nothing), POST /hooks/git[/<forge>] (push events, see
+// ParseGitPush) and POST /hooks/alertmanager, each only when its callback
+// is set. Callbacks run before the answer is written, so they
 // should hand the work on quickly; their context keeps the request's
 // values but is not cancelled when the response is sent.
 func New(o HandlerOptions) *Handler {
@@ -98,9 +101,13 @@ func New(o HandlerOptions) *Handler {
 	// The method in each pattern makes ServeMux answer 405 (with Allow) to others.
 	if h.onRegistry != nil {
 		h.mux.HandleFunc("POST /hooks/registry", h.registry)
+		// A vendor's name pins the parser; anything else must be the secret
+		// path (senders that sign nothing: Docker Hub, Quay).
+		h.mux.HandleFunc("POST /hooks/registry/{vendor}", h.registry)
 	}
 	if h.onPush != nil {
 		h.mux.HandleFunc("POST /hooks/git", h.git)
+		h.mux.HandleFunc("POST /hooks/git/{forge}", h.git)
 	}
 	if h.onAlerts != nil {
 		if h.router.Load() == nil {
@@ -119,11 +126,24 @@ func New(o HandlerOptions) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
 func (h *Handler) registry(w http.ResponseWriter, r *http.Request) {
-	body, ok := h.accept(w, r)
+	vendor, pathAuth := r.PathValue("vendor"), false
+	if vendor != "" && !slices.Contains(RegistryVendors, vendor) {
+		if !h.verifier.CheckPath(vendor) {
+			closeUnread(w)
+			h.reject(w, r, http.StatusUnauthorized, fmt.Errorf("not a registry vendor (%s) nor the secret path", strings.Join(RegistryVendors, ", ")))
+			return
+		}
+		vendor, pathAuth = "", true
+	}
+	body, ok := h.accept(w, r, pathAuth)
 	if !ok {
 		return
 	}
-	events, err := ParseRegistryNotification(body)
+	events, err := ParseRegistry(vendor, r.Header, body)
+	if errors.Is(err, ErrIgnored) {
+		h.ignore(w, r, err)
+		return
+	}
 	if err != nil {
 		h.reject(w, r, http.StatusBadRequest, err)
 		return
@@ -138,26 +158,66 @@ func (h *Handler) registry(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) git(w http.ResponseWriter, r *http.Request) {
-	body, ok := h.accept(w, r)
+	forge := r.PathValue("forge")
+	if forge != "" && !slices.Contains(Forges, forge) {
+		closeUnread(w)
+		// The segment is not echoed: it may be the secret path sent here by mistake.
+		h.reject(w, r, http.StatusNotFound, fmt.Errorf("unknown forge: want one of %s", strings.Join(Forges, ", ")))
+		return
+	}
+	body, ok := h.accept(w, r, false)
 	if !ok {
 		return
 	}
-	ev, err := ParsePush(body)
+	evs, err := ParseGitPush(forge, r.Header, body)
+	if errors.Is(err, ErrIgnored) {
+		h.ignore(w, r, err)
+		return
+	}
 	if err != nil {
 		h.reject(w, r, http.StatusBadRequest, err)
 		return
 	}
-	h.log.Info("git push", "repository", clip(ev.Repository), "ref", clip(ev.Ref), "after", clip(ev.After))
-	h.onPush(context.WithoutCancel(r.Context()), ev)
+	for _, ev := range evs {
+		h.log.Info("git push", "repository", clip(ev.Repository), "ref", clip(ev.Ref), "after", clip(ev.After))
+		h.onPush(context.WithoutCancel(r.Context()), ev)
+	}
 	w.WriteHeader(http.StatusAccepted)
 }
 
-// accept authenticates the call and reads its body, answering the
+// ignore answers 200 to an authenticated event that is not a push (a
+// ping, a delete, a pull): the vendor shows the delivery as good.
+func (h *Handler) ignore(w http.ResponseWriter, r *http.Request, err error) {
+	h.log.Debug("webhook ignored", "path", safePath(r), "reason", err)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprintln(w, oneLine(err))
+}
+
+// safePath is the request's path for a log line: the secret path segment
+// is a credential, so any segment after /hooks/registry/ or /hooks/git/
+// that is not a vendor's name is left out.
+func safePath(r *http.Request) string {
+	p := r.URL.Path
+	if rest, ok := strings.CutPrefix(p, "/hooks/registry/"); ok && !slices.Contains(RegistryVendors, rest) {
+		return "/hooks/registry/<secret path>"
+	}
+	if rest, ok := strings.CutPrefix(p, "/hooks/git/"); ok && !slices.Contains(Forges, rest) {
+		return "/hooks/git/<unknown>"
+	}
+	return p
+}
+
+// accept authenticates the call (unless pathAuth: the secret path already
+// did) and reads its body, answering the
 // refusal itself: 401 (bad or missing credentials), 409 (a replayed
 // signature), 413 (too large), 408 (body too slow) or 503 (too many
 // unauthenticated bodies being read).
-func (h *Handler) accept(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	bearer, err := h.verifier.CheckHeaders(r)
+func (h *Handler) accept(w http.ResponseWriter, r *http.Request, pathAuth bool) ([]byte, bool) {
+	bearer, err := true, error(nil) // the secret path was checked by the caller
+	if !pathAuth {
+		bearer, err = h.verifier.CheckHeaders(r)
+	}
 	if err != nil {
 		closeUnread(w)
 		h.reject(w, r, http.StatusUnauthorized, err)
@@ -222,7 +282,7 @@ func closeUnread(w http.ResponseWriter) { w.Header().Set("Connection", "close") 
 func (h *Handler) refuseBusy(w http.ResponseWriter, r *http.Request) {
 	h.busy.Add(1)
 	h.busyLog.Do(func() {
-		h.log.Warn("webhook refused: too many unauthenticated calls being read", "path", r.URL.Path, "remote", r.RemoteAddr,
+		h.log.Warn("webhook refused: too many unauthenticated calls being read", "path", safePath(r), "remote", r.RemoteAddr,
 			"status", http.StatusServiceUnavailable, "max", cap(h.unauth), "refused", h.busy.Swap(0))
 	})
 	closeUnread(w)
@@ -235,7 +295,7 @@ func (h *Handler) refuseBusy(w http.ResponseWriter, r *http.Request) {
 // reject answers with status and a one-line reason; the reasons come from
 // this package and never hold the secret.
 func (h *Handler) reject(w http.ResponseWriter, r *http.Request, status int, err error) {
-	h.log.Warn("webhook refused", "path", r.URL.Path, "remote", r.RemoteAddr, "status", status, "err", err)
+	h.log.Warn("webhook refused", "path", safePath(r), "remote", r.RemoteAddr, "status", status, "err", err)
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ferry"`)
 	}

@@ -194,12 +194,25 @@ func TestUnauthenticatedBodyNotRead(t *testing.T) {
 	}
 	go srv.Serve(ln)
 	defer srv.Close()
-	for _, headers := range []map[string]string{nil, {"Authorization": "Bearer guess"}} {
+	for _, headers := range []map[string]string{nil, {"Authorization": "Bearer guess"}, {GitLabTokenHeader: "guess"}, {JFrogAuthHeader: "guess"}} {
 		// A gap of an hour: any byte sent would mean the server waited for it.
 		status, sent, err := trickle(ln.Addr().String(), "/hooks/git", headers, 1000, time.Hour)
 		if err != nil || status != http.StatusUnauthorized || sent != 0 {
 			t.Errorf("headers %v: status %d after %d body bytes (%v), want 401 after none", headers, status, sent, err)
 		}
+	}
+	// A wrong secret path is refused from the path alone.
+	reg := New(HandlerOptions{Verifier: NewVerifier(testSecret), OnRegistry: func(context.Context, []RegistryEvent) {}})
+	regSrv := NewServer(reg, ServerOptions{})
+	regLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go regSrv.Serve(regLn)
+	defer regSrv.Close()
+	status, sent, err := trickle(regLn.Addr().String(), "/hooks/registry/"+PathToken("guess"), nil, 1000, time.Hour)
+	if err != nil || status != http.StatusUnauthorized || sent != 0 {
+		t.Errorf("wrong secret path: status %d after %d body bytes (%v), want 401 after none", status, sent, err)
 	}
 }
 

@@ -3,9 +3,14 @@
 package webhook
 
 import (
+	"crypto/hmac"
+	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"hash"
 	"net/http"
 	"strings"
 	"time"
@@ -22,12 +27,31 @@ const (
 	TimestampHeader       = hmacsig.TimestampHeader
 )
 
+// Vendors' credential headers, each checked against the one webhook secret
+// as the vendor documents it (see signatureSchemes and tokenHeaders).
+const (
+	// HubSignatureHeader is Bitbucket's (Cloud and Data Center): sha256=<hex>.
+	// GitHub sends it too, with sha1=, beside X-Hub-Signature-256.
+	HubSignatureHeader = "X-Hub-Signature"
+	// GiteaSignatureHeader holds the bare hex HMAC-SHA256 of the body.
+	GiteaSignatureHeader = "X-Gitea-Signature"
+	// NexusSignatureHeader holds the bare hex HMAC-SHA1 of the body (Nexus
+	// Repository's "Secret Key").
+	NexusSignatureHeader = "X-Nexus-Webhook-Signature"
+	// GitLabTokenHeader holds the webhook's "Secret token" verbatim.
+	GitLabTokenHeader = "X-Gitlab-Token"
+	// JFrogAuthHeader holds the webhook's secret verbatim, or with "Use
+	// secret for payload signing" the hex HMAC-SHA256 of the body.
+	JFrogAuthHeader = "X-JFrog-Event-Auth"
+)
+
 // Reasons Verify refuses a call. None of them ever holds the secret.
 var (
 	ErrNoSecret           = errors.New("no webhook secret configured: every call is refused")
-	ErrMissingCredentials = errors.New("missing credentials: send Authorization: Bearer <secret>, or " + SignatureHeader + " (or " + GitHubSignatureHeader + "): sha256=<hex hmac>")
-	ErrBadToken           = errors.New("bad bearer token")
-	ErrBadSignature       = hmacsig.ErrBadSignature
+	ErrMissingCredentials = errors.New("missing credentials: send Authorization: Bearer <secret>, or " + SignatureHeader + " (or " + GitHubSignatureHeader + "): sha256=<hex hmac>, or a vendor's own (" +
+		strings.Join([]string{HubSignatureHeader, GiteaSignatureHeader, NexusSignatureHeader, GitLabTokenHeader, JFrogAuthHeader}, ", ") + "), or use the secret path")
+	ErrBadToken     = errors.New("bad bearer token")
+	ErrBadSignature = hmacsig.ErrBadSignature
 	// ErrStale: the signed timestamp is more than 5 minutes off (401).
 	ErrStale = hmacsig.ErrStale
 	// ErrReplay: this timestamped signature was already accepted (409).
@@ -37,7 +61,8 @@ var (
 // Verifier checks that a webhook call knows the shared secret.
 type Verifier struct {
 	secret  []byte
-	digest  [sha256.Size]byte // of the secret, for a length-blind bearer compare
+	digest  [sha256.Size]byte // of the secret, for a length-blind token compare
+	path    string            // the secret path segment, see PathToken
 	replays hmacsig.ReplayGuard
 	now     func() time.Time
 }
@@ -45,7 +70,33 @@ type Verifier struct {
 // NewVerifier returns a Verifier for secret; an empty secret refuses every
 // call (fail closed) rather than accepting unauthenticated ones.
 func NewVerifier(secret string) *Verifier {
-	return &Verifier{secret: []byte(secret), digest: sha256.Sum256([]byte(secret)), now: time.Now}
+	v := &Verifier{secret: []byte(secret), digest: sha256.Sum256([]byte(secret)), now: time.Now}
+	if secret != "" {
+		v.path = PathToken(secret)
+	}
+	return v
+}
+
+// PathTokenPrefix is hashed before the secret to make the secret path.
+const PathTokenPrefix = "ferry-webhook-path:"
+
+// PathToken is the secret path segment for senders that sign nothing
+// (Docker Hub, Quay): /hooks/registry/<PathToken(secret)>, the hex SHA-256
+// of PathTokenPrefix followed by the secret (as Flux's Receivers hash the
+// token into /hook/<sha256>). Whoever knows the URL can call it.
+func PathToken(secret string) string {
+	sum := sha256.Sum256([]byte(PathTokenPrefix + secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// CheckPath reports whether segment is the secret path segment, in
+// constant time; an empty secret matches nothing.
+func (v *Verifier) CheckPath(segment string) bool {
+	if v == nil || v.path == "" {
+		return false
+	}
+	got, want := sha256.Sum256([]byte(segment)), sha256.Sum256([]byte(v.path))
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
 // Verify accepts the call when either credential is present and right:
@@ -59,16 +110,27 @@ func (v *Verifier) Verify(r *http.Request, body []byte) error {
 	return v.VerifyBody(r, body)
 }
 
+// tokenHeaders carry the secret itself; they authenticate a call before
+// its body is read, like a bearer token.
+var tokenHeaders = []string{GitLabTokenHeader, JFrogAuthHeader}
+
 // CheckHeaders authenticates what it can before the body is read: true
-// when the bearer token is right; false with no error when only a
-// signature over the body can tell (read it, size-limited, then call
-// VerifyBody); an error when the call cannot be authenticated at all.
+// when a token (bearer, GitLab's, JFrog's) is right; false with no error
+// when only a signature over the body can tell (read it, size-limited,
+// then call VerifyBody); an error when the call cannot be authenticated
+// at all.
 func (v *Verifier) CheckHeaders(r *http.Request) (bearer bool, err error) {
 	if v == nil || len(v.secret) == 0 {
 		return false, ErrNoSecret
 	}
-	auth, sig := r.Header.Get("Authorization"), signature(r)
-	if auth == "" && sig == "" {
+	auth, sig := r.Header.Get("Authorization"), signatureScheme(r)
+	var tokens []string
+	for _, h := range tokenHeaders {
+		if t := r.Header.Get(h); t != "" {
+			tokens = append(tokens, t)
+		}
+	}
+	if auth == "" && sig == nil && len(tokens) == 0 {
 		return false, ErrMissingCredentials
 	}
 	if auth != "" {
@@ -76,7 +138,15 @@ func (v *Verifier) CheckHeaders(r *http.Request) (bearer bool, err error) {
 			return true, nil
 		}
 	}
-	if sig != "" {
+	for _, t := range tokens {
+		if v.token(t) {
+			return true, nil
+		}
+		if err == nil {
+			err = ErrBadToken
+		}
+	}
+	if sig != nil {
 		return false, nil // a proxy may add its own Authorization; a right signature still wins
 	}
 	return false, err
@@ -88,20 +158,80 @@ func (v *Verifier) VerifyBody(r *http.Request, body []byte) error {
 	if v == nil || len(v.secret) == 0 {
 		return ErrNoSecret
 	}
-	now := v.now()
-	s, err := hmacsig.Verify(v.secret, body, signature(r), r.Header.Get(TimestampHeader), now)
-	if err != nil {
-		return err
+	s := signatureScheme(r)
+	if s == nil {
+		return fmt.Errorf("%w: no signature header", ErrBadSignature)
 	}
-	return v.replays.Check(s, now)
+	now := v.now()
+	signed, err := s.verify(v.secret, body, r.Header.Get(s.header), r.Header.Get(TimestampHeader), now)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.header, err)
+	}
+	return v.replays.Check(signed, now)
 }
 
-// signature is the call's signature header: ferry's own, or GitHub's.
-func signature(r *http.Request) string {
-	if s := r.Header.Get(SignatureHeader); s != "" {
+// sigScheme is one signature header and how its value is checked.
+type sigScheme struct {
+	header string
+	verify func(secret, body []byte, value, ts string, now time.Time) (hmacsig.Signed, error)
+}
+
+// signatureSchemes in the order they are looked for: the first header
+// present is the one checked. GitHub sends X-Hub-Signature (sha1=) beside
+// X-Hub-Signature-256, so the latter comes first.
+var signatureSchemes = []sigScheme{
+	{SignatureHeader, hmacsig.Verify},
+	{GitHubSignatureHeader, hmacsig.Verify},
+	{HubSignatureHeader, hmacsig.Verify},
+	{GiteaSignatureHeader, bareHex(sha256.New, "sha256")},
+	{NexusSignatureHeader, bareHex(sha1.New, "sha1")},
+	{JFrogAuthHeader, bareHex(sha256.New, "sha256")},
+}
+
+// signatureScheme is the call's signature header, nil when it has none.
+// GitHub's and older Gitea's X-Hub-Signature holds sha1=, which ferry
+// does not take; it is passed over when another signature is present.
+func signatureScheme(r *http.Request) *sigScheme {
+	var sha1Hub *sigScheme
+	for i := range signatureSchemes {
+		s := &signatureSchemes[i]
+		v := r.Header.Get(s.header)
+		if v == "" {
+			continue
+		}
+		if s.header == HubSignatureHeader && len(v) > 5 && strings.EqualFold(v[:5], "sha1=") {
+			sha1Hub = s
+			continue
+		}
+		if s.header == JFrogAuthHeader && !isHex(v, sha256.Size) {
+			continue // a token, not a signature: CheckHeaders has judged it
+		}
 		return s
 	}
-	return r.Header.Get(GitHubSignatureHeader)
+	return sha1Hub
+}
+
+// bareHex checks a header holding only the hex HMAC of the body, as
+// Gitea, Nexus and JFrog send it; an "algo=" prefix naming the same
+// algorithm is tolerated. There is no timestamp to guard against replay.
+func bareHex(h func() hash.Hash, algo string) func(secret, body []byte, value, _ string, _ time.Time) (hmacsig.Signed, error) {
+	return func(secret, body []byte, value, _ string, _ time.Time) (hmacsig.Signed, error) {
+		value = strings.TrimSpace(value)
+		if a, rest, ok := strings.Cut(value, "="); ok && strings.EqualFold(a, algo) {
+			value = rest
+		}
+		m := hmac.New(h, secret)
+		m.Write(body)
+		want := m.Sum(nil)
+		got, err := hex.DecodeString(value)
+		if err != nil || len(got) != len(want) {
+			return hmacsig.Signed{}, fmt.Errorf("%w: want %d hex digits of HMAC-%s", ErrBadSignature, 2*len(want), strings.ToUpper(algo))
+		}
+		if !hmac.Equal(got, want) {
+			return hmacsig.Signed{}, ErrBadSignature
+		}
+		return hmacsig.Signed{}, nil
+	}
 }
 
 func (v *Verifier) bearer(header string) error {
@@ -109,10 +239,21 @@ func (v *Verifier) bearer(header string) error {
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return errors.Join(ErrBadToken, errors.New("Authorization is not a Bearer token"))
 	}
-	// Hashing first keeps the compare blind to the secret's length.
-	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	if subtle.ConstantTimeCompare(got[:], v.digest[:]) != 1 {
+	if !v.token(strings.TrimSpace(token)) {
 		return ErrBadToken
 	}
 	return nil
+}
+
+// token compares a token with the secret; hashing first keeps the compare
+// blind to the secret's length.
+func (v *Verifier) token(t string) bool {
+	got := sha256.Sum256([]byte(t))
+	return subtle.ConstantTimeCompare(got[:], v.digest[:]) == 1
+}
+
+// isHex reports whether s is the hex of n bytes.
+func isHex(s string, n int) bool {
+	b, err := hex.DecodeString(strings.TrimSpace(s))
+	return err == nil && len(b) == n
 }
