@@ -81,16 +81,23 @@ func fsReport(t *testing.T, vulns ...vuln) []byte {
 // `trivy fs`, `trivy image` (no vulnerability database download) and
 // `sonar-scanner` (no SonarQube) by recorded outputs of their documented
 // formats; `docker buildx imagetools create --tag` by a go-containerregistry
-// tag. Then `ferry evidence ls` and the agent see both scans: a CRITICAL
-// finding in the source scan holds qa, a clean rebuild goes through.
+// tag; SonarQube by the e2e stand-in serving the documented Web API
+// shapes. Then `ferry evidence ls` and the agent see both scans and the
+// quality gate of the attached analysis: a CRITICAL finding in the source
+// scan holds qa, a clean rebuild goes through.
 func TestCIJenkinsfile(t *testing.T) {
 	steps := jenkinsEvidenceSteps(t)
 	reg := startRegistry(t, "", "")
-	fleet := startGatedFleet(t, reg.host, gated(devQA, ""))
+	sonar := startSonar(t, "checkout", "squ_ci")
+	tokenFile := filepath.Join(t.TempDir(), "sonar-token")
+	if err := os.WriteFile(tokenFile, []byte("squ_ci\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fleet := startGatedFleet(t, reg.host, gated(devQA, sonarEvidence(sonar.url, tokenFile)))
 	image := reg.host + "/shop/checkout"
 	critical := vuln{"CVE-2026-7001", "golang.org/x/net", "CRITICAL", "v0.30.0", "v0.33.0"}
 
-	release := func(version string, fsVulns ...vuln) (digest, output string) {
+	release := func(version string, gatePassed bool, fsVulns ...vuln) (digest, output string) {
 		t.Helper()
 		// docker buildx build --output ...,push-by-digest=true: an image
 		// with no tag yet, and the digest file the next stages read.
@@ -115,9 +122,11 @@ func TestCIJenkinsfile(t *testing.T) {
 			"image.digest":     []byte(digest + "\n"),
 			"trivy-image.json": trivyReport(t, image+"@"+digest),
 			"trivy-fs.json":    fsReport(t, fsVulns...),
-			".scannerwork/report-task.txt": []byte("projectKey=checkout\nserverUrl=https://sonar.example\nserverVersion=10.7.0.96327\n" +
-				"dashboardUrl=https://sonar.example/dashboard?id=checkout\nceTaskId=AZ" + strings.ReplaceAll(version, ".", "") + "task\n" +
-				"ceTaskUrl=https://sonar.example/api/ce/task?id=AZ" + strings.ReplaceAll(version, ".", "") + "task\n"),
+			// sonar-scanner's upload: an analysis the stand-in serves, and
+			// the report-task.txt naming its task. The image has no
+			// revision label: only the attached task can bind a gate to it.
+			".scannerwork/report-task.txt": []byte("projectKey=checkout\nserverUrl=" + sonar.url + "\nserverVersion=10.7.0.96327\n" +
+				"dashboardUrl=" + sonar.url + "/dashboard?id=checkout\nceTaskId=" + sonar.analyse("unused-"+version, gatePassed) + "\n"),
 		}
 		for p, data := range files {
 			if err := os.MkdirAll(filepath.Join(ws, filepath.Dir(p)), 0o755); err != nil {
@@ -154,9 +163,9 @@ func TestCIJenkinsfile(t *testing.T) {
 		return digest, string(out)
 	}
 
-	bad, out := release("1.0.0", critical)
+	bad, out := release("1.0.0", false, critical)
 	// The steps end with `ferry evidence ls`: its table is in the job's log.
-	for _, want := range []string{"TYPE", "trivy  image", "trivy  fs", "CRITICAL=1 HIGH=0", "sonar", "project checkout, task AZ100task"} {
+	for _, want := range []string{"TYPE", "trivy  image", "trivy  fs", "CRITICAL=1 HIGH=0", "sonar", "project checkout, task AZtask"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the job's log lacks %q:\n%s", want, out)
 		}
@@ -190,12 +199,17 @@ func TestCIJenkinsfile(t *testing.T) {
 	if !containsAny(step.Decision.Evidence, "trivy referrer ") || !containsAny(step.Decision.Evidence, "trivy fs referrer ") {
 		t.Errorf("qa's decision does not show both scans: %q", step.Decision.Evidence)
 	}
+	// The quality gate is the attached task's analysis (failed for 1.0.0).
+	if !containsAny(step.Decision.Evidence, "sonar checkout analysis AZe2e") || !containsAny(step.Decision.Evidence, "(task AZtask00000000000001): ERROR") {
+		t.Errorf("qa's decision does not show the attached task's gate: %q", step.Decision.Evidence)
+	}
 
-	good, _ := release("1.1.0")
+	good, _ := release("1.1.0", true)
 	runOnce(t, fleet)
 	wantPromotions(t, fleet, "checkout dev 1.0.0", "checkout dev 1.1.0", "checkout qa 1.1.0")
 	msg := fleet.git(t, "log", "-1", "--format=%B", "--grep=promote checkout 1.1.0 to qa", "main")
-	for _, want := range []string{"Ferry-Digest: " + good, "Ferry-Evidence: trivy referrer sha256:", "Ferry-Evidence: trivy fs referrer sha256:"} {
+	for _, want := range []string{"Ferry-Digest: " + good, "Ferry-Evidence: trivy referrer sha256:", "Ferry-Evidence: trivy fs referrer sha256:",
+		"Ferry-Evidence: sonar checkout analysis AZe2e000000000000002 (task AZtask00000000000002): OK"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("qa promotion commit lacks %q:\n%s", want, msg)
 		}
