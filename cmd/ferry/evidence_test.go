@@ -253,10 +253,41 @@ func TestEvidenceCredentials(t *testing.T) {
 	if len(entries) != 2 {
 		t.Fatalf("ls with --docker-config: %+v", entries)
 	}
+	// Without DOCKER_CONFIG, ~/.docker/config.json, where docker login writes.
+	home := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(home, ".docker"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(cfgDir, "config.json"))
+	if err := os.WriteFile(filepath.Join(home, ".docker", "config.json"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_CONFIG", "")
+	t.Setenv("HOME", home)
+	if entries := evidenceLs(t, subject); len(entries) != 2 {
+		t.Fatalf("ls with ~/.docker/config.json: %+v", entries)
+	}
 	// A wrong password is refused, and is not echoed.
 	os.WriteFile(passFile, []byte("wrong-password-xyz"), 0o600)
 	_, _, errOut, err := runFerry(t, "evidence", "ls", subject, "--username-file", userFile, "--password-file", passFile)
 	if err == nil || strings.Contains(err.Error()+errOut, "wrong-password-xyz") {
 		t.Fatalf("wrong password: %v %s", err, errOut)
+	}
+}
+
+// TestEvidenceInsecure: a registry off loopback is asked over verified TLS
+// only, unless --insecure allows plain HTTP (as an app's insecure: true).
+// registry.invalid never resolves (RFC 2606), so each attempt fails at
+// once and its error names the URL it tried.
+func TestEvidenceInsecure(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	subject := "registry.invalid:5000/shop/checkout@sha256:" + strings.Repeat("0", 64)
+	_, _, _, err := runFerry(t, "evidence", "ls", subject, "--timeout", "10s")
+	if err == nil || !strings.Contains(err.Error(), "https://registry.invalid:5000/") || strings.Contains(err.Error(), "http://registry.invalid") {
+		t.Errorf("without --insecure: %v; want only an https:// attempt", err)
+	}
+	_, _, _, err = runFerry(t, "evidence", "ls", subject, "--insecure", "--timeout", "10s")
+	if err == nil || !strings.Contains(err.Error(), "http://registry.invalid:5000/") {
+		t.Errorf("with --insecure: %v; want a plain http:// attempt", err)
 	}
 }
