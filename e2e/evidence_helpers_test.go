@@ -147,6 +147,7 @@ type sonarStandIn struct {
 
 type sonarAnalysis struct {
 	key, revision, date string
+	task                string
 	passed              bool
 }
 
@@ -168,17 +169,21 @@ func startSonar(t testing.TB, project, token string) *sonarStandIn {
 	return s
 }
 
-// analyse records a new analysis of revision whose quality gate passed or failed.
-func (s *sonarStandIn) analyse(revision string, passed bool) {
+// analyse records a new analysis of revision whose quality gate passed or
+// failed, and returns the Compute Engine task that produced it (the
+// ceTaskId of the scanner's report-task.txt).
+func (s *sonarStandIn) analyse(revision string, passed bool) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := sonarAnalysis{
 		key:      fmt.Sprintf("AZe2e%015d", len(s.analyses)+1),
+		task:     fmt.Sprintf("AZtask%014d", len(s.analyses)+1),
 		revision: revision,
 		date:     time.Date(2026, 11, 25, 17, len(s.analyses), 0, 0, time.UTC).Format("2006-01-02T15:04:05-0700"),
 		passed:   passed,
 	}
 	s.analyses = append([]sonarAnalysis{a}, s.analyses...)
+	return a.task
 }
 
 func (s *sonarStandIn) refusedRequests() int {
@@ -240,6 +245,21 @@ func (s *sonarStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		sonarError(w, http.StatusNotFound, fmt.Sprintf("Analysis with id '%s' is not found", id))
+	case "/api/ce/task":
+		// The shape of SonarQube's documented api/ce/task answer (see
+		// agent/evidence/sonar/testdata/ce_task).
+		id := q.Get("id")
+		for _, a := range s.analyses {
+			if a.task == id {
+				writeJSON(w, map[string]any{"task": map[string]any{
+					"id": a.task, "type": "REPORT", "componentKey": s.project, "componentName": s.project,
+					"componentQualifier": "TRK", "analysisId": a.key, "status": "SUCCESS",
+					"submittedAt": a.date, "executedAt": a.date, "warningCount": 0, "warnings": []any{},
+				}})
+				return
+			}
+		}
+		sonarError(w, http.StatusNotFound, fmt.Sprintf("No activity found for task '%s'", id))
 	default:
 		sonarError(w, http.StatusNotFound, "Unknown url : "+r.URL.Path)
 	}

@@ -1,4 +1,5 @@
-# The production tier (prod): no HIGH or CRITICAL vulnerability that has a fix, the SonarQube
+# The production tier (prod): no HIGH or CRITICAL vulnerability that has a fix (in the
+# image scan or the file-system scan of the source, when one is attached), the SonarQube
 # quality gate passed, and long enough in the source environment (ppd).
 # Freezes hold every environment (common.rego).
 package ferry.promotion
@@ -17,6 +18,18 @@ deny contains msg if {
 # fixable lists the HIGH and CRITICAL findings that have a fixed version.
 fixable contains sprintf("%s in %s (fixed in %s)", [f.id, object.get(f, "package", "?"), f.fixed]) if {
 	some f in input.evidence.trivy.findings
+	f.severity in {"HIGH", "CRITICAL"}
+	f.fixed != ""
+}
+
+deny contains msg if {
+	input.environment.tier == "production"
+	count(fixable_fs) > 0
+	msg := sprintf("the source of %s has HIGH or CRITICAL vulnerabilities with a fix available (file-system scan): %s; update those dependencies and rebuild", [version, concat("; ", sort(fixable_fs))])
+}
+
+fixable_fs contains sprintf("%s in %s (fixed in %s)", [f.id, object.get(f, "package", "?"), f.fixed]) if {
+	some f in input.evidence.trivy.fs.findings
 	f.severity in {"HIGH", "CRITICAL"}
 	f.fixed != ""
 }

@@ -98,3 +98,14 @@ test_prod_no_evidence_denied_for_each_gate if {
 		"no soak time known for 1.4.2 in ppd: deploy it there and wait 3600s",
 	} with input as without(with_env("prod"), "/evidence")
 }
+
+test_prod_fixable_in_fs_scan_denied if {
+	inp := set(with_env("prod"), "/evidence/trivy/fs", {
+		"summary": {"CRITICAL": 1, "HIGH": 1, "MEDIUM": 0, "LOW": 0, "UNKNOWN": 0},
+		"findings": [
+			{"id": "CVE-2026-7001", "package": "lodash", "severity": "CRITICAL", "installed": "4.17.0", "fixed": "4.17.21"},
+			{"id": "CVE-2026-7002", "package": "minimist", "severity": "HIGH", "installed": "1.2.0"},
+		],
+	})
+	promotion.deny == {"the source of 1.4.2 has HIGH or CRITICAL vulnerabilities with a fix available (file-system scan): CVE-2026-7001 in lodash (fixed in 4.17.21); update those dependencies and rebuild"} with input as inp
+}

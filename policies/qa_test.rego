@@ -45,3 +45,40 @@ test_gate_follows_the_tier_not_the_name if {
 	promotion.deny == {"CRITICAL vulnerabilities in 1.4.2: 1 (CVE-2026-1111); update the affected packages and rebuild"} with input as set(renamed, "/evidence/trivy/findings/0/severity", "CRITICAL")
 	count(promotion.deny) == 0 with input as set(inp, "/environment/tier", "development")
 }
+
+# Two scans per image: the image scan (input.evidence.trivy.summary, also
+# .image) and the file-system scan of the source (.fs).
+fs_scan(findings) := {
+	"summary": {"CRITICAL": count([f | some f in findings; f.severity == "CRITICAL"]), "HIGH": 0, "MEDIUM": 0, "LOW": 0, "UNKNOWN": 0},
+	"fixable": {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 0, "UNKNOWN": 0},
+	"findings": findings,
+}
+
+test_qa_critical_in_fs_scan_denied if {
+	inp := set(with_env("qa"), "/evidence/trivy/fs", fs_scan([{"id": "CVE-2026-7001", "package": "github.com/example/yaml", "severity": "CRITICAL", "installed": "1.0.0", "fixed": "1.0.1"}]))
+	promotion.deny == {"CRITICAL vulnerabilities in the source of 1.4.2 (file-system scan): 1 (CVE-2026-7001); update the affected dependencies and rebuild"} with input as inp
+}
+
+test_qa_critical_in_both_scans_denied_twice if {
+	inp := set(
+		set(set(with_env("qa"), "/evidence/trivy/summary/CRITICAL", 1), "/evidence/trivy/findings/0/severity", "CRITICAL"),
+		"/evidence/trivy/fs", fs_scan([{"id": "CVE-2026-7001", "package": "lodash", "severity": "CRITICAL", "installed": "4.17.0"}]),
+	)
+	count(promotion.deny) == 2 with input as inp
+}
+
+test_qa_clean_fs_scan_allowed if {
+	count(promotion.deny) == 0 with input as set(with_env("qa"), "/evidence/trivy/fs", fs_scan([]))
+}
+
+test_qa_fs_scan_alone_is_no_image_scan if {
+	# The source was scanned, the image was not: the image scan still
+	# decides, and it is missing.
+	inp := set(without(without(without(with_env("qa"), "/evidence/trivy/summary"), "/evidence/trivy/findings"), "/evidence/trivy/fixable"), "/evidence/trivy/fs", fs_scan([]))
+	promotion.deny == {"no Trivy report for 1.4.2: scan the image and attach the report"} with input as inp
+}
+
+test_qa_missing_fs_scan_not_denied if {
+	not with_env("qa").evidence.trivy.fs
+	count(promotion.deny) == 0 with input as with_env("qa")
+}

@@ -21,11 +21,32 @@ import (
 	"github.com/ferry-dev/ferry/internal/httpx"
 )
 
-// Artifact types of Trivy reports attached to images as OCI referrers.
+// Artifact types of evidence attached to images as OCI referrers.
 const (
 	TrivyReportType = "application/vnd.aquasec.trivy.report+json"
 	SARIFReportType = "application/sarif+json"
+	// SonarReportTaskType is a sonar-scanner report-task.txt. No vendor
+	// type exists for it; this one is ferry's.
+	SonarReportTaskType = "application/vnd.ferry.sonar.report-task+text"
 )
+
+// KindAnnotation on a scan's referrer says what was scanned: KindImage (the
+// image itself; also a report without the annotation, as every report was
+// before kinds) or KindFS (the source tree, `trivy fs`).
+const (
+	KindAnnotation = "dev.ferry.evidence.kind"
+	KindImage      = "image"
+	KindFS         = "fs"
+)
+
+// ScanKind is the kind of the scan a referrer carries: its KindAnnotation,
+// KindImage when it has none.
+func ScanKind(annotations map[string]string) string {
+	if k := annotations[KindAnnotation]; k != "" {
+		return k
+	}
+	return KindImage
+}
 
 // Images reads what the registry knows about a candidate beyond its tag.
 type Images interface {
@@ -37,6 +58,13 @@ type Images interface {
 // QualityGates reads a SonarQube project's quality gate.
 type QualityGates interface {
 	QualityGate(ctx context.Context, projectKey, revision string) (sonar.Gate, error)
+}
+
+// TaskGates reads the quality gate of the analysis a SonarQube
+// report-task.txt names (its ceTaskId). A QualityGates that is one binds
+// an image to the analysis attached to it; sonar.Client is one.
+type TaskGates interface {
+	TaskGate(ctx context.Context, projectKey, taskID string) (sonar.Gate, error)
 }
 
 // MetricQuerier runs instant Prometheus queries.
@@ -54,10 +82,12 @@ type Cache struct {
 	sonar  map[string]sonarResult
 }
 
+// trivyResult is what one candidate's scans came to: the image scan (the
+// one every source gives) and, from referrers, the file-system scan.
 type trivyResult struct {
-	report *trivy.Report
-	where  string
-	note   string
+	image, fs           *trivy.Report
+	imageWhere, fsWhere string
+	notes               []string
 }
 
 type sonarResult struct {
@@ -150,14 +180,41 @@ func (s trivySource) Gather(ctx context.Context, req *Request, out map[string]an
 		}
 		req.Cache.trivy[req.Candidate.Digest] = res
 	}
-	if res.report == nil {
-		d.Notes = append(d.Notes, res.note)
+	d.Notes = append(d.Notes, res.notes...)
+	if doc := trivyInput(res); doc != nil {
+		out["trivy"] = doc
+	}
+	for _, r := range []struct {
+		report *trivy.Report
+		label  string
+	}{{res.image, res.imageWhere}, {res.fs, res.fsWhere}} {
+		if r.report != nil {
+			sum := r.report.Summary
+			d.Evidence = append(d.Evidence, fmt.Sprintf("trivy %s: CRITICAL=%d HIGH=%d MEDIUM=%d LOW=%d", r.label, sum["CRITICAL"], sum["HIGH"], sum["MEDIUM"], sum["LOW"]))
+		}
+	}
+	return nil
+}
+
+// trivyInput is input.evidence.trivy: its summary, fixable, findings and
+// source are the image scan's, as they were before scans had kinds, so
+// policies written then keep judging the image; image and fs hold each
+// scan whole. nil when there is no scan at all. Without an image scan the
+// top-level fields are absent, so a rule that needs the image's scan
+// fails closed even when the source tree was scanned.
+func trivyInput(res trivyResult) map[string]any {
+	if res.image == nil && res.fs == nil {
 		return nil
 	}
-	out["trivy"] = res.report
-	sum := res.report.Summary
-	d.Evidence = append(d.Evidence, fmt.Sprintf("trivy %s: CRITICAL=%d HIGH=%d MEDIUM=%d LOW=%d", res.where, sum["CRITICAL"], sum["HIGH"], sum["MEDIUM"], sum["LOW"]))
-	return nil
+	doc := map[string]any{}
+	if r := res.image; r != nil {
+		doc["summary"], doc["fixable"], doc["findings"], doc["source"] = r.Summary, r.Fixable, r.Findings, r.Source
+		doc[KindImage] = r
+	}
+	if res.fs != nil {
+		doc[KindFS] = res.fs
+	}
+	return doc
 }
 
 func (s trivySource) read(ctx context.Context, req *Request, cfg *config.TrivyEvidence) (trivyResult, error) {
@@ -184,7 +241,7 @@ func (s trivySource) read(ctx context.Context, req *Request, cfg *config.TrivyEv
 		data, err = trivy.Fetch(ctx, s.g.opts.HTTP, url, limit)
 		if errors.Is(err, trivy.ErrNotFound) {
 			// Not uploaded (yet): absent, as a missing referrer or file is.
-			return trivyResult{note: fmt.Sprintf("no Trivy report at %s (%v)", httpx.RedactURL(url), err)}, nil
+			return trivyResult{notes: []string{fmt.Sprintf("no Trivy report at %s (%v)", httpx.RedactURL(url), err)}}, nil
 		}
 		if err != nil {
 			return trivyResult{}, fmt.Errorf("trivy report of %s %s: %w", app.Name, v, err)
@@ -197,24 +254,14 @@ func (s trivySource) read(ctx context.Context, req *Request, cfg *config.TrivyEv
 		}
 		data, err = req.State.Snap.ReadFile(p)
 		if errors.Is(err, fs.ErrNotExist) {
-			return trivyResult{note: fmt.Sprintf("no Trivy report at %s in the fleet repo", p)}, nil
+			return trivyResult{notes: []string{fmt.Sprintf("no Trivy report at %s in the fleet repo", p)}}, nil
 		}
 		if err != nil {
 			return trivyResult{}, err
 		}
 		where = "file " + p
 	default:
-		if req.Cache.images == nil {
-			return trivyResult{note: "no registry to read Trivy referrers from"}, nil
-		}
-		arts, err := req.Cache.images.Referrers(ctx, app.Image, v.Digest, []string{TrivyReportType, SARIFReportType}, limit, app.Insecure)
-		if err != nil {
-			return trivyResult{}, fmt.Errorf("trivy referrers of %s@%s: %w", app.Image, v.Digest, err)
-		}
-		if len(arts) == 0 {
-			return trivyResult{note: fmt.Sprintf("no Trivy report is attached to %s@%s", app.Image, ledger.ShortDigest(v.Digest))}, nil
-		}
-		data, where = arts[0].Data, "referrer "+arts[0].Digest
+		return s.referrers(ctx, req, limit)
 	}
 	// A report that does not parse is an error, not absent evidence: it
 	// needs a person, and must not pass for a scan that was never made.
@@ -222,7 +269,54 @@ func (s trivySource) read(ctx context.Context, req *Request, cfg *config.TrivyEv
 	if err != nil {
 		return trivyResult{}, fmt.Errorf("trivy report of %s %s (%s): %w", app.Name, v, where, err)
 	}
-	return trivyResult{report: &report, where: where}, nil
+	return trivyResult{image: &report, imageWhere: where}, nil
+}
+
+// referrers reads the newest attached report of each kind: the image scan
+// (a report without a kind is one) and the file-system scan.
+func (s trivySource) referrers(ctx context.Context, req *Request, limit int64) (trivyResult, error) {
+	app, v := req.App, req.Candidate
+	if req.Cache.images == nil {
+		return trivyResult{notes: []string{"no registry to read Trivy referrers from"}}, nil
+	}
+	arts, err := req.Cache.images.Referrers(ctx, app.Image, v.Digest, []string{TrivyReportType, SARIFReportType}, limit, app.Insecure)
+	if err != nil {
+		return trivyResult{}, fmt.Errorf("trivy referrers of %s@%s: %w", app.Image, v.Digest, err)
+	}
+	var res trivyResult
+	for _, a := range arts { // newest first: the first of each kind wins
+		kind := ScanKind(a.Annotations)
+		var dst **trivy.Report
+		var where *string
+		switch kind {
+		case KindImage:
+			dst, where = &res.image, &res.imageWhere
+		case KindFS:
+			dst, where = &res.fs, &res.fsWhere
+		default:
+			continue // another tool's kind: not a scan ferry knows how to weigh
+		}
+		if *dst != nil {
+			continue
+		}
+		report, err := trivy.Parse(a.Data)
+		if err != nil {
+			return trivyResult{}, fmt.Errorf("trivy report of %s %s (%s referrer %s): %w", app.Name, v, kind, a.Digest, err)
+		}
+		*dst = &report
+		*where = "referrer " + a.Digest
+		if kind == KindFS {
+			*where = "fs referrer " + a.Digest
+		}
+	}
+	short := ledger.ShortDigest(v.Digest)
+	switch {
+	case res.image == nil && res.fs == nil:
+		res.notes = append(res.notes, fmt.Sprintf("no Trivy report is attached to %s@%s", app.Image, short))
+	case res.image == nil:
+		res.notes = append(res.notes, fmt.Sprintf("no Trivy image scan is attached to %s@%s (only a file-system scan)", app.Image, short))
+	}
+	return res, nil
 }
 
 // sonarSource is input.evidence.sonar: the quality gate of the analysis of
@@ -236,11 +330,10 @@ func (s sonarSource) Gather(ctx context.Context, req *Request, out map[string]an
 	}
 	res, ok := req.Cache.sonar[req.Candidate.Digest]
 	if !ok {
-		info, err := req.Cache.inspect(ctx, req.App, req.Candidate.Digest)
-		if err != nil {
+		var err error
+		if res, err = s.read(ctx, req, client); err != nil {
 			return err
 		}
-		res = readSonar(ctx, client, req.App, info.Revision)
 		req.Cache.sonar[req.Candidate.Digest] = res
 	}
 	if res.gate == nil {
@@ -248,8 +341,69 @@ func (s sonarSource) Gather(ctx context.Context, req *Request, out map[string]an
 		return nil
 	}
 	out["sonar"] = res.gate
-	d.Evidence = append(d.Evidence, fmt.Sprintf("sonar %s analysis %s: %s", req.App.Evidence.Sonar.ProjectKey, res.gate.AnalysisID, res.gate.Status))
+	line := fmt.Sprintf("sonar %s analysis %s: %s", req.App.Evidence.Sonar.ProjectKey, res.gate.AnalysisID, res.gate.Status)
+	if res.gate.TaskID != "" {
+		line = fmt.Sprintf("sonar %s analysis %s (task %s): %s", req.App.Evidence.Sonar.ProjectKey, res.gate.AnalysisID, res.gate.TaskID, res.gate.Status)
+	}
+	d.Evidence = append(d.Evidence, line)
 	return nil
+}
+
+// read finds the candidate's analysis: the one a report-task.txt attached
+// to the image names, else the newest of the image's source revision.
+func (s sonarSource) read(ctx context.Context, req *Request, client QualityGates) (sonarResult, error) {
+	if tg, ok := client.(TaskGates); ok && req.Cache.images != nil && req.Candidate.Digest != "" {
+		res, found, err := readSonarTask(ctx, req, tg)
+		if err != nil || found {
+			return res, err
+		}
+	}
+	info, err := req.Cache.inspect(ctx, req.App, req.Candidate.Digest)
+	if err != nil {
+		return sonarResult{}, err
+	}
+	return readSonar(ctx, client, req.App, info.Revision), nil
+}
+
+// readSonarTask reads the gate of the analysis the newest report-task.txt
+// attached to the candidate names. found is false when none is attached.
+func readSonarTask(ctx context.Context, req *Request, client TaskGates) (res sonarResult, found bool, err error) {
+	app, v := req.App, req.Candidate
+	cfg := app.Evidence.Sonar
+	timeout := cfg.Timeout.Std()
+	if timeout <= 0 {
+		timeout = defaultEvidenceTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	arts, err := req.Cache.images.Referrers(ctx, app.Image, v.Digest, []string{SonarReportTaskType}, sonar.MaxReportTaskBytes, app.Insecure)
+	if err != nil {
+		return sonarResult{}, false, fmt.Errorf("sonar report-task referrers of %s@%s: %w", app.Image, v.Digest, err)
+	}
+	if len(arts) == 0 {
+		return sonarResult{}, false, nil
+	}
+	rt, err := sonar.ParseReportTask(arts[0].Data)
+	if err != nil {
+		return sonarResult{}, true, fmt.Errorf("sonar report-task of %s %s (referrer %s): %w", app.Name, v, arts[0].Digest, err)
+	}
+	// The attached file chooses the analysis, never the server or the
+	// project: the token goes only to the configured server, and a task of
+	// another project does not stand for this one.
+	if rt.ProjectKey != cfg.ProjectKey {
+		return sonarResult{note: fmt.Sprintf("the SonarQube report task attached to %s (referrer %s) is of project %q, not %q: no quality gate for this image",
+			v, ledger.ShortDigest(arts[0].Digest), rt.ProjectKey, cfg.ProjectKey)}, true, nil
+	}
+	gate, err := client.TaskGate(ctx, cfg.ProjectKey, rt.CETaskID)
+	switch {
+	case errors.Is(err, sonar.ErrTaskPending):
+		return sonarResult{note: fmt.Sprintf("SonarQube is still processing task %s of %s: no quality gate yet", rt.CETaskID, cfg.ProjectKey)}, true, nil
+	case errors.Is(err, sonar.ErrNoAnalysis):
+		return sonarResult{note: fmt.Sprintf("SonarQube task %s gave no analysis: %v", rt.CETaskID, err)}, true, nil
+	case err != nil:
+		return sonarResult{note: fmt.Sprintf("SonarQube quality gate unavailable: %v", err)}, true, nil
+	}
+	return sonarResult{gate: &gate}, true, nil
 }
 
 func readSonar(ctx context.Context, client QualityGates, app *config.App, revision string) sonarResult {

@@ -164,9 +164,18 @@ func (g *Gate) worstCases(app *config.App, env *config.Environment) []map[string
 	}
 	bad := map[string]any{}
 	if app.Evidence.Trivy != nil {
-		bad["trivy"] = map[string]any{"summary": severities(1), "fixable": severities(1), "findings": []any{
-			map[string]any{"id": "CVE-0000-0000", "package": "worst-case", "severity": "CRITICAL", "installed": "1.0.0", "fixed": "1.0.1"},
-		}}
+		scan := func() map[string]any {
+			return map[string]any{"summary": severities(1), "fixable": severities(1), "findings": []any{
+				map[string]any{"id": "CVE-0000-0000", "package": "worst-case", "severity": "CRITICAL", "installed": "1.0.0", "fixed": "1.0.1"},
+			}}
+		}
+		trivyDoc := scan()
+		trivyDoc[KindImage] = scan()
+		// Only referrers carry a file-system scan.
+		if app.Evidence.Trivy.From == "" || app.Evidence.Trivy.From == config.TrivyFromReferrers {
+			trivyDoc[KindFS] = scan()
+		}
+		bad["trivy"] = trivyDoc
 	}
 	if app.Evidence.Sonar != nil {
 		bad["sonar"] = map[string]any{"status": "ERROR", "conditions": []any{map[string]any{"metric": "new_coverage", "status": "ERROR", "actual": "0", "threshold": "80"}}}

@@ -34,7 +34,9 @@ type Artifact struct {
 	// Created is its org.opencontainers.image.created annotation; zero when
 	// absent or unparsable.
 	Created time.Time
-	Data    []byte
+	// Annotations are the artifact manifest's annotations (never nil).
+	Annotations map[string]string
+	Data        []byte
 }
 
 // Referrers returns the artifacts that name repo@digest as their subject and
@@ -153,10 +155,15 @@ func (c *Client) fetchArtifact(ctx context.Context, p *remote.Puller, ref name.D
 	if int64(len(data)) != blob.Size {
 		return Artifact{}, false, fmt.Errorf("layer %s is %d bytes, its descriptor says %d", blob.Digest, len(data), blob.Size)
 	}
+	anns := m.Annotations
+	if anns == nil {
+		anns = map[string]string{}
+	}
 	return Artifact{
 		ArtifactType: typ,
 		Digest:       desc.Digest.String(),
 		Created:      parseCreated(m.Annotations),
+		Annotations:  anns,
 		Data:         data,
 	}, true, nil
 }

@@ -54,7 +54,9 @@ func TestReferrers(t *testing.T) {
 				return d
 			}
 			older := attach(subject, trivyType, report(1), day(24))
-			newer := attach(subject, trivyType, report(2), day(25))
+			newerAnns := day(25)
+			newerAnns["dev.ferry.evidence.kind"] = "fs"
+			newer := attach(subject, trivyType, report(2), newerAnns)
 			undated := attach(subject, trivyType, report(3), map[string]string{AnnotationCreated: ""})
 			sbom := attach(subject, sbomType, []byte(`{"spdxVersion":"SPDX-2.3"}`), day(26))
 			attach(other, trivyType, report(4), day(27))
@@ -80,6 +82,13 @@ func TestReferrers(t *testing.T) {
 			}
 			if !got[2].Created.IsZero() {
 				t.Errorf("undated artifact has Created %v", got[2].Created)
+			}
+			// The caller's annotations come back (the scan's kind lives there).
+			if k := got[0].Annotations["dev.ferry.evidence.kind"]; k != "fs" {
+				t.Errorf("newest artifact's kind annotation = %q, want fs (annotations %v)", k, got[0].Annotations)
+			}
+			if got[1].Annotations == nil || got[1].Annotations["dev.ferry.evidence.kind"] != "" {
+				t.Errorf("older artifact's annotations = %v, want a map without a kind", got[1].Annotations)
 			}
 
 			all, err := c.Referrers(ctx, repo, subject, nil, 0, false)

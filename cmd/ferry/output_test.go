@@ -103,8 +103,8 @@ func TestOutputGolden(t *testing.T) {
 }
 
 // TestOutputFlags checks every command with -o takes it from the one
-// helper (internal/output), and that plan, status, dora and policy eval
-// refuse a wrong value before they read anything: here --config names a
+// helper (internal/output), and that plan, status, dora, policy eval and
+// evidence ls refuse a wrong value before they read anything: here --config names a
 // file that does not exist, so a later check would blame it instead.
 func TestOutputFlags(t *testing.T) {
 	var with []string
@@ -121,7 +121,7 @@ func TestOutputFlags(t *testing.T) {
 		}
 	}
 	walk(rootCmd())
-	if got, want := strings.Join(with, ", "), "ferry dora, ferry plan, ferry policy eval, ferry status"; got != want {
+	if got, want := strings.Join(with, ", "), "ferry dora, ferry evidence ls, ferry plan, ferry policy eval, ferry status"; got != want {
 		t.Errorf("commands with -o: %s; want %s", got, want)
 	}
 
@@ -131,6 +131,7 @@ func TestOutputFlags(t *testing.T) {
 		{"status", "--output", "table"},
 		{"dora", "-o", "JSON"},
 		{"policy", "eval", "--input", "in.json", "-o", "wide"},
+		{"evidence", "ls", "127.0.0.1:1/shop/checkout@sha256:" + strings.Repeat("0", 64), "-o", "yaml"},
 	} {
 		code, stdout, _, err := runFerry(t, append(args, "--config", missing)...)
 		val := args[len(args)-1]

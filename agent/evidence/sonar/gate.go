@@ -44,8 +44,11 @@ type Condition struct {
 // evidence.sonar. AnalysisID is empty when the gate was read for the
 // project's latest analysis rather than for a revision.
 type Gate struct {
-	Status     string      `json:"status"`
-	AnalysisID string      `json:"analysisId"`
+	Status     string `json:"status"`
+	AnalysisID string `json:"analysisId"`
+	// TaskID is the Compute Engine task of a report-task.txt attached to the
+	// image, when the gate was read through it.
+	TaskID     string      `json:"taskId,omitempty"`
 	Conditions []Condition `json:"conditions"`
 }
 

@@ -99,6 +99,18 @@ func (s *recorded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		default:
 			s.fail(w, http.StatusBadRequest, "bad project_status query %q", r.URL.RawQuery)
 		}
+	case taskPath:
+		id := q.Get("id")
+		if !onlyParams(q, "id") || id == "" {
+			s.fail(w, http.StatusBadRequest, "bad ce/task query %q", r.URL.RawQuery)
+			return
+		}
+		file := filepath.Join("testdata", "ce_task", id+".json")
+		if _, err := os.Stat(file); err != nil {
+			apiError(w, http.StatusNotFound, fmt.Sprintf("No activity found for task '%s'", id))
+			return
+		}
+		s.serveFile(w, file)
 	default:
 		s.fail(w, http.StatusNotFound, "unexpected path %s", r.URL.Path)
 	}
