@@ -57,3 +57,23 @@ func TestScopeSize(t *testing.T) {
 		}
 	}
 }
+
+// TestDenialLogKeepsNotesApart: a denial's reasons and notes are one
+// field each, the messages joined with "; ", not fmt's [a b] that ran two
+// notes together into one sentence (issue 14 item 7).
+func TestDenialLogKeepsNotesApart(t *testing.T) {
+	var buf bytes.Buffer
+	o := newObserver(slog.New(slog.NewTextHandler(&buf, nil)), nil, nil, time.Now)
+	o.decided(Step{App: "checkout", Env: "qa", Action: ActionDeny, Reason: "denied", Decision: &gate.Decision{
+		Deny:  []string{"no Trivy report", "a CRITICAL vulnerability"},
+		Notes: []string{"no Trivy report is attached to r@sha256:0123", "SonarQube has no analysis of checkout at revision abc"},
+	}}, time.Now())
+	for _, want := range []string{
+		`reasons="no Trivy report; a CRITICAL vulnerability"`,
+		`notes="no Trivy report is attached to r@sha256:0123; SonarQube has no analysis of checkout at revision abc"`,
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, buf.String())
+		}
+	}
+}
