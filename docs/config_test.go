@@ -30,7 +30,7 @@ type row struct {
 	line           int
 }
 
-var rowRE = regexp.MustCompile("^\\| `([^`]+)` \\| ([^|]+?) \\| ([^|]+?) \\| ")
+var rowRE = regexp.MustCompile("^\\| `([^`]+)` \\| ([^|]+?) \\| ([^|]+?) \\|")
 
 // tableRows reads the reference tables of a page.
 func tableRows(t *testing.T, page string) []row {
