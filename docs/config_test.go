@@ -16,6 +16,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/canary"
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/kube"
+	"github.com/ferry-dev/ferry/agent/notify"
 	"github.com/ferry-dev/ferry/agent/registry"
 	"github.com/ferry-dev/ferry/agent/webhook"
 	"github.com/ferry-dev/ferry/analysis"
@@ -229,8 +230,22 @@ func TestConfigReferenceExamples(t *testing.T) {
 		t.Fatalf("found %d yaml examples in config.md", len(blocks))
 	}
 	for _, b := range blocks {
-		if _, err := config.Parse(fmt.Sprintf("config.md:%d", b.line), []byte(complete(b.text))); err != nil {
+		p, err := config.Parse(fmt.Sprintf("config.md:%d", b.line), []byte(complete(b.text)))
+		if err != nil {
 			t.Errorf("example at config.md:%d does not parse:\n%v", b.line, err)
+			continue
+		}
+		// Message templates are checked by the notifier, against an event.
+		n := p.Notifications
+		if e := n.Email; e != nil {
+			if _, err := notify.NewTemplates(e.Subject, e.Body); err != nil {
+				t.Errorf("config.md:%d: notifications.email templates: %v", b.line, err)
+			}
+		}
+		if s := n.Slack; s != nil {
+			if _, err := notify.NewTemplates(s.Subject, s.Body); err != nil {
+				t.Errorf("config.md:%d: notifications.slack templates: %v", b.line, err)
+			}
 		}
 	}
 }
@@ -350,4 +365,20 @@ func sourceConst(t *testing.T, file, name string) int64 {
 	}
 	t.Fatalf("%s has no constant %s", file, name)
 	return 0
+}
+
+// TestConfigReferenceExamplesCover: every key appears in an example on the
+// page (which TestConfigReferenceExamples parses), so each has one.
+func TestConfigReferenceExamplesCover(t *testing.T) {
+	var examples strings.Builder
+	for _, b := range yamlBlocks(t, "config.md") {
+		examples.WriteString(b.text)
+	}
+	for _, k := range configKeys() {
+		last := k.path[strings.LastIndex(k.path, ".")+1:]
+		last = strings.TrimSuffix(last, "[]")
+		if !regexp.MustCompile(`(^|[\s{,])` + regexp.QuoteMeta(last) + `:`).MatchString(examples.String()) {
+			t.Errorf("config.md: no example shows %s", k.path)
+		}
+	}
 }

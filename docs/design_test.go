@@ -63,3 +63,25 @@ func TestDesignTrailers(t *testing.T) {
 		t.Errorf("agent/ledger writes %v;\ndesign.md names %v", ledger, named)
 	}
 }
+
+// TestDesignMetrics: the series design.md names are ones agent/metrics.go
+// exports.
+func TestDesignMetrics(t *testing.T) {
+	src, err := os.ReadFile("../agent/metrics.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("design.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`ferry_[a-z_]+[a-z]`).FindAllString(string(doc), -1)
+	if len(names) < 5 {
+		t.Fatalf("design.md names %d series", len(names))
+	}
+	for _, n := range names {
+		if !strings.Contains(string(src), `"`+n+`"`) {
+			t.Errorf("design.md names %s; agent/metrics.go does not export it", n)
+		}
+	}
+}
