@@ -66,7 +66,7 @@ func TestAppsFor(t *testing.T) {
 // leaves out tags the policy simply does not match.
 func TestPlanSaysSkippedTags(t *testing.T) {
 	f := newTestFleet(t)
-	for _, tag := range []string{"1.0.0", "1.9.9_build", "2.0.0-rc.1", "0.9.0", "latest"} {
+	for _, tag := range []string{"1.0.0", "1.9.9_build", "2.0.0-rc.1", "0.9.0", "latest", "1.0.1_b", "1.0.2_b", "1.0.3_b", "1.0.4_b", "1.0.5_b"} {
 		f.push(t, "shop/checkout", tag)
 	}
 	plan, err := f.agent.Plan(context.Background())
@@ -80,8 +80,9 @@ func TestPlanSaysSkippedTags(t *testing.T) {
 	for _, s := range plan.Skipped[0].Tags {
 		got = append(got, s.Tag)
 	}
-	if strings.Join(got, " ") != "2.0.0-rc.1 1.9.9_build" || plan.Skipped[0].More != 0 {
-		t.Errorf("skipped tags = %v (+%d), want 2.0.0-rc.1 1.9.9_build", got, plan.Skipped[0].More)
+	// The five that look newest, and a count of the rest.
+	if strings.Join(got, " ") != "2.0.0-rc.1 1.9.9_build 1.0.5_b 1.0.4_b 1.0.3_b" || plan.Skipped[0].More != 2 {
+		t.Errorf("skipped tags = %v (+%d), want 2.0.0-rc.1 1.9.9_build 1.0.5_b 1.0.4_b 1.0.3_b (+2)", got, plan.Skipped[0].More)
 	}
 	if r := plan.Skipped[0].Tags[1].Reason; !strings.Contains(r, "not a semantic version") {
 		t.Errorf("1.9.9_build's reason = %q", r)
