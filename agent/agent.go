@@ -73,6 +73,9 @@ const (
 // ErrUnknownTarget marks an alert for an app or environment ferry does not manage.
 var ErrUnknownTarget = rollback.ErrUnknownTarget
 
+// DefaultRegistryPatience is registry.patience when ferry.yaml sets none.
+const DefaultRegistryPatience = 2 * time.Second
+
 // Options wire an Agent.
 type Options struct {
 	Config   *config.Pipeline
@@ -113,7 +116,7 @@ type Options struct {
 	RegistryTimeout time.Duration
 	// RegistryPatience is how long a pass waits for slow registries before
 	// it goes on without their apps (they get a pass of their own when
-	// their answer comes); default 2 s.
+	// their answer comes); default DefaultRegistryPatience.
 	RegistryPatience time.Duration
 	// Render checks that an edited overlay builds; nil: overlays.Render.
 	Render promote.Renderer
@@ -174,7 +177,7 @@ func New(o Options) (*Agent, error) {
 	// 2 s: long enough for a healthy registry, short enough that a hung
 	// one costs the other apps little; its apps get a pass of their own.
 	if o.RegistryPatience <= 0 {
-		o.RegistryPatience = 2 * time.Second
+		o.RegistryPatience = DefaultRegistryPatience
 	}
 	if o.Render == nil {
 		o.Render = overlays.Render

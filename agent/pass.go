@@ -14,6 +14,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/observe"
 	"github.com/ferry-dev/ferry/agent/plan"
+	"github.com/ferry-dev/ferry/agent/registry"
 	"github.com/ferry-dev/ferry/agent/state"
 	"github.com/ferry-dev/ferry/agent/verify"
 )
@@ -90,6 +91,17 @@ type Plan struct {
 	// Ungated names the environments no policy rule can stop (gate.Ungated).
 	Ungated []Ungated `json:"ungated,omitempty"`
 	Steps   []Step    `json:"steps"`
+	// Skipped lists, per app, the tags that look like versions but its tag
+	// policy refuses, and why (plan.MaxSkipped newest-looking, and a count).
+	Skipped []SkippedTags `json:"skipped,omitempty"`
+}
+
+// SkippedTags are one app's refused version-like tags.
+type SkippedTags struct {
+	App  string             `json:"app"`
+	Tags []registry.Skipped `json:"tags"`
+	// More counts the skipped tags not listed.
+	More int `json:"more,omitempty"`
 }
 
 // Result is what one pass saw and did.
@@ -174,6 +186,11 @@ func (a *Agent) pass(ctx context.Context, scope Scope, write bool) (*Result, err
 	p.cache = a.gate.NewCache()
 	p.res = &Result{Plan: Plan{Commit: p.st.Snap.Hash()}}
 	p.res.Plan.Ungated = a.ungated(ctx, p.st.Snap, write, scope.Wait)
+	for _, app := range a.cfg.Apps { // in config order, as the steps
+		if c := p.cands[app.Name]; len(c.Skipped) > 0 {
+			p.res.Plan.Skipped = append(p.res.Plan.Skipped, SkippedTags{App: app.Name, Tags: c.Skipped, More: c.SkippedMore})
+		}
+	}
 	// Environments in order, each seeing the commits pushed for the ones
 	// before it (p.st advances): a version can cross the chain in one pass.
 	for _, env := range a.order {

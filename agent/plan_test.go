@@ -59,3 +59,37 @@ func TestAppsFor(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanSaysSkippedTags: ferry plan lists, under the app, the tags of a
+// real registry that look like versions but the tag policy refuses, with
+// the reason (issue 14 item 7: "1.9.9_build" was ignored in silence), and
+// leaves out tags the policy simply does not match.
+func TestPlanSaysSkippedTags(t *testing.T) {
+	f := newTestFleet(t)
+	for _, tag := range []string{"1.0.0", "1.9.9_build", "2.0.0-rc.1", "0.9.0", "latest", "1.0.1_b", "1.0.2_b", "1.0.3_b", "1.0.4_b", "1.0.5_b"} {
+		f.push(t, "shop/checkout", tag)
+	}
+	plan, err := f.agent.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Skipped) != 1 || plan.Skipped[0].App != "checkout" {
+		t.Fatalf("skipped = %+v, want checkout's", plan.Skipped)
+	}
+	var got []string
+	for _, s := range plan.Skipped[0].Tags {
+		got = append(got, s.Tag)
+	}
+	// The five that look newest, and a count of the rest.
+	if strings.Join(got, " ") != "2.0.0-rc.1 1.9.9_build 1.0.5_b 1.0.4_b 1.0.3_b" || plan.Skipped[0].More != 2 {
+		t.Errorf("skipped tags = %v (+%d), want 2.0.0-rc.1 1.9.9_build 1.0.5_b 1.0.4_b 1.0.3_b (+2)", got, plan.Skipped[0].More)
+	}
+	if r := plan.Skipped[0].Tags[1].Reason; !strings.Contains(r, "not a semantic version") {
+		t.Errorf("1.9.9_build's reason = %q", r)
+	}
+	for _, s := range plan.Steps {
+		if s.Env == "dev" && s.Candidate.Tag != "1.0.0" {
+			t.Errorf("dev candidate = %s, want 1.0.0", s.Candidate)
+		}
+	}
+}

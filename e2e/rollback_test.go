@@ -29,7 +29,7 @@ const errorRateRule = `groups:
 `
 
 // startAlertmanager runs Debian's Alertmanager with the fast intervals of
-// DESIGN.md, sending every alert to ferry's webhook with a bearer token.
+// docs/design.md, sending every alert to ferry's webhook with a bearer token.
 func startAlertmanager(t testing.TB, webhook, token string) string {
 	t.Helper()
 	dir := t.TempDir()

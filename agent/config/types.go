@@ -1,4 +1,4 @@
-// Package config reads and validates ferry.yaml, the pipeline contract of DESIGN.md.
+// Package config reads and validates ferry.yaml, the pipeline contract (docs/config.md).
 package config
 
 import (

@@ -1,6 +1,6 @@
 // Package gate decides whether a version may move into an environment: it
 // gathers the evidence about the candidate (behind one small interface,
-// Source), builds DESIGN.md's policy input and asks the Rego policies of
+// Source), builds the policy input (docs/policy-input.md) and asks the Rego policies of
 // the fleet repo at the commit being reconciled. Evidence that could not be
 // found is absent, never a zero value, so a policy that needs it denies;
 // a decision that errors or times out is a denial too (fail closed).
@@ -101,7 +101,7 @@ type Gate struct {
 	ungated map[string][]Ungated // Ungated's answer by policy bundle hash
 }
 
-// New makes a gate with the evidence sources of DESIGN.md's input document.
+// New makes a gate with the evidence sources of the policy input document (docs/policy-input.md).
 func New(o Options) *Gate {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -234,7 +234,7 @@ func envInput(cfg *config.Pipeline, env *config.Environment) map[string]any {
 	return environment
 }
 
-// Input is DESIGN.md's policy input for req, with the decision's evidence
+// Input is the policy input (docs/policy-input.md) for req, with the decision's evidence
 // lines and notes so far.
 func (g *Gate) Input(ctx context.Context, req *Request) (map[string]any, *Decision, error) {
 	if req.Cache == nil {

@@ -7,7 +7,7 @@ import (
 )
 
 // Message is a commit message: a one-line subject, an optional body and
-// trailers in `git interpret-trailers` format (DESIGN.md "Commits").
+// trailers in `git interpret-trailers` format (docs/design.md "Commits").
 type Message struct {
 	Subject  string
 	Body     string

@@ -3,7 +3,7 @@
 // rollbacks, freezes, rejections) and the verdict notes on them. It is the
 // only code that knows a subject, a trailer key or the notes ref; everyone
 // else builds a typed record and calls Message, or reads one with Parse.
-// git log is the audit trail, so the format is a contract (DESIGN.md
+// git log is the audit trail, so the format is a contract (docs/design.md
 // "Commits"): fields may be added, existing ones keep their shape.
 package ledger
 
@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// Trailer keys of DESIGN.md's commit contract.
+// Trailer keys of docs/design.md's commit contract.
 const (
 	keyApp          = "Ferry-App"
 	keyEnv          = "Ferry-Env"

@@ -9,7 +9,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/registry"
 )
 
-// Metrics are the agent's Prometheus series (DESIGN.md "Metrics and pages").
+// Metrics are the agent's Prometheus series (docs/design.md "Metrics and pages").
 // A nil *Metrics records nothing.
 type Metrics struct {
 	promotions  *prometheus.CounterVec

@@ -137,9 +137,9 @@ func (o *Observer) Decided(step plan.Step, passStart time.Time) {
 		o.Log.Info("held", append(attrs, "reason", step.Reason)...)
 	case step.Decision == nil:
 	case step.Decision.Allow:
-		o.Log.Info("allowed", append(attrs, "policy", step.Decision.Policy, "warnings", step.Decision.Warn)...)
+		o.Log.Info("allowed", append(attrs, "policy", step.Decision.Policy, "warnings", logLines(step.Decision.Warn))...)
 	default:
-		o.Log.Warn("denied", append(attrs, "policy", step.Decision.Policy, "reasons", step.Decision.Deny, "notes", step.Decision.Notes)...)
+		o.Log.Warn("denied", append(attrs, "policy", step.Decision.Policy, "reasons", logLines(step.Decision.Deny), "notes", logLines(step.Decision.Notes))...)
 		o.Notify(notify.Event{Kind: notify.Denial, App: step.App, Env: step.Env, Version: step.Candidate.Tag, From: step.From,
 			Reason: "denied by policy " + step.Decision.Policy, Reasons: step.Decision.Deny})
 	}
@@ -249,4 +249,13 @@ func (o *Observer) Verdict(v verify.Verification, res analysis.Result) {
 		o.Notify(notify.Event{Kind: notify.AnalysisFailed, App: v.App, Env: v.Env, Version: v.Version.Tag, Commit: v.Commit,
 			Reason: "analysis " + res.Template + " of " + v.String() + " failed: " + res.Reason})
 	}
+}
+
+// logLines is a list of messages as one log field. slog prints a []string
+// as fmt does, [a b], so two notes read as one sentence run together
+// (issue 14 item 7); the messages are joined with "; " instead.
+type logLines []string
+
+func (l logLines) LogValue() slog.Value {
+	return slog.StringValue(strings.Join(l, "; "))
 }

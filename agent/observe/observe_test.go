@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferry-dev/ferry/agent/gate"
+	"github.com/ferry-dev/ferry/agent/plan"
 )
 
 // TestUngatedLoggedOnChange: the ungated environments are logged at the
@@ -36,6 +37,26 @@ func TestUngatedLoggedOnChange(t *testing.T) {
 		info := strings.Count(buf.String(), `msg="every environment is gated`)
 		if warns != tc.warns || info != tc.info {
 			t.Errorf("ungated(%v) logged %d warnings and %d all-clear, want %d and %d:\n%s", tc.envs, warns, info, tc.warns, tc.info, buf.String())
+		}
+	}
+}
+
+// TestDenialLogKeepsNotesApart: a denial's reasons and notes are one
+// field each, the messages joined with "; ", not fmt's [a b] that ran two
+// notes together into one sentence (issue 14 item 7).
+func TestDenialLogKeepsNotesApart(t *testing.T) {
+	var buf bytes.Buffer
+	o := New(slog.New(slog.NewTextHandler(&buf, nil)), nil, nil, time.Now)
+	o.Decided(plan.Step{App: "checkout", Env: "qa", Action: plan.ActionDeny, Reason: "denied", Decision: &gate.Decision{
+		Deny:  []string{"no Trivy report", "a CRITICAL vulnerability"},
+		Notes: []string{"no Trivy report is attached to r@sha256:0123", "SonarQube has no analysis of checkout at revision abc"},
+	}}, time.Now())
+	for _, want := range []string{
+		`reasons="no Trivy report; a CRITICAL vulnerability"`,
+		`notes="no Trivy report is attached to r@sha256:0123; SonarQube has no analysis of checkout at revision abc"`,
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, buf.String())
 		}
 	}
 }

@@ -29,7 +29,16 @@ type Candidate struct {
 	// Pending: the registry has not answered within the pass's patience;
 	// the look-up goes on and asks for a pass of its own when it ends.
 	Pending bool
+	// Skipped are the newest-looking tags that look like versions but the
+	// tag policy refuses (registry.Skipped), SkippedMore the count of the
+	// others: ferry plan says why a tag was not taken.
+	Skipped     []registry.Skipped
+	SkippedMore int
 }
+
+// MaxSkipped bounds the skipped tags kept per app, so a hundred noise tags
+// do not flood ferry plan.
+const MaxSkipped = 5
 
 // Poller asks registries for candidates. A slow or dead registry holds
 // back only the apps on it: each app's look-up runs on its own with a
@@ -151,15 +160,15 @@ func (p *Poller) lookupOne(ctx context.Context, app *config.App, sel *registry.S
 	if err != nil {
 		return Candidate{Err: err}
 	}
-	tag, ok := sel.Select(tags)
+	tag, ok, skipped, more := sel.SelectSkipping(tags, MaxSkipped)
 	if !ok {
-		return Candidate{Err: fmt.Errorf("no tag of %s matches %s", app.Image, describeTags(app.Tags))}
+		return Candidate{Err: fmt.Errorf("no tag of %s matches %s", app.Image, describeTags(app.Tags)), Skipped: skipped, SkippedMore: more}
 	}
 	desc, err := p.Registry.Resolve(ctx, app.Image, tag, app.Insecure)
 	if err != nil {
-		return Candidate{Err: err}
+		return Candidate{Err: err, Skipped: skipped, SkippedMore: more}
 	}
-	return Candidate{Version: ledger.Version{Tag: tag, Digest: desc.Digest}}
+	return Candidate{Version: ledger.Version{Tag: tag, Digest: desc.Digest}, Skipped: skipped, SkippedMore: more}
 }
 
 func describeTags(t config.TagPolicy) string {

@@ -20,7 +20,7 @@ import (
 // Mode is how an environment receives versions.
 type Mode string
 
-// Modes of DESIGN.md's environment contract.
+// Modes of docs/design.md's environment contract.
 const (
 	ModeAuto        Mode = "auto"
 	ModeMirror      Mode = "mirror"

@@ -11,6 +11,7 @@ import (
 func FuzzSelect(f *testing.F) {
 	seeds := []struct{ semver, regex, order, digest, tags string }{
 		{">=1.0.0", "", "", "", "1.0.0\nv1.2.3\n1.2\n1.3.0-rc.1\nlatest\n"},
+		{">=1.0.0", "", "", "", "1.9.9_build\n2.0.0-rc.1\n1.2.3.4\n1.0.0\n0.1.0-rc.1"},
 		{">=1.1.0-0 <2", "", "", "", "1.1.0-rc.1\n1.1.0\n2.0.0-alpha\n01.1.1"},
 		{"", `^main-(\d+)$`, "", "", "main-9\nmain-10\nmain-010\nmain-x"},
 		{"", `^(?P<ts>\d{8})-(?P<version>\d+\.\d+)$`, "numerical", "", "20260101-1.5\n20260101-1.25"},
@@ -27,6 +28,17 @@ func FuzzSelect(f *testing.F) {
 		}
 		tags := strings.Split(tagList, "\n")
 		got, ok := s.Select(tags)
+		// SelectSkipping selects the same tag, and lists at most max
+		// refused tags, none of them allowed, with a reason each.
+		got2, ok2, skipped, more := s.SelectSkipping(tags, 3)
+		if got2 != got || ok2 != ok || len(skipped) > 3 || more < 0 || (more > 0 && len(skipped) != 3) {
+			t.Fatalf("SelectSkipping = %q, %v, %d skipped, %d more; Select = %q, %v", got2, ok2, len(skipped), more, got, ok)
+		}
+		for _, sk := range skipped {
+			if s.Allows(sk.Tag) || sk.Reason == "" {
+				t.Fatalf("skipped %q (%q), which is allowed or has no reason", sk.Tag, sk.Reason)
+			}
+		}
 		if !ok {
 			for _, tag := range tags {
 				if s.Allows(tag) {

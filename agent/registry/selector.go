@@ -4,10 +4,12 @@
 package registry
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/big"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
@@ -70,6 +72,7 @@ type Selector struct {
 	group      int
 	numerical  bool
 	moving     string
+	semver     string // the constraint as written, for reasons
 }
 
 // NewSelector validates p and compiles it.
@@ -92,7 +95,7 @@ func NewSelector(p TagPolicy) (*Selector, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tag policy: semver constraint %q: %w", p.Semver, err)
 		}
-		return &Selector{mode: modeSemver, constraint: c}, nil
+		return &Selector{mode: modeSemver, constraint: c, semver: p.Semver}, nil
 	case p.Regex != "":
 		re, err := regexp.Compile(p.Regex)
 		if err != nil {
@@ -156,10 +159,62 @@ func (s *Selector) Less(a, b string) bool {
 // Select returns the newest allowed tag; ok is false when none is allowed.
 // In digest mode that is the moving tag, when present.
 func (s *Selector) Select(tags []string) (tag string, ok bool) {
+	return s.sel(tags, nil)
+}
+
+// Skipped is a tag that looks like a version but that the policy refuses,
+// and why: "1.9.9_build" (a tag cannot hold semver's "+", so people write
+// "_", which is not semver), a pre-release the range leaves out, a
+// numerical capture that is not a number. A tag the policy simply does not
+// match (out of range, latest, sha-abc) is not one.
+type Skipped struct {
+	Tag    string `json:"tag"`
+	Reason string `json:"reason"`
+}
+
+// SelectSkipping is Select, and the max newest-looking skipped tags with
+// the count of the others, so ferry plan can say why a tag was not taken
+// without parsing the tags again. Reasons are worded for these max only.
+func (s *Selector) SelectSkipping(tags []string, max int) (tag string, ok bool, skipped []Skipped, more int) {
+	var refused []refusedTag
+	tag, ok = s.sel(tags, &refused)
+	slices.SortFunc(refused, func(a, b refusedTag) int { return -naturalCompare(a.tag, b.tag) })
+	if len(refused) > max {
+		refused, more = refused[:max], len(refused)-max
+	}
+	for _, r := range refused {
+		skipped = append(skipped, Skipped{Tag: r.tag, Reason: s.reason(r)})
+	}
+	return tag, ok, skipped, more
+}
+
+// refusedTag is a version-like tag the policy refused, and the cause key
+// found, kept unworded until it is shown.
+type refusedTag struct {
+	tag   string
+	cause refusal
+}
+
+type refusal uint8
+
+const (
+	acceptedOrIgnored refusal = iota
+	notSemver                 // looks like a version; semver.NewVersion refuses it
+	prerelease                // a pre-release the range would take as a release
+	notNumber                 // a numerical capture that is not a plain decimal
+)
+
+func (s *Selector) sel(tags []string, refused *[]refusedTag) (tag string, ok bool) {
 	var best key
 	for _, t := range tags {
-		k, allowed := s.key(t)
-		if !allowed {
+		k, cause := s.explain(t)
+		if cause != acceptedOrIgnored {
+			if refused != nil {
+				*refused = append(*refused, refusedTag{tag: t, cause: cause})
+			}
+			continue
+		}
+		if k == (key{}) {
 			continue
 		}
 		if !ok {
@@ -172,6 +227,60 @@ func (s *Selector) Select(tags []string) (tag string, ok bool) {
 		}
 	}
 	return tag, ok
+}
+
+// reason words a refusal.
+func (s *Selector) reason(r refusedTag) string {
+	switch r.cause {
+	case notSemver:
+		// Masterminds' error says only "invalid semantic version".
+		msg := "not a semantic version"
+		if strings.Contains(r.tag, "_") {
+			msg += `; a tag cannot hold semver's "+", and "_" does not stand for it: tag it 1.2.3 or 1.2.3-NAME (a pre-release), or use a regex tag policy`
+		}
+		return msg
+	case prerelease:
+		return fmt.Sprintf("a pre-release, and the range %q names none (write one, such as >=1.0.0-0, to take pre-releases)", s.semver)
+	case notNumber:
+		return "its version capture is not a plain decimal number (order: numerical; use order: alphabetical or narrow the regex)"
+	}
+	return ""
+}
+
+// versionLike is a tag that starts like a version: "1.9.9_build", "v2.0",
+// "1.2.3.4"; not "latest", "main-10" or "sha-abc".
+var versionLike = regexp.MustCompile(`^[vV]?[0-9]+(\.[0-9]+)*([._+-]|$)`)
+
+// naturalCompare orders strings with their digit runs compared as
+// numbers, so "1.10.0_x" looks newer than "1.9.9_x".
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digitRun(a), digitRun(b)
+		if da > 0 && db > 0 {
+			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if c := cmp.Compare(len(na), len(nb)); c != 0 {
+				return c
+			}
+			if c := strings.Compare(na, nb); c != 0 {
+				return c
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return cmp.Compare(a[0], b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+func digitRun(s string) int {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 // tieLess orders tags the policy ranks equal: shorter first, then lexically.
@@ -187,6 +296,7 @@ type key struct {
 	ver *semver.Version
 	num *big.Rat
 	str string
+	set bool // allowed with an empty str (alphabetical) or in digest mode
 }
 
 // plainDecimal keeps big.Rat to exact decimals: it would also accept
@@ -195,32 +305,58 @@ type key struct {
 var plainDecimal = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
 
 func (s *Selector) key(tag string) (key, bool) {
+	k, _ := s.explain(tag)
+	return k, k != (key{})
+}
+
+// explain is a tag's sort key, or (zero key) why a version-like tag is
+// refused; a tag the policy does not match has neither.
+func (s *Selector) explain(tag string) (key, refusal) {
 	switch s.mode {
 	case modeSemver:
 		v, err := semver.NewVersion(tag)
-		if err != nil || !s.constraint.Check(v) {
-			return key{}, false
+		if err != nil {
+			if versionLike.MatchString(tag) {
+				return key{}, notSemver
+			}
+			return key{}, acceptedOrIgnored
 		}
-		return key{ver: v}, true
+		if !s.constraint.Check(v) {
+			// A pre-release the range would take as a release is
+			// refused for being one; any other is simply out of range.
+			if v.Prerelease() != "" {
+				if rel, err := v.SetPrerelease(""); err == nil && s.constraint.Check(&rel) {
+					return key{}, prerelease
+				}
+			}
+			return key{}, acceptedOrIgnored
+		}
+		return key{ver: v}, acceptedOrIgnored
 	case modeRegex:
 		m := s.re.FindStringSubmatchIndex(tag)
 		if m == nil {
-			return key{}, false
+			return key{}, acceptedOrIgnored
 		}
 		var capture string
 		if lo, hi := m[2*s.group], m[2*s.group+1]; lo >= 0 {
 			capture = tag[lo:hi]
 		}
 		if !s.numerical {
-			return key{str: capture}, true
+			return key{str: capture, set: true}, acceptedOrIgnored
 		}
 		if !plainDecimal.MatchString(capture) {
-			return key{}, false
+			return key{}, notNumber
 		}
 		n, ok := new(big.Rat).SetString(capture)
-		return key{num: n}, ok
+		if !ok {
+			return key{}, notNumber
+		}
+		return key{num: n}, acceptedOrIgnored
 	default:
-		return key{}, tag == s.moving
+		if tag == s.moving {
+			return key{set: true}, acceptedOrIgnored
+		}
+		return key{}, acceptedOrIgnored
 	}
 }
 

@@ -192,3 +192,94 @@ func BenchmarkSelect(b *testing.B) {
 		})
 	}
 }
+
+// TestSelectSkipping: a tag that looks like a version but is refused is
+// reported with its reason (issue 14 item 7: "1.9.9_build" was ignored in
+// silence); a tag the policy simply does not match is not. The list keeps
+// the newest-looking max and counts the rest.
+func TestSelectSkipping(t *testing.T) {
+	tests := []struct {
+		name     string
+		policy   TagPolicy
+		tags     []string
+		want     string
+		skipped  []string // tag: a piece of its reason
+		wantMore int
+	}{
+		{"semver", TagPolicy{Semver: ">=1.0.0"},
+			[]string{"1.0.0", "1.9.9_build", "2.0.0-rc.1", "0.5.0-rc.1", "0.9.0", "latest", "1.2.3.4", "main-10", "sha-deadbeef"},
+			"1.0.0", []string{
+				`2.0.0-rc.1: a pre-release, and the range ">=1.0.0" names none`,
+				`1.9.9_build: not a semantic version; a tag cannot hold semver's "+"`,
+				`1.2.3.4: not a semantic version`,
+			}, 0},
+		{"semver, nothing allowed", TagPolicy{Semver: ">=1.0.0 <2.0.0"}, []string{"1.0.0_b", "v1.1.0_c", "2.0.0"},
+			"", []string{`v1.1.0_c: not a semantic version`, `1.0.0_b: not a semantic version`}, 0},
+		{"range naming a pre-release skips nothing", TagPolicy{Semver: ">=1.0.0-0"}, []string{"1.0.0", "1.1.0-rc.1"}, "1.1.0-rc.1", nil, 0},
+		{"regex numerical", TagPolicy{Regex: `^main-(.+)$`}, []string{"main-9", "main-10", "main-1.2.3", "release-7"},
+			"main-10", []string{`main-1.2.3: its version capture is not a plain decimal number`}, 0},
+		{"regex alphabetical skips nothing", TagPolicy{Regex: `^main-(.+)$`, Order: OrderAlphabetical}, []string{"main-a", "main-1.2.3"}, "main-a", nil, 0},
+		{"digest", TagPolicy{Digest: "latest"}, []string{"latest", "1.0.0_x"}, "latest", nil, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := NewSelector(tc.policy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok, skipped, more := s.SelectSkipping(tc.tags, 5)
+			if got != tc.want || ok != (tc.want != "") {
+				t.Errorf("selected %q, %v; want %q", got, ok, tc.want)
+			}
+			if sel, _ := s.Select(tc.tags); sel != got {
+				t.Errorf("Select = %q, SelectSkipping = %q", sel, got)
+			}
+			if len(skipped) != len(tc.skipped) || more != tc.wantMore {
+				t.Fatalf("skipped %v (+%d), want %d (+%d)", skipped, more, len(tc.skipped), tc.wantMore)
+			}
+			for i, w := range tc.skipped {
+				tag, reason, _ := strings.Cut(w, ": ")
+				if skipped[i].Tag != tag || !strings.Contains(skipped[i].Reason, reason) {
+					t.Errorf("skipped[%d] = %s: %s; want %s", i, skipped[i].Tag, skipped[i].Reason, w)
+				}
+			}
+		})
+	}
+}
+
+// TestSelectSkippingCap: a hundred refused tags give the five that look
+// newest and a count, not a flood.
+func TestSelectSkippingCap(t *testing.T) {
+	s, err := NewSelector(TagPolicy{Semver: ">=1.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tags []string
+	for _, i := range rand.Perm(100) {
+		tags = append(tags, fmt.Sprintf("1.0.%d_build", i))
+	}
+	tags = append(tags, "1.0.0")
+	got, _, skipped, more := s.SelectSkipping(tags, 5)
+	if got != "1.0.0" || more != 95 || len(skipped) != 5 {
+		t.Fatalf("got %q, %d skipped listed, %d more; want 1.0.0, 5, 95", got, len(skipped), more)
+	}
+	for i, sk := range skipped {
+		if want := fmt.Sprintf("1.0.%d_build", 99-i); sk.Tag != want {
+			t.Errorf("skipped[%d] = %s, want %s (newest-looking first)", i, sk.Tag, want)
+		}
+	}
+}
+
+func TestNaturalCompare(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"1.10.0_x", "1.9.9_x", 1}, {"2.0.0-rc.1", "1.9.9_build", 1}, {"1.0.0", "1.0.0", 0},
+		{"1.0.01", "1.0.1", 0}, {"v1.2", "1.2", 1}, {"1.2", "1.2.0", -1}, {"main-a", "main-10", 1},
+	} {
+		if got := naturalCompare(tc.a, tc.b); got != tc.want {
+			t.Errorf("naturalCompare(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

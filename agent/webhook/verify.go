@@ -1,4 +1,4 @@
-// Package webhook serves ferry's authenticated webhook endpoints (DESIGN.md
+// Package webhook serves ferry's authenticated webhook endpoints (docs/design.md
 // "Webhooks") and parses the payloads registries and forges send to them.
 package webhook
 

@@ -87,6 +87,22 @@ func printPlan(w io.Writer, plan *agent.Plan) {
 			fmt.Fprintf(w, "  evidence: %s\n", e)
 		}
 	}
+	printSkipped(w, plan.Skipped)
+}
+
+// printSkipped says, per app, which version-like tags its tag policy
+// refused and why: a "1.9.9_build" ignored in silence looks like a
+// registry that never answered.
+func printSkipped(w io.Writer, skipped []agent.SkippedTags) {
+	for _, s := range skipped {
+		fmt.Fprintf(w, "\n%s: tags skipped by its tag policy\n", s.App)
+		for _, t := range s.Tags {
+			fmt.Fprintf(w, "  skipped: %s: %s\n", t.Tag, t.Reason)
+		}
+		if s.More > 0 {
+			fmt.Fprintf(w, "  skipped: %d more\n", s.More)
+		}
+	}
 }
 
 func verdict(d *agent.Decision) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/agent/registry"
 )
 
 // TestPrintPlanLongReasons: the table cuts a reason at 120 characters,
@@ -66,5 +68,33 @@ func TestCell(t *testing.T) {
 		if got != tc.want || !utf8.ValidString(got) || utf8.RuneCountInString(got) > 120 {
 			t.Errorf("%s: cell(%q) = %q, want %q", tc.name, tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestPrintPlanSkippedTags: the tags an app's tag policy refused are
+// listed under the app with their reasons, and the count of the rest; -o
+// json carries the same under "skipped".
+func TestPrintPlanSkippedTags(t *testing.T) {
+	plan := &agent.Plan{Commit: "0123456789abcdef0123456789abcdef01234567",
+		Steps: []agent.Step{{App: "checkout", Env: "dev", From: "registry", Mode: "auto", Current: ledger.Version{Tag: "1.0.0"}, Candidate: ledger.Version{Tag: "1.0.0"}, Action: agent.ActionNone, Reason: "up to date"}},
+		Skipped: []agent.SkippedTags{{App: "checkout", More: 3, Tags: []registry.Skipped{
+			{Tag: "1.9.9_build", Reason: "not a semantic version"},
+			{Tag: "2.0.0-rc.1", Reason: "a pre-release"},
+		}}}}
+	var buf bytes.Buffer
+	printPlan(&buf, plan)
+	for _, want := range []string{
+		"\ncheckout: tags skipped by its tag policy\n  skipped: 1.9.9_build: not a semantic version\n  skipped: 2.0.0-rc.1: a pre-release\n  skipped: 3 more\n",
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("printPlan lacks %q:\n%s", want, buf.String())
+		}
+	}
+	js, err := json.Marshal(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"skipped":[{"app":"checkout","tags":[{"tag":"1.9.9_build","reason":"not a semantic version"},{"tag":"2.0.0-rc.1","reason":"a pre-release"}],"more":3}]`; !strings.Contains(string(js), want) {
+		t.Errorf("json lacks %s:\n%s", want, js)
 	}
 }
