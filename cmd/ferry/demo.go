@@ -464,7 +464,12 @@ func (d *demo) hook(l *agent.Loop) {
 			return
 		}
 		for _, step := range res.Plan.Steps {
-			if step.Action != agent.ActionDeny {
+			verb := "denied"
+			switch step.Action {
+			case agent.ActionDeny:
+			case agent.ActionHold:
+				verb = "held" // nothing moves past an environment that has not verified it
+			default:
 				continue
 			}
 			key := step.App + step.Env + step.Candidate.String() + step.Reason
@@ -473,7 +478,7 @@ func (d *demo) hook(l *agent.Loop) {
 			d.denied[key] = true
 			d.mu.Unlock()
 			if !seen {
-				d.say("gate: %s %s -> %s denied: %s", step.App, step.Candidate.Tag, step.Env, strings.TrimPrefix(step.Reason, "denied: "))
+				d.say("gate: %s %s -> %s %s: %s", step.App, step.Candidate.Tag, step.Env, verb, strings.TrimPrefix(step.Reason, "denied: "))
 			}
 		}
 		for _, e := range res.Errors {
