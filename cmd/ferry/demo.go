@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -115,9 +116,13 @@ type demo struct {
 	work   *workload
 
 	log *slog.Logger
+	// hooks and token reach ferry's webhooks, as a registry's
+	// notifications endpoint would.
+	hooks, token string
 
 	mu      sync.Mutex
 	denied  map[string]bool
+	denials []string        // "env tag" of every denial seen
 	records []ledger.Record // ferry's records on main, oldest first
 }
 
@@ -184,6 +189,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string, keep bool, log *slog.
 	if err != nil {
 		return err
 	}
+	d.hooks, d.token = hooksURL, token
 	bridge := &alertBridge{url: hooksURL + "/hooks/alertmanager", token: token, client: &http.Client{Timeout: 10 * time.Second},
 		state: map[string]string{}, told: func(status string, l map[string]string, code int, err error) {
 			res := fmt.Sprint(code)
@@ -335,8 +341,21 @@ func (d *demo) story(ctx context.Context) error {
 		return err
 	}
 
+	// A scan gate.
+	d.say("== release checkout 1.2.1: its scan finds a CRITICAL vulnerability")
+	if _, err := d.release(ctx, "1.2.1", false, true); err != nil {
+		return err
+	}
+	if err := d.waitFor(ctx, "qa's gate to deny 1.2.1", func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return slices.Contains(d.denials, "qa 1.2.1")
+	}); err != nil {
+		return err
+	}
+
 	// A release waits for approval.
-	d.say("== release checkout 1.3.0 (and a pre-release 1.4.0-rc.1, which semver >=1.0.0 skips)")
+	d.say("== release checkout 1.3.0, fixed (and a pre-release 1.4.0-rc.1, which semver >=1.0.0 skips)")
 	if _, err := d.release(ctx, "1.3.0", true, true); err != nil {
 		return err
 	}
@@ -372,7 +391,36 @@ func (d *demo) release(ctx context.Context, tag string, clean, sonar bool) (stri
 		d.sonar.analyse(revision, true)
 		d.say("sonarqube: analysis of revision %.7s: quality gate OK", revision)
 	}
+	if d.hooks != "" {
+		d.notify(tag, digest)
+	}
 	return digest, nil
+}
+
+// notify posts the registry's push notification (the CNCF distribution
+// envelope) to ferry's /hooks/registry, as a registry's notifications
+// endpoint with a bearer token would: ferry reconciles the app at once
+// instead of at its next poll.
+func (d *demo) notify(tag, digest string) {
+	host, repo, _ := strings.Cut(d.regURL, "/")
+	body := fmt.Sprintf(`{"events": [{"id": "%s", "timestamp": %q, "action": "push",
+  "target": {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": %q, "repository": %q, "url": "http://%s/v2/%s/manifests/%s", "tag": %q},
+  "request": {"host": %q}, "source": {"addr": %q}}]}`,
+		digest[7:19], time.Now().UTC().Format(time.RFC3339Nano), digest, repo, host, repo, digest, tag, host, host)
+	req, err := http.NewRequest(http.MethodPost, d.hooks+"/hooks/registry", strings.NewReader(body))
+	if err != nil {
+		d.say("registry: notification: %v", err)
+		return
+	}
+	req.Header.Set("Content-Type", webhook.NotificationMediaType)
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		d.say("registry: notification: %v", err)
+		return
+	}
+	_ = resp.Body.Close()
+	d.say("registry: push notification -> ferry POST /hooks/registry (bearer token): %d", resp.StatusCode)
 }
 
 // seed creates the bare fleet repo from the embedded demo fleet, the
@@ -477,6 +525,9 @@ func (d *demo) hook(l *agent.Loop) {
 			seen := d.denied[key]
 			d.denied[key] = true
 			d.mu.Unlock()
+			if !seen && step.Action == agent.ActionDeny {
+				d.denials = append(d.denials, step.Env+" "+step.Candidate.Tag)
+			}
 			if !seen {
 				d.say("gate: %s %s -> %s %s: %s", step.App, step.Candidate.Tag, step.Env, verb, strings.TrimPrefix(step.Reason, "denied: "))
 			}

@@ -151,6 +151,23 @@ func TestDemoStory(t *testing.T) {
 	if !strings.Contains(out, "waiting for approval: pull request #3") || !strings.Contains(out, "│ ### Decision: allow") {
 		t.Error("the output does not show the pending pull request and its gate report")
 	}
+	// The scan gate: 1.2.1's CRITICAL finding stops it at qa.
+	if !strings.Contains(out, "gate: checkout 1.2.1 -> qa denied: CRITICAL vulnerabilities in 1.2.1") {
+		t.Error("the output shows no qa denial of 1.2.1's CRITICAL finding")
+	}
+	if hasRecord(records, func(r ledger.Record) bool {
+		p, ok := r.(*ledger.Promotion)
+		return ok && p.Env != "dev" && p.Version.Tag == "1.2.1"
+	}) {
+		t.Error("1.2.1, with a CRITICAL finding, went past dev")
+	}
+	// Nothing moves past qa before its analysis, and pushes reach ferry's webhook.
+	if !strings.Contains(out, "-> ppd held: waiting for qa to verify") {
+		t.Error("the output shows no hold of ppd while qa analyses")
+	}
+	if !strings.Contains(out, "ferry POST /hooks/registry (bearer token): 202") {
+		t.Error("the registry's push notifications were not accepted by ferry's webhook")
+	}
 	// Soak held prod before each canary.
 	if !regexp.MustCompile(`checkout 1\.1\.0 -> prod denied: 1\.1\.0 has run \d+s in ppd, prod needs 2s`).MatchString(out) {
 		t.Error("the output shows no soak denial for prod")
