@@ -407,20 +407,25 @@ func (d *demo) notify(tag, digest string) {
   "target": {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": %q, "repository": %q, "url": "http://%s/v2/%s/manifests/%s", "tag": %q},
   "request": {"host": %q}, "source": {"addr": %q}}]}`,
 		digest[7:19], time.Now().UTC().Format(time.RFC3339Nano), digest, repo, host, repo, digest, tag, host, host)
-	req, err := http.NewRequest(http.MethodPost, d.hooks+"/hooks/registry", strings.NewReader(body))
+	d.say("registry: push notification -> ferry POST /hooks/registry (bearer token): %s",
+		d.post("/hooks/registry", webhook.NotificationMediaType, body))
+}
+
+// post sends body to one of ferry's webhooks with the bearer token and
+// says how it was answered.
+func (d *demo) post(path, contentType, body string) string {
+	req, err := http.NewRequest(http.MethodPost, d.hooks+path, strings.NewReader(body))
 	if err != nil {
-		d.say("registry: notification: %v", err)
-		return
+		return err.Error()
 	}
-	req.Header.Set("Content-Type", webhook.NotificationMediaType)
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Authorization", "Bearer "+d.token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		d.say("registry: notification: %v", err)
-		return
+		return err.Error()
 	}
 	_ = resp.Body.Close()
-	d.say("registry: push notification -> ferry POST /hooks/registry (bearer token): %d", resp.StatusCode)
+	return fmt.Sprint(resp.StatusCode)
 }
 
 // seed creates the bare fleet repo from the embedded demo fleet, the
@@ -644,8 +649,14 @@ func (d *demo) report(pr pullrequest.PR) {
 // approve merges a pull request, as its reviewer would.
 func (d *demo) approve(ctx context.Context, pr pullrequest.PR) error {
 	d.say("a reviewer approves pull request #%d: merged", pr.Number)
-	_, err := d.forge.merge(ctx, pr.Number)
-	return err
+	commit, err := d.forge.merge(ctx, pr.Number)
+	if err != nil {
+		return err
+	}
+	// The forge's push event, as Gitea sends it: ferry passes at once.
+	body := fmt.Sprintf(`{"ref": "refs/heads/main", "after": %q, "repository": {"clone_url": %q}}`, commit, d.bare)
+	d.say("forge: push event -> ferry POST /hooks/git (bearer token): %s", d.post("/hooks/git", "application/json", body))
+	return nil
 }
 
 // snapshot is what runs where, as the workload last applied it.

@@ -165,8 +165,8 @@ func TestDemoStory(t *testing.T) {
 	if !strings.Contains(out, "-> ppd held: waiting for qa to verify") {
 		t.Error("the output shows no hold of ppd while qa analyses")
 	}
-	if !strings.Contains(out, "ferry POST /hooks/registry (bearer token): 202") {
-		t.Error("the registry's push notifications were not accepted by ferry's webhook")
+	if !strings.Contains(out, "ferry POST /hooks/registry (bearer token): 202") || !strings.Contains(out, "ferry POST /hooks/git (bearer token): 202") {
+		t.Error("the registry's push notifications or the forge's push events were not accepted by ferry's webhook")
 	}
 	// Soak held prod before each canary.
 	if !regexp.MustCompile(`checkout 1\.1\.0 -> prod denied: 1\.1\.0 has run \d+s in ppd, prod needs 2s`).MatchString(out) {
