@@ -123,7 +123,7 @@ type demo struct {
 	mu      sync.Mutex
 	denied  map[string]bool
 	denials []string        // "env tag" of every denial seen
-	records []ledger.Record // ferry's records on main, oldest first
+	records []ledger.Record // the records of main's first-parent history, oldest first
 }
 
 func (d *demo) say(format string, args ...any) {
@@ -262,6 +262,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string, keep bool, log *slog.
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(w, "\nthe fleet repo's main branch: %s\n", d.tally())
 	fmt.Fprintln(w, "\nwhat runs where:")
 	printMatrix(w, p, plan)
 	if pr, ok := d.forge.open("promote checkout 1.3.0 to ppd"); ok {
@@ -275,6 +276,34 @@ func runDemo(ctx context.Context, w io.Writer, dir string, keep bool, log *slog.
 	}
 	fmt.Fprintf(w, "demo finished in %.1fs\n", time.Since(d.start).Seconds())
 	return nil
+}
+
+// tally counts ferry's records on main by kind.
+func (d *demo) tally() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var promotions, steps, aborts, rollbacks, people, other int
+	for _, r := range d.records {
+		switch r.(type) {
+		case *ledger.Promotion:
+			promotions++
+		case *ledger.CanaryStep:
+			steps++
+		case *ledger.Abort:
+			aborts++
+		case *ledger.Rollback:
+			rollbacks++
+		case *ledger.Change:
+			people++ // not ferry's: the reviewer's merges
+		default:
+			other++
+		}
+	}
+	out := fmt.Sprintf("%d promotions, %d canary steps, %d canary abort, %d rollback", promotions, steps, aborts, rollbacks)
+	if other > 0 {
+		out += fmt.Sprintf(", %d other records", other)
+	}
+	return out + fmt.Sprintf(" by ferry; %d merges of its pull requests by a reviewer", people)
 }
 
 // demoRules is the alert rule the in-process rules manager evaluates: an
@@ -621,7 +650,7 @@ func (d *demo) waitPR(ctx context.Context, title string) (pullrequest.PR, error)
 	return pr, err
 }
 
-// waitRecord waits for a record of ferry's on main that match accepts.
+// waitRecord waits for a record on main that match accepts.
 func (d *demo) waitRecord(ctx context.Context, what string, match func(ledger.Record) bool) error {
 	return d.waitFor(ctx, what, func() bool {
 		d.mu.Lock()

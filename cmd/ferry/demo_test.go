@@ -168,6 +168,9 @@ func TestDemoStory(t *testing.T) {
 	if !strings.Contains(out, "ferry POST /hooks/registry (bearer token): 202") || !strings.Contains(out, "ferry POST /hooks/git (bearer token): 202") {
 		t.Error("the registry's push notifications or the forge's push events were not accepted by ferry's webhook")
 	}
+	if !strings.Contains(out, "6 canary steps, 1 canary abort, 1 rollback by ferry; 2 merges of its pull requests by a reviewer") {
+		t.Error("the summary of the fleet repo's main branch is not printed, or counts otherwise")
+	}
 	// Soak held prod before each canary.
 	if !regexp.MustCompile(`checkout 1\.1\.0 -> prod denied: 1\.1\.0 has run \d+s in ppd, prod needs 2s`).MatchString(out) {
 		t.Error("the output shows no soak denial for prod")
