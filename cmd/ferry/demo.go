@@ -226,7 +226,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string, keep bool, log *slog.
 	if err := os.MkdirAll(pulls, 0o700); err != nil {
 		return err
 	}
-	d.forge = &demoForge{dir: pulls, repo: forgeRepo, base: p.Git.Branch, opened: func(pr pullrequest.PR) {
+	d.forge = &demoForge{dir: pulls, repo: forgeRepo, opened: func(pr pullrequest.PR) {
 		d.say("forge: pull request #%d %q (%s -> %s), body: the gate report (%s)", pr.Number, pr.Title, pr.Head, pr.Base, pr.URL)
 	}}
 	if d.reg, err = registryClient(p, log); err != nil {

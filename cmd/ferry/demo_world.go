@@ -147,7 +147,6 @@ func (s *demoSonar) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type demoForge struct {
 	dir   string
 	repo  *fleet.Repo
-	base  string
 	mu    sync.Mutex
 	pulls []pullrequest.PR
 	// opened sees every pull request opened or updated.
