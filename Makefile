@@ -19,7 +19,7 @@ help: ## list targets
 build: ## build bin/ferry
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ferry ./cmd/ferry
 
-demo: build ## run the whole flow on the embedded default and print the timeline
+demo: build ## the whole story in-process (about 20 s): canary, abort, alert rollback, approval; prints the timeline
 	$(BIN)/ferry demo
 
 test: lint vulncheck e2e-setup unit sim-smoke fuzz-smoke e2e ## vet, govulncheck, unit tests with -race, the simulation, short fuzz runs, and the e2e suite against real servers

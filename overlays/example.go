@@ -23,19 +23,35 @@ const registryPlaceholder = "REGISTRY"
 // (for example "overlays/dev/kustomization.yaml"), with the placeholder REGISTRY
 // replaced by registry, a host[:port] such as 127.0.0.1:5000.
 func ExampleFleet(registry string) (map[string][]byte, error) {
+	return fleetFiles(Example, "example", registry)
+}
+
+// Demo is the fleet `ferry demo` runs: one app, checkout, through dev, qa,
+// ppd (a pull request), prod (a canary with its route) and dr, under
+// "demo". Like Example, its images point at the placeholder host REGISTRY.
+//
+//go:embed all:demo
+var Demo embed.FS
+
+// DemoFleet returns the files of the demo fleet as ExampleFleet does.
+func DemoFleet(registry string) (map[string][]byte, error) {
+	return fleetFiles(Demo, "demo", registry)
+}
+
+func fleetFiles(fsys embed.FS, dir, registry string) (map[string][]byte, error) {
 	if registry == "" {
-		return nil, fmt.Errorf("example fleet: registry is empty")
+		return nil, fmt.Errorf("%s fleet: registry is empty", dir)
 	}
 	if err := checkName(registry); err != nil {
-		return nil, fmt.Errorf("example fleet: registry %q: %w", registry, err)
+		return nil, fmt.Errorf("%s fleet: registry %q: %w", dir, registry, err)
 	}
 	// A trailing '/' would put "//" into every image name.
 	if strings.HasSuffix(registry, "/") {
-		return nil, fmt.Errorf("example fleet: registry %q ends with '/'", registry)
+		return nil, fmt.Errorf("%s fleet: registry %q ends with '/'", dir, registry)
 	}
-	root, err := fs.Sub(Example, "example")
+	root, err := fs.Sub(fsys, dir)
 	if err != nil {
-		return nil, fmt.Errorf("example fleet: %w", err)
+		return nil, fmt.Errorf("%s fleet: %w", dir, err)
 	}
 	files := map[string][]byte{}
 	err = fs.WalkDir(root, ".", func(p string, d fs.DirEntry, err error) error {
@@ -50,7 +66,7 @@ func ExampleFleet(registry string) (map[string][]byte, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("example fleet: %w", err)
+		return nil, fmt.Errorf("%s fleet: %w", dir, err)
 	}
 	return files, nil
 }

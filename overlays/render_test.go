@@ -217,3 +217,45 @@ func TestRenderImagesErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderDemoOverlays: every overlay of the demo's fleet builds, prod with
+// its canary Deployment and the route ferry moves.
+func TestRenderDemoOverlays(t *testing.T) {
+	files, err := DemoFleet(testRegistry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleet := fstest.MapFS{}
+	for p, data := range files {
+		fleet[p] = &fstest.MapFile{Data: data}
+	}
+	if _, ok := files["ferry.yaml"]; !ok {
+		t.Fatal("the demo fleet has no ferry.yaml")
+	}
+	for _, env := range envs {
+		t.Run(env, func(t *testing.T) {
+			out, err := Render(fleet, "overlays/"+env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			imgs, err := RenderImages(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Only prod has the canary Deployment, its images: entry pointing
+			// at the same image.
+			want := []string{testRegistry + "/shop/checkout:0.0.0"}
+			if env == "prod" {
+				if !strings.Contains(string(out), "kind: HTTPRoute") || !strings.Contains(string(out), "name: checkout-canary") {
+					t.Errorf("prod renders no HTTPRoute or no canary Deployment")
+				}
+			}
+			if !slices.Equal(imgs, want) {
+				t.Errorf("images = %v, want %v", imgs, want)
+			}
+		})
+	}
+	if _, err := DemoFleet(""); err == nil || !strings.Contains(err.Error(), "demo fleet") {
+		t.Errorf("DemoFleet(\"\"): %v, want an error naming the demo fleet", err)
+	}
+}

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,174 +14,689 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/gate"
+	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/agent/pullrequest"
+	"github.com/ferry-dev/ferry/agent/registry"
+	"github.com/ferry-dev/ferry/agent/webhook"
+	"github.com/ferry-dev/ferry/analysis"
+	"github.com/ferry-dev/ferry/internal/inprom"
 	"github.com/ferry-dev/ferry/overlays"
 	"github.com/ferry-dev/ferry/policies"
 )
 
-// demoCmd is `ferry demo`: the real agent, registry protocol and git
-// objects, nothing mocked, so the timeline shows what ferry run would do.
+// demoCmd is `ferry demo`: the real agent loop, registry protocol, git
+// objects, policies, Prometheus packages and webhook handler, nothing
+// mocked, so the timeline shows what ferry run would do.
 func demoCmd(g *globals) *cobra.Command {
 	var dir string
+	var keep bool
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole flow on an embedded default and print the timeline",
-		Long: `demo starts an in-process OCI registry on 127.0.0.1, seeds a local bare fleet
-repo from the example fleet, pushes a few image versions, runs the agent after
-each push, and prints a timeline of what it promoted. The fleet repo stays on
-disk so you can read its history with git log.`,
+		Long: `demo runs the whole story in under a minute with no outside server. In-process
+on 127.0.0.1: an OCI registry, a SonarQube answering from recorded responses, a
+forge that keeps pull requests in memory, Prometheus (its scrape manager, TSDB,
+PromQL engine and rules manager) scraping a workload that runs what the fleet
+repo's overlays say, and ferry's own webhook server. The agent loop promotes a
+good release through dev, qa (analysed), ppd (a pull request: its gate report is
+printed and the demo approves it by merging), and prod (soak, then a canary
+analysed at every step), aborts a bad release's canary, rolls prod back when an
+alert rule fires, and leaves a last release waiting for approval.
+
+The fleet repo, Prometheus's data and the pull requests live in a temporary
+directory, removed at the end (also on Ctrl-C or an error) unless --keep.`,
 		Example: `  ferry demo
-  ferry demo --dir /tmp/ferry-demo`,
+  ferry demo --keep`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if dir == "" {
 				d, err := os.MkdirTemp("", "ferry-demo-")
 				if err != nil {
 					return err
 				}
 				dir = d
+				if !keep {
+					// Deferred, so an error or Ctrl-C (the context ends, the
+					// story returns) removes it too.
+					defer func() {
+						if rmErr := os.RemoveAll(dir); rmErr != nil && err == nil {
+							err = fmt.Errorf("remove the demo's directory: %w", rmErr)
+						}
+					}()
+				}
+			} else {
+				keep = true // a directory the user named is theirs
 			}
 			log := g.log
 			if !cmd.Flags().Changed("log-level") {
-				// The timeline is the demo's output; logs only for trouble.
-				log, _ = newLogger(cmd.ErrOrStderr(), g.logFormat, "error")
+				// The timeline is the demo's output, and the story's
+				// failures are its errors; --log-level info shows the agent's log.
+				log = slog.New(slog.DiscardHandler)
 			}
-			return runDemo(cmd.Context(), cmd.OutOrStdout(), dir, log)
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), dir, keep, log)
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", "", "directory for the demo's fleet repo and clone (default: a new temp dir)")
+	cmd.Flags().StringVar(&dir, "dir", "", "directory for the demo's fleet repo, Prometheus data and pull requests (kept; default: a new temp dir)")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the temp dir and print its path, to read the fleet repo's history afterwards")
 	return cmd
 }
 
-// demoStep is one thing that happens in the demo's story.
-type demoStep struct {
-	say    string
-	push   []string // app:tag pushed to the registry
-	scan   []string // app:tag:report — attach a Trivy report (clean, critical) to a pushed image
-	pass   bool
-	revise string // a person commits this change to the fleet repo
+// demoWait bounds each wait of the story: the whole story takes well under
+// a minute, but a loaded machine may be slow.
+const demoWait = 2 * time.Minute
+
+// demo is one run of the story.
+type demo struct {
+	w      io.Writer
+	start  time.Time
+	dir    string
+	bare   string
+	regURL string
+	reg    *registry.Client
+	sonar  *demoSonar
+	forge  *demoForge
+	health *demoHealth
+	work   *workload
+
+	log *slog.Logger
+	// hooks and token reach ferry's webhooks, as a registry's
+	// notifications endpoint would.
+	hooks, token string
+
+	mu      sync.Mutex
+	denied  map[string]bool
+	denials []string        // "env tag" of every denial seen
+	records []ledger.Record // the records of main's first-parent history, oldest first
 }
 
-// demoStory shows one behaviour a step: a clean promotion, a scan denial,
-// semver ignoring pre-releases, a fix, late evidence, and a pass that writes
-// nothing.
-var demoStory = []demoStep{
-	{say: "release 1.0.0 of checkout and cart, both scanned clean", push: []string{"checkout:1.0.0", "cart:1.0.0"},
-		scan: []string{"checkout:1.0.0:clean", "cart:1.0.0:clean"}, pass: true},
-	{say: "release checkout 1.1.0: its scan finds a CRITICAL vulnerability", push: []string{"checkout:1.1.0"},
-		scan: []string{"checkout:1.1.0:critical"}, pass: true},
-	{say: "push a pre-release (ignored by semver >=1.0.0) and an unrelated tag", push: []string{"checkout:1.2.0-rc.1", "cart:nightly"}, pass: true},
-	{say: "release checkout 1.2.0 (fixed, scanned clean) and cart 1.0.1 (not scanned yet)", push: []string{"checkout:1.2.0", "cart:1.0.1"},
-		scan: []string{"checkout:1.2.0:clean"}, pass: true},
-	{say: "the scan of cart 1.0.1 arrives, clean", scan: []string{"cart:1.0.1:clean"}, pass: true},
-	{say: "nothing new: a pass writes nothing", pass: true},
+func (d *demo) say(format string, args ...any) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fmt.Fprintf(d.w, "[%5.1fs] %s\n", time.Since(d.start).Seconds(), fmt.Sprintf(format, args...))
 }
 
-func runDemo(ctx context.Context, w io.Writer, dir string, log *slog.Logger) error {
-	start := time.Now()
-	say := func(format string, args ...any) {
-		fmt.Fprintf(w, "[%6.2fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+func runDemo(ctx context.Context, w io.Writer, dir string, keep bool, log *slog.Logger) error {
+	d := &demo{w: w, start: time.Now(), dir: dir, bare: filepath.Join(dir, "fleet.git"), sonar: &demoSonar{},
+		health: &demoHealth{bad: map[string]float64{}}, denied: map[string]bool{}, log: log}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// The registry.
+	regHost, stopReg, err := serveLocal(ggcrregistry.New(ggcrregistry.Logger(stdlog.New(io.Discard, "", 0))))
+	if err != nil {
+		return fmt.Errorf("demo registry: %w", err)
 	}
-	regHost, stopRegistry, err := startDemoRegistry()
+	defer stopReg()
+	d.regURL = regHost + "/shop/checkout"
+	sonarHost, stopSonar, err := serveLocal(d.sonar)
+	if err != nil {
+		return fmt.Errorf("demo sonarqube: %w", err)
+	}
+	defer stopSonar()
+	d.say("in-process on 127.0.0.1: registry %s, SonarQube %s (recorded API responses)", regHost, sonarHost)
+
+	// The webhook secret, in a file as ferry.yaml's webhooks.tokenFile names it.
+	secret := make([]byte, 16)
+	_, _ = rand.Read(secret)
+	tokenFile := filepath.Join(dir, "webhook-token")
+	if err := os.WriteFile(tokenFile, []byte(hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
+		return err
+	}
+
+	// 1.0.0 runs everywhere when the story starts.
+	d.reg = registry.NewClient(registry.Options{Logger: log})
+	seedDigest, err := d.release(ctx, "1.0.0", true, false)
 	if err != nil {
 		return err
 	}
-	defer stopRegistry()
-	say("registry listening at http://%s (in-process, CNCF distribution API)", regHost)
-
-	bare := filepath.Join(dir, "fleet.git")
-	p, err := seedDemoFleet(ctx, bare, regHost, log)
+	p, err := d.seed(ctx, regHost, "http://"+sonarHost, tokenFile, seedDigest)
 	if err != nil {
 		return err
 	}
-	say("fleet repo seeded at %s: the example fleet, ferry.yaml, and policies/ (qa denies CRITICAL vulnerabilities and unscanned images; ppd and prod are left ungated, as ferry plan would warn: the demo has no SonarQube)", bare)
 
-	repo, err := fleet.Open(ctx, fleet.Options{
-		URL: bare, Branch: p.Git.Branch, Dir: filepath.Join(dir, "clone"),
-		Author: fleet.Signature{Name: p.Git.Author.Name, Email: p.Git.Author.Email}, Logger: log,
+	// The workload and the Prometheus that scrapes it.
+	var workHandler http.Handler
+	d.work, workHandler = newWorkload(d.bare, d.health)
+	workHost, stopWork, err := serveLocal(workHandler)
+	if err != nil {
+		return fmt.Errorf("demo workload: %w", err)
+	}
+	defer stopWork()
+
+	hooksURL, stopHooks, loopRef, err := d.serveHooks(ctx, p, log)
+	if err != nil {
+		return err
+	}
+	defer stopHooks()
+	token, err := config.ReadSecret(tokenFile)
+	if err != nil {
+		return err
+	}
+	d.hooks, d.token = hooksURL, token
+	bridge := &alertBridge{url: hooksURL + "/hooks/alertmanager", token: token, client: &http.Client{Timeout: 10 * time.Second},
+		state: map[string]string{}, told: func(status string, l map[string]string, code int, err error) {
+			res := fmt.Sprint(code)
+			if err != nil {
+				res = err.Error()
+			}
+			d.say("alert: %s %s for %s in %s -> ferry POST /hooks/alertmanager (bearer token): %s", l["alertname"], status, l["app"], l["env"], res)
+		}}
+	prom, err := inprom.Start(inprom.Options{
+		Dir: filepath.Join(dir, "prometheus"), Targets: []string{workHost}, ScrapeInterval: 250 * time.Millisecond,
+		Rules: demoRules, EvalInterval: 250 * time.Millisecond, ResendDelay: time.Second, Alerts: bridge.send, Logger: log,
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("in-process prometheus: %w", err)
 	}
-	reg, err := registryClient(p, log)
+	defer prom.Close()
+	p.Providers.Prometheus.Address = prom.URL
+	d.say("in-process Prometheus %s scrapes the workload %s every 250ms (TSDB in %s); rule HighErrorRate evaluated every 250ms",
+		prom.URL, workHost, filepath.Join(dir, "prometheus"))
+	d.say("ferry webhooks at %s (bearer token from %s)", hooksURL, tokenFile)
+
+	// The agent, with the demo's forge for ppd's pull requests.
+	repo, err := fleet.Open(ctx, fleet.Options{URL: d.bare, Branch: p.Git.Branch, Dir: filepath.Join(dir, "clone"),
+		Author: fleet.Signature{Name: p.Git.Author.Name, Email: p.Git.Author.Email}, Logger: log})
 	if err != nil {
 		return err
 	}
-	a, err := newAgent(p, repo, reg, log, nil, nil)
+	forgeRepo, err := fleet.Open(ctx, fleet.Options{URL: d.bare, Branch: p.Git.Branch, Dir: filepath.Join(dir, "forge"),
+		Author: fleet.Signature{Name: "reviewer", Email: "reviewer@example.com"}, Logger: log})
 	if err != nil {
 		return err
 	}
-	// Scans attach to digests; a standing denial is told once, as the agent
-	// logs it.
-	digests := map[string]string{}
-	denied := map[string]bool{}
-	for _, st := range demoStory {
-		say("%s", st.say)
-		for _, ref := range st.push {
-			app, tag, _ := strings.Cut(ref, ":")
-			digest, err := pushRandomImage(ctx, regHost+"/shop/"+app, tag)
-			if err != nil {
-				return err
-			}
-			digests[ref] = digest
-			say("  registry: pushed shop/%s:%s (%.19s)", app, tag, digest)
-		}
-		for _, s := range st.scan {
-			app, rest, _ := strings.Cut(s, ":")
-			tag, kind, _ := strings.Cut(rest, ":")
-			if _, err := reg.Attach(ctx, regHost+"/shop/"+app, digests[app+":"+tag], gate.TrivyReportType,
-				demoReport(app, tag, kind == "critical"), nil, false); err != nil {
-				return err
-			}
-			say("  registry: attached a Trivy report (%s) to shop/%s:%s as an OCI referrer", kind, app, tag)
-		}
-		if !st.pass {
-			continue
-		}
-		// One pass per step, as a registry notification would trigger one.
-		res, err := a.Reconcile(ctx, agent.Scope{All: true, Reason: "demo"})
-		if err != nil {
-			return err
-		}
-		if len(res.Promotions) == 0 {
-			say("  agent: nothing to promote")
-		}
-		for _, pr := range res.Promotions {
-			say("  agent: promote %-8s %-7s -> %-4s (from %s) commit %.7s", pr.App, pr.Candidate.Tag, pr.Env, pr.From, pr.Commit)
-		}
-		for _, step := range res.Plan.Steps {
-			key := step.App + step.Env + step.Candidate.String()
-			if step.Action == agent.ActionDeny && !denied[key] {
-				denied[key] = true
-				say("  gate:  deny    %-8s %-7s -> %-4s %s", step.App, step.Candidate.Tag, step.Env, strings.TrimPrefix(step.Reason, "denied: "))
-			}
-		}
-		for _, e := range res.Errors {
-			say("  agent: error: %s", e)
-		}
+	pulls := filepath.Join(dir, "pulls")
+	if err := os.MkdirAll(pulls, 0o700); err != nil {
+		return err
 	}
-	// A dry pass for the final matrix: the same reads, no writes.
+	d.forge = &demoForge{dir: pulls, repo: forgeRepo, opened: func(pr pullrequest.PR) {
+		d.say("forge: pull request #%d %q (%s -> %s), body: the gate report (%s)", pr.Number, pr.Title, pr.Head, pr.Base, pr.URL)
+	}}
+	if d.reg, err = registryClient(p, log); err != nil {
+		return err
+	}
+	o, err := agentOptions(p, repo, d.reg, log, nil, nil)
+	if err != nil {
+		return err
+	}
+	o.PullRequests, o.Branches = d.forge, repo
+	a, err := agent.New(o)
+	if err != nil {
+		return err
+	}
+	loop := agent.NewLoop(a, p.Git.Interval.Std())
+	d.hook(loop)
+	loopRef.Store(loop)
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	var bg sync.WaitGroup
+	defer bg.Wait()
+	defer stopLoop()
+	bg.Go(func() { d.work.run(loopCtx) })
+	bg.Go(func() { _ = loop.Run(loopCtx) })
+	bg.Go(func() { d.watchGit(loopCtx) })
+
+	if err := d.story(ctx); err != nil {
+		return err
+	}
+	stopLoop()
+	bg.Wait()
+
 	plan, err := a.Plan(ctx)
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(w, "\nthe fleet repo's main branch: %s\n", d.tally())
 	fmt.Fprintln(w, "\nwhat runs where:")
 	printMatrix(w, p, plan)
-	fmt.Fprintf(w, "\nThe fleet repo's history is the audit trail:\n  git -C %s log --format='%%h %%s%%n%%(trailers:only,unfold)' | head -40\n", bare)
+	if pr, ok := d.forge.open("promote checkout 1.3.0 to ppd"); ok {
+		fmt.Fprintf(w, "waiting for approval: pull request #%d, %s\n", pr.Number, pr.Title)
+	}
+	fmt.Fprintf(w, "\nThe fleet repo's history is the audit trail (verdicts are git notes):\n  git -C %s log --notes=ferry --format='%%h %%an: %%s%%n%%(trailers:only,unfold)%%N' main\n", d.bare)
+	if keep {
+		fmt.Fprintf(w, "kept %s (fleet.git, pulls/*.md, prometheus/)\n", dir)
+	} else {
+		fmt.Fprintf(w, "%s is removed now; run ferry demo --keep to keep it\n", dir)
+	}
+	fmt.Fprintf(w, "demo finished in %.1fs\n", time.Since(d.start).Seconds())
 	return nil
+}
+
+// tally counts ferry's records on main by kind.
+func (d *demo) tally() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var promotions, steps, aborts, rollbacks, people, other int
+	for _, r := range d.records {
+		switch r.(type) {
+		case *ledger.Promotion:
+			promotions++
+		case *ledger.CanaryStep:
+			steps++
+		case *ledger.Abort:
+			aborts++
+		case *ledger.Rollback:
+			rollbacks++
+		case *ledger.Change:
+			people++ // not ferry's: the reviewer's merges
+		default:
+			other++
+		}
+	}
+	out := fmt.Sprintf("%d promotions, %d canary steps, %d canary abort, %d rollback", promotions, steps, aborts, rollbacks)
+	if other > 0 {
+		out += fmt.Sprintf(", %d other records", other)
+	}
+	return out + fmt.Sprintf(" by ferry; %d merges of its pull requests by a reviewer", people)
+}
+
+// demoRules is the alert rule the in-process rules manager evaluates: an
+// environment serving more than 10% errors.
+const demoRules = `groups:
+  - name: checkout
+    rules:
+      - alert: HighErrorRate
+        expr: sum by (app, env) (rate(http_requests_total{code="500"}[2s])) / sum by (app, env) (rate(http_requests_total[2s])) > 0.1
+        for: 1s
+        labels: {severity: critical}
+        annotations: {summary: '{{ $labels.app }} in {{ $labels.env }}: {{ $value | humanizePercentage }} of requests fail'}
+`
+
+// story is the demo's script. It waits on what the fleet repo, the forge
+// and the agent's results say, never on a clock.
+func (d *demo) story(ctx context.Context) error {
+	// A good release walks every gate and every canary step.
+	d.say("== release checkout 1.1.0: scanned clean, Sonar quality gate OK, healthy")
+	if _, err := d.release(ctx, "1.1.0", true, true); err != nil {
+		return err
+	}
+	pr, err := d.waitPR(ctx, "promote checkout 1.1.0 to ppd")
+	if err != nil {
+		return err
+	}
+	d.report(pr)
+	if err := d.approve(ctx, pr); err != nil {
+		return err
+	}
+	if err := d.waitFor(ctx, "checkout 1.1.0 in prod (after every canary step) and in dr", func() bool {
+		r := d.work.snapshot()
+		return r["prod"].stable == "1.1.0" && r["prod"].canaryWeight == 0 && r["dr"].stable == "1.1.0"
+	}); err != nil {
+		return err
+	}
+
+	// A bad release is aborted by the canary's analysis.
+	d.say("== release checkout 1.2.0: passes qa, but fails 20%% of prod's requests")
+	d.health.set("prod", "1.2.0", 0.2)
+	if _, err := d.release(ctx, "1.2.0", true, true); err != nil {
+		return err
+	}
+	if pr, err = d.waitPR(ctx, "promote checkout 1.2.0 to ppd"); err != nil {
+		return err
+	}
+	if err := d.approve(ctx, pr); err != nil {
+		return err
+	}
+	if err := d.waitRecord(ctx, "the canary of 1.2.0 aborted", func(r ledger.Record) bool {
+		a, ok := r.(*ledger.Abort)
+		return ok && a.Canary.Tag == "1.2.0"
+	}); err != nil {
+		return err
+	}
+
+	// An alert rolls prod back.
+	d.say("== incident: checkout 1.1.0 starts failing 30%% of prod's requests (a dependency changed)")
+	d.health.set("prod", "1.1.0", 0.3)
+	if err := d.waitRecord(ctx, "prod rolled back from 1.1.0 on the alert", func(r ledger.Record) bool {
+		rb, ok := r.(*ledger.Rollback)
+		return ok && rb.Env == "prod" && rb.From.Tag == "1.1.0" && rb.Alert.Fingerprint != ""
+	}); err != nil {
+		return err
+	}
+
+	// A scan gate.
+	d.say("== release checkout 1.2.1: its scan finds a CRITICAL vulnerability")
+	if _, err := d.release(ctx, "1.2.1", false, true); err != nil {
+		return err
+	}
+	if err := d.waitFor(ctx, "qa's gate to deny 1.2.1", func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return slices.Contains(d.denials, "qa 1.2.1")
+	}); err != nil {
+		return err
+	}
+
+	// A release waits for approval.
+	d.say("== release checkout 1.3.0, fixed (and a pre-release 1.4.0-rc.1, which semver >=1.0.0 skips)")
+	if _, err := d.release(ctx, "1.3.0", true, true); err != nil {
+		return err
+	}
+	if _, err := pushDemoImage(ctx, d.regURL, "1.4.0-rc.1", "0badc0de"); err != nil {
+		return err
+	}
+	if pr, err = d.waitPR(ctx, "promote checkout 1.3.0 to ppd"); err != nil {
+		return err
+	}
+	d.report(pr)
+	d.say("ppd waits for a person to merge pull request #%d: the demo leaves it open", pr.Number)
+	return nil
+}
+
+// release pushes tag with a Trivy report attached and, when sonar, a
+// SonarQube analysis of its revision.
+func (d *demo) release(ctx context.Context, tag string, clean, sonar bool) (string, error) {
+	sum := sha1.Sum([]byte("checkout " + tag)) // a source commit id, as CI labels the image
+	revision := hex.EncodeToString(sum[:])
+	digest, err := pushDemoImage(ctx, d.regURL, tag, revision)
+	if err != nil {
+		return "", err
+	}
+	if _, err := d.reg.Attach(ctx, d.regURL, digest, gate.TrivyReportType, demoReport("checkout", tag, !clean), nil, false); err != nil {
+		return "", err
+	}
+	kind := "clean"
+	if !clean {
+		kind = "a CRITICAL finding"
+	}
+	d.say("registry: pushed shop/checkout:%s (%.19s, revision %.7s) with a Trivy report (%s) as an OCI referrer", tag, digest, revision, kind)
+	if sonar {
+		d.sonar.analyse(revision, true)
+		d.say("sonarqube: analysis of revision %.7s: quality gate OK", revision)
+	}
+	if d.hooks != "" {
+		d.notify(tag, digest)
+	}
+	return digest, nil
+}
+
+// notify posts the registry's push notification (the CNCF distribution
+// envelope) to ferry's /hooks/registry, as a registry's notifications
+// endpoint with a bearer token would: ferry reconciles the app at once
+// instead of at its next poll.
+func (d *demo) notify(tag, digest string) {
+	host, repo, _ := strings.Cut(d.regURL, "/")
+	body := fmt.Sprintf(`{"events": [{"id": "%s", "timestamp": %q, "action": "push",
+  "target": {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": %q, "repository": %q, "url": "http://%s/v2/%s/manifests/%s", "tag": %q},
+  "request": {"host": %q}, "source": {"addr": %q}}]}`,
+		digest[7:19], time.Now().UTC().Format(time.RFC3339Nano), digest, repo, host, repo, digest, tag, host, host)
+	d.say("registry: push notification -> ferry POST /hooks/registry (bearer token): %s",
+		d.post("/hooks/registry", webhook.NotificationMediaType, body))
+}
+
+// post sends body to one of ferry's webhooks with the bearer token and
+// says how it was answered.
+func (d *demo) post(path, contentType, body string) string {
+	req, err := http.NewRequest(http.MethodPost, d.hooks+path, strings.NewReader(body))
+	if err != nil {
+		return err.Error()
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	_ = resp.Body.Close()
+	return fmt.Sprint(resp.StatusCode)
+}
+
+// seed creates the bare fleet repo from the embedded demo fleet, the
+// default policies and 1.0.0 in every overlay.
+func (d *demo) seed(ctx context.Context, regHost, sonarURL, tokenFile, digest string) (*config.Pipeline, error) {
+	files, err := overlays.DemoFleet(regHost)
+	if err != nil {
+		return nil, err
+	}
+	for name, data := range policies.DefaultFiles() {
+		files["policies/"+name] = data
+	}
+	for _, env := range strings.Fields(demoEnvs) {
+		path := "overlays/" + env + "/kustomization.yaml"
+		for _, entry := range []string{"registry.example/shop/checkout", "registry.example/shop/checkout-canary"} {
+			if env != "prod" && strings.HasSuffix(entry, "-canary") {
+				continue
+			}
+			if files[path], _, err = overlays.SetImage(files[path], overlays.Image{Name: entry, NewTag: "1.0.0", Digest: digest}); err != nil {
+				return nil, fmt.Errorf("seed %s: %w", path, err)
+			}
+		}
+	}
+	cfg := strings.NewReplacer("FLEET", d.bare, "SONAR", sonarURL, "TOKENFILE", tokenFile,
+		"PROMETHEUS", "http://127.0.0.1:9090").Replace(string(files["ferry.yaml"]))
+	files["ferry.yaml"] = []byte(cfg)
+	p, err := config.Parse("ferry.yaml (demo)", files["ferry.yaml"])
+	if err != nil {
+		return nil, err
+	}
+	if err := fleet.InitBare(ctx, d.bare, p.Git.Branch, files, "seed the demo fleet: checkout 1.0.0 everywhere\n",
+		fleet.Signature{Name: "demo", Email: "demo@ferry.dev"}, time.Now(), d.log); err != nil {
+		return nil, err
+	}
+	d.say("fleet repo %s: dev -> qa (analysis smoke) -> ppd (pull request) -> prod (soak 2s, canary 25/50/100%% analysed) -> dr (mirror); default policies", d.bare)
+	return p, nil
+}
+
+// serveHooks serves ferry's webhook handler, as `ferry run --listen` does,
+// on 127.0.0.1; alerts go to the loop stored in the returned pointer.
+func (d *demo) serveHooks(ctx context.Context, p *config.Pipeline, log *slog.Logger) (string, func(), *atomic.Pointer[agent.Loop], error) {
+	secret, err := webhookSecret(p)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	router, err := alertRouter(p)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	var loop atomic.Pointer[agent.Loop]
+	mux := http.NewServeMux()
+	mux.Handle("/hooks/", newHooks(p, secret, loop.Load, router, &globals{log: log}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, nil, err
+	}
+	srv := webhook.NewServer(mux, webhook.ServerOptions{BodyTimeout: p.Webhooks.BodyTimeout.Std(), BaseContext: ctx})
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("demo webhooks", "err", err)
+		}
+	}()
+	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, &loop, nil
+}
+
+// hook prints what the loop does beside the commits: analyses, verdicts,
+// rollbacks and the gate's denials.
+func (d *demo) hook(l *agent.Loop) {
+	l.OnVerifying = func(v agent.Verification) {
+		what := v.Template
+		if what == "" {
+			return // no analysis: nothing to show
+		}
+		d.say("analysis: %s: %s started", v, what)
+	}
+	l.OnVerdict = func(v agent.Verification, res analysis.Result) {
+		if v.Template == "" {
+			return
+		}
+		d.say("analysis: %s: %s (%s)", v, res.Verdict, res.Reason)
+	}
+	l.OnRollback = func(al agent.Alert, res *agent.RollbackResult, err error) {
+		if err != nil {
+			d.say("rollback: %s in %s: %v", al.App, al.Env, err)
+		}
+	}
+	l.OnPass = func(res *agent.Result, err error) {
+		if res == nil {
+			return
+		}
+		for _, step := range res.Plan.Steps {
+			verb := "denied"
+			switch step.Action {
+			case agent.ActionDeny:
+			case agent.ActionHold:
+				verb = "held" // nothing moves past an environment that has not verified it
+			default:
+				continue
+			}
+			key := step.App + step.Env + step.Candidate.String() + step.Reason
+			d.mu.Lock()
+			seen := d.denied[key]
+			d.denied[key] = true
+			d.mu.Unlock()
+			if !seen && step.Action == agent.ActionDeny {
+				d.denials = append(d.denials, step.Env+" "+step.Candidate.Tag)
+			}
+			if !seen {
+				d.say("gate: %s %s -> %s %s: %s", step.App, step.Candidate.Tag, step.Env, verb, strings.TrimPrefix(step.Reason, "denied: "))
+			}
+		}
+		for _, e := range res.Errors {
+			d.say("agent: error: %s", e)
+		}
+	}
+}
+
+// watchGit prints every commit that lands on the fleet repo's main.
+func (d *demo) watchGit(ctx context.Context) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var seen plumbing.Hash
+	for first := true; ; first = false {
+		if repo, err := git.PlainOpen(d.bare); err == nil {
+			if ref, err := repo.Reference(plumbing.NewBranchReferenceName("main"), true); err == nil && ref.Hash() != seen {
+				var fresh []*object.Commit
+				for c, err := repo.CommitObject(ref.Hash()); err == nil && c.Hash != seen; {
+					fresh = append(fresh, c)
+					if first || c.NumParents() == 0 {
+						break // the seed: shown already
+					}
+					c, err = c.Parent(0)
+				}
+				if !first {
+					for i := len(fresh) - 1; i >= 0; i-- {
+						c := fresh[i]
+						by := ""
+						if c.Author.Name != "ferry" {
+							by = " (by " + c.Author.Name + ")"
+						}
+						d.say("git: %s %s%s", c.Hash.String()[:7], strings.SplitN(c.Message, "\n", 2)[0], by)
+						rec := ledger.Parse(c.Message)
+						switch r := rec.(type) {
+						case *ledger.Abort:
+							d.say("      %s", r.Reason)
+						case *ledger.Rollback:
+							d.say("      %s", r.Reason)
+						}
+						if rec != nil {
+							d.mu.Lock()
+							d.records = append(d.records, rec)
+							d.mu.Unlock()
+						}
+					}
+				}
+				seen = ref.Hash()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// waitFor polls cond until it holds, ctx ends, or demoWait passes.
+func (d *demo) waitFor(ctx context.Context, what string, cond func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, demoWait)
+	defer cancel()
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("demo: waited %s for %s", demoWait, what)
+			}
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+func (d *demo) waitPR(ctx context.Context, title string) (pullrequest.PR, error) {
+	var pr pullrequest.PR
+	err := d.waitFor(ctx, "the pull request "+title, func() bool {
+		var ok bool
+		pr, ok = d.forge.open(title)
+		return ok
+	})
+	return pr, err
+}
+
+// waitRecord waits for a record on main that match accepts.
+func (d *demo) waitRecord(ctx context.Context, what string, match func(ledger.Record) bool) error {
+	return d.waitFor(ctx, what, func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for _, r := range d.records {
+			if match(r) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// report prints a pull request's body: the gate report ferry wrote.
+func (d *demo) report(pr pullrequest.PR) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fmt.Fprintf(d.w, "        ┌ pull request #%d: %s\n", pr.Number, pr.Title)
+	for _, line := range strings.Split(strings.TrimRight(pr.Body, "\n"), "\n") {
+		fmt.Fprintf(d.w, "        │ %s\n", line)
+	}
+	fmt.Fprintf(d.w, "        └\n")
+}
+
+// approve merges a pull request, as its reviewer would.
+func (d *demo) approve(ctx context.Context, pr pullrequest.PR) error {
+	d.say("a reviewer approves pull request #%d: merged", pr.Number)
+	commit, err := d.forge.merge(ctx, pr.Number)
+	if err != nil {
+		return err
+	}
+	// The forge's push event, as Gitea sends it: ferry passes at once.
+	body := fmt.Sprintf(`{"ref": "refs/heads/main", "after": %q, "repository": {"clone_url": %q}}`, commit, d.bare)
+	d.say("forge: push event -> ferry POST /hooks/git (bearer token): %s", d.post("/hooks/git", "application/json", body))
+	return nil
+}
+
+// snapshot is what runs where, as the workload last applied it.
+func (w *workload) snapshot() map[string]deployment {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]deployment, len(w.running))
+	for k, v := range w.running {
+		out[k] = v
+	}
+	return out
 }
 
 // demoReport is a Trivy JSON report (SchemaVersion 2) of the demo image.
@@ -211,63 +729,4 @@ func printMatrix(w io.Writer, p *config.Pipeline, plan *agent.Plan) {
 		fmt.Fprintln(tw)
 	}
 	_ = tw.Flush()
-}
-
-// startDemoRegistry serves go-containerregistry's in-process registry on a
-// free loopback port: loopback registries speak plain HTTP (no TLS to set
-// up), and nothing outside the machine reaches it.
-func startDemoRegistry() (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, fmt.Errorf("demo registry: %w", err)
-	}
-	srv := &http.Server{Handler: ggcrregistry.New(ggcrregistry.Logger(stdlog.New(io.Discard, "", 0))), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fmt.Fprintln(os.Stderr, "demo registry:", err)
-		}
-	}()
-	return ln.Addr().String(), func() { _ = srv.Close() }, nil
-}
-
-func pushRandomImage(ctx context.Context, repo, tag string) (string, error) {
-	// One small random layer: a real image with its own digest, cheap to push.
-	img, err := random.Image(512, 1)
-	if err != nil {
-		return "", err
-	}
-	ref, err := name.NewTag(repo + ":" + tag)
-	if err != nil {
-		return "", err
-	}
-	if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
-		return "", fmt.Errorf("push %s: %w", ref, err)
-	}
-	d, err := img.Digest()
-	return d.String(), err
-}
-
-// seedDemoFleet creates the bare fleet repo with the example fleet and a
-// ferry.yaml pointing at it and at the demo registry.
-func seedDemoFleet(ctx context.Context, bare, regHost string, log *slog.Logger) (*config.Pipeline, error) {
-	files, err := overlays.ExampleFleet(regHost)
-	if err != nil {
-		return nil, err
-	}
-	for name, data := range policies.DefaultFiles() {
-		// The demo gates on scans only: ppd and prod need SonarQube and analysis evidence it has not got.
-		if strings.HasPrefix(name, "qa") || strings.HasPrefix(name, "common") || name == "input.schema.json" {
-			files["policies/"+name] = data
-		}
-	}
-	// git.url must name the repository ferry.yaml lives in: the bare repo.
-	cfg := strings.ReplaceAll(string(files["ferry.yaml"]), "FLEET", bare)
-	files["ferry.yaml"] = []byte(cfg)
-	p, err := config.Parse("ferry.yaml (demo)", files["ferry.yaml"])
-	if err != nil {
-		return nil, err
-	}
-	err = fleet.InitBare(ctx, bare, p.Git.Branch, files, "seed the example fleet\n",
-		fleet.Signature{Name: "demo", Email: "demo@ferry.dev"}, time.Now(), log)
-	return p, err
 }

@@ -204,52 +204,7 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 	if err != nil {
 		return nil, fmt.Errorf("%s: rollback.match: %w", p.Source, err)
 	}
-	// One Deduper for the server: Alertmanager resends an alert every
-	// group_interval, and each episode is handed on once.
-	dedupe := &webhook.Deduper{}
-	g.dedupe = dedupe
-	hooks := webhook.New(webhook.HandlerOptions{
-		Verifier:           webhook.NewVerifier(secret),
-		MaxBody:            p.Webhooks.MaxBodyBytes,
-		BodyTimeout:        p.Webhooks.BodyTimeout.Std(),
-		MaxUnauthenticated: p.Webhooks.MaxUnauthenticated,
-		Log:                g.log,
-
-		// A standby (no Lease, no shard) has no passes to ask for: the holder polls.
-		OnRegistry: func(ctx context.Context, ev []webhook.RegistryEvent) {
-			if l := loop.Load(); l != nil {
-				l.OnRegistryEvents(ctx, ev)
-			}
-		},
-		OnPush: func(ctx context.Context, ev webhook.PushEvent) {
-			if l := loop.Load(); l != nil {
-				l.OnPush(ctx, ev)
-			}
-		},
-		OnAlerts: func(ctx context.Context, evs []webhook.AlertEvent) {
-			l := loop.Load()
-			if l == nil {
-				l = g.responder // this replica holds no Lease: it still rolls back
-			}
-			if l == nil {
-				for _, ev := range evs {
-					dedupe.Forget(ev) // starting: take Alertmanager's resend
-				}
-				return
-			}
-			// Alerts the full queue dropped are forgotten by the deduper
-			// too, so Alertmanager's resend is taken, not swallowed.
-			for _, d := range l.OnAlerts(ctx, alertsOf(evs)) {
-				for _, ev := range evs {
-					if ev.Fingerprint == d.Fingerprint {
-						dedupe.Forget(ev)
-					}
-				}
-			}
-		},
-		AlertRouter: router,
-		Deduper:     dedupe,
-	})
+	hooks := newHooks(p, secret, loop.Load, router, g)
 	g.hooks = hooks
 	mux.Handle("/hooks/", hooks)
 	// DORA gauges from the fleet repo's history at the newest pass's head.
@@ -305,6 +260,59 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 	}()
 	g.log.Info("listening", "addr", ln.Addr().String())
 	return srv, nil
+}
+
+// newHooks is the webhook handler of `ferry run` (and of the demo): it
+// authenticates every call with secret, and hands registry and push events
+// to the running loop, alerts to it or to the responder.
+func newHooks(p *config.Pipeline, secret string, loopOf func() *agent.Loop, router *webhook.AlertRouter, g *globals) *webhook.Handler {
+	// One Deduper for the server: Alertmanager resends an alert every
+	// group_interval, and each episode is handed on once.
+	dedupe := &webhook.Deduper{}
+	g.dedupe = dedupe
+	hooks := webhook.New(webhook.HandlerOptions{
+		Verifier:           webhook.NewVerifier(secret),
+		MaxBody:            p.Webhooks.MaxBodyBytes,
+		BodyTimeout:        p.Webhooks.BodyTimeout.Std(),
+		MaxUnauthenticated: p.Webhooks.MaxUnauthenticated,
+		Log:                g.log,
+
+		// A standby (no Lease, no shard) has no passes to ask for: the holder polls.
+		OnRegistry: func(ctx context.Context, ev []webhook.RegistryEvent) {
+			if l := loopOf(); l != nil {
+				l.OnRegistryEvents(ctx, ev)
+			}
+		},
+		OnPush: func(ctx context.Context, ev webhook.PushEvent) {
+			if l := loopOf(); l != nil {
+				l.OnPush(ctx, ev)
+			}
+		},
+		OnAlerts: func(ctx context.Context, evs []webhook.AlertEvent) {
+			l := loopOf()
+			if l == nil {
+				l = g.responder // this replica holds no Lease: it still rolls back
+			}
+			if l == nil {
+				for _, ev := range evs {
+					dedupe.Forget(ev) // starting: take Alertmanager's resend
+				}
+				return
+			}
+			// Alerts the full queue dropped are forgotten by the deduper
+			// too, so Alertmanager's resend is taken, not swallowed.
+			for _, d := range l.OnAlerts(ctx, alertsOf(evs)) {
+				for _, ev := range evs {
+					if ev.Fingerprint == d.Fingerprint {
+						dedupe.Forget(ev)
+					}
+				}
+			}
+		},
+		AlertRouter: router,
+		Deduper:     dedupe,
+	})
+	return hooks
 }
 
 // shutdown gives requests in flight 5 s: they are short (webhooks, pages),

@@ -214,6 +214,16 @@ func registryClient(p *config.Pipeline, log *slog.Logger) (*registry.Client, err
 
 // newAgent wires an agent for p over repo, with the evidence sources p names.
 func newAgent(p *config.Pipeline, repo *fleet.Repo, reg *registry.Client, log *slog.Logger, metrics prometheus.Registerer, apps func(string) bool) (*agent.Agent, error) {
+	o, err := agentOptions(p, repo, reg, log, metrics, apps)
+	if err != nil {
+		return nil, err
+	}
+	return agent.New(o)
+}
+
+// agentOptions are newAgent's options, for a caller (the demo) that adds
+// its own forge.
+func agentOptions(p *config.Pipeline, repo *fleet.Repo, reg *registry.Client, log *slog.Logger, metrics prometheus.Registerer, apps func(string) bool) (agent.Options, error) {
 	var m *observe.Metrics
 	if metrics != nil {
 		m = observe.NewMetrics(metrics)
@@ -222,7 +232,7 @@ func newAgent(p *config.Pipeline, repo *fleet.Repo, reg *registry.Client, log *s
 		RegistryTimeout: p.Registry.LookupTimeout.Std(), RegistryPatience: p.Registry.Patience.Std()}
 	clusters, err := clusterVerifierFor(p, repo, log)
 	if err != nil {
-		return nil, err
+		return o, err
 	}
 	o.Clusters = clusters
 	// A SonarQube client per app: each may name its own server and token.
@@ -235,12 +245,12 @@ func newAgent(p *config.Pipeline, repo *fleet.Repo, reg *registry.Client, log *s
 		if s.TokenFile != "" {
 			var err error
 			if token, err = config.ReadSecret(s.TokenFile); err != nil {
-				return nil, fmt.Errorf("apps %s evidence.sonar: %w", app.Name, err)
+				return o, fmt.Errorf("apps %s evidence.sonar: %w", app.Name, err)
 			}
 		}
 		client, err := sonar.New(s.URL, token, nil)
 		if err != nil {
-			return nil, fmt.Errorf("apps %s evidence.sonar: %w", app.Name, err)
+			return o, fmt.Errorf("apps %s evidence.sonar: %w", app.Name, err)
 		}
 		o.Sonar[app.Name] = client
 	}
@@ -249,7 +259,7 @@ func newAgent(p *config.Pipeline, repo *fleet.Repo, reg *registry.Client, log *s
 			Timeout: pr.Timeout.Std(), BearerTokenFile: pr.BearerTokenFile, InsecureSkipVerify: pr.InsecureSkipVerify, Logger: log,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("providers.prometheus: %w", err)
+			return o, fmt.Errorf("providers.prometheus: %w", err)
 		}
 		// One client for both: gate metrics and analyses ask one server.
 		o.Prometheus = prom
@@ -258,11 +268,11 @@ func newAgent(p *config.Pipeline, repo *fleet.Repo, reg *registry.Client, log *s
 	if pv := p.Git.Provider; pv != nil {
 		prs, err := pullRequests(p)
 		if err != nil {
-			return nil, err
+			return o, err
 		}
 		o.PullRequests, o.Branches = prs, repo
 	}
-	return agent.New(o)
+	return o, nil
 }
 
 func pullRequests(p *config.Pipeline) (agent.PullRequests, error) {

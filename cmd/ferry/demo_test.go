@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/internal/syncbuf"
+	"github.com/ferry-dev/ferry/overlays"
+)
+
+// runDemoCmd runs `ferry demo args...` with TMPDIR set to tmp.
+func runDemoCmd(ctx context.Context, t *testing.T, tmp string, args ...string) (string, error) {
+	t.Helper()
+	t.Setenv("TMPDIR", tmp)
+	root := rootCmd()
+	out := &syncbuf.Buffer{}
+	root.SetOut(out)
+	root.SetErr(out)
+	root.SetArgs(append([]string{"demo"}, args...))
+	err := root.ExecuteContext(ctx)
+	return out.String(), err
+}
+
+func demoDirs(t *testing.T, tmp string) []string {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join(tmp, "ferry-demo-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dirs
+}
+
+// TestDemoStory runs `ferry demo --keep` and reads the story back from the
+// fleet repo it kept: canary steps, an abort with its rejection, a rollback
+// an alert caused, and ppd waiting on a pull request whose body is the gate
+// report.
+func TestDemoStory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo takes about 20 s")
+	}
+	tmp := t.TempDir()
+	out, err := runDemoCmd(context.Background(), t, tmp, "--keep")
+	t.Logf("ferry demo --keep:\n%s", out)
+	if err != nil {
+		t.Fatalf("ferry demo --keep: %v", err)
+	}
+	dirs := demoDirs(t, tmp)
+	if len(dirs) != 1 {
+		t.Fatalf("--keep left %v in TMPDIR, want one ferry-demo-* directory", dirs)
+	}
+	dir := dirs[0]
+	if !strings.Contains(out, "kept "+dir) {
+		t.Errorf("the output does not print the kept directory %s", dir)
+	}
+	if !strings.Contains(out, "git -C "+filepath.Join(dir, "fleet.git")+" log --notes=ferry") {
+		t.Errorf("the output does not give the git log command to replay the story")
+	}
+	if m := regexp.MustCompile(`demo finished in ([0-9.]+)s`).FindStringSubmatch(out); m == nil {
+		t.Errorf("the output does not print the wall time")
+	} else {
+		t.Logf("the demo took %ss", m[1])
+	}
+
+	repo, err := git.PlainOpen(filepath.Join(dir, "fleet.git"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	records := demoRecords(t, repo, "main")
+
+	// A good release walks every canary step, then is promoted to prod and dr.
+	// (Commit times are whole seconds: ordered by step, not by time.)
+	steps := make([]int, 4)
+	for i := range steps {
+		steps[i] = -1
+	}
+	for _, r := range records {
+		if c, ok := r.(*ledger.CanaryStep); ok && c.Version.Tag == "1.1.0" && c.Env == "prod" && c.Step < len(steps) && c.Of == 3 {
+			steps[c.Step] = c.Weight
+		}
+	}
+	if !slices.Equal(steps, []int{0, 25, 50, 100}) {
+		t.Errorf("1.1.0's canary steps 0..3 in prod had weights %v, want [0 25 50 100] (a commit each)", steps)
+	}
+	if !hasRecord(records, func(r ledger.Record) bool {
+		p, ok := r.(*ledger.Promotion)
+		return ok && p.Env == "prod" && p.Version.Tag == "1.1.0"
+	}) {
+		t.Error("no promotion of 1.1.0 to prod after its canary")
+	}
+
+	// A bad release is aborted by the analysis, and rejected.
+	if !hasRecord(records, func(r ledger.Record) bool {
+		a, ok := r.(*ledger.Abort)
+		return ok && a.Env == "prod" && a.Canary.Tag == "1.2.0" && a.Rejects && strings.Contains(a.Reason, "analysis canary failed")
+	}) {
+		t.Error("no abort of 1.2.0's canary in prod that rejects it and names the failed analysis")
+	}
+	if hasRecord(records, func(r ledger.Record) bool {
+		p, ok := r.(*ledger.Promotion)
+		return ok && p.Env == "prod" && p.Version.Tag == "1.2.0"
+	}) {
+		t.Error("1.2.0 was promoted to prod")
+	}
+
+	// The alert rule's alert rolls prod (and dr) back to 1.0.0, rejecting 1.1.0.
+	if !hasRecord(records, func(r ledger.Record) bool {
+		rb, ok := r.(*ledger.Rollback)
+		return ok && rb.Env == "prod" && rb.From.Tag == "1.1.0" && rb.To.Tag == "1.0.0" && rb.Alert.Fingerprint != "" &&
+			strings.Contains(rb.Reason, "alert HighErrorRate firing") && slices.Contains(rb.Mirrors, "dr")
+	}) {
+		t.Error("no rollback of prod (and dr) from 1.1.0 to 1.0.0 caused by the HighErrorRate alert")
+	}
+
+	// 1.3.0 waits for approval: proposed on ferry/ppd/checkout, not on main.
+	if !hasRecord(demoRecords(t, repo, "ferry/ppd/checkout"), func(r ledger.Record) bool {
+		p, ok := r.(*ledger.Promotion)
+		return ok && p.Env == "ppd" && p.Version.Tag == "1.3.0"
+	}) {
+		t.Error("no proposal of 1.3.0 for ppd on ferry/ppd/checkout")
+	}
+	if hasRecord(records, func(r ledger.Record) bool {
+		p, ok := r.(*ledger.Promotion)
+		return ok && p.Env == "ppd" && p.Version.Tag == "1.3.0"
+	}) {
+		t.Error("1.3.0 reached ppd on main without approval")
+	}
+	if got := overlayTag(t, repo, "overlays/ppd/kustomization.yaml"); got != "1.2.0" {
+		t.Errorf("ppd runs %s at the end, want 1.2.0 (1.3.0 waits for its pull request)", got)
+	}
+	report, err := os.ReadFile(filepath.Join(dir, "pulls", "3.md"))
+	if err != nil {
+		t.Fatalf("the pending pull request's body: %v", err)
+	}
+	for _, want := range []string{"# promote checkout 1.3.0 to ppd", "### Decision: allow", "| sonar | checkout analysis", ": OK |",
+		"| analysis | smoke in qa: Successful |", "+  newTag: 1.3.0"} {
+		if !strings.Contains(string(report), want) {
+			t.Errorf("the gate report lacks %q:\n%s", want, report)
+		}
+	}
+	if !strings.Contains(out, "waiting for approval: pull request #3") || !strings.Contains(out, "│ ### Decision: allow") {
+		t.Error("the output does not show the pending pull request and its gate report")
+	}
+	// The scan gate: 1.2.1's CRITICAL finding stops it at qa.
+	if !strings.Contains(out, "gate: checkout 1.2.1 -> qa denied: CRITICAL vulnerabilities in 1.2.1") {
+		t.Error("the output shows no qa denial of 1.2.1's CRITICAL finding")
+	}
+	if hasRecord(records, func(r ledger.Record) bool {
+		p, ok := r.(*ledger.Promotion)
+		return ok && p.Env != "dev" && p.Version.Tag == "1.2.1"
+	}) {
+		t.Error("1.2.1, with a CRITICAL finding, went past dev")
+	}
+	// Nothing moves past qa before its analysis, and pushes reach ferry's webhook.
+	if !strings.Contains(out, "-> ppd held: waiting for qa to verify") {
+		t.Error("the output shows no hold of ppd while qa analyses")
+	}
+	if !strings.Contains(out, "ferry POST /hooks/registry (bearer token): 202") || !strings.Contains(out, "ferry POST /hooks/git (bearer token): 202") {
+		t.Error("the registry's push notifications or the forge's push events were not accepted by ferry's webhook")
+	}
+	if !strings.Contains(out, "6 canary steps, 1 canary abort, 1 rollback by ferry; 2 merges of its pull requests by a reviewer") {
+		t.Error("the summary of the fleet repo's main branch is not printed, or counts otherwise")
+	}
+	// Soak held prod before each canary.
+	if !regexp.MustCompile(`checkout 1\.1\.0 -> prod denied: 1\.1\.0 has run \d+s in ppd, prod needs 2s`).MatchString(out) {
+		t.Error("the output shows no soak denial for prod")
+	}
+}
+
+// TestDemoRemovesItsDir: without --keep the temp dir is gone after the
+// demo, also when it is interrupted (Ctrl-C ends the command's context).
+func TestDemoRemovesItsDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo takes about 20 s")
+	}
+	tmp := t.TempDir()
+	out, err := runDemoCmd(context.Background(), t, tmp)
+	if err != nil {
+		t.Fatalf("ferry demo: %v\n%s", err, out)
+	}
+	if dirs := demoDirs(t, tmp); len(dirs) != 0 {
+		t.Errorf("ferry demo left %v behind", dirs)
+	}
+	if !strings.Contains(out, "is removed now; run ferry demo --keep to keep it") {
+		t.Errorf("the output does not say the directory is removed:\n%s", out)
+	}
+
+	// Interrupted once the agent has promoted something.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	t.Setenv("TMPDIR", tmp)
+	root := rootCmd()
+	buf := &syncbuf.Buffer{}
+	root.SetOut(buf)
+	root.SetErr(buf)
+	root.SetArgs([]string{"demo"})
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	for !strings.Contains(buf.String(), "promote checkout 1.1.0 to qa") {
+		select {
+		case err := <-done:
+			t.Fatalf("the demo ended before it was interrupted: %v\n%s", err, buf.String())
+		case <-time.After(20 * time.Millisecond): // poll the output
+		}
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("interrupted demo: %v, want context.Canceled", err)
+	}
+	if dirs := demoDirs(t, tmp); len(dirs) != 0 {
+		t.Errorf("the interrupted demo left %v behind", dirs)
+	}
+}
+
+// demoRecords are ferry's records on branch, every parent followed, in no
+// particular order.
+func demoRecords(t *testing.T, repo *git.Repository, branch string) []ledger.Record {
+	t.Helper()
+	ref, err := repo.Reference(plumbing.NewBranchReferenceName(branch), true)
+	if err != nil {
+		t.Fatalf("branch %s: %v", branch, err)
+	}
+	iter, err := repo.Log(&git.LogOptions{From: ref.Hash()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []ledger.Record
+	_ = iter.ForEach(func(c *object.Commit) error {
+		if r := ledger.Parse(c.Message); r != nil {
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out
+}
+
+func hasRecord(rs []ledger.Record, match func(ledger.Record) bool) bool {
+	return slices.ContainsFunc(rs, match)
+}
+
+// overlayTag is checkout's tag in path at main's head.
+func overlayTag(t *testing.T, repo *git.Repository, path string) string {
+	t.Helper()
+	ref, err := repo.Reference(plumbing.NewBranchReferenceName("main"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := repo.CommitObject(ref.Hash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := fileAt(c, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := overlays.ReadImages(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range imgs {
+		if img.Name == "registry.example/shop/checkout" {
+			return img.NewTag
+		}
+	}
+	return ""
+}
