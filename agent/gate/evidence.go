@@ -284,6 +284,7 @@ func (s trivySource) referrers(ctx context.Context, req *Request, limit int64) (
 		return trivyResult{}, fmt.Errorf("trivy referrers of %s@%s: %w", app.Image, v.Digest, err)
 	}
 	var res trivyResult
+	chosen := map[string]time.Time{} // created of the scan taken, per kind
 	for _, a := range arts { // newest first: the first of each kind wins
 		kind := ScanKind(a.Annotations)
 		var dst **trivy.Report
@@ -296,13 +297,20 @@ func (s trivySource) referrers(ctx context.Context, req *Request, limit int64) (
 		default:
 			continue // another tool's kind: not a scan ferry knows how to weigh
 		}
-		if *dst != nil {
+		// An older scan loses; one as new (scans attached in the same
+		// second by a tool that dates to the second) is weighed: the worse
+		// of the two counts, so a tie never hides a finding.
+		if *dst != nil && !a.Created.Equal(chosen[kind]) {
 			continue
 		}
 		report, err := trivy.Parse(a.Data)
 		if err != nil {
 			return trivyResult{}, fmt.Errorf("trivy report of %s %s (%s referrer %s): %w", app.Name, v, kind, a.Digest, err)
 		}
+		if *dst != nil && !worse(report, **dst) {
+			continue
+		}
+		chosen[kind] = a.Created
 		*dst = &report
 		*where = "referrer " + a.Digest
 		if kind == KindFS {
@@ -317,6 +325,17 @@ func (s trivySource) referrers(ctx context.Context, req *Request, limit int64) (
 		res.notes = append(res.notes, fmt.Sprintf("no Trivy image scan is attached to %s@%s (only a file-system scan)", app.Image, short))
 	}
 	return res, nil
+}
+
+// worse says whether a has more findings than b at the most severe level
+// where they differ.
+func worse(a, b trivy.Report) bool {
+	for _, sev := range []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"} {
+		if a.Summary[sev] != b.Summary[sev] {
+			return a.Summary[sev] > b.Summary[sev]
+		}
+	}
+	return false
 }
 
 // sonarSource is input.evidence.sonar: the quality gate of the analysis of

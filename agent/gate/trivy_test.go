@@ -47,6 +47,15 @@ func scanArtifact(digest, kind, artifact string, critical ...string) registry.Ar
 		Data: []byte(`{"SchemaVersion":2,"ArtifactName":"` + artifact + `","Results":[{"Target":"t","Vulnerabilities":[` + strings.Join(vulns, ",") + `]}]}`)}
 }
 
+// sameCreated dates every artifact to one second.
+func sameCreated(arts ...registry.Artifact) []registry.Artifact {
+	at := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
+	for i := range arts {
+		arts[i].Created = at
+	}
+	return arts
+}
+
 // TestTrivyKinds: the image scan and the file-system scan both reach the
 // policy input; the top-level summary and findings stay the image scan's
 // (a report without a kind is one), and without an image scan they are
@@ -74,6 +83,16 @@ func TestTrivyKinds(t *testing.T) {
 		}, wantTop: "img-unmarked", wantImage: "img-unmarked", wantFS: "src"},
 		{name: "fs only", arts: []registry.Artifact{scanArtifact("sha256:fs", KindFS, "src")},
 			wantFS: "src", wantNote: "no Trivy image scan is attached"},
+		// Two scans dated the same second (a tool that dates to the second):
+		// the worse counts, whichever the list names first.
+		{name: "tie: the worse counts", arts: sameCreated(
+			scanArtifact("sha256:aaa", KindImage, "img-clean"),
+			scanArtifact("sha256:bbb", KindImage, "img-critical", "CVE-9"),
+		), wantTop: "img-critical", wantImage: "img-critical"},
+		{name: "tie, other order", arts: sameCreated(
+			scanArtifact("sha256:aaa", KindImage, "img-critical", "CVE-9"),
+			scanArtifact("sha256:bbb", KindImage, "img-clean"),
+		), wantTop: "img-critical", wantImage: "img-critical"},
 		{name: "unknown kind ignored", arts: []registry.Artifact{scanArtifact("sha256:x", "sbom-ish", "x")},
 			wantAbsent: true, wantNote: "no Trivy report is attached"},
 	}

@@ -4,16 +4,24 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/ferry-dev/ferry/internal/clock"
 )
 
 // emptyJSON is the OCI empty descriptor's content, the config of artifacts
@@ -66,7 +74,8 @@ func (c *Client) attach(ctx context.Context, subject name.Digest, artifactType s
 	if err != nil {
 		return "", err
 	}
-	anns := map[string]string{AnnotationCreated: time.Now().UTC().Format(time.RFC3339)}
+	// Nanoseconds: two scans attached within a second are still ordered.
+	anns := map[string]string{AnnotationCreated: time.Now().UTC().Format(time.RFC3339Nano)}
 	maps.Copy(anns, annotations)
 	m := v1.Manifest{
 		SchemaVersion: 2,
@@ -89,10 +98,114 @@ func (c *Client) attach(ctx context.Context, subject name.Digest, artifactType s
 	if err != nil {
 		return "", err
 	}
-	if err := remote.Write(subject.Context().Digest(h.String()), img, opts...); err != nil {
-		return "", err
+	ref := subject.Context().Digest(h.String())
+	// A registry without the referrers API keeps the list in the
+	// sha256-<hex> tag's index, which each writer reads, extends and puts
+	// back: two attaches at once could each write a list without the
+	// other's artifact, and both report success. So the list is read back,
+	// and the write (which re-reads and extends the list) repeated until
+	// the artifact is in it.
+	desc := v1.Descriptor{MediaType: types.OCIManifestSchema1, Digest: h, Size: int64(len(raw)), ArtifactType: artifactType, Annotations: anns}
+	for attempt := 1; ; attempt++ {
+		// The first write pushes the artifact and extends the list; once
+		// the artifact exists, go-containerregistry skips the write, list
+		// update included, so later attempts extend the list themselves.
+		write := func() error { return remote.Write(ref, img, opts...) }
+		if attempt > 1 {
+			write = func() error { return addToFallbackTag(subject, desc, opts) }
+		}
+		if err := write(); err != nil {
+			return "", err
+		}
+		listed, err := c.listed(ctx, subject, h)
+		if listed && err == nil {
+			// A writer that read the list before ours landed may still put
+			// its own without ours: look again once such a write has had
+			// time to land. (distribution has no conditional PUT to do
+			// better; a registry with the referrers API needs none of this.)
+			if err = clock.Sleep(ctx, attachSettle); err == nil {
+				listed, err = c.listed(ctx, subject, h)
+			}
+		}
+		if err != nil {
+			return "", fmt.Errorf("read back the referrers: %w", err)
+		}
+		if listed {
+			return h.String(), nil
+		}
+		if attempt == attachAttempts {
+			return "", fmt.Errorf("the registry's referrers list of %s lost the artifact %d times (writers racing on the sha256-<hex> tag); nothing is attached", subject.DigestStr(), attempt)
+		}
+		// Jitter, so racing writers stop overwriting each other.
+		if err := clock.Sleep(ctx, time.Duration(10+rand.IntN(90*attempt))*time.Millisecond); err != nil {
+			return "", err
+		}
 	}
-	return h.String(), nil
+}
+
+// attachAttempts bounds the writes of one attach whose artifact another
+// writer's list update keeps dropping.
+const attachAttempts = 8
+
+// attachSettle is how long after seeing its artifact listed an attach looks
+// again, for a racing writer's late list update.
+var attachSettle = 500 * time.Millisecond
+
+// addToFallbackTag adds desc to the index under subject's sha256-<hex>
+// tag, the referrers list of a registry without the referrers API, as
+// go-containerregistry's first write did.
+func addToFallbackTag(subject name.Digest, desc v1.Descriptor, opts []remote.Option) error {
+	tag := subject.Context().Tag(strings.Replace(subject.DigestStr(), ":", "-", 1))
+	im := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
+	idx, err := remote.Index(tag, opts...)
+	var terr *transport.Error
+	switch {
+	case errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound:
+	case err != nil:
+		return fmt.Errorf("read %s: %w", tag.TagStr(), err)
+	default:
+		got, err := idx.IndexManifest()
+		if err != nil {
+			return fmt.Errorf("read %s: %w", tag.TagStr(), err)
+		}
+		im = *got
+	}
+	for _, d := range im.Manifests {
+		if d.Digest == desc.Digest {
+			return nil
+		}
+	}
+	im.Manifests = append(im.Manifests, desc)
+	slices.SortFunc(im.Manifests, func(a, b v1.Descriptor) int { return strings.Compare(a.Digest.String(), b.Digest.String()) })
+	raw, err := json.Marshal(im)
+	if err != nil {
+		return err
+	}
+	return remote.Put(tag, rawIndex(raw), opts...)
+}
+
+// rawIndex is an OCI image index written out whole.
+type rawIndex []byte
+
+func (r rawIndex) RawManifest() ([]byte, error)        { return r, nil }
+func (r rawIndex) MediaType() (types.MediaType, error) { return types.OCIImageIndex, nil }
+
+// listed says whether subject's referrers list names the artifact h.
+func (c *Client) listed(ctx context.Context, subject name.Digest, h v1.Hash) (bool, error) {
+	idx, err := remote.Referrers(subject, c.options(ctx)...)
+	if err != nil {
+		return false, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return false, err
+	}
+	for _, d := range im.Manifests {
+		if d.Digest == h {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // artifact is a pushable image whose manifest is written out whole, since

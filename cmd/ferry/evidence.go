@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/gate"
 	"github.com/ferry-dev/ferry/agent/registry"
 	"github.com/ferry-dev/ferry/internal/output"
+	"github.com/ferry-dev/ferry/internal/text"
 )
 
 // evidenceTypes are the referrers ferry reads, in the order ls names them.
@@ -169,7 +171,7 @@ and --password-file. It prints the referrer's digest.`,
 			if err != nil {
 				return err
 			}
-			annotations, what, err := checkEvidence(file, artifactType, kind, data)
+			annotations, what, err := checkEvidence(file, artifactType, kind, digest, data, func(w string) { fmt.Fprintln(cmd.ErrOrStderr(), w) })
 			if err != nil {
 				return err
 			}
@@ -233,9 +235,29 @@ func readEvidenceFile(file string) ([]byte, error) {
 	return data, nil
 }
 
+// scannedMatches refuses a report that says it scanned something else
+// than what it is attached as: a source tree attached as the image scan
+// (where it would stand in for a missing one), or an image as the source
+// scan. A report whose RepoDigests do not name digest is only warned
+// about: an image scanned before its push, or a multi-platform index
+// scanned as one platform, names other digests for the same build.
+func scannedMatches(sc trivy.Scanned, kind, digest string) (warning string, err error) {
+	switch {
+	case kind == gate.KindImage && (sc.Type == "filesystem" || sc.Type == "repository"):
+		return "", fmt.Errorf("the report scanned a %s (ArtifactType %q), not the image: attach it with --kind fs", sc.Type, sc.Type)
+	case kind == gate.KindFS && sc.Type == "container_image":
+		return "", fmt.Errorf("the report scanned an image (ArtifactType %q), not a source tree: attach it without --kind fs", sc.Type)
+	}
+	if kind == gate.KindImage && len(sc.RepoDigests) > 0 && !slices.ContainsFunc(sc.RepoDigests, func(rd string) bool { return strings.HasSuffix(rd, "@"+digest) }) {
+		return fmt.Sprintf("warning: the report scanned %s (Metadata.RepoDigests %s), whose digests are not %s; attached anyway",
+			text.Truncate(sc.Name, 200), text.Truncate(strings.Join(sc.RepoDigests, ", "), 300), digest), nil
+	}
+	return "", nil
+}
+
 // checkEvidence parses data as artifactType, as the agent will, and
 // returns the referrer's annotations and a few words on what it is.
-func checkEvidence(file, artifactType, kind string, data []byte) (map[string]string, string, error) {
+func checkEvidence(file, artifactType, kind, digest string, data []byte, warn func(string)) (map[string]string, string, error) {
 	annotations := map[string]string{"org.opencontainers.image.title": filepath.Base(file)}
 	if artifactType == gate.SonarReportTaskType {
 		rt, err := sonar.ParseReportTask(data)
@@ -259,6 +281,13 @@ func checkEvidence(file, artifactType, kind string, data []byte) (map[string]str
 	}
 	if kind == "" {
 		kind = gate.KindImage
+	}
+	warning, err := scannedMatches(r.Scanned, kind, digest)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", file, err)
+	}
+	if warning != "" {
+		warn(file + ": " + warning)
 	}
 	annotations[gate.KindAnnotation] = kind
 	return annotations, fmt.Sprintf("Trivy %s scan (CRITICAL=%d HIGH=%d)", kind, r.Summary["CRITICAL"], r.Summary["HIGH"]), nil

@@ -180,6 +180,7 @@ func TestEvidenceAttachRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	sarifFile := write("scan.sarif", string(sarifAsTrivy))
+	emptySARIF := write("empty.sarif", `{"version":"2.1.0","runs":[]}`)
 
 	for _, tc := range []struct {
 		name string
@@ -192,6 +193,11 @@ func TestEvidenceAttachRefuses(t *testing.T) {
 		{"SARIF as --trivy", []string{subject, "--trivy", sarifFile}, []string{sarifFile, "is a SARIF log: attach it with --sarif"}},
 		{"Trivy JSON as --sarif", []string{subject, "--sarif", imageReport}, []string{"is a Trivy JSON report: attach it with --trivy"}},
 		{"unknown kind", []string{subject, "--trivy", imageReport, "--kind", "source"}, []string{`--kind "source": want image or fs`}},
+		// A source scan as the image's would stand in for a missing image
+		// scan; an image scan as the source's hides the source's.
+		{"fs scan as the image scan", []string{subject, "--trivy", fsReport}, []string{fsReport, `scanned a filesystem`, "attach it with --kind fs"}},
+		{"image scan as the fs scan", []string{subject, "--trivy", imageReport, "--kind", "fs"}, []string{"scanned an image", "without --kind fs"}},
+		{"SARIF holding no scan", []string{subject, "--sarif", emptySARIF}, []string{emptySARIF, "no runs"}},
 		{"kind on sonar", []string{subject, "--sonar", reportTask, "--kind", "fs"}, []string{"--kind is for scans"}},
 		{"a tag", []string{host + "/shop/checkout:1.4.2", "--trivy", imageReport}, []string{"name the image by digest"}},
 		{"two files", []string{subject, "--trivy", imageReport, "--sonar", reportTask}, []string{"none of the others can be"}},
@@ -289,5 +295,24 @@ func TestEvidenceInsecure(t *testing.T) {
 	_, _, _, err = runFerry(t, "evidence", "ls", subject, "--insecure", "--timeout", "10s")
 	if err == nil || !strings.Contains(err.Error(), "http://registry.invalid:5000/") {
 		t.Errorf("with --insecure: %v; want a plain http:// attempt", err)
+	}
+}
+
+// TestEvidenceAttachWarnsOfAnotherDigest: an image scan whose RepoDigests
+// name other digests is attached (an image scanned before its push, or one
+// platform of an index, names others) but said so on stderr.
+func TestEvidenceAttachWarnsOfAnotherDigest(t *testing.T) {
+	host, digest := evidenceRegistry(t, false)
+	code, out, errOut, err := runFerry(t, "evidence", "attach", host+"/shop/checkout@"+digest, "--trivy", imageReport)
+	if code != 0 {
+		t.Fatalf("exited %d: %v\n%s", code, err, errOut)
+	}
+	if !strings.HasPrefix(strings.TrimSpace(out), "sha256:") {
+		t.Fatalf("stdout %q, want the referrer's digest", out)
+	}
+	for _, want := range []string{"warning:", "sha256:9f86d081884c", "whose digests are not " + digest} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
 	}
 }

@@ -177,6 +177,9 @@ func TestParseErrors(t *testing.T) {
 			[]string{"Results[0].Vulnerabilities[0]", "CVE-1", "no PkgName"}, false},
 		{"bad severity", `{"SchemaVersion":2,"Results":[{"Target":"a","Vulnerabilities":[{"VulnerabilityID":"CVE-1","PkgName":"p","Severity":"SEVERE"}]}]}`,
 			[]string{"Results[0].Vulnerabilities[0]", `Severity "SEVERE"`}, false},
+		// Nothing scanned must not read as a clean scan (fail closed).
+		{"JSON naming no artifact", `{"SchemaVersion":2}`, []string{"no ArtifactName", "not a Trivy scan"}, false},
+		{"SARIF without runs", `{"version":"2.1.0","runs":[]}`, []string{"no runs"}, true},
 		{"SARIF from another tool", `{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"CodeQL"}},"results":[]}]}`,
 			[]string{"Trivy SARIF log", `runs[0].tool.driver.name is "CodeQL"`}, true},
 		{"SARIF version", `{"version":"1.0.0","runs":[]}`, []string{"Trivy SARIF log", `version is "1.0.0"`}, false},

@@ -41,6 +41,16 @@ type Report struct {
 	// Source is what was scanned: the report's ArtifactName, or the SARIF
 	// run's imageName property; empty when the report does not say.
 	Source string `json:"source"`
+	// Scanned is what the report says it scanned, for checks before it is
+	// attached; policies see only Source.
+	Scanned Scanned `json:"-"`
+}
+
+// Scanned is what a report names as its subject.
+type Scanned struct {
+	Name        string   // ArtifactName, or SARIF's imageName
+	Type        string   // ArtifactType: container_image, filesystem, repository, ...; empty in SARIF
+	RepoDigests []string // Metadata.RepoDigests: repo@sha256:... of a scanned image
 }
 
 // ErrNotTrivy marks a well-formed JSON document that is not a Trivy report.
@@ -66,23 +76,25 @@ func Parse(data []byte) (Report, error) {
 	}
 	var (
 		findings []Finding
-		source   string
+		scanned  Scanned
 		err      error
 	)
 	switch {
 	case top["SchemaVersion"] != nil:
 		format = formatJSON
-		findings, source, err = parseJSON(data)
+		findings, scanned, err = parseJSON(data)
 	case top["runs"] != nil:
 		format = formatSARIF
-		findings, source, err = parseSARIF(data)
+		findings, scanned, err = parseSARIF(data)
 	default:
 		return Report{}, fmt.Errorf("parse Trivy report: %w: a JSON object with neither SchemaVersion (Trivy JSON) nor runs (SARIF)", ErrNotTrivy)
 	}
 	if err != nil {
 		return Report{}, fmt.Errorf("parse %s: %w", format, jsonpos.Locate(data, err))
 	}
-	return newReport(findings, source), nil
+	r := newReport(findings, scanned.Name)
+	r.Scanned = scanned
+	return r, nil
 }
 
 // newReport deduplicates and sorts findings and counts them.

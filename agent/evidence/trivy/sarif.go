@@ -68,13 +68,18 @@ func (s *scoreValue) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func parseSARIF(data []byte) ([]Finding, string, error) {
+func parseSARIF(data []byte) ([]Finding, Scanned, error) {
 	var l sarifLog
 	if err := json.Unmarshal(data, &l); err != nil {
-		return nil, "", err
+		return nil, Scanned{}, err
 	}
 	if !strings.HasPrefix(l.Version, "2.") {
-		return nil, "", fmt.Errorf("version is %q, want SARIF 2.1.0", l.Version)
+		return nil, Scanned{}, fmt.Errorf("version is %q, want SARIF 2.1.0", l.Version)
+	}
+	// Trivy writes one run; a log with none says nothing was scanned, and
+	// must not pass for a clean scan.
+	if len(l.Runs) == 0 {
+		return nil, Scanned{}, fmt.Errorf("%w: no runs: the log holds no scan", ErrNotTrivy)
 	}
 	var (
 		out    []Finding
@@ -82,7 +87,7 @@ func parseSARIF(data []byte) ([]Finding, string, error) {
 	)
 	for i, run := range l.Runs {
 		if name := run.Tool.Driver.Name; !strings.EqualFold(name, "Trivy") {
-			return nil, "", fmt.Errorf("%w: runs[%d].tool.driver.name is %q, want Trivy", ErrNotTrivy, i, name)
+			return nil, Scanned{}, fmt.Errorf("%w: runs[%d].tool.driver.name is %q, want Trivy", ErrNotTrivy, i, name)
 		}
 		source = cmp.Or(source, run.Properties.ImageName)
 		rules := run.Tool.Driver.Rules
@@ -96,14 +101,14 @@ func parseSARIF(data []byte) ([]Finding, string, error) {
 			}
 			f, isVuln, err := sarifFinding(res.RuleID, res.Message.Text, rule)
 			if err != nil {
-				return nil, "", fmt.Errorf("%s (rule %q): %w", where, res.RuleID, err)
+				return nil, Scanned{}, fmt.Errorf("%s (rule %q): %w", where, res.RuleID, err)
 			}
 			if isVuln {
 				out = append(out, f)
 			}
 		}
 	}
-	return out, source, nil
+	return out, Scanned{Name: source}, nil
 }
 
 // sarifFinding reads a result's message, which Trivy writes as
