@@ -144,11 +144,18 @@ func parseTime(ps *problems, s scalar, path, or string) time.Time {
 // digest matches only that digest, or any digest when digest is "" (not
 // known: refusing is the safe side). A nil *Rejections rejects nothing.
 func (rs *Rejections) IsRejected(app, version, digest string) (Rejection, bool) {
+	return rs.Find(app, func(r Rejection) bool {
+		return r.Version == version && (r.Digest == "" || digest == "" || r.Digest == digest)
+	})
+}
+
+// Find returns the first rejection of app that match accepts.
+func (rs *Rejections) Find(app string, match func(Rejection) bool) (Rejection, bool) {
 	if rs == nil {
 		return Rejection{}, false
 	}
 	for _, r := range rs.Rejected {
-		if r.App == app && r.Version == version && (r.Digest == "" || digest == "" || r.Digest == digest) {
+		if r.App == app && match(r) {
 			return r, true
 		}
 	}

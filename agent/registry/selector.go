@@ -49,6 +49,8 @@ const (
 // Semver mode parses tags leniently with semver.NewVersion: "v1.2.3", "1.2"
 // and "1" are versions (1.2.0, 1.0.0), and so is a date-like "20240101"
 // (20240101.0.0), so bound the constraint from above if such tags exist.
+// Tags of one version (2.0.0, v2.0.0, 2) rank equal and the longer wins
+// the tie (v2.0.0); a rejection of one spelling rejects them all.
 // Tags that do not parse are ignored. Pre-releases match only when an
 // OR-group of the constraint itself names a pre-release (">=1.1.0-0"), which
 // is Masterminds' behaviour.

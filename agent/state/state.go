@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"path"
 
+	"github.com/Masterminds/semver/v3"
+
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/gitstate"
@@ -200,15 +202,40 @@ func (st *State) Version(app *config.App, env string) ledger.Version {
 // pushed again with other content is still rejected (a new build takes a
 // new tag, or a person un-rejects it). For an app that follows a moving
 // tag the digest is the version, so only that digest is.
+//
+// A version is one whatever its tag's spelling: a rejected 2.0.0 of a
+// semver app is also v2.0.0 and 2. And a rejection that names a digest
+// rejects that image under any tag, so an alias tag of a rejected build is
+// not a way around it.
 func (st *State) Rejected(app *config.App, v ledger.Version) (gitstate.Rejection, bool) {
-	if st.Rejections == nil {
-		return gitstate.Rejection{}, false
+	moving := Moving(app)
+	return st.Rejections.Find(app.Name, func(r gitstate.Rejection) bool {
+		switch {
+		case r.Digest != "" && v.Digest != "" && r.Digest == v.Digest:
+			return true
+		case !sameVersion(app, r.Version, v.Tag):
+			return false
+		case moving:
+			// The digest is the version: only the rejected one (or, not
+			// knowing the candidate's, refusing is the safe side).
+			return r.Digest == "" || v.Digest == "" || r.Digest == v.Digest
+		}
+		return true
+	})
+}
+
+// sameVersion says whether tag is the rejected version: the same string,
+// or for a semver app the same version (2.0.0, v2.0.0 and 2 are one).
+func sameVersion(app *config.App, rejected, tag string) bool {
+	if rejected == tag {
+		return true
 	}
-	digest := v.Digest
-	if !Moving(app) {
-		digest = ""
+	if app.Tags.Semver == "" {
+		return false
 	}
-	return st.Rejections.IsRejected(app.Name, v.Tag, digest)
+	a, errA := semver.NewVersion(rejected)
+	b, errB := semver.NewVersion(tag)
+	return errA == nil && errB == nil && a.Equal(b)
 }
 
 // Config is the pipeline the state was read for.

@@ -1,0 +1,43 @@
+package state
+
+import (
+	"testing"
+
+	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/gitstate"
+	"github.com/ferry-dev/ferry/agent/ledger"
+)
+
+// TestRejectedAcrossSpellingsAndTags: a rejected version is rejected
+// under every tag that spells it (v2.0.0, 2 for 2.0.0), and a rejected
+// build (a rejection naming a digest) under every tag that points at it;
+// other versions and regex apps' tags are compared as written.
+func TestRejectedAcrossSpellingsAndTags(t *testing.T) {
+	const bad, good = "sha256:bad", "sha256:good"
+	st := &State{Rejections: &gitstate.Rejections{Rejected: []gitstate.Rejection{
+		{App: "web", Version: "2.0.0", Reason: "crashes"},
+		{App: "web", Version: "3.0.0", Digest: bad, Reason: "rolled back"},
+		{App: "api", Version: "build-7", Reason: "x"},
+	}}}
+	web := &config.App{Name: "web", Tags: config.TagPolicy{Semver: ">=1.0.0"}}
+	api := &config.App{Name: "api", Tags: config.TagPolicy{Regex: `^build-(\d+)$`}}
+	for _, tc := range []struct {
+		app  *config.App
+		v    ledger.Version
+		want bool
+	}{
+		{web, ledger.Version{Tag: "2.0.0", Digest: good}, true},
+		{web, ledger.Version{Tag: "v2.0.0", Digest: good}, true}, // the red team's alias
+		{web, ledger.Version{Tag: "2", Digest: good}, true},
+		{web, ledger.Version{Tag: "2.0.1", Digest: good}, false},
+		{web, ledger.Version{Tag: "3.0.0", Digest: good}, true}, // a tag pushed again is still rejected: a new build takes a new tag
+		{web, ledger.Version{Tag: "3.0.0", Digest: bad}, true},
+		{web, ledger.Version{Tag: "4.0.0", Digest: bad}, true}, // the rejected build under another tag
+		{api, ledger.Version{Tag: "build-7", Digest: good}, true},
+		{api, ledger.Version{Tag: "build-07", Digest: good}, false}, // regex tags are compared as written
+	} {
+		if _, got := st.Rejected(tc.app, tc.v); got != tc.want {
+			t.Errorf("Rejected(%s, %s@%s) = %v, want %v", tc.app.Name, tc.v.Tag, tc.v.Digest, got, tc.want)
+		}
+	}
+}
