@@ -1,6 +1,7 @@
 package state
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/ferry-dev/ferry/agent/config"
@@ -39,5 +40,48 @@ func TestRejectedAcrossSpellingsAndTags(t *testing.T) {
 		if _, got := st.Rejected(tc.app, tc.v); got != tc.want {
 			t.Errorf("Rejected(%s, %s@%s) = %v, want %v", tc.app.Name, tc.v.Tag, tc.v.Digest, got, tc.want)
 		}
+	}
+}
+
+// TestUnknownNamesStopThePass: a rejection or freeze naming an app or
+// environment ferry.yaml lacks (a typo) is an error of the state, as a
+// malformed file is, not an entry that rejects or freezes nothing.
+func TestUnknownNamesStopThePass(t *testing.T) {
+	until := "2027-01-30T00:00:00Z"
+	for _, tc := range []struct {
+		name, file, content string
+		want                []string
+	}{
+		{"rejection of an unknown app", gitstate.RejectionsFile,
+			"apiVersion: ferry.dev/v1alpha1\nkind: Rejections\nrejected:\n  - {app: chekout, version: 2.3.0, reason: typo}\n",
+			[]string{gitstate.RejectionsFile, "entry 1", `no app "chekout"`}},
+		{"freeze of an unknown environment", gitstate.FreezesFile,
+			"apiVersion: ferry.dev/v1alpha1\nkind: Freezes\nfreezes:\n  - {name: typo, envs: [qaa], until: " + until + "}\n",
+			[]string{gitstate.FreezesFile, "freeze typo", `no environment "qaa"`}},
+		{"freeze of an unknown app", gitstate.FreezesFile,
+			"apiVersion: ferry.dev/v1alpha1\nkind: Freezes\nfreezes:\n  - {name: typo, apps: [chekout], until: " + until + "}\n",
+			[]string{`no app "chekout"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files := exampleFleet(t)
+			files[tc.file] = tc.content
+			_, head := newRepo(t, tree{files: files})
+			st := Read(testConfig(t), head, nil)
+			if st.Err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(st.Err.Error(), w) {
+					t.Errorf("error %q lacks %q", st.Err, w)
+				}
+			}
+		})
+	}
+	// Known names are no error.
+	files := exampleFleet(t)
+	files[gitstate.FreezesFile] = "apiVersion: ferry.dev/v1alpha1\nkind: Freezes\nfreezes:\n  - {name: ok, envs: [qa], apps: [checkout], until: " + until + "}\n"
+	_, head := newRepo(t, tree{files: files})
+	if st := Read(testConfig(t), head, nil); st.Err != nil {
+		t.Fatalf("known names: %v", st.Err)
 	}
 }

@@ -74,7 +74,52 @@ func (st *State) readFiles() {
 	if st.Freezes, err = gitstate.ParseFreezes(gitstate.FreezesFile, st.FreezeData); err != nil {
 		errs = append(errs, fmt.Errorf("%s at %s: %w", gitstate.FreezesFile, ledger.ShortHash(st.Snap.Hash()), err))
 	}
+	errs = append(errs, st.checkNames())
 	st.Err = errors.Join(errs...)
+}
+
+// checkNames refuses a rejection or freeze naming an app or environment
+// ferry.yaml does not have: a person's typo (qaa for qa) would otherwise
+// freeze or reject nothing, in silence. Like a malformed file, it stops
+// the pass until the file is fixed (fail closed).
+func (st *State) checkNames() error {
+	if st.cfg == nil {
+		return nil
+	}
+	apps, envs := map[string]bool{}, map[string]bool{}
+	for _, a := range st.cfg.Apps {
+		apps[a.Name] = true
+	}
+	for _, e := range st.cfg.Environments {
+		envs[e.Name] = true
+	}
+	var errs []error
+	bad := func(file string, entry int, what, kind, name string) {
+		errs = append(errs, fmt.Errorf("%s at %s: entry %d (%s): no %s %q in ferry.yaml; fix the name or remove the entry",
+			file, ledger.ShortHash(st.Snap.Hash()), entry, what, kind, name))
+	}
+	if st.Rejections != nil {
+		for i, r := range st.Rejections.Rejected {
+			if !apps[r.App] {
+				bad(gitstate.RejectionsFile, i+1, r.App+" "+r.Version, "app", r.App)
+			}
+		}
+	}
+	if st.Freezes != nil {
+		for i, f := range st.Freezes.Freezes {
+			for _, e := range f.Envs {
+				if !envs[e] {
+					bad(gitstate.FreezesFile, i+1, "freeze "+f.Name, "environment", e)
+				}
+			}
+			for _, a := range f.Apps {
+				if !apps[a] {
+					bad(gitstate.FreezesFile, i+1, "freeze "+f.Name, "app", a)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // checkShared refuses two environments whose kustomization files are one
