@@ -65,7 +65,7 @@ func (p *Pipeline) validateGit(ps *problems) {
 			ps.add("git.provider.kind", "%s is not one of %s", quote(pr.Kind), strings.Join(ProviderKinds, ", "))
 		}
 		if pr.URL != "" {
-			if msg := checkHTTPURL(pr.URL); msg != "" {
+			if msg := checkHTTPURL(pr.URL, "git.provider.tokenFile"); msg != "" {
 				ps.add("git.provider.url", "%s", msg)
 			}
 		}
@@ -113,7 +113,9 @@ func checkGitURL(raw string) string {
 	return ""
 }
 
-func checkHTTPURL(raw string) string {
+// checkHTTPURL checks an http(s) URL; secretKey names the key that
+// holds the credentials a URL must not carry (they would reach logs).
+func checkHTTPURL(raw, secretKey string) string {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
@@ -121,7 +123,7 @@ func checkHTTPURL(raw string) string {
 	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
 		return "must be an http:// or https:// URL with a host"
 	case u.User != nil:
-		return "must not carry credentials; use tokenFile"
+		return "must not carry credentials (they would reach logs); use " + secretKey
 	}
 	return ""
 }
@@ -191,7 +193,7 @@ func checkEvidence(ps *problems, base string, e Evidence) {
 		// Only a URL is checked here; the sonar client refuses anything else at start.
 		if s.URL == "" {
 			ps.add(joinPath(sb, "url"), "required")
-		} else if msg := checkHTTPURL(s.URL); msg != "" && strings.Contains(s.URL, "://") {
+		} else if msg := checkHTTPURL(s.URL, joinPath(sb, "tokenFile")); msg != "" && strings.Contains(s.URL, "://") {
 			ps.add(joinPath(sb, "url"), "%s", msg)
 		}
 		if s.ProjectKey == "" {
@@ -232,7 +234,7 @@ func (p *Pipeline) validateMetrics(ps *problems) {
 	if pr := p.Providers.Prometheus; pr != nil {
 		if pr.Address == "" {
 			ps.add("providers.prometheus.address", "required")
-		} else if msg := checkHTTPURL(pr.Address); msg != "" {
+		} else if msg := checkHTTPURL(pr.Address, "providers.prometheus.bearerTokenFile"); msg != "" {
 			ps.add("providers.prometheus.address", "%s", msg)
 		}
 	}
@@ -379,7 +381,7 @@ func (p *Pipeline) validateNotifications(ps *problems) {
 		}
 	}
 	for i, w := range n.Webhooks {
-		if msg := checkHTTPURL(w.URL); msg != "" {
+		if msg := checkHTTPURL(w.URL, "tokenFile"); msg != "" {
 			ps.add(joinPath(indexPath("notifications.webhooks", i), "url"), "%s", msg)
 		}
 	}

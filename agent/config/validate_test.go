@@ -61,6 +61,10 @@ func TestValidateBuiltInCode(t *testing.T) {
 		{"wrong kind", func(p *Pipeline) { p.Kind = "Kustomization" }, `kind: "Kustomization" is not supported; want "Pipeline"`},
 		{"cycle", func(p *Pipeline) { p.Environments[0].From = "prod" }, "environments[0].from: cycle dev -> prod -> dev"},
 		{"source named", func(p *Pipeline) { p.Source = "mem"; p.Apps[0].Name = "" }, "mem: apps[0].name: required"},
+		// The message names the key that holds the secret instead.
+		{"prometheus credentials", func(p *Pipeline) {
+			p.Providers.Prometheus = &PrometheusProvider{Address: "http://u:p@127.0.0.1:9090"}
+		}, "providers.prometheus.address: must not carry credentials (they would reach logs); use providers.prometheus.bearerTokenFile"},
 		{"two errors", func(p *Pipeline) { p.Git.URL = ""; p.Environments[1].Overlay = "overlays/dev" },
 			"git.url: required (http(s)://, ssh://, git@host:path, file:// or a local path)\n" +
 				`environments[1].overlay: "overlays/dev" is also written by environments[0] (dev)`},

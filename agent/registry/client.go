@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -221,7 +222,23 @@ func (c *Client) Tags(ctx context.Context, repo string, insecure bool) ([]string
 	if err != nil {
 		return nil, fmt.Errorf("list tags of %s: %w", repo, withCtxErr(ctx, err))
 	}
-	return tags, nil
+	return validTags(tags), nil
+}
+
+// tagGrammar is the OCI distribution spec's tag.
+var tagGrammar = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+
+// validTags drops what a registry lists that cannot be a tag (a hostile or
+// broken one: control characters, newlines, 5,000 bytes): no such string
+// can be pulled, and none must reach a selector, a commit or a terminal.
+func validTags(tags []string) []string {
+	out := tags[:0]
+	for _, t := range tags {
+		if tagGrammar.MatchString(t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // tagPageSize is the n= of the first tag-list request (go-containerregistry's

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -324,3 +325,27 @@ func TestNoPlainHTTPToPrivateAddresses(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestTagsDropsWhatCannotBeATag: a registry listing strings outside the
+// OCI tag grammar (an escape sequence, a newline that would forge a line
+// of ferry plan's output, 5,000 bytes) has them dropped: none can be
+// pulled, and none reaches a selector, a commit or a terminal.
+func TestTagsDropsWhatCannotBeATag(t *testing.T) {
+	hostile := []string{"1.0.0_\x1b[31mRED\x1b[0m", "1.0.0\nskipped: 9.9.9: forged line", strings.Repeat("9", 5000), "-1.0.0", ".hidden"}
+	good := []string{"1.0.0", "v1.2.3", "build_7", strings.Repeat("a", 128)}
+	host := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/tags/list") {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]any{"name": "shop/cart", "tags": append(slices.Clone(hostile), good...)})
+			return
+		}
+		w.WriteHeader(http.StatusOK) // the /v2/ ping
+	}))
+	tags, err := NewClient(Options{}).Tags(t.Context(), host+"/shop/cart", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(tags, good) {
+		t.Fatalf("Tags = %q, want %q", tags, good)
+	}
+}
