@@ -285,7 +285,7 @@ func (s trivySource) referrers(ctx context.Context, req *Request, limit int64) (
 	}
 	var res trivyResult
 	chosen := map[string]time.Time{} // created of the scan taken, per kind
-	for _, a := range arts { // newest first: the first of each kind wins
+	for _, a := range arts {         // newest first: the first of each kind wins
 		kind := ScanKind(a.Annotations)
 		var dst **trivy.Report
 		var where *string

@@ -15,7 +15,7 @@ type jsonReport struct {
 	Metadata      struct {
 		RepoDigests []string
 	}
-	Results       []struct {
+	Results []struct {
 		Target          string
 		Class           string
 		Type            string
