@@ -44,6 +44,12 @@ func (p *Pipeline) Validate() error {
 		ps.add("kind", "%s is not supported; want %q", quote(p.Kind), Kind)
 	}
 	p.validateGit(ps)
+	if p.Policies != "" {
+		// Read from the fleet repo at the reconciled commit: it must be in it.
+		if _, msg := checkOverlay(p.Policies); msg != "" {
+			ps.add("policies", "%s", msg)
+		}
+	}
 	p.validateApps(ps)
 	p.validateEnvironments(ps)
 	p.validateSettings(ps)

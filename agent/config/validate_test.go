@@ -61,6 +61,8 @@ func TestValidateBuiltInCode(t *testing.T) {
 		{"wrong kind", func(p *Pipeline) { p.Kind = "Kustomization" }, `kind: "Kustomization" is not supported; want "Pipeline"`},
 		{"cycle", func(p *Pipeline) { p.Environments[0].From = "prod" }, "environments[0].from: cycle dev -> prod -> dev"},
 		{"source named", func(p *Pipeline) { p.Source = "mem"; p.Apps[0].Name = "" }, "mem: apps[0].name: required"},
+		{"policies outside the repo", func(p *Pipeline) { p.Policies = "../outside" }, `policies: "../outside" escapes the fleet repo`},
+		{"absolute policies", func(p *Pipeline) { p.Policies = "/etc" }, `policies: "/etc" must be relative to the fleet repo root`},
 		// The message names the key that holds the secret instead.
 		{"prometheus credentials", func(p *Pipeline) {
 			p.Providers.Prometheus = &PrometheusProvider{Address: "http://u:p@127.0.0.1:9090"}

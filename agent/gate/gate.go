@@ -139,9 +139,11 @@ func NewEngines() *Engines { return &Engines{byTree: map[string]compiled{}} }
 // of the live bundle, and no bookkeeping.
 const maxEngines = 16
 
-// Policies returns the compiled policies of snap. A directory that does not
-// exist means no policies (nil: every move is allowed); one that does not
-// compile is an error, and every promotion stops until it is fixed.
+// Policies returns the compiled policies of snap. No policies/ directory,
+// when ferry.yaml names no other, means no policies (nil: every move is
+// allowed); a directory ferry.yaml names that does not exist, or one that
+// does not compile, is an error, and every promotion stops until it is
+// fixed.
 func (g *Gate) Policies(ctx context.Context, snap *fleet.Snapshot) (*policies.Engine, error) {
 	dir := "policies"
 	if g.opts.Config.Policies != "" {
@@ -149,6 +151,10 @@ func (g *Gate) Policies(ctx context.Context, snap *fleet.Snapshot) (*policies.En
 	}
 	id, err := snap.ObjectID(dir)
 	if errors.Is(err, fs.ErrNotExist) {
+		if p := g.opts.Config.Policies; p != "" && path.Clean(p) != path.Clean(config.DefaultPolicies) {
+			// Named in ferry.yaml: a typo there must not turn every gate off.
+			return nil, fmt.Errorf("policies: %s is no directory of the fleet repo at %s; no promotion until it is (remove the key from ferry.yaml for no gates)", dir, ledger.ShortHash(snap.Hash()))
+		}
 		return nil, nil
 	}
 	if err != nil {

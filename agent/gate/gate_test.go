@@ -295,6 +295,15 @@ func TestPolicies(t *testing.T) {
 		t.Fatalf("without policies: %+v, %v; want allowed by no policy", d, err)
 	}
 
+	// A directory ferry.yaml names that does not exist (a typo) is no
+	// "no policies": it stops the promotion.
+	w = newWorld(t, nil)
+	w.cfg.Policies = "policy/"
+	w.move("1.1.0", "dev", "qa")
+	if d, err := w.decide(0); err == nil || !strings.Contains(err.Error(), "policies: policy is no directory of the fleet repo") {
+		t.Fatalf("a missing policies directory named in ferry.yaml: %+v, %v; want an error naming it", d, err)
+	}
+
 	w = newWorld(t, map[string]string{"policies/gate.rego": "package ferry.promotion\n\ndeny contains msg if {\n\tmsg := input.nope[\n}\n"})
 	w.move("1.1.0", "dev", "qa")
 	head := w.head()
