@@ -221,7 +221,11 @@ func (p *Planner) judge(st *state.State, s Step, app *config.App) (Action, strin
 		return ActionPromote, "mirror " + s.From
 	}
 	if r, rejected := st.Rejected(app, s.Candidate); rejected {
-		return ActionNone, fmt.Sprintf("%s %s is rejected (%s); `ferry unreject %s %s` allows it again", app.Name, s.Candidate.Tag, r.Reason, app.Name, s.Candidate.Tag)
+		why := ""
+		if r.Reason != "" {
+			why = " (" + r.Reason + ")"
+		}
+		return ActionNone, fmt.Sprintf("%s %s is rejected%s; `ferry unreject %s %s` allows it again", app.Name, s.Candidate.Tag, why, app.Name, s.Candidate.Tag)
 	}
 	sel := p.selectors[app.Name]
 	if !sel.Allows(s.Candidate.Tag) {
