@@ -50,7 +50,7 @@ func NewFileVerifier(path string, log *slog.Logger) (*Verifier, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	v := &Verifier{now: time.Now}
+	v := &Verifier{now: time.Now, log: log}
 	v.file.Store(&secretFile{log: log})
 	if err := v.file.Load().use(v, path); err != nil {
 		return nil, err
@@ -63,7 +63,11 @@ func NewFileVerifier(path string, log *slog.Logger) (*Verifier, error) {
 // by NewVerifier becomes one that follows the file. An unreadable file
 // refuses every call until it is fixed.
 func (v *Verifier) SetTokenFile(path string) error {
-	v.file.CompareAndSwap(nil, &secretFile{log: slog.New(slog.DiscardHandler)})
+	log := v.log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	v.file.CompareAndSwap(nil, &secretFile{log: log})
 	return v.file.Load().use(v, path)
 }
 
@@ -130,6 +134,11 @@ func (f *secretFile) reload(v *Verifier, now time.Time) error {
 	v.state.Store(newSecretState(secret))
 	return nil
 }
+
+// SetLogger is where a Verifier made by NewVerifier logs a token file it
+// is later told to follow (SetTokenFile) becoming unreadable; call it
+// before the Verifier is used.
+func (v *Verifier) SetLogger(log *slog.Logger) { v.log = log }
 
 // SetSecret fixes the secret from now on, the token file no longer
 // followed (a reloaded ferry.yaml without webhooks.tokenFile falls back

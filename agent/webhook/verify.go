@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -67,6 +68,7 @@ type Verifier struct {
 	file    atomic.Pointer[secretFile] // nil: the secret is fixed
 	replays hmacsig.ReplayGuard
 	now     func() time.Time
+	log     *slog.Logger // for a token file followed later; nil logs nothing
 }
 
 // secretState is one secret and what is derived from it; an empty secret

@@ -204,7 +204,9 @@ func webhookVerifier(p *config.Pipeline, log *slog.Logger) (*webhook.Verifier, e
 	if secret == "" {
 		log.Warn("no webhook secret (webhooks.tokenFile or FERRY_WEBHOOK_TOKEN): every webhook call is refused")
 	}
-	return webhook.NewVerifier(secret), nil
+	v := webhook.NewVerifier(secret)
+	v.SetLogger(log) // a reloaded ferry.yaml may name a token file later
+	return v, nil
 }
 
 // followTokenFile points the webhook verifier at a reloaded ferry.yaml's
