@@ -275,9 +275,17 @@ func (l *Loop) markPolled(s Scope, at time.Time) {
 func (l *Loop) OnRegistryEvents(_ context.Context, events []webhook.RegistryEvent) {
 	apps := l.agent.appsFor(events)
 	if len(apps) == 0 {
-		// Debug: a registry notifies every push of every repository, and a
-		// busy one would fill the log with lines about other teams' images.
-		l.agent.obs.Log.Debug("registry notification matches no app", "events", len(events))
+		// Info, one line per image: a registry host spelled differently
+		// from ferry.yaml's image must show, not pass silently as a 202.
+		// (A JFrog push names its image three ways; one line for each.)
+		seen := map[[2]string]bool{}
+		for _, ev := range events {
+			k := [2]string{ev.Host, ev.Repository}
+			if !seen[k] {
+				seen[k] = true
+				l.agent.obs.Log.Info("registry notification matches no app", "host", text.Truncate(ev.Host, 100), "repository", text.Truncate(ev.Repository, 100))
+			}
+		}
 		return
 	}
 	l.agent.obs.Log.Info("registry push", "apps", apps)

@@ -1,11 +1,14 @@
 package agent
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/registry"
@@ -84,5 +87,41 @@ func TestAppsForVendors(t *testing.T) {
 				t.Fatalf("appsFor(%+v) = %q, want %q", evs, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRegistryEventMatchingNoAppIsLogged: an event for no app's image (a
+// registry host spelled differently from ferry.yaml's) is logged at Info,
+// once per image with its host and repository, not dropped silently.
+func TestRegistryEventMatchingNoAppIsLogged(t *testing.T) {
+	p, err := config.Parse("ferry.yaml", []byte(nexusPipeline))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	a, err := New(Options{Config: p, Fleet: nilFleet{}, Registry: registry.NewClient(registry.Options{}),
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := NewLoop(a, time.Hour)
+	l.OnRegistryEvents(context.Background(), []webhook.RegistryEvent{
+		{Host: "ghcr.io", Repository: "shop-org/checkout", Tag: "1.2.3"},
+		{Host: "ghcr.io", Repository: "shop-org/checkout", Tag: "1.2.4"},
+		{Host: "index.docker.io", Repository: "nope/other", Tag: "1"},
+	})
+	out := logs.String()
+	for _, want := range []string{
+		`level=INFO msg="registry notification matches no app" host=ghcr.io repository=shop-org/checkout`,
+		`level=INFO msg="registry notification matches no app" host=index.docker.io repository=nope/other`,
+	} {
+		if strings.Count(out, want) != 1 {
+			t.Errorf("want once %q in the log:\n%s", want, out)
+		}
+	}
+	logs.Reset()
+	l.OnRegistryEvents(context.Background(), []webhook.RegistryEvent{{Repository: "shop/cart", Tag: "1.0.1"}})
+	if strings.Contains(logs.String(), "matches no app") {
+		t.Errorf("a matching event is logged as matching none:\n%s", logs.String())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"os"
 	"slices"
@@ -210,7 +211,8 @@ func safePath(r *http.Request) string {
 
 // accept authenticates the call (unless pathAuth: the secret path already
 // did) and reads its body, answering the
-// refusal itself: 401 (bad or missing credentials), 409 (a replayed
+// refusal itself: 401 (bad or missing credentials), 415 (a form-encoded
+// body: ferry reads JSON), 409 (a replayed
 // signature), 413 (too large), 408 (body too slow) or 503 (too many
 // unauthenticated bodies being read).
 func (h *Handler) accept(w http.ResponseWriter, r *http.Request, pathAuth bool) ([]byte, bool) {
@@ -221,6 +223,11 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request, pathAuth bool) 
 	if err != nil {
 		closeUnread(w)
 		h.reject(w, r, http.StatusUnauthorized, err)
+		return nil, false
+	}
+	if err := jsonContent(r.Header); err != nil {
+		closeUnread(w)
+		h.reject(w, r, http.StatusUnsupportedMediaType, err)
 		return nil, false
 	}
 	if r.ContentLength > h.limit { // refused before a byte of it is read
@@ -268,6 +275,19 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request, pathAuth bool) 
 		}
 	}
 	return body, true
+}
+
+// jsonContent refuses a form-encoded body (GitHub's and Gitea's
+// "application/x-www-form-urlencoded" content type, payload=<JSON>):
+// GitHub signs the form, Gitea the JSON inside it, and every parser reads
+// JSON, so the sender is told what to set rather than given a misleading
+// signature or JSON error.
+func jsonContent(h http.Header) error {
+	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+	if mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data" {
+		return fmt.Errorf("form-encoded body (%s): set the webhook's content type to application/json", mt)
+	}
+	return nil
 }
 
 // closeUnread marks an answer given without reading the whole body: the

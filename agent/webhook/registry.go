@@ -105,6 +105,10 @@ func decodeJSON(body []byte, v any) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
+		// Named by field, position and JSON type, never by Go type.
+		if located := locateJSON(body, err); located != err {
+			return located
+		}
 		return fmt.Errorf("bad JSON: %w", err)
 	}
 	if dec.More() {

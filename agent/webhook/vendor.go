@@ -27,7 +27,7 @@ const (
 
 // RegistryVendors lists the registry vendors, in the order they are
 // detected.
-var RegistryVendors = []string{VendorNexus, VendorGHCR, VendorCloudEvents, VendorJFrog, VendorDistribution, VendorHarbor, VendorDockerHub, VendorQuay}
+var RegistryVendors = []string{VendorNexus, VendorGHCR, VendorCloudEvents, VendorJFrog, VendorDistribution, VendorHarbor, VendorQuay, VendorDockerHub}
 
 // ErrIgnored is returned (wrapped) for a well-formed call that is not a push
 // ferry acts on: a ping, a delete, a pull, another package format. The
@@ -71,10 +71,10 @@ func DetectRegistryVendor(h http.Header, body []byte) string {
 		return VendorDistribution
 	case has("event_data") && has("type"):
 		return VendorHarbor
+	case has("updated_tags") || has("docker_url"):
+		return VendorQuay // before push_data: Docker Hub sends neither
 	case has("push_data"):
 		return VendorDockerHub
-	case has("updated_tags") || has("docker_url"):
-		return VendorQuay
 	}
 	return ""
 }
@@ -492,7 +492,7 @@ func ParseCloudEvent(h http.Header, body []byte) ([]RegistryEvent, error) {
 		return nil, errors.New("cloudevent: batched mode (application/cloudevents-batch+json) is not supported: send one event per request")
 	}
 	ceType, data := h.Get("Ce-Type"), body
-	if h.Get("Ce-Specversion") == "" {
+	if structuredCloudEvent(h, body) {
 		var ev struct {
 			SpecVersion string          `json:"specversion"`
 			Type        string          `json:"type"`
@@ -539,6 +539,21 @@ func ParseCloudEvent(h http.Header, body []byte) ([]RegistryEvent, error) {
 		return nil, fmt.Errorf("cloudevent: subject.id: %w", err)
 	}
 	return []RegistryEvent{ev}, nil
+}
+
+// structuredCloudEvent reports whether the body is the whole event
+// (structured mode) rather than its data (binary mode, ce-* headers):
+// with the CloudEvents content type, or without a ce-specversion header,
+// or when the body is itself an event (its own specversion) whatever the
+// headers say, as Harbor's "CloudEvents" format is.
+func structuredCloudEvent(h http.Header, body []byte) bool {
+	if isCloudEventsType(h.Get("Content-Type")) || h.Get("Ce-Specversion") == "" {
+		return true
+	}
+	var top struct {
+		SpecVersion *json.RawMessage `json:"specversion"`
+	}
+	return json.Unmarshal(body, &top) == nil && top.SpecVersion != nil
 }
 
 // parseImagePURL reads a package URL of an OCI or Docker image. For

@@ -488,7 +488,7 @@ func TestVerifyVendorHeaders(t *testing.T) {
 // TestSecretPath: the path is derived from the secret as documented, a
 // wrong one is refused before the body is read, and neither reaches a log.
 func TestSecretPath(t *testing.T) {
-	// The README's shell line: printf 'ferry-webhook-path:%s' "$SECRET" | sha256sum
+	// The README's formula, for a one-line secret (cmd/ferry's TestWebhookPathMatchesREADMEFormula runs it).
 	sum := sha256.Sum256([]byte("ferry-webhook-path:" + testSecret))
 	if got := PathToken(testSecret); got != hex.EncodeToString(sum[:]) {
 		t.Fatalf("PathToken = %s", got)

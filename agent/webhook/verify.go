@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferry-dev/ferry/internal/hmacsig"
@@ -50,7 +52,7 @@ var (
 	ErrNoSecret           = errors.New("no webhook secret configured: every call is refused")
 	ErrMissingCredentials = errors.New("missing credentials: send Authorization: Bearer <secret>, or " + SignatureHeader + " (or " + GitHubSignatureHeader + "): sha256=<hex hmac>, or a vendor's own (" +
 		strings.Join([]string{HubSignatureHeader, GiteaSignatureHeader, NexusSignatureHeader, GitLabTokenHeader, JFrogAuthHeader}, ", ") + "), or use the secret path")
-	ErrBadToken     = errors.New("bad bearer token")
+	ErrBadToken     = errors.New("bad token")
 	ErrBadSignature = hmacsig.ErrBadSignature
 	// ErrStale: the signed timestamp is more than 5 minutes off (401).
 	ErrStale = hmacsig.ErrStale
@@ -58,22 +60,39 @@ var (
 	ErrReplay = hmacsig.ErrReplay
 )
 
-// Verifier checks that a webhook call knows the shared secret.
+// Verifier checks that a webhook call knows the shared secret. The secret
+// is fixed (NewVerifier) or follows a file (NewFileVerifier); either way
+// each call is checked against one snapshot of it.
 type Verifier struct {
-	secret  []byte
-	digest  [sha256.Size]byte // of the secret, for a length-blind token compare
-	path    string            // the secret path segment, see PathToken
+	state   atomic.Pointer[secretState]
+	file    atomic.Pointer[secretFile] // nil: the secret is fixed
 	replays hmacsig.ReplayGuard
 	now     func() time.Time
+	log     *slog.Logger // for a token file followed later; nil logs nothing
 }
 
-// NewVerifier returns a Verifier for secret; an empty secret refuses every
-// call (fail closed) rather than accepting unauthenticated ones.
-func NewVerifier(secret string) *Verifier {
-	v := &Verifier{secret: []byte(secret), digest: sha256.Sum256([]byte(secret)), now: time.Now}
+// secretState is one secret and what is derived from it; an empty secret
+// refuses every call.
+type secretState struct {
+	secret []byte
+	digest [sha256.Size]byte // of the secret, for a length-blind token compare
+	path   string            // the secret path segment, see PathToken
+}
+
+func newSecretState(secret string) *secretState {
+	st := &secretState{secret: []byte(secret), digest: sha256.Sum256([]byte(secret))}
 	if secret != "" {
-		v.path = PathToken(secret)
+		st.path = PathToken(secret)
 	}
+	return st
+}
+
+// NewVerifier returns a Verifier for secret, fixed for its life; an empty
+// secret refuses every call (fail closed) rather than accepting
+// unauthenticated ones.
+func NewVerifier(secret string) *Verifier {
+	v := &Verifier{now: time.Now}
+	v.state.Store(newSecretState(CleanSecret(secret)))
 	return v
 }
 
@@ -92,11 +111,24 @@ func PathToken(secret string) string {
 // CheckPath reports whether segment is the secret path segment, in
 // constant time; an empty secret matches nothing.
 func (v *Verifier) CheckPath(segment string) bool {
-	if v == nil || v.path == "" {
+	st := v.current()
+	if st == nil || st.path == "" {
 		return false
 	}
-	got, want := sha256.Sum256([]byte(segment)), sha256.Sum256([]byte(v.path))
+	got, want := sha256.Sum256([]byte(segment)), sha256.Sum256([]byte(st.path))
 	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+}
+
+// current is the secret to check a call against: the fixed one, or the
+// token file's as last read (see secretFile.refresh).
+func (v *Verifier) current() *secretState {
+	if v == nil {
+		return nil
+	}
+	if f := v.file.Load(); f != nil {
+		f.refresh(v)
+	}
+	return v.state.Load()
 }
 
 // Verify accepts the call when either credential is present and right:
@@ -118,32 +150,34 @@ var tokenHeaders = []string{GitLabTokenHeader, JFrogAuthHeader}
 // when a token (bearer, GitLab's, JFrog's) is right; false with no error
 // when only a signature over the body can tell (read it, size-limited,
 // then call VerifyBody); an error when the call cannot be authenticated
-// at all.
+// at all. A refusal names the header that was wrong.
 func (v *Verifier) CheckHeaders(r *http.Request) (bearer bool, err error) {
-	if v == nil || len(v.secret) == 0 {
+	st := v.current()
+	if st == nil || len(st.secret) == 0 {
 		return false, ErrNoSecret
 	}
 	auth, sig := r.Header.Get("Authorization"), signatureScheme(r)
-	var tokens []string
+	type token struct{ header, value string }
+	var tokens []token
 	for _, h := range tokenHeaders {
 		if t := r.Header.Get(h); t != "" {
-			tokens = append(tokens, t)
+			tokens = append(tokens, token{h, t})
 		}
 	}
 	if auth == "" && sig == nil && len(tokens) == 0 {
 		return false, ErrMissingCredentials
 	}
 	if auth != "" {
-		if err = v.bearer(auth); err == nil {
+		if err = st.bearer(auth); err == nil {
 			return true, nil
 		}
 	}
 	for _, t := range tokens {
-		if v.token(t) {
+		if st.token(CleanSecret(t.value)) {
 			return true, nil
 		}
-		if err == nil {
-			err = ErrBadToken
+		if err == nil && (sig == nil || sig.header != t.header) {
+			err = fmt.Errorf("%s: %w", t.header, ErrBadToken)
 		}
 	}
 	if sig != nil {
@@ -155,7 +189,8 @@ func (v *Verifier) CheckHeaders(r *http.Request) (bearer bool, err error) {
 // VerifyBody checks the call's signature over body: ErrBadSignature,
 // ErrStale or ErrReplay when it does not hold.
 func (v *Verifier) VerifyBody(r *http.Request, body []byte) error {
-	if v == nil || len(v.secret) == 0 {
+	st := v.current()
+	if st == nil || len(st.secret) == 0 {
 		return ErrNoSecret
 	}
 	s := signatureScheme(r)
@@ -163,7 +198,7 @@ func (v *Verifier) VerifyBody(r *http.Request, body []byte) error {
 		return fmt.Errorf("%w: no signature header", ErrBadSignature)
 	}
 	now := v.now()
-	signed, err := s.verify(v.secret, body, r.Header.Get(s.header), r.Header.Get(TimestampHeader), now)
+	signed, err := s.verify(st.secret, body, r.Header.Get(s.header), r.Header.Get(TimestampHeader), now)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.header, err)
 	}
@@ -188,10 +223,18 @@ var signatureSchemes = []sigScheme{
 	{JFrogAuthHeader, bareHex(sha256.New, "sha256")},
 }
 
+// giteaScheme is X-Gitea-Signature's entry in signatureSchemes.
+var giteaScheme = &signatureSchemes[3]
+
 // signatureScheme is the call's signature header, nil when it has none.
+// Gitea sends X-Hub-Signature-256 and X-Hub-Signature beside its own: a
+// call with X-Gitea-Event is checked (and refused) by X-Gitea-Signature.
 // GitHub's and older Gitea's X-Hub-Signature holds sha1=, which ferry
 // does not take; it is passed over when another signature is present.
 func signatureScheme(r *http.Request) *sigScheme {
+	if r.Header.Get("X-Gitea-Event") != "" && r.Header.Get(GiteaSignatureHeader) != "" {
+		return giteaScheme
+	}
 	var sha1Hub *sigScheme
 	for i := range signatureSchemes {
 		s := &signatureSchemes[i]
@@ -234,22 +277,22 @@ func bareHex(h func() hash.Hash, algo string) func(secret, body []byte, value, _
 	}
 }
 
-func (v *Verifier) bearer(header string) error {
+func (st *secretState) bearer(header string) error {
 	scheme, token, ok := strings.Cut(header, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return errors.Join(ErrBadToken, errors.New("Authorization is not a Bearer token"))
+		return fmt.Errorf("Authorization: %w", errors.Join(ErrBadToken, errors.New("not a Bearer token")))
 	}
-	if !v.token(strings.TrimSpace(token)) {
-		return ErrBadToken
+	if !st.token(CleanSecret(token)) {
+		return fmt.Errorf("Authorization: Bearer: %w", ErrBadToken)
 	}
 	return nil
 }
 
 // token compares a token with the secret; hashing first keeps the compare
 // blind to the secret's length.
-func (v *Verifier) token(t string) bool {
+func (st *secretState) token(t string) bool {
 	got := sha256.Sum256([]byte(t))
-	return subtle.ConstantTimeCompare(got[:], v.digest[:]) == 1
+	return subtle.ConstantTimeCompare(got[:], st.digest[:]) == 1
 }
 
 // isHex reports whether s is the hex of n bytes.

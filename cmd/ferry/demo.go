@@ -496,7 +496,7 @@ func (d *demo) seed(ctx context.Context, regHost, sonarURL, tokenFile, digest st
 // serveHooks serves ferry's webhook handler, as `ferry run --listen` does,
 // on 127.0.0.1; alerts go to the loop stored in the returned pointer.
 func (d *demo) serveHooks(ctx context.Context, p *config.Pipeline, log *slog.Logger) (string, func(), *atomic.Pointer[agent.Loop], error) {
-	secret, err := webhookSecret(p)
+	verifier, err := webhookVerifier(p, log)
 	if err != nil {
 		return "", nil, nil, err
 	}
@@ -506,7 +506,7 @@ func (d *demo) serveHooks(ctx context.Context, p *config.Pipeline, log *slog.Log
 	}
 	var loop atomic.Pointer[agent.Loop]
 	mux := http.NewServeMux()
-	mux.Handle("/hooks/", newHooks(p, secret, loop.Load, router, &globals{log: log}))
+	mux.Handle("/hooks/", newHooks(p, verifier, loop.Load, router, &globals{log: log}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, nil, err

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"sort"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -169,6 +169,7 @@ func runLoop(ctx context.Context, g *globals, p *config.Pipeline, repo *fleet.Re
 			continue
 		}
 		g.log.Info("ferry.yaml changed; reloaded", "config", next.Source)
+		g.followTokenFile(p, next)
 		p, repo = next, nextRepo
 		if g.hooks != nil {
 			// Alerts map by the new rollback.labels and rollback.match too.
@@ -179,32 +180,63 @@ func runLoop(ctx context.Context, g *globals, p *config.Pipeline, repo *fleet.Re
 	}
 }
 
-// webhookSecret reads the shared secret: the file of ferry.yaml, else FERRY_WEBHOOK_TOKEN.
+// webhookSecret reads the shared secret: the file of ferry.yaml, else
+// FERRY_WEBHOOK_TOKEN, cleaned alike (webhook.CleanSecret): `export
+// X=$(cat file)` keeps no newline, but a secret injected from a
+// file-backed env often does.
 func webhookSecret(p *config.Pipeline) (string, error) {
 	if p.Webhooks.TokenFile != "" {
-		return config.ReadSecret(p.Webhooks.TokenFile)
+		return webhook.ReadSecretFile(p.Webhooks.TokenFile)
 	}
-	// Trimmed as a token file is: `export X=$(cat file)` keeps no newline,
-	// but a secret injected from a file-backed env often does.
-	return strings.TrimSpace(os.Getenv("FERRY_WEBHOOK_TOKEN")), nil
+	return webhook.CleanSecret(os.Getenv("FERRY_WEBHOOK_TOKEN")), nil
 }
 
-func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Pointer[agent.Loop], metrics *prometheus.Registry, g *globals, dashTokenFile string) (*http.Server, error) {
-	secret, err := webhookSecret(p)
-	if err != nil {
-		return nil, err
+// webhookVerifier authenticates webhook calls: against webhooks.tokenFile,
+// followed as it is rotated, else against FERRY_WEBHOOK_TOKEN, fixed for
+// the process's life.
+func webhookVerifier(p *config.Pipeline, log *slog.Logger) (*webhook.Verifier, error) {
+	if p.Webhooks.TokenFile != "" {
+		return webhook.NewFileVerifier(p.Webhooks.TokenFile, log)
 	}
+	secret, _ := webhookSecret(p)
 	// No secret, no webhooks: an open endpoint would let anyone trigger
 	// rollbacks.
 	if secret == "" {
-		g.log.Warn("no webhook secret (webhooks.tokenFile or FERRY_WEBHOOK_TOKEN): every webhook call is refused")
+		log.Warn("no webhook secret (webhooks.tokenFile or FERRY_WEBHOOK_TOKEN): every webhook call is refused")
 	}
+	v := webhook.NewVerifier(secret)
+	v.SetLogger(log) // a reloaded ferry.yaml may name a token file later
+	return v, nil
+}
+
+// followTokenFile points the webhook verifier at a reloaded ferry.yaml's
+// webhooks.tokenFile (or back at FERRY_WEBHOOK_TOKEN when it has none).
+func (g *globals) followTokenFile(prev, next *config.Pipeline) {
+	if g.verifier == nil || prev.Webhooks.TokenFile == next.Webhooks.TokenFile {
+		return
+	}
+	if next.Webhooks.TokenFile == "" {
+		secret, _ := webhookSecret(next)
+		g.verifier.SetSecret(secret)
+		return
+	}
+	if err := g.verifier.SetTokenFile(next.Webhooks.TokenFile); err != nil {
+		g.log.Error("webhooks.tokenFile unreadable: every webhook call is refused until it is fixed", "err", err)
+	}
+}
+
+func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Pointer[agent.Loop], metrics *prometheus.Registry, g *globals, dashTokenFile string) (*http.Server, error) {
+	verifier, err := webhookVerifier(p, g.log)
+	if err != nil {
+		return nil, err
+	}
+	g.verifier = verifier
 	mux := http.NewServeMux()
 	router, err := alertRouter(p)
 	if err != nil {
 		return nil, fmt.Errorf("%s: rollback.match: %w", p.Source, err)
 	}
-	hooks := newHooks(p, secret, loop.Load, router, g)
+	hooks := newHooks(p, verifier, loop.Load, router, g)
 	g.hooks = hooks
 	mux.Handle("/hooks/", hooks)
 	// DORA gauges from the fleet repo's history at the newest pass's head.
@@ -263,15 +295,15 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 }
 
 // newHooks is the webhook handler of `ferry run` (and of the demo): it
-// authenticates every call with secret, and hands registry and push events
+// authenticates every call with verifier, and hands registry and push events
 // to the running loop, alerts to it or to the responder.
-func newHooks(p *config.Pipeline, secret string, loopOf func() *agent.Loop, router *webhook.AlertRouter, g *globals) *webhook.Handler {
+func newHooks(p *config.Pipeline, verifier *webhook.Verifier, loopOf func() *agent.Loop, router *webhook.AlertRouter, g *globals) *webhook.Handler {
 	// One Deduper for the server: Alertmanager resends an alert every
 	// group_interval, and each episode is handed on once.
 	dedupe := &webhook.Deduper{}
 	g.dedupe = dedupe
 	hooks := webhook.New(webhook.HandlerOptions{
-		Verifier:           webhook.NewVerifier(secret),
+		Verifier:           verifier,
 		MaxBody:            p.Webhooks.MaxBodyBytes,
 		BodyTimeout:        p.Webhooks.BodyTimeout.Std(),
 		MaxUnauthenticated: p.Webhooks.MaxUnauthenticated,

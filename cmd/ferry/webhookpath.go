@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
-	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/webhook"
 	"github.com/spf13/cobra"
 )
@@ -20,8 +18,8 @@ func webhookPathCmd() *cobra.Command {
 		Use:   "webhook-path --token-file FILE",
 		Short: "Print the secret webhook path for registries that sign nothing (Docker Hub, Quay)",
 		Long: `webhook-path prints /hooks/registry/<hex SHA-256 of "ferry-webhook-path:" and the
-webhook secret>, the URL path Docker Hub and Quay are pointed at: they send no
-credentials, so the path is the credential. The secret is read from --token-file
+webhook secret (without the whitespace around it)>, the URL path Docker Hub and
+Quay are pointed at: they send no credentials, so the path is the credential. The secret is read from --token-file
 (the file webhooks.tokenFile names), else from FERRY_WEBHOOK_TOKEN. The path is a
 secret: whoever knows it can ask ferry to look for new images (never more: the
 registry is read and the policies decide as for any other push).`,
@@ -29,10 +27,10 @@ registry is read and the policies decide as for any other push).`,
   FERRY_WEBHOOK_TOKEN=... ferry webhook-path`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			secret := strings.TrimSpace(os.Getenv("FERRY_WEBHOOK_TOKEN"))
+			secret := webhook.CleanSecret(os.Getenv("FERRY_WEBHOOK_TOKEN"))
 			if tokenFile != "" {
 				var err error
-				if secret, err = config.ReadSecret(tokenFile); err != nil {
+				if secret, err = webhook.ReadSecretFile(tokenFile); err != nil {
 					return err
 				}
 			}

@@ -48,6 +48,8 @@ type globals struct {
 	dedupe *webhook.Deduper
 	// hooks is the webhook server, whose alert routing follows ferry.yaml.
 	hooks *webhook.Handler
+	// verifier authenticates its calls, following webhooks.tokenFile.
+	verifier *webhook.Verifier
 }
 
 // isRepoURL tells a fleet repo URL from a config file path. A plain local
