@@ -82,6 +82,9 @@ func TestJSONAndSARIFAgree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// What the policy sees agrees; SARIF does not carry the JSON's
+		// ArtifactType and RepoDigests (checked before an attach only).
+		a.Scanned, b.Scanned = Scanned{}, Scanned{}
 		if !reflect.DeepEqual(a, b) {
 			t.Errorf("%s and %s differ:\n%+v\n%+v", p[0], p[1], a, b)
 		}
