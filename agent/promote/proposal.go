@@ -66,6 +66,14 @@ func (p *Promoter) Propose(ctx context.Context, st *state.State, step plan.Step,
 			out.PR = pr
 			return out, nil
 		}
+		// Merged after this pass read the branch (the merge lands on the
+		// branch before the forge says merged): proposing it again would
+		// open a second pull request for a version already promoted.
+		if pr.State == pullrequest.StateMerged && pr.Title == title {
+			out.Step.Reason = fmt.Sprintf("pull request #%d for %s is merged; the next pass reads the merge", pr.Number, step.Candidate.Tag)
+			out.PR = pr
+			return out, nil
+		}
 	}
 	edit, err := build(st)
 	if err != nil {
