@@ -2,7 +2,6 @@ package docs
 
 import (
 	"reflect"
-	"strings"
 
 	"github.com/ferry-dev/ferry/agent/config"
 )
@@ -24,7 +23,7 @@ func configKeys() []key {
 		}
 		for i := range t.NumField() {
 			f := t.Field(i)
-			name, ok := yamlName(f)
+			name, ok := config.YAMLKey(f)
 			if !ok {
 				continue
 			}
@@ -58,20 +57,6 @@ func elem(t reflect.Type) reflect.Type {
 		t = t.Elem()
 	}
 	return t
-}
-
-func yamlName(f reflect.StructField) (string, bool) {
-	if !f.IsExported() {
-		return "", false
-	}
-	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-	switch name {
-	case "-":
-		return "", false
-	case "":
-		return strings.ToLower(f.Name), true
-	}
-	return name, true
 }
 
 // typeName is how the reference names a Go type.

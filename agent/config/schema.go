@@ -224,7 +224,7 @@ func (s *schema) duration(orig, n ast.Node, path string) {
 func fieldType(t reflect.Type, key string) (reflect.Type, bool) {
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if name, ok := yamlName(f); ok && name == key {
+		if name, ok := YAMLKey(f); ok && name == key {
 			return f.Type, true
 		}
 	}
@@ -234,14 +234,16 @@ func fieldType(t reflect.Type, key string) (reflect.Type, bool) {
 func fieldNames(t reflect.Type) []string {
 	var names []string
 	for i := range t.NumField() {
-		if name, ok := yamlName(t.Field(i)); ok {
+		if name, ok := YAMLKey(t.Field(i)); ok {
 			names = append(names, name)
 		}
 	}
 	return names
 }
 
-func yamlName(f reflect.StructField) (string, bool) {
+// YAMLKey is the ferry.yaml key of a config struct field; ok is false for
+// a field that has none (unexported, or tagged "-").
+func YAMLKey(f reflect.StructField) (string, bool) {
 	if !f.IsExported() {
 		return "", false
 	}
