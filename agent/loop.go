@@ -73,11 +73,13 @@ type Loop struct {
 	// polled is when each app's registry was last asked, from the start of
 	// that pass: the next poll is due an interval after it, not after the
 	// pass's end (which skipped every other tick).
-	polled  map[string]time.Time
-	gitRead time.Time
-	ready   atomic.Bool
-	trig    *triggers
-	alerts  chan Alert
+	polled map[string]time.Time
+	// appRetry paces the apps whose last pass failed (retryFailed).
+	appRetry map[string]*backoff.Backoff
+	gitRead  time.Time
+	ready    atomic.Bool
+	trig     *triggers
+	alerts   chan Alert
 
 	// OnRollback, when set, sees every alert handled (notifications, CLI).
 	OnRollback func(Alert, *RollbackResult, error)
@@ -133,7 +135,7 @@ func NewLoopWithClock(a *Agent, interval time.Duration, c clock.Clock) *Loop {
 	}
 	// 256 alerts fit while one rollback runs; past that they are dropped
 	// until Alertmanager resends them (OnAlerts).
-	return &Loop{agent: a, clock: c, interval: interval, polled: map[string]time.Time{}, trig: newTriggers(),
+	return &Loop{agent: a, clock: c, interval: interval, polled: map[string]time.Time{}, appRetry: map[string]*backoff.Backoff{}, trig: newTriggers(),
 		alerts: make(chan Alert, 256), running: map[string]bool{}, finished: map[string]time.Time{}}
 }
 
@@ -195,6 +197,7 @@ func (l *Loop) pass(ctx context.Context, s Scope) {
 		l.ready.Store(true)
 		l.gitRead = start
 		l.markPolled(s, start)
+		l.retryFailed(res, s, start)
 		l.failing = nil
 		l.retryAt = time.Time{}
 		err = res.Err()
@@ -261,6 +264,34 @@ func (l *Loop) dueApps() []string {
 		}
 	}
 	return apps
+}
+
+// retryFailed makes an app of the pass's scope whose step failed due
+// again after a backoff (1 s, doubling up to its interval) instead of a
+// whole interval: a registry notification is sent once, and distribution
+// sends it before the pushed tag resolves, so the pass it starts may read
+// a 404 that a second later is the new version.
+func (l *Loop) retryFailed(res *Result, s Scope, start time.Time) {
+	inScope := func(app string) bool { return s.All || slices.Contains(s.Apps, app) }
+	failed := map[string]bool{}
+	for _, st := range res.Plan.Steps {
+		if st.Action == ActionError && inScope(st.App) {
+			failed[st.App] = true
+		}
+	}
+	for app := range l.appRetry {
+		if inScope(app) && !failed[app] {
+			delete(l.appRetry, app)
+		}
+	}
+	for app := range failed {
+		b := l.appRetry[app]
+		if b == nil {
+			b = backoff.New(time.Second, l.appInterval(app))
+			l.appRetry[app] = b
+		}
+		l.polled[app] = start.Add(min(b.Next(), l.appInterval(app)) - l.appInterval(app))
+	}
 }
 
 func (l *Loop) markPolled(s Scope, at time.Time) {

@@ -172,3 +172,45 @@ func TestScopeSize(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedAppRetriedSooner: an app whose step failed in a pass (a
+// registry 404 for a tag its notification just named: distribution sends
+// the event before the tag resolves) is due again after a backoff of
+// about a second, doubling, not after a whole interval; it is back on its
+// interval once a pass of it succeeds. Apps outside the pass's scope keep
+// their pace.
+func TestFailedAppRetriedSooner(t *testing.T) {
+	f := newTestFleet(t)
+	clk := clocktesting.NewFakeClock(time.Now())
+	l := NewLoopWithClock(f.agent, time.Hour, clk)
+	start := clk.Now()
+	failed := &Result{Plan: Plan{Steps: []Step{{App: "checkout", Env: "dev", Action: ActionError, Reason: "404"}}}}
+	scope := Scope{Apps: []string{"checkout"}, Reason: "registry push"}
+
+	var waits []time.Duration
+	for range 3 {
+		l.markPolled(scope, start)
+		l.retryFailed(failed, scope, start)
+		waits = append(waits, l.polled["checkout"].Add(l.appInterval("checkout")).Sub(start))
+	}
+	for i, w := range waits {
+		lo := time.Duration(1<<i) * time.Second
+		if w < lo || w > lo+lo/5 {
+			t.Errorf("retry %d due after %v, want about %v (backoff from 1 s)", i+1, w, lo)
+		}
+	}
+	// Out of scope: a full-pass error of another app changes nothing here.
+	l.retryFailed(&Result{Plan: Plan{Steps: []Step{{App: "other", Action: ActionError}}}}, scope, start)
+	if _, ok := l.appRetry["other"]; ok {
+		t.Error("an app outside the pass's scope was paced")
+	}
+	// A pass of the app that succeeds puts it back on its interval.
+	l.markPolled(scope, start)
+	l.retryFailed(&Result{}, scope, start)
+	if due := l.polled["checkout"].Add(l.appInterval("checkout")).Sub(start); due != l.appInterval("checkout") {
+		t.Errorf("after a good pass due in %v, want the interval %v", due, l.appInterval("checkout"))
+	}
+	if _, ok := l.appRetry["checkout"]; ok {
+		t.Error("the backoff outlived a good pass")
+	}
+}
