@@ -15,6 +15,9 @@ var (
 	ErrEmptyRemote = errors.New("remote branch has no commits")
 	// ErrNoChange means a Commit would not change the parent's tree.
 	ErrNoChange = errors.New("nothing to commit")
+	// ErrBrokenLink is a symbolic link that leaves the repository or leads
+	// to nothing: an error, unlike an absent path (fs.ErrNotExist).
+	ErrBrokenLink = errors.New("broken symbolic link")
 )
 
 // redactedError hides secrets in the message of an error it still unwraps

@@ -89,7 +89,7 @@ func (s *Snapshot) Resolve(name string) (string, error) {
 		if links > maxLinks {
 			return "", fmt.Errorf("resolve %s: too many levels of symbolic links", name)
 		}
-		_, next, again, err := s.walk(parts, true)
+		_, next, _, again, err := s.walk(parts, true)
 		if err != nil {
 			return "", fmt.Errorf("resolve %s at %s: %w", name, s.short(), err)
 		}
@@ -112,49 +112,59 @@ const maxLinks = 40
 
 // lookup finds a valid fs path in the commit's tree. Symbolic links are
 // followed in directory elements and, when follow is set, in the last one.
-// Links that leave the repository resolve to nothing. Submodules are not
-// part of the snapshot.
+// A link that leaves the repository or leads to nothing is ErrBrokenLink,
+// not an absent file. Submodules are not part of the snapshot.
 func (s *Snapshot) lookup(name string, follow bool) (entry, error) {
 	parts := splitPath(name)
+	var linkTarget []string // the last link's target, once one is followed
 	for links := 0; ; links++ {
 		if links > maxLinks {
 			return entry{}, errors.New("too many levels of symbolic links")
 		}
-		e, next, again, err := s.walk(parts, follow)
+		e, next, target, again, err := s.walk(parts, follow)
+		if err != nil && linkTarget != nil && errors.Is(err, fs.ErrNotExist) {
+			// A link followed to nothing is not an absent file: read as
+			// absent, a renamed target would silently drop the policies or
+			// rejections the link stood for. A link to a directory that
+			// lacks the rest of the path is plain absence.
+			if _, terr := s.lookup(path.Join(linkTarget...), true); terr != nil {
+				return entry{}, fmt.Errorf("%w: a symbolic link on the way to %s leads to nothing", ErrBrokenLink, name)
+			}
+		}
 		if err != nil || !again {
 			return e, err
 		}
-		parts = next
+		parts, linkTarget = next, target
 	}
 }
 
 // walk descends the tree along parts. At a symbolic link to follow it
 // returns again and the path the link leads to; otherwise the entry found.
-func (s *Snapshot) walk(parts []string, follow bool) (found entry, next []string, again bool, err error) {
+func (s *Snapshot) walk(parts []string, follow bool) (found entry, next, target []string, again bool, err error) {
 	cur := entry{name: ".", mode: filemode.Dir, hash: s.tree}
 	for i, part := range parts {
 		if cur.mode != filemode.Dir {
-			return entry{}, nil, false, fs.ErrNotExist
+			return entry{}, nil, nil, false, fs.ErrNotExist
 		}
 		t, err := s.objs.tree(cur.hash)
 		if err != nil {
-			return entry{}, nil, false, err
+			return entry{}, nil, nil, false, err
 		}
 		e, ok := findEntry(t, part)
 		if !ok || e.Mode == filemode.Submodule {
-			return entry{}, nil, false, fs.ErrNotExist
+			return entry{}, nil, nil, false, fs.ErrNotExist
 		}
 		if e.Mode == filemode.Symlink && (i < len(parts)-1 || follow) {
 			target, err := s.objs.blob(e.Hash)
 			if err != nil {
-				return entry{}, nil, false, err
+				return entry{}, nil, nil, false, err
 			}
 			// Relative to the link's directory, as the filesystem resolves it.
 			p := path.Join(path.Join(parts[:i]...), string(target), path.Join(parts[i+1:]...))
 			if path.IsAbs(string(target)) || p == ".." || strings.HasPrefix(p, "../") {
-				return entry{}, nil, false, fs.ErrNotExist
+				return entry{}, nil, nil, false, fmt.Errorf("%w: symbolic link %s leaves the repository", ErrBrokenLink, path.Join(parts[:i+1]...))
 			}
-			return entry{}, splitPath(p), true, nil
+			return entry{}, splitPath(p), splitPath(path.Join(path.Join(parts[:i]...), string(target))), true, nil
 		}
 		cur = entry{name: part, mode: e.Mode, hash: e.Hash}
 		// Old git's group-writable mode (100664) is an ordinary file.
@@ -162,7 +172,7 @@ func (s *Snapshot) walk(parts []string, follow bool) (found entry, next []string
 			cur.mode = filemode.Regular
 		}
 	}
-	return cur, nil, false, nil
+	return cur, nil, nil, false, nil
 }
 
 func splitPath(p string) []string {

@@ -87,8 +87,9 @@ func modeOf(fi fs.FileInfo) string {
 	return fi.Mode().String()
 }
 
-// Links that leave the repository or loop resolve to nothing rather than
-// escaping or hanging.
+// Links that leave the repository or loop are errors rather than escaping
+// or hanging; a link that leaves is a broken link, not an absent file, so
+// a policies/ or rejected.yaml link to /etc does not read as "none".
 func TestSnapshotBadLinks(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, seedFiles)
@@ -106,8 +107,8 @@ func TestSnapshotBadLinks(t *testing.T) {
 	r := mustOpen(t, testOptions(t, f.fileURL()))
 	s := mustFetch(t, r)
 	for _, name := range []string{"escape", "absolute"} {
-		if _, err := s.ReadFile(name); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("ReadFile(%s) = %v, want ErrNotExist", name, err)
+		if _, err := s.ReadFile(name); !errors.Is(err, ErrBrokenLink) || errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("ReadFile(%s) = %v, want ErrBrokenLink", name, err)
 		}
 	}
 	if _, err := s.ReadFile("loop-a"); err == nil || !strings.Contains(err.Error(), "symbolic links") {
@@ -216,5 +217,36 @@ func TestObjectID(t *testing.T) {
 	}
 	if _, err := s.ObjectID("nope"); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("absent path: %v", err)
+	}
+}
+
+// TestSnapshotDanglingLink: a link whose target is gone (renamed in a later
+// commit) is ErrBrokenLink, not an absent file, whether read as a file or
+// walked into as a directory (a policies/ link to a renamed directory must
+// not read as "no policies"); a link to an existing directory that lacks
+// the rest of the path is plain absence.
+func TestSnapshotDanglingLink(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, seedFiles)
+	work := t.TempDir() + "/w"
+	git(t, "", "clone", "--quiet", f.bare, work)
+	for target, link := range map[string]string{"gates-old": "policies", "ops/rejected-old.yaml": "rejected.yaml", "overlays": "ov"} {
+		h := strings.TrimSpace(gitStdin(t, work, target, "hash-object", "-w", "--stdin"))
+		git(t, work, "update-index", "--add", "--cacheinfo", "120000,"+h+","+link)
+	}
+	git(t, work, "commit", "--quiet", "-m", "links")
+	git(t, work, "push", "--quiet", "origin", "HEAD:main")
+
+	s := mustFetch(t, mustOpen(t, testOptions(t, f.fileURL())))
+	for _, name := range []string{"rejected.yaml", "policies/gate.rego"} {
+		if _, err := s.ReadFile(name); !errors.Is(err, ErrBrokenLink) || errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("ReadFile(%s) = %v, want ErrBrokenLink", name, err)
+		}
+	}
+	if _, err := s.ObjectID("policies"); !errors.Is(err, ErrBrokenLink) {
+		t.Errorf("ObjectID(policies) = %v, want ErrBrokenLink", err)
+	}
+	if _, err := s.ReadFile("ov/nope.yaml"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadFile(ov/nope.yaml) = %v, want ErrNotExist (the link's directory exists)", err)
 	}
 }
