@@ -287,6 +287,20 @@ func (s trivySource) referrers(ctx context.Context, req *Request, limit int64) (
 	chosen := map[string]time.Time{} // created of the scan taken, per kind
 	for _, a := range arts {         // newest first: the first of each kind wins
 		kind := ScanKind(a.Annotations)
+		var parsed *trivy.Report
+		if a.Annotations[KindAnnotation] == "" {
+			// Attached by another tool (oras, cosign) without ferry's kind:
+			// a report that says it scanned a source tree is the fs scan,
+			// never a stand-in for a missing image scan.
+			r, err := trivy.Parse(a.Data)
+			if err != nil {
+				return trivyResult{}, fmt.Errorf("trivy report of %s %s (referrer %s): %w", app.Name, v, a.Digest, err)
+			}
+			if r.Scanned.Type == "filesystem" || r.Scanned.Type == "repository" {
+				kind = KindFS
+			}
+			parsed = &r
+		}
 		var dst **trivy.Report
 		var where *string
 		switch kind {
@@ -303,15 +317,19 @@ func (s trivySource) referrers(ctx context.Context, req *Request, limit int64) (
 		if *dst != nil && !a.Created.Equal(chosen[kind]) {
 			continue
 		}
-		report, err := trivy.Parse(a.Data)
-		if err != nil {
-			return trivyResult{}, fmt.Errorf("trivy report of %s %s (%s referrer %s): %w", app.Name, v, kind, a.Digest, err)
+		report := parsed
+		if report == nil {
+			r, err := trivy.Parse(a.Data)
+			if err != nil {
+				return trivyResult{}, fmt.Errorf("trivy report of %s %s (%s referrer %s): %w", app.Name, v, kind, a.Digest, err)
+			}
+			report = &r
 		}
-		if *dst != nil && !worse(report, **dst) {
+		if *dst != nil && !worse(*report, **dst) {
 			continue
 		}
 		chosen[kind] = a.Created
-		*dst = &report
+		*dst = report
 		*where = "referrer " + a.Digest
 		if kind == KindFS {
 			*where = "fs referrer " + a.Digest

@@ -47,6 +47,13 @@ func scanArtifact(digest, kind, artifact string, critical ...string) registry.Ar
 		Data: []byte(`{"SchemaVersion":2,"ArtifactName":"` + artifact + `","Results":[{"Target":"t","Vulnerabilities":[` + strings.Join(vulns, ",") + `]}]}`)}
 }
 
+// fsByOtherTool is a trivy fs report attached without ferry's kind
+// annotation (oras attach).
+func fsByOtherTool(digest, artifact string) registry.Artifact {
+	return registry.Artifact{ArtifactType: TrivyReportType, Digest: digest, Created: time.Now(), Annotations: map[string]string{},
+		Data: []byte(`{"SchemaVersion":2,"ArtifactName":"` + artifact + `","ArtifactType":"filesystem","Results":[]}`)}
+}
+
 // sameCreated dates every artifact to one second.
 func sameCreated(arts ...registry.Artifact) []registry.Artifact {
 	at := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
@@ -93,6 +100,10 @@ func TestTrivyKinds(t *testing.T) {
 			scanArtifact("sha256:aaa", KindImage, "img-critical", "CVE-9"),
 			scanArtifact("sha256:bbb", KindImage, "img-clean"),
 		), wantTop: "img-critical", wantImage: "img-critical"},
+		// Attached by another tool without ferry's kind: a report of a
+		// source tree is the fs scan, not a stand-in for the image scan.
+		{name: "unannotated fs report", arts: []registry.Artifact{fsByOtherTool("sha256:oras", "src-oras")},
+			wantFS: "src-oras", wantNote: "no Trivy image scan is attached"},
 		{name: "unknown kind ignored", arts: []registry.Artifact{scanArtifact("sha256:x", "sbom-ish", "x")},
 			wantAbsent: true, wantNote: "no Trivy report is attached"},
 	}

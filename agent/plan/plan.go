@@ -225,7 +225,9 @@ func (p *Planner) judge(st *state.State, s Step, app *config.App) (Action, strin
 		if r.Reason != "" {
 			why = " (" + r.Reason + ")"
 		}
-		return ActionNone, fmt.Sprintf("%s %s is rejected%s; `ferry unreject %s %s` allows it again", app.Name, s.Candidate.Tag, why, app.Name, s.Candidate.Tag)
+		// The hint names the entry, which may be another spelling of the
+		// tag (2.0.0 for v2.0.0) or another tag of the same build.
+		return ActionNone, fmt.Sprintf("%s %s is rejected%s; `ferry unreject %s %s` allows it again", app.Name, s.Candidate.Tag, why, app.Name, r.Version)
 	}
 	sel := p.selectors[app.Name]
 	if !sel.Allows(s.Candidate.Tag) {
