@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -154,6 +155,7 @@ type demo struct {
 
 	mu      sync.Mutex
 	denied  map[string]bool
+	errors  map[string]bool // sayError's lines, hashes and numbers masked
 	denials []string        // "env tag" of every denial seen
 	records []ledger.Record // the records of main's first-parent history, oldest first
 }
@@ -167,16 +169,33 @@ func (d *demo) say(format string, args ...any) {
 	fmt.Fprintf(d.w, "[%5.1fs] %s\n", time.Since(d.start).Seconds(), fmt.Sprintf(format, args...))
 }
 
+// errorKey masks what changes between repeats of one error (hashes, temp
+// names, counts).
+var errorKey = regexp.MustCompile(`[0-9a-f]{7,}|[0-9]+`)
+
+// sayError prints "who: error: text" on the timeline, once: a pass or a
+// scrape that fails the same way every second would bury the story.
+func (d *demo) sayError(who, text string) {
+	key := who + errorKey.ReplaceAllString(text, "#")
+	d.mu.Lock()
+	seen := d.errors[key]
+	d.errors[key] = true
+	d.mu.Unlock()
+	if !seen {
+		d.say("%s: error: %s", who, text)
+	}
+}
+
 func runDemo(ctx context.Context, w io.Writer, dir string, keep bool, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeoutCause(ctx, demoDeadline, errDemoDeadline)
 	defer cancel()
 	d := &demo{w: w, start: time.Now(), dir: dir, bare: filepath.Join(dir, "fleet.git"), sonar: &demoSonar{},
-		health: &demoHealth{bad: map[string]float64{}}, denied: map[string]bool{}, ctx: ctx,
+		health: &demoHealth{bad: map[string]float64{}}, denied: map[string]bool{}, errors: map[string]bool{}, ctx: ctx,
 		step: "its in-process servers and the fleet repo to be set up"}
 	// The agent's ERROR records go on the timeline too: a write that
 	// fails (a full disk) is seen without --log-level.
-	d.log = slog.New(&timelineHandler{next: log.Handler(), say: func(m string) { d.say("agent: error: %s", m) }})
-	err := d.run(ctx, keep, slog.New(&timelineHandler{next: log.Handler(), say: func(m string) { d.say("prometheus: error: %s", m) }}))
+	d.log = slog.New(&timelineHandler{next: log.Handler(), say: func(m string) { d.sayError("agent", m) }})
+	err := d.run(ctx, keep, slog.New(&timelineHandler{next: log.Handler(), say: func(m string) { d.sayError("prometheus", m) }}))
 	if err != nil && errors.Is(context.Cause(ctx), errDemoDeadline) {
 		d.mu.Lock()
 		step := d.step
@@ -619,7 +638,7 @@ func (d *demo) hook(l *agent.Loop) {
 		_ = d.syncGit(false)
 		if res == nil {
 			if err != nil {
-				d.say("agent: error: %s", err)
+				d.sayError("agent", err.Error())
 			}
 			return
 		}
@@ -645,7 +664,7 @@ func (d *demo) hook(l *agent.Loop) {
 			}
 		}
 		for _, e := range res.Errors {
-			d.say("agent: error: %s", e)
+			d.sayError("agent", e)
 		}
 	}
 }

@@ -360,3 +360,20 @@ func overlayTag(t *testing.T, repo *git.Repository, path string) string {
 	}
 	return ""
 }
+
+// TestDemoSayErrorOnce: an error repeated every pass (a full disk) is
+// printed once, though its hashes and temp names change.
+func TestDemoSayErrorOnce(t *testing.T) {
+	out := &syncbuf.Buffer{}
+	d := &demo{w: out, start: time.Now(), ctx: context.Background(), errors: map[string]bool{}}
+	d.sayError("agent", "checkout in prod: write commit 5d4d0dac6a7d: write clone/objects/pack/tmp_obj_266288457: no space left on device")
+	d.sayError("agent", "checkout in prod: write commit 302f27ae8374: write clone/objects/pack/tmp_obj_559019229: no space left on device")
+	d.sayError("prometheus", "checkout in prod: write commit 302f27ae8374: write clone/objects/pack/tmp_obj_559019229: no space left on device")
+	d.sayError("agent", "checkout in qa: record verdict: no space left on device")
+	if n := strings.Count(out.String(), "error:"); n != 3 {
+		t.Errorf("%d error lines, want 3 (one per distinct error):\n%s", n, out)
+	}
+	if !strings.Contains(out.String(), "] agent: error: checkout in prod: write commit 5d4d0dac6a7d") {
+		t.Errorf("the first error is not printed as agent: error: ...:\n%s", out)
+	}
+}
