@@ -107,6 +107,9 @@ unless --keep. The story gives up after 3 minutes, naming what it waited for.`,
 				fmt.Fprintf(cmd.ErrOrStderr(), "interrupted; %s %s\n", verb, dir)
 				return exitError{code: sig.code()}
 			}
+			if err != nil && keep {
+				err = fmt.Errorf("%w (kept %s)", err, dir)
+			}
 			return err
 		},
 	}
