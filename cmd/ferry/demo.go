@@ -14,10 +14,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -32,6 +34,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/gate"
 	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/agent/publish"
 	"github.com/ferry-dev/ferry/agent/pullrequest"
 	"github.com/ferry-dev/ferry/agent/registry"
 	"github.com/ferry-dev/ferry/agent/webhook"
@@ -50,7 +53,7 @@ func demoCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole flow on an embedded default and print the timeline",
-		Long: `demo runs the whole story in under a minute with no outside server. In-process
+		Long: `demo runs the whole story in about 20 s with no outside server. In-process
 on 127.0.0.1: an OCI registry, a SonarQube answering from recorded responses, a
 forge that keeps pull requests in memory, Prometheus (its scrape manager, TSDB,
 PromQL engine and rules manager) scraping a workload that runs what the fleet
@@ -61,36 +64,53 @@ analysed at every step), aborts a bad release's canary, rolls prod back when an
 alert rule fires, and leaves a last release waiting for approval.
 
 The fleet repo, Prometheus's data and the pull requests live in a temporary
-directory, removed at the end (also on Ctrl-C or an error) unless --keep.`,
+directory, removed at the end (also on Ctrl-C, SIGTERM, SIGHUP or an error)
+unless --keep. The story gives up after 3 minutes, naming what it waited for.`,
 		Example: `  ferry demo
   ferry demo --keep`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			// SIGHUP (the terminal closed) ends the demo like SIGTERM, so its
+			// temp dir is removed then too; main catches SIGINT and SIGTERM.
+			ctx, stop := notifySignals(cmd.Context(), syscall.SIGHUP)
+			defer stop()
 			if dir == "" {
 				d, err := os.MkdirTemp("", "ferry-demo-")
 				if err != nil {
 					return err
 				}
 				dir = d
-				if !keep {
-					// Deferred, so an error or Ctrl-C (the context ends, the
-					// story returns) removes it too.
-					defer func() {
-						if rmErr := os.RemoveAll(dir); rmErr != nil && err == nil {
-							err = fmt.Errorf("remove the demo's directory: %w", rmErr)
-						}
-					}()
-				}
 			} else {
 				keep = true // a directory the user named is theirs
 			}
 			log := g.log
 			if !cmd.Flags().Changed("log-level") {
 				// The timeline is the demo's output, and the story's
-				// failures are its errors; --log-level info shows the agent's log.
+				// failures are its errors; --log-level info shows the agent's
+				// log (its errors are on the timeline either way).
 				log = slog.New(slog.DiscardHandler)
 			}
-			return runDemo(cmd.Context(), cmd.OutOrStdout(), dir, keep, log)
+			err := runDemo(ctx, cmd.OutOrStdout(), dir, keep, log)
+			// Removed on success, on an error and on a signal alike.
+			if !keep {
+				if rmErr := os.RemoveAll(dir); rmErr != nil && err == nil {
+					err = fmt.Errorf("remove the demo's directory: %w", rmErr)
+				}
+			}
+			var sig signalled
+			if err != nil && errors.As(context.Cause(ctx), &sig) {
+				// The story's own context errors say nothing the signal does not.
+				verb := "removed"
+				if keep {
+					verb = "kept"
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "interrupted; %s %s\n", verb, dir)
+				return exitError{code: sig.code()}
+			}
+			if err != nil && keep {
+				err = fmt.Errorf("%w (kept %s)", err, dir)
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "directory for the demo's fleet repo, Prometheus data and pull requests (kept; default: a new temp dir)")
@@ -98,9 +118,13 @@ directory, removed at the end (also on Ctrl-C or an error) unless --keep.`,
 	return cmd
 }
 
-// demoWait bounds each wait of the story: the whole story takes well under
-// a minute, but a loaded machine may be slow.
-const demoWait = 2 * time.Minute
+// demoDeadline bounds the whole story: it takes about 20 s, a loaded
+// machine is slower, and one that cannot write (a full disk) would wait
+// for ever. A variable: the tests shorten it.
+var demoDeadline = 3 * time.Minute
+
+// errDemoDeadline is the cause of the story's context when demoDeadline passed.
+var errDemoDeadline = errors.New("the demo's deadline passed")
 
 // demo is one run of the story.
 type demo struct {
@@ -116,27 +140,76 @@ type demo struct {
 	work   *workload
 
 	log *slog.Logger
+	// ctx is the story's; once it ends (a signal, the deadline), or quiet
+	// is set (the story is over and the demo stops the agent), nothing more
+	// is printed on the timeline: errors the demo's own shutdown causes
+	// are not the agent's.
+	ctx   context.Context
+	quiet atomic.Bool
+	// step is what the story waits for now, named when the deadline passes.
+	step string
+	// gitMu orders the timeline: a commit is printed before any line of
+	// the agent's that follows it (see syncGit); seen is main's head printed.
+	gitMu sync.Mutex
+	seen  plumbing.Hash
 	// hooks and token reach ferry's webhooks, as a registry's
 	// notifications endpoint would.
 	hooks, token string
 
 	mu      sync.Mutex
 	denied  map[string]bool
+	errors  map[string]bool // sayError's lines, hashes and numbers masked
 	denials []string        // "env tag" of every denial seen
 	records []ledger.Record // the records of main's first-parent history, oldest first
 }
 
 func (d *demo) say(format string, args ...any) {
+	if d.quiet.Load() || d.ctx.Err() != nil {
+		return
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	fmt.Fprintf(d.w, "[%5.1fs] %s\n", time.Since(d.start).Seconds(), fmt.Sprintf(format, args...))
 }
 
+// errorKey masks what changes between repeats of one error (hashes, temp
+// names, counts).
+var errorKey = regexp.MustCompile(`[0-9a-f]{7,}|[0-9]+`)
+
+// sayError prints "who: error: text" on the timeline, once: a pass or a
+// scrape that fails the same way every second would bury the story.
+func (d *demo) sayError(who, text string) {
+	key := who + errorKey.ReplaceAllString(text, "#")
+	d.mu.Lock()
+	seen := d.errors[key]
+	d.errors[key] = true
+	d.mu.Unlock()
+	if !seen {
+		d.say("%s: error: %s", who, text)
+	}
+}
+
 func runDemo(ctx context.Context, w io.Writer, dir string, keep bool, log *slog.Logger) error {
-	d := &demo{w: w, start: time.Now(), dir: dir, bare: filepath.Join(dir, "fleet.git"), sonar: &demoSonar{},
-		health: &demoHealth{bad: map[string]float64{}}, denied: map[string]bool{}, log: log}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithTimeoutCause(ctx, demoDeadline, errDemoDeadline)
 	defer cancel()
+	d := &demo{w: w, start: time.Now(), dir: dir, bare: filepath.Join(dir, "fleet.git"), sonar: &demoSonar{},
+		health: &demoHealth{bad: map[string]float64{}}, denied: map[string]bool{}, errors: map[string]bool{}, ctx: ctx,
+		step: "its in-process servers and the fleet repo to be set up"}
+	// The agent's ERROR records go on the timeline too: a write that
+	// fails (a full disk) is seen without --log-level.
+	d.log = slog.New(&timelineHandler{next: log.Handler(), say: func(m string) { d.sayError("agent", m) }})
+	err := d.run(ctx, keep, slog.New(&timelineHandler{next: log.Handler(), say: func(m string) { d.sayError("prometheus", m) }}))
+	if err != nil && errors.Is(context.Cause(ctx), errDemoDeadline) {
+		d.mu.Lock()
+		step := d.step
+		d.mu.Unlock()
+		return fmt.Errorf("demo: not finished after %s: it was waiting for %s; rerun with --log-level info to see the agent's log", demoDeadline, step)
+	}
+	return err
+}
+
+func (d *demo) run(ctx context.Context, keep bool, promLog *slog.Logger) error {
+	w, dir, log := d.w, d.dir, d.log
 
 	// The registry.
 	regHost, stopReg, err := serveLocal(ggcrregistry.New(ggcrregistry.Logger(stdlog.New(io.Discard, "", 0))))
@@ -166,12 +239,10 @@ func runDemo(ctx context.Context, w io.Writer, dir string, keep bool, log *slog.
 	if err != nil {
 		return err
 	}
-	p, err := d.seed(ctx, regHost, "http://"+sonarHost, tokenFile, seedDigest)
-	if err != nil {
-		return err
-	}
 
-	// The workload and the Prometheus that scrapes it.
+	// The workload and the Prometheus that scrapes it, before the fleet
+	// repo: its ferry.yaml names Prometheus's address. The workload serves
+	// nothing until it finds the fleet repo.
 	var workHandler http.Handler
 	d.work, workHandler = newWorkload(d.bare, d.health)
 	workHost, stopWork, err := serveLocal(workHandler)
@@ -180,6 +251,29 @@ func runDemo(ctx context.Context, w io.Writer, dir string, keep bool, log *slog.
 	}
 	defer stopWork()
 
+	// The bridge's URL and token are set once ferry's webhooks listen;
+	// no alert fires before the story's incident.
+	bridge := &alertBridge{client: &http.Client{Timeout: 10 * time.Second},
+		state: map[string]string{}, told: func(status string, l map[string]string, code int, err error) {
+			res := fmt.Sprint(code)
+			if err != nil {
+				res = err.Error()
+			}
+			d.say("alert: %s %s for %s in %s -> ferry POST /hooks/alertmanager (bearer token): %s", l["alertname"], status, l["app"], l["env"], res)
+		}}
+	prom, err := inprom.Start(inprom.Options{
+		Dir: filepath.Join(dir, "prometheus"), Targets: []string{workHost}, ScrapeInterval: 250 * time.Millisecond,
+		Rules: demoRules, EvalInterval: 250 * time.Millisecond, ResendDelay: time.Second, Alerts: bridge.send, Logger: promLog,
+	})
+	if err != nil {
+		return fmt.Errorf("in-process prometheus: %w", err)
+	}
+	defer prom.Close()
+
+	p, err := d.seed(ctx, regHost, "http://"+sonarHost, tokenFile, prom.URL, seedDigest)
+	if err != nil {
+		return err
+	}
 	hooksURL, stopHooks, loopRef, err := d.serveHooks(ctx, p, log)
 	if err != nil {
 		return err
@@ -190,23 +284,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string, keep bool, log *slog.
 		return err
 	}
 	d.hooks, d.token = hooksURL, token
-	bridge := &alertBridge{url: hooksURL + "/hooks/alertmanager", token: token, client: &http.Client{Timeout: 10 * time.Second},
-		state: map[string]string{}, told: func(status string, l map[string]string, code int, err error) {
-			res := fmt.Sprint(code)
-			if err != nil {
-				res = err.Error()
-			}
-			d.say("alert: %s %s for %s in %s -> ferry POST /hooks/alertmanager (bearer token): %s", l["alertname"], status, l["app"], l["env"], res)
-		}}
-	prom, err := inprom.Start(inprom.Options{
-		Dir: filepath.Join(dir, "prometheus"), Targets: []string{workHost}, ScrapeInterval: 250 * time.Millisecond,
-		Rules: demoRules, EvalInterval: 250 * time.Millisecond, ResendDelay: time.Second, Alerts: bridge.send, Logger: log,
-	})
-	if err != nil {
-		return fmt.Errorf("in-process prometheus: %w", err)
-	}
-	defer prom.Close()
-	p.Providers.Prometheus.Address = prom.URL
+	bridge.target(hooksURL+"/hooks/alertmanager", token)
 	d.say("in-process Prometheus %s scrapes the workload %s every 250ms (TSDB in %s); rule HighErrorRate evaluated every 250ms",
 		prom.URL, workHost, filepath.Join(dir, "prometheus"))
 	d.say("ferry webhooks at %s (bearer token from %s)", hooksURL, tokenFile)
@@ -215,6 +293,9 @@ func runDemo(ctx context.Context, w io.Writer, dir string, keep bool, log *slog.
 	repo, err := fleet.Open(ctx, fleet.Options{URL: d.bare, Branch: p.Git.Branch, Dir: filepath.Join(dir, "clone"),
 		Author: fleet.Signature{Name: p.Git.Author.Name, Email: p.Git.Author.Email}, Logger: log})
 	if err != nil {
+		return err
+	}
+	if err := d.seedVerdict(ctx, repo, seedDigest); err != nil {
 		return err
 	}
 	forgeRepo, err := fleet.Open(ctx, fleet.Options{URL: d.bare, Branch: p.Git.Branch, Dir: filepath.Join(dir, "forge"),
@@ -252,7 +333,10 @@ func runDemo(ctx context.Context, w io.Writer, dir string, keep bool, log *slog.
 	bg.Go(func() { _ = loop.Run(loopCtx) })
 	bg.Go(func() { d.watchGit(loopCtx) })
 
-	if err := d.story(ctx); err != nil {
+	err = d.story(ctx)
+	// From here on the agent's errors are the demo's shutdown's.
+	d.quiet.Store(true)
+	if err != nil {
 		return err
 	}
 	stopLoop()
@@ -268,11 +352,14 @@ func runDemo(ctx context.Context, w io.Writer, dir string, keep bool, log *slog.
 	if pr, ok := d.forge.open("promote checkout 1.3.0 to ppd"); ok {
 		fmt.Fprintf(w, "waiting for approval: pull request #%d, %s\n", pr.Number, pr.Title)
 	}
-	fmt.Fprintf(w, "\nThe fleet repo's history is the audit trail (verdicts are git notes):\n  git -C %s log --notes=ferry --format='%%h %%an: %%s%%n%%(trailers:only,unfold)%%N' main\n", d.bare)
+	const replay = "log --notes=ferry --format='%h %an: %s%n%(trailers:only,unfold)%N' main"
 	if keep {
+		fmt.Fprintf(w, "\nThe fleet repo's history is the audit trail (verdicts are git notes):\n  git -C %s %s\n", d.bare, replay)
 		fmt.Fprintf(w, "kept %s (fleet.git, pulls/*.md, prometheus/)\n", dir)
 	} else {
-		fmt.Fprintf(w, "%s is removed now; run ferry demo --keep to keep it\n", dir)
+		// The temp dir is gone when this is read: a command naming it would fail.
+		fmt.Fprintf(w, "\nThe fleet repo's history is the audit trail (verdicts are git notes); %s is removed now.\n", dir)
+		fmt.Fprintf(w, "run ferry demo --keep to replay it with: git -C <dir>/fleet.git %s\n", replay)
 	}
 	fmt.Fprintf(w, "demo finished in %.1fs\n", time.Since(d.start).Seconds())
 	return nil
@@ -388,7 +475,7 @@ func (d *demo) story(ctx context.Context) error {
 	if _, err := d.release(ctx, "1.3.0", true, true); err != nil {
 		return err
 	}
-	if _, err := pushDemoImage(ctx, d.regURL, "1.4.0-rc.1", "0badc0de"); err != nil {
+	if _, err := pushDemoImage(ctx, d.regURL, "1.4.0-rc.1", "0badc0de", nil); err != nil {
 		return err
 	}
 	if pr, err = d.waitPR(ctx, "promote checkout 1.3.0 to ppd"); err != nil {
@@ -404,21 +491,23 @@ func (d *demo) story(ctx context.Context) error {
 func (d *demo) release(ctx context.Context, tag string, clean, sonar bool) (string, error) {
 	sum := sha1.Sum([]byte("checkout " + tag)) // a source commit id, as CI labels the image
 	revision := hex.EncodeToString(sum[:])
-	digest, err := pushDemoImage(ctx, d.regURL, tag, revision)
+	digest, err := pushDemoImage(ctx, d.regURL, tag, revision, func(digest string) error {
+		if _, err := d.reg.Attach(ctx, d.regURL, digest, gate.TrivyReportType, demoReport("checkout", tag, !clean), nil, false); err != nil {
+			return err
+		}
+		kind := "clean"
+		if !clean {
+			kind = "a CRITICAL finding"
+		}
+		d.say("registry: pushed shop/checkout:%s (%.19s, revision %.7s) with a Trivy report (%s) as an OCI referrer", tag, digest, revision, kind)
+		if sonar {
+			d.sonar.analyse(revision, true)
+			d.say("sonarqube: analysis of revision %.7s: quality gate OK", revision)
+		}
+		return nil
+	})
 	if err != nil {
 		return "", err
-	}
-	if _, err := d.reg.Attach(ctx, d.regURL, digest, gate.TrivyReportType, demoReport("checkout", tag, !clean), nil, false); err != nil {
-		return "", err
-	}
-	kind := "clean"
-	if !clean {
-		kind = "a CRITICAL finding"
-	}
-	d.say("registry: pushed shop/checkout:%s (%.19s, revision %.7s) with a Trivy report (%s) as an OCI referrer", tag, digest, revision, kind)
-	if sonar {
-		d.sonar.analyse(revision, true)
-		d.say("sonarqube: analysis of revision %.7s: quality gate OK", revision)
 	}
 	if d.hooks != "" {
 		d.notify(tag, digest)
@@ -459,7 +548,7 @@ func (d *demo) post(path, contentType, body string) string {
 
 // seed creates the bare fleet repo from the embedded demo fleet, the
 // default policies and 1.0.0 in every overlay.
-func (d *demo) seed(ctx context.Context, regHost, sonarURL, tokenFile, digest string) (*config.Pipeline, error) {
+func (d *demo) seed(ctx context.Context, regHost, sonarURL, tokenFile, promURL, digest string) (*config.Pipeline, error) {
 	files, err := overlays.DemoFleet(regHost)
 	if err != nil {
 		return nil, err
@@ -479,7 +568,7 @@ func (d *demo) seed(ctx context.Context, regHost, sonarURL, tokenFile, digest st
 		}
 	}
 	cfg := strings.NewReplacer("FLEET", d.bare, "SONAR", sonarURL, "TOKENFILE", tokenFile,
-		"PROMETHEUS", "http://127.0.0.1:9090").Replace(string(files["ferry.yaml"]))
+		"PROMETHEUS", promURL).Replace(string(files["ferry.yaml"]))
 	files["ferry.yaml"] = []byte(cfg)
 	p, err := config.Parse("ferry.yaml (demo)", files["ferry.yaml"])
 	if err != nil {
@@ -488,6 +577,9 @@ func (d *demo) seed(ctx context.Context, regHost, sonarURL, tokenFile, digest st
 	if err := fleet.InitBare(ctx, d.bare, p.Git.Branch, files, "seed the demo fleet: checkout 1.0.0 everywhere\n",
 		fleet.Signature{Name: "demo", Email: "demo@ferry.dev"}, time.Now(), d.log); err != nil {
 		return nil, err
+	}
+	if err := d.syncGit(true); err != nil {
+		return nil, fmt.Errorf("read the seeded fleet repo: %w", err)
 	}
 	d.say("fleet repo %s: dev -> qa (analysis smoke) -> ppd (pull request) -> prod (soak 2s, canary 25/50/100%% analysed) -> dr (mirror); default policies", d.bare)
 	return p, nil
@@ -528,12 +620,14 @@ func (d *demo) hook(l *agent.Loop) {
 		if what == "" {
 			return // no analysis: nothing to show
 		}
+		_ = d.syncGit(false) // the commit it analyses first
 		d.say("analysis: %s: %s started", v, what)
 	}
 	l.OnVerdict = func(v agent.Verification, res analysis.Result) {
 		if v.Template == "" {
 			return
 		}
+		_ = d.syncGit(false)
 		d.say("analysis: %s: %s (%s)", v, res.Verdict, res.Reason)
 	}
 	l.OnRollback = func(al agent.Alert, res *agent.RollbackResult, err error) {
@@ -542,7 +636,13 @@ func (d *demo) hook(l *agent.Loop) {
 		}
 	}
 	l.OnPass = func(res *agent.Result, err error) {
+		// The pass's commits are pushed by now: printed before the
+		// decisions that name them.
+		_ = d.syncGit(false)
 		if res == nil {
+			if err != nil {
+				d.sayError("agent", err.Error())
+			}
 			return
 		}
 		for _, step := range res.Plan.Steps {
@@ -567,52 +667,18 @@ func (d *demo) hook(l *agent.Loop) {
 			}
 		}
 		for _, e := range res.Errors {
-			d.say("agent: error: %s", e)
+			d.sayError("agent", e)
 		}
 	}
 }
 
-// watchGit prints every commit that lands on the fleet repo's main.
+// watchGit prints every commit that lands on the fleet repo's main: the
+// reviewer's merges, and ferry's before the loop's hooks would.
 func (d *demo) watchGit(ctx context.Context) {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	var seen plumbing.Hash
-	for first := true; ; first = false {
-		if repo, err := git.PlainOpen(d.bare); err == nil {
-			if ref, err := repo.Reference(plumbing.NewBranchReferenceName("main"), true); err == nil && ref.Hash() != seen {
-				var fresh []*object.Commit
-				for c, err := repo.CommitObject(ref.Hash()); err == nil && c.Hash != seen; {
-					fresh = append(fresh, c)
-					if first || c.NumParents() == 0 {
-						break // the seed: shown already
-					}
-					c, err = c.Parent(0)
-				}
-				if !first {
-					for i := len(fresh) - 1; i >= 0; i-- {
-						c := fresh[i]
-						by := ""
-						if c.Author.Name != "ferry" {
-							by = " (by " + c.Author.Name + ")"
-						}
-						d.say("git: %s %s%s", c.Hash.String()[:7], strings.SplitN(c.Message, "\n", 2)[0], by)
-						rec := ledger.Parse(c.Message)
-						switch r := rec.(type) {
-						case *ledger.Abort:
-							d.say("      %s", r.Reason)
-						case *ledger.Rollback:
-							d.say("      %s", r.Reason)
-						}
-						if rec != nil {
-							d.mu.Lock()
-							d.records = append(d.records, rec)
-							d.mu.Unlock()
-						}
-					}
-				}
-				seen = ref.Hash()
-			}
-		}
+	for {
+		_ = d.syncGit(false)
 		select {
 		case <-ctx.Done():
 			return
@@ -621,18 +687,68 @@ func (d *demo) watchGit(ctx context.Context) {
 	}
 }
 
-// waitFor polls cond until it holds, ctx ends, or demoWait passes.
+// syncGit prints the commits on main since the last it printed, oldest
+// first, and keeps their records. The loop's hooks call it before they
+// print, so a commit comes before the gate lines and analyses that name
+// it. first only notes main's head (the seed, shown already).
+func (d *demo) syncGit(first bool) error {
+	d.gitMu.Lock()
+	defer d.gitMu.Unlock()
+	repo, err := git.PlainOpen(d.bare)
+	if err != nil {
+		return err
+	}
+	ref, err := repo.Reference(plumbing.NewBranchReferenceName("main"), true)
+	if err != nil {
+		return err
+	}
+	if first || ref.Hash() == d.seen {
+		d.seen = ref.Hash()
+		return nil
+	}
+	var fresh []*object.Commit
+	for c, err := repo.CommitObject(ref.Hash()); err == nil && c.Hash != d.seen; {
+		fresh = append(fresh, c)
+		if c.NumParents() == 0 {
+			break
+		}
+		c, err = c.Parent(0)
+	}
+	for i := len(fresh) - 1; i >= 0; i-- {
+		c := fresh[i]
+		by := ""
+		if c.Author.Name != "ferry" {
+			by = " (by " + c.Author.Name + ")"
+		}
+		d.say("git: %s %s%s", c.Hash.String()[:7], strings.SplitN(c.Message, "\n", 2)[0], by)
+		rec := ledger.Parse(c.Message)
+		switch r := rec.(type) {
+		case *ledger.Abort:
+			d.say("      %s", r.Reason)
+		case *ledger.Rollback:
+			d.say("      %s", r.Reason)
+		}
+		if rec != nil {
+			d.mu.Lock()
+			d.records = append(d.records, rec)
+			d.mu.Unlock()
+		}
+	}
+	d.seen = ref.Hash()
+	return nil
+}
+
+// waitFor polls cond until it holds or ctx ends (the demo's deadline
+// names what it waited for).
 func (d *demo) waitFor(ctx context.Context, what string, cond func() bool) error {
-	ctx, cancel := context.WithTimeout(ctx, demoWait)
-	defer cancel()
+	d.mu.Lock()
+	d.step = what
+	d.mu.Unlock()
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
 	for !cond() {
 		select {
 		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("demo: waited %s for %s", demoWait, what)
-			}
 			return ctx.Err()
 		case <-tick.C:
 		}
@@ -729,4 +845,74 @@ func printMatrix(w io.Writer, p *config.Pipeline, plan *agent.Plan) {
 		fmt.Fprintln(tw)
 	}
 	_ = tw.Flush()
+}
+
+// seedVerdict records, the way ferry records its verdicts (a note on the
+// commit, through the one write path), that the seed's 1.0.0 is verified
+// in qa: the seed is a person's commit, which ferry would otherwise
+// analyse, racing the workload's first scrapes (NaN, Inconclusive) in
+// some runs. With the note, every run tells the same story.
+func (d *demo) seedVerdict(ctx context.Context, repo *fleet.Repo, digest string) error {
+	d.gitMu.Lock()
+	seed := d.seen.String()
+	d.gitMu.Unlock()
+	v := ledger.Verdict{App: "checkout", Env: "qa", Version: ledger.Version{Tag: "1.0.0", Digest: digest}, Analysis: "smoke",
+		Verdict: ledger.Successful, Reason: "the demo's seed: 1.0.0 served qa before the story began"}
+	err := publish.New(repo, publish.Options{Logger: d.log}).Note(ctx, seed, func(n ledger.Note) (ledger.Note, bool) {
+		return n.With(v), true
+	})
+	if err != nil {
+		return fmt.Errorf("record the seed's verdict in qa: %w", err)
+	}
+	return nil
+}
+
+// timelineHandler puts ERROR records on the timeline (say gets "msg k=v:
+// err"), and passes every record next would take to next.
+type timelineHandler struct {
+	next  slog.Handler
+	say   func(string)
+	attrs []slog.Attr
+}
+
+func (h *timelineHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelError || h.next.Enabled(ctx, l)
+}
+
+func (h *timelineHandler) Handle(ctx context.Context, r slog.Record) error {
+	// "reconcile pass" carries the pass's errors, which OnPass prints one a
+	// line; a failed analysis is on the timeline as its verdict.
+	if r.Level >= slog.LevelError && r.Message != "reconcile pass" && r.Message != "analysis failed" {
+		var b strings.Builder
+		b.WriteString(r.Message)
+		var errText string
+		add := func(a slog.Attr) bool {
+			if a.Key == "err" {
+				errText = a.Value.String()
+			} else {
+				fmt.Fprintf(&b, " %s=%s", a.Key, a.Value)
+			}
+			return true
+		}
+		for _, a := range h.attrs {
+			add(a)
+		}
+		r.Attrs(add)
+		if errText != "" {
+			b.WriteString(": " + errText)
+		}
+		h.say(b.String())
+	}
+	if h.next.Enabled(ctx, r.Level) {
+		return h.next.Handle(ctx, r)
+	}
+	return nil
+}
+
+func (h *timelineHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &timelineHandler{next: h.next.WithAttrs(as), say: h.say, attrs: append(slices.Clip(h.attrs), as...)}
+}
+
+func (h *timelineHandler) WithGroup(name string) slog.Handler {
+	return &timelineHandler{next: h.next.WithGroup(name), say: h.say, attrs: h.attrs}
 }

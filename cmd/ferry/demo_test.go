@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -172,6 +173,36 @@ func TestDemoStory(t *testing.T) {
 	if !strings.Contains(out, "6 canary steps, 1 canary abort, 1 rollback by ferry; 2 merges of its pull requests by a reviewer") {
 		t.Error("the summary of the fleet repo's main branch is not printed, or counts otherwise")
 	}
+	// The kept ferry.yaml names the Prometheus that ran, and its header
+	// reads sensibly with the placeholders filled in.
+	if m := regexp.MustCompile(`in-process Prometheus (http://127\.0\.0\.1:\d+) `).FindStringSubmatch(out); m == nil {
+		t.Error("the output does not name the in-process Prometheus")
+	} else {
+		cfg := fileOnMain(t, repo, "ferry.yaml")
+		if !strings.Contains(cfg, "prometheus: {address: "+m[1]+"}") {
+			t.Errorf("the kept ferry.yaml does not name the Prometheus that ran (%s):\n%s", m[1], cfg)
+		}
+		for _, line := range strings.Split(cfg, "\n") {
+			if strings.HasPrefix(line, "#") && (strings.Contains(line, dir) || strings.Contains(line, "127.0.0.1:")) {
+				t.Errorf("the header comment was rewritten by the placeholders' substitution: %q", line)
+			}
+		}
+	}
+	// The seed is verified already: ferry does not analyse 1.0.0 (a race
+	// with the workload's first scrapes, Inconclusive in some runs).
+	if strings.Contains(out, "checkout 1.0.0 in qa") {
+		t.Error("ferry analysed the seed's 1.0.0 in qa")
+	}
+	// A successful run prints no error, also none the demo's shutdown causes.
+	if strings.Contains(out, "error:") || strings.Contains(out, "context canceled") {
+		t.Error("a successful run printed an error")
+	}
+	// A commit is printed before the decisions that name it.
+	for _, m := range regexp.MustCompile(`(?m)^(.*)held: waiting for qa to verify \S+ \(commit ([0-9a-f]{7})`).FindAllStringSubmatchIndex(out, -1) {
+		if !strings.Contains(out[:m[0]], "git: "+out[m[4]:m[5]]) {
+			t.Errorf("%q is printed before the commit it names", out[m[0]:m[1]])
+		}
+	}
 	// Soak held prod before each canary.
 	if !regexp.MustCompile(`checkout 1\.1\.0 -> prod denied: 1\.1\.0 has run \d+s in ppd, prod needs 2s`).MatchString(out) {
 		t.Error("the output shows no soak denial for prod")
@@ -179,7 +210,8 @@ func TestDemoStory(t *testing.T) {
 }
 
 // TestDemoRemovesItsDir: without --keep the temp dir is gone after the
-// demo, also when it is interrupted (Ctrl-C ends the command's context).
+// demo (TestDemoInterrupted: also when it is interrupted), and the replay
+// command is not printed as if it could still run.
 func TestDemoRemovesItsDir(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the demo takes about 20 s")
@@ -192,19 +224,22 @@ func TestDemoRemovesItsDir(t *testing.T) {
 	if dirs := demoDirs(t, tmp); len(dirs) != 0 {
 		t.Errorf("ferry demo left %v behind", dirs)
 	}
-	if !strings.Contains(out, "is removed now; run ferry demo --keep to keep it") {
-		t.Errorf("the output does not say the directory is removed:\n%s", out)
+	// The replay command is not given for a directory that is gone.
+	if !strings.Contains(out, "is removed now.\nrun ferry demo --keep to replay it with: git -C <dir>/fleet.git log --notes=ferry") {
+		t.Errorf("the output does not say how to replay the story:\n%s", out)
 	}
+}
 
-	// Interrupted once the agent has promoted something.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+// interruptDemo runs `ferry demo args...` and, once the agent has promoted
+// something, calls interrupt; it returns the output and the error.
+func interruptDemo(t *testing.T, ctx context.Context, tmp string, interrupt func(), args ...string) (string, error) {
+	t.Helper()
 	t.Setenv("TMPDIR", tmp)
 	root := rootCmd()
 	buf := &syncbuf.Buffer{}
 	root.SetOut(buf)
 	root.SetErr(buf)
-	root.SetArgs([]string{"demo"})
+	root.SetArgs(append([]string{"demo"}, args...))
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
 	for !strings.Contains(buf.String(), "promote checkout 1.1.0 to qa") {
@@ -214,13 +249,63 @@ func TestDemoRemovesItsDir(t *testing.T) {
 		case <-time.After(20 * time.Millisecond): // poll the output
 		}
 	}
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("interrupted demo: %v, want context.Canceled", err)
+	interrupt()
+	err := <-done
+	return buf.String(), err
+}
+
+// TestDemoDeadline: a story that cannot finish (a full disk stops the
+// agent's writes) ends at the demo's deadline with an error naming what it
+// waited for, and the temp dir is removed.
+func TestDemoDeadline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo's first steps")
+	}
+	defer func(d time.Duration) { demoDeadline = d }(demoDeadline)
+	demoDeadline = 1500 * time.Millisecond // the pull request for ppd comes after qa's analysis, later than that
+	tmp := t.TempDir()
+	out, err := runDemoCmd(context.Background(), t, tmp)
+	if err == nil || !strings.Contains(err.Error(), "not finished after 1.5s: it was waiting for the pull request promote checkout 1.1.0 to ppd") ||
+		!strings.Contains(err.Error(), "rerun with --log-level info") {
+		t.Errorf("demo past its deadline: %v, want an error naming the step and --log-level info\n%s", err, out)
 	}
 	if dirs := demoDirs(t, tmp); len(dirs) != 0 {
-		t.Errorf("the interrupted demo left %v behind", dirs)
+		t.Errorf("the demo left %v behind after its deadline", dirs)
 	}
+}
+
+// TestTimelineHandler: the agent's ERROR records reach the timeline (a
+// failing write is seen without --log-level); the pass's errors and failed
+// analyses, printed otherwise, do not twice.
+func TestTimelineHandler(t *testing.T) {
+	var said []string
+	log := slog.New(&timelineHandler{next: slog.DiscardHandler, say: func(s string) { said = append(said, s) }})
+	log.With("app", "checkout").Error("record verdict", "env", "qa", "err", errors.New("write note: no space left on device"))
+	log.Info("reconcile pass", "apps", 1)
+	log.Error("reconcile pass", "err", errors.New("printed by OnPass"))
+	log.Error("analysis failed", "verdict", "Failed")
+	want := []string{"record verdict app=checkout env=qa: write note: no space left on device"}
+	if !slices.Equal(said, want) {
+		t.Errorf("the timeline got %q, want %q", said, want)
+	}
+}
+
+// fileOnMain is path's content at main's head.
+func fileOnMain(t *testing.T, repo *git.Repository, path string) string {
+	t.Helper()
+	ref, err := repo.Reference(plumbing.NewBranchReferenceName("main"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := repo.CommitObject(ref.Hash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := fileAt(c, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }
 
 // demoRecords are ferry's records on branch, every parent followed, in no
@@ -274,4 +359,21 @@ func overlayTag(t *testing.T, repo *git.Repository, path string) string {
 		}
 	}
 	return ""
+}
+
+// TestDemoSayErrorOnce: an error repeated every pass (a full disk) is
+// printed once, though its hashes and temp names change.
+func TestDemoSayErrorOnce(t *testing.T) {
+	out := &syncbuf.Buffer{}
+	d := &demo{w: out, start: time.Now(), ctx: context.Background(), errors: map[string]bool{}}
+	d.sayError("agent", "checkout in prod: write commit 5d4d0dac6a7d: write clone/objects/pack/tmp_obj_266288457: no space left on device")
+	d.sayError("agent", "checkout in prod: write commit 302f27ae8374: write clone/objects/pack/tmp_obj_559019229: no space left on device")
+	d.sayError("prometheus", "checkout in prod: write commit 302f27ae8374: write clone/objects/pack/tmp_obj_559019229: no space left on device")
+	d.sayError("agent", "checkout in qa: record verdict: no space left on device")
+	if n := strings.Count(out.String(), "error:"); n != 3 {
+		t.Errorf("%d error lines, want 3 (one per distinct error):\n%s", n, out)
+	}
+	if !strings.Contains(out.String(), "] agent: error: checkout in prod: write commit 5d4d0dac6a7d") {
+		t.Errorf("the first error is not printed as agent: error: ...:\n%s", out)
+	}
 }

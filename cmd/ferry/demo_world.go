@@ -52,8 +52,10 @@ func serveLocal(h http.Handler) (string, func(), error) {
 
 // pushDemoImage pushes a small random image whose config carries the
 // source revision label, as a CI build would; SonarQube's analysis is
-// found by that revision.
-func pushDemoImage(ctx context.Context, repo, tag, revision string) (string, error) {
+// found by that revision. The image is pushed by digest, then before (its
+// evidence, when not nil) runs, then the tag is pushed: ferry sees the tag
+// with its evidence in place, and the timeline says so before ferry acts.
+func pushDemoImage(ctx context.Context, repo, tag, revision string, before func(digest string) error) (string, error) {
 	img, err := random.Image(512, 1)
 	if err != nil {
 		return "", err
@@ -67,15 +69,30 @@ func pushDemoImage(ctx context.Context, repo, tag, revision string) (string, err
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return "", err
 	}
+	d, err := img.Digest()
+	if err != nil {
+		return "", err
+	}
+	byDigest, err := name.NewDigest(repo + "@" + d.String())
+	if err != nil {
+		return "", err
+	}
+	if err := remote.Write(byDigest, img, remote.WithContext(ctx)); err != nil {
+		return "", fmt.Errorf("push %s: %w", byDigest, err)
+	}
+	if before != nil {
+		if err := before(d.String()); err != nil {
+			return "", err
+		}
+	}
 	ref, err := name.NewTag(repo + ":" + tag)
 	if err != nil {
 		return "", err
 	}
-	if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
+	if err := remote.Tag(ref, img, remote.WithContext(ctx)); err != nil {
 		return "", fmt.Errorf("push %s: %w", ref, err)
 	}
-	d, err := img.Digest()
-	return d.String(), err
+	return d.String(), nil
 }
 
 // demoSonar answers SonarQube's Web API (api/project_analyses/search and
@@ -409,9 +426,9 @@ func fileAt(c *object.Commit, path string) ([]byte, error) {
 // token a real Alertmanager's http_config would send. It stands in for
 // Alertmanager's routing only: the alerts are the rules manager's own.
 type alertBridge struct {
-	url, token string
 	client     *http.Client
 	mu         sync.Mutex
+	url, token string            // set by target
 	state      map[string]string // fingerprint -> status last told
 	told       func(status string, labels map[string]string, code int, err error)
 }
@@ -445,7 +462,13 @@ func (b *alertBridge) send(as []*promnotifier.Alert) {
 		if err != nil {
 			continue
 		}
-		code, err := b.post(body)
+		b.mu.Lock()
+		url, token := b.url, b.token
+		b.mu.Unlock()
+		if url == "" {
+			continue // ferry's webhooks are not up yet
+		}
+		code, err := b.post(url, token, body)
 		b.mu.Lock()
 		changed := b.state[fp] != status
 		b.state[fp] = status
@@ -456,13 +479,20 @@ func (b *alertBridge) send(as []*promnotifier.Alert) {
 	}
 }
 
-func (b *alertBridge) post(body []byte) (int, error) {
-	req, err := http.NewRequest(http.MethodPost, b.url, bytes.NewReader(body))
+// target sets where alerts go, once ferry's webhooks listen.
+func (b *alertBridge) target(url, token string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.url, b.token = url, token
+}
+
+func (b *alertBridge) post(url, token string, body []byte) (int, error) {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+b.token)
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := b.client.Do(req)
 	if err != nil {
 		return 0, err

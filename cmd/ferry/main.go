@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -23,7 +24,7 @@ var version = "dev"
 func main() {
 	// SIGTERM as well as Ctrl-C: Kubernetes stops a pod with SIGTERM, and
 	// every command's context ends with either.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := notifySignals(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := rootCmd().ExecuteContext(ctx); err != nil {
 		// A command that chose its exit code has printed its own error.
@@ -33,6 +34,45 @@ func main() {
 		}
 		fmt.Fprintln(os.Stderr, "ferry:", err)
 		os.Exit(1)
+	}
+}
+
+// signalled is the cause (context.Cause) of a command's context that a
+// signal ended, so a command can tell the signal and exit as a shell would.
+type signalled struct{ sig os.Signal }
+
+func (s signalled) Error() string { return "interrupted by " + s.sig.String() }
+
+// code is 128 + the signal's number, the exit status a shell reports for it.
+func (s signalled) code() int {
+	if n, ok := s.sig.(syscall.Signal); ok {
+		return 128 + int(n)
+	}
+	return 1
+}
+
+// notifySignals is signal.NotifyContext whose context's cause names the
+// signal. Until stop, later signals are caught too: a second Ctrl-C does
+// not kill a command that is cleaning up.
+func notifySignals(parent context.Context, sigs ...os.Signal) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			cancel(signalled{s})
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+			cancel(nil)
+		})
 	}
 }
 
