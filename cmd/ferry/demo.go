@@ -421,7 +421,7 @@ func (d *demo) story(ctx context.Context) error {
 	if err := d.approve(ctx, pr); err != nil {
 		return err
 	}
-	if err := d.waitFor(ctx, "checkout 1.1.0 in prod (after every canary step) and in dr", func() bool {
+	if err := d.waitFor(ctx, "checkout 1.1.0 to reach prod (after every canary step) and dr", func() bool {
 		r := d.work.snapshot()
 		return r["prod"].stable == "1.1.0" && r["prod"].canaryWeight == 0 && r["dr"].stable == "1.1.0"
 	}); err != nil {
@@ -440,7 +440,7 @@ func (d *demo) story(ctx context.Context) error {
 	if err := d.approve(ctx, pr); err != nil {
 		return err
 	}
-	if err := d.waitRecord(ctx, "the canary of 1.2.0 aborted", func(r ledger.Record) bool {
+	if err := d.waitRecord(ctx, "the abort of 1.2.0's canary", func(r ledger.Record) bool {
 		a, ok := r.(*ledger.Abort)
 		return ok && a.Canary.Tag == "1.2.0"
 	}); err != nil {
@@ -450,7 +450,7 @@ func (d *demo) story(ctx context.Context) error {
 	// An alert rolls prod back.
 	d.say("== incident: checkout 1.1.0 starts failing 30%% of prod's requests (a dependency changed)")
 	d.health.set("prod", "1.1.0", 0.3)
-	if err := d.waitRecord(ctx, "prod rolled back from 1.1.0 on the alert", func(r ledger.Record) bool {
+	if err := d.waitRecord(ctx, "the alert's rollback of prod from 1.1.0", func(r ledger.Record) bool {
 		rb, ok := r.(*ledger.Rollback)
 		return ok && rb.Env == "prod" && rb.From.Tag == "1.1.0" && rb.Alert.Fingerprint != ""
 	}); err != nil {
