@@ -27,7 +27,7 @@ func FuzzMessage(f *testing.F) {
 		"Message-Id", "Mime-Version", "Subject", "To", "X-Ferry-Event"}
 	f.Fuzz(func(t *testing.T, kind, app, env, version, from2, reason string) {
 		ev := Event{Kind: Kind(kind), App: app, Env: env, Version: version, From: from2, Reason: reason,
-			Reasons: []string{reason}, Trailers: map[string]string{app: env}, Time: time.Unix(0, 0)}
+			Reasons: []string{reason}, Time: time.Unix(0, 0)}
 		subject, body, err := tmpl.Render(ev)
 		if err != nil {
 			t.Fatal(err)

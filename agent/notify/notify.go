@@ -46,8 +46,7 @@ func ParseKind(s string) (Kind, error) {
 //
 //	{"kind": "promotion", "app": "web", "env": "prod", "version": "1.4.2",
 //	 "from": "ppd", "commit": "<fleet commit>", "url": "<link>",
-//	 "reason": "...", "reasons": ["..."], "time": "2026-01-02T15:04:05Z",
-//	 "trailers": {"Ferry-App": "web"}}
+//	 "reason": "...", "reasons": ["..."], "time": "2026-01-02T15:04:05Z"}
 //
 // Empty optional fields are left out of the JSON.
 type Event struct {
@@ -65,10 +64,9 @@ type Event struct {
 	URL string `json:"url,omitempty"`
 	// Reason is a one-line summary; Reasons are the details (e.g. every
 	// policy denial reason).
-	Reason   string            `json:"reason,omitempty"`
-	Reasons  []string          `json:"reasons,omitempty"`
-	Time     time.Time         `json:"time"`
-	Trailers map[string]string `json:"trailers,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+	Reasons []string  `json:"reasons,omitempty"`
+	Time    time.Time `json:"time"`
 }
 
 // Sender delivers one event to one destination. A Sender is called by one

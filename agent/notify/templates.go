@@ -55,9 +55,6 @@ Merging it is the approval; closing it refuses this version for {{.Env}}.
 {{end}}
 {{- with .URL}}Link:     {{.}}
 {{end}}
-{{- with .Trailers}}Trailers:
-{{range $k, $v := .}}  {{$k}}: {{$v}}
-{{end}}{{end}}
 {{- if not .Time.IsZero}}Time:     {{utc .Time}}
 {{end}}
 {{- end}}`
@@ -191,7 +188,6 @@ func sampleEvent(k Kind) Event {
 		Kind: k, App: "app", Env: "prod", Version: "1.2.3", From: from,
 		Commit: "0123456789abcdef0123456789abcdef01234567", URL: "https://example.invalid/x",
 		Reason: "reason", Reasons: []string{"a", "b"},
-		Time:     time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
-		Trailers: map[string]string{"Ferry-App": "app"},
+		Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 	}
 }
