@@ -6,10 +6,11 @@ import (
 	"maps"
 	"strings"
 
-	"github.com/ferry-dev/ferry/internal/text"
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/alertmanager/template"
 	"github.com/prometheus/common/model"
+
+	"github.com/ferry-dev/ferry/internal/text"
 )
 
 // Default alert labels naming the app and the environment.

@@ -14,8 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ferry-dev/ferry/internal/text"
 	"golang.org/x/time/rate"
+
+	"github.com/ferry-dev/ferry/internal/text"
 )
 
 // Handler serves the webhook endpoints. A call is authenticated from its
