@@ -284,22 +284,28 @@ func TestRegistryVendors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Logf("payload shape: %s", tt.doc)
-			res := sendVendor(t, tt.call)
-			status := tt.status
-			if tt.want != nil {
-				status = 202
-			}
-			if res.status != status {
-				t.Fatalf("status %d (%s), want %d\n%s", res.status, res.body, status, res.logs)
-			}
-			if !strings.Contains(res.body, tt.wantBody) {
-				t.Errorf("answer %q does not say %q", res.body, tt.wantBody)
-			}
-			if !slices.Equal(res.registry, tt.want) {
-				t.Errorf("handed on %+v\nwant %+v", res.registry, tt.want)
-			}
+			checkVendor(t, tt.doc, tt.call, tt.status, tt.wantBody, tt.want, func(r vendorResult) []RegistryEvent { return r.registry })
 		})
+	}
+}
+
+// checkVendor sends call and checks the answer: 202 and exactly want
+// handed on when want is set, else status; the body says wantBody.
+func checkVendor[E comparable](t *testing.T, doc string, call vendorCall, status int, wantBody string, want []E, handed func(vendorResult) []E) {
+	t.Helper()
+	t.Logf("payload shape: %s", doc)
+	res := sendVendor(t, call)
+	if want != nil {
+		status = 202
+	}
+	if res.status != status {
+		t.Fatalf("status %d (%s), want %d\n%s", res.status, res.body, status, res.logs)
+	}
+	if !strings.Contains(res.body, wantBody) {
+		t.Errorf("answer %q does not say %q", res.body, wantBody)
+	}
+	if got := handed(res); !slices.Equal(got, want) {
+		t.Errorf("handed on %+v\nwant %+v", got, want)
 	}
 }
 
@@ -364,21 +370,7 @@ func TestGitVendors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Logf("payload shape: %s", tt.doc)
-			res := sendVendor(t, tt.call)
-			status := tt.status
-			if tt.want != nil {
-				status = 202
-			}
-			if res.status != status {
-				t.Fatalf("status %d (%s), want %d\n%s", res.status, res.body, status, res.logs)
-			}
-			if !strings.Contains(res.body, tt.wantBody) {
-				t.Errorf("answer %q does not say %q", res.body, tt.wantBody)
-			}
-			if !slices.Equal(res.pushes, tt.want) {
-				t.Errorf("handed on %+v\nwant %+v", res.pushes, tt.want)
-			}
+			checkVendor(t, tt.doc, tt.call, tt.status, tt.wantBody, tt.want, func(r vendorResult) []PushEvent { return r.pushes })
 		})
 	}
 }
