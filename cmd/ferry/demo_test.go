@@ -337,19 +337,7 @@ func hasRecord(rs []ledger.Record, match func(ledger.Record) bool) bool {
 // overlayTag is checkout's tag in path at main's head.
 func overlayTag(t *testing.T, repo *git.Repository, path string) string {
 	t.Helper()
-	ref, err := repo.Reference(plumbing.NewBranchReferenceName("main"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := repo.CommitObject(ref.Hash())
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := fileAt(c, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	imgs, err := overlays.ReadImages(data)
+	imgs, err := overlays.ReadImages([]byte(fileOnMain(t, repo, path)))
 	if err != nil {
 		t.Fatal(err)
 	}
