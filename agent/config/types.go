@@ -84,6 +84,49 @@ type App struct {
 	// Interval between registry polls for this app; default registry.interval.
 	Interval Duration `yaml:"interval,omitempty"`
 	Evidence Evidence `yaml:"evidence,omitempty"`
+	// Verify says what the app's images must carry to be trusted: a tag
+	// without a verified signature is never a candidate. nil: not verified.
+	Verify *ImageTrust `yaml:"verify,omitempty"`
+}
+
+// ImageTrust is an app's supply-chain trust: the signatures a candidate
+// must carry (any one verified signature trusts it) and whose signed
+// attestations reach the policies.
+type ImageTrust struct {
+	Cosign   *CosignTrust   `yaml:"cosign,omitempty"`
+	Notation *NotationTrust `yaml:"notation,omitempty"`
+	// Builders are the SLSA provenance builder ids the default policies
+	// accept (input.app.verify.builders).
+	Builders []string `yaml:"builders,omitempty"`
+}
+
+// CosignTrust verifies cosign signatures and attestations: sigstore
+// bundles (OCI referrers) and cosign's older .sig/.att tags, offline.
+type CosignTrust struct {
+	// Keys are public keys: PEM files, or Kubernetes Secret manifests
+	// holding cosign.pub. A signature by any one of them verifies.
+	Keys []string `yaml:"keys,omitempty"`
+	// TrustedRoot is a sigstore trusted_root.json (a private Fulcio, TSA
+	// and Rekor) that keyless certificates must chain to.
+	TrustedRoot string `yaml:"trustedRoot,omitempty"`
+	// Identities are the keyless signers accepted; required with TrustedRoot.
+	Identities []SignerIdentity `yaml:"identities,omitempty"`
+}
+
+// SignerIdentity is a keyless signer: its certificate's OIDC issuer and
+// subject (SAN), each exact or a regular expression.
+type SignerIdentity struct {
+	Issuer        string `yaml:"issuer,omitempty"`
+	IssuerRegExp  string `yaml:"issuerRegExp,omitempty"`
+	Subject       string `yaml:"subject,omitempty"`
+	SubjectRegExp string `yaml:"subjectRegExp,omitempty"`
+}
+
+// NotationTrust verifies Notary Project signatures with notation's own
+// trust policy and trust store formats.
+type NotationTrust struct {
+	TrustPolicy string `yaml:"trustPolicy"` // trustpolicy.json
+	TrustStore  string `yaml:"trustStore"`  // directory: x509/{ca,signingAuthority,tsa}/NAME/*.pem
 }
 
 // Evidence says where the facts about an app's candidates come from.
