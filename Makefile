@@ -29,6 +29,9 @@ test: lint vulncheck e2e-setup unit sim-smoke fuzz-smoke e2e ## vet, govulncheck
 GITEA = $$(./e2e/gitea/build.sh | tail -n 1)
 # kube-apiserver likewise (e2e/kube/build.sh: about 5 minutes once, then cached).
 KUBE_APISERVER = $$(./e2e/kube/build.sh | tail -n 1)
+# cosign likewise (e2e/cosign/build.sh: about 2.5 minutes once): the supply-chain
+# tests sign and attest with the real CLI, as a user's CI would.
+COSIGN = $$(./e2e/cosign/build.sh | tail -n 1)
 
 unit: e2e-setup ## unit tests with the race detector
 	FERRY_GITEA=$(GITEA) FERRY_KUBE_APISERVER=$(KUBE_APISERVER) CGO_ENABLED=1 $(GO) test -race -count=1 ./...
@@ -43,13 +46,14 @@ SEEDS ?= 100000
 sim: ## run the simulation for SEEDS schedules (default 100000)
 	$(GO) test -run '^TestSim$$' -count=1 -timeout 0 ./agent/ -sim.seeds=$(SEEDS)
 
-e2e-setup: ## install the real servers e2e needs (idempotent): Debian packages, then Gitea and kube-apiserver
+e2e-setup: ## install the real servers and tools e2e needs (idempotent): Debian packages, then Gitea, kube-apiserver and cosign
 	./e2e/setup.sh
 	./e2e/gitea/build.sh
 	./e2e/kube/build.sh
+	./e2e/cosign/build.sh
 
 e2e: e2e-setup ## end-to-end tests against real servers (git, registry, Prometheus, Alertmanager, Gitea, kube-apiserver, Chromium)
-	FERRY_GITEA=$(GITEA) FERRY_KUBE_APISERVER=$(KUBE_APISERVER) $(GO) test -tags e2e -count=1 -timeout 30m ./e2e/...
+	FERRY_GITEA=$(GITEA) FERRY_KUBE_APISERVER=$(KUBE_APISERVER) FERRY_COSIGN=$(COSIGN) $(GO) test -tags e2e -count=1 -timeout 30m ./e2e/...
 
 # Each parser of outside input is fuzzed briefly; make fuzz runs them longer.
 FUZZ_TARGETS := $(shell grep -rl --include='*_test.go' '^func Fuzz' . 2>/dev/null | xargs -r dirname | sort -u)
