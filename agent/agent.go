@@ -54,6 +54,7 @@ type (
 	ClusterCheck    = verify.ClusterCheck
 	ImageReader     = gate.Images
 	QualityGates    = gate.QualityGates
+	Trust           = plan.Trust
 	MetricQuerier   = gate.MetricQuerier
 	PullRequests    = promote.PullRequests
 	Branches        = promote.Branches
@@ -85,6 +86,10 @@ type Options struct {
 	Metrics  *observe.Metrics // nil: no metrics
 	// Images reads image metadata and referrers (scan reports); nil: none.
 	Images gate.Images
+	// Trust verifies the signatures and attestations of the apps with a
+	// verify: block (trust.Checker); nil: nothing is verified, and an app
+	// that asks for verification is refused at New.
+	Trust Trust
 	// Sonar reads quality gates, by app name; apps without one have no Sonar evidence.
 	Sonar map[string]gate.QualityGates
 	// Prometheus answers the environments' metric queries; nil: none configured.
@@ -165,6 +170,12 @@ func New(o Options) (*Agent, error) {
 	if o.Config == nil || o.Fleet == nil || o.Registry == nil {
 		return nil, fmt.Errorf("agent: config, fleet and registry are required")
 	}
+	for _, app := range o.Config.Apps {
+		// Fail closed: a verify: block nobody checks would promote anything.
+		if app.Verify != nil && (o.Trust == nil || !o.Trust.Verifies(app.Name)) {
+			return nil, fmt.Errorf("agent: apps %s has verify:, but no verifier is wired for it", app.Name)
+		}
+	}
 	if o.PullRequests != nil && o.Branches == nil {
 		return nil, fmt.Errorf("agent: pull requests need Branches")
 	}
@@ -202,13 +213,13 @@ func New(o Options) (*Agent, error) {
 	a.obs = observe.New(o.Logger, o.Metrics, o.Notifier, o.Now)
 	a.pub = publish.New(o.Fleet, publish.Options{Attempts: o.PushAttempts, Backoff: o.PushBackoff, Now: o.Now, Logger: o.Logger,
 		OnRetry: func() { a.obs.Metrics.PushRetry() }})
-	a.gate = gate.New(gate.Options{Config: o.Config, Log: o.Fleet, Images: o.Images, Sonar: o.Sonar, Prometheus: o.Prometheus,
+	a.gate = gate.New(gate.Options{Config: o.Config, Log: o.Fleet, Images: o.Images, Trust: o.Trust, Sonar: o.Sonar, Prometheus: o.Prometheus,
 		HTTP: o.HTTP, Now: o.Now, Logger: o.Logger, Engines: o.Engines})
 	var err error
 	if a.planner, err = plan.New(a.full, o.Fleet, a.gate, a.history, a.proposals); err != nil {
 		return nil, err
 	}
-	a.poller = &plan.Poller{Registry: o.Registry, Timeout: o.RegistryTimeout, Concurrency: o.RegistryConcurrency, Done: func(app string) {
+	a.poller = &plan.Poller{Registry: o.Registry, Trust: o.Trust, Timeout: o.RegistryTimeout, Concurrency: o.RegistryConcurrency, Done: func(app string) {
 		if fn := a.onLate.Load(); fn != nil {
 			(*fn)(app)
 		}

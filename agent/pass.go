@@ -94,6 +94,9 @@ type Plan struct {
 	// Skipped lists, per app, the tags that look like versions but its tag
 	// policy refuses, and why (plan.MaxSkipped newest-looking, and a count).
 	Skipped []SkippedTags `json:"skipped,omitempty"`
+	// Untrusted lists, per app with a verify: block, the newer tags passed
+	// over because no signature of theirs verifies, and why.
+	Untrusted []SkippedTags `json:"untrusted,omitempty"`
 }
 
 // SkippedTags are one app's refused version-like tags.
@@ -189,6 +192,9 @@ func (a *Agent) pass(ctx context.Context, scope Scope, write bool) (*Result, err
 	for _, app := range a.cfg.Apps { // in config order, as the steps
 		if c := p.cands[app.Name]; len(c.Skipped) > 0 {
 			p.res.Plan.Skipped = append(p.res.Plan.Skipped, SkippedTags{App: app.Name, Tags: c.Skipped, More: c.SkippedMore})
+		}
+		if c := p.cands[app.Name]; len(c.Untrusted) > 0 {
+			p.res.Plan.Untrusted = append(p.res.Plan.Untrusted, SkippedTags{App: app.Name, Tags: c.Untrusted})
 		}
 	}
 	// Environments in order, each seeing the commits pushed for the ones

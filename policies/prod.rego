@@ -70,3 +70,39 @@ deny contains msg if {
 	msg := sprintf("%s has run %vs in %s, %s needs %vs: wait %vs more", [version, soaked, soak_env, input.environment.name, required_soak, required_soak - soaked])
 }
 
+
+# Supply chain, for an app whose images ferry verifies (verify: in
+# ferry.yaml): a signed image (ferry denies an unsigned one before any
+# policy; this says it again for `ferry policy eval`), a vulnerability scan
+# that a trusted key signed (an unsigned report could have been attached by
+# anyone who can push to the registry), and SLSA provenance from a builder
+# verify.builders names, when it names any.
+deny contains msg if {
+	input.environment.tier == "production"
+	input.app.verify
+	count(object.get(input.candidate, "signatures", [])) == 0
+	msg := sprintf("%s carries no verified signature: sign it (cosign sign or notation sign) with a key verify: trusts", [version])
+}
+
+deny contains msg if {
+	input.environment.tier == "production"
+	input.app.verify
+	not input.evidence.trivy.signed
+	msg := sprintf("no signed vulnerability scan for %s: attest the Trivy result (trivy image --format cosign-vuln, then cosign attest --type vuln) with a key verify: trusts", [version])
+}
+
+deny contains msg if {
+	input.environment.tier == "production"
+	count(object.get(input.app, ["verify", "builders"], [])) > 0
+	not input.evidence.attestations.slsaprovenance
+	msg := sprintf("no signed SLSA provenance for %s: attest it (cosign attest --type slsaprovenance) from one of the builders verify.builders names", [version])
+}
+
+deny contains msg if {
+	input.environment.tier == "production"
+	builders := object.get(input.app, ["verify", "builders"], [])
+	count(builders) > 0
+	builder := object.get(input.evidence.attestations.slsaprovenance, "builder", "no builder id")
+	not builder in builders
+	msg := sprintf("%s was built by %s, which is not a builder verify.builders trusts (%s): build it on a trusted builder", [version, builder, concat(", ", builders)])
+}

@@ -109,3 +109,49 @@ test_prod_fixable_in_fs_scan_denied if {
 	})
 	promotion.deny == {"the source of 1.4.2 has HIGH or CRITICAL vulnerabilities with a fix available (file-system scan): CVE-2026-7001 in lodash (fixed in 4.17.21); update those dependencies and rebuild"} with input as inp
 }
+
+# signed_prod is the clean prod input of an app with verify: and two
+# trusted builders, whose image, scan and provenance are all signed.
+ci_key := {"kind": "cosign", "signer": "SHA256:nTq0bWkGfJ2c", "key": "/etc/ferry/cosign.pub", "format": "bundle"}
+
+signed_prod := json.patch(with_env("prod"), [
+	{"op": "add", "path": "/app/verify", "value": {"builders": ["https://jenkins.example.com/job/checkout", "https://github.com/actions/runner"]}},
+	{"op": "add", "path": "/candidate/signatures", "value": [ci_key]},
+	{"op": "add", "path": "/evidence/trivy/signed", "value": true},
+	{"op": "add", "path": "/evidence/attestations", "value": {"slsaprovenance": {
+		"type": "slsaprovenance", "predicateType": "https://slsa.dev/provenance/v0.2", "signer": ci_key,
+		"predicate": {"builder": {"id": "https://jenkins.example.com/job/checkout"}}, "builder": "https://jenkins.example.com/job/checkout",
+	}}},
+])
+
+test_prod_signed_everything_allowed if {
+	count(promotion.deny) == 0 with input as signed_prod
+}
+
+test_prod_verified_app_unsigned_image_denied if {
+	promotion.deny == {"1.4.2 carries no verified signature: sign it (cosign sign or notation sign) with a key verify: trusts"} with input as set(signed_prod, "/candidate/signatures", [])
+}
+
+test_prod_verified_app_unsigned_scan_denied if {
+	msg := "no signed vulnerability scan for 1.4.2: attest the Trivy result (trivy image --format cosign-vuln, then cosign attest --type vuln) with a key verify: trusts"
+	promotion.deny == {msg} with input as set(signed_prod, "/evidence/trivy/signed", false)
+	promotion.deny == {msg} with input as without(signed_prod, "/evidence/trivy/signed")
+}
+
+test_prod_no_provenance_denied if {
+	promotion.deny == {"no signed SLSA provenance for 1.4.2: attest it (cosign attest --type slsaprovenance) from one of the builders verify.builders names"} with input as without(signed_prod, "/evidence/attestations")
+}
+
+test_prod_provenance_from_other_builder_denied if {
+	inp := set(signed_prod, "/evidence/attestations/slsaprovenance/builder", "https://evil.example/runner")
+	promotion.deny == {"1.4.2 was built by https://evil.example/runner, which is not a builder verify.builders trusts (https://jenkins.example.com/job/checkout, https://github.com/actions/runner): build it on a trusted builder"} with input as inp
+}
+
+test_prod_no_builders_no_provenance_needed if {
+	inp := without(set(signed_prod, "/app/verify/builders", []), "/evidence/attestations")
+	count(promotion.deny) == 0 with input as inp
+}
+
+test_prod_unverified_app_needs_no_signature if {
+	count(promotion.deny) == 0 with input as with_env("prod")
+}

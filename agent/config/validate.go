@@ -155,6 +155,69 @@ func (p *Pipeline) validateApps(ps *problems) {
 		}
 		checkTags(ps, joinPath(base, "tags"), a.Tags)
 		checkEvidence(ps, joinPath(base, "evidence"), a.Evidence)
+		if a.Verify != nil {
+			checkTrust(ps, joinPath(base, "verify"), a.Verify)
+		}
+	}
+}
+
+// checkTrust checks a verify: block's shape; the key, root and trust
+// policy files are read (and refused with their own errors) when the
+// verifiers are built, since they live outside ferry.yaml.
+func checkTrust(ps *problems, base string, v *ImageTrust) {
+	if v.Cosign == nil && v.Notation == nil {
+		ps.add(base, "verify needs cosign or notation (or both): with neither, no signature could ever verify")
+	}
+	if c := v.Cosign; c != nil {
+		cb := joinPath(base, "cosign")
+		if len(c.Keys) == 0 && c.TrustedRoot == "" {
+			ps.add(cb, "cosign needs keys (public key files) or trustedRoot with identities")
+		}
+		for i, k := range c.Keys {
+			if strings.TrimSpace(k) == "" {
+				ps.add(indexPath(joinPath(cb, "keys"), i), "empty key file path")
+			}
+		}
+		if c.TrustedRoot != "" && len(c.Identities) == 0 {
+			ps.add(joinPath(cb, "identities"), "trustedRoot needs identities: without them any certificate the root issued would verify")
+		}
+		if c.TrustedRoot == "" && len(c.Identities) > 0 {
+			ps.add(joinPath(cb, "trustedRoot"), "identities need trustedRoot, the sigstore trusted_root.json their certificates chain to")
+		}
+		for i, id := range c.Identities {
+			ib := indexPath(joinPath(cb, "identities"), i)
+			checkIdentityPart(ps, ib, "issuer", id.Issuer, id.IssuerRegExp)
+			checkIdentityPart(ps, ib, "subject", id.Subject, id.SubjectRegExp)
+		}
+	}
+	if n := v.Notation; n != nil {
+		nb := joinPath(base, "notation")
+		if n.TrustPolicy == "" {
+			ps.add(joinPath(nb, "trustPolicy"), "required: notation's trustpolicy.json")
+		}
+		if n.TrustStore == "" {
+			ps.add(joinPath(nb, "trustStore"), "required: the trust store directory (x509/ca/NAME/*.pem)")
+		}
+	}
+	for i, b := range v.Builders {
+		if strings.TrimSpace(b) == "" {
+			ps.add(indexPath(joinPath(base, "builders"), i), "empty builder id")
+		}
+	}
+}
+
+// checkIdentityPart wants exactly one of an exact value and a regexp
+// that compiles.
+func checkIdentityPart(ps *problems, base, field, exact, re string) {
+	switch {
+	case exact == "" && re == "":
+		ps.add(base, "needs %s or %sRegExp", field, field)
+	case exact != "" && re != "":
+		ps.add(base, "%s and %sRegExp: give one", field, field)
+	case re != "":
+		if _, err := regexp.Compile(re); err != nil {
+			ps.add(joinPath(base, field+"RegExp"), "%s does not compile: %v", quote(re), err)
+		}
 	}
 }
 

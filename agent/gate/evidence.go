@@ -15,6 +15,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/registry"
 	"github.com/ferry-dev/ferry/agent/state"
+	"github.com/ferry-dev/ferry/agent/trust"
 	"github.com/ferry-dev/ferry/analysis/prometheus"
 )
 
@@ -77,6 +78,7 @@ type Cache struct {
 	info   map[string]registry.ImageInfo
 	trivy  map[string]trivyResult
 	sonar  map[string]sonarResult
+	trust  map[string]trust.Result // app \x00 digest
 }
 
 // NewCache is an empty per-pass cache over the gate's registry.
@@ -85,7 +87,7 @@ func (g *Gate) NewCache() *Cache { return NewCache(g.opts.Images) }
 // NewCache is an empty per-pass cache.
 func NewCache(images Images) *Cache {
 	return &Cache{images: images, tags: map[string]string{}, info: map[string]registry.ImageInfo{},
-		trivy: map[string]trivyResult{}, sonar: map[string]sonarResult{}}
+		trivy: map[string]trivyResult{}, sonar: map[string]sonarResult{}, trust: map[string]trust.Result{}}
 }
 
 // pinned checks that a candidate taken from an environment's overlay is

@@ -35,13 +35,20 @@ type Decision struct {
 	Evidence []string `json:"evidence,omitempty"`
 	// Notes say which evidence is absent and why, for people reading a denial.
 	Notes []string `json:"notes,omitempty"`
+	// SignedBy are the candidate's verified signatures, one line each, as
+	// the Ferry-Signed-By trailers record them.
+	SignedBy []string `json:"signedBy,omitempty"`
 	// Input is the document the policies saw (for `ferry policy input`).
 	Input map[string]any `json:"-"`
+
+	// untrusted is why a verified app's candidate has no signature that
+	// verifies: a denial no policy can lift.
+	untrusted string
 }
 
 // Record is the decision as a promotion commit carries it.
 func (d *Decision) Record(from string) ledger.Gate {
-	g := ledger.Gate{From: from, Policy: d.Policy, Evidence: d.Evidence, Warnings: d.Warn}
+	g := ledger.Gate{From: from, Policy: d.Policy, Evidence: d.Evidence, Warnings: d.Warn, SignedBy: d.SignedBy}
 	// The image's creation time goes into the commit so DORA's lead time
 	// starts at the build, not at ferry's first sight of the tag.
 	if c, ok := d.Input["candidate"].(map[string]any); ok {
@@ -78,6 +85,9 @@ type Options struct {
 	Config *config.Pipeline
 	Log    state.Log // history, for soak and earlier verdicts
 	Images Images    // image metadata and referrers; nil: none
+	// Trust verifies the signatures and attestations of the apps with a
+	// verify: block; nil: none is verified.
+	Trust Trust
 	// Sonar reads quality gates, by app name.
 	Sonar      map[string]QualityGates
 	Prometheus MetricQuerier // nil: none configured
@@ -114,7 +124,7 @@ func New(o Options) *Gate {
 	}
 	g := &Gate{opts: o, ungated: map[string][]Ungated{}}
 	g.sources = []Source{
-		trivySource{g}, sonarSource{g}, metricSource{g}, soakSource{g}, analysisSource{g}, rejectedSource{}, freezeSource{g},
+		attestationSource{g}, trivySource{g}, sonarSource{g}, metricSource{g}, soakSource{g}, analysisSource{g}, rejectedSource{}, freezeSource{g},
 	}
 	return g
 }
@@ -190,6 +200,15 @@ func (g *Gate) Policies(ctx context.Context, snap *fleet.Snapshot) (*policies.En
 // compile); a policy evaluation that fails or times out is a denial that
 // says so.
 func (g *Gate) Decide(ctx context.Context, req *Request) (*Decision, error) {
+	d, err := g.decide(ctx, req)
+	if err == nil && d.untrusted != "" {
+		d.Allow = false
+		d.Deny = append([]string{d.untrusted}, d.Deny...)
+	}
+	return d, err
+}
+
+func (g *Gate) decide(ctx context.Context, req *Request) (*Decision, error) {
 	// Policies first: a bundle that does not compile stops the move before
 	// any evidence server is asked.
 	engine, err := g.Policies(ctx, req.State.Snap)
@@ -254,8 +273,9 @@ func (g *Gate) Input(ctx context.Context, req *Request) (map[string]any, *Decisi
 	candidate := map[string]any{"version": req.Candidate.Tag, "tag": req.Candidate.Tag, "digest": req.Candidate.Digest}
 	// The decision's clock is input.time (policies/common.rego), so the
 	// document `ferry policy input` prints replays the same decision.
+	app := map[string]any{"name": req.App.Name, "image": req.App.Image}
 	input := map[string]any{
-		"app":         map[string]any{"name": req.App.Name, "image": req.App.Image},
+		"app":         app,
 		"environment": environment,
 		"candidate":   candidate,
 		"time":        g.opts.Now().UTC().Format(time.RFC3339),
@@ -278,6 +298,9 @@ func (g *Gate) Input(ctx context.Context, req *Request) (map[string]any, *Decisi
 	}
 	if !info.Created.IsZero() {
 		candidate["created"] = info.Created.UTC().Format(time.RFC3339)
+	}
+	if err := g.trustInput(ctx, req, app, candidate, d); err != nil {
+		return nil, nil, err
 	}
 	evidence := map[string]any{}
 	for _, s := range g.sources {

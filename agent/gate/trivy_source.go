@@ -8,11 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/evidence/trivy"
 	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/agent/trust"
 	"github.com/ferry-dev/ferry/internal/httpx"
 )
 
@@ -22,6 +25,8 @@ type trivyResult struct {
 	image, fs           *trivy.Report
 	imageWhere, fsWhere string
 	notes               []string
+	// signed: the image scan is a verified vuln attestation's.
+	signed bool
 }
 
 // trivySource is input.evidence.trivy: the candidate's scan report.
@@ -29,16 +34,25 @@ type trivySource struct{ g *Gate }
 
 func (s trivySource) Gather(ctx context.Context, req *Request, out map[string]any, d *Decision) error {
 	cfg := req.App.Evidence.Trivy
-	if cfg == nil {
+	att, signed, err := s.g.vulnAttestation(ctx, req)
+	if err != nil {
+		return err
+	}
+	if cfg == nil && !signed {
 		return nil
 	}
-	res, ok := req.Cache.trivy[req.Candidate.Digest]
+	key := req.App.Name + "\x00" + req.Candidate.Digest
+	res, ok := req.Cache.trivy[key]
 	if !ok {
-		var err error
-		if res, err = s.read(ctx, req, cfg); err != nil {
-			return err
+		if cfg != nil {
+			if res, err = s.read(ctx, req, cfg); err != nil {
+				return err
+			}
 		}
-		req.Cache.trivy[req.Candidate.Digest] = res
+		if signed {
+			res = withAttestation(res, att)
+		}
+		req.Cache.trivy[key] = res
 	}
 	d.Notes = append(d.Notes, res.notes...)
 	if doc := trivyInput(res); doc != nil {
@@ -70,11 +84,28 @@ func trivyInput(res trivyResult) map[string]any {
 	if r := res.image; r != nil {
 		doc["summary"], doc["fixable"], doc["findings"], doc["source"] = r.Summary, r.Fixable, r.Findings, r.Source
 		doc[KindImage] = r
+		doc["signed"] = res.signed
 	}
 	if res.fs != nil {
 		doc[KindFS] = res.fs
 	}
 	return doc
+}
+
+// withAttestation makes a verified vuln attestation the image scan: a
+// report anyone who can push to the registry may attach gives way to the
+// one a trusted key signed. A predicate that holds no Trivy report is a
+// note, and the unsigned scan (signed: false) stays.
+func withAttestation(res trivyResult, att trust.Attestation) trivyResult {
+	report, err := trivy.ParseVulnPredicate(att.Predicate)
+	if err != nil {
+		res.notes = append(res.notes, fmt.Sprintf("vuln attestation signed by %s: %v; not used", att.Signer, err))
+		return res
+	}
+	res.image, res.imageWhere, res.signed = &report, "vuln attestation signed by "+att.Signer.String(), true
+	// The unsigned report's absence is no news once a signed one is there.
+	res.notes = slices.DeleteFunc(res.notes, func(n string) bool { return strings.HasPrefix(n, "no Trivy report") })
+	return res
 }
 
 func (s trivySource) read(ctx context.Context, req *Request, cfg *config.TrivyEvidence) (trivyResult, error) {

@@ -33,6 +33,7 @@ const (
 	keyWeight       = "Ferry-Weight"
 	keyAnalysis     = "Ferry-Analysis"
 	keyVerdict      = "Ferry-Verdict"
+	keySignedBy     = "Ferry-Signed-By" // a verified signature of the image: kind, signer, key or issuer
 )
 
 // Subject prefixes ferry writes; a person's commit may use none of them.
@@ -67,6 +68,9 @@ type Gate struct {
 	Policy   string   // the policy bundle's hash, or "none"
 	Evidence []string // one line per fact
 	Warnings []string
+	// SignedBy are the image's verified signatures, one line each
+	// (trust.Signature.String); empty when the app is not verified.
+	SignedBy []string
 }
 
 // Promotion moves Version into Env: a direct commit, the commit of a merged
@@ -109,6 +113,9 @@ func (g Gate) trailers(app, env string, v Version) []Trailer {
 	if g.Policy != "" {
 		ts = append(ts, Trailer{keyPolicy, g.Policy})
 	}
+	for _, s := range g.SignedBy {
+		ts = append(ts, Trailer{keySignedBy, OneLine(s)})
+	}
 	for _, e := range g.Evidence {
 		ts = append(ts, Trailer{keyEvidence, OneLine(e)})
 	}
@@ -117,7 +124,7 @@ func (g Gate) trailers(app, env string, v Version) []Trailer {
 
 func gateOf(m Message) Gate {
 	return Gate{From: m.Trailer(keyFrom), Created: m.Trailer(keyCreated), Policy: m.Trailer(keyPolicy),
-		Evidence: m.TrailerValues(keyEvidence), Warnings: warningsOf(m.Body)}
+		Evidence: m.TrailerValues(keyEvidence), Warnings: warningsOf(m.Body), SignedBy: m.TrailerValues(keySignedBy)}
 }
 
 func warningsOf(body string) []string {

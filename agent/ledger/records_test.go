@@ -27,6 +27,8 @@ func records() []struct {
 		{"promotion", &Promotion{App: "checkout", Env: "qa", Version: Version{"1.4.2", "sha256:abc"}, Gate: gate}},
 		{"promotion with warnings", &Promotion{App: "checkout", Env: "prod", Version: Version{"1.4.2", "sha256:abc"},
 			Gate: Gate{From: "ppd", Policy: "none", Warnings: []string{"candidate is older than what runs", "no sonar"}}}},
+		{"signed promotion", &Promotion{App: "checkout", Env: "prod", Version: Version{"1.4.2", "sha256:abc"},
+			Gate: Gate{From: "ppd", Policy: "sha256:0f3a", SignedBy: []string{"cosign SHA256:nTq0bWkGfJ2c (keys/cosign.pub)", "notation CN=ci,O=example (CN=example root)"}}}},
 		{"mirror", &Promotion{App: "checkout", Env: "dr", Version: Version{"1.4.2", "sha256:abc"}, Gate: Gate{From: "prod", Policy: "none"}}},
 		{"delivery completed", &Promotion{App: "checkout", Env: "prod", Version: Version{"1.4.2", "sha256:abc"}, Gate: Gate{From: "ppd", Policy: "none"}, Completed: "canary"}},
 		{"canary step 0", &CanaryStep{App: "checkout", Env: "prod", Version: Version{"1.4.2", "sha256:abc"}, Step: 0, Of: 4, Label: "deploy the canary",

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/registry"
+	"github.com/ferry-dev/ferry/agent/trust"
 )
 
 // Registry lists and resolves tags of image repositories.
@@ -34,7 +36,25 @@ type Candidate struct {
 	// others: ferry plan says why a tag was not taken.
 	Skipped     []registry.Skipped
 	SkippedMore int
+	// Untrusted are the newer allowed tags passed over because no signature
+	// of theirs verifies (the app's verify: block), newest first, each with
+	// what failed.
+	Untrusted []registry.Skipped
+	// Signatures are the candidate's verified signatures; nil when the app
+	// is not verified.
+	Signatures []trust.Signature
 }
+
+// Trust verifies an app's image at a digest (trust.Checker).
+type Trust interface {
+	Verifies(app string) bool
+	Check(ctx context.Context, app *config.App, digest string) (trust.Result, error)
+}
+
+// MaxUntrusted bounds the tags verified in one look-up: past the newest
+// MaxUntrusted allowed tags without a verified signature, the app has no
+// candidate, so a registry full of unsigned tags costs a bounded walk.
+const MaxUntrusted = 8
 
 // MaxSkipped bounds the skipped tags kept per app, so a hundred noise tags
 // do not flood ferry plan.
@@ -46,6 +66,9 @@ const MaxSkipped = 5
 // look-up that ends after that calls Done for its app.
 type Poller struct {
 	Registry Registry
+	// Trust, when set, verifies the apps it Verifies: a tag without a
+	// verified signature is never a candidate.
+	Trust Trust
 	// Timeout bounds one app's look-up (tags and digest); default 60s.
 	Timeout time.Duration
 	// Concurrency bounds look-ups in flight; default 16.
@@ -168,7 +191,69 @@ func (p *Poller) lookupOne(ctx context.Context, app *config.App, sel *registry.S
 	if err != nil {
 		return Candidate{Err: err, Skipped: skipped, SkippedMore: more}
 	}
-	return Candidate{Version: ledger.Version{Tag: tag, Digest: desc.Digest}, Skipped: skipped, SkippedMore: more}
+	c := Candidate{Version: ledger.Version{Tag: tag, Digest: desc.Digest}, Skipped: skipped, SkippedMore: more}
+	if p.Trust == nil || !p.Trust.Verifies(app.Name) {
+		return c
+	}
+	return p.trusted(ctx, app, sel, tags, c)
+}
+
+// trusted walks the allowed tags from the newest down to the first whose
+// digest carries a signature that verifies; the ones passed over are
+// Untrusted, with why. A verifier that cannot read the registry stops the
+// walk with an error: an older tag must not win because a newer one's
+// signature was unreadable.
+func (p *Poller) trusted(ctx context.Context, app *config.App, sel *registry.Selector, tags []string, c Candidate) Candidate {
+	var older []string // the allowed tags, newest first; sorted only when needed
+	v := c.Version
+	for i := 0; ; i++ {
+		res, err := p.Trust.Check(ctx, app, v.Digest)
+		if err != nil {
+			c.Version, c.Err = ledger.Version{}, fmt.Errorf("verify the signatures of %s:%s: %w", app.Image, v.Tag, err)
+			return c
+		}
+		if res.Trusted() {
+			c.Version, c.Signatures = v, res.Signatures
+			return c
+		}
+		c.Untrusted = append(c.Untrusted, registry.Skipped{Tag: v.Tag, Reason: res.Why()})
+		if older == nil {
+			older = newestFirst(sel, tags)
+		}
+		if i+1 >= len(older) || i+1 >= MaxUntrusted {
+			c.Version = ledger.Version{}
+			c.Err = fmt.Errorf("no tag of %s carries a signature that verifies (the %d newest were checked; ferry plan lists why each was refused)", app.Image, len(c.Untrusted))
+			return c
+		}
+		tag := older[i+1]
+		desc, err := p.Registry.Resolve(ctx, app.Image, tag, app.Insecure)
+		if err != nil {
+			c.Version, c.Err = ledger.Version{}, err
+			return c
+		}
+		v = ledger.Version{Tag: tag, Digest: desc.Digest}
+	}
+}
+
+// newestFirst is the tags sel allows, newest first, in sel's order: the
+// first is the one Select picks.
+func newestFirst(sel *registry.Selector, tags []string) []string {
+	var out []string
+	for _, t := range tags {
+		if sel.Allows(t) {
+			out = append(out, t)
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int {
+		if a == b {
+			return 0
+		}
+		if sel.Less(b, a) {
+			return -1
+		}
+		return 1
+	})
+	return slices.Compact(out)
 }
 
 func describeTags(t config.TagPolicy) string {

@@ -88,6 +88,18 @@ func printPlan(w io.Writer, plan *agent.Plan) {
 		}
 	}
 	printSkipped(w, plan.Skipped)
+	printUntrusted(w, plan.Untrusted)
+}
+
+// printUntrusted says, per verified app, which newer tags were passed over
+// because no signature of theirs verifies, and what failed.
+func printUntrusted(w io.Writer, untrusted []agent.SkippedTags) {
+	for _, s := range untrusted {
+		fmt.Fprintf(w, "\n%s: tags not trusted (no signature that verifies)\n", s.App)
+		for _, t := range s.Tags {
+			fmt.Fprintf(w, "  untrusted: %s: %s\n", t.Tag, t.Reason)
+		}
+	}
 }
 
 // printSkipped says, per app, which version-like tags its tag policy

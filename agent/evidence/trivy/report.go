@@ -159,3 +159,32 @@ func normSeverity(s string) (string, bool) {
 	u := strings.ToUpper(strings.TrimSpace(s))
 	return u, slices.Contains(Severities, u)
 }
+
+// VulnPredicateType is the predicate of cosign's `attest --type vuln`
+// (what `trivy --format cosign-vuln` writes): the scan is its
+// scanner.result.
+const VulnPredicateType = "https://cosign.sigstore.dev/attestation/vuln/v1"
+
+// ParseVulnPredicate reads the Trivy report inside a cosign vuln
+// predicate. A predicate without a result, or whose result is not a Trivy
+// report, is an error: a signed statement that says nothing about the
+// image's vulnerabilities must not pass for a clean scan.
+func ParseVulnPredicate(predicate []byte) (Report, error) {
+	var p struct {
+		Scanner struct {
+			URI    string          `json:"uri"`
+			Result json.RawMessage `json:"result"`
+		} `json:"scanner"`
+	}
+	if err := json.Unmarshal(predicate, &p); err != nil {
+		return Report{}, fmt.Errorf("vuln predicate: %w", err)
+	}
+	if len(p.Scanner.Result) == 0 || string(p.Scanner.Result) == "null" {
+		return Report{}, fmt.Errorf("vuln predicate: no scanner.result (attest the output of trivy --format cosign-vuln)")
+	}
+	r, err := Parse(p.Scanner.Result)
+	if err != nil {
+		return Report{}, fmt.Errorf("vuln predicate scanner.result: %w", err)
+	}
+	return r, nil
+}

@@ -1,0 +1,108 @@
+package trust
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/ferry-dev/ferry/agent/config"
+)
+
+// maxCached bounds the verified digests kept. A full cache is cleared,
+// not evicted one by one: the cost is one verification of each live
+// candidate again, and no bookkeeping.
+const maxCached = 4096
+
+// Checker verifies an app's images with the verifiers its verify: block
+// configures, once per digest: a verified digest stays verified (its
+// signature does not change), while an untrusted answer is not kept, so a
+// signature pushed after the image is found at the next look. Safe for
+// concurrent use.
+type Checker struct {
+	byApp map[string][]Verifier
+
+	mu       sync.Mutex
+	verified map[string]Result // app \x00 digest, trusted results only
+	inflight map[string]*call
+}
+
+type call struct {
+	done chan struct{}
+	res  Result
+	err  error
+}
+
+// NewChecker checks each app's images with its verifiers (by app name);
+// an app with none is not verified.
+func NewChecker(byApp map[string][]Verifier) *Checker {
+	return &Checker{byApp: byApp, verified: map[string]Result{}, inflight: map[string]*call{}}
+}
+
+// Verifies reports whether app's images are verified at all.
+func (c *Checker) Verifies(app string) bool { return c != nil && len(c.byApp[app]) > 0 }
+
+// Check verifies app's image at digest with every verifier of the app and
+// merges what they found. A trusted result is kept; an untrusted one is
+// asked again next time (a signature may be pushed after the image). Two
+// callers asking for the same digest at once share one verification.
+func (c *Checker) Check(ctx context.Context, app *config.App, digest string) (Result, error) {
+	vs := c.byApp[app.Name]
+	if len(vs) == 0 {
+		return Result{}, fmt.Errorf("verify %s@%s: no verifier is configured for %s", app.Image, digest, app.Name)
+	}
+	if digest == "" {
+		return Result{Problems: []string{"no digest: a signature is made over a digest, so ferry verifies only a pinned version"}}, nil
+	}
+	key := app.Name + "\x00" + digest
+	c.mu.Lock()
+	if r, ok := c.verified[key]; ok {
+		c.mu.Unlock()
+		return r, nil
+	}
+	if cl, ok := c.inflight[key]; ok {
+		c.mu.Unlock()
+		select {
+		case <-cl.done:
+			return cl.res, cl.err
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		}
+	}
+	cl := &call{done: make(chan struct{})}
+	c.inflight[key] = cl
+	c.mu.Unlock()
+
+	cl.res, cl.err = verifyAll(ctx, vs, Image{Repo: app.Image, Digest: digest, Insecure: app.Insecure})
+	c.mu.Lock()
+	delete(c.inflight, key)
+	if cl.err == nil && cl.res.Trusted() {
+		if len(c.verified) >= maxCached {
+			clear(c.verified)
+		}
+		c.verified[key] = cl.res
+	}
+	c.mu.Unlock()
+	close(cl.done)
+	return cl.res, cl.err
+}
+
+func verifyAll(ctx context.Context, vs []Verifier, img Image) (Result, error) {
+	var all Result
+	for _, v := range vs {
+		r, err := v.Verify(ctx, img)
+		if err != nil {
+			return Result{}, fmt.Errorf("verify %s@%s: %w", img.Repo, img.Digest, err)
+		}
+		all.Merge(r)
+	}
+	return all, nil
+}
+
+// Why says in one line why r is not trusted, for ferry plan and a denial.
+func (r Result) Why() string {
+	if len(r.Problems) == 0 {
+		return "no signature found"
+	}
+	return strings.Join(r.Problems, "; ")
+}
