@@ -71,3 +71,24 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseVulnPredicate: a cosign vuln predicate never panics the parser,
+// and one it accepts holds a report Parse accepts too (all five counts).
+func FuzzParseVulnPredicate(f *testing.F) {
+	for _, s := range []string{
+		``, `null`, `{}`, `{"scanner":{}}`, `{"scanner":{"result":null}}`, `{"scanner":{"result":{}}}`,
+		`{"scanner":{"uri":"pkg:github/aquasecurity/trivy@0.58.0","result":{"SchemaVersion":2,"ArtifactName":"a","Results":[]}}}`,
+		`{"scanner":{"result":{"SchemaVersion":2,"ArtifactName":"a","Results":[{"Target":"a","Vulnerabilities":[{"VulnerabilityID":"X","PkgName":"p","Severity":"CRITICAL","FixedVersion":"2"}]}]}}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := ParseVulnPredicate(data)
+		if err != nil {
+			return
+		}
+		if len(r.Summary) != len(Severities) || r.Findings == nil {
+			t.Fatalf("accepted predicate gives an incomplete report: %+v", r)
+		}
+	})
+}
