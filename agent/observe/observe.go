@@ -38,13 +38,16 @@ type Observer struct {
 	// pipeline.
 	verdicts map[string]string
 	seen     map[string]time.Time
+	// untrusted remembers the tags logged as not trusted (app, tag ->
+	// reason), so a standing one is one line, not one a pass.
+	untrusted map[string]string
 	// warned is the last Ungated answer logged (nil: none yet): said at
 	// start-up and again after each change, not every pass.
 	warned *string
 }
 
 func New(log *slog.Logger, m *Metrics, n Notifier, now func() time.Time) *Observer {
-	return &Observer{Log: log, Metrics: m, Notifier: n, now: now, verdicts: map[string]string{}, seen: map[string]time.Time{}}
+	return &Observer{Log: log, Metrics: m, Notifier: n, now: now, verdicts: map[string]string{}, seen: map[string]time.Time{}, untrusted: map[string]string{}}
 }
 
 func (o *Observer) Notify(ev notify.Event) {
@@ -96,6 +99,32 @@ func (o *Observer) Polled(cands plan.Candidates) {
 		}
 	}
 	o.Metrics.registryPolls(ok, failed)
+	o.untrustedTags(cands)
+}
+
+// maxUntrustedLogged bounds the remembered untrusted tags; past it the
+// memory is cleared, and a standing one is logged once more.
+const maxUntrustedLogged = 10000
+
+// untrustedTags logs, once per tag and reason, each tag passed over for
+// want of a verified signature: a release that never arrives because its
+// signature does not verify must be visible without ferry plan.
+func (o *Observer) untrustedTags(cands plan.Candidates) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for app, c := range cands {
+		for _, u := range c.Untrusted {
+			key := app + "\x00" + u.Tag
+			if o.untrusted[key] == u.Reason {
+				continue
+			}
+			if len(o.untrusted) >= maxUntrustedLogged {
+				clear(o.untrusted)
+			}
+			o.untrusted[key] = u.Reason
+			o.Log.Warn("tag not trusted: no signature that verifies", "app", app, "tag", u.Tag, "reason", u.Reason)
+		}
+	}
 }
 
 // decided logs a gate's verdict when it differs from the last one for the

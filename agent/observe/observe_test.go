@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferry-dev/ferry/agent/gate"
 	"github.com/ferry-dev/ferry/agent/plan"
+	"github.com/ferry-dev/ferry/agent/registry"
 )
 
 // TestUngatedLoggedOnChange: the ungated environments are logged at the
@@ -58,5 +59,23 @@ func TestDenialLogKeepsNotesApart(t *testing.T) {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("log lacks %s:\n%s", want, buf.String())
 		}
+	}
+}
+
+// TestUntrustedTagLoggedOnce: a tag passed over for want of a verified
+// signature is one warning while its reason stands, and another when the
+// reason changes.
+func TestUntrustedTagLoggedOnce(t *testing.T) {
+	var buf bytes.Buffer
+	o := New(slog.New(slog.NewTextHandler(&buf, nil)), nil, nil, time.Now)
+	cands := func(reason string) plan.Candidates {
+		return plan.Candidates{"checkout": {Untrusted: []registry.Skipped{{Tag: "1.2.0", Reason: reason}}}}
+	}
+	o.Polled(cands("no signature found"))
+	o.Polled(cands("no signature found"))
+	o.Polled(cands("signature by SHA256:x does not verify with cosign.pub"))
+	got := strings.Count(buf.String(), "tag not trusted")
+	if got != 2 || !strings.Contains(buf.String(), "tag=1.2.0") || !strings.Contains(buf.String(), `reason="no signature found"`) {
+		t.Errorf("%d warnings, want 2 (one per reason):\n%s", got, buf.String())
 	}
 }
