@@ -66,11 +66,12 @@ func (c *Client) Referrers(ctx context.Context, repo, digest string, artifactTyp
 	return arts, nil
 }
 
-// ReferrersUpTo is Referrers reading at most maxCount artifacts (in the
-// registry's listing order, then sorted as Referrers sorts), so that a
-// subject with thousands of referrers costs at most maxCount fetches.
-// unread counts the listed referrers of a wanted (or unlisted) type left
-// unread. maxCount <= 0 reads them all.
+// ReferrersUpTo is Referrers fetching at most maxCount referrer manifests
+// (in the registry's listing order; the result sorted as Referrers sorts),
+// so that a subject with thousands of referrers costs at most maxCount
+// fetches. A fetched manifest of another type counts too. unread counts the
+// listed referrers of a wanted (or unlisted) type left unfetched.
+// maxCount <= 0 fetches them all.
 func (c *Client) ReferrersUpTo(ctx context.Context, repo, digest string, artifactTypes []string, maxBytes int64, maxCount int, insecure bool) (arts []Artifact, unread int, err error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxArtifactBytes

@@ -186,6 +186,14 @@ func (v *Verifier) Verify(ctx context.Context, img trust.Image) (trust.Result, e
 // what failed.
 func (v *Verifier) verifyOne(ctx context.Context, a registry.Artifact, target ocispec.Descriptor, policy *trustpolicy.TrustPolicy, level *trustpolicy.VerificationLevel, opts notationgo.VerifierVerifyOptions) (sig trust.Signature, problem string) {
 	name := "Notation signature " + short(a.Digest)
+	// The envelope is the signer's (or anyone's) bytes; should notation's
+	// parsers fail on them in a way they did not foresee, that signature
+	// is refused, not the process.
+	defer func() {
+		if r := recover(); r != nil {
+			sig, problem = trust.Signature{}, fmt.Sprintf("%s: the envelope could not be verified: %v", name, r)
+		}
+	}()
 	if a.MediaType != jws.MediaTypeEnvelope && a.MediaType != cose.MediaTypeEnvelope {
 		return sig, fmt.Sprintf("%s: envelope media type %q is neither %s nor %s", name, a.MediaType, jws.MediaTypeEnvelope, cose.MediaTypeEnvelope)
 	}
