@@ -148,7 +148,7 @@ func newPKI(t testing.TB, cn string) *pki {
 }
 
 // leaf issues a code-signing certificate valid from notBefore to notAfter.
-func (p *pki) leaf(t testing.TB, cn string, notBefore, notAfter time.Time) (*ecdsa.PrivateKey, []*x509.Certificate) {
+func (p *pki) leaf(t testing.TB, cn string, notBefore, notAfter time.Time, edit ...func(*x509.Certificate)) (*ecdsa.PrivateKey, []*x509.Certificate) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -163,6 +163,9 @@ func (p *pki) leaf(t testing.TB, cn string, notBefore, notAfter time.Time) (*ecd
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
 		BasicConstraintsValid: true,
+	}
+	for _, e := range edit {
+		e(tmpl)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.root, key.Public(), p.rootKey)
 	if err != nil {

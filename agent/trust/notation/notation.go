@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/notaryproject/notation-core-go/revocation"
@@ -85,8 +86,8 @@ func New(cfg *config.NotationTrust, reg Registry) (*Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	store := truststore.NewX509TrustStore(newStoreFS(cfg.TrustStore))
-	if err := checkStores(context.Background(), doc, cfg.TrustStore, store); err != nil {
+	store, err := loadStores(context.Background(), doc, cfg.TrustStore)
+	if err != nil {
 		return nil, err
 	}
 	codeSigning, err := offlineRevocation(purpose.CodeSigning)
@@ -174,7 +175,10 @@ func (v *Verifier) Verify(ctx context.Context, img trust.Image) (trust.Result, e
 			res.Problems = append(res.Problems, problem)
 			continue
 		}
-		res.Signatures = append(res.Signatures, sig)
+		// The same signer signing twice is one signer to the policies.
+		if !slices.Contains(res.Signatures, sig) {
+			res.Signatures = append(res.Signatures, sig)
+		}
 	}
 	if unread > 0 {
 		res.Problems = append(res.Problems, fmt.Sprintf("%d more Notation signature(s) not examined (at most %d per image)", unread, MaxSignatures))

@@ -2,19 +2,24 @@ package notation
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/notaryproject/notation-core-go/signature/cose"
 	"github.com/notaryproject/notation-core-go/signature/jws"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/registry"
@@ -110,6 +115,7 @@ func newFixture(t testing.TB) *fixture {
 	sign(t, f.repo("rogue"), f.digests["rogue"], rogueKey, rogueChain, jws.MediaTypeEnvelope)
 	sign(t, f.repo("mixed"), f.digests["mixed"], rogueKey, rogueChain, jws.MediaTypeEnvelope)
 	sign(t, f.repo("mixed"), f.digests["mixed"], ciKey, ciChain, jws.MediaTypeEnvelope)
+	sign(t, f.repo("mixed"), f.digests["mixed"], ciKey, ciChain, cose.MediaTypeEnvelope) // the same signer again
 	sign(t, f.repo("audit-good"), f.digests["audit-good"], ciKey, ciChain, jws.MediaTypeEnvelope)
 	sign(t, f.repo("audit-rogue"), f.digests["audit-rogue"], rogueKey, rogueChain, jws.MediaTypeEnvelope)
 
@@ -392,5 +398,75 @@ func BenchmarkVerifyNotation(b *testing.B) {
 		if err != nil || !res.Trusted() {
 			b.Fatalf("%+v %v", res, err)
 		}
+	}
+}
+
+// TestVerifyOffline: a signing certificate with OCSP and CRL endpoints is
+// verified without contacting them (its revocation status is unknown:
+// refused at strict, logged at permissive, as notation's levels say), and
+// the trust store is what New read, whatever happens to the directory later.
+func TestVerifyOffline(t *testing.T) {
+	var hits atomic.Int64
+	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.Error(w, "no", http.StatusInternalServerError)
+	}))
+	defer endpoint.Close()
+
+	dir := t.TempDir()
+	acme := newPKI(t, "ferry test root")
+	store := filepath.Join(dir, "truststore")
+	writeStore(t, store, "acme", acme)
+	cfg := &config.NotationTrust{TrustPolicy: writePolicy(t, dir, trustPolicy("registry.example")), TrustStore: store}
+	reg := &fakeRegistry{}
+	v, err := New(cfg, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := reg.Describe(t.Context(), "", "", false)
+	target := ocispec.Descriptor{MediaType: d.MediaType, Digest: ocidigest(d.Digest), Size: d.Size}
+	now := time.Now()
+	revocable := func(c *x509.Certificate) {
+		c.OCSPServer = []string{endpoint.URL + "/ocsp"}
+		c.CRLDistributionPoints = []string{endpoint.URL + "/crl"}
+	}
+	key, chain := acme.leaf(t, "ci", now.Add(-time.Hour), now.Add(time.Hour), revocable)
+	plainKey, plainChain := acme.leaf(t, "ci", now.Add(-time.Hour), now.Add(time.Hour))
+	sigArt := func(env []byte) []registry.Artifact {
+		return []registry.Artifact{{Digest: "sha256:" + strings.Repeat("cd", 32), MediaType: jws.MediaTypeEnvelope, Data: env}}
+	}
+	// The store directory is gone: New read it already.
+	if err := os.RemoveAll(store); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name, repo string
+		env        []byte
+		trusted    bool
+		problem    string
+	}{
+		{"revocable at strict", "shop/good", envelope(t, target, key, chain, now), false,
+			`by "CN=ci,O=example,ST=WA,C=US": revocation (checked offline: OCSP and CRL endpoints are not contacted)`},
+		{"revocable at permissive", "shop/expired-permissive", envelope(t, target, key, chain, now), true, ""},
+		{"not revocable at strict", "shop/good", envelope(t, target, plainKey, plainChain, now), true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg.arts = sigArt(tc.env)
+			res, err := v.Verify(t.Context(), trust.Image{Repo: "registry.example/" + tc.repo, Digest: d.Digest})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("signatures %+v problems %q", res.Signatures, res.Problems)
+			if res.Trusted() != tc.trusted {
+				t.Fatalf("trusted = %v, want %v (%q)", res.Trusted(), tc.trusted, res.Problems)
+			}
+			if tc.problem != "" && (len(res.Problems) != 1 || !strings.Contains(res.Problems[0], tc.problem)) {
+				t.Fatalf("problems %q, want one containing %q", res.Problems, tc.problem)
+			}
+		})
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("%d requests to the OCSP/CRL endpoints", n)
 	}
 }

@@ -3,6 +3,7 @@ package notation
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/notaryproject/notation-go/dir"
@@ -105,24 +107,47 @@ func (s storeFS) SysPath(items ...string) (string, error) {
 	return filepath.Join(s.root, filepath.FromSlash(rel)), nil
 }
 
-// checkStores loads every trust store each policy names, so that a missing,
-// empty or unreadable one is refused now rather than at the first image.
-func checkStores(ctx context.Context, doc *trustpolicy.Document, dirPath string, store truststore.X509TrustStore) error {
+// loadStores loads every trust store the policies name, so that a missing,
+// empty or unreadable one is refused now rather than at the first image,
+// and verification reads no file afterwards.
+func loadStores(ctx context.Context, doc *trustpolicy.Document, dirPath string) (*loadedStore, error) {
 	st, err := os.Stat(dirPath)
 	if err != nil {
-		return fmt.Errorf("notation trust store %s: %w", dirPath, err)
+		return nil, fmt.Errorf("notation trust store %s: %w", dirPath, err)
 	}
 	if !st.IsDir() {
-		return fmt.Errorf("notation trust store %s: not a directory", dirPath)
+		return nil, fmt.Errorf("notation trust store %s: not a directory", dirPath)
 	}
+	disk := truststore.NewX509TrustStore(newStoreFS(dirPath))
+	ls := &loadedStore{certs: map[string][]*x509.Certificate{}}
 	for _, p := range doc.TrustPolicies {
 		for _, ts := range p.TrustStores {
+			if _, ok := ls.certs[ts]; ok {
+				continue
+			}
 			typ, name, _ := strings.Cut(ts, ":") // the syntax was validated
-			if _, err := store.GetCertificates(ctx, truststore.Type(typ), name); err != nil {
-				return fmt.Errorf("notation trust store %s: trust policy %q names %s (%s): %w",
+			certs, err := disk.GetCertificates(ctx, truststore.Type(typ), name)
+			if err != nil {
+				return nil, fmt.Errorf("notation trust store %s: trust policy %q names %s (%s): %w",
 					dirPath, p.Name, ts, filepath.Join(dirPath, "x509", typ, name), err)
 			}
+			ls.certs[ts] = certs
 		}
 	}
-	return nil
+	return ls, nil
+}
+
+// loadedStore is the trust stores as read by New: notation's
+// X509TrustStore without file reads per verification, and without a store
+// edited on disk since New taking effect half-way.
+type loadedStore struct {
+	certs map[string][]*x509.Certificate // "ca:acme" -> its certificates
+}
+
+func (s *loadedStore) GetCertificates(_ context.Context, typ truststore.Type, name string) ([]*x509.Certificate, error) {
+	certs, ok := s.certs[string(typ)+":"+name]
+	if !ok {
+		return nil, truststore.TrustStoreError{Msg: fmt.Sprintf("the trust store %q of type %q is not named by the trust policy", name, typ)}
+	}
+	return slices.Clone(certs), nil
 }
