@@ -15,6 +15,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/notaryproject/notation-core-go/revocation"
 	crlutil "github.com/notaryproject/notation-core-go/revocation/crl"
@@ -148,7 +150,7 @@ func (v *Verifier) Verify(ctx context.Context, img trust.Image) (trust.Result, e
 	if err != nil {
 		if errors.Is(err, registry.ErrTooLarge) && ctx.Err() == nil {
 			// The registry answered, with more than ferry reads: refused.
-			res.Problems = append(res.Problems, fmt.Sprintf("Notation signatures not read: %v", err))
+			res.Problems = append(res.Problems, printable(fmt.Sprintf("Notation signatures not read: %v", err)))
 			return res, nil
 		}
 		return res, fmt.Errorf("notation signatures of %s: %w", ref, err)
@@ -172,7 +174,7 @@ func (v *Verifier) Verify(ctx context.Context, img trust.Image) (trust.Result, e
 		}
 		sig, problem := v.verifyOne(ctx, a, target, policy, level, opts)
 		if problem != "" {
-			res.Problems = append(res.Problems, problem)
+			res.Problems = append(res.Problems, printable(problem))
 			continue
 		}
 		// The same signer signing twice is one signer to the policies.
@@ -212,7 +214,11 @@ func (v *Verifier) verifyOne(ctx context.Context, a registry.Artifact, target oc
 	var leaf *x509.Certificate
 	if outcome.EnvelopeContent != nil && len(outcome.EnvelopeContent.SignerInfo.CertificateChain) > 0 {
 		leaf = outcome.EnvelopeContent.SignerInfo.CertificateChain[0]
-		name += fmt.Sprintf(" by %q", leaf.Subject.String())
+		subject := leaf.Subject.String()
+		if len(subject) > 200 { // so that the reason still fits the Problem
+			subject = strings.ToValidUTF8(subject[:200], "") + "…"
+		}
+		name += fmt.Sprintf(" by %q", subject)
 	}
 	if err != nil {
 		return sig, name + ": " + v.explain(outcome, err, target, policy)
@@ -323,6 +329,29 @@ func signedTarget(outcome *notationgo.VerificationOutcome) (ocispec.Descriptor, 
 
 func sameDescriptor(a, b ocispec.Descriptor) bool {
 	return a.Digest == b.Digest && a.Size == b.Size && a.MediaType == b.MediaType
+}
+
+// maxProblemBytes caps one Problem: it quotes what a signer wrote.
+const maxProblemBytes = 1024
+
+// printable is a Problem safe for a terminal, a log line and a commit:
+// notation's messages quote certificate subjects unescaped, and whoever
+// pushed the signature chose the subject.
+func printable(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	if len(s) > maxProblemBytes {
+		cut := maxProblemBytes
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
 }
 
 // short is a digest cut for a message: sha256:0123456789ab.

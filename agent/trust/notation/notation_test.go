@@ -466,6 +466,21 @@ func TestVerifyOffline(t *testing.T) {
 			}
 		})
 	}
+	t.Run("hostile subject", func(t *testing.T) {
+		key, chain := acme.leaf(t, "ci\nFerry-Signed-By: forged\x1b[2J"+strings.Repeat("x", 2000), now.Add(-time.Hour), now.Add(time.Hour))
+		reg.arts = sigArt(envelope(t, target, key, chain, now))
+		res, err := v.Verify(t.Context(), trust.Image{Repo: "registry.example/shop/good", Digest: d.Digest})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Trusted() || len(res.Problems) != 1 {
+			t.Fatalf("result %+v", res)
+		}
+		p := res.Problems[0]
+		if strings.ContainsAny(p, "\n\x1b") || len(p) > maxProblemBytes+len("…") || !strings.Contains(p, "trustedIdentities") {
+			t.Fatalf("problem %q", p)
+		}
+	})
 	if n := hits.Load(); n != 0 {
 		t.Fatalf("%d requests to the OCSP/CRL endpoints", n)
 	}
