@@ -87,6 +87,9 @@ type Stats struct {
 type Descriptor struct {
 	Digest    string // e.g. "sha256:…"
 	MediaType string
+	// Size is the manifest's size in bytes; Resolve sets it from the
+	// registry's answer, Describe from the bytes read.
+	Size int64
 }
 
 // Client lists and resolves tags. It is safe for concurrent use; its limiters
@@ -316,7 +319,7 @@ func (c *Client) Resolve(ctx context.Context, repo, tag string, insecure bool) (
 	defer cancel()
 	d, err := remote.Head(ref, c.options(ctx)...)
 	if err == nil {
-		return Descriptor{Digest: d.Digest.String(), MediaType: string(d.MediaType)}, nil
+		return Descriptor{Digest: d.Digest.String(), MediaType: string(d.MediaType), Size: d.Size}, nil
 	}
 	if !headRefused(err) {
 		return Descriptor{}, fmt.Errorf("resolve %s:%s: %w", repo, tag, withCtxErr(ctx, err))
@@ -325,7 +328,31 @@ func (c *Client) Resolve(ctx context.Context, repo, tag string, insecure bool) (
 	if err != nil {
 		return Descriptor{}, fmt.Errorf("resolve %s:%s: %w", repo, tag, withCtxErr(ctx, err))
 	}
-	return Descriptor{Digest: g.Digest.String(), MediaType: string(g.MediaType)}, nil
+	return Descriptor{Digest: g.Digest.String(), MediaType: string(g.MediaType), Size: g.Size}, nil
+}
+
+// Describe returns the descriptor of the manifest repo@digest: its media
+// type and size, as a signature that names it must (Notation signs the
+// whole descriptor). It reads the manifest (capped by MaxBodyBytes) rather
+// than trusting a HEAD's headers, so the size is that of bytes whose digest
+// was checked.
+func (c *Client) Describe(ctx context.Context, repo, digest string, insecure bool) (Descriptor, error) {
+	ref, err := c.parseDigest(repo, digest, insecure)
+	if err != nil {
+		return Descriptor{}, fmt.Errorf("describe %s@%s: %w", repo, digest, err)
+	}
+	ctx, cancel := c.lookup(ctx)
+	defer cancel()
+	g, err := remote.Get(ref, c.options(ctx)...)
+	if err != nil {
+		return Descriptor{}, fmt.Errorf("describe %s@%s: %w", repo, digest, withCtxErr(ctx, err))
+	}
+	// go-containerregistry checks a digest reference's bytes; this holds
+	// whatever it does.
+	if g.Digest.String() != digest || g.Size != int64(len(g.Manifest)) {
+		return Descriptor{}, fmt.Errorf("describe %s@%s: the registry answered with %s (%d bytes)", repo, digest, g.Digest, len(g.Manifest))
+	}
+	return Descriptor{Digest: digest, MediaType: string(g.MediaType), Size: g.Size}, nil
 }
 
 // headRefused reports whether the registry rejected the HEAD method itself.

@@ -36,7 +36,10 @@ type Artifact struct {
 	Created time.Time
 	// Annotations are the artifact manifest's annotations (never nil).
 	Annotations map[string]string
-	Data        []byte
+	// MediaType is the first layer's media type (for a Notation signature,
+	// the envelope format: application/jose+json or application/cose).
+	MediaType string
+	Data      []byte
 }
 
 // Referrers returns the artifacts that name repo@digest as their subject and
@@ -56,32 +59,56 @@ func (c *Client) Referrers(ctx context.Context, repo, digest string, artifactTyp
 	}
 	ctx, cancel := c.lookup(ctx)
 	defer cancel()
-	arts, err := c.referrers(withBlobLimit(ctx, maxBytes), subject, artifactTypes, maxBytes)
+	arts, _, err := c.referrers(withBlobLimit(ctx, maxBytes), subject, artifactTypes, maxBytes, 0)
 	if err != nil {
 		return nil, fmt.Errorf("referrers of %s@%s: %w", repo, digest, withCtxErr(ctx, err))
 	}
 	return arts, nil
 }
 
-func (c *Client) referrers(ctx context.Context, subject name.Digest, want []string, maxBytes int64) ([]Artifact, error) {
+// ReferrersUpTo is Referrers fetching at most maxCount referrer manifests
+// (in the registry's listing order; the result sorted as Referrers sorts),
+// so that a subject with thousands of referrers costs at most maxCount
+// fetches. A fetched manifest of another type counts too. unread counts the
+// listed referrers of a wanted (or unlisted) type left unfetched.
+// maxCount <= 0 fetches them all.
+func (c *Client) ReferrersUpTo(ctx context.Context, repo, digest string, artifactTypes []string, maxBytes int64, maxCount int, insecure bool) (arts []Artifact, unread int, err error) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxArtifactBytes
+	}
+	subject, err := c.parseDigest(repo, digest, insecure)
+	if err != nil {
+		return nil, 0, fmt.Errorf("referrers of %s@%s: %w", repo, digest, err)
+	}
+	ctx, cancel := c.lookup(ctx)
+	defer cancel()
+	arts, unread, err = c.referrers(withBlobLimit(ctx, maxBytes), subject, artifactTypes, maxBytes, maxCount)
+	if err != nil {
+		return nil, 0, fmt.Errorf("referrers of %s@%s: %w", repo, digest, withCtxErr(ctx, err))
+	}
+	return arts, unread, nil
+}
+
+func (c *Client) referrers(ctx context.Context, subject name.Digest, want []string, maxBytes int64, maxCount int) ([]Artifact, int, error) {
 	opts := c.options(ctx)
 	// One puller for all requests, so the registry ping and token exchange
 	// happen once.
 	p, err := remote.NewPuller(opts...)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	// The registry's artifactType filter is optional and ggcr's client-side
 	// one trusts the listed type; we filter ourselves below.
 	idx, err := remote.Referrers(subject, append(opts, remote.Reuse(p))...)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var out []Artifact
+	unread, fetched := 0, 0
 	for _, d := range im.Manifests {
 		// Some registries list the config media type instead of the
 		// artifactType (ggcr's own does), so an empty-config listing is
@@ -89,9 +116,14 @@ func (c *Client) referrers(ctx context.Context, subject name.Digest, want []stri
 		if listed := d.ArtifactType; listed != "" && listed != string(types.OCIEmptyJSON) && !wanted(want, listed) {
 			continue
 		}
+		if maxCount > 0 && fetched == maxCount {
+			unread++
+			continue
+		}
+		fetched++
 		a, ok, err := c.fetchArtifact(ctx, p, subject.Context().Digest(d.Digest.String()), want, maxBytes)
 		if err != nil {
-			return nil, fmt.Errorf("artifact %s: %w", d.Digest, err)
+			return nil, 0, fmt.Errorf("artifact %s: %w", d.Digest, err)
 		}
 		if ok {
 			if a.Created.IsZero() {
@@ -112,7 +144,7 @@ func (c *Client) referrers(ctx context.Context, subject name.Digest, want []stri
 		}
 		return cmp.Compare(a.Digest, b.Digest)
 	})
-	return out, nil
+	return out, unread, nil
 }
 
 // fetchArtifact reads the manifest at ref and, when its type is wanted, its
@@ -164,6 +196,7 @@ func (c *Client) fetchArtifact(ctx context.Context, p *remote.Puller, ref name.D
 		Digest:       desc.Digest.String(),
 		Created:      parseCreated(m.Annotations),
 		Annotations:  anns,
+		MediaType:    string(blob.MediaType),
 		Data:         data,
 	}, true, nil
 }
