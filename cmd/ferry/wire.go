@@ -21,6 +21,8 @@ import (
 	"github.com/ferry-dev/ferry/agent/observe"
 	"github.com/ferry-dev/ferry/agent/pullrequest"
 	"github.com/ferry-dev/ferry/agent/registry"
+	"github.com/ferry-dev/ferry/agent/trust"
+	"github.com/ferry-dev/ferry/agent/trust/notation"
 	"github.com/ferry-dev/ferry/agent/webhook"
 	"github.com/ferry-dev/ferry/analysis"
 	promprovider "github.com/ferry-dev/ferry/analysis/prometheus"
@@ -237,6 +239,9 @@ func agentOptions(p *config.Pipeline, repo *fleet.Repo, reg *registry.Client, lo
 		return o, err
 	}
 	o.Clusters = clusters
+	if o.Trust, err = trustChecker(p, reg); err != nil {
+		return o, err
+	}
 	// A SonarQube client per app: each may name its own server and token.
 	for _, app := range p.Apps {
 		s := app.Evidence.Sonar
@@ -332,4 +337,29 @@ func (g *globals) agent(ctx context.Context) (*agent.Agent, error) {
 		return nil, err
 	}
 	return g.agentFor(p, repo, nil)
+}
+
+// trustChecker builds each verified app's verifiers from its verify:
+// block, reading the keys, roots and trust policies now: a file that is
+// missing or malformed stops the start, naming it. nil when no app is
+// verified.
+func trustChecker(p *config.Pipeline, reg *registry.Client) (agent.Trust, error) {
+	byApp := map[string][]trust.Verifier{}
+	for _, app := range p.Apps {
+		v := app.Verify
+		if v == nil {
+			continue
+		}
+		if v.Notation != nil {
+			nv, err := notation.New(v.Notation, reg)
+			if err != nil {
+				return nil, fmt.Errorf("apps %s verify.notation: %w", app.Name, err)
+			}
+			byApp[app.Name] = append(byApp[app.Name], nv)
+		}
+	}
+	if len(byApp) == 0 {
+		return nil, nil
+	}
+	return trust.NewChecker(byApp), nil
 }
