@@ -56,42 +56,79 @@ func (c *Client) Referrers(ctx context.Context, repo, digest string, artifactTyp
 	}
 	ctx, cancel := c.lookup(ctx)
 	defer cancel()
-	arts, err := c.referrers(withBlobLimit(ctx, maxBytes), subject, artifactTypes, maxBytes)
+	arts, _, err := c.referrers(withBlobLimit(ctx, maxBytes), subject, artifactTypes, maxBytes, 0)
 	if err != nil {
 		return nil, fmt.Errorf("referrers of %s@%s: %w", repo, digest, withCtxErr(ctx, err))
 	}
 	return arts, nil
 }
 
-func (c *Client) referrers(ctx context.Context, subject name.Digest, want []string, maxBytes int64) ([]Artifact, error) {
+// ReferrersUpTo is Referrers reading at most maxCount artifacts (newest
+// first by the created annotation the listing shows, undated ones last),
+// so a registry listing thousands of referrers costs at most maxCount
+// fetches of at most maxBytes. more counts the wanted-looking listings
+// left unread (their type as listed; some are decided only by their
+// manifest and may turn out to be of another type). maxCount <= 0 means
+// no limit.
+func (c *Client) ReferrersUpTo(ctx context.Context, repo, digest string, artifactTypes []string, maxBytes int64, maxCount int, insecure bool) (arts []Artifact, more int, err error) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxArtifactBytes
+	}
+	subject, err := c.parseDigest(repo, digest, insecure)
+	if err != nil {
+		return nil, 0, fmt.Errorf("referrers of %s@%s: %w", repo, digest, err)
+	}
+	ctx, cancel := c.lookup(ctx)
+	defer cancel()
+	arts, more, err = c.referrers(withBlobLimit(ctx, maxBytes), subject, artifactTypes, maxBytes, maxCount)
+	if err != nil {
+		return nil, 0, fmt.Errorf("referrers of %s@%s: %w", repo, digest, withCtxErr(ctx, err))
+	}
+	return arts, more, nil
+}
+
+func (c *Client) referrers(ctx context.Context, subject name.Digest, want []string, maxBytes int64, maxCount int) ([]Artifact, int, error) {
 	opts := c.options(ctx)
 	// One puller for all requests, so the registry ping and token exchange
 	// happen once.
 	p, err := remote.NewPuller(opts...)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	// The registry's artifactType filter is optional and ggcr's client-side
 	// one trusts the listed type; we filter ourselves below.
 	idx, err := remote.Referrers(subject, append(opts, remote.Reuse(p))...)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	var out []Artifact
+	var listed []v1.Descriptor
 	for _, d := range im.Manifests {
 		// Some registries list the config media type instead of the
 		// artifactType (ggcr's own does), so an empty-config listing is
 		// decided by the manifest itself.
-		if listed := d.ArtifactType; listed != "" && listed != string(types.OCIEmptyJSON) && !wanted(want, listed) {
+		if typ := d.ArtifactType; typ != "" && typ != string(types.OCIEmptyJSON) && !wanted(want, typ) {
 			continue
 		}
+		listed = append(listed, d)
+	}
+	more := 0
+	if maxCount > 0 && len(listed) > maxCount {
+		// Newest first as listed, so the cap drops the oldest.
+		slices.SortStableFunc(listed, func(a, b v1.Descriptor) int {
+			return newestFirst(parseCreated(a.Annotations), parseCreated(b.Annotations))
+		})
+		more = len(listed) - maxCount
+		listed = listed[:maxCount]
+	}
+	var out []Artifact
+	for _, d := range listed {
 		a, ok, err := c.fetchArtifact(ctx, p, subject.Context().Digest(d.Digest.String()), want, maxBytes)
 		if err != nil {
-			return nil, fmt.Errorf("artifact %s: %w", d.Digest, err)
+			return nil, 0, fmt.Errorf("artifact %s: %w", d.Digest, err)
 		}
 		if ok {
 			if a.Created.IsZero() {
@@ -101,18 +138,23 @@ func (c *Client) referrers(ctx context.Context, subject name.Digest, want []stri
 		}
 	}
 	slices.SortFunc(out, func(a, b Artifact) int {
-		if a.Created.IsZero() != b.Created.IsZero() {
-			if a.Created.IsZero() {
-				return 1
-			}
-			return -1
-		}
-		if c := b.Created.Compare(a.Created); c != 0 {
+		if c := newestFirst(a.Created, b.Created); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.Digest, b.Digest)
 	})
-	return out, nil
+	return out, more, nil
+}
+
+// newestFirst orders times newest first, zero times last.
+func newestFirst(a, b time.Time) int {
+	if a.IsZero() != b.IsZero() {
+		if a.IsZero() {
+			return 1
+		}
+		return -1
+	}
+	return b.Compare(a)
 }
 
 // fetchArtifact reads the manifest at ref and, when its type is wanted, its
