@@ -120,7 +120,7 @@ func (v *Verifier) verifyKeyed(b *bundle.Bundle, artifact verify.ArtifactPolicyO
 		if err == nil {
 			return trust.Signature{Kind: trust.KindCosign, Signer: k.fingerprint, Key: k.path}, vr
 		}
-		errs = append(errs, fmt.Sprintf("%s: %v", k.path, err))
+		errs = append(errs, k.path+": "+errText(err))
 	}
 	problem("signature does not verify with any configured key (%s)", strings.Join(errs, "; "))
 	return trust.Signature{}, nil
@@ -160,9 +160,15 @@ func (v *Verifier) verifyKeyless(b *bundle.Bundle, artifact verify.ArtifactPolic
 	}
 	vr, err := sv.Verify(b, verify.NewPolicy(artifact, pol...))
 	if err != nil {
-		problem("keyless signature by %s does not verify: %v", who, err)
+		problem("keyless signature by %s does not verify: %s", who, errText(err))
 		return trust.Signature{}, nil
 	}
 	cs := vr.Signature.Certificate
 	return trust.Signature{Kind: trust.KindSigstore, Signer: cs.SubjectAlternativeName, Issuer: cs.Issuer}, vr
+}
+
+// errText is err's message without the "%!w(<nil>)" sigstore-go leaves in
+// some of its threshold errors.
+func errText(err error) string {
+	return strings.ReplaceAll(err.Error(), "; error: %!w(<nil>)", "")
 }
