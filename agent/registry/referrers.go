@@ -63,13 +63,13 @@ func (c *Client) Referrers(ctx context.Context, repo, digest string, artifactTyp
 	return arts, nil
 }
 
-// ReferrersUpTo is Referrers reading at most maxCount artifacts (newest
-// first by the created annotation the listing shows, undated ones last),
-// so a registry listing thousands of referrers costs at most maxCount
-// fetches of at most maxBytes. more counts the wanted-looking listings
-// left unread (their type as listed; some are decided only by their
-// manifest and may turn out to be of another type). maxCount <= 0 means
-// no limit.
+// ReferrersUpTo is Referrers keeping at most maxCount artifacts, taken
+// newest first by the created annotation the listing shows (undated ones
+// last), so a registry listing thousands of referrers costs at most
+// maxCount blob reads of at most maxBytes (and manifest reads within the
+// lookup timeout). more counts the listings left unread once maxCount
+// were kept: those listed with a wanted type, or with none (some of those
+// may be of another type). maxCount <= 0 means no limit.
 func (c *Client) ReferrersUpTo(ctx context.Context, repo, digest string, artifactTypes []string, maxBytes int64, maxCount int, insecure bool) (arts []Artifact, more int, err error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxArtifactBytes
@@ -115,17 +115,19 @@ func (c *Client) referrers(ctx context.Context, subject name.Digest, want []stri
 		}
 		listed = append(listed, d)
 	}
-	more := 0
-	if maxCount > 0 && len(listed) > maxCount {
+	if maxCount > 0 {
 		// Newest first as listed, so the cap drops the oldest.
 		slices.SortStableFunc(listed, func(a, b v1.Descriptor) int {
 			return newestFirst(parseCreated(a.Annotations), parseCreated(b.Annotations))
 		})
-		more = len(listed) - maxCount
-		listed = listed[:maxCount]
 	}
+	more := 0
 	var out []Artifact
-	for _, d := range listed {
+	for i, d := range listed {
+		if maxCount > 0 && len(out) == maxCount {
+			more = len(listed) - i
+			break
+		}
 		a, ok, err := c.fetchArtifact(ctx, p, subject.Context().Digest(d.Digest.String()), want, maxBytes)
 		if err != nil {
 			return nil, 0, fmt.Errorf("artifact %s: %w", d.Digest, err)
