@@ -119,6 +119,28 @@ func TestVerify(t *testing.T) {
 			wantSigs: []trust.Signature{keyless},
 		},
 		{
+			name: "keyless with a transparency log entry",
+			sign: func(t *testing.T, repo, d string) {
+				pushReferrer(t, f.host, repo, d, BundleType, f.fulcio.keylessLogged(t, ciID, issuer, statementJSON(d, SignPredicateType, "{}")))
+			},
+			wantSigs: []trust.Signature{keyless},
+		},
+		{
+			name: "keyless log entry of another identity",
+			sign: func(t *testing.T, repo, d string) {
+				pushReferrer(t, f.host, repo, d, BundleType, f.fulcio.keylessLogged(t, "mallory@example.com", issuer, statementJSON(d, SignPredicateType, "{}")))
+			},
+			wantProblems: []string{"mallory@example.com", "certificate identity"},
+		},
+		{
+			name: "keyless log entry of another statement",
+			sign: func(t *testing.T, repo, d string) {
+				b := f.fulcio.keylessLogged(t, ciID, issuer, statementJSON(d, vulnType, vulnPredicate))
+				pushReferrer(t, f.host, repo, d, BundleType, tamper(t, b, "CVE-2024-0001", "CVE-2024-9999"))
+			},
+			wantProblems: []string{"keyless signature by ci@example.com", "does not verify"},
+		},
+		{
 			name: "bundle signed with another key",
 			sign: func(t *testing.T, repo, d string) {
 				pushReferrer(t, f.host, repo, d, BundleType, signBundleDSSE(t, f.bad, statementJSON(d, SignPredicateType, "{}")))

@@ -39,8 +39,10 @@ import (
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
+	"github.com/sigstore/sigstore-go/pkg/tlog"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/ferry-dev/ferry/internal/syncbuf"
@@ -249,15 +251,29 @@ func newFulcio(t testing.TB) *fulcio {
 	return &fulcio{rootCert: rc, interm: ic, intKey: ik, virtual: vs}
 }
 
-// trustedRoot writes trusted_root.json with the CA and the timestamp
-// authority (no Rekor, no CT log: the private deployment has neither).
+// trustedRoot writes trusted_root.json with the two CAs (this test's and
+// the virtual one's), the timestamp authority and the Rekor log (no CT log:
+// the private deployment has none, so no SCTs are required).
 func (f *fulcio) trustedRoot(t testing.TB, dir string) string {
 	t.Helper()
 	fca := &root.FulcioCertificateAuthority{
 		Root: f.rootCert, Intermediates: []*x509.Certificate{f.interm},
 		ValidityPeriodStart: time.Now().Add(-24 * time.Hour), URI: "https://fulcio.example",
 	}
-	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, []root.CertificateAuthority{fca}, nil, f.virtual.TimestampingAuthorities(), nil)
+	cas := append([]root.CertificateAuthority{fca}, f.virtual.FulcioCertificateAuthorities()...)
+	// The virtual log's ID is its hex key ID as bytes; trusted_root.json
+	// carries the raw key ID, which entries name.
+	logs := map[string]*root.TransparencyLog{}
+	for id, l := range f.virtual.RekorLogs() {
+		raw, err := hex.DecodeString(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := *l
+		c.ID = raw
+		logs[id] = &c
+	}
+	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, cas, nil, f.virtual.TimestampingAuthorities(), logs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,6 +321,57 @@ func (f *fulcio) keyless(t testing.TB, subject, issuer string, notBefore time.Ti
 			Payload: statement, PayloadType: inTotoPayloadType, Signatures: []*protodsse.Signature{{Sig: sig}},
 		}},
 	})
+}
+
+// keylessLogged signs statement with a certificate of the virtual CA and
+// logs it in the virtual Rekor, whose signed entry timestamp is the only
+// time the bundle carries.
+func (f *fulcio) keylessLogged(t testing.TB, subject, issuer string, statement []byte) []byte {
+	t.Helper()
+	// Logged within the certificate's ten minutes, with an inclusion proof
+	// (bundles from v0.2 on need one) and its signed entry timestamp.
+	e, err := f.virtual.AttestAtTime(subject, issuer, statement, time.Now().Add(time.Minute), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, _ := e.VerificationContent()
+	sc, _ := e.SignatureContent()
+	env := sc.EnvelopeContent().RawEnvelope()
+	tl, _ := e.TlogEntries()
+	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return marshalBundle(t, &protobundle.Bundle{
+		MediaType: BundleType,
+		VerificationMaterial: &protobundle.VerificationMaterial{
+			Content:     &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: vc.Certificate().Raw}},
+			TlogEntries: []*protorekor.TransparencyLogEntry{f.promised(t, tl[0].TransparencyLogEntry())},
+		},
+		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
+			Payload: payload, PayloadType: env.PayloadType, Signatures: []*protodsse.Signature{{Sig: sig}},
+		}},
+	})
+}
+
+// promised completes the virtual Rekor's entry as a bundle carries it:
+// its kind and its signed entry timestamp (the inclusion promise).
+func (f *fulcio) promised(t testing.TB, tle *protorekor.TransparencyLogEntry) *protorekor.TransparencyLogEntry {
+	t.Helper()
+	set, err := f.virtual.RekorSignPayload(tlog.RekorPayload{
+		LogID: hex.EncodeToString(tle.LogId.KeyId), IntegratedTime: tle.IntegratedTime, LogIndex: tle.LogIndex,
+		Body: base64.StdEncoding.EncodeToString(tle.CanonicalizedBody),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tle.KindVersion = &protorekor.KindVersion{Kind: "dsse", Version: "0.0.1"}
+	tle.InclusionPromise = &protorekor.InclusionPromise{SignedEntryTimestamp: set}
+	return tle
 }
 
 // pushReferrer attaches data as a referrer of host/repo@subject the way
