@@ -3,8 +3,13 @@
 // default) and cosign's older sha256-<hex>.sig / .att tags, against the
 // keys and the keyless trusted root and identities of ferry.yaml. Nothing
 // here reaches a transparency log or a timestamp authority: a keyless
-// certificate verifies only with a timestamp or log entry the bundle
-// carries and the trusted root vouches for.
+// certificate verifies only with an RFC 3161 timestamp or a Rekor entry
+// (signed entry timestamp, and the inclusion proof a v0.2+ bundle has)
+// that the signature carries and the trusted root's TSA or Rekor key
+// vouches for; never at the current time, so an expired certificate with no
+// such time is refused. SCTs are required when the trusted root lists CT
+// logs. A key signature needs no time at all (cosign sign --key
+// --tlog-upload=false makes none).
 package cosign
 
 import (
@@ -110,7 +115,9 @@ var _ trust.Verifier = (*Verifier)(nil)
 // certificate authority and a timestamp authority or transparency log, and
 // identities (required with the trusted root, and only with it) must each
 // name an issuer and a subject whose regular expressions compile. The
-// error names the file or identity and the reason.
+// error names the file or identity and the reason. Regular expressions
+// match as cosign's --certificate-identity-regexp do: unanchored, so
+// anchor them (^…$) to mean the whole value.
 func New(cfg *config.CosignTrust, reg Registry, opts ...Option) (*Verifier, error) {
 	if cfg == nil {
 		return nil, errors.New("cosign: no configuration")

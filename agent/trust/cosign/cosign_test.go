@@ -59,6 +59,8 @@ func TestVerify(t *testing.T) {
 	bundleSig, tagSig := good, good
 	bundleSig.Format, tagSig.Format = "bundle", "tag"
 	keyless := trust.Signature{Kind: trust.KindSigstore, Signer: ciID, Issuer: issuer, Format: "bundle"}
+	keylessTag := keyless
+	keylessTag.Format = "tag"
 	other := "sha256:" + strings.Repeat("ab", 32)
 
 	for _, tc := range []struct {
@@ -137,6 +139,50 @@ func TestVerify(t *testing.T) {
 			sign: func(t *testing.T, repo, d string) {
 				b := f.fulcio.keylessLogged(t, ciID, issuer, statementJSON(d, vulnType, vulnPredicate))
 				pushReferrer(t, f.host, repo, d, BundleType, tamper(t, b, "CVE-2024-0001", "CVE-2024-9999"))
+			},
+			wantProblems: []string{"keyless signature by ci@example.com", "does not verify"},
+		},
+		{
+			name: "tag keyless with a timestamp",
+			sign: func(t *testing.T, repo, d string) {
+				now := time.Now().Add(-time.Minute)
+				pushTag(t, f.host, repo, d, ".sig", f.fulcio.keylessTag(t, ciID, issuer, now, simpleSigningJSON(repo, d), nil, true))
+				pushTag(t, f.host, repo, d, ".att", f.fulcio.keylessTag(t, ciID, issuer, now, nil, statementJSON(d, vulnType, vulnPredicate), true))
+			},
+			wantSigs: []trust.Signature{keylessTag},
+			wantAtts: []string{trust.AttestVuln},
+		},
+		{
+			name: "tag keyless with a transparency log entry",
+			sign: func(t *testing.T, repo, d string) {
+				pushTag(t, f.host, repo, d, ".sig", f.fulcio.loggedTagSig(t, ciID, issuer, simpleSigningJSON(repo, d)))
+			},
+			wantSigs: []trust.Signature{keylessTag},
+		},
+		{
+			name: "tag keyless without a timestamp",
+			sign: func(t *testing.T, repo, d string) {
+				pushTag(t, f.host, repo, d, ".sig", f.fulcio.keylessTag(t, ciID, issuer, time.Now().Add(-2*time.Hour), simpleSigningJSON(repo, d), nil, false))
+			},
+			wantProblems: []string{".sig layer", "keyless signature by ci@example.com", "timestamp"},
+		},
+		{
+			name: "tag keyless of another identity and another digest",
+			sign: func(t *testing.T, repo, d string) {
+				now := time.Now().Add(-time.Minute)
+				pushTag(t, f.host, repo, d, ".sig",
+					f.fulcio.keylessTag(t, "mallory@example.com", issuer, now, simpleSigningJSON(repo, d), nil, true),
+					f.fulcio.keylessTag(t, ciID, issuer, now, simpleSigningJSON(repo, other), nil, true))
+				pushTag(t, f.host, repo, d, ".att", f.fulcio.keylessTag(t, ciID, issuer, now, nil, statementJSON(other, vulnType, vulnPredicate), true))
+			},
+			wantProblems: []string{"mallory@example.com", "certificate identity"},
+		},
+		{
+			name: "tag keyless tampered",
+			sign: func(t *testing.T, repo, d string) {
+				l := f.fulcio.loggedTagSig(t, ciID, issuer, simpleSigningJSON(repo, d))
+				l.data = []byte(strings.Replace(string(l.data), `"optional":null`, `"optional":{}`, 1))
+				pushTag(t, f.host, repo, d, ".sig", l)
 			},
 			wantProblems: []string{"keyless signature by ci@example.com", "does not verify"},
 		},

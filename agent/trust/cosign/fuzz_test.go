@@ -66,16 +66,22 @@ func FuzzVerifyArtifact(f *testing.F) {
 	f.Add(fu.keyless(f, ciID, issuer, fu.rootCert.NotBefore, st, false))
 	f.Add(attLayer(f, other, st).data)
 	f.Add(simpleSigningJSON("x", img.Digest))
+	f.Add([]byte(`{"SignedEntryTimestamp":"eA==","Payload":{"body":"e30=","integratedTime":1,"logIndex":0,"logID":"00"}}`))
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var res trust.Result
 		v.verifyBundle(img, registry.Artifact{Digest: "sha256:00", Data: data}, &res)
 		v.verifySigLayer(img, "t.sig", registry.Layer{MediaType: simpleSigningType, Data: data, Annotations: map[string]string{sigAnnotation: b64(data)}}, &res)
 		v.verifyAttLayer(img, "t.att", registry.Layer{MediaType: dsseLayerType, Data: data, Annotations: map[string]string{}}, &res)
+		// Keyless in the tag format: the annotations are the registry's too.
+		keyless := map[string]string{sigAnnotation: b64(data), certAnnotation: string(data), rekorAnnotation: string(data), tsaAnnotation: string(data)}
+		v.verifySigLayer(img, "t.sig", registry.Layer{MediaType: simpleSigningType, Data: data, Annotations: keyless}, &res)
+		v.verifyAttLayer(img, "t.att", registry.Layer{MediaType: dsseLayerType, Data: data, Annotations: keyless}, &res)
 		if len(res.Signatures)+len(res.Attestations) > 0 {
 			t.Fatalf("fuzzed bytes verified: %+v", res)
 		}
-		if len(res.Problems) != 3 {
-			t.Fatalf("%d problems for 3 refusals: %q", len(res.Problems), res.Problems)
+		if len(res.Problems) != 5 {
+			t.Fatalf("%d problems for 5 refusals: %q", len(res.Problems), res.Problems)
 		}
 	})
 }

@@ -369,7 +369,14 @@ func (f *fulcio) promised(t testing.TB, tle *protorekor.TransparencyLogEntry) *p
 	if err != nil {
 		t.Fatal(err)
 	}
-	tle.KindVersion = &protorekor.KindVersion{Kind: "dsse", Version: "0.0.1"}
+	var kv struct {
+		Kind       string `json:"kind"`
+		APIVersion string `json:"apiVersion"`
+	}
+	if err := json.Unmarshal(tle.CanonicalizedBody, &kv); err != nil {
+		t.Fatal(err)
+	}
+	tle.KindVersion = &protorekor.KindVersion{Kind: kv.Kind, Version: kv.APIVersion}
 	tle.InclusionPromise = &protorekor.InclusionPromise{SignedEntryTimestamp: set}
 	return tle
 }
@@ -481,3 +488,68 @@ func attLayer(t testing.TB, s signer, statement []byte) tagLayer {
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// keylessTag is a keyless .sig layer (payload non-nil) or .att layer
+// (statement non-nil) in cosign's tag format: the signature and the
+// certificate in annotations, with the timestamp authority's timestamp
+// when withTimestamp.
+func (f *fulcio) keylessTag(t testing.TB, subject, issuer string, notBefore time.Time, payload, statement []byte, withTimestamp bool) tagLayer {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.GenerateLeafCert(subject, issuer, notBefore, k, f.interm, f.intKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l tagLayer
+	var sig []byte
+	if payload != nil {
+		sig = signer{k}.sign(t, payload)
+		l = tagLayer{simpleSigningType, payload, map[string]string{sigAnnotation: b64(sig)}}
+	} else {
+		l = attLayer(t, signer{k}, statement)
+		var env dsse.Envelope
+		_ = json.Unmarshal(l.data, &env)
+		sig, _ = base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
+	}
+	l.annotations[certAnnotation] = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}))
+	if withTimestamp {
+		ts, err := f.virtual.TimestampResponse(sig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := json.Marshal(map[string][]byte{"SignedRFC3161Timestamp": ts})
+		l.annotations[tsaAnnotation] = string(a)
+	}
+	return l
+}
+
+// loggedTagSig is a keyless .sig layer whose only time is the virtual
+// Rekor's entry (a hashedrekord with its signed entry timestamp), as
+// cosign v2 writes one by default.
+func (f *fulcio) loggedTagSig(t testing.TB, subject, issuer string, payload []byte) tagLayer {
+	t.Helper()
+	e, err := f.virtual.SignAtTime(subject, issuer, payload, time.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, _ := e.VerificationContent()
+	sc, _ := e.SignatureContent()
+	tl, _ := e.TlogEntries()
+	tle := f.promised(t, tl[0].TransparencyLogEntry())
+	rb := map[string]any{
+		"SignedEntryTimestamp": tle.InclusionPromise.SignedEntryTimestamp,
+		"Payload": map[string]any{
+			"body": base64.StdEncoding.EncodeToString(tle.CanonicalizedBody), "integratedTime": tle.IntegratedTime,
+			"logIndex": tle.LogIndex, "logID": hex.EncodeToString(tle.LogId.KeyId),
+		},
+	}
+	a, _ := json.Marshal(rb)
+	return tagLayer{simpleSigningType, payload, map[string]string{
+		sigAnnotation:   b64(sc.Signature()),
+		certAnnotation:  string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: vc.Certificate().Raw})),
+		rekorAnnotation: string(a),
+	}}
+}

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
+	"github.com/sigstore/sigstore-go/pkg/verify"
 
 	"github.com/ferry-dev/ferry/agent/registry"
 	"github.com/ferry-dev/ferry/agent/trust"
@@ -36,12 +38,18 @@ func (v *Verifier) verifySigLayer(img trust.Image, tag string, l registry.Layer,
 		problem("signature annotation is not base64: %v", err)
 		return
 	}
-	k := v.keyFor(sig, l.Data)
-	if k == nil {
-		v.tagUnverified(l, problem)
+	var s trust.Signature
+	if k := v.keyFor(sig, l.Data); k != nil {
+		s = trust.Signature{Kind: trust.KindCosign, Signer: k.fingerprint, Key: k.path, Format: "tag"}
+	} else if _, keyless := l.Annotations[certAnnotation]; keyless {
+		var ok bool
+		if s, ok = v.verifyTagKeyless(l, sig, l.Data, nil, verify.WithArtifact(bytes.NewReader(l.Data)), problem); !ok {
+			return
+		}
+	} else {
+		v.tagUnverified(problem)
 		return
 	}
-	s := trust.Signature{Kind: trust.KindCosign, Signer: k.fingerprint, Key: k.path, Format: "tag"}
 	d, err := parseSimpleSigning(l.Data)
 	if err != nil {
 		problem("signed by %s: %v", s, err)
@@ -83,11 +91,28 @@ func (v *Verifier) verifyAttLayer(img trust.Image, tag string, l registry.Layer,
 			break
 		}
 	}
-	if k == nil {
-		v.tagUnverified(l, problem)
+	var s trust.Signature
+	if k != nil {
+		s = trust.Signature{Kind: trust.KindCosign, Signer: k.fingerprint, Key: k.path, Format: "tag"}
+	} else if _, keyless := l.Annotations[certAnnotation]; keyless {
+		pe := &protodsse.Envelope{Payload: payload, PayloadType: env.PayloadType}
+		for _, es := range env.Signatures {
+			sig, err := base64.StdEncoding.DecodeString(es.Sig)
+			if err != nil {
+				problem("DSSE signature is not base64: %v", err)
+				return
+			}
+			pe.Signatures = append(pe.Signatures, &protodsse.Signature{Sig: sig, Keyid: es.KeyID})
+		}
+		var ok bool
+		// The statement's subject is checked below.
+		if s, ok = v.verifyTagKeyless(l, nil, nil, pe, verify.WithoutArtifactUnsafe(), problem); !ok {
+			return
+		}
+	} else {
+		v.tagUnverified(problem)
 		return
 	}
-	s := trust.Signature{Kind: trust.KindCosign, Signer: k.fingerprint, Key: k.path, Format: "tag"}
 	st, err := parseStatement(env.PayloadType, payload)
 	if err != nil {
 		problem("signed by %s: %v", s, err)
@@ -139,12 +164,25 @@ func (v *Verifier) keyFor(sig, msg []byte) *key {
 	return nil
 }
 
-// tagUnverified says why a tag layer verified with no key.
-func (v *Verifier) tagUnverified(l registry.Layer, problem func(string, ...any)) {
-	if _, ok := l.Annotations[certAnnotation]; ok {
-		problem("keyless signature in cosign's tag format, which is verified only in a sigstore bundle (cosign sign --new-bundle-format)")
-		return
+// verifyTagKeyless verifies a tag layer's keyless signature: its
+// certificate annotation, and the Rekor entry or RFC 3161 timestamp
+// annotations that give the certificate a time, as a sigstore bundle.
+func (v *Verifier) verifyTagKeyless(l registry.Layer, sig, payload []byte, env *protodsse.Envelope, artifact verify.ArtifactPolicyOption, problem func(string, ...any)) (trust.Signature, bool) {
+	b, err := tagBundle(l, sig, payload, env)
+	if err != nil {
+		problem("keyless signature: %v", err)
+		return trust.Signature{}, false
 	}
+	s, vr := v.verifyKeyless(b, artifact, problem)
+	if vr == nil {
+		return trust.Signature{}, false
+	}
+	s.Format = "tag"
+	return s, true
+}
+
+// tagUnverified says why a tag layer's signature verified with no key.
+func (v *Verifier) tagUnverified(problem func(string, ...any)) {
 	if len(v.keys) == 0 {
 		problem("signed with a key, and no cosign keys are configured")
 		return
