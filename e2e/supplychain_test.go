@@ -68,16 +68,6 @@ func markedLines(t *testing.T, file, marker string) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
-// cosignCLI is the real cosign the Makefile builds (e2e/cosign/build.sh).
-func cosignCLI(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("FERRY_COSIGN")
-	if bin == "" {
-		t.Fatal("FERRY_COSIGN is not set: run `make e2e-setup` (e2e/cosign/build.sh builds cosign once) and `make e2e`")
-	}
-	return bin
-}
-
 // cosignKeyPair runs `cosign generate-key-pair` in dir and returns the
 // private and public key files.
 func cosignKeyPair(t *testing.T, cosign, dir, password string) (priv, pub string) {

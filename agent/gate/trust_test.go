@@ -17,7 +17,9 @@ import (
 // fixedTrust verifies every digest to the same result.
 type fixedTrust trust.Result
 
-func (f fixedTrust) Verify(context.Context, trust.Image) (trust.Result, error) { return trust.Result(f), nil }
+func (f fixedTrust) Verify(context.Context, trust.Image) (trust.Result, error) {
+	return trust.Result(f), nil
+}
 
 var ciKey = trust.Signature{Kind: trust.KindCosign, Signer: "SHA256:ci", Key: "/etc/ferry/cosign.pub", Format: "bundle"}
 
@@ -101,7 +103,9 @@ func TestDecideVerifiedApp(t *testing.T) {
 				if prov["builder"] != tt.wantBuilder {
 					t.Errorf("provenance builder %v, want %s", prov["builder"], tt.wantBuilder)
 				}
-				if !slices.ContainsFunc(d.Evidence, func(e string) bool { return strings.HasPrefix(e, "attestation slsaprovenance signed by cosign SHA256:ci") }) {
+				if !slices.ContainsFunc(d.Evidence, func(e string) bool {
+					return strings.HasPrefix(e, "attestation slsaprovenance signed by cosign SHA256:ci")
+				}) {
 					t.Errorf("evidence %q lacks the provenance line", d.Evidence)
 				}
 			}

@@ -64,7 +64,7 @@ func (h *swapManifest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.next.ServeHTTP(w, r)
 }
 
-func TestReferrersUpTo(t *testing.T) {
+func TestReferrersUpToBoundsFetches(t *testing.T) {
 	for _, mode := range []string{"referrers API", "tag fallback"} {
 		t.Run(mode, func(t *testing.T) {
 			var host string

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -40,7 +41,15 @@ type Artifact struct {
 	// the envelope format: application/jose+json or application/cose).
 	MediaType string
 	Data      []byte
+	// Err, set by ReferrersUpTo only, says why this listed artifact could
+	// not be read (ErrBadArtifact, ErrTooLarge); only Digest is set then.
+	// One malformed referrer anyone could push must not hide the others.
+	Err error
 }
+
+// ErrBadArtifact marks a referrer whose manifest or layer is malformed:
+// the registry answered, with something that is not a readable artifact.
+var ErrBadArtifact = errors.New("malformed artifact")
 
 // Referrers returns the artifacts that name repo@digest as their subject and
 // whose artifact type (or, for older artifacts, config media type) is one of
@@ -59,20 +68,21 @@ func (c *Client) Referrers(ctx context.Context, repo, digest string, artifactTyp
 	}
 	ctx, cancel := c.lookup(ctx)
 	defer cancel()
-	arts, _, err := c.referrers(withBlobLimit(ctx, maxBytes), subject, artifactTypes, maxBytes, 0)
+	arts, _, err := c.referrers(withBlobLimit(ctx, maxBytes), subject, artifactTypes, maxBytes, 0, false)
 	if err != nil {
 		return nil, fmt.Errorf("referrers of %s@%s: %w", repo, digest, withCtxErr(ctx, err))
 	}
 	return arts, nil
 }
 
-// ReferrersUpTo is Referrers fetching at most maxCount referrer manifests
-// (in the registry's listing order; the result sorted as Referrers sorts),
-// so that a subject with thousands of referrers costs at most maxCount
-// fetches. A fetched manifest of another type counts too. unread counts the
-// listed referrers of a wanted (or unlisted) type left unfetched.
-// maxCount <= 0 fetches them all.
-func (c *Client) ReferrersUpTo(ctx context.Context, repo, digest string, artifactTypes []string, maxBytes int64, maxCount int, insecure bool) (arts []Artifact, unread int, err error) {
+// ReferrersUpTo is Referrers keeping at most maxCount artifacts, taken
+// newest first by the created annotation the listing shows (undated ones
+// last), so a registry listing thousands of referrers costs at most
+// maxCount blob reads of at most maxBytes (and manifest reads within the
+// lookup timeout). more counts the listings left unread once maxCount
+// were kept: those listed with a wanted type, or with none (some of those
+// may be of another type). maxCount <= 0 means no limit.
+func (c *Client) ReferrersUpTo(ctx context.Context, repo, digest string, artifactTypes []string, maxBytes int64, maxCount int, insecure bool) (arts []Artifact, more int, err error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxArtifactBytes
 	}
@@ -82,14 +92,18 @@ func (c *Client) ReferrersUpTo(ctx context.Context, repo, digest string, artifac
 	}
 	ctx, cancel := c.lookup(ctx)
 	defer cancel()
-	arts, unread, err = c.referrers(withBlobLimit(ctx, maxBytes), subject, artifactTypes, maxBytes, maxCount)
+	arts, more, err = c.referrers(withBlobLimit(ctx, maxBytes), subject, artifactTypes, maxBytes, maxCount, true)
 	if err != nil {
 		return nil, 0, fmt.Errorf("referrers of %s@%s: %w", repo, digest, withCtxErr(ctx, err))
 	}
-	return arts, unread, nil
+	return arts, more, nil
 }
 
-func (c *Client) referrers(ctx context.Context, subject name.Digest, want []string, maxBytes int64, maxCount int) ([]Artifact, int, error) {
+// referrers reads the listed referrers of wanted types. maxCount > 0
+// bounds the manifests fetched (of any type: a listing may not say), the
+// newest listed first. With tolerate, a malformed or oversized artifact is
+// returned with its Err instead of failing the whole call.
+func (c *Client) referrers(ctx context.Context, subject name.Digest, want []string, maxBytes int64, maxCount int, tolerate bool) ([]Artifact, int, error) {
 	opts := c.options(ctx)
 	// One puller for all requests, so the registry ping and token exchange
 	// happen once.
@@ -107,21 +121,34 @@ func (c *Client) referrers(ctx context.Context, subject name.Digest, want []stri
 	if err != nil {
 		return nil, 0, err
 	}
-	var out []Artifact
-	unread, fetched := 0, 0
+	var listed []v1.Descriptor
 	for _, d := range im.Manifests {
 		// Some registries list the config media type instead of the
 		// artifactType (ggcr's own does), so an empty-config listing is
 		// decided by the manifest itself.
-		if listed := d.ArtifactType; listed != "" && listed != string(types.OCIEmptyJSON) && !wanted(want, listed) {
+		if typ := d.ArtifactType; typ != "" && typ != string(types.OCIEmptyJSON) && !wanted(want, typ) {
 			continue
 		}
-		if maxCount > 0 && fetched == maxCount {
-			unread++
-			continue
+		listed = append(listed, d)
+	}
+	if maxCount > 0 {
+		// Newest first as listed, so the cap drops the oldest.
+		slices.SortStableFunc(listed, func(a, b v1.Descriptor) int {
+			return newestFirst(parseCreated(a.Annotations), parseCreated(b.Annotations))
+		})
+	}
+	more := 0
+	var out []Artifact
+	for i, d := range listed {
+		if maxCount > 0 && i == maxCount {
+			more = len(listed) - i
+			break
 		}
-		fetched++
 		a, ok, err := c.fetchArtifact(ctx, p, subject.Context().Digest(d.Digest.String()), want, maxBytes)
+		if err != nil && tolerate && ctx.Err() == nil && (errors.Is(err, ErrBadArtifact) || errors.Is(err, ErrTooLarge)) {
+			out = append(out, Artifact{ArtifactType: d.ArtifactType, Digest: d.Digest.String(), Annotations: map[string]string{}, Err: err})
+			continue
+		}
 		if err != nil {
 			return nil, 0, fmt.Errorf("artifact %s: %w", d.Digest, err)
 		}
@@ -133,18 +160,23 @@ func (c *Client) referrers(ctx context.Context, subject name.Digest, want []stri
 		}
 	}
 	slices.SortFunc(out, func(a, b Artifact) int {
-		if a.Created.IsZero() != b.Created.IsZero() {
-			if a.Created.IsZero() {
-				return 1
-			}
-			return -1
-		}
-		if c := b.Created.Compare(a.Created); c != 0 {
+		if c := newestFirst(a.Created, b.Created); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.Digest, b.Digest)
 	})
-	return out, unread, nil
+	return out, more, nil
+}
+
+// newestFirst orders times newest first, zero times last.
+func newestFirst(a, b time.Time) int {
+	if a.IsZero() != b.IsZero() {
+		if a.IsZero() {
+			return 1
+		}
+		return -1
+	}
+	return b.Compare(a)
 }
 
 // fetchArtifact reads the manifest at ref and, when its type is wanted, its
@@ -156,14 +188,14 @@ func (c *Client) fetchArtifact(ctx context.Context, p *remote.Puller, ref name.D
 	}
 	var m v1.Manifest
 	if err := json.Unmarshal(desc.Manifest, &m); err != nil {
-		return Artifact{}, false, fmt.Errorf("parse manifest: %w", err)
+		return Artifact{}, false, fmt.Errorf("%w: parse manifest: %w", ErrBadArtifact, err)
 	}
 	typ := cmp.Or(m.ArtifactType, string(m.Config.MediaType))
 	if !wanted(want, typ) {
 		return Artifact{}, false, nil
 	}
 	if len(m.Layers) == 0 {
-		return Artifact{}, false, fmt.Errorf("artifact of type %s has no layers", typ)
+		return Artifact{}, false, fmt.Errorf("%w: artifact of type %s has no layers", ErrBadArtifact, typ)
 	}
 	blob := m.Layers[0]
 	if blob.Size > maxBytes {
@@ -185,7 +217,7 @@ func (c *Client) fetchArtifact(ctx context.Context, p *remote.Puller, ref name.D
 		return Artifact{}, false, fmt.Errorf("read layer %s: %w", blob.Digest, err)
 	}
 	if int64(len(data)) != blob.Size {
-		return Artifact{}, false, fmt.Errorf("layer %s is %d bytes, its descriptor says %d", blob.Digest, len(data), blob.Size)
+		return Artifact{}, false, fmt.Errorf("%w: layer %s is %d bytes, its descriptor says %d", ErrBadArtifact, blob.Digest, len(data), blob.Size)
 	}
 	anns := m.Annotations
 	if anns == nil {

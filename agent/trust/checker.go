@@ -3,6 +3,7 @@ package trust
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -96,6 +97,14 @@ func verifyAll(ctx context.Context, vs []Verifier, img Image) (Result, error) {
 		}
 		all.Merge(r)
 	}
+	// One signer found twice (cosign's bundle and tag formats, two
+	// verifiers) is one signer to the policies and the trailers.
+	seen := map[string]bool{}
+	all.Signatures = slices.DeleteFunc(all.Signatures, func(s Signature) bool {
+		dup := seen[s.String()]
+		seen[s.String()] = true
+		return dup
+	})
 	return all, nil
 }
 

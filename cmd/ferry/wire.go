@@ -22,6 +22,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/pullrequest"
 	"github.com/ferry-dev/ferry/agent/registry"
 	"github.com/ferry-dev/ferry/agent/trust"
+	"github.com/ferry-dev/ferry/agent/trust/cosign"
 	"github.com/ferry-dev/ferry/agent/trust/notation"
 	"github.com/ferry-dev/ferry/agent/webhook"
 	"github.com/ferry-dev/ferry/analysis"
@@ -349,6 +350,13 @@ func trustChecker(p *config.Pipeline, reg *registry.Client) (agent.Trust, error)
 		v := app.Verify
 		if v == nil {
 			continue
+		}
+		if v.Cosign != nil {
+			cv, err := cosign.New(v.Cosign, reg)
+			if err != nil {
+				return nil, fmt.Errorf("apps %s verify.cosign: %w", app.Name, err)
+			}
+			byApp[app.Name] = append(byApp[app.Name], cv)
 		}
 		if v.Notation != nil {
 			nv, err := notation.New(v.Notation, reg)

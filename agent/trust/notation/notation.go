@@ -149,7 +149,8 @@ func (v *Verifier) Verify(ctx context.Context, img trust.Image) (trust.Result, e
 	arts, unread, err := v.reg.ReferrersUpTo(ctx, img.Repo, img.Digest, []string{ArtifactType}, MaxEnvelopeBytes, MaxSignatures, img.Insecure)
 	if err != nil {
 		if errors.Is(err, registry.ErrTooLarge) && ctx.Err() == nil {
-			// The registry answered, with more than ferry reads: refused.
+			// The registry answered, with more than ferry reads (a listing
+			// too large): refused.
 			res.Problems = append(res.Problems, printable(fmt.Sprintf("Notation signatures not read: %v", err)))
 			return res, nil
 		}
@@ -171,6 +172,12 @@ func (v *Verifier) Verify(ctx context.Context, img trust.Image) (trust.Result, e
 	for _, a := range arts {
 		if err := ctx.Err(); err != nil {
 			return trust.Result{}, err
+		}
+		if a.Err != nil {
+			// Unreadable, not unsigned: a garbage referrer anyone can push
+			// must not keep a good signature from counting.
+			res.Problems = append(res.Problems, printable(fmt.Sprintf("Notation signature %s: not read: %v", short(a.Digest), a.Err)))
+			continue
 		}
 		sig, problem := v.verifyOne(ctx, a, target, policy, level, opts)
 		if problem != "" {
