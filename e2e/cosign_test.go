@@ -29,7 +29,7 @@ func cosignCLI(t *testing.T) string {
 }
 
 // runCosign runs the cosign CLI offline in dir: no TUF, no Rekor, no TSA.
-func runCosign(t *testing.T, bin, dir string, args ...string) string {
+func runCosign(t testing.TB, bin, dir string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
