@@ -31,7 +31,9 @@ func TestSignedCommitsVerifyWithGit(t *testing.T) {
 	}
 	cases := map[string]tc{
 		"ssh": {signer: sshSigner, trust: gitsig.Signers{SSH: allowed},
-			verify: func(dir, commit string) error { return gitsigtest.VerifySSH(t, dir, commit, "ferry@example.com "+ssh.Public) }},
+			verify: func(dir, commit string) error {
+				return gitsigtest.VerifySSH(t, dir, commit, "ferry@example.com "+ssh.Public)
+			}},
 	}
 	if gitsigtest.HaveGPG() {
 		key := gitsigtest.NewGPGKey(t, "ferry <ferry@example.com>", "s3cret")
