@@ -145,13 +145,13 @@ func TestParseAllowedSignersErrors(t *testing.T) {
 	t.Parallel()
 	const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 	cases := map[string]string{
-		"a@b " + key + "\nbroken":                      "allowed_signers:2: no public key",
-		`a@b namespaces=git ` + key:                    "allowed_signers:1: option namespaces: the value must be in double quotes",
-		`a@b valid-before="2020" ` + key:               "allowed_signers:1: option valid-before",
-		`a@b cert-authority ` + key:                    "cert-authority is not supported",
-		`a@b foo="x" ` + key:                           `unknown option "foo"`,
-		"a@b ssh-ed25519 notbase64":                    "allowed_signers:1: public key",
-		`a@b namespaces="git ` + key:                   "unterminated quote",
+		"a@b " + key + "\nbroken":                     "allowed_signers:2: no public key",
+		`a@b namespaces=git ` + key:                   "allowed_signers:1: option namespaces: the value must be in double quotes",
+		`a@b valid-before="2020" ` + key:              "allowed_signers:1: option valid-before",
+		`a@b cert-authority ` + key:                   "cert-authority is not supported",
+		`a@b foo="x" ` + key:                          `unknown option "foo"`,
+		"a@b ssh-ed25519 notbase64":                   "allowed_signers:1: public key",
+		`a@b namespaces="git ` + key:                  "unterminated quote",
 		"# comment\n\n  \n" + `a@b nope="1",x ` + key: "allowed_signers:4:",
 	}
 	for in, want := range cases {
