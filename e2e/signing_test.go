@@ -182,4 +182,3 @@ func TestUnsignedManualPromotion(t *testing.T) {
 		})
 	}
 }
-
