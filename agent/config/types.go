@@ -60,8 +60,8 @@ type Git struct {
 }
 
 // Signing names ferry's commit-signing key: exactly one of an SSH key
-// file or an armored OpenPGP key file (with its passphrase file when the
-// key is encrypted).
+// file or an armored OpenPGP key file, with a passphrase file when the key
+// is encrypted.
 type Signing struct {
 	SSHKeyFile     string `yaml:"sshKeyFile,omitempty"`
 	OpenPGPKeyFile string `yaml:"openpgpKeyFile,omitempty"`

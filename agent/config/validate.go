@@ -89,8 +89,6 @@ func (p *Pipeline) validateCommitSigning(ps *problems) {
 			ps.add("git.signing", "names no key; set sshKeyFile or openpgpKeyFile")
 		case sg.SSHKeyFile != "" && sg.OpenPGPKeyFile != "":
 			ps.add("git.signing", "set one of sshKeyFile and openpgpKeyFile, not both")
-		case sg.PassphraseFile != "" && sg.OpenPGPKeyFile == "":
-			ps.add("git.signing.passphraseFile", "only for openpgpKeyFile (an SSH signing key must be unencrypted)")
 		}
 	}
 	vc := p.Git.VerifyCommits

@@ -16,7 +16,7 @@ import (
 func TestSignedCommitsVerifyWithGit(t *testing.T) {
 	t.Parallel()
 	ssh := gitsigtest.NewSSHKey(t, "ferry@example.com")
-	sshSigner, err := gitsig.LoadSSHSigner(ssh.Private)
+	sshSigner, err := gitsig.LoadSSHSigner(ssh.Private, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func TestSignaturesTrustChain(t *testing.T) {
 	p.commit(&alice, map[string]string{signersFile: signerLine("alice@example.com", alice) + signerLine("bob@example.com", bob)})
 	byBob := p.commit(&bob, map[string]string{"overlays/dev/kustomization.yaml": "b\n"})
 
-	signer, err := gitsig.LoadSSHSigner(ferryKey.Private)
+	signer, err := gitsig.LoadSSHSigner(ferryKey.Private, "")
 	if err != nil {
 		t.Fatal(err)
 	}

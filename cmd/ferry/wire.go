@@ -185,7 +185,7 @@ func commitSigner(p *config.Pipeline) (gitsig.Signer, error) {
 	case sg == nil:
 		return nil, nil
 	case sg.SSHKeyFile != "":
-		s, err := gitsig.LoadSSHSigner(sg.SSHKeyFile)
+		s, err := gitsig.LoadSSHSigner(sg.SSHKeyFile, sg.PassphraseFile)
 		if err != nil {
 			return nil, fmt.Errorf("git.signing: %w", err)
 		}

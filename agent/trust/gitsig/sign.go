@@ -40,23 +40,46 @@ type SSHSigner struct {
 	signer ssh.Signer
 }
 
-// LoadSSHSigner reads an unencrypted OpenSSH private key. Errors name the
-// file and the reason, never the key.
-func LoadSSHSigner(file string) (*SSHSigner, error) {
+// LoadSSHSigner reads an OpenSSH private key; passphraseFile ("" for
+// none) unlocks an encrypted one. Errors name the files and the reason,
+// never the key or the passphrase.
+func LoadSSHSigner(file, passphraseFile string) (*SSHSigner, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("ssh signing key: %w", err) // *PathError: op, path and cause
 	}
+	pass, err := readPassphrase(passphraseFile)
+	if err != nil {
+		return nil, err
+	}
 	s, err := ssh.ParsePrivateKey(data)
 	var missing *ssh.PassphraseMissingError
-	switch {
-	case errors.As(err, &missing):
-		return nil, fmt.Errorf("ssh signing key %s: the key is encrypted; ferry needs an unencrypted key file (keep it readable only by ferry)", file)
-	case err != nil:
+	if errors.As(err, &missing) {
+		if pass == nil {
+			return nil, fmt.Errorf("ssh signing key %s: the key is encrypted and no passphraseFile is given", file)
+		}
+		if s, err = ssh.ParsePrivateKeyWithPassphrase(data, pass); err != nil {
+			return nil, fmt.Errorf("ssh signing key %s: cannot unlock it with the passphrase in %s", file, passphraseFile)
+		}
+	}
+	if err != nil {
 		// x/crypto's parse errors describe the format, not the content.
 		return nil, fmt.Errorf("ssh signing key %s: not an SSH private key: %v", file, err)
 	}
 	return &SSHSigner{signer: s}, nil
+}
+
+// readPassphrase reads a passphrase file without its final newline; nil
+// when none is named.
+func readPassphrase(file string) ([]byte, error) {
+	if file == "" {
+		return nil, nil
+	}
+	p, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("signing key passphrase: %w", err)
+	}
+	return bytes.TrimRight(p, "\r\n"), nil
 }
 
 // NewSSHSigner wraps a signer (tests, a key held elsewhere).
@@ -103,13 +126,9 @@ func LoadOpenPGPSigner(keyFile, passphraseFile string) (*OpenPGPSigner, error) {
 	if e.PrivateKey == nil {
 		return nil, fmt.Errorf("openpgp signing key %s: holds a public key only; export the secret key (gpg --armor --export-secret-keys)", keyFile)
 	}
-	var pass []byte
-	if passphraseFile != "" {
-		p, err := os.ReadFile(passphraseFile)
-		if err != nil {
-			return nil, fmt.Errorf("openpgp passphrase: %w", err)
-		}
-		pass = bytes.TrimRight(p, "\r\n")
+	pass, err := readPassphrase(passphraseFile)
+	if err != nil {
+		return nil, err
 	}
 	if encrypted(e) {
 		if pass == nil {

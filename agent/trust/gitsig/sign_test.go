@@ -37,12 +37,25 @@ func TestLoadSignerErrors(t *testing.T) {
 			}
 		}
 	}
-	_, err := gitsig.LoadSSHSigner(filepath.Join(dir, "missing"))
+	_, err := gitsig.LoadSSHSigner(filepath.Join(dir, "missing"), "")
 	check(err, "missing", "no such file")
-	_, err = gitsig.LoadSSHSigner(enc)
-	check(err, enc, "encrypted")
-	_, err = gitsig.LoadSSHSigner(junk)
+	_, err = gitsig.LoadSSHSigner(enc, "")
+	check(err, enc, "encrypted and no passphraseFile")
+	_, err = gitsig.LoadSSHSigner(junk, "")
 	check(err, junk, "not an SSH private key")
+	sshWrong := filepath.Join(dir, "ssh-wrong")
+	if err := os.WriteFile(sshWrong, []byte("hunter2-nope\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = gitsig.LoadSSHSigner(enc, sshWrong)
+	check(err, enc, "cannot unlock")
+	sshRight := filepath.Join(dir, "ssh-right")
+	if err := os.WriteFile(sshRight, []byte("hunter2-pass\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gitsig.LoadSSHSigner(enc, sshRight); err != nil {
+		t.Fatalf("encrypted SSH key with its passphrase: %v", err)
+	}
 	_, err = gitsig.LoadOpenPGPSigner(junk, "")
 	check(err, junk, "not an armored OpenPGP key")
 	if !gitsigtest.HaveGPG() {
