@@ -121,6 +121,21 @@ func setDev(t *testing.T, from, to, fromDigest, toDigest string) func(dir string
 	}
 }
 
+// signedByPolicy warns with what input.current.signed_by holds, and
+// denies a move whose current version comes without it.
+const signedByPolicy = `package ferry.promotion
+
+deny contains "input.current.signed_by is missing" if {
+	input.current
+	not input.current.signed_by
+}
+
+warn contains msg if {
+	s := input.current.signed_by
+	msg := sprintf("signed_by verified=%v signer=%s key=%s commit=%s", [s.verified, object.get(s, "signer", ""), object.get(s, "key", ""), s.commit])
+}
+`
+
 // TestUnsignedManualPromotion: a person's unsigned change of dev's version
 // is not promoted to qa under verifyCommits require (the plan names the
 // commit, its author and why), while a change signed by an allowed signer
@@ -134,7 +149,8 @@ func TestUnsignedManualPromotion(t *testing.T) {
 			d100 := reg.push(t, "shop/checkout", "1.0.0")
 			fleet := signedFleet(t, reg.host, "{sshKeyFile: "+ferryKey.Private+"}",
 				"{mode: "+mode+", allowedSigners: .ferry/allowed_signers}",
-				map[string]string{".ferry/allowed_signers": "# people who may set versions by hand\nalice@example.com " + alice.Public + "\n"})
+				map[string]string{".ferry/allowed_signers": "# people who may set versions by hand\nalice@example.com " + alice.Public + "\n",
+					"policies/signed_by.rego": signedByPolicy})
 			work := t.TempDir()
 			run := func() string {
 				t.Helper()
@@ -175,7 +191,11 @@ func TestUnsignedManualPromotion(t *testing.T) {
 			// Signed by an allowed signer, the same kind of change moves on.
 			d120 := reg.push(t, "shop/checkout", "1.2.0")
 			personCommit(t, fleet, &alice, "hand-promote 1.2.0 to dev", setDev(t, "1.1.0", "1.2.0", d110, d120))
-			run()
+			out = run()
+			// The policies saw who signed qa's current version: ferry's own commit.
+			if !strings.Contains(out, "signed_by verified=true signer=ferry@example.com key=SHA256:") {
+				t.Errorf("the policy did not see input.current.signed_by:\n%s", out)
+			}
 			if qa := fleet.show(t, "overlays/qa/kustomization.yaml"); !strings.Contains(qa, "newTag: 1.2.0") {
 				t.Fatalf("require: alice's signed version did not move to qa:\n%s", qa)
 			}
