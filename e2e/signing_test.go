@@ -202,3 +202,26 @@ func TestUnsignedManualPromotion(t *testing.T) {
 		})
 	}
 }
+
+// TestBadSigningKey: a signing key ferry cannot use stops it at start,
+// naming the file and the reason, never the key.
+func TestBadSigningKey(t *testing.T) {
+	reg := startRegistry(t, "", "")
+	dir := t.TempDir()
+	enc := filepath.Join(dir, "id_enc")
+	gitsigtest.Run(t, "", nil, "ssh-keygen", "-q", "-t", "ed25519", "-N", "s3cret-passphrase", "-f", enc)
+	junk := writeFile(t, filepath.Join(dir, "junk"), "not a key\n")
+	for key, want := range map[string]string{enc: "the key is encrypted and no passphraseFile is given", junk: "not an SSH private key"} {
+		fleet := signedFleet(t, reg.host, "{sshKeyFile: "+key+"}", "{mode: off}", nil)
+		out, code := runFerry(t, "run", "--once", "--config", fleet.url, "--work-dir", t.TempDir())
+		if code == 0 || !strings.Contains(out, key) || !strings.Contains(out, want) {
+			t.Errorf("exit %d, want an error naming %s and %q:\n%s", code, key, want, out)
+		}
+		if strings.Contains(out, "PRIVATE KEY") || strings.Contains(out, "s3cret") {
+			t.Errorf("the output shows a secret:\n%s", out)
+		}
+		if strings.Contains(fleet.git(t, "log", "--format=%s", "main"), "promote") {
+			t.Error("ferry promoted without its signing key")
+		}
+	}
+}
