@@ -104,3 +104,17 @@ func FuzzParseAllowedSigners(f *testing.F) {
 		}
 	})
 }
+
+// FuzzVerify: any gpgsig header a person pushes is an answer, never a panic.
+func FuzzVerify(f *testing.F) {
+	f.Add([]byte("tree x\n\nmsg\n"), "-----BEGIN SSH SIGNATURE-----\nU1NIU0lHAAAAAQ==\n-----END SSH SIGNATURE-----\n")
+	f.Add([]byte("tree x\n\nmsg\n"), "-----BEGIN PGP SIGNATURE-----\n\niQ==\n-----END PGP SIGNATURE-----\n")
+	f.Add([]byte(""), "")
+	s := &gitsig.Signers{}
+	f.Fuzz(func(t *testing.T, payload []byte, sig string) {
+		res := s.Verify(gitsig.Commit{Payload: payload, Signature: sig})
+		if res.Verified {
+			t.Fatalf("verified against no signers: %+v", res)
+		}
+	})
+}
