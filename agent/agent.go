@@ -26,6 +26,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/publish"
 	"github.com/ferry-dev/ferry/agent/rollback"
 	"github.com/ferry-dev/ferry/agent/state"
+	"github.com/ferry-dev/ferry/agent/trust/gitsig"
 	"github.com/ferry-dev/ferry/agent/verify"
 	"github.com/ferry-dev/ferry/analysis"
 	"github.com/ferry-dev/ferry/overlays"
@@ -129,6 +130,9 @@ type Options struct {
 	Engines *gate.Engines
 	// HTTP fetches Trivy reports by URL; nil: http.DefaultClient.
 	HTTP *http.Client
+	// CommitSigner is the key the fleet clone signs ferry's commits with
+	// (git.signing): git.verifyCommits always trusts it for them.
+	CommitSigner gitsig.Signer
 }
 
 // Agent reconciles one pipeline. Its methods are safe for concurrent use:
@@ -219,6 +223,15 @@ func New(o Options) (*Agent, error) {
 	if a.planner, err = plan.New(a.full, o.Fleet, a.gate, a.history, a.proposals); err != nil {
 		return nil, err
 	}
+	var sigs *state.Signatures
+	if vc := o.Config.Git.CommitVerification(); vc.Mode != state.VerifyOff {
+		sl, ok := o.Fleet.(state.SignedLog)
+		if !ok {
+			return nil, fmt.Errorf("agent: git.verifyCommits needs a fleet repo that reads signatures")
+		}
+		sigs = state.NewSignatures(vc, sl, o.CommitSigner, o.Config.Git.Author.Email, o.Logger)
+	}
+	a.planner.Signatures = sigs
 	a.poller = &plan.Poller{Registry: o.Registry, Trust: o.Trust, Timeout: o.RegistryTimeout, Concurrency: o.RegistryConcurrency, Done: func(app string) {
 		if fn := a.onLate.Load(); fn != nil {
 			(*fn)(app)
@@ -239,7 +252,7 @@ func New(o Options) (*Agent, error) {
 		analyses[n] = c
 	}
 	a.verifier = verify.New(verify.Options{Config: o.Config, Log: o.Fleet, Analyses: analyses, Providers: o.Analysis,
-		Clusters: o.Clusters, Logger: o.Logger, Now: o.Now})
+		Clusters: o.Clusters, Logger: o.Logger, Now: o.Now, Signatures: sigs})
 	a.rollbacks = rollback.New(rollback.Options{Config: a.full, Publisher: a.pub, Log: o.Fleet, Render: o.Render,
 		Deliveries: a.deliveries, PRs: o.PullRequests, Branches: o.Branches, Logger: o.Logger, Now: o.Now,
 		Selectors: func(app string) interface{ Allows(string) bool } { return a.planner.Selector(app) }})

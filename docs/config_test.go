@@ -91,13 +91,14 @@ func TestConfigReferenceKeys(t *testing.T) {
 // unexported constant), and every key with a default shows it.
 func TestConfigReferenceDefaults(t *testing.T) {
 	want := map[string]string{
-		"git.branch":       config.DefaultBranch,
-		"git.author.name":  config.DefaultAuthorName,
-		"git.author.email": config.DefaultAuthorEmail,
-		"git.interval":     dur(config.DefaultGitInterval),
-		"git.timeout":      dur(config.DefaultGitTimeout),
-		"policies":         config.DefaultPolicies,
-		"policyTimeout":    dur(policies.DefaultDecisionTimeout),
+		"git.branch":             config.DefaultBranch,
+		"git.author.name":        config.DefaultAuthorName,
+		"git.author.email":       config.DefaultAuthorEmail,
+		"git.interval":           dur(config.DefaultGitInterval),
+		"git.timeout":            dur(config.DefaultGitTimeout),
+		"git.verifyCommits.mode": config.DefaultVerifyCommitsMode,
+		"policies":               config.DefaultPolicies,
+		"policyTimeout":          dur(policies.DefaultDecisionTimeout),
 
 		"apps[].tags.order":                      config.DefaultTagOrder,
 		"apps[].interval":                        "registry.interval",

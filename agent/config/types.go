@@ -52,6 +52,48 @@ type Git struct {
 	Interval Duration `yaml:"interval,omitempty"`
 	// Timeout for one git network operation; default 30s.
 	Timeout Duration `yaml:"timeout,omitempty"`
+	// Signing signs every commit ferry writes; nil: unsigned.
+	Signing *Signing `yaml:"signing,omitempty"`
+	// VerifyCommits checks the commits that set versions against signers
+	// kept in the fleet repo; nil: off.
+	VerifyCommits *VerifyCommits `yaml:"verifyCommits,omitempty"`
+}
+
+// Signing names ferry's commit-signing key: exactly one of an SSH key
+// file or an armored OpenPGP key file, with a passphrase file when the key
+// is encrypted.
+type Signing struct {
+	SSHKeyFile     string `yaml:"sshKeyFile,omitempty"`
+	OpenPGPKeyFile string `yaml:"openpgpKeyFile,omitempty"`
+	PassphraseFile string `yaml:"passphraseFile,omitempty"`
+}
+
+// VerifyCommits is how the commits that set an overlay's version are
+// checked: mode require, warn or off, against an allowed-signers file
+// and/or an armored OpenPGP keyring, both paths inside the fleet repo.
+type VerifyCommits struct {
+	Mode           string `yaml:"mode,omitempty"` // default off
+	AllowedSigners string `yaml:"allowedSigners,omitempty"`
+	Keyring        string `yaml:"keyring,omitempty"`
+}
+
+// VerifyCommitsModes are the values of git.verifyCommits.mode.
+var VerifyCommitsModes = []string{"off", "warn", "require"}
+
+// DefaultVerifyCommitsMode is git.verifyCommits.mode when unset.
+const DefaultVerifyCommitsMode = "off"
+
+// CommitVerification is the git.verifyCommits block with its default
+// mode filled in; the zero block is off.
+func (g Git) CommitVerification() VerifyCommits {
+	v := VerifyCommits{Mode: DefaultVerifyCommitsMode}
+	if g.VerifyCommits != nil {
+		v = *g.VerifyCommits
+		if v.Mode == "" {
+			v.Mode = DefaultVerifyCommitsMode
+		}
+	}
+	return v
 }
 
 // Author signs ferry's commits; default ferry <ferry@localhost>.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"io/fs"
 	"maps"
 	"net"
 	"net/mail"
@@ -74,6 +75,42 @@ func (p *Pipeline) validateGit(ps *problems) {
 			if msg := checkHTTPURL(pr.URL, "git.provider.tokenFile"); msg != "" {
 				ps.add("git.provider.url", "%s", msg)
 			}
+		}
+	}
+	p.validateCommitSigning(ps)
+}
+
+// validateCommitSigning checks git.signing and git.verifyCommits; the key
+// files themselves are read (and refused with their reason) at start.
+func (p *Pipeline) validateCommitSigning(ps *problems) {
+	if sg := p.Git.Signing; sg != nil {
+		switch {
+		case sg.SSHKeyFile == "" && sg.OpenPGPKeyFile == "":
+			ps.add("git.signing", "names no key; set sshKeyFile or openpgpKeyFile")
+		case sg.SSHKeyFile != "" && sg.OpenPGPKeyFile != "":
+			ps.add("git.signing", "set one of sshKeyFile and openpgpKeyFile, not both")
+		}
+	}
+	vc := p.Git.VerifyCommits
+	if vc == nil {
+		return
+	}
+	if vc.Mode != "" && !slices.Contains(VerifyCommitsModes, vc.Mode) {
+		ps.add("git.verifyCommits.mode", "%s is not one of %s", quote(vc.Mode), strings.Join(VerifyCommitsModes, ", "))
+	}
+	for _, f := range []struct{ key, v string }{{"git.verifyCommits.allowedSigners", vc.AllowedSigners}, {"git.verifyCommits.keyring", vc.Keyring}} {
+		if f.v != "" && (!fs.ValidPath(f.v) || f.v == ".") {
+			ps.add(f.key, "%s is not a clean path relative to the fleet repo's root", quote(f.v))
+		}
+	}
+	if m := p.Git.CommitVerification().Mode; m != "off" {
+		if vc.AllowedSigners == "" && vc.Keyring == "" {
+			ps.add("git.verifyCommits", "mode %s needs allowedSigners or keyring", m)
+		}
+		// ferry's own commits set most versions: unsigned, they would all
+		// fail the check.
+		if p.Git.Signing == nil {
+			ps.add("git.verifyCommits", "mode %s needs git.signing, so that ferry's own commits verify", m)
 		}
 	}
 }

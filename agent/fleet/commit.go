@@ -3,6 +3,7 @@ package fleet
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"slices"
 	"sort"
@@ -86,6 +87,9 @@ func (r *Repo) commit(parent *Snapshot, others []*Snapshot, files map[string][]b
 		}
 		c.ParentHashes = append(c.ParentHashes, o.hash)
 	}
+	if err := r.sign(c); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
 	h, err := r.objs.writeObject(c)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
@@ -96,6 +100,37 @@ func (r *Repo) commit(parent *Snapshot, others []*Snapshot, files map[string][]b
 	}
 	r.log.Debug("committed", "commit", s.Hash(), "parent", parentHash(parent), "files", len(files), "subject", firstLine(msg))
 	return s, nil
+}
+
+// sign puts the Signer's signature over the commit's other bytes in its
+// gpgsig header, as git commit -S does (for SSH and OpenPGP alike).
+func (r *Repo) sign(c *object.Commit) error {
+	if r.opts.Signer == nil {
+		return nil
+	}
+	obj := &plumbing.MemoryObject{}
+	if err := c.EncodeWithoutSignature(obj); err != nil {
+		return fmt.Errorf("sign: %w", err)
+	}
+	payload, err := objectBytes(obj)
+	if err != nil {
+		return fmt.Errorf("sign: %w", err)
+	}
+	sig, err := r.opts.Signer.SignCommit(payload)
+	if err != nil {
+		return fmt.Errorf("sign: %w", err)
+	}
+	c.PGPSignature = sig
+	return nil
+}
+
+func objectBytes(obj plumbing.EncodedObject) ([]byte, error) {
+	rd, err := obj.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	return io.ReadAll(rd)
 }
 
 func parentHash(s *Snapshot) string {

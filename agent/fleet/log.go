@@ -135,3 +135,36 @@ func toCommit(c *object.Commit) Commit {
 		Parents: parents,
 	}
 }
+
+// SignedCommit is a commit as its signature sees it.
+type SignedCommit struct {
+	Commit
+	Committer Signature
+	// Payload is the commit object without its gpgsig header, byte for
+	// byte as it was signed.
+	Payload []byte
+	// Signature is the armored signature from the gpgsig header; "" when
+	// the commit is not signed.
+	Signature string
+}
+
+// SignedCommit reads commit hash with its signature and signed bytes.
+func (r *Repo) SignedCommit(hash string) (SignedCommit, error) {
+	if !plumbing.IsHash(hash) {
+		return SignedCommit{}, fmt.Errorf("signed commit: %q is not a full commit hash", hash)
+	}
+	c, err := r.objs.commit(plumbing.NewHash(hash))
+	if err != nil {
+		return SignedCommit{}, err
+	}
+	obj := &plumbing.MemoryObject{}
+	if err := c.EncodeWithoutSignature(obj); err != nil {
+		return SignedCommit{}, fmt.Errorf("signed commit %s: %w", hash[:12], err)
+	}
+	payload, err := objectBytes(obj)
+	if err != nil {
+		return SignedCommit{}, fmt.Errorf("signed commit %s: %w", hash[:12], err)
+	}
+	return SignedCommit{Commit: toCommit(c), Committer: Signature{Name: c.Committer.Name, Email: c.Committer.Email},
+		Payload: payload, Signature: c.PGPSignature}, nil
+}

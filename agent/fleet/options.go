@@ -32,6 +32,9 @@ type Options struct {
 	InMemory bool
 	Auth     Auth
 	Author   Signature
+	// Signer, when set, signs every commit this Repo writes (promotions,
+	// merges, notes): its armored signature goes in the gpgsig header.
+	Signer CommitSigner
 	// Timeout bounds each network operation; default 30s.
 	Timeout time.Duration
 	Logger  *slog.Logger
@@ -46,6 +49,12 @@ type Auth struct {
 	SSHKeyFile         string
 	SSHKeyPassphrase   string
 	KnownHostsFile     string
+}
+
+// CommitSigner signs a commit object's bytes (without the gpgsig header)
+// and returns the armored signature (agent/trust/gitsig).
+type CommitSigner interface {
+	SignCommit(payload []byte) (string, error)
 }
 
 // Signature is a commit author or committer.

@@ -70,6 +70,9 @@ type Request struct {
 	State     *state.State
 	// Cache keeps what one pass learned per digest; nil: nothing kept.
 	Cache *Cache
+	// SignedBy is input.current.signed_by (state.SignedBy.Input): who
+	// signed the commit that set Current; nil: absent.
+	SignedBy map[string]any
 }
 
 // Source adds one kind of evidence to a decision's input: it sets its key
@@ -282,7 +285,11 @@ func (g *Gate) Input(ctx context.Context, req *Request) (map[string]any, *Decisi
 	}
 	// Absent, never a zero value: "runs nothing" must not look like 0.0.0.
 	if !req.Current.IsZero() {
-		input["current"] = map[string]any{"version": req.Current.Tag, "digest": req.Current.Digest}
+		cur := map[string]any{"version": req.Current.Tag, "digest": req.Current.Digest}
+		if req.SignedBy != nil {
+			cur["signed_by"] = req.SignedBy
+		}
+		input["current"] = cur
 	}
 	if sourceOf(req.Env) != "" {
 		// From another environment's overlay, where a person may have

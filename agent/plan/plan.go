@@ -66,6 +66,10 @@ type Step struct {
 	Reason    string         `json:"reason"`
 	// Decision is the gate's verdict, for steps that would move a version.
 	Decision *gate.Decision `json:"decision,omitempty"`
+	// Unverified, under git.verifyCommits warn, says that the commit that
+	// set the candidate in the source environment is not verified (the
+	// step goes on); under require such a step holds instead.
+	Unverified string `json:"unverified,omitempty"`
 }
 
 // FromRegistry names the source of a first environment.
@@ -81,6 +85,9 @@ type Planner struct {
 	// proposals says whether pull-request environments get pull requests
 	// (a forge is configured); without, they wait for a person.
 	proposals bool
+	// Signatures checks the commits that set the source environments'
+	// versions (git.verifyCommits); nil: off. Set before the first Decide.
+	Signatures *state.Signatures
 }
 
 // New makes a Planner; it compiles each app's tag policy.
@@ -135,6 +142,13 @@ func (p *Planner) Decide(ctx context.Context, st *state.State, cands Candidates,
 			return s
 		}
 		s.Candidate = st.Envs[src].Version(app)
+		if held, reason, err := p.unsigned(ctx, st, app, src, &s); err != nil {
+			s.Action, s.Reason = ActionError, err.Error()
+			return s
+		} else if held {
+			s.Candidate, s.Action, s.Reason = ledger.Version{}, ActionHold, reason
+			return s
+		}
 	default:
 		s.From = FromRegistry
 		c, ok := cands[app.Name]
@@ -176,6 +190,35 @@ func (p *Planner) Decide(ctx context.Context, st *state.State, cands Candidates,
 		}
 	}
 	return s
+}
+
+// unsigned checks the commit that set the candidate in the source
+// environment (git.verifyCommits): under require an unverified one is not
+// the source's version, so nothing moves on from it; under warn the step
+// says so and goes on.
+func (p *Planner) unsigned(ctx context.Context, st *state.State, app *config.App, src string, s *Step) (bool, string, error) {
+	mode := p.Signatures.Mode()
+	if mode == state.VerifyOff || s.Candidate.IsZero() {
+		return false, "", nil
+	}
+	env, ok := p.cfg.Env(src)
+	if !ok {
+		return false, "", nil
+	}
+	sb, found, err := p.Signatures.CheckRun(ctx, st, app, env)
+	switch {
+	case err != nil:
+		return false, "", fmt.Errorf("signature of the commit that set %s %s in %s: %w", app.Name, s.Candidate.Tag, src, err)
+	case !found && mode == state.VerifyRequire:
+		// Fail closed: no commit to check is no evidence of a signer.
+		return true, fmt.Sprintf("%s's history does not show which commit set %s %s; unverified, not promoted on", src, app.Name, s.Candidate.Tag), nil
+	case !found || sb.Verified:
+		return false, "", nil
+	case mode == state.VerifyRequire:
+		return true, fmt.Sprintf("%s %s in %s is not taken: %s", app.Name, s.Candidate.Tag, src, sb.Describe()), nil
+	}
+	s.Unverified = sb.Describe()
+	return false, "", nil
 }
 
 // held is the structural hold: a version moves past an environment that
@@ -256,7 +299,20 @@ func (p *Planner) Judge(ctx context.Context, cache *gate.Cache, st *state.State,
 	if step.Action != ActionPromote && (step.Action != ActionWait || step.Mode != ModePullRequest) {
 		return step
 	}
-	d, err := p.gate.Decide(ctx, &gate.Request{App: app, Env: env, From: step.From, Candidate: step.Candidate, Current: step.Current, State: st, Cache: cache})
+	req := &gate.Request{App: app, Env: env, From: step.From, Candidate: step.Candidate, Current: step.Current, State: st, Cache: cache}
+	// input.current.signed_by: who signed the commit that set the current
+	// version (absent when git.verifyCommits is off or history shows none).
+	if p.Signatures.Mode() != state.VerifyOff && !step.Current.IsZero() {
+		sb, found, err := p.Signatures.CheckRun(ctx, st, app, env)
+		if err != nil {
+			step.Action, step.Reason = ActionError, err.Error()
+			return step
+		}
+		if found {
+			req.SignedBy = sb.Input()
+		}
+	}
+	d, err := p.gate.Decide(ctx, req)
 	switch {
 	case err != nil:
 		step.Action, step.Reason = ActionError, err.Error()

@@ -86,6 +86,9 @@ type Options struct {
 	Clusters  ClusterVerifier // nil: cluster checks are inconclusive
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// Signatures checks who signed the commits that set versions
+	// (git.verifyCommits); nil: off.
+	Signatures *state.Signatures
 }
 
 // Verifier runs and records verifications. Safe for concurrent use.
@@ -143,6 +146,18 @@ func (v *Verifier) Owed(ctx context.Context, st *state.State, active func(app *c
 			}
 			if _, done := st.Note(c.Hash).For(app.Name, env.Name, "", ledger.Version{Tag: cur.Tag}); done {
 				continue
+			}
+			// Under git.verifyCommits require, a version set by a commit
+			// no trusted signer signed is not the environment's: it is not
+			// verified (Check logs it once).
+			if v.opts.Signatures.Mode() == state.VerifyRequire {
+				sb, err := v.opts.Signatures.Check(ctx, st.Snap, c.Hash)
+				if err != nil {
+					return out, err
+				}
+				if !sb.Verified {
+					continue
+				}
 			}
 			out = append(out, Verification{App: app.Name, Env: env.Name, Commit: c.Hash, Version: cur, Stable: cur,
 				Template: env.Analysis, Ready: env.Verify != nil && env.Verify.Readiness != "", Cluster: env.Cluster != nil})

@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,8 @@ import (
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/publish"
 	"github.com/ferry-dev/ferry/agent/state"
+	"github.com/ferry-dev/ferry/agent/trust/gitsig"
+	"github.com/ferry-dev/ferry/agent/trust/gitsig/gitsigtest"
 	"github.com/ferry-dev/ferry/analysis"
 )
 
@@ -235,5 +238,36 @@ func TestRunWithoutMeasurements(t *testing.T) {
 	ver := Verification{App: "checkout", Env: "dev", Commit: c.Hash(), Version: ledger.Version{Tag: "1.1.0"}}
 	if err := w.v.Record(w.ctx, w.pub, ver, analysis.Result{Verdict: analysis.Running}); err == nil {
 		t.Fatal("a running analysis was recorded as a verdict")
+	}
+}
+
+// TestOwedUnderVerifyCommits: under git.verifyCommits require a person's
+// unsigned manual promotion is not the environment's version, so it owes
+// no verification; ferry's own signed commit does. Under warn both do.
+func TestOwedUnderVerifyCommits(t *testing.T) {
+	key := gitsigtest.NewSSHKey(t, "ferry")
+	signer, err := gitsig.LoadSSHSigner(key.Private, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for mode, want := range map[string]string{state.VerifyRequire: "qa=1.1.0@%s", state.VerifyWarn: "dev=1.1.0@%s qa=1.1.0@%s"} {
+		t.Run(mode, func(t *testing.T) {
+			w := newWorld(t)
+			person := w.set("1.1.0", "dev")
+			// ferry's clone signs its commits.
+			signed, err := fleet.Open(w.ctx, fleet.Options{URL: w.repo.URL(), InMemory: true, Signer: signer,
+				Author: fleet.Signature{Name: "ferry", Email: "ferry@example.com"}, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			own := fleettest.Push(t, signed, map[string][]byte{"overlays/qa/kustomization.yaml": []byte("images:\n- name: registry.example/shop/checkout\n  newTag: 1.1.0\n")},
+				"promote checkout 1.1.0 to qa\n", w.clock.Add(time.Minute))
+			w.v.opts.Signatures = state.NewSignatures(config.VerifyCommits{Mode: mode, AllowedSigners: ".ferry/allowed_signers"}, w.repo, signer, "ferry@example.com", nil)
+			exp := strings.Replace(want, "qa=1.1.0@%s", "qa=1.1.0@"+ledger.ShortHash(own.Hash()), 1)
+			exp = strings.Replace(exp, "%s", ledger.ShortHash(person.Hash()), 1)
+			if got := describe(w.owed()); got != exp {
+				t.Fatalf("owed %q, want %q", got, exp)
+			}
+		})
 	}
 }

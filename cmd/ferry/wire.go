@@ -23,6 +23,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/registry"
 	"github.com/ferry-dev/ferry/agent/trust"
 	"github.com/ferry-dev/ferry/agent/trust/cosign"
+	"github.com/ferry-dev/ferry/agent/trust/gitsig"
 	"github.com/ferry-dev/ferry/agent/trust/notation"
 	"github.com/ferry-dev/ferry/agent/webhook"
 	"github.com/ferry-dev/ferry/analysis"
@@ -160,7 +161,11 @@ func (g *globals) openFleetIn(ctx context.Context, p *config.Pipeline, sub strin
 	if branch == "" {
 		branch = "main"
 	}
-	return fleet.Open(ctx, fleet.Options{
+	signer, err := commitSigner(p)
+	if err != nil {
+		return nil, err
+	}
+	o := fleet.Options{
 		URL:     p.Git.URL,
 		Branch:  branch,
 		Dir:     dir,
@@ -168,7 +173,33 @@ func (g *globals) openFleetIn(ctx context.Context, p *config.Pipeline, sub strin
 		Author:  fleet.Signature{Name: p.Git.Author.Name, Email: p.Git.Author.Email},
 		Timeout: p.Git.Timeout.Std(),
 		Logger:  g.log,
-	})
+	}
+	if signer != nil {
+		o.Signer = signer
+	}
+	return fleet.Open(ctx, o)
+}
+
+// commitSigner loads git.signing's key; nil when ferry signs nothing.
+// Errors name the file and the reason, never the key or passphrase.
+func commitSigner(p *config.Pipeline) (gitsig.Signer, error) {
+	sg := p.Git.Signing
+	switch {
+	case sg == nil:
+		return nil, nil
+	case sg.SSHKeyFile != "":
+		s, err := gitsig.LoadSSHSigner(sg.SSHKeyFile, sg.PassphraseFile)
+		if err != nil {
+			return nil, fmt.Errorf("git.signing: %w", err)
+		}
+		return s, nil
+	default:
+		s, err := gitsig.LoadOpenPGPSigner(sg.OpenPGPKeyFile, sg.PassphraseFile)
+		if err != nil {
+			return nil, fmt.Errorf("git.signing: %w", err)
+		}
+		return s, nil
+	}
 }
 
 func gitAuth(a config.GitAuth) (fleet.Auth, error) {
@@ -235,6 +266,10 @@ func agentOptions(p *config.Pipeline, repo *fleet.Repo, reg *registry.Client, lo
 	}
 	o := agent.Options{Config: p, Fleet: repo, Registry: reg, Images: reg, Logger: log, Metrics: m, Sonar: map[string]agent.QualityGates{}, Apps: apps,
 		RegistryTimeout: p.Registry.LookupTimeout.Std(), RegistryPatience: p.Registry.Patience.Std()}
+	var err error
+	if o.CommitSigner, err = commitSigner(p); err != nil {
+		return o, err
+	}
 	clusters, err := clusterVerifierFor(p, repo, log)
 	if err != nil {
 		return o, err

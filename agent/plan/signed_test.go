@@ -1,0 +1,69 @@
+package plan
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/fleet/fleettest"
+	"github.com/ferry-dev/ferry/agent/state"
+)
+
+// TestDecideUnverifiedSource: under verifyCommits require a version a
+// person set by an unsigned commit is not the source's: the next
+// environment, a DR mirror included, gets no candidate from it, and the
+// reason names the commit, its author and why. Under warn it moves, and
+// the step says it is unverified.
+func TestDecideUnverifiedSource(t *testing.T) {
+	const pipeline = `apiVersion: ferry.dev/v1alpha1
+kind: Pipeline
+git: {url: "file:///tmp/fleet.git"}
+apps:
+  - {name: checkout, image: 127.0.0.1:5000/shop/checkout, tags: {semver: ">=1.0.0"}}
+environments:
+  - {name: prod, overlay: overlays/prod, auto: true}
+  - {name: dr,   overlay: overlays/dr,   mirror: prod}
+`
+	cfg, err := config.Parse("ferry.yaml", []byte(pipeline))
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlay := func(tag string) []byte {
+		return []byte("images:\n- name: 127.0.0.1:5000/shop/checkout\n  newTag: " + tag + "\n")
+	}
+	for _, mode := range []string{state.VerifyRequire, state.VerifyWarn} {
+		t.Run(mode, func(t *testing.T) {
+			ctx := context.Background()
+			repo := fleettest.Clone(t, fleettest.Remote(t, "plan-signed"), "bob")
+			when := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+			fleettest.Push(t, repo, map[string][]byte{"overlays/prod/kustomization.yaml": overlay("1.1.0"), "overlays/dr/kustomization.yaml": overlay("1.1.0"),
+				".ferry/allowed_signers": []byte("# nobody yet\n")}, "seed\n", when)
+			bad := fleettest.Push(t, repo, map[string][]byte{"overlays/prod/kustomization.yaml": overlay("1.2.0")}, "hand-promote\n", when.Add(time.Minute))
+			p, err := New(cfg, repo, nil, state.NewHistory(), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Signatures = state.NewSignatures(config.VerifyCommits{Mode: mode, AllowedSigners: ".ferry/allowed_signers"}, repo, nil, "ferry@example.com", nil)
+			st := state.Read(cfg, bad, nil)
+			app, _ := cfg.App("checkout")
+			dr, _ := cfg.Env("dr")
+			s := p.Decide(ctx, st, nil, app, dr)
+			if mode == state.VerifyWarn {
+				if s.Action != ActionPromote || !strings.Contains(s.Unverified, bad.Hash()[:12]) {
+					t.Fatalf("warn: %+v", s)
+				}
+				return
+			}
+			if s.Action != ActionHold || !s.Candidate.IsZero() {
+				t.Fatalf("require: %+v", s)
+			}
+			for _, want := range []string{"checkout 1.2.0 in prod is not taken", bad.Hash()[:12], "bob@example.com", "not signed"} {
+				if !strings.Contains(s.Reason, want) {
+					t.Errorf("reason %q does not say %q", s.Reason, want)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,120 @@
+package gitsig_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ferry-dev/ferry/agent/trust/gitsig"
+	"github.com/ferry-dev/ferry/agent/trust/gitsig/gitsigtest"
+)
+
+// Keys ferry cannot sign with are refused at start with the file and the
+// reason, and never with the key or the passphrase in the message.
+func TestLoadSignerErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	enc := filepath.Join(dir, "enc")
+	gitsigtest.Run(t, "", nil, "ssh-keygen", "-q", "-t", "ed25519", "-N", "hunter2-pass", "-f", enc)
+	junk := filepath.Join(dir, "junk")
+	if err := os.WriteFile(junk, []byte("not a key at all"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check := func(err error, want ...string) {
+		t.Helper()
+		if err == nil {
+			t.Fatalf("no error, want %q", want)
+		}
+		for _, w := range want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("error %q does not say %q", err, w)
+			}
+		}
+		for _, secret := range []string{"hunter2", "PRIVATE KEY"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("error %q shows a secret", err)
+			}
+		}
+	}
+	_, err := gitsig.LoadSSHSigner(filepath.Join(dir, "missing"), "")
+	check(err, "missing", "no such file")
+	_, err = gitsig.LoadSSHSigner(enc, "")
+	check(err, enc, "encrypted and no passphraseFile")
+	_, err = gitsig.LoadSSHSigner(junk, "")
+	check(err, junk, "not an SSH private key")
+	sshWrong := filepath.Join(dir, "ssh-wrong")
+	if err := os.WriteFile(sshWrong, []byte("hunter2-nope\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = gitsig.LoadSSHSigner(enc, sshWrong)
+	check(err, enc, "cannot unlock")
+	sshRight := filepath.Join(dir, "ssh-right")
+	if err := os.WriteFile(sshRight, []byte("hunter2-pass\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gitsig.LoadSSHSigner(enc, sshRight); err != nil {
+		t.Fatalf("encrypted SSH key with its passphrase: %v", err)
+	}
+	_, err = gitsig.LoadOpenPGPSigner(junk, "")
+	check(err, junk, "not an armored OpenPGP key")
+	if !gitsigtest.HaveGPG() {
+		t.Log("gpg is not installed: the OpenPGP cases are skipped")
+		return
+	}
+	k := gitsigtest.NewGPGKey(t, "ferry <ferry@example.com>", "hunter2-gpg")
+	_, err = gitsig.LoadOpenPGPSigner(k.SecretFile, "")
+	check(err, k.SecretFile, "encrypted and no passphraseFile")
+	wrong := filepath.Join(dir, "wrong")
+	if err := os.WriteFile(wrong, []byte("hunter2-wrong\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = gitsig.LoadOpenPGPSigner(k.SecretFile, wrong)
+	check(err, k.SecretFile, "cannot unlock")
+	pub := filepath.Join(dir, "pub.asc")
+	if err := os.WriteFile(pub, []byte(k.Public), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = gitsig.LoadOpenPGPSigner(pub, "")
+	check(err, pub, "public key only")
+	right := filepath.Join(dir, "right")
+	if err := os.WriteFile(right, []byte(k.Passphrase+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := gitsig.LoadOpenPGPSigner(k.SecretFile, right)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Key() != k.Fingerprint {
+		t.Errorf("Key = %s, want %s", s.Key(), k.Fingerprint)
+	}
+}
+
+func FuzzParseAllowedSigners(f *testing.F) {
+	f.Add([]byte("a@b ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl c\n"))
+	f.Add([]byte(`"a b",c namespaces="git,file",valid-after="20200101Z" ssh-ed25519 AAAA` + "\n# x\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := gitsig.ParseAllowedSigners("allowed_signers", data)
+		if err == nil {
+			for _, a := range s {
+				if a.Key == nil || len(a.Principals) == 0 {
+					t.Fatalf("accepted a line without key or principals: %+v", a)
+				}
+			}
+		}
+	})
+}
+
+// FuzzVerify: any gpgsig header a person pushes is an answer, never a panic.
+func FuzzVerify(f *testing.F) {
+	f.Add([]byte("tree x\n\nmsg\n"), "-----BEGIN SSH SIGNATURE-----\nU1NIU0lHAAAAAQ==\n-----END SSH SIGNATURE-----\n")
+	f.Add([]byte("tree x\n\nmsg\n"), "-----BEGIN PGP SIGNATURE-----\n\niQ==\n-----END PGP SIGNATURE-----\n")
+	f.Add([]byte(""), "")
+	s := &gitsig.Signers{}
+	f.Fuzz(func(t *testing.T, payload []byte, sig string) {
+		res := s.Verify(gitsig.Commit{Payload: payload, Signature: sig})
+		if res.Verified {
+			t.Fatalf("verified against no signers: %+v", res)
+		}
+	})
+}
