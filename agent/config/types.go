@@ -358,7 +358,8 @@ type Notifications struct {
 	Webhooks []WebhookNotification `yaml:"webhooks,omitempty"`
 	Slack    *SlackNotification    `yaml:"slack,omitempty"`
 	// Events limits what is sent: promotion, denial, pullRequestOpened,
-	// rollback, analysisFailed. Empty: all of them.
+	// rollback, analysisFailed, untrustedTag, unverifiedCommit. Empty: all
+	// of them.
 	Events []string `yaml:"events,omitempty"`
 }
 

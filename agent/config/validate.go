@@ -465,7 +465,7 @@ func checkName(ps *problems, list string, i int, name string, seen map[string]in
 }
 
 // NotificationEvents are the kinds of event notifications.events may name.
-var NotificationEvents = []string{"promotion", "denial", "pullRequestOpened", "rollback", "analysisFailed"}
+var NotificationEvents = []string{"promotion", "denial", "pullRequestOpened", "rollback", "analysisFailed", "untrustedTag", "unverifiedCommit"}
 
 func (p *Pipeline) validateNotifications(ps *problems) {
 	n := p.Notifications

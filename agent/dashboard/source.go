@@ -74,6 +74,19 @@ type Pass struct {
 	Pending []Pending
 	// PullRequests are the open proposals it opened, updated or found.
 	PullRequests []PullRequest
+	// Untrusted are what the pass would not take on trust: newer tags
+	// without a verified signature, and versions set by commits no allowed
+	// signer signed.
+	Untrusted []Untrusted
+}
+
+// Untrusted is one tag or commit a pass did not trust, and why.
+type Untrusted struct {
+	App     string
+	Env     string // where a commit set the version; "" for a registry tag
+	Version string
+	What    string // "tag" or "commit"
+	Reason  string
 }
 
 // Pending is a candidate a pass did not move, with why.

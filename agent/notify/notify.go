@@ -26,10 +26,15 @@ const (
 	PullRequestOpened Kind = "pullRequestOpened"
 	Rollback          Kind = "rollback"
 	AnalysisFailed    Kind = "analysisFailed"
+	// UntrustedTag: a newer tag passed over, no signature of it verifies.
+	UntrustedTag Kind = "untrustedTag"
+	// UnverifiedCommit: a version set by a commit no allowed signer signed
+	// (git.verifyCommits); Env is where it was set.
+	UnverifiedCommit Kind = "unverifiedCommit"
 )
 
 // Kinds lists every kind, in a stable order.
-var Kinds = []Kind{Promotion, Denial, PullRequestOpened, Rollback, AnalysisFailed}
+var Kinds = []Kind{Promotion, Denial, PullRequestOpened, Rollback, AnalysisFailed, UntrustedTag, UnverifiedCommit}
 
 // ParseKind returns the kind named s, as written in ferry.yaml.
 func ParseKind(s string) (Kind, error) {
@@ -38,7 +43,7 @@ func ParseKind(s string) (Kind, error) {
 			return k, nil
 		}
 	}
-	return "", fmt.Errorf("unknown notification event %q (want one of promotion, denial, pullRequestOpened, rollback, analysisFailed)", s)
+	return "", fmt.Errorf("unknown notification event %q (want one of promotion, denial, pullRequestOpened, rollback, analysisFailed, untrustedTag, unverifiedCommit)", s)
 }
 
 // Event is one thing to tell people about. The JSON field names are the

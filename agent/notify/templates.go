@@ -18,6 +18,8 @@ const defaultTemplates = `
 {{- define "subject/pullRequestOpened"}}[ferry] pull request: {{.App}} {{.Version}} for {{.Env}}{{end}}
 {{- define "subject/rollback"}}[ferry] {{.App}} rolled back in {{.Env}} to {{.Version}}{{end}}
 {{- define "subject/analysisFailed"}}[ferry] analysis failed: {{.App}} {{.Version}} in {{.Env}}{{end}}
+{{- define "subject/untrustedTag"}}[ferry] not trusted: {{.App}} {{.Version}} has no signature that verifies{{end}}
+{{- define "subject/unverifiedCommit"}}[ferry] unverified commit: {{.App}} {{.Version}} in {{.Env}}{{end}}
 {{- define "subject/other"}}[ferry] {{.Kind}}: {{.App}} {{.Version}} in {{.Env}}{{end}}
 
 {{- define "body/promotion"}}{{.App}} {{.Version}} was promoted to {{.Env}}{{with .From}} from {{.}}{{end}}.
@@ -38,6 +40,14 @@ Merging it is the approval; closing it refuses this version for {{.Env}}.
 {{template "details" .}}{{end}}
 
 {{- define "body/analysisFailed"}}The analysis of {{.App}} {{.Version}} in {{.Env}} failed.
+
+{{template "details" .}}{{end}}
+
+{{- define "body/untrustedTag"}}ferry passed over {{.App}} {{.Version}}: no signature of it verifies against the app's verify: block, so it is not a candidate.
+
+{{template "details" .}}{{end}}
+
+{{- define "body/unverifiedCommit"}}{{.App}} {{.Version}} was set in {{.Env}} by a commit that no allowed signer signed (git.verifyCommits).
 
 {{template "details" .}}{{end}}
 

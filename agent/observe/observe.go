@@ -123,7 +123,28 @@ func (o *Observer) untrustedTags(cands plan.Candidates) {
 			}
 			o.untrusted[key] = u.Reason
 			o.Log.Warn("tag not trusted: no signature that verifies", "app", app, "tag", u.Tag, "reason", u.Reason)
+			o.Notify(notify.Event{Kind: notify.UntrustedTag, App: app, Version: u.Tag, From: "registry", Reason: u.Reason})
 		}
+	}
+}
+
+// unverifiedCommit tells, once per commit, that the commit that set a
+// version in step's source environment is not signed by an allowed
+// signer (git.verifyCommits); state logs it, this notifies.
+func (o *Observer) unverifiedCommit(step plan.Step) {
+	key := "commit\x00" + step.App + "\x00" + step.From + "\x00" + step.Unverified
+	o.mu.Lock()
+	first := o.untrusted[key] == ""
+	if first {
+		if len(o.untrusted) >= maxUntrustedLogged {
+			clear(o.untrusted)
+		}
+		o.untrusted[key] = step.Unverified
+	}
+	o.mu.Unlock()
+	if first {
+		o.Notify(notify.Event{Kind: notify.UnverifiedCommit, App: step.App, Env: step.From, Version: step.UnverifiedTag,
+			Reason: step.Unverified})
 	}
 }
 
@@ -139,6 +160,9 @@ func (o *Observer) Decided(step plan.Step, passStart time.Time) {
 		if step.Decision != nil {
 			o.Metrics.decision(step.Env, "allow")
 		}
+	}
+	if step.Unverified != "" {
+		o.unverifiedCommit(step)
 	}
 	// Metrics above count every decision; the log below only a change, so
 	// a standing denial is one line, not one a pass.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferry-dev/ferry/agent/gate"
+	"github.com/ferry-dev/ferry/agent/notify"
 	"github.com/ferry-dev/ferry/agent/plan"
 	"github.com/ferry-dev/ferry/agent/registry"
 )
@@ -77,5 +78,34 @@ func TestUntrustedTagLoggedOnce(t *testing.T) {
 	got := strings.Count(buf.String(), "tag not trusted")
 	if got != 2 || !strings.Contains(buf.String(), "tag=1.2.0") || !strings.Contains(buf.String(), `reason="no signature found"`) {
 		t.Errorf("%d warnings, want 2 (one per reason):\n%s", got, buf.String())
+	}
+}
+
+// events records what would be sent.
+type events struct{ got []notify.Event }
+
+func (e *events) Notify(ev notify.Event) { e.got = append(e.got, ev) }
+
+// TestSupplyChainNotified: an untrusted tag and an unverified commit are
+// each one notification, however many passes see them.
+func TestSupplyChainNotified(t *testing.T) {
+	n := &events{}
+	o := New(slog.New(slog.DiscardHandler), nil, n, time.Now)
+	cands := plan.Candidates{"checkout": {Untrusted: []registry.Skipped{{Tag: "1.2.0", Reason: "no signature found"}}}}
+	step := plan.Step{App: "checkout", Env: "qa", From: "dev", Action: plan.ActionHold, Reason: "checkout 1.1.0 in dev is not taken: ...",
+		Unverified: "commit abc123def456 by bob@example.com is not verified: the commit is not signed", UnverifiedTag: "1.1.0"}
+	for range 3 {
+		o.Polled(cands)
+		o.Decided(step, time.Now())
+	}
+	if len(n.got) != 2 {
+		t.Fatalf("%d notifications, want 2: %+v", len(n.got), n.got)
+	}
+	tag, commit := n.got[0], n.got[1]
+	if tag.Kind != notify.UntrustedTag || tag.App != "checkout" || tag.Version != "1.2.0" || tag.Reason != "no signature found" {
+		t.Errorf("untrusted tag event %+v", tag)
+	}
+	if commit.Kind != notify.UnverifiedCommit || commit.Env != "dev" || commit.Version != "1.1.0" || !strings.Contains(commit.Reason, "bob@example.com") {
+		t.Errorf("unverified commit event %+v", commit)
 	}
 }

@@ -66,10 +66,13 @@ type Step struct {
 	Reason    string         `json:"reason"`
 	// Decision is the gate's verdict, for steps that would move a version.
 	Decision *gate.Decision `json:"decision,omitempty"`
-	// Unverified, under git.verifyCommits warn, says that the commit that
-	// set the candidate in the source environment is not verified (the
-	// step goes on); under require such a step holds instead.
+	// Unverified, under git.verifyCommits, says that the commit that set
+	// the candidate in the source environment is not verified: under warn
+	// the step goes on, under require it holds.
 	Unverified string `json:"unverified,omitempty"`
+	// UnverifiedTag is the version that commit set (under require the
+	// step holds with no candidate), for the notification.
+	UnverifiedTag string `json:"-"`
 }
 
 // FromRegistry names the source of a first environment.
@@ -214,10 +217,12 @@ func (p *Planner) unsigned(ctx context.Context, st *state.State, app *config.App
 		return true, fmt.Sprintf("%s's history does not show which commit set %s %s; unverified, not promoted on", src, app.Name, s.Candidate.Tag), nil
 	case !found || sb.Verified:
 		return false, "", nil
-	case mode == state.VerifyRequire:
+	}
+	// Both modes report it (log, notification); only require holds.
+	s.Unverified, s.UnverifiedTag = sb.Describe(), s.Candidate.Tag
+	if mode == state.VerifyRequire {
 		return true, fmt.Sprintf("%s %s in %s is not taken: %s", app.Name, s.Candidate.Tag, src, sb.Describe()), nil
 	}
-	s.Unverified = sb.Describe()
 	return false, "", nil
 }
 

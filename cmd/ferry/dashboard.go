@@ -162,6 +162,14 @@ func dashPass(rec *agent.PassRecord) *dashboard.Pass {
 		if s.Action == agent.ActionWait || s.Action == agent.ActionDeny || s.Action == agent.ActionError {
 			p.Pending = append(p.Pending, dashPending(s))
 		}
+		if s.Unverified != "" {
+			p.Untrusted = append(p.Untrusted, dashboard.Untrusted{App: s.App, Env: s.From, Version: s.UnverifiedTag, What: "commit", Reason: s.Unverified})
+		}
+	}
+	for _, u := range res.Plan.Untrusted {
+		for _, t := range u.Tags {
+			p.Untrusted = append(p.Untrusted, dashboard.Untrusted{App: u.App, Version: t.Tag, What: "tag", Reason: t.Reason})
+		}
 	}
 	for _, pr := range res.PullRequests {
 		if st := strings.ToLower(pr.State); st != "closed" && st != "merged" {

@@ -793,3 +793,21 @@ func TestDashboardTokenScope(t *testing.T) {
 		}
 	}
 }
+
+// TestDashPassUntrusted: the home page's "Not trusted" rows come from the
+// plan's untrusted tags and its steps' unverified commits.
+func TestDashPassUntrusted(t *testing.T) {
+	res := &agent.Result{Plan: agent.Plan{
+		Steps: []agent.Step{{App: "checkout", Env: "qa", From: "dev", Action: agent.ActionHold,
+			Unverified: "commit abc123def456 by bob@example.com is not verified: the commit is not signed", UnverifiedTag: "1.1.0"}},
+		Untrusted: []agent.SkippedTags{{App: "checkout", Tags: []registry.Skipped{{Tag: "1.2.0", Reason: "no signature found"}}}},
+	}}
+	p := dashPass(&agent.PassRecord{Result: res})
+	want := []dashboard.Untrusted{
+		{App: "checkout", Env: "dev", Version: "1.1.0", What: "commit", Reason: "commit abc123def456 by bob@example.com is not verified: the commit is not signed"},
+		{App: "checkout", Version: "1.2.0", What: "tag", Reason: "no signature found"},
+	}
+	if !slices.Equal(p.Untrusted, want) {
+		t.Errorf("untrusted %+v\nwant %+v", p.Untrusted, want)
+	}
+}
