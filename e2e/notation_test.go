@@ -3,15 +3,8 @@
 package e2e
 
 import (
-	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,10 +13,8 @@ import (
 	"time"
 
 	"github.com/notaryproject/notation-core-go/signature/jws"
-	notationgo "github.com/notaryproject/notation-go"
-	notationreg "github.com/notaryproject/notation-go/registry"
-	"github.com/notaryproject/notation-go/signer"
-	orasremote "oras.land/oras-go/v2/registry/remote"
+
+	"github.com/ferry-dev/ferry/agent/trust/notation/notationtest"
 )
 
 // notationConfig is an app whose images must carry a Notation signature
@@ -43,107 +34,6 @@ environments:
   - {name: dev,  overlay: overlays/dev,  auto: true}
   - {name: prod, overlay: overlays/prod, from: dev, auto: true, soak: 1h}
 `
-
-// notationCA is a test certificate authority issuing code-signing leaves.
-type notationCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
-
-func notationNewCA(t *testing.T, cn string) *notationCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"shop"}, Province: []string{"WA"}, Country: []string{"US"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &notationCA{cert: cert, key: key}
-}
-
-// notationSigner is a code-signing leaf of a CA with its chain.
-type notationSigner struct {
-	key   *ecdsa.PrivateKey
-	chain []*x509.Certificate // leaf, root
-}
-
-func (ca *notationCA) leaf(t *testing.T, cn string) *notationSigner {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"shop"}, Province: []string{"WA"}, Country: []string{"US"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &notationSigner{key: key, chain: []*x509.Certificate{cert, ca.cert}}
-}
-
-// notationWriteStore lays ca's root out as notation's trust store does:
-// DIR/x509/ca/NAME/root.pem.
-func notationWriteStore(t *testing.T, dir, name string, ca *notationCA) {
-	t.Helper()
-	writeFile(t, filepath.Join(dir, "x509", "ca", name, "root.pem"),
-		string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})))
-}
-
-// notationSign signs repo@digest on the registry at host with notation-go's
-// own Sign, as `notation sign` does: a JWS envelope pushed as a referrer
-// (distribution 2.8 has no referrers API: under the sha256-<hex> tag).
-func notationSign(t *testing.T, host, repo, digest string, s *notationSigner) {
-	t.Helper()
-	r, err := orasremote.NewRepository(host + "/" + repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.PlainHTTP = true
-	gs, err := signer.NewGenericSigner(s.key, s.chain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	_, err = notationgo.Sign(ctx, gs, notationreg.NewRepository(r), notationgo.SignOptions{
-		SignerSignOptions: notationgo.SignerSignOptions{SignatureMediaType: jws.MediaTypeEnvelope},
-		ArtifactReference: host + "/" + repo + "@" + digest,
-	})
-	if err != nil {
-		t.Fatalf("notation sign %s/%s@%s: %v", host, repo, digest, err)
-	}
-}
 
 // notationIdentity is the trustedIdentities entry of cert's subject, in
 // notation's "x509.subject: C=.., ST=.., O=.., CN=.." syntax.
@@ -168,14 +58,14 @@ func TestSupplyChainNotation(t *testing.T) {
 	const repo = "shop/checkout"
 	image := reg.host + "/" + repo
 
-	shopCA := notationNewCA(t, "Shop Root CA")
-	release := shopCA.leaf(t, "release")
-	rogueCA := notationNewCA(t, "Rogue Root CA")
-	rogue := rogueCA.leaf(t, "release") // the same subject, another root
+	shopCA := notationtest.NewCA(t, "Shop Root CA", "shop")
+	releaseKey, release := shopCA.Leaf(t, "release", "shop", time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+	rogueCA := notationtest.NewCA(t, "Rogue Root CA", "shop")
+	rogueKey, rogue := rogueCA.Leaf(t, "release", "shop", time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)) // the same subject, another root
 
 	trustDir := t.TempDir()
 	store := filepath.Join(trustDir, "truststore")
-	notationWriteStore(t, store, "shop", shopCA)
+	shopCA.WriteStore(t, store, "shop")
 	policy := writeFile(t, filepath.Join(trustDir, "trustpolicy.json"), fmt.Sprintf(`{
   "version": "1.0",
   "trustPolicies": [
@@ -188,7 +78,7 @@ func TestSupplyChainNotation(t *testing.T) {
     }
   ]
 }
-`, image, notationIdentity(release.chain[0])))
+`, image, notationIdentity(release[0])))
 	cfg := strings.NewReplacer("POLICY", policy, "STORE", store).Replace(notationConfig)
 	fleet := startGatedFleet(t, reg.host, cfg)
 
@@ -205,10 +95,10 @@ func TestSupplyChainNotation(t *testing.T) {
 	t.Logf("broken trust policy: exit %d: %s", code, strings.TrimSpace(out))
 
 	d100 := reg.push(t, repo, "1.0.0")
-	notationSign(t, reg.host, repo, d100, release)
+	notationtest.Sign(t, reg.host+"/"+repo, d100, releaseKey, release, jws.MediaTypeEnvelope)
 	d110 := reg.push(t, repo, "1.1.0") // never signed
 	d120 := reg.push(t, repo, "1.2.0")
-	notationSign(t, reg.host, repo, d120, rogue)
+	notationtest.Sign(t, reg.host+"/"+repo, d120, rogueKey, rogue, jws.MediaTypeEnvelope)
 
 	runOnce(t, fleet)
 	wantPromotions(t, fleet, "checkout dev 1.0.0")
@@ -216,7 +106,7 @@ func TestSupplyChainNotation(t *testing.T) {
 		t.Errorf("dev does not run the signed 1.0.0 (%s):\n%s", d100, dev)
 	}
 	msg := fleet.git(t, "log", "-1", "--format=%B", "main")
-	trailer := "Ferry-Signed-By: notation " + release.chain[0].Subject.String() + " (" + shopCA.cert.Subject.String() + ")"
+	trailer := "Ferry-Signed-By: notation " + release[0].Subject.String() + " (" + shopCA.Cert.Subject.String() + ")"
 	if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(trailer) + `$`).MatchString(msg) {
 		t.Errorf("dev's promotion lacks %q:\n%s", trailer, msg)
 	}
@@ -235,7 +125,7 @@ func TestSupplyChainNotation(t *testing.T) {
 	}
 	for tag, want := range map[string]string{
 		"1.1.0": "no Notation signature",
-		"1.2.0": `by "` + rogue.chain[0].Subject.String() + `": its certificate chain leads to no root in trust stores ca:shop of trust policy "checkout"`,
+		"1.2.0": `by "` + rogue[0].Subject.String() + `": its certificate chain leads to no root in trust stores ca:shop of trust policy "checkout"`,
 	} {
 		if got, ok := untrusted[tag]; !ok || !strings.Contains(got, want) {
 			t.Errorf("ferry plan: untrusted %s: got %q, want it to say %q:\n%s", tag, got, want, text)

@@ -14,6 +14,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/registry"
 	"github.com/ferry-dev/ferry/agent/trust"
+	"github.com/ferry-dev/ferry/agent/trust/notation/notationtest"
 )
 
 // FuzzParsePolicy: the trust-policy loader never panics; what it accepts
@@ -52,12 +53,12 @@ func FuzzParsePolicy(f *testing.F) {
 // is trusted.
 func FuzzVerifyEnvelope(f *testing.F) {
 	dir := f.TempDir()
-	acme := newPKI(f, "ferry test root")
-	writeStore(f, filepath.Join(dir, "truststore"), "acme", acme)
+	acme := notationtest.NewCA(f, "ferry test root", "example")
+	acme.WriteStore(f, filepath.Join(dir, "truststore"), "acme")
 	cfg := &config.NotationTrust{TrustPolicy: writePolicy(f, dir, trustPolicy("registry.example")), TrustStore: filepath.Join(dir, "truststore")}
 	reg := &fakeRegistry{}
 	target, _ := reg.Describe(f.Context(), "", "", false)
-	key, chain := acme.leaf(f, "ci", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	key, chain := acme.Leaf(f, "ci", "example", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	good := envelope(f, ocispec.Descriptor{MediaType: target.MediaType, Digest: ocidigest(target.Digest), Size: target.Size}, key, chain, time.Now())
 	v, err := New(cfg, reg)
 	if err != nil {

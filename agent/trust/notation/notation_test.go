@@ -24,6 +24,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/registry"
 	"github.com/ferry-dev/ferry/agent/trust"
+	"github.com/ferry-dev/ferry/agent/trust/notation/notationtest"
 )
 
 const ciIdentity = "x509.subject: C=US, ST=WA, O=example, CN=ci"
@@ -81,17 +82,17 @@ type fixture struct {
 	host    string
 	cfg     *config.NotationTrust
 	digests map[string]string // repo name -> image digest
-	acme    *pki
+	acme    *notationtest.CA
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	host := startRegistry(t)
 	dir := t.TempDir()
-	acme := newPKI(t, "ferry test root")
-	rogue := newPKI(t, "rogue root")
+	acme := notationtest.NewCA(t, "ferry test root", "example")
+	rogue := notationtest.NewCA(t, "rogue root", "example")
 	store := filepath.Join(dir, "truststore")
-	writeStore(t, store, "acme", acme)
+	acme.WriteStore(t, store, "acme")
 	f := &fixture{
 		host:    host,
 		cfg:     &config.NotationTrust{TrustPolicy: writePolicy(t, dir, trustPolicy(host)), TrustStore: store},
@@ -99,25 +100,25 @@ func newFixture(t testing.TB) *fixture {
 		acme:    acme,
 	}
 	now := time.Now()
-	ciKey, ciChain := acme.leaf(t, "ci", now.Add(-time.Hour), now.Add(24*time.Hour))
-	intruderKey, intruderChain := acme.leaf(t, "intruder", now.Add(-time.Hour), now.Add(24*time.Hour))
-	rogueKey, rogueChain := rogue.leaf(t, "ci", now.Add(-time.Hour), now.Add(24*time.Hour))
+	ciKey, ciChain := acme.Leaf(t, "ci", "example", now.Add(-time.Hour), now.Add(24*time.Hour))
+	intruderKey, intruderChain := acme.Leaf(t, "intruder", "example", now.Add(-time.Hour), now.Add(24*time.Hour))
+	rogueKey, rogueChain := rogue.Leaf(t, "ci", "example", now.Add(-time.Hour), now.Add(24*time.Hour))
 	// Valid for a day that ended an hour ago; signed in the middle of it.
-	oldKey, oldChain := acme.leaf(t, "ci", now.Add(-25*time.Hour), now.Add(-time.Hour))
+	oldKey, oldChain := acme.Leaf(t, "ci", "example", now.Add(-25*time.Hour), now.Add(-time.Hour))
 
 	for _, r := range []string{"good", "cose", "identity", "rogue", "other", "tampered", "garbage", "expired", "expired-permissive",
 		"unsigned", "mixed", "large", "audit-good", "audit-rogue", "skipped"} {
 		f.digests[r] = pushImage(t, f.repo(r), "1.0.0")
 	}
-	sign(t, f.repo("good"), f.digests["good"], ciKey, ciChain, jws.MediaTypeEnvelope)
-	sign(t, f.repo("cose"), f.digests["cose"], ciKey, ciChain, cose.MediaTypeEnvelope)
-	sign(t, f.repo("identity"), f.digests["identity"], intruderKey, intruderChain, jws.MediaTypeEnvelope)
-	sign(t, f.repo("rogue"), f.digests["rogue"], rogueKey, rogueChain, jws.MediaTypeEnvelope)
-	sign(t, f.repo("mixed"), f.digests["mixed"], rogueKey, rogueChain, jws.MediaTypeEnvelope)
-	sign(t, f.repo("mixed"), f.digests["mixed"], ciKey, ciChain, jws.MediaTypeEnvelope)
-	sign(t, f.repo("mixed"), f.digests["mixed"], ciKey, ciChain, cose.MediaTypeEnvelope) // the same signer again
-	sign(t, f.repo("audit-good"), f.digests["audit-good"], ciKey, ciChain, jws.MediaTypeEnvelope)
-	sign(t, f.repo("audit-rogue"), f.digests["audit-rogue"], rogueKey, rogueChain, jws.MediaTypeEnvelope)
+	notationtest.Sign(t, f.repo("good"), f.digests["good"], ciKey, ciChain, jws.MediaTypeEnvelope)
+	notationtest.Sign(t, f.repo("cose"), f.digests["cose"], ciKey, ciChain, cose.MediaTypeEnvelope)
+	notationtest.Sign(t, f.repo("identity"), f.digests["identity"], intruderKey, intruderChain, jws.MediaTypeEnvelope)
+	notationtest.Sign(t, f.repo("rogue"), f.digests["rogue"], rogueKey, rogueChain, jws.MediaTypeEnvelope)
+	notationtest.Sign(t, f.repo("mixed"), f.digests["mixed"], rogueKey, rogueChain, jws.MediaTypeEnvelope)
+	notationtest.Sign(t, f.repo("mixed"), f.digests["mixed"], ciKey, ciChain, jws.MediaTypeEnvelope)
+	notationtest.Sign(t, f.repo("mixed"), f.digests["mixed"], ciKey, ciChain, cose.MediaTypeEnvelope) // the same signer again
+	notationtest.Sign(t, f.repo("audit-good"), f.digests["audit-good"], ciKey, ciChain, jws.MediaTypeEnvelope)
+	notationtest.Sign(t, f.repo("audit-rogue"), f.digests["audit-rogue"], rogueKey, rogueChain, jws.MediaTypeEnvelope)
 
 	// A good signature of another image, attached to this one.
 	otherImg := pushImage(t, f.repo("other"), "2.0.0")
@@ -236,7 +237,7 @@ func TestVerify(t *testing.T) {
 func TestVerifyRegistryDown(t *testing.T) {
 	dir := t.TempDir()
 	host := freeAddr(t) // nothing listens
-	writeStore(t, filepath.Join(dir, "truststore"), "acme", newPKI(t, "ferry test root"))
+	notationtest.NewCA(t, "ferry test root", "example").WriteStore(t, filepath.Join(dir, "truststore"), "acme")
 	cfg := &config.NotationTrust{TrustPolicy: writePolicy(t, dir, trustPolicy(host)), TrustStore: filepath.Join(dir, "truststore")}
 	v, err := New(cfg, registry.NewClient(registry.Options{RequestsPerSecond: -1, LookupTimeout: 5 * time.Second}))
 	if err != nil {
@@ -270,7 +271,7 @@ func (f *fakeRegistry) ReferrersUpTo(_ context.Context, _, _ string, types []str
 
 func TestVerifyBounds(t *testing.T) {
 	dir := t.TempDir()
-	writeStore(t, filepath.Join(dir, "truststore"), "acme", newPKI(t, "ferry test root"))
+	notationtest.NewCA(t, "ferry test root", "example").WriteStore(t, filepath.Join(dir, "truststore"), "acme")
 	cfg := &config.NotationTrust{TrustPolicy: writePolicy(t, dir, trustPolicy("registry.example")), TrustStore: filepath.Join(dir, "truststore")}
 	img := trust.Image{Repo: "registry.example/shop/good", Digest: "sha256:" + strings.Repeat("ab", 32)}
 
@@ -330,7 +331,7 @@ func TestVerifyBounds(t *testing.T) {
 }
 
 func TestNewRefuses(t *testing.T) {
-	root := newPKI(t, "ferry test root")
+	root := notationtest.NewCA(t, "ferry test root", "example")
 	good := trustPolicy("registry.example")
 	for _, tc := range []struct {
 		name   string
@@ -371,7 +372,7 @@ func TestNewRefuses(t *testing.T) {
 				os.MkdirAll(store, 0o755)
 				tc.store(store)
 			} else {
-				writeStore(t, store, "acme", root)
+				root.WriteStore(t, store, "acme")
 			}
 			_, err := New(cfg, &fakeRegistry{})
 			if err == nil {
@@ -414,9 +415,9 @@ func TestVerifyOffline(t *testing.T) {
 	defer endpoint.Close()
 
 	dir := t.TempDir()
-	acme := newPKI(t, "ferry test root")
+	acme := notationtest.NewCA(t, "ferry test root", "example")
 	store := filepath.Join(dir, "truststore")
-	writeStore(t, store, "acme", acme)
+	acme.WriteStore(t, store, "acme")
 	cfg := &config.NotationTrust{TrustPolicy: writePolicy(t, dir, trustPolicy("registry.example")), TrustStore: store}
 	reg := &fakeRegistry{}
 	v, err := New(cfg, reg)
@@ -430,8 +431,8 @@ func TestVerifyOffline(t *testing.T) {
 		c.OCSPServer = []string{endpoint.URL + "/ocsp"}
 		c.CRLDistributionPoints = []string{endpoint.URL + "/crl"}
 	}
-	key, chain := acme.leaf(t, "ci", now.Add(-time.Hour), now.Add(time.Hour), revocable)
-	plainKey, plainChain := acme.leaf(t, "ci", now.Add(-time.Hour), now.Add(time.Hour))
+	key, chain := acme.Leaf(t, "ci", "example", now.Add(-time.Hour), now.Add(time.Hour), revocable)
+	plainKey, plainChain := acme.Leaf(t, "ci", "example", now.Add(-time.Hour), now.Add(time.Hour))
 	sigArt := func(env []byte) []registry.Artifact {
 		return []registry.Artifact{{Digest: "sha256:" + strings.Repeat("cd", 32), MediaType: jws.MediaTypeEnvelope, Data: env}}
 	}
@@ -467,7 +468,7 @@ func TestVerifyOffline(t *testing.T) {
 		})
 	}
 	t.Run("hostile subject", func(t *testing.T) {
-		key, chain := acme.leaf(t, "ci\nFerry-Signed-By: forged\x1b[2J"+strings.Repeat("x", 2000), now.Add(-time.Hour), now.Add(time.Hour))
+		key, chain := acme.Leaf(t, "ci\nFerry-Signed-By: forged\x1b[2J"+strings.Repeat("x", 2000), "example", now.Add(-time.Hour), now.Add(time.Hour))
 		reg.arts = sigArt(envelope(t, target, key, chain, now))
 		res, err := v.Verify(t.Context(), trust.Image{Repo: "registry.example/shop/good", Digest: d.Digest})
 		if err != nil {
