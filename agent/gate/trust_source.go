@@ -13,6 +13,7 @@ import (
 	"slices"
 
 	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/evidence/trivy"
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/trust"
 )
@@ -63,9 +64,14 @@ func (g *Gate) trustInput(ctx context.Context, req *Request, app, candidate map[
 	}
 	app["verify"] = map[string]any{"builders": builders}
 	for _, p := range res.Problems {
-		d.Notes = append(d.Notes, "signature: "+p)
+		d.Notes = append(d.Notes, "verification: "+p)
 	}
-	if !res.Trusted() {
+	switch {
+	case res.Trusted():
+	case req.Candidate.Digest == "":
+		d.untrusted = fmt.Sprintf("%s %s has no digest: a signature is made over a digest, so ferry trusts only a pinned version (put the digest in the overlay)",
+			req.App.Name, req.Candidate.Tag)
+	default:
 		d.untrusted = fmt.Sprintf("%s %s (%s) carries no signature that verifies: %s; sign it with a key or identity that verify: in ferry.yaml trusts",
 			req.App.Name, req.Candidate.Tag, ledger.ShortDigest(req.Candidate.Digest), res.Why())
 	}
@@ -121,7 +127,8 @@ func (s attestationSource) Gather(ctx context.Context, req *Request, out map[str
 }
 
 // newestAttestations keeps one attestation per type: the newest by its
-// signing time (undated ones count as oldest), the first found on a tie.
+// signed time (undated ones count as oldest). Of two vuln scans as new,
+// the worse counts, so a tie never hides a finding; of others, the first.
 func newestAttestations(atts []trust.Attestation) []trust.Attestation {
 	byType := map[string]trust.Attestation{}
 	var order []string
@@ -130,7 +137,7 @@ func newestAttestations(atts []trust.Attestation) []trust.Attestation {
 		if !seen {
 			order = append(order, a.Type)
 		}
-		if !seen || a.Created.After(cur.Created) {
+		if !seen || a.Created.After(cur.Created) || a.Created.Equal(cur.Created) && a.Type == trust.AttestVuln && worseScan(a, cur) {
 			byType[a.Type] = a
 		}
 	}
@@ -140,6 +147,17 @@ func newestAttestations(atts []trust.Attestation) []trust.Attestation {
 		out = append(out, byType[t])
 	}
 	return out
+}
+
+// worseScan reports whether vuln attestation a holds a worse scan than b;
+// one whose report does not parse is not worse (it is refused later).
+func worseScan(a, b trust.Attestation) bool {
+	ra, err := trivy.ParseVulnPredicate(a.Predicate)
+	if err != nil {
+		return false
+	}
+	rb, err := trivy.ParseVulnPredicate(b.Predicate)
+	return err != nil || worse(ra, rb)
 }
 
 // builderID is the SLSA provenance's builder: builder.id in v0.2,

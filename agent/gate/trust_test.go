@@ -7,8 +7,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/evidence/trivy"
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/state"
 	"github.com/ferry-dev/ferry/agent/trust"
@@ -50,6 +52,7 @@ func TestDecideVerifiedApp(t *testing.T) {
 		wantSigned  any    // input.evidence.trivy.signed; nil: no trivy
 		wantCrit    any
 		wantBuilder string
+		digest      string // "-": none
 	}{
 		{name: "unsigned, no policies", result: trust.Result{Problems: []string{"no signature found"}},
 			wantDeny: "checkout 1.1.0 (sha256:000000000000) carries no signature that verifies: no signature found; sign it with a key or identity that verify: in ferry.yaml trusts"},
@@ -61,6 +64,8 @@ func TestDecideVerifiedApp(t *testing.T) {
 			wantAllow: true, wantSigned: true, wantCrit: 2, wantBuilder: "https://jenkins.example/job/checkout"},
 		{name: "signed image, unsigned scan", result: trust.Result{Signatures: []trust.Signature{ciKey}},
 			wantAllow: true, wantSigned: false, wantCrit: 0},
+		{name: "no digest", digest: "-", result: trust.Result{Problems: []string{"no digest"}},
+			wantDeny: "checkout 1.1.0 has no digest: a signature is made over a digest, so ferry trusts only a pinned version (put the digest in the overlay)"},
 		{name: "a vuln predicate without a report is not a clean scan", result: trust.Result{Signatures: []trust.Signature{ciKey},
 			Attestations: []trust.Attestation{{Type: trust.AttestVuln, Signer: ciKey, Predicate: json.RawMessage(`{"scanner": {}}`)}}},
 			wantAllow: true, wantSigned: false, wantCrit: 0},
@@ -75,7 +80,11 @@ func TestDecideVerifiedApp(t *testing.T) {
 			g := New(Options{Config: w.cfg, Log: w.repo, Trust: checker})
 			app, _ := w.cfg.App("checkout")
 			env, _ := w.cfg.Env("qa")
-			d, err := g.Decide(w.ctx, &Request{App: app, Env: env, From: "dev", Candidate: ledger.Version{Tag: "1.1.0", Digest: fmt.Sprintf("sha256:%064x", 1)},
+			digest := fmt.Sprintf("sha256:%064x", 1)
+			if tt.digest == "-" {
+				digest = ""
+			}
+			d, err := g.Decide(w.ctx, &Request{App: app, Env: env, From: "dev", Candidate: ledger.Version{Tag: "1.1.0", Digest: digest},
 				State: state.Read(w.cfg, head, nil)})
 			if err != nil {
 				t.Fatal(err)
@@ -108,6 +117,33 @@ func TestDecideVerifiedApp(t *testing.T) {
 				}) {
 					t.Errorf("evidence %q lacks the provenance line", d.Evidence)
 				}
+			}
+		})
+	}
+}
+
+// TestNewestAttestations: the newest signed scan wins; of two as new (or
+// both undated), the worse.
+func TestNewestAttestations(t *testing.T) {
+	at := func(crit int, created time.Time) trust.Attestation {
+		return trust.Attestation{Type: trust.AttestVuln, Signer: ciKey, Predicate: vulnPredicate(t, crit), Created: created}
+	}
+	t0 := time.Date(2026, 12, 7, 5, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		atts []trust.Attestation
+		want int
+	}{
+		{"newer clean scan wins", []trust.Attestation{at(2, t0), at(0, t0.Add(time.Minute))}, 0},
+		{"newer dirty scan wins", []trust.Attestation{at(0, t0), at(3, t0.Add(time.Minute))}, 3},
+		{"a tie is the worse", []trust.Attestation{at(0, t0), at(1, t0), at(0, t0)}, 1},
+		{"undated: the worse", []trust.Attestation{at(0, time.Time{}), at(2, time.Time{})}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := newestAttestations(tc.atts)
+			r, err := trivy.ParseVulnPredicate(got[0].Predicate)
+			if err != nil || len(got) != 1 || r.Summary["CRITICAL"] != tc.want {
+				t.Errorf("took %d CRITICAL (%v), want %d", r.Summary["CRITICAL"], err, tc.want)
 			}
 		})
 	}

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 func TestDescribe(t *testing.T) {
@@ -127,5 +131,48 @@ func TestResolveSize(t *testing.T) {
 	}
 	if d.Size != int64(len(raw)) {
 		t.Fatalf("size %d, want %d", d.Size, len(raw))
+	}
+}
+
+// TestReferrersUpToKeepsGoingPastAGoneArtifact: a referrer the listing
+// still names but the registry no longer has (a deleted signature) is that
+// artifact's Err, and the others are read; Referrers still fails on it.
+func TestReferrersUpToKeepsGoingPastAGoneArtifact(t *testing.T) {
+	host := serve(t, &noReferrers{next: newReferrersRegistry()})
+	repo := host + "/shop/checkout"
+	subject := digestOf(t, push(t, repo+":1.0.0"))
+	c := NewClient(Options{RequestsPerSecond: -1})
+	kept, err := c.Attach(t.Context(), repo, subject, trivyType, report(1), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, err := c.Attach(t.Context(), repo, subject, trivyType, report(2), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.NewDigest(repo + "@" + gone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Delete(ref); err != nil {
+		t.Fatal(err)
+	}
+	arts, _, err := c.ReferrersUpTo(t.Context(), repo, subject, []string{trivyType}, 0, 10, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ok, failed []string
+	for _, a := range arts {
+		if a.Err != nil {
+			failed = append(failed, a.Digest)
+		} else {
+			ok = append(ok, a.Digest)
+		}
+	}
+	if !slices.Equal(ok, []string{kept}) || !slices.Equal(failed, []string{gone}) {
+		t.Errorf("read %v, failed %v; want %s read and %s failed", ok, failed, kept, gone)
+	}
+	if _, err := c.Referrers(t.Context(), repo, subject, []string{trivyType}, 0, false); err == nil {
+		t.Error("Referrers read past a gone artifact; the evidence readers want the error")
 	}
 }

@@ -42,7 +42,8 @@ type Artifact struct {
 	MediaType string
 	Data      []byte
 	// Err, set by ReferrersUpTo only, says why this listed artifact could
-	// not be read (ErrBadArtifact, ErrTooLarge); only Digest is set then.
+	// not be read (ErrBadArtifact, ErrTooLarge, not found); only Digest is
+	// set then.
 	// One malformed referrer anyone could push must not hide the others.
 	Err error
 }
@@ -145,7 +146,9 @@ func (c *Client) referrers(ctx context.Context, subject name.Digest, want []stri
 			break
 		}
 		a, ok, err := c.fetchArtifact(ctx, p, subject.Context().Digest(d.Digest.String()), want, maxBytes)
-		if err != nil && tolerate && ctx.Err() == nil && (errors.Is(err, ErrBadArtifact) || errors.Is(err, ErrTooLarge)) {
+		// A listed artifact that is gone (a deleted signature the index
+		// still names) is that artifact's problem too, not the registry's.
+		if err != nil && tolerate && ctx.Err() == nil && (errors.Is(err, ErrBadArtifact) || errors.Is(err, ErrTooLarge) || IsNotFound(err)) {
 			out = append(out, Artifact{ArtifactType: d.ArtifactType, Digest: d.Digest.String(), Annotations: map[string]string{}, Err: err})
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ferry-dev/ferry/agent/config"
 )
@@ -25,9 +26,9 @@ var app = &config.App{Name: "web", Image: "registry.example/web"}
 
 const digest = "sha256:0000000000000000000000000000000000000000000000000000000000000001"
 
-// TestCheckerVerifiesADigestOnce: a trusted answer is kept, an untrusted
-// one and an error are asked again (a signature pushed after the tag is
-// found at the next look).
+// TestCheckerVerifiesADigestOnce: a trusted answer is kept (for Remember),
+// an untrusted one and an error are asked again (a signature pushed after
+// the tag is found at the next look).
 func TestCheckerVerifiesADigestOnce(t *testing.T) {
 	key := Signature{Kind: KindCosign, Signer: "SHA256:k", Key: "cosign.pub", Format: "bundle"}
 	for _, tc := range []struct {
@@ -71,5 +72,23 @@ func TestCheckerMergesVerifiers(t *testing.T) {
 	res, err = NewChecker(map[string][]Verifier{"web": {cosign}}).Check(t.Context(), app, "")
 	if err != nil || res.Trusted() || res.Why() == "" {
 		t.Errorf("no digest: %+v, %v; want untrusted, saying why", res, err)
+	}
+}
+
+// TestCheckerRemembersForAWhile: a trusted answer is asked again after
+// Remember, so an attestation attached later (a new scan) is read.
+func TestCheckerRemembersForAWhile(t *testing.T) {
+	v := &counting{res: Result{Signatures: []Signature{{Kind: KindCosign, Signer: "SHA256:k"}}}}
+	now := time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)
+	c := NewChecker(map[string][]Verifier{"web": {v}})
+	c.Now = func() time.Time { return now }
+	for _, step := range []time.Duration{0, Remember - time.Second, 2 * time.Second, time.Second} {
+		now = now.Add(step)
+		if _, err := c.Check(t.Context(), app, digest); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := v.calls.Load(); got != 2 {
+		t.Errorf("%d verifications over Remember and a bit, want 2", got)
 	}
 }

@@ -1,11 +1,11 @@
 package cosign
 
 import (
-	"bytes"
+	"cmp"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/verify"
@@ -37,20 +37,15 @@ func (v *Verifier) verifyBundle(img trust.Image, a registry.Artifact, res *trust
 		return
 	}
 	hexDigest := strings.TrimPrefix(img.Digest, "sha256:")
-	var artifact verify.ArtifactPolicyOption
-	if ms := sc.MessageSignatureContent(); ms != nil {
-		// A message signature signs a digest: it must be this image's.
-		want, _ := hex.DecodeString(hexDigest)
-		if ms.DigestAlgorithm() != "SHA2_256" || !bytes.Equal(ms.Digest(), want) {
-			problem("signs %s:%x, not this image", strings.ToLower(ms.DigestAlgorithm()), ms.Digest())
-			return
-		}
-		artifact = verify.WithArtifactDigest("sha256", want)
-	} else {
-		// The statement's subject is checked below, with a Problem of
-		// its own.
-		artifact = verify.WithoutArtifactUnsafe()
+	if sc.MessageSignatureContent() != nil {
+		// cosign signs an image with a DSSE statement naming its digest; a
+		// message signature is what `cosign sign-blob` makes of any file,
+		// a manifest's bytes included, and `cosign verify` refuses it too.
+		problem("a message signature (cosign sign-blob of some bytes), not a signature of an image: cosign signs images with a statement naming their digest")
+		return
 	}
+	// The statement's subject is checked below, with a Problem of its own.
+	artifact := verify.WithoutArtifactUnsafe()
 
 	var sig trust.Signature
 	var vr *verify.VerificationResult
@@ -66,7 +61,9 @@ func (v *Verifier) verifyBundle(img trust.Image, a registry.Artifact, res *trust
 		return
 	}
 	sig.Format = "bundle"
-	created := a.Created
+	// Only a signed time orders attestations: the referrer's created
+	// annotation is anyone's to set (see signedTime).
+	var created time.Time
 	if len(vr.VerifiedTimestamps) > 0 {
 		created = vr.VerifiedTimestamps[0].Timestamp.UTC()
 	}
@@ -100,7 +97,7 @@ func (v *Verifier) verifyBundle(img trust.Image, a registry.Artifact, res *trust
 		PredicateType: st.PredicateType,
 		Predicate:     st.predicate(),
 		Signer:        sig,
-		Created:       created,
+		Created:       cmp.Or(created, st.signedTime()),
 	})
 }
 

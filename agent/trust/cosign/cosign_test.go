@@ -80,11 +80,13 @@ func TestVerify(t *testing.T) {
 			wantSigs: []trust.Signature{bundleSig},
 		},
 		{
+			// cosign sign-blob of the manifest's bytes: cosign verify
+			// refuses it as an image signature, and so does ferry.
 			name: "bundle message signature of the digest",
 			sign: func(t *testing.T, repo, d string) {
 				pushReferrer(t, f.host, repo, d, BundleType, signBundleMessage(t, f.good, d))
 			},
-			wantSigs: []trust.Signature{bundleSig},
+			wantProblems: []string{"a message signature (cosign sign-blob of some bytes), not a signature of an image"},
 		},
 		{
 			name: "tag signed with the key",
@@ -214,7 +216,7 @@ func TestVerify(t *testing.T) {
 			sign: func(t *testing.T, repo, d string) {
 				pushReferrer(t, f.host, repo, d, BundleType, signBundleMessage(t, f.good, other))
 			},
-			wantProblems: []string{"signs sha2_256:" + strings.TrimPrefix(other, "sha256:") + ", not this image"},
+			wantProblems: []string{"a message signature (cosign sign-blob of some bytes)"},
 		},
 		{
 			name: "tag signature of another digest",
@@ -443,5 +445,33 @@ func TestVerifyBadDigest(t *testing.T) {
 	f := newFixture(t)
 	if _, err := f.v.Verify(context.Background(), trust.Image{Repo: f.host + "/shop/x", Digest: "sha512:abc"}); err == nil {
 		t.Fatal("a non-sha256 digest verified")
+	}
+}
+
+// TestAttestationTimeIsSigned: an attestation is dated by what was signed
+// (here the vuln predicate's scanFinishedOn), never by the referrer's
+// created annotation, which anyone who can push to the registry sets (the
+// red team made an old clean scan look newest that way).
+func TestAttestationTimeIsSigned(t *testing.T) {
+	f := newFixture(t)
+	d := pushImage(t, f.host, "shop/dated")
+	finished := "2026-12-07T05:25:04Z"
+	pushReferrer(t, f.host, "shop/dated", d, BundleType, signBundleDSSE(t, f.good, statementJSON(d, SignPredicateType, "{}")))
+	pushReferrer(t, f.host, "shop/dated", d, BundleType, signBundleDSSE(t, f.good,
+		statementJSON(d, "https://cosign.sigstore.dev/attestation/vuln/v1", `{"scanner":{"result":{}},"metadata":{"scanFinishedOn":"`+finished+`"}}`)))
+	pushReferrer(t, f.host, "shop/dated", d, BundleType, signBundleDSSE(t, f.good,
+		statementJSON(d, "https://slsa.dev/provenance/v0.2", `{"builder":{"id":"b"}}`)))
+	res, err := f.v.Verify(t.Context(), trust.Image{Repo: f.host + "/shop/dated", Digest: d})
+	if err != nil || len(res.Attestations) != 2 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	for _, a := range res.Attestations {
+		want := time.Time{} // the provenance says no time: undated, whatever the annotation says
+		if a.Type == "vuln" {
+			want, _ = time.Parse(time.RFC3339, finished)
+		}
+		if !a.Created.Equal(want) {
+			t.Errorf("%s dated %v, want %v (the signed time)", a.Type, a.Created, want)
+		}
 	}
 }

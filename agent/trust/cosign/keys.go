@@ -113,6 +113,11 @@ func ParseKey(data []byte) (crypto.PublicKey, error) {
 	if block, _ := pem.Decode(data); block != nil {
 		return parsePEMKey(block)
 	}
+	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("-----BEGIN")) {
+		// pem.Decode refuses a block whose base64 does not decode; it is
+		// still meant as PEM, and a YAML error would only confuse.
+		return nil, errors.New("a PEM block that does not decode (bad base64, or a missing END line)")
+	}
 	pemData, err := secretKey(data)
 	if err != nil {
 		return nil, err

@@ -100,6 +100,7 @@ func TestNewRefuses(t *testing.T) {
 		{"Secret with bad base64", config.CosignTrust{Keys: []string{file("s2.yaml", "kind: Secret\ndata: {cosign.pub: '!!!'}\n")}}, []string{"s2.yaml", "not base64"}},
 		{"Secret with no PEM", config.CosignTrust{Keys: []string{file("s3.yaml", "kind: Secret\nstringData: {cosign.pub: hello}\n")}}, []string{"s3.yaml", "not PEM"}},
 		{"ConfigMap", config.CosignTrust{Keys: []string{file("cm.yaml", "kind: ConfigMap\ndata: {cosign.pub: x}\n")}}, []string{"cm.yaml", "kind: Secret"}},
+		{"PEM with bad base64", config.CosignTrust{Keys: []string{file("badb64.pub", "-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----\n")}}, []string{"badb64.pub", "a PEM block that does not decode"}},
 		{"YAML garbage", config.CosignTrust{Keys: []string{file("y.yaml", "kind: [\n")}}, []string{"y.yaml", "neither a PEM public key nor a Secret manifest"}},
 		{"second key bad", config.CosignTrust{Keys: []string{goodKey, file("second.pub", "x")}}, []string{"second.pub"}},
 		{"root without identities", config.CosignTrust{TrustedRoot: goodRoot}, []string{goodRoot, "identities are required"}},

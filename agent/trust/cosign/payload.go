@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ferry-dev/ferry/agent/trust"
 )
@@ -75,6 +76,37 @@ func (s statement) names(hexDigest string) (bool, string) {
 }
 
 // predicate is the statement's predicate, "{}" when it has none, compacted.
+// signedTime is when the predicate says its work ended (a scan, a build,
+// an SBOM's creation), zero when it says none: inside the signed
+// statement, unlike a referrer's created annotation, which anyone who can
+// push to the registry can set.
+func (s statement) signedTime() time.Time {
+	var p struct {
+		Metadata struct {
+			ScanFinishedOn  string `json:"scanFinishedOn"`  // cosign vuln
+			BuildFinishedOn string `json:"buildFinishedOn"` // SLSA v0.2
+			Timestamp       string `json:"timestamp"`       // CycloneDX
+		} `json:"metadata"`
+		RunDetails struct {
+			Metadata struct {
+				FinishedOn string `json:"finishedOn"` // SLSA v1
+			} `json:"metadata"`
+		} `json:"runDetails"`
+		CreationInfo struct {
+			Created string `json:"created"` // SPDX
+		} `json:"creationInfo"`
+	}
+	if json.Unmarshal(s.Predicate, &p) != nil {
+		return time.Time{}
+	}
+	for _, v := range []string{p.Metadata.ScanFinishedOn, p.Metadata.BuildFinishedOn, p.RunDetails.Metadata.FinishedOn, p.Metadata.Timestamp, p.CreationInfo.Created} {
+		if t, err := time.Parse(time.RFC3339, v); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
+}
+
 func (s statement) predicate() json.RawMessage {
 	if len(bytes.TrimSpace(s.Predicate)) == 0 || string(bytes.TrimSpace(s.Predicate)) == "null" {
 		return json.RawMessage("{}")

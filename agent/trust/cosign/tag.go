@@ -127,6 +127,7 @@ func (v *Verifier) verifyAttLayer(img trust.Image, tag string, l registry.Layer,
 		PredicateType: st.PredicateType,
 		Predicate:     st.predicate(),
 		Signer:        s,
+		Created:       st.signedTime(),
 	})
 }
 
