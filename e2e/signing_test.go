@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-dev/ferry/agent/trust/gitsig/gitsigtest"
 )
@@ -224,4 +225,60 @@ func TestBadSigningKey(t *testing.T) {
 			t.Error("ferry promoted without its signing key")
 		}
 	}
+}
+
+// TestUnsignedConfigChange: a running ferry whose ferry.yaml says
+// verifyCommits require keeps that configuration when a person's unsigned
+// commit changes ferry.yaml (here: the check switched off, and an unsigned
+// version put into dev in the same commit); nothing moves on from it. A
+// change signed by an allowed signer is taken.
+func TestUnsignedConfigChange(t *testing.T) {
+	alice := gitsigtest.NewSSHKey(t, "alice")
+	ferryKey := gitsigtest.NewSSHKey(t, "ferry")
+	reg := startRegistry(t, "", "")
+	d100 := reg.push(t, "shop/checkout", "1.0.0")
+	fleet := signedFleet(t, reg.host, "{sshKeyFile: "+ferryKey.Private+"}", "{mode: require, allowedSigners: .ferry/allowed_signers}",
+		map[string]string{".ferry/allowed_signers": "alice@example.com " + alice.Public + "\n"})
+	setConfig := func(from, to string) func(dir string) {
+		return func(dir string) {
+			p := filepath.Join(dir, "ferry.yaml")
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := strings.Replace(string(b), from, to, 1)
+			if s == string(b) {
+				t.Fatalf("ferry.yaml has no %q", from)
+			}
+			writeFile(t, p, s)
+		}
+	}
+	// A pass a second, so the reload is seen within the test.
+	personCommit(t, fleet, &alice, "passes every second", setConfig("  branch: main\n", "  branch: main\n  interval: 1s\n"))
+	p := startFerry(t, nil, "run", "--config", fleet.url, "--work-dir", t.TempDir())
+	waitFor(t, time.Minute, "1.0.0 in qa", func() bool {
+		return strings.Contains(fleet.show(t, "overlays/qa/kustomization.yaml"), "newTag: 1.0.0")
+	})
+
+	d110 := reg.push(t, "shop/checkout", "1.1.0")
+	unsigned := personCommit(t, fleet, nil, "turn the check off and hand-promote 1.1.0", func(dir string) {
+		setConfig("verifyCommits: {mode: require", "verifyCommits: {mode: off")(dir)
+		setDev(t, "1.0.0", "1.1.0", d100, d110)(dir)
+	})
+	waitFor(t, time.Minute, "the refusal of the unsigned ferry.yaml", func() bool {
+		return strings.Contains(p.out.String(), "new ferry.yaml refused; keeping the previous one") && strings.Contains(p.out.String(), unsigned[:12])
+	})
+	time.Sleep(3 * time.Second) // three more passes under the running configuration
+	if qa := fleet.show(t, "overlays/qa/kustomization.yaml"); strings.Contains(qa, "newTag: 1.1.0") {
+		t.Fatalf("the unsigned commit turned the check off: 1.1.0 moved to qa\n%s", p.out.String())
+	}
+
+	// An allowed signer's change of ferry.yaml is taken.
+	personCommit(t, fleet, &alice, "warn instead", setConfig("verifyCommits: {mode: off", "verifyCommits: {mode: warn"))
+	waitFor(t, time.Minute, "the reload of the signed ferry.yaml", func() bool {
+		return strings.Contains(p.out.String(), "ferry.yaml changed; reloaded")
+	})
+	waitFor(t, time.Minute, "1.1.0 in qa under warn", func() bool {
+		return strings.Contains(fleet.show(t, "overlays/qa/kustomization.yaml"), "newTag: 1.1.0")
+	})
 }

@@ -15,7 +15,9 @@ import (
 	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/observe"
+	"github.com/ferry-dev/ferry/agent/state"
 	"github.com/ferry-dev/ferry/analysis"
 )
 
@@ -152,6 +154,9 @@ func runLoop(ctx context.Context, g *globals, p *config.Pipeline, repo *fleet.Re
 		// The loop stopped for a changed ferry.yaml: load it from the
 		// branch head.
 		next, nextRepo, err := g.loadPipeline(ctx)
+		if err == nil {
+			err = g.configSigned(ctx, p, nextRepo, g.loadedCommit)
+		}
 		if err != nil {
 			// Keep running the last good configuration; a broken one never runs.
 			g.log.Error("new ferry.yaml refused; keeping the previous one", "err", err)
@@ -167,6 +172,41 @@ func runLoop(ctx context.Context, g *globals, p *config.Pipeline, repo *fleet.Re
 			}
 		}
 	}
+}
+
+// configSigned checks a changed ferry.yaml against the running
+// configuration's git.verifyCommits: the commit that wrote it must be one
+// the running signers verify, or an unsigned commit could switch the check
+// off or name signers of its own. require refuses it (the running
+// configuration stays), warn logs it.
+func (g *globals) configSigned(ctx context.Context, running *config.Pipeline, repo *fleet.Repo, commit string) error {
+	vc := running.Git.CommitVerification()
+	if vc.Mode == state.VerifyOff {
+		return nil
+	}
+	own, err := commitSigner(running)
+	if err != nil {
+		return err
+	}
+	snap, err := repo.Snapshot(commit)
+	if err != nil {
+		return err
+	}
+	sb, found, err := state.NewSignatures(vc, repo, own, running.Git.Author.Email, g.log).CheckPath(ctx, snap, "ferry.yaml")
+	switch {
+	case err != nil:
+		return err
+	case found && sb.Verified:
+		return nil
+	case !found:
+		sb = state.SignedBy{Commit: commit, Reason: "history does not show which commit wrote it"}
+	}
+	if vc.Mode == state.VerifyWarn {
+		g.log.Warn("ferry.yaml changed by an unverified commit", "commit", ledger.ShortHash(sb.Commit), "author", sb.Author, "reason", sb.Reason)
+		return nil
+	}
+	return fmt.Errorf("ferry.yaml at %s: %s; git.verifyCommits is require, so the running configuration stays until a verified commit changes it",
+		ledger.ShortHash(commit), sb.Describe())
 }
 
 // verifyOnce runs the analyses a single pass found owed and records their

@@ -41,6 +41,8 @@ type globals struct {
 	// loadedConfig is the ferry.yaml the running agent was built from,
 	// when the configuration lives in the fleet repo.
 	loadedConfig []byte
+	// loadedCommit is the fleet commit loadedConfig was read at.
+	loadedCommit string
 	// apps limits the agent to this replica's shards under --shards; nil: all.
 	apps func(string) bool
 	// responder answers alerts when this replica runs no loop (it holds no
@@ -107,7 +109,7 @@ func (g *globals) loadPipeline(ctx context.Context) (*config.Pipeline, *fleet.Re
 	if err != nil {
 		return nil, nil, fmt.Errorf("read ferry.yaml from %s at %s: %w", g.config, snap.Hash(), err)
 	}
-	g.loadedConfig = data
+	g.loadedConfig, g.loadedCommit = data, snap.Hash()
 	p, err := config.Parse(fmt.Sprintf("%s@%.12s:ferry.yaml", g.config, snap.Hash()), data)
 	if err != nil {
 		return nil, nil, err
