@@ -232,6 +232,7 @@ func New(o Options) (*Agent, error) {
 		sigs = state.NewSignatures(vc, sl, o.CommitSigner, o.Config.Git.Author.Email, o.Logger)
 	}
 	a.planner.Signatures = sigs
+	a.gate.SetSignatures(sigs)
 	a.poller = &plan.Poller{Registry: o.Registry, Trust: o.Trust, Timeout: o.RegistryTimeout, Concurrency: o.RegistryConcurrency, Done: func(app string) {
 		if fn := a.onLate.Load(); fn != nil {
 			(*fn)(app)

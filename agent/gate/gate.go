@@ -112,6 +112,11 @@ type Gate struct {
 
 	mu      sync.Mutex
 	ungated map[string][]Ungated // Ungated's answer by policy bundle hash
+
+	// signed is the policy bundle accepted last under git.verifyCommits
+	// (signedPolicies); sigs is nil when people's commits are not checked.
+	sigs   *state.Signatures
+	signed acceptedPolicies
 }
 
 // New makes a gate with the evidence sources of the policy input document (docs/policy-input.md).
@@ -158,6 +163,15 @@ const maxEngines = 16
 // does not compile, is an error, and every promotion stops until it is
 // fixed.
 func (g *Gate) Policies(ctx context.Context, snap *fleet.Snapshot) (*policies.Engine, error) {
+	engine, err := g.compiled(ctx, snap)
+	if err != nil || g.sigs == nil {
+		return engine, err
+	}
+	return g.signedPolicies(ctx, snap, engine)
+}
+
+// compiled is the compiled policy bundle of snap, from the cache.
+func (g *Gate) compiled(ctx context.Context, snap *fleet.Snapshot) (*policies.Engine, error) {
 	dir := "policies"
 	if g.opts.Config.Policies != "" {
 		dir = path.Clean(g.opts.Config.Policies)

@@ -1,0 +1,95 @@
+// Policies under git.verifyCommits: a policy change is a commit, and under
+// require only a verified one changes what gates the promotions.
+
+package gate
+
+import (
+	"context"
+	"path"
+
+	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/agent/state"
+	"github.com/ferry-dev/ferry/policies"
+)
+
+// acceptedPolicies is the bundle the gate decides with and the one
+// refused last (so a refusal is logged once).
+type acceptedPolicies struct {
+	engine  *policies.Engine
+	seen    bool
+	refused string // the hash of the bundle refused last
+}
+
+// SetSignatures makes the gate hold policy changes to git.verifyCommits
+// (nil or off: every change is taken).
+func (g *Gate) SetSignatures(s *state.Signatures) {
+	if s.Mode() != state.VerifyOff {
+		g.sigs = s
+	}
+}
+
+// signedPolicies takes engine, snap's bundle, when the commit that last
+// changed the policy directory is verified, or when it is the first the
+// gate sees (the running agent trusts what it starts with, as it does
+// ferry.yaml). Under require a bundle written by an unverified commit is
+// refused: the gate keeps deciding with the last one it accepted, and says
+// so once. Under warn it is taken and logged.
+func (g *Gate) signedPolicies(ctx context.Context, snap *fleet.Snapshot, engine *policies.Engine) (*policies.Engine, error) {
+	g.mu.Lock()
+	last := g.signed
+	g.mu.Unlock()
+	if !last.seen || sameBundle(last.engine, engine) {
+		g.accept(engine)
+		return engine, nil
+	}
+	dir := config.DefaultPolicies
+	if g.opts.Config.Policies != "" {
+		dir = g.opts.Config.Policies
+	}
+	sb, found, err := g.sigs.CheckPath(ctx, snap, path.Clean(dir))
+	if err != nil {
+		return nil, err
+	}
+	if found && sb.Verified {
+		g.accept(engine)
+		return engine, nil
+	}
+	if !found {
+		sb = state.SignedBy{Commit: snap.Hash(), Reason: "history does not show which commit wrote them"}
+	}
+	hash := bundleHash(engine)
+	g.mu.Lock()
+	first := g.signed.refused != hash
+	g.signed.refused = hash
+	g.mu.Unlock()
+	if g.sigs.Mode() == state.VerifyWarn {
+		if first {
+			g.opts.Logger.Warn("policies changed by an unverified commit", "dir", dir, "commit", ledger.ShortHash(sb.Commit), "author", sb.Author, "reason", sb.Reason)
+		}
+		g.accept(engine)
+		return engine, nil
+	}
+	if first {
+		g.opts.Logger.Error("policies changed by an unverified commit; deciding with the ones accepted before", "dir", dir,
+			"commit", ledger.ShortHash(sb.Commit), "author", sb.Author, "reason", sb.Reason, "policy", bundleHash(last.engine))
+	}
+	return last.engine, nil
+}
+
+func (g *Gate) accept(engine *policies.Engine) {
+	g.mu.Lock()
+	g.signed = acceptedPolicies{engine: engine, seen: true}
+	g.mu.Unlock()
+}
+
+// bundleHash names a bundle; nil (no policies directory) is "none".
+func bundleHash(e *policies.Engine) string {
+	if e == nil {
+		return NoPolicy
+	}
+	return e.Hash()
+}
+
+func sameBundle(a, b *policies.Engine) bool { return bundleHash(a) == bundleHash(b) }
