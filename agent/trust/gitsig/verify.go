@@ -136,9 +136,11 @@ func (s *Signers) verifyOpenPGP(c Commit, armored string) Result {
 	// Key validity (expiry, revocation) at the time of signing, as gpg
 	// judges it: the signature packet says when that was.
 	at := c.Time
+	issuer := ""
 	if p, err := packet.Read(bytes.NewReader(body)); err == nil {
 		if sp, ok := p.(*packet.Signature); ok {
 			at = sp.CreationTime
+			issuer, res.KeyID = issuerOf(sp)
 		}
 	}
 	cfg := &packet.Config{Time: func() time.Time { return at }}
@@ -151,10 +153,10 @@ func (s *Signers) verifyOpenPGP(c Commit, armored string) Result {
 	}
 	switch {
 	case errors.Is(err, pgperrors.ErrUnknownIssuer) || (err == nil && entity == nil):
-		res.Reason = fmt.Sprintf("OpenPGP key %s is not in the keyring", res.KeyID)
+		res.Reason = fmt.Sprintf("OpenPGP key %s is not in the keyring", issuer)
 		return res
 	case err != nil:
-		res.Reason = fmt.Sprintf("bad OpenPGP signature by key %s: %v", res.KeyID, err)
+		res.Reason = fmt.Sprintf("bad OpenPGP signature by key %s: %v", issuer, err)
 		return res
 	}
 	res.Verified = true
@@ -162,6 +164,26 @@ func (s *Signers) verifyOpenPGP(c Commit, armored string) Result {
 		res.Signer = id.Name
 	}
 	return res
+}
+
+// issuerOf names the key that made sp, for a reason: the issuer fingerprint
+// when the signature carries one (gpg 2.2 and later always add it; some
+// signatures carry only it), else the issuer key id; and the long key id
+// (the fingerprint's low 64 bits for a v4 key).
+func issuerOf(sp *packet.Signature) (issuer, keyID string) {
+	if sp.IssuerKeyId != nil {
+		keyID = fmt.Sprintf("%016X", *sp.IssuerKeyId)
+	}
+	if fp := sp.IssuerFingerprint; len(fp) > 0 {
+		if keyID == "" && len(fp) == 20 {
+			keyID = fmt.Sprintf("%X", fp[12:])
+		}
+		return fmt.Sprintf("%X", fp), keyID
+	}
+	if keyID != "" {
+		return keyID, keyID
+	}
+	return "(the signature names none)", ""
 }
 
 func unarmor(armored string) ([]byte, error) {

@@ -89,6 +89,7 @@ func TestVerify(t *testing.T) {
 		ring    string
 		signer  string // "" when not verified
 		reason  string // a part of the reason
+		key     string // the key it says, when set
 	}
 	cases := map[string]tc{
 		"good ssh":             {commit: r.signed(good), allowed: "alice@example.com " + alice.Public, signer: "alice@example.com"},
@@ -110,8 +111,9 @@ func TestVerify(t *testing.T) {
 		pgpTampered := r.signed(pgp)
 		pgpTampered.Payload = append([]byte(nil), pgpTampered.Payload...)
 		pgpTampered.Payload[len(pgpTampered.Payload)-2] ^= 1
-		cases["good openpgp"] = tc{commit: r.signed(pgp), ring: carol.Public, signer: "Carol <carol@example.com>"}
-		cases["openpgp key not in keyring"] = tc{commit: r.signed(pgp), ring: dave.Public, reason: "is not in the keyring"}
+		cases["good openpgp"] = tc{commit: r.signed(pgp), ring: carol.Public, signer: "Carol <carol@example.com>", key: carol.Fingerprint}
+		// gpg names the issuer by fingerprint: the reason shows it.
+		cases["openpgp key not in keyring"] = tc{commit: r.signed(pgp), ring: dave.Public, reason: "OpenPGP key " + carol.Fingerprint + " is not in the keyring"}
 		cases["openpgp tampered"] = tc{commit: pgpTampered, ring: carol.Public, reason: "bad OpenPGP signature"}
 		cases["openpgp against ssh signers"] = tc{commit: r.signed(pgp), allowed: "carol@example.com " + alice.Public, reason: "is not in the keyring"}
 	} else {
@@ -133,6 +135,9 @@ func TestVerify(t *testing.T) {
 			}
 			if c.signer != "" && res.Key == "" {
 				t.Errorf("verified without a key: %+v", res)
+			}
+			if c.key != "" && res.Key != c.key {
+				t.Errorf("key %q, want %q", res.Key, c.key)
 			}
 			if !strings.Contains(res.Reason, c.reason) {
 				t.Errorf("reason %q, want it to say %q", res.Reason, c.reason)
