@@ -118,3 +118,24 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseKeyring: any keyring a person commits is keys or an error naming
+// the file, never a panic, and never a secret key accepted.
+func FuzzParseKeyring(f *testing.F) {
+	f.Add([]byte("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEZ\n=abcd\n-----END PGP PUBLIC KEY BLOCK-----\n"))
+	f.Add([]byte("x\n-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n-----END PGP PRIVATE KEY BLOCK-----\n-----BEGIN PGP PUBLIC KEY BLOCK-----\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		list, err := gitsig.ParseKeyring("keyring.asc", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "keyring.asc") {
+				t.Fatalf("error without the file: %v", err)
+			}
+			return
+		}
+		for _, e := range list {
+			if e.PrivateKey != nil {
+				t.Fatal("accepted a secret key")
+			}
+		}
+	})
+}

@@ -22,23 +22,72 @@ type Signers struct {
 	OpenPGP openpgp.EntityList
 }
 
-// ParseKeyring reads an armored OpenPGP keyring (one or more public keys,
-// as `gpg --armor --export` writes them). Errors name the file.
+// ParseKeyring reads an armored OpenPGP keyring: one or more public key
+// blocks, as `gpg --armor --export` writes them, one after another (every
+// block is read, not only the first). Errors name the file and the line of
+// the block.
 func ParseKeyring(file string, data []byte) (openpgp.EntityList, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, nil
 	}
-	list, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("%s: not an armored OpenPGP keyring: %v", file, err)
+	starts := armorStarts(data)
+	if len(starts) == 0 {
+		return nil, fmt.Errorf("%s: not an armored OpenPGP keyring: no -----BEGIN PGP block", file)
 	}
-	for _, e := range list {
-		if e.PrivateKey != nil {
-			// A secret key in the fleet repo is a leak; refusing it makes it seen.
-			return nil, fmt.Errorf("%s: holds a secret key (%X); commit public keys only (gpg --armor --export)", file, e.PrimaryKey.Fingerprint)
+	var list openpgp.EntityList
+	for i, at := range starts {
+		end := len(data)
+		if i+1 < len(starts) {
+			end = starts[i+1].offset
 		}
+		line := at.line
+		block, err := armor.Decode(bytes.NewReader(data[at.offset:end]))
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: not an armored OpenPGP key block: %v", file, line, err)
+		}
+		if block.Type == openpgp.PrivateKeyType {
+			// A secret key in the fleet repo is a leak; refusing it makes it seen.
+			return nil, fmt.Errorf("%s:%d: a secret key block; commit public keys only (gpg --armor --export)", file, line)
+		}
+		if block.Type != openpgp.PublicKeyType {
+			return nil, fmt.Errorf("%s:%d: a %q block, not a public key block", file, line, block.Type)
+		}
+		ents, err := openpgp.ReadKeyRing(block.Body)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: not an OpenPGP public key: %v", file, line, err)
+		}
+		for _, e := range ents {
+			if e.PrivateKey != nil || hasSecretSubkey(e) {
+				return nil, fmt.Errorf("%s:%d: holds a secret key (%X); commit public keys only (gpg --armor --export)", file, line, e.PrimaryKey.Fingerprint)
+			}
+		}
+		list = append(list, ents...)
 	}
 	return list, nil
+}
+
+func hasSecretSubkey(e *openpgp.Entity) bool {
+	for _, sk := range e.Subkeys {
+		if sk.PrivateKey != nil {
+			return true
+		}
+	}
+	return false
+}
+
+type armorStart struct{ offset, line int }
+
+// armorStarts finds the lines that open an armored block.
+func armorStarts(data []byte) []armorStart {
+	var out []armorStart
+	off := 0
+	for n, l := range bytes.SplitAfter(data, []byte("\n")) {
+		if bytes.HasPrefix(bytes.TrimSpace(l), []byte("-----BEGIN PGP ")) {
+			out = append(out, armorStart{offset: off, line: n + 1})
+		}
+		off += len(l)
+	}
+	return out
 }
 
 // Commit is what is verified: the bytes git signs (the commit object

@@ -1,6 +1,7 @@
 package gitsig_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -189,6 +190,20 @@ func TestParseKeyringRefusesSecretKeys(t *testing.T) {
 	}
 	if _, err := gitsig.ParseKeyring(".ferry/keyring.asc", []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----\nnope\n")); err == nil || !strings.Contains(err.Error(), ".ferry/keyring.asc") {
 		t.Fatalf("malformed keyring: %v", err)
+	}
+	// A secret key appended after a public key (as a signed commit could
+	// do) is refused with the line of its block, not skipped.
+	f := gitsigtest.NewGPGKey(t, "Frank <frank@example.com>", "")
+	ring := f.Public + string(sec)
+	line := strings.Count(f.Public, "\n") + 1
+	want := fmt.Sprintf(".ferry/keyring.asc:%d: a secret key block", line)
+	if _, err := gitsig.ParseKeyring(".ferry/keyring.asc", []byte(ring)); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("appended secret key: %v, want %q", err, want)
+	}
+	// Every public block is read, not only the first.
+	list, err := gitsig.ParseKeyring(".ferry/keyring.asc", []byte(f.Public+k.Public))
+	if err != nil || len(list) != 2 {
+		t.Fatalf("two public blocks: %d keys, %v", len(list), err)
 	}
 }
 
