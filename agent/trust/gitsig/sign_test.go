@@ -139,3 +139,44 @@ func FuzzParseKeyring(f *testing.F) {
 		}
 	})
 }
+
+// RSA keys under 2048 bits are refused at start, SSH and OpenPGP alike,
+// naming the file and the size; 2048 bits are accepted.
+func TestLoadSignerRefusesWeakKeys(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	weak, strong := filepath.Join(dir, "rsa1024"), filepath.Join(dir, "rsa2048")
+	gitsigtest.Run(t, "", nil, "ssh-keygen", "-q", "-t", "rsa", "-b", "1024", "-N", "", "-f", weak)
+	gitsigtest.Run(t, "", nil, "ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", strong)
+	want := "ssh signing key " + weak + ": an RSA key of 1024 bits is too weak to sign with; use ed25519 or RSA of at least 2048 bits"
+	if _, err := gitsig.LoadSSHSigner(weak, ""); err == nil || err.Error() != want {
+		t.Errorf("RSA-1024 SSH key: %v, want %q", err, want)
+	}
+	if _, err := gitsig.LoadSSHSigner(strong, ""); err != nil {
+		t.Errorf("RSA-2048 SSH key: %v", err)
+	}
+	if !gitsigtest.HaveGPG() {
+		t.Log("gpg is not installed: the OpenPGP case is skipped")
+		return
+	}
+	home, err := os.MkdirTemp("", "gnupg") // short: gpg-agent's socket path
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = gitsigtest.RunErr("", nil, "gpgconf", "--homedir", home, "--kill", "all")
+		os.RemoveAll(home)
+	})
+	env := []string{"GNUPGHOME=" + home}
+	gitsigtest.Run(t, "", env, "gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "",
+		"--quick-gen-key", "Weak <weak@example.com>", "rsa1024", "sign", "never")
+	sec := gitsigtest.Run(t, "", env, "gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--armor", "--export-secret-keys")
+	pgpWeak := filepath.Join(dir, "weak.asc")
+	if err := os.WriteFile(pgpWeak, []byte(sec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want = "openpgp signing key " + pgpWeak + ": an RSA key of 1024 bits is too weak to sign with; use ed25519 or RSA of at least 2048 bits"
+	if _, err := gitsig.LoadOpenPGPSigner(pgpWeak, ""); err == nil || err.Error() != want {
+		t.Errorf("RSA-1024 OpenPGP key: %v, want %q", err, want)
+	}
+}
