@@ -248,3 +248,30 @@ func TestSignaturesMissingFile(t *testing.T) {
 		t.Errorf("an SSH signature's reason names the keyring: %q", sb.Reason)
 	}
 }
+
+// A link on the way to the signers file (.ferry itself) is refused too.
+func TestSignaturesLinkedDirectoryRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	alice := gitsigtest.NewSSHKey(t, "alice")
+	p := newPeople(t)
+	p.commit(nil, map[string]string{".ferry/allowed_signers": signerLine("alice@example.com", alice)})
+	byAlice := p.commit(&alice, map[string]string{"overlays/dev/kustomization.yaml": "a\n"})
+	if err := os.RemoveAll(filepath.Join(p.work, ".ferry")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real", filepath.Join(p.work, ".ferry")); err != nil {
+		t.Fatal(err)
+	}
+	p.commit(&alice, map[string]string{"real/allowed_signers": signerLine("alice@example.com", alice)})
+	repo, signer, snap := openRepo(t, p)
+	s := NewSignatures(config.VerifyCommits{Mode: VerifyRequire, AllowedSigners: ".ferry/allowed_signers"}, repo, signer, "ferry@example.com", nil)
+	sb, err := s.Check(ctx, snap, byAlice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ".ferry/allowed_signers: .ferry is a symlink: the signers file must be a regular file in a plain directory"
+	if sb.Verified || !strings.Contains(sb.Reason, want) {
+		t.Errorf("%+v, want unverified: %q", sb, want)
+	}
+}
