@@ -212,7 +212,10 @@ func TestBadSigningKey(t *testing.T) {
 	enc := filepath.Join(dir, "id_enc")
 	gitsigtest.Run(t, "", nil, "ssh-keygen", "-q", "-t", "ed25519", "-N", "s3cret-passphrase", "-f", enc)
 	junk := writeFile(t, filepath.Join(dir, "junk"), "not a key\n")
-	for key, want := range map[string]string{enc: "the key is encrypted and no passphraseFile is given", junk: "not an SSH private key"} {
+	weak := filepath.Join(dir, "id_rsa1024")
+	gitsigtest.Run(t, "", nil, "ssh-keygen", "-q", "-t", "rsa", "-b", "1024", "-N", "", "-f", weak)
+	for key, want := range map[string]string{enc: "the key is encrypted and no passphraseFile is given", junk: "not an SSH private key",
+		weak: "an RSA key of 1024 bits is too weak to sign with"} {
 		fleet := signedFleet(t, reg.host, "{sshKeyFile: "+key+"}", "{mode: off}", nil)
 		out, code := runFerry(t, "run", "--once", "--config", fleet.url, "--work-dir", t.TempDir())
 		if code == 0 || !strings.Contains(out, key) || !strings.Contains(out, want) {

@@ -122,7 +122,15 @@ func (o *objectStore) IterEncodedObjects(plumbing.ObjectType) (storer.EncodedObj
 func (o *objectStore) AddAlternate(string) error { return errUnsupported }
 
 func (o *objectStore) commit(h plumbing.Hash) (*object.Commit, error) {
-	c, err := object.GetCommit(o, h)
+	obj, err := o.EncodedObject(plumbing.CommitObject, h)
+	if err != nil {
+		return nil, fmt.Errorf("read commit %s: %w", h, err)
+	}
+	// Checked before decoding: see maxCommitSize.
+	if err := commitTooBig(obj); err != nil {
+		return nil, err
+	}
+	c, err := object.DecodeCommit(o, obj)
 	if err != nil {
 		return nil, fmt.Errorf("read commit %s: %w", h, err)
 	}

@@ -152,7 +152,7 @@ func (r *Repo) configure(repo *gogit.Repository) error {
 			return fmt.Errorf("write clone config: %w", err)
 		}
 	}
-	r.remote = gogit.NewRemote(r.wst, rc)
+	r.remote = gogit.NewRemote(bounded(r.wst), rc)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -108,6 +109,9 @@ func (s *Signatures) Mode() string {
 type signerState struct {
 	signers gitsig.Signers
 	err     error // the adopted signers are malformed: nothing verifies
+	// missing says, by signature kind ("ssh", "openpgp"), why no key of
+	// that kind can be trusted: its configured file is not at the head.
+	missing map[string]string
 	checked map[string]SignedBy
 }
 
@@ -135,6 +139,10 @@ func (s *Signatures) Check(ctx context.Context, snap *fleet.Snapshot, commit str
 	} else {
 		r := merge(t.signers, s.own).Verify(gitsig.Commit{Hash: commit, Payload: sc.Payload, Signature: sc.Signature, Time: sc.Time})
 		res.Verified, res.Signer, res.Key, res.Reason = r.Verified, r.Signer, r.Key, r.Reason
+		if why := t.missing[r.Kind]; !r.Verified && why != "" {
+			// A typo in ferry.yaml would otherwise read as an unknown key.
+			res.Reason += ": " + why
+		}
 	}
 	s.mu.Lock()
 	t.checked[commit] = res
@@ -246,11 +254,62 @@ func (s *Signatures) chain(ctx context.Context, snap *fleet.Snapshot) (*signerSt
 		}
 		good, t.err = signers, nil
 	}
+	// The head decides as well: a signers file that became a link by an
+	// ignored change still leaves history through its target unseen.
+	if err := s.regular(snap); err != nil && (t.err == nil || t.err.Error() != err.Error()) {
+		t.err = errors.Join(t.err, err)
+	}
+	t.missing = map[string]string{}
+	for kind, p := range map[string]string{"ssh": s.allowed, "openpgp": s.keyring} {
+		if p == "" {
+			continue
+		}
+		if _, err := fs.Lstat(snap.FS(), p); errors.Is(err, fs.ErrNotExist) {
+			t.missing[kind] = fmt.Sprintf("the signers file %s does not exist in the fleet repo at %s", p, ledger.ShortHash(snap.Hash()))
+			s.log.Warn("a configured signers file does not exist", "file", p, "head", ledger.ShortHash(snap.Hash()))
+		}
+	}
 	if t.err != nil {
 		s.log.Error("signers unreadable: no commit is verified", "err", t.err)
 	}
 	t.signers = good
 	return t, nil
+}
+
+// regular refuses a signers file that is not a regular file in plain
+// directories: through a symbolic link, the history of the path (which
+// the chain walks) is not the history of the content read, so changes
+// through the link's target would never be checked.
+func (s *Signatures) regular(snap *fleet.Snapshot) error {
+	var errs []error
+	for _, p := range s.paths() {
+		if err := regularFile(snap, p); err != nil {
+			errs = append(errs, fmt.Errorf("%w at %s", err, ledger.ShortHash(snap.Hash())))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func regularFile(snap *fleet.Snapshot, p string) error {
+	fsys := snap.FS()
+	parts := strings.Split(p, "/")
+	for i := range parts {
+		sub := strings.Join(parts[:i+1], "/")
+		info, err := fs.Lstat(fsys, sub)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil // absent: no signers
+		case err != nil:
+			return fmt.Errorf("%s: %w", p, err)
+		case info.Mode()&fs.ModeSymlink != 0 && sub == p:
+			return fmt.Errorf("%s is a symlink: the signers file must be a regular file", p)
+		case info.Mode()&fs.ModeSymlink != 0:
+			return fmt.Errorf("%s: %s is a symlink: the signers file must be a regular file in a plain directory", p, sub)
+		case sub == p && !info.Mode().IsRegular():
+			return fmt.Errorf("%s is not a regular file: the signers file must be a regular file", p)
+		}
+	}
+	return nil
 }
 
 func (s *Signatures) paths() []string {
@@ -266,6 +325,9 @@ func (s *Signatures) paths() []string {
 // read parses the signers files at snap; an absent file holds no signers.
 func (s *Signatures) read(snap *fleet.Snapshot) (gitsig.Signers, error) {
 	var out gitsig.Signers
+	if err := s.regular(snap); err != nil {
+		return out, err
+	}
 	var errs []error
 	at := " at " + ledger.ShortHash(snap.Hash())
 	if s.allowed != "" {

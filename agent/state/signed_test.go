@@ -154,3 +154,124 @@ func TestSignaturesOff(t *testing.T) {
 		t.Fatal("off made a checker")
 	}
 }
+
+// openRepo clones p's fleet repo with ferry's signing key and fetches.
+func openRepo(t *testing.T, p *people) (*fleet.Repo, gitsig.Signer, *fleet.Snapshot) {
+	t.Helper()
+	ferryKey := gitsigtest.NewSSHKey(t, "ferry")
+	signer, err := gitsig.LoadSSHSigner(ferryKey.Private, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := fleet.Open(context.Background(), fleet.Options{URL: p.bare, Dir: filepath.Join(t.TempDir(), "clone"), Signer: signer,
+		Author: fleet.Signature{Name: "ferry", Email: "ferry@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := repo.Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return repo, signer, snap
+}
+
+// A signers file replaced by a symbolic link fails closed, whoever made
+// the change: the history of the link is not that of what it points to.
+// Nothing verifies until a regular file is back.
+func TestSignaturesSymlinkRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	alice := gitsigtest.NewSSHKey(t, "alice")
+	const signersFile = ".ferry/allowed_signers"
+	want := ".ferry/allowed_signers is a symlink: the signers file must be a regular file"
+	for name, key := range map[string]*gitsigtest.SSHKey{"ignored change": nil, "verified change": &alice} {
+		t.Run(name, func(t *testing.T) {
+			p := newPeople(t)
+			p.commit(nil, map[string]string{signersFile: signerLine("alice@example.com", alice)})
+			byAlice := p.commit(&alice, map[string]string{"overlays/dev/kustomization.yaml": "a\n"})
+			f := filepath.Join(p.work, ".ferry", "allowed_signers")
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink("other", f); err != nil {
+				t.Fatal(err)
+			}
+			p.commit(key, map[string]string{".ferry/other": signerLine("alice@example.com", alice)})
+			// A change through the link's target.
+			p.commit(key, map[string]string{".ferry/other": signerLine("alice@example.com", alice) + "# more\n"})
+			repo, signer, snap := openRepo(t, p)
+			s := NewSignatures(config.VerifyCommits{Mode: VerifyRequire, AllowedSigners: signersFile}, repo, signer, "ferry@example.com", nil)
+			sb, err := s.Check(ctx, snap, byAlice)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sb.Verified || !strings.Contains(sb.Reason, want) {
+				t.Errorf("%+v, want unverified: %q", sb, want)
+			}
+			// alice puts a regular file back: verified again.
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+			p.commit(&alice, map[string]string{signersFile: signerLine("alice@example.com", alice)})
+			snap, err = repo.Fetch(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sb, err := s.Check(ctx, snap, byAlice); err != nil || !sb.Verified {
+				t.Errorf("after the fix: %+v %v", sb, err)
+			}
+		})
+	}
+}
+
+// A configured signers file that is not in the repo (a typo) is named in
+// the reason; nothing but ferry's own commits verifies.
+func TestSignaturesMissingFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	alice := gitsigtest.NewSSHKey(t, "alice")
+	p := newPeople(t)
+	p.commit(nil, map[string]string{".ferry/allowed_signers": signerLine("alice@example.com", alice)})
+	byAlice := p.commit(&alice, map[string]string{"overlays/dev/kustomization.yaml": "a\n"})
+	repo, signer, snap := openRepo(t, p)
+	s := NewSignatures(config.VerifyCommits{Mode: VerifyRequire, AllowedSigners: ".ferry/typo_signers", Keyring: ".ferry/keyring.asc"},
+		repo, signer, "ferry@example.com", nil)
+	sb, err := s.Check(ctx, snap, byAlice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "is not in the allowed signers: the signers file .ferry/typo_signers does not exist in the fleet repo at " + snap.Hash()[:12]
+	if sb.Verified || !strings.Contains(sb.Reason, want) || !strings.HasPrefix(sb.Reason, "SSH key SHA256:") {
+		t.Errorf("%+v, want unverified: %q", sb, want)
+	}
+	if strings.Contains(sb.Reason, "keyring.asc") {
+		t.Errorf("an SSH signature's reason names the keyring: %q", sb.Reason)
+	}
+}
+
+// A link on the way to the signers file (.ferry itself) is refused too.
+func TestSignaturesLinkedDirectoryRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	alice := gitsigtest.NewSSHKey(t, "alice")
+	p := newPeople(t)
+	p.commit(nil, map[string]string{".ferry/allowed_signers": signerLine("alice@example.com", alice)})
+	byAlice := p.commit(&alice, map[string]string{"overlays/dev/kustomization.yaml": "a\n"})
+	if err := os.RemoveAll(filepath.Join(p.work, ".ferry")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real", filepath.Join(p.work, ".ferry")); err != nil {
+		t.Fatal(err)
+	}
+	p.commit(&alice, map[string]string{"real/allowed_signers": signerLine("alice@example.com", alice)})
+	repo, signer, snap := openRepo(t, p)
+	s := NewSignatures(config.VerifyCommits{Mode: VerifyRequire, AllowedSigners: ".ferry/allowed_signers"}, repo, signer, "ferry@example.com", nil)
+	sb, err := s.Check(ctx, snap, byAlice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ".ferry/allowed_signers: .ferry is a symlink: the signers file must be a regular file in a plain directory"
+	if sb.Verified || !strings.Contains(sb.Reason, want) {
+		t.Errorf("%+v, want unverified: %q", sb, want)
+	}
+}

@@ -10,6 +10,7 @@ package gitsig
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"os"
@@ -65,6 +66,9 @@ func LoadSSHSigner(file, passphraseFile string) (*SSHSigner, error) {
 	if err != nil {
 		// x/crypto's parse errors describe the format, not the content.
 		return nil, fmt.Errorf("ssh signing key %s: not an SSH private key: %v", file, err)
+	}
+	if err := strongSSHKey(s.PublicKey()); err != nil {
+		return nil, fmt.Errorf("ssh signing key %s: %w", file, err)
 	}
 	return &SSHSigner{signer: s}, nil
 }
@@ -140,8 +144,12 @@ func LoadOpenPGPSigner(keyFile, passphraseFile string) (*OpenPGPSigner, error) {
 		}
 	}
 	now := time.Now()
-	if _, ok := e.SigningKey(now); !ok {
+	k, ok := e.SigningKey(now)
+	if !ok {
 		return nil, fmt.Errorf("openpgp signing key %s: has no valid signing key (expired, revoked, or not capable of signing)", keyFile)
+	}
+	if err := strongOpenPGPKey(k.PublicKey); err != nil {
+		return nil, fmt.Errorf("openpgp signing key %s: %w", keyFile, err)
 	}
 	return &OpenPGPSigner{entity: e}, nil
 }
@@ -178,4 +186,47 @@ func (s *OpenPGPSigner) SignCommit(payload []byte) (string, error) {
 		out += "\n"
 	}
 	return out, nil
+}
+
+// minRSABits is the smallest RSA key ferry signs with: 1024-bit RSA is
+// within reach of a well-funded attacker, and NIST disallows it for
+// signatures; 2048 is what ssh-keygen and gpg make by default.
+const minRSABits = 2048
+
+// strongSSHKey refuses DSA and short RSA keys.
+func strongSSHKey(pub ssh.PublicKey) error {
+	switch pub.Type() {
+	case ssh.KeyAlgoDSA: //nolint:staticcheck // named to be refused
+		return errors.New("a DSA key is too weak to sign with; use ed25519 (ssh-keygen -t ed25519)")
+	case ssh.KeyAlgoRSA:
+		cpk, ok := pub.(ssh.CryptoPublicKey)
+		if !ok {
+			return errors.New("cannot tell the RSA key's size")
+		}
+		rk, ok := cpk.CryptoPublicKey().(*rsa.PublicKey)
+		if !ok {
+			return errors.New("cannot tell the RSA key's size")
+		}
+		if n := rk.N.BitLen(); n < minRSABits {
+			return fmt.Errorf("an RSA key of %d bits is too weak to sign with; use ed25519 or RSA of at least %d bits", n, minRSABits)
+		}
+	}
+	return nil
+}
+
+// strongOpenPGPKey refuses DSA and short RSA signing keys.
+func strongOpenPGPKey(pk *packet.PublicKey) error {
+	switch pk.PubKeyAlgo {
+	case packet.PubKeyAlgoDSA:
+		return errors.New("a DSA key is too weak to sign with; use ed25519 (gpg --quick-gen-key NAME ed25519 sign)")
+	case packet.PubKeyAlgoRSA, packet.PubKeyAlgoRSASignOnly:
+		n, err := pk.BitLength()
+		if err != nil {
+			return fmt.Errorf("cannot tell the RSA key's size: %v", err)
+		}
+		if n < minRSABits {
+			return fmt.Errorf("an RSA key of %d bits is too weak to sign with; use ed25519 or RSA of at least %d bits", n, minRSABits)
+		}
+	}
+	return nil
 }

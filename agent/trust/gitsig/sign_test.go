@@ -118,3 +118,65 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseKeyring: any keyring a person commits is keys or an error naming
+// the file, never a panic, and never a secret key accepted.
+func FuzzParseKeyring(f *testing.F) {
+	f.Add([]byte("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEZ\n=abcd\n-----END PGP PUBLIC KEY BLOCK-----\n"))
+	f.Add([]byte("x\n-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n-----END PGP PRIVATE KEY BLOCK-----\n-----BEGIN PGP PUBLIC KEY BLOCK-----\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		list, err := gitsig.ParseKeyring("keyring.asc", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "keyring.asc") {
+				t.Fatalf("error without the file: %v", err)
+			}
+			return
+		}
+		for _, e := range list {
+			if e.PrivateKey != nil {
+				t.Fatal("accepted a secret key")
+			}
+		}
+	})
+}
+
+// RSA keys under 2048 bits are refused at start, SSH and OpenPGP alike,
+// naming the file and the size; 2048 bits are accepted.
+func TestLoadSignerRefusesWeakKeys(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	weak, strong := filepath.Join(dir, "rsa1024"), filepath.Join(dir, "rsa2048")
+	gitsigtest.Run(t, "", nil, "ssh-keygen", "-q", "-t", "rsa", "-b", "1024", "-N", "", "-f", weak)
+	gitsigtest.Run(t, "", nil, "ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", strong)
+	want := "ssh signing key " + weak + ": an RSA key of 1024 bits is too weak to sign with; use ed25519 or RSA of at least 2048 bits"
+	if _, err := gitsig.LoadSSHSigner(weak, ""); err == nil || err.Error() != want {
+		t.Errorf("RSA-1024 SSH key: %v, want %q", err, want)
+	}
+	if _, err := gitsig.LoadSSHSigner(strong, ""); err != nil {
+		t.Errorf("RSA-2048 SSH key: %v", err)
+	}
+	if !gitsigtest.HaveGPG() {
+		t.Log("gpg is not installed: the OpenPGP case is skipped")
+		return
+	}
+	home, err := os.MkdirTemp("", "gnupg") // short: gpg-agent's socket path
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = gitsigtest.RunErr("", nil, "gpgconf", "--homedir", home, "--kill", "all")
+		os.RemoveAll(home)
+	})
+	env := []string{"GNUPGHOME=" + home}
+	gitsigtest.Run(t, "", env, "gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "",
+		"--quick-gen-key", "Weak <weak@example.com>", "rsa1024", "sign", "never")
+	sec := gitsigtest.Run(t, "", env, "gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--armor", "--export-secret-keys")
+	pgpWeak := filepath.Join(dir, "weak.asc")
+	if err := os.WriteFile(pgpWeak, []byte(sec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want = "openpgp signing key " + pgpWeak + ": an RSA key of 1024 bits is too weak to sign with; use ed25519 or RSA of at least 2048 bits"
+	if _, err := gitsig.LoadOpenPGPSigner(pgpWeak, ""); err == nil || err.Error() != want {
+		t.Errorf("RSA-1024 OpenPGP key: %v, want %q", err, want)
+	}
+}

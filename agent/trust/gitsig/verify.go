@@ -22,23 +22,72 @@ type Signers struct {
 	OpenPGP openpgp.EntityList
 }
 
-// ParseKeyring reads an armored OpenPGP keyring (one or more public keys,
-// as `gpg --armor --export` writes them). Errors name the file.
+// ParseKeyring reads an armored OpenPGP keyring: one or more public key
+// blocks, as `gpg --armor --export` writes them, one after another (every
+// block is read, not only the first). Errors name the file and the line of
+// the block.
 func ParseKeyring(file string, data []byte) (openpgp.EntityList, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, nil
 	}
-	list, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("%s: not an armored OpenPGP keyring: %v", file, err)
+	starts := armorStarts(data)
+	if len(starts) == 0 {
+		return nil, fmt.Errorf("%s: not an armored OpenPGP keyring: no -----BEGIN PGP block", file)
 	}
-	for _, e := range list {
-		if e.PrivateKey != nil {
-			// A secret key in the fleet repo is a leak; refusing it makes it seen.
-			return nil, fmt.Errorf("%s: holds a secret key (%X); commit public keys only (gpg --armor --export)", file, e.PrimaryKey.Fingerprint)
+	var list openpgp.EntityList
+	for i, at := range starts {
+		end := len(data)
+		if i+1 < len(starts) {
+			end = starts[i+1].offset
 		}
+		line := at.line
+		block, err := armor.Decode(bytes.NewReader(data[at.offset:end]))
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: not an armored OpenPGP key block: %v", file, line, err)
+		}
+		if block.Type == openpgp.PrivateKeyType {
+			// A secret key in the fleet repo is a leak; refusing it makes it seen.
+			return nil, fmt.Errorf("%s:%d: a secret key block; commit public keys only (gpg --armor --export)", file, line)
+		}
+		if block.Type != openpgp.PublicKeyType {
+			return nil, fmt.Errorf("%s:%d: a %q block, not a public key block", file, line, block.Type)
+		}
+		ents, err := openpgp.ReadKeyRing(block.Body)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: not an OpenPGP public key: %v", file, line, err)
+		}
+		for _, e := range ents {
+			if e.PrivateKey != nil || hasSecretSubkey(e) {
+				return nil, fmt.Errorf("%s:%d: holds a secret key (%X); commit public keys only (gpg --armor --export)", file, line, e.PrimaryKey.Fingerprint)
+			}
+		}
+		list = append(list, ents...)
 	}
 	return list, nil
+}
+
+func hasSecretSubkey(e *openpgp.Entity) bool {
+	for _, sk := range e.Subkeys {
+		if sk.PrivateKey != nil {
+			return true
+		}
+	}
+	return false
+}
+
+type armorStart struct{ offset, line int }
+
+// armorStarts finds the lines that open an armored block.
+func armorStarts(data []byte) []armorStart {
+	var out []armorStart
+	off := 0
+	for n, l := range bytes.SplitAfter(data, []byte("\n")) {
+		if bytes.HasPrefix(bytes.TrimSpace(l), []byte("-----BEGIN PGP ")) {
+			out = append(out, armorStart{offset: off, line: n + 1})
+		}
+		off += len(l)
+	}
+	return out
 }
 
 // Commit is what is verified: the bytes git signs (the commit object
@@ -136,9 +185,11 @@ func (s *Signers) verifyOpenPGP(c Commit, armored string) Result {
 	// Key validity (expiry, revocation) at the time of signing, as gpg
 	// judges it: the signature packet says when that was.
 	at := c.Time
+	issuer := ""
 	if p, err := packet.Read(bytes.NewReader(body)); err == nil {
 		if sp, ok := p.(*packet.Signature); ok {
 			at = sp.CreationTime
+			issuer, res.KeyID = issuerOf(sp)
 		}
 	}
 	cfg := &packet.Config{Time: func() time.Time { return at }}
@@ -151,10 +202,10 @@ func (s *Signers) verifyOpenPGP(c Commit, armored string) Result {
 	}
 	switch {
 	case errors.Is(err, pgperrors.ErrUnknownIssuer) || (err == nil && entity == nil):
-		res.Reason = fmt.Sprintf("OpenPGP key %s is not in the keyring", res.KeyID)
+		res.Reason = fmt.Sprintf("OpenPGP key %s is not in the keyring", issuer)
 		return res
 	case err != nil:
-		res.Reason = fmt.Sprintf("bad OpenPGP signature by key %s: %v", res.KeyID, err)
+		res.Reason = fmt.Sprintf("bad OpenPGP signature by key %s: %v", issuer, err)
 		return res
 	}
 	res.Verified = true
@@ -162,6 +213,26 @@ func (s *Signers) verifyOpenPGP(c Commit, armored string) Result {
 		res.Signer = id.Name
 	}
 	return res
+}
+
+// issuerOf names the key that made sp, for a reason: the issuer fingerprint
+// when the signature carries one (gpg 2.2 and later always add it; some
+// signatures carry only it), else the issuer key id; and the long key id
+// (the fingerprint's low 64 bits for a v4 key).
+func issuerOf(sp *packet.Signature) (issuer, keyID string) {
+	if sp.IssuerKeyId != nil {
+		keyID = fmt.Sprintf("%016X", *sp.IssuerKeyId)
+	}
+	if fp := sp.IssuerFingerprint; len(fp) > 0 {
+		if keyID == "" && len(fp) == 20 {
+			keyID = fmt.Sprintf("%X", fp[12:])
+		}
+		return fmt.Sprintf("%X", fp), keyID
+	}
+	if keyID != "" {
+		return keyID, keyID
+	}
+	return "(the signature names none)", ""
 }
 
 func unarmor(armored string) ([]byte, error) {

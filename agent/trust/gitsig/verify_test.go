@@ -1,6 +1,7 @@
 package gitsig_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -89,6 +90,7 @@ func TestVerify(t *testing.T) {
 		ring    string
 		signer  string // "" when not verified
 		reason  string // a part of the reason
+		key     string // the key it says, when set
 	}
 	cases := map[string]tc{
 		"good ssh":             {commit: r.signed(good), allowed: "alice@example.com " + alice.Public, signer: "alice@example.com"},
@@ -110,8 +112,9 @@ func TestVerify(t *testing.T) {
 		pgpTampered := r.signed(pgp)
 		pgpTampered.Payload = append([]byte(nil), pgpTampered.Payload...)
 		pgpTampered.Payload[len(pgpTampered.Payload)-2] ^= 1
-		cases["good openpgp"] = tc{commit: r.signed(pgp), ring: carol.Public, signer: "Carol <carol@example.com>"}
-		cases["openpgp key not in keyring"] = tc{commit: r.signed(pgp), ring: dave.Public, reason: "is not in the keyring"}
+		cases["good openpgp"] = tc{commit: r.signed(pgp), ring: carol.Public, signer: "Carol <carol@example.com>", key: carol.Fingerprint}
+		// gpg names the issuer by fingerprint: the reason shows it.
+		cases["openpgp key not in keyring"] = tc{commit: r.signed(pgp), ring: dave.Public, reason: "OpenPGP key " + carol.Fingerprint + " is not in the keyring"}
 		cases["openpgp tampered"] = tc{commit: pgpTampered, ring: carol.Public, reason: "bad OpenPGP signature"}
 		cases["openpgp against ssh signers"] = tc{commit: r.signed(pgp), allowed: "carol@example.com " + alice.Public, reason: "is not in the keyring"}
 	} else {
@@ -133,6 +136,9 @@ func TestVerify(t *testing.T) {
 			}
 			if c.signer != "" && res.Key == "" {
 				t.Errorf("verified without a key: %+v", res)
+			}
+			if c.key != "" && res.Key != c.key {
+				t.Errorf("key %q, want %q", res.Key, c.key)
 			}
 			if !strings.Contains(res.Reason, c.reason) {
 				t.Errorf("reason %q, want it to say %q", res.Reason, c.reason)
@@ -184,6 +190,20 @@ func TestParseKeyringRefusesSecretKeys(t *testing.T) {
 	}
 	if _, err := gitsig.ParseKeyring(".ferry/keyring.asc", []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----\nnope\n")); err == nil || !strings.Contains(err.Error(), ".ferry/keyring.asc") {
 		t.Fatalf("malformed keyring: %v", err)
+	}
+	// A secret key appended after a public key (as a signed commit could
+	// do) is refused with the line of its block, not skipped.
+	f := gitsigtest.NewGPGKey(t, "Frank <frank@example.com>", "")
+	ring := f.Public + string(sec)
+	line := strings.Count(f.Public, "\n") + 1
+	want := fmt.Sprintf(".ferry/keyring.asc:%d: a secret key block", line)
+	if _, err := gitsig.ParseKeyring(".ferry/keyring.asc", []byte(ring)); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("appended secret key: %v, want %q", err, want)
+	}
+	// Every public block is read, not only the first.
+	list, err := gitsig.ParseKeyring(".ferry/keyring.asc", []byte(f.Public+k.Public))
+	if err != nil || len(list) != 2 {
+		t.Fatalf("two public blocks: %d keys, %v", len(list), err)
 	}
 }
 
