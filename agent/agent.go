@@ -255,7 +255,7 @@ func New(o Options) (*Agent, error) {
 	a.verifier = verify.New(verify.Options{Config: o.Config, Log: o.Fleet, Analyses: analyses, Providers: o.Analysis,
 		Clusters: o.Clusters, Logger: o.Logger, Now: o.Now, Signatures: sigs})
 	a.rollbacks = rollback.New(rollback.Options{Config: a.full, Publisher: a.pub, Log: o.Fleet, Render: o.Render,
-		Deliveries: a.deliveries, PRs: o.PullRequests, Branches: o.Branches, Logger: o.Logger, Now: o.Now,
+		Deliveries: a.deliveries, PRs: o.PullRequests, Branches: o.Branches, Logger: o.Logger, Now: o.Now, Signatures: sigs,
 		Selectors: func(app string) interface{ Allows(string) bool } { return a.planner.Selector(app) }})
 	return a, nil
 }

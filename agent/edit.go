@@ -9,7 +9,6 @@ import (
 	"github.com/ferry-dev/ferry/agent/canary"
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
-	"github.com/ferry-dev/ferry/agent/gate"
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/publish"
 	"github.com/ferry-dev/ferry/agent/state"
@@ -68,7 +67,11 @@ func (a *Agent) PolicyInput(ctx context.Context, appName, envName string) (input
 	if step.Candidate.IsZero() {
 		return nil, nil, fmt.Errorf("%s has no candidate for %s: %s", envName, appName, step.Reason)
 	}
-	input, d, err := a.gate.Input(ctx, &gate.Request{App: app, Env: env, From: step.From, Candidate: step.Candidate, Current: step.Current, State: st})
+	req, err := a.planner.Request(ctx, nil, st, step, app, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	input, d, err := a.gate.Input(ctx, req)
 	if d != nil {
 		notes = d.Notes
 	}

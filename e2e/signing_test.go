@@ -285,3 +285,42 @@ func TestUnsignedConfigChange(t *testing.T) {
 		return strings.Contains(fleet.show(t, "overlays/qa/kustomization.yaml"), "newTag: 1.1.0")
 	})
 }
+
+// TestSignedMirrorPlanAgrees (red team): with dev -> qa (auto) -> dr
+// (mirror: qa) under verifyCommits require, `ferry plan` shows dr following
+// the version qa takes in the same pass (ferry's own signed promotion, not
+// yet written), as `ferry run --once` then does.
+func TestSignedMirrorPlanAgrees(t *testing.T) {
+	ferryKey := gitsigtest.NewSSHKey(t, "ferry")
+	reg := startRegistry(t, "", "")
+	reg.push(t, "shop/checkout", "1.0.0")
+	cfg := strings.NewReplacer("SIGNING", "{sshKeyFile: "+ferryKey.Private+"}",
+		"VERIFY", "{mode: require, allowedSigners: .ferry/allowed_signers}").Replace(signedConfig) +
+		"  - {name: dr,  overlay: overlays/dr,  mirror: qa}\n"
+	fleet := startFleetWith(t, reg.host, cfg, map[string]string{".ferry/allowed_signers": "# nobody yet\n"})
+	plan, code := runFerry(t, "plan", "--config", fleet.url, "--work-dir", t.TempDir())
+	if code != 0 {
+		t.Fatalf("ferry plan exited %d:\n%s", code, plan)
+	}
+	if strings.Contains(plan, "does not show which commit") || !planSays(plan, "dr", "promote") {
+		t.Fatalf("ferry plan does not show dr following qa:\n%s", plan)
+	}
+	out, code := runFerry(t, "run", "--once", "--config", fleet.url, "--work-dir", t.TempDir())
+	if code != 0 {
+		t.Fatalf("ferry run --once exited %d:\n%s", code, out)
+	}
+	if dr := fleet.show(t, "overlays/dr/kustomization.yaml"); !strings.Contains(dr, "newTag: 1.0.0") {
+		t.Fatalf("ferry run --once did not mirror qa's 1.0.0 to dr:\n%s\n%s", dr, out)
+	}
+}
+
+// planSays reports whether a line of plan's table for env shows action.
+func planSays(plan, env, action string) bool {
+	for _, line := range strings.Split(plan, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && f[0] == env && strings.Contains(line, action) {
+			return true
+		}
+	}
+	return false
+}

@@ -208,6 +208,11 @@ func (p *Planner) unsigned(ctx context.Context, st *state.State, app *config.App
 	if !ok {
 		return false, "", nil
 	}
+	if st.Assumed(app, src) {
+		// This pass promotes it into src itself (a dry run does not write
+		// it): ferry's commit, signed with its key, as the run's will be.
+		return false, "", nil
+	}
 	sb, found, err := p.Signatures.CheckRun(ctx, st, app, env)
 	switch {
 	case err != nil:
@@ -296,6 +301,24 @@ func (p *Planner) judge(st *state.State, s Step, app *config.App) (Action, strin
 	return ActionPromote, fmt.Sprintf("%s has %s", s.From, s.Candidate)
 }
 
+// Request is the gate's request for step, as Judge asks it and `ferry
+// policy input` prints it.
+func (p *Planner) Request(ctx context.Context, cache *gate.Cache, st *state.State, step Step, app *config.App, env *config.Environment) (*gate.Request, error) {
+	req := &gate.Request{App: app, Env: env, From: step.From, Candidate: step.Candidate, Current: step.Current, State: st, Cache: cache}
+	// input.current.signed_by: who signed the commit that set the current
+	// version (absent when git.verifyCommits is off or history shows none).
+	if p.Signatures.Mode() != state.VerifyOff && !step.Current.IsZero() {
+		sb, found, err := p.Signatures.CheckRun(ctx, st, app, env)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			req.SignedBy = sb.Input()
+		}
+	}
+	return req, nil
+}
+
 // Judge decides a step and, when it would move a version, asks the gate.
 func (p *Planner) Judge(ctx context.Context, cache *gate.Cache, st *state.State, cands Candidates, app *config.App, env *config.Environment) Step {
 	step := p.Decide(ctx, st, cands, app, env)
@@ -304,18 +327,10 @@ func (p *Planner) Judge(ctx context.Context, cache *gate.Cache, st *state.State,
 	if step.Action != ActionPromote && (step.Action != ActionWait || step.Mode != ModePullRequest) {
 		return step
 	}
-	req := &gate.Request{App: app, Env: env, From: step.From, Candidate: step.Candidate, Current: step.Current, State: st, Cache: cache}
-	// input.current.signed_by: who signed the commit that set the current
-	// version (absent when git.verifyCommits is off or history shows none).
-	if p.Signatures.Mode() != state.VerifyOff && !step.Current.IsZero() {
-		sb, found, err := p.Signatures.CheckRun(ctx, st, app, env)
-		if err != nil {
-			step.Action, step.Reason = ActionError, err.Error()
-			return step
-		}
-		if found {
-			req.SignedBy = sb.Input()
-		}
+	req, err := p.Request(ctx, cache, st, step, app, env)
+	if err != nil {
+		step.Action, step.Reason = ActionError, err.Error()
+		return step
 	}
 	d, err := p.gate.Decide(ctx, req)
 	switch {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet/fleettest"
+	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/state"
 )
 
@@ -65,5 +66,59 @@ environments:
 				}
 			}
 		})
+	}
+}
+
+// TestDecideAssumedSource (red team): with dev -> qa (auto) -> dr (mirror:
+// qa) under require, `ferry plan` assumes qa takes dev's version in this
+// pass; no commit has set it yet, but ferry's own signed one will, so dr
+// follows it in the plan as it does in `ferry run --once`. What qa runs
+// by a person's unsigned commit still holds dr.
+func TestDecideAssumedSource(t *testing.T) {
+	const pipeline = `apiVersion: ferry.dev/v1alpha1
+kind: Pipeline
+git: {url: "file:///tmp/fleet.git"}
+apps:
+  - {name: checkout, image: 127.0.0.1:5000/shop/checkout, tags: {semver: ">=1.0.0"}}
+environments:
+  - {name: dev, overlay: overlays/dev, auto: true}
+  - {name: qa,  overlay: overlays/qa,  from: dev, auto: true}
+  - {name: dr,  overlay: overlays/dr,  mirror: qa}
+`
+	cfg, err := config.Parse("ferry.yaml", []byte(pipeline))
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlay := func(tag string) []byte {
+		return []byte("images:\n- name: 127.0.0.1:5000/shop/checkout\n  newTag: " + tag + "\n")
+	}
+	ctx := context.Background()
+	repo := fleettest.Clone(t, fleettest.Remote(t, "plan-assumed"), "bob")
+	when := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	head := fleettest.Push(t, repo, map[string][]byte{"overlays/dev/kustomization.yaml": overlay("1.4.0"),
+		"overlays/qa/kustomization.yaml": overlay("1.3.0"), "overlays/dr/kustomization.yaml": overlay("1.3.0"),
+		".ferry/allowed_signers": []byte("# nobody yet\n")}, "seed\n", when)
+	p, err := New(cfg, repo, nil, state.NewHistory(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Signatures = state.NewSignatures(config.VerifyCommits{Mode: state.VerifyRequire, AllowedSigners: ".ferry/allowed_signers"}, repo, nil, "ferry@example.com", nil)
+	app, _ := cfg.App("checkout")
+	qa, _ := cfg.Env("qa")
+	dr, _ := cfg.Env("dr")
+	st := state.Read(cfg, head, nil)
+
+	planned := st.Assume(qa, app, ledger.Version{Tag: "1.4.0"})
+	if s := p.Decide(ctx, planned, nil, app, dr); s.Action != ActionPromote || s.Candidate.Tag != "1.4.0" || s.Unverified != "" {
+		t.Fatalf("dr after qa's planned promotion: %+v", s)
+	}
+	// Assume changes a copy: qa's version by bob's unsigned seed still holds dr.
+	if s := p.Decide(ctx, st, nil, app, dr); s.Action != ActionHold || !strings.Contains(s.Reason, "not taken") {
+		t.Fatalf("dr on bob's unsigned qa version: %+v", s)
+	}
+	// Assumed names exactly the environments Assume set, through later copies.
+	other := planned.Assume(dr, app, ledger.Version{Tag: "1.4.0"})
+	if !other.Assumed(app, "qa") || other.Assumed(app, "dev") {
+		t.Fatal("Assumed does not name exactly the environments assumed")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/ferry-dev/ferry/agent/canary"
@@ -81,6 +82,10 @@ type Result struct {
 	PR *pullrequest.PR `json:"pr,omitempty"`
 	// Via is the mirror the alert named; Env is the environment it mirrors.
 	Via string `json:"via,omitempty"`
+	// Unverified names the commit that set To, when no allowed signer
+	// signed it and git.verifyCommits is warn (require never goes back to
+	// such a version).
+	Unverified string `json:"unverified,omitempty"`
 }
 
 // Options wire a Rollbacker.
@@ -97,6 +102,9 @@ type Options struct {
 	Branches   promote.Branches
 	Logger     *slog.Logger
 	Now        func() time.Time
+	// Signatures checks the commit that set a version to go back to
+	// (git.verifyCommits); nil when off.
+	Signatures *state.Signatures
 }
 
 // Rollbacker undoes bad versions. Safe for concurrent use.
@@ -218,10 +226,11 @@ func (r *Rollbacker) change(ctx context.Context, head *fleet.Snapshot, app *conf
 			return res, nil, err
 		}
 	}
-	good, ok, err := r.lastGood(ctx, st, app, env, res.From)
+	lg, err := r.lastGood(ctx, st, app, env, res.From)
 	if err != nil {
 		return res, nil, err
 	}
+	good, ok := lg.version, lg.found
 	reason := req.reason()
 	files := map[string][]byte{}
 	rej, err := gitstate.AddRejection(st.RejectedData, gitstate.Rejection{
@@ -234,9 +243,13 @@ func (r *Rollbacker) change(ctx context.Context, head *fleet.Snapshot, app *conf
 	if !ok {
 		// Nothing to go back to: say so, and change nothing.
 		res.Reason = fmt.Sprintf("no earlier good version of %s in %s to roll back to from %s (%s); nothing changed", app.Name, env.Name, res.From, reason)
+		if len(lg.skipped) > 0 {
+			res.Reason = fmt.Sprintf("no earlier verified version of %s in %s to roll back to from %s (%s): %s; git.verifyCommits is require, nothing changed",
+				app.Name, env.Name, res.From, reason, strings.Join(lg.skipped, "; "))
+		}
 		return res, nil, nil
 	}
-	res.To = good
+	res.To, res.Unverified = good, lg.unverified
 	for _, t := range append([]*config.Environment{env}, r.mirrorsOf(env.Name)...) {
 		es := st.Envs[t.Name]
 		if es.Err != nil || !es.Version(app).Same(res.From, moving) {
@@ -270,6 +283,9 @@ func (r *Rollbacker) change(ctx context.Context, head *fleet.Snapshot, app *conf
 		files[gitstate.FreezesFile] = frz
 	}
 	res.Reason = fmt.Sprintf("rolled back %s in %s from %s to %s: %s", app.Name, env.Name, res.From, good, reason)
+	if lg.unverified != "" {
+		res.Reason += fmt.Sprintf("; %s is unverified (git.verifyCommits warn): %s", good, lg.unverified)
+	}
 	rec := &ledger.Rollback{App: app.Name, Env: env.Name, To: good, From: res.From, Reason: reason, Mirrors: res.Mirrors, Alert: req.Alert}
 	return res, &publish.Edit{Files: files, Record: rec}, nil
 }
@@ -289,13 +305,65 @@ func (req Request) reason() string {
 // for an earlier answer to the same alert.
 const maxAnsweredScan = 200
 
+// lastGoodResult is the version to go back to, and what the commit
+// checks said on the way.
+type lastGoodResult struct {
+	version ledger.Version
+	found   bool
+	// unverified describes the commit that set version when no allowed
+	// signer signed it (warn only).
+	unverified string
+	// skipped are the versions passed over because their commit is not
+	// verified (require only).
+	skipped []string
+}
+
 // lastGood walks the environment's history back to the newest version
-// other than bad that is not rejected.
-func (r *Rollbacker) lastGood(ctx context.Context, st *state.State, app *config.App, env *config.Environment, bad ledger.Version) (ledger.Version, bool, error) {
-	var good ledger.Version
-	found := false
+// other than bad that is not rejected. Under git.verifyCommits require it
+// also passes over a version whose commit in this environment (the start
+// of its run, as state.RunStart finds it) no allowed signer signed: that
+// version never was the environment's, and ferry's signed rollback commit
+// must not make it one. Under warn it is taken, and the result says so.
+func (r *Rollbacker) lastGood(ctx context.Context, st *state.State, app *config.App, env *config.Environment, bad ledger.Version) (lastGoodResult, error) {
+	var out lastGoodResult
 	moving := state.Moving(app)
-	err := state.OverlayVersions(ctx, r.opts.Log, st.Snap, app, env, func(_ fleet.Commit, v ledger.Version, ok bool) bool {
+	sigs := r.opts.Signatures
+	var cand *ledger.Version // the version whose run the walk is tracing back
+	var start fleet.Commit   // the oldest commit of cand's run seen so far
+	var checkErr error
+	// settle decides on cand once its run's start is known; true ends the walk.
+	settle := func() bool {
+		if sigs.Mode() == state.VerifyOff {
+			out.version, out.found = *cand, true
+			return true
+		}
+		sb, err := sigs.Check(ctx, st.Snap, start.Hash)
+		if err != nil {
+			checkErr = fmt.Errorf("signature of the commit that set %s %s in %s: %w", app.Name, cand, env.Name, err)
+			return true
+		}
+		switch {
+		case sb.Verified:
+		case sigs.Mode() == state.VerifyWarn:
+			out.unverified = sb.Describe()
+		default:
+			out.skipped = append(out.skipped, fmt.Sprintf("%s skipped, %s", cand, sb.Describe()))
+			cand = nil
+			return false
+		}
+		out.version, out.found = *cand, true
+		return true
+	}
+	err := state.OverlayVersions(ctx, r.opts.Log, st.Snap, app, env, func(c fleet.Commit, v ledger.Version, ok bool) bool {
+		if cand != nil {
+			if ok && v.Same(*cand, moving) {
+				start = c // the run goes on further back
+				return true
+			}
+			if settle() {
+				return false
+			}
+		}
 		// A version the app's tag selector does not accept is no target:
 		// ferry.yaml rules it out.
 		if !ok || v.IsZero() || v.Same(bad, moving) || (r.opts.Selectors != nil && !r.opts.Selectors(app.Name).Allows(v.Tag)) {
@@ -304,10 +372,19 @@ func (r *Rollbacker) lastGood(ctx context.Context, st *state.State, app *config.
 		if _, rejected := st.Rejected(app, v); rejected {
 			return true
 		}
-		good, found = v, true
-		return false
+		cand, start = &v, c
+		if sigs.Mode() == state.VerifyOff {
+			return !settle() // no need for the run's start
+		}
+		return true
 	})
-	return good, found, err
+	if err == nil && checkErr == nil && cand != nil && !out.found {
+		settle() // the run reaches the first commit of the history
+	}
+	if err == nil {
+		err = checkErr
+	}
+	return out, err
 }
 
 func (r *Rollbacker) mirrorsOf(env string) []*config.Environment {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 
 	"github.com/Masterminds/semver/v3"
@@ -34,6 +35,9 @@ type State struct {
 	Err error
 
 	cfg *config.Pipeline
+	// assumed are the versions Assume put in place (env, then app): ferry's
+	// own promotions a dry run plans but does not write.
+	assumed map[[2]string]ledger.Version
 }
 
 // Env is one environment's overlay.
@@ -231,7 +235,20 @@ func (st *State) Assume(env *config.Environment, app *config.App, v ledger.Versi
 	e := *st.Envs[env.Name]
 	e.Assume(app, v)
 	out.Envs[env.Name] = &e
+	out.assumed = maps.Clone(st.assumed)
+	if out.assumed == nil {
+		out.assumed = map[[2]string]ledger.Version{}
+	}
+	out.assumed[[2]string{env.Name, app.Name}] = v
 	return &out
+}
+
+// Assumed reports whether app's version in env is one Assume put there:
+// ferry's own promotion, planned and not yet written, so no commit in
+// history has set it.
+func (st *State) Assumed(app *config.App, env string) bool {
+	v, ok := st.assumed[[2]string{env, app.Name}]
+	return ok && v.Same(st.Version(app, env), Moving(app))
 }
 
 // Version is what env runs of app at this commit.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferry-dev/ferry/agent/trust/gitsig/gitsigtest"
 	"github.com/ferry-dev/ferry/policies"
 )
 
@@ -239,5 +240,49 @@ providers:
 	}
 	if !strings.Contains(stderr, "note: metric up_count unavailable:") || !strings.Contains(stderr, "connection refused") {
 		t.Fatalf("stderr does not say why the metric is absent:\n%s", stderr)
+	}
+}
+
+// TestPolicyInputSignedBy (red team): `ferry policy input` shows
+// input.current.signed_by as the gate gets it. Under git.verifyCommits warn
+// qa's current version, set by a person's unsigned commit (the seed), is
+// there with verified false, the commit and why.
+func TestPolicyInputSignedBy(t *testing.T) {
+	key := gitsigtest.NewSSHKey(t, "ferry")
+	pipeline := `apiVersion: ferry.dev/v1alpha1
+kind: Pipeline
+git:
+  url: FLEET
+  author: {name: ferry, email: ferry@example.com}
+  signing: {sshKeyFile: ` + key.Private + `}
+  verifyCommits: {mode: warn, allowedSigners: .ferry/allowed_signers}
+apps:
+  - {name: checkout, image: REGISTRY/shop/checkout, tags: {semver: ">=1.0.0"}}
+environments:
+  - {name: dev, overlay: overlays/dev, auto: true}
+  - {name: qa,  overlay: overlays/qa,  from: dev}
+`
+	f := newCmdFleet(t, pipeline, map[string]string{".ferry/allowed_signers": "# nobody yet\n"})
+	f.push(t, "shop/checkout", "1.0.0")
+	if code, out, _, err := f.ferry(t, "run", "--once"); code != 0 {
+		t.Fatalf("run --once: exit %d, %v\n%s", code, err, out)
+	}
+	seed := strings.TrimSpace(f.git(t, "rev-list", "--max-parents=0", "main"))
+	author := strings.TrimSpace(f.git(t, "log", "-1", "--format=%ae", seed))
+	code, stdout, stderr, err := f.ferry(t, "policy", "input", "checkout", "qa")
+	if code != 0 {
+		t.Fatalf("policy input: exit %d, %v\n%s", code, err, stderr)
+	}
+	var in struct {
+		Current struct {
+			SignedBy map[string]any `json:"signed_by"`
+		} `json:"current"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &in); err != nil {
+		t.Fatalf("stdout is not the input document (%v):\n%s", err, stdout)
+	}
+	sb := in.Current.SignedBy
+	if sb == nil || sb["verified"] != false || sb["commit"] != seed || sb["author"] != author || sb["reason"] == nil {
+		t.Fatalf("input.current.signed_by is %v, want the seed %s by %s, unverified, with a reason:\n%s", sb, seed, author, stdout)
 	}
 }
