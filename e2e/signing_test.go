@@ -324,3 +324,61 @@ func planSays(plan, env, action string) bool {
 	}
 	return false
 }
+
+// TestUnsignedPolicyChange (red team): under verifyCommits require, a
+// person's unsigned commit that opens a gate in policies/ (and touches
+// ferry.yaml, which once made ferry rebuild its agent and trust the new
+// policies) leaves the running gate as it was, also after a later signed
+// ferry.yaml change; a signed policy change opens it.
+func TestUnsignedPolicyChange(t *testing.T) {
+	const closed = "package ferry.promotion\n\ndeny contains \"qa is closed\" if input.environment.name == \"qa\"\n"
+	const open = "package ferry.promotion\n\ndeny contains \"never\" if false\n"
+	alice := gitsigtest.NewSSHKey(t, "alice")
+	ferryKey := gitsigtest.NewSSHKey(t, "ferry")
+	reg := startRegistry(t, "", "")
+	reg.push(t, "shop/checkout", "1.0.0")
+	fleet := signedFleet(t, reg.host, "{sshKeyFile: "+ferryKey.Private+"}", "{mode: require, allowedSigners: .ferry/allowed_signers}",
+		map[string]string{".ferry/allowed_signers": "alice@example.com " + alice.Public + "\n", "policies/gate.rego": closed})
+	edit := func(file, from, to string) func(dir string) {
+		return func(dir string) {
+			p := filepath.Join(dir, file)
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := strings.Replace(string(b), from, to, 1)
+			if s == string(b) {
+				t.Fatalf("%s has no %q", file, from)
+			}
+			writeFile(t, p, s)
+		}
+	}
+	personCommit(t, fleet, &alice, "passes every second", edit("ferry.yaml", "  branch: main\n", "  branch: main\n  interval: 1s\n"))
+	p := startFerry(t, nil, "run", "--config", fleet.url, "--work-dir", t.TempDir())
+	waitFor(t, time.Minute, "qa closed by the signed policy", func() bool { return strings.Contains(p.out.String(), "qa is closed") })
+	qaStays := func(what string) {
+		t.Helper()
+		time.Sleep(3 * time.Second) // three passes
+		if strings.Contains(fleet.show(t, "overlays/qa/kustomization.yaml"), "newTag: 1.0.0") {
+			t.Fatalf("%s opened qa:\n%s", what, p.out.String())
+		}
+	}
+
+	personCommit(t, fleet, nil, "open the gate", func(dir string) {
+		edit("policies/gate.rego", closed, open)(dir)
+		edit("ferry.yaml", "  branch: main\n", "  branch: main # open sesame\n")(dir)
+	})
+	waitFor(t, time.Minute, "the refusals", func() bool {
+		out := p.out.String()
+		return strings.Contains(out, "policies changed by an unverified commit") && strings.Contains(out, "new ferry.yaml refused")
+	})
+	qaStays("an unsigned policy change")
+	personCommit(t, fleet, &alice, "a signed ferry.yaml change", edit("ferry.yaml", "# open sesame", "# reviewed"))
+	waitFor(t, time.Minute, "the reload", func() bool { return strings.Contains(p.out.String(), "ferry.yaml changed; reloaded") })
+	qaStays("a signed ferry.yaml change after an unsigned policy change")
+
+	personCommit(t, fleet, &alice, "open qa, signed", edit("policies/gate.rego", "\"never\" if false", "\"never, signed\" if false"))
+	waitFor(t, time.Minute, "1.0.0 in qa after a signed policy change", func() bool {
+		return strings.Contains(fleet.show(t, "overlays/qa/kustomization.yaml"), "newTag: 1.0.0")
+	})
+}

@@ -113,10 +113,8 @@ type Gate struct {
 	mu      sync.Mutex
 	ungated map[string][]Ungated // Ungated's answer by policy bundle hash
 
-	// signed is the policy bundle accepted last under git.verifyCommits
-	// (signedPolicies); sigs is nil when people's commits are not checked.
-	sigs   *state.Signatures
-	signed acceptedPolicies
+	// sigs is nil when people's commits are not checked.
+	sigs *state.Signatures
 }
 
 // New makes a gate with the evidence sources of the policy input document (docs/policy-input.md).
@@ -142,6 +140,10 @@ func New(o Options) *Gate {
 type Engines struct {
 	mu     sync.Mutex
 	byTree map[string]compiled
+	// signed is the policy bundle accepted last under git.verifyCommits
+	// (signedPolicies): kept here so an agent rebuilt for a new ferry.yaml
+	// does not start trusting whatever the branch holds.
+	signed acceptedPolicies
 }
 
 type compiled struct {

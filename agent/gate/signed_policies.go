@@ -32,14 +32,16 @@ func (g *Gate) SetSignatures(s *state.Signatures) {
 
 // signedPolicies takes engine, snap's bundle, when the commit that last
 // changed the policy directory is verified, or when it is the first the
-// gate sees (the running agent trusts what it starts with, as it does
-// ferry.yaml). Under require a bundle written by an unverified commit is
+// process sees (ferry trusts what it starts with, as it does ferry.yaml;
+// the Engines shared by the agents of one process remember it across
+// reloads). Under require a bundle written by an unverified commit is
 // refused: the gate keeps deciding with the last one it accepted, and says
 // so once. Under warn it is taken and logged.
 func (g *Gate) signedPolicies(ctx context.Context, snap *fleet.Snapshot, engine *policies.Engine) (*policies.Engine, error) {
-	g.mu.Lock()
-	last := g.signed
-	g.mu.Unlock()
+	e := g.opts.Engines
+	e.mu.Lock()
+	last := e.signed
+	e.mu.Unlock()
 	if !last.seen || sameBundle(last.engine, engine) {
 		g.accept(engine)
 		return engine, nil
@@ -60,10 +62,10 @@ func (g *Gate) signedPolicies(ctx context.Context, snap *fleet.Snapshot, engine 
 		sb = state.SignedBy{Commit: snap.Hash(), Reason: "history does not show which commit wrote them"}
 	}
 	hash := bundleHash(engine)
-	g.mu.Lock()
-	first := g.signed.refused != hash
-	g.signed.refused = hash
-	g.mu.Unlock()
+	e.mu.Lock()
+	first := e.signed.refused != hash
+	e.signed.refused = hash
+	e.mu.Unlock()
 	if g.sigs.Mode() == state.VerifyWarn {
 		if first {
 			g.opts.Logger.Warn("policies changed by an unverified commit", "dir", dir, "commit", ledger.ShortHash(sb.Commit), "author", sb.Author, "reason", sb.Reason)
@@ -79,9 +81,10 @@ func (g *Gate) signedPolicies(ctx context.Context, snap *fleet.Snapshot, engine 
 }
 
 func (g *Gate) accept(engine *policies.Engine) {
-	g.mu.Lock()
-	g.signed = acceptedPolicies{engine: engine, seen: true}
-	g.mu.Unlock()
+	e := g.opts.Engines
+	e.mu.Lock()
+	e.signed = acceptedPolicies{engine: engine, seen: true}
+	e.mu.Unlock()
 }
 
 // bundleHash names a bundle; nil (no policies directory) is "none".

@@ -98,6 +98,12 @@ func (s attestationSource) Gather(ctx context.Context, req *Request, out map[str
 	if err != nil || !ok {
 		return err
 	}
+	if res.Incomplete != "" {
+		if len(res.Attestations) > 0 {
+			d.Notes = append(d.Notes, fmt.Sprintf("signed attestations not used: some of what is attached could not be read (%s), and a newer one may be among it", res.Incomplete))
+		}
+		return nil
+	}
 	docs := map[string]any{}
 	for _, a := range newestAttestations(res.Attestations) {
 		doc := map[string]any{"type": a.Type, "predicateType": a.PredicateType, "signer": signatureInput(a.Signer)}
@@ -182,7 +188,7 @@ func builderID(pred any) string {
 // (cosign attest --type vuln), if any.
 func (g *Gate) vulnAttestation(ctx context.Context, req *Request) (trust.Attestation, bool, error) {
 	res, ok, err := g.verified(ctx, req)
-	if err != nil || !ok {
+	if err != nil || !ok || res.Incomplete != "" {
 		return trust.Attestation{}, false, err
 	}
 	for _, a := range newestAttestations(res.Attestations) {

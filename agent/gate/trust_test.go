@@ -62,6 +62,11 @@ func TestDecideVerifiedApp(t *testing.T) {
 		{name: "signed, the signed scan replaces the file's", result: trust.Result{Signatures: []trust.Signature{ciKey},
 			Attestations: []trust.Attestation{{Type: trust.AttestVuln, PredicateType: "https://cosign.sigstore.dev/attestation/vuln/v1", Signer: ciKey, Predicate: vulnPredicate(t, 2)}, provenance}},
 			wantAllow: true, wantSigned: true, wantCrit: 2, wantBuilder: "https://jenkins.example/job/checkout"},
+		// A bundle that could not be read may be a newer scan (red team:
+		// the CRITICAL one deleted): the signed ones read are not used.
+		{name: "incomplete: attestations not used", result: trust.Result{Signatures: []trust.Signature{ciKey}, Incomplete: "bundle sha256:aa22027b105d: not read: MANIFEST_UNKNOWN",
+			Attestations: []trust.Attestation{{Type: trust.AttestVuln, PredicateType: "https://cosign.sigstore.dev/attestation/vuln/v1", Signer: ciKey, Predicate: vulnPredicate(t, 2)}}},
+			wantAllow: true, wantSigned: false, wantCrit: 0},
 		{name: "signed image, unsigned scan", result: trust.Result{Signatures: []trust.Signature{ciKey}},
 			wantAllow: true, wantSigned: false, wantCrit: 0},
 		{name: "no digest", digest: "-", result: trust.Result{Problems: []string{"no digest"}},

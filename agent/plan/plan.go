@@ -91,6 +91,7 @@ type Planner struct {
 	// Signatures checks the commits that set the source environments'
 	// versions (git.verifyCommits); nil: off. Set before the first Decide.
 	Signatures *state.Signatures
+	gateFiles  gateFilesCheck
 }
 
 // New makes a Planner; it compiles each app's tag policy.
@@ -132,6 +133,13 @@ func (p *Planner) Decide(ctx context.Context, st *state.State, cands Candidates,
 	}
 	if err := st.Envs[env.Name].Err; err != nil {
 		s.Action, s.Reason = ActionError, err.Error()
+		return s
+	}
+	if reason, err := p.unsignedGateFiles(ctx, st); err != nil || reason != "" {
+		s.Action, s.Reason = ActionError, reason
+		if err != nil {
+			s.Reason = err.Error()
+		}
 		return s
 	}
 	s.Current = st.Envs[env.Name].Version(app)

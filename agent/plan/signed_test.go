@@ -122,3 +122,56 @@ environments:
 		t.Fatal("Assumed does not name exactly the environments assumed")
 	}
 }
+
+// TestDecideUnsignedFreezeChange (red team): under require, a person's
+// unsigned commit to .ferry/freeze.yaml (here lifting a freeze) moves
+// nothing until a verified commit changes it; warn lets it be.
+func TestDecideUnsignedFreezeChange(t *testing.T) {
+	cfg, err := config.Parse("ferry.yaml", []byte(`apiVersion: ferry.dev/v1alpha1
+kind: Pipeline
+git: {url: "file:///tmp/fleet.git"}
+apps:
+  - {name: checkout, image: 127.0.0.1:5000/shop/checkout, tags: {semver: ">=1.0.0"}}
+environments:
+  - {name: dev, overlay: overlays/dev, auto: true}
+  - {name: qa,  overlay: overlays/qa,  from: dev, auto: true}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlay := func(tag string) []byte {
+		return []byte("images:\n- name: 127.0.0.1:5000/shop/checkout\n  newTag: " + tag + "\n")
+	}
+	const freezes = "apiVersion: ferry.dev/v1alpha1\nkind: Freezes\nfreezes:\n"
+	for _, mode := range []string{state.VerifyRequire, state.VerifyWarn} {
+		t.Run(mode, func(t *testing.T) {
+			repo := fleettest.Clone(t, fleettest.Remote(t, "plan-freeze"), "bob")
+			when := time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)
+			fleettest.Push(t, repo, map[string][]byte{"overlays/dev/kustomization.yaml": overlay("1.1.0"), "overlays/qa/kustomization.yaml": overlay("1.0.0"),
+				".ferry/allowed_signers": []byte("# nobody yet\n"), ".ferry/freeze.yaml": []byte(freezes + "- {name: audit, envs: [qa], reason: audit}\n")}, "seed\n", when)
+			lifted := fleettest.Push(t, repo, map[string][]byte{".ferry/freeze.yaml": []byte(freezes + "[]\n")}, "lift the freeze\n", when.Add(time.Minute))
+			p, err := New(cfg, repo, nil, state.NewHistory(), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Signatures = state.NewSignatures(config.VerifyCommits{Mode: mode, AllowedSigners: ".ferry/allowed_signers"}, repo, nil, "ferry@example.com", nil)
+			app, _ := cfg.App("checkout")
+			qa, _ := cfg.Env("qa")
+			s := p.Decide(context.Background(), state.Read(cfg, lifted, nil), nil, app, qa)
+			if mode == state.VerifyWarn {
+				if s.Action == ActionError {
+					t.Fatalf("warn: %+v", s)
+				}
+				return
+			}
+			if s.Action != ActionError {
+				t.Fatalf("require: %+v", s)
+			}
+			for _, want := range []string{".ferry/freeze.yaml was last changed by commit " + lifted.Hash()[:12], "bob@example.com", "no promotion until a verified commit changes it"} {
+				if !strings.Contains(s.Reason, want) {
+					t.Errorf("reason %q does not say %q", s.Reason, want)
+				}
+			}
+		})
+	}
+}

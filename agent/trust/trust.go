@@ -92,6 +92,11 @@ type Result struct {
 	// keys/cosign.pub", "attestation names another image"), for ferry plan
 	// and the denial. They are never trusted.
 	Problems []string
+	// Incomplete, when set, says why some signatures or attestations were
+	// not read (a referrer gone, malformed or over the cap). The
+	// signatures read still count; the attestations do not, since a newer
+	// one (a scan with a finding) may be among those unread.
+	Incomplete string
 }
 
 // Trusted reports whether at least one signature verified.
@@ -102,6 +107,12 @@ func (r *Result) Merge(o Result) {
 	r.Signatures = append(r.Signatures, o.Signatures...)
 	r.Attestations = append(r.Attestations, o.Attestations...)
 	r.Problems = append(r.Problems, o.Problems...)
+	switch {
+	case r.Incomplete == "":
+		r.Incomplete = o.Incomplete
+	case o.Incomplete != "":
+		r.Incomplete += "; " + o.Incomplete
+	}
 }
 
 // Verifier verifies one kind of signature of an image. Signatures that are

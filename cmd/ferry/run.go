@@ -139,9 +139,17 @@ func runLoop(ctx context.Context, g *globals, p *config.Pipeline, repo *fleet.Re
 		if isRepoURL(g.config) {
 			// ferry.yaml in the fleet repo is the configuration: a change is a commit.
 			loop.OnPass = func(res *agent.Result, _ error) {
-				if res != nil && g.configChanged(repo, res.Plan.Commit) {
-					reload()
+				if res == nil || !g.configChanged(repo, res.Plan.Commit) {
+					return
 				}
+				// A change the running signers do not verify is refused
+				// here, without a rebuild: the running agent, its accepted
+				// policies and what it has told people stay as they are.
+				if err := g.configSigned(ctx, p, repo, res.Plan.Commit); err != nil {
+					g.refuseConfig(repo, res.Plan.Commit, err)
+					return
+				}
+				reload()
 			}
 		}
 		g.log.Info("ferry running", "config", p.Source, "fleet", p.Git.URL, "apps", len(p.Apps), "envs", len(p.Environments))
@@ -172,6 +180,17 @@ func runLoop(ctx context.Context, g *globals, p *config.Pipeline, repo *fleet.Re
 			}
 		}
 	}
+}
+
+// refuseConfig logs a refused ferry.yaml once: it becomes the one
+// configChanged compares with, so the next pass does not refuse it again.
+func (g *globals) refuseConfig(repo *fleet.Repo, commit string, err error) {
+	if snap, serr := repo.Snapshot(commit); serr == nil {
+		if data, rerr := snap.ReadFile("ferry.yaml"); rerr == nil {
+			g.loadedConfig = data
+		}
+	}
+	g.log.Error("new ferry.yaml refused; keeping the previous one", "err", err)
 }
 
 // configSigned checks a changed ferry.yaml against the running

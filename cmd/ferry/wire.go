@@ -18,6 +18,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/evidence/sonar"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/gate"
 	"github.com/ferry-dev/ferry/agent/observe"
 	"github.com/ferry-dev/ferry/agent/pullrequest"
 	"github.com/ferry-dev/ferry/agent/registry"
@@ -259,6 +260,11 @@ func newAgent(p *config.Pipeline, repo *fleet.Repo, reg *registry.Client, log *s
 	return agent.New(o)
 }
 
+// processEngines are the compiled policy bundles of this process, shared
+// by the agents a ferry.yaml change rebuilds: compiled once, and the bundle
+// accepted under git.verifyCommits is remembered across the rebuild.
+var processEngines = gate.NewEngines()
+
 // agentOptions are newAgent's options, for a caller (the demo) that adds
 // its own forge.
 func agentOptions(p *config.Pipeline, repo *fleet.Repo, reg *registry.Client, log *slog.Logger, metrics prometheus.Registerer, apps func(string) bool) (agent.Options, error) {
@@ -266,7 +272,7 @@ func agentOptions(p *config.Pipeline, repo *fleet.Repo, reg *registry.Client, lo
 	if metrics != nil {
 		m = observe.NewMetrics(metrics)
 	}
-	o := agent.Options{Config: p, Fleet: repo, Registry: reg, Images: reg, Logger: log, Metrics: m, Sonar: map[string]agent.QualityGates{}, Apps: apps,
+	o := agent.Options{Config: p, Fleet: repo, Registry: reg, Images: reg, Logger: log, Metrics: m, Sonar: map[string]agent.QualityGates{}, Apps: apps, Engines: processEngines,
 		RegistryTimeout: p.Registry.LookupTimeout.Std(), RegistryPatience: p.Registry.Patience.Std()}
 	var err error
 	if o.CommitSigner, err = commitSigner(p); err != nil {

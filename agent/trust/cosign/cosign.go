@@ -186,18 +186,31 @@ func (v *Verifier) verifyBundles(ctx context.Context, img trust.Image, res *trus
 		return fmt.Errorf("cosign bundles of %s@%s: %w", img.Repo, img.Digest, err)
 	}
 	if more > 0 {
-		res.Problems = append(res.Problems, fmt.Sprintf("%d more sigstore bundles not examined (at most %d per image)", more, v.maxSigs))
+		msg := fmt.Sprintf("%d more sigstore bundles not examined (at most %d per image)", more, v.maxSigs)
+		res.Problems = append(res.Problems, msg)
+		incomplete(res, msg)
 	}
 	for _, a := range arts {
 		if a.Err != nil {
 			// Unreadable, not unsigned: a garbage referrer anyone can push
-			// must not keep the image's good signature from counting.
-			res.Problems = append(res.Problems, fmt.Sprintf("bundle %s: not read: %v", short(a.Digest), a.Err))
+			// must not keep the image's good signature from counting. It
+			// may have been an attestation, though (a newer scan deleted):
+			// the ones read are not the whole story.
+			msg := fmt.Sprintf("bundle %s: not read: %v", short(a.Digest), a.Err)
+			res.Problems = append(res.Problems, msg)
+			incomplete(res, msg)
 			continue
 		}
 		v.verifyBundle(img, a, res)
 	}
 	return nil
+}
+
+// incomplete marks res as not the whole of what the registry holds.
+func incomplete(res *trust.Result, why string) {
+	if res.Incomplete == "" {
+		res.Incomplete = why
+	}
 }
 
 func (v *Verifier) verifyTags(ctx context.Context, img trust.Image, hexDigest string, res *trust.Result) error {
@@ -211,14 +224,18 @@ func (v *Verifier) verifyTags(ctx context.Context, img trust.Image, hexDigest st
 			// The registry answered with a tag that is not a readable
 			// signature: a problem of that tag, not a registry that cannot
 			// be read (which would hold the app back).
-			res.Problems = append(res.Problems, fmt.Sprintf("tag %s: not read: %v", tag, err))
+			msg := fmt.Sprintf("tag %s: not read: %v", tag, err)
+			res.Problems = append(res.Problems, msg)
+			incomplete(res, msg)
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("cosign tag %s of %s: %w", tag, img.Repo, err)
 		}
 		if more > 0 {
-			res.Problems = append(res.Problems, fmt.Sprintf("tag %s: %d more layers not examined (at most %d)", tag, more, v.maxSigs))
+			msg := fmt.Sprintf("tag %s: %d more layers not examined (at most %d)", tag, more, v.maxSigs)
+			res.Problems = append(res.Problems, msg)
+			incomplete(res, msg)
 		}
 		for _, l := range layers {
 			if suffix == ".sig" {
