@@ -18,22 +18,9 @@ import (
 // reason names the commit, its author and why. Under warn it moves, and
 // the step says it is unverified.
 func TestDecideUnverifiedSource(t *testing.T) {
-	const pipeline = `apiVersion: ferry.dev/v1alpha1
-kind: Pipeline
-git: {url: "file:///tmp/fleet.git"}
-apps:
-  - {name: checkout, image: 127.0.0.1:5000/shop/checkout, tags: {semver: ">=1.0.0"}}
-environments:
-  - {name: prod, overlay: overlays/prod, auto: true}
+	cfg := checkoutPipeline(t, `  - {name: prod, overlay: overlays/prod, auto: true}
   - {name: dr,   overlay: overlays/dr,   mirror: prod}
-`
-	cfg, err := config.Parse("ferry.yaml", []byte(pipeline))
-	if err != nil {
-		t.Fatal(err)
-	}
-	overlay := func(tag string) []byte {
-		return []byte("images:\n- name: 127.0.0.1:5000/shop/checkout\n  newTag: " + tag + "\n")
-	}
+`)
 	for _, mode := range []string{state.VerifyRequire, state.VerifyWarn} {
 		t.Run(mode, func(t *testing.T) {
 			ctx := context.Background()
@@ -75,23 +62,10 @@ environments:
 // follows it in the plan as it does in `ferry run --once`. What qa runs
 // by a person's unsigned commit still holds dr.
 func TestDecideAssumedSource(t *testing.T) {
-	const pipeline = `apiVersion: ferry.dev/v1alpha1
-kind: Pipeline
-git: {url: "file:///tmp/fleet.git"}
-apps:
-  - {name: checkout, image: 127.0.0.1:5000/shop/checkout, tags: {semver: ">=1.0.0"}}
-environments:
-  - {name: dev, overlay: overlays/dev, auto: true}
+	cfg := checkoutPipeline(t, `  - {name: dev, overlay: overlays/dev, auto: true}
   - {name: qa,  overlay: overlays/qa,  from: dev, auto: true}
   - {name: dr,  overlay: overlays/dr,  mirror: qa}
-`
-	cfg, err := config.Parse("ferry.yaml", []byte(pipeline))
-	if err != nil {
-		t.Fatal(err)
-	}
-	overlay := func(tag string) []byte {
-		return []byte("images:\n- name: 127.0.0.1:5000/shop/checkout\n  newTag: " + tag + "\n")
-	}
+`)
 	ctx := context.Background()
 	repo := fleettest.Clone(t, fleettest.Remote(t, "plan-assumed"), "bob")
 	when := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
@@ -127,21 +101,9 @@ environments:
 // unsigned commit to .ferry/freeze.yaml (here lifting a freeze) moves
 // nothing until a verified commit changes it; warn lets it be.
 func TestDecideUnsignedFreezeChange(t *testing.T) {
-	cfg, err := config.Parse("ferry.yaml", []byte(`apiVersion: ferry.dev/v1alpha1
-kind: Pipeline
-git: {url: "file:///tmp/fleet.git"}
-apps:
-  - {name: checkout, image: 127.0.0.1:5000/shop/checkout, tags: {semver: ">=1.0.0"}}
-environments:
-  - {name: dev, overlay: overlays/dev, auto: true}
+	cfg := checkoutPipeline(t, `  - {name: dev, overlay: overlays/dev, auto: true}
   - {name: qa,  overlay: overlays/qa,  from: dev, auto: true}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	overlay := func(tag string) []byte {
-		return []byte("images:\n- name: 127.0.0.1:5000/shop/checkout\n  newTag: " + tag + "\n")
-	}
+`)
 	const freezes = "apiVersion: ferry.dev/v1alpha1\nkind: Freezes\nfreezes:\n"
 	for _, mode := range []string{state.VerifyRequire, state.VerifyWarn} {
 		t.Run(mode, func(t *testing.T) {
@@ -174,4 +136,25 @@ environments:
 			}
 		})
 	}
+}
+
+// checkoutPipeline is one app, checkout, through envs (YAML list items).
+func checkoutPipeline(t *testing.T, envs string) *config.Pipeline {
+	t.Helper()
+	cfg, err := config.Parse("ferry.yaml", []byte(`apiVersion: ferry.dev/v1alpha1
+kind: Pipeline
+git: {url: "file:///tmp/fleet.git"}
+apps:
+  - {name: checkout, image: 127.0.0.1:5000/shop/checkout, tags: {semver: ">=1.0.0"}}
+environments:
+`+envs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// overlay is an overlay's kustomization naming checkout at tag.
+func overlay(tag string) []byte {
+	return []byte("images:\n- name: 127.0.0.1:5000/shop/checkout\n  newTag: " + tag + "\n")
 }
