@@ -20,7 +20,10 @@ import (
 // new head. It returns the commit, or "" when nothing changed. `ferry
 // unreject`, `ferry freeze` and `ferry unfreeze` are such commits.
 func (a *Agent) EditFile(ctx context.Context, name string, edit func([]byte) ([]byte, bool, error), rec ledger.Record) (string, error) {
-	res, err := a.pub.Publish(ctx, rec.Subject(), false, func(_ context.Context, head *fleet.Snapshot) ([]publish.Edit, error) {
+	res, err := a.pub.Publish(ctx, rec.Subject(), false, func(ctx context.Context, head *fleet.Snapshot) ([]publish.Edit, error) {
+		if err := a.editable(ctx, head, name); err != nil {
+			return nil, err
+		}
 		// A file not there yet (the first freeze) is edited from nothing.
 		data, err := head.ReadFile(name)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -39,6 +42,23 @@ func (a *Agent) EditFile(ctx context.Context, name string, edit func([]byte) ([]
 		return "", err
 	}
 	return res.Commits[0].Hash(), nil
+}
+
+// editable refuses, under git.verifyCommits require, to edit a file whose
+// last change is unverified: ferry's signed commit would vouch for the
+// whole file, and so adopt what a person changed without a signature
+// (such as another freeze removed).
+func (a *Agent) editable(ctx context.Context, head *fleet.Snapshot, name string) error {
+	sigs := a.planner.Signatures
+	if sigs.Mode() != state.VerifyRequire {
+		return nil
+	}
+	sb, found, err := sigs.CheckPath(ctx, head, name)
+	if err != nil || !found || sb.Verified {
+		return err
+	}
+	return publish.Terminal(fmt.Errorf("%s was last changed by an unverified commit (%s): ferry will not sign a change on top of it; review the file, then commit it signed by an allowed signer",
+		name, sb.Describe()))
 }
 
 // PolicyInput is the input document ferry would give the policies now for

@@ -42,7 +42,7 @@ func (p *Planner) unsignedGateFiles(ctx context.Context, st *state.State) (strin
 			return "", err
 		}
 		if found && !sb.Verified {
-			reason = fmt.Sprintf("%s was last changed by %s (git.verifyCommits require): no promotion until a verified commit changes it", f, sb.Describe())
+			reason = fmt.Sprintf("%s was last changed by an unverified commit (%s): under git.verifyCommits require, no promotion until a verified commit changes it", f, sb.Describe())
 			break
 		}
 	}

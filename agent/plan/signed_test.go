@@ -129,7 +129,7 @@ func TestDecideUnsignedFreezeChange(t *testing.T) {
 			if s.Action != ActionError {
 				t.Fatalf("require: %+v", s)
 			}
-			for _, want := range []string{".ferry/freeze.yaml was last changed by commit " + lifted.Hash()[:12], "bob@example.com", "no promotion until a verified commit changes it"} {
+			for _, want := range []string{".ferry/freeze.yaml was last changed by an unverified commit (commit " + lifted.Hash()[:12], "bob@example.com", "no promotion until a verified commit changes it"} {
 				if !strings.Contains(s.Reason, want) {
 					t.Errorf("reason %q does not say %q", s.Reason, want)
 				}

@@ -275,3 +275,34 @@ func TestSignaturesLinkedDirectoryRefused(t *testing.T) {
 		t.Errorf("%+v, want unverified: %q", sb, want)
 	}
 }
+
+// TestCheckPathRefusesLinks (red team): a protected path (policies/,
+// .ferry/freeze.yaml, ferry.yaml) that is or holds a symlink is not
+// verified, even when alice signed the commit that made the link: an
+// unverified commit could change what it points to.
+func TestCheckPathRefusesLinks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	alice := gitsigtest.NewSSHKey(t, "alice")
+	p := newPeople(t)
+	p.commit(nil, map[string]string{".ferry/allowed_signers": signerLine("alice@example.com", alice), "policies/gate.rego": "package ferry.promotion\n",
+		"rules/lib.rego": "package ferry.promotion\n", "ops/freeze.yaml": "x\n"})
+	if err := os.Symlink("../rules/lib.rego", filepath.Join(p.work, "policies", "lib.rego")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../ops/freeze.yaml", filepath.Join(p.work, ".ferry", "freeze.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	p.commit(&alice, map[string]string{"README": "links\n"})
+	repo, signer, snap := openRepo(t, p)
+	s := NewSignatures(config.VerifyCommits{Mode: VerifyRequire, AllowedSigners: ".ferry/allowed_signers"}, repo, signer, "ferry@example.com", nil)
+	for path, link := range map[string]string{"policies": "policies/lib.rego", ".ferry/freeze.yaml": ".ferry/freeze.yaml"} {
+		sb, found, err := s.CheckPath(ctx, snap, path)
+		if err != nil || !found || sb.Verified || !strings.Contains(sb.Reason, link+" is a symlink") {
+			t.Errorf("%s: %+v found=%v %v; want unverified, naming %s", path, sb, found, err, link)
+		}
+	}
+	if sb, found, err := s.CheckPath(ctx, snap, "README"); err != nil || !found || !sb.Verified {
+		t.Errorf("a regular file signed by alice's commit: %+v %v %v", sb, found, err)
+	}
+}

@@ -286,3 +286,37 @@ environments:
 		t.Fatalf("input.current.signed_by is %v, want the seed %s by %s, unverified, with a reason:\n%s", sb, seed, author, stdout)
 	}
 }
+
+// TestFreezeOnUnverifiedFile (red team): under verifyCommits require,
+// `ferry freeze` refuses to sign a change on top of a freeze file a person
+// last changed without a signature (its signature would adopt that change,
+// such as another freeze removed), and says what to do.
+func TestFreezeOnUnverifiedFile(t *testing.T) {
+	key := gitsigtest.NewSSHKey(t, "ferry")
+	pipeline := `apiVersion: ferry.dev/v1alpha1
+kind: Pipeline
+git:
+  url: FLEET
+  author: {name: ferry, email: ferry@example.com}
+  signing: {sshKeyFile: ` + key.Private + `}
+  verifyCommits: {mode: require, allowedSigners: .ferry/allowed_signers}
+apps:
+  - {name: checkout, image: REGISTRY/shop/checkout, tags: {semver: ">=1.0.0"}}
+environments:
+  - {name: dev, overlay: overlays/dev, auto: true}
+`
+	f := newCmdFleet(t, pipeline, map[string]string{".ferry/allowed_signers": "# nobody yet\n",
+		".ferry/freeze.yaml": "apiVersion: ferry.dev/v1alpha1\nkind: Freezes\nfreezes:\n- {name: audit, envs: [dev], reason: audit}\n"})
+	before := f.git(t, "rev-parse", "main")
+	code, stdout, stderr, ferr := f.ferry(t, "freeze", "f2", "--env", "dev", "--reason", "release")
+	if ferr != nil {
+		stderr += ferr.Error()
+	}
+	stderr += stdout
+	if code == 0 || !strings.Contains(stderr, ".ferry/freeze.yaml was last changed by an unverified commit") || !strings.Contains(stderr, "signed by an allowed signer") {
+		t.Fatalf("ferry freeze on an unverified freeze file: exit %d\n%q", code, stderr)
+	}
+	if after := f.git(t, "rev-parse", "main"); after != before {
+		t.Errorf("ferry freeze wrote %s", after)
+	}
+}
