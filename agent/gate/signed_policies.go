@@ -42,15 +42,21 @@ func (g *Gate) signedPolicies(ctx context.Context, snap *fleet.Snapshot, engine 
 	e.mu.Lock()
 	last := e.signed
 	e.mu.Unlock()
-	if !last.seen || sameBundle(last.engine, engine) {
+	if !last.seen {
+		// Trusted as found at start; said, if its last change is not verified.
+		if sb, found, err := g.sigs.CheckPath(ctx, snap, path.Clean(g.policyDir())); err == nil && found && !sb.Verified {
+			g.opts.Logger.Warn("policies trusted as found at start, though their last change is unverified", "commit", ledger.ShortHash(sb.Commit),
+				"author", sb.Author, "reason", sb.Reason)
+		}
 		g.accept(engine)
 		return engine, nil
 	}
-	dir := config.DefaultPolicies
-	if g.opts.Config.Policies != "" {
-		dir = g.opts.Config.Policies
+	if sameBundle(last.engine, engine) {
+		g.accept(engine)
+		return engine, nil
 	}
-	sb, found, err := g.sigs.CheckPath(ctx, snap, path.Clean(dir))
+	dir := path.Clean(g.policyDir())
+	sb, found, err := g.sigs.CheckPath(ctx, snap, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -78,6 +84,14 @@ func (g *Gate) signedPolicies(ctx context.Context, snap *fleet.Snapshot, engine 
 			"commit", ledger.ShortHash(sb.Commit), "author", sb.Author, "reason", sb.Reason, "policy", bundleHash(last.engine))
 	}
 	return last.engine, nil
+}
+
+// policyDir is the policy directory ferry.yaml names, or the default.
+func (g *Gate) policyDir() string {
+	if g.opts.Config.Policies != "" {
+		return g.opts.Config.Policies
+	}
+	return config.DefaultPolicies
 }
 
 func (g *Gate) accept(engine *policies.Engine) {

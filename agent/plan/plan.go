@@ -135,6 +135,7 @@ func (p *Planner) Decide(ctx context.Context, st *state.State, cands Candidates,
 		s.Action, s.Reason = ActionError, err.Error()
 		return s
 	}
+	s.Current = st.Envs[env.Name].Version(app)
 	if reason, err := p.unsignedGateFiles(ctx, st); err != nil || reason != "" {
 		s.Action, s.Reason = ActionError, reason
 		if err != nil {
@@ -142,7 +143,6 @@ func (p *Planner) Decide(ctx context.Context, st *state.State, cands Candidates,
 		}
 		return s
 	}
-	s.Current = st.Envs[env.Name].Version(app)
 	switch src := SourceOf(env); {
 	case src != "":
 		s.From = src
