@@ -54,35 +54,43 @@ var placeholder = regexp.MustCompile(`<[^>]+>`)
 // TestConfigReferenceKeys: docs/config.md names every key of ferry.yaml,
 // with the type the decoder reads, and no key that does not exist.
 func TestConfigReferenceKeys(t *testing.T) {
-	rows := tableRows(t, "config.md")
+	if n := checkDocumented(t, "config.md", configKeys(), "a ferry.yaml key"); n < 100 {
+		t.Fatalf("read %d rows from config.md; the table format changed", n)
+	}
+}
+
+// checkDocumented compares page's table with the real keys: each is
+// documented once with its type, and the page names nothing else (what
+// says what the real ones are, for the message). It returns the rows read.
+func checkDocumented(t *testing.T, page string, keys []key, what string) int {
+	t.Helper()
+	rows := tableRows(t, page)
 	doc := map[string]row{}
 	for _, r := range rows {
 		p := placeholder.ReplaceAllString(r.path, "<name>")
 		if _, dup := doc[p]; dup {
-			t.Errorf("config.md:%d: %s is documented twice", r.line, r.path)
+			t.Errorf("%s:%d: %s is documented twice", page, r.line, r.path)
 		}
 		doc[p] = r
 	}
 	real := map[string]bool{}
-	for _, k := range configKeys() {
+	for _, k := range keys {
 		real[k.path] = true
 		r, ok := doc[k.path]
 		if !ok {
-			t.Errorf("config.md does not document %s (%s)", k.path, k.typ)
+			t.Errorf("%s does not document %s (%s)", page, k.path, k.typ)
 			continue
 		}
 		if r.typ != k.typ {
-			t.Errorf("config.md:%d: %s is a %s, the page says %s", r.line, k.path, k.typ, r.typ)
+			t.Errorf("%s:%d: %s is a %s, the page says %s", page, r.line, k.path, k.typ, r.typ)
 		}
 	}
 	for p, r := range doc {
 		if !real[p] {
-			t.Errorf("config.md:%d: %s is not a ferry.yaml key", r.line, r.path)
+			t.Errorf("%s:%d: %s is not %s", page, r.line, r.path, what)
 		}
 	}
-	if len(rows) < 100 {
-		t.Fatalf("read %d rows from config.md; the table format changed", len(rows))
-	}
+	return len(rows)
 }
 
 // TestConfigReferenceDefaults: every default the page shows is the one

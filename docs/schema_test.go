@@ -94,34 +94,10 @@ func mapOf(s *schema) *schema {
 // TestPolicyInputReference: docs/policy-input.md documents every field of
 // the policy input schema with its type, and nothing the schema lacks.
 func TestPolicyInputReference(t *testing.T) {
-	rows := tableRows(t, "policy-input.md")
-	doc := map[string]row{}
-	for _, r := range rows {
-		p := placeholder.ReplaceAllString(r.path, "<name>")
-		if _, dup := doc[p]; dup {
-			t.Errorf("policy-input.md:%d: %s is documented twice", r.line, r.path)
-		}
-		doc[p] = r
-	}
-	real := map[string]bool{}
-	for _, f := range inputFields(t) {
-		real[f.path] = true
-		r, ok := doc[f.path]
-		if !ok {
-			t.Errorf("policy-input.md does not document %s (%s)", f.path, f.typ)
-			continue
-		}
-		if r.typ != f.typ {
-			t.Errorf("policy-input.md:%d: %s is a %s in the schema, the page says %s", r.line, f.path, f.typ, r.typ)
-		}
-	}
-	for p, r := range doc {
-		if !real[p] {
-			t.Errorf("policy-input.md:%d: %s is not in policies/input.schema.json", r.line, r.path)
-		}
-	}
-	if len(real) < 50 {
-		t.Fatalf("read %d fields from the schema; the walk broke", len(real))
+	fields := inputFields(t)
+	checkDocumented(t, "policy-input.md", fields, "in policies/input.schema.json")
+	if len(fields) < 50 {
+		t.Fatalf("read %d fields from the schema; the walk broke", len(fields))
 	}
 }
 
