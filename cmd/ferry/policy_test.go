@@ -249,19 +249,7 @@ providers:
 // there with verified false, the commit and why.
 func TestPolicyInputSignedBy(t *testing.T) {
 	key := gitsigtest.NewSSHKey(t, "ferry")
-	pipeline := `apiVersion: ferry.dev/v1alpha1
-kind: Pipeline
-git:
-  url: FLEET
-  author: {name: ferry, email: ferry@example.com}
-  signing: {sshKeyFile: ` + key.Private + `}
-  verifyCommits: {mode: warn, allowedSigners: .ferry/allowed_signers}
-apps:
-  - {name: checkout, image: REGISTRY/shop/checkout, tags: {semver: ">=1.0.0"}}
-environments:
-  - {name: dev, overlay: overlays/dev, auto: true}
-  - {name: qa,  overlay: overlays/qa,  from: dev}
-`
+	pipeline := signedPipeline(key, "warn", "  - {name: qa,  overlay: overlays/qa,  from: dev}\n")
 	f := newCmdFleet(t, pipeline, map[string]string{".ferry/allowed_signers": "# nobody yet\n"})
 	f.push(t, "shop/checkout", "1.0.0")
 	if code, out, _, err := f.ferry(t, "run", "--once"); code != 0 {
@@ -293,18 +281,7 @@ environments:
 // such as another freeze removed), and says what to do.
 func TestFreezeOnUnverifiedFile(t *testing.T) {
 	key := gitsigtest.NewSSHKey(t, "ferry")
-	pipeline := `apiVersion: ferry.dev/v1alpha1
-kind: Pipeline
-git:
-  url: FLEET
-  author: {name: ferry, email: ferry@example.com}
-  signing: {sshKeyFile: ` + key.Private + `}
-  verifyCommits: {mode: require, allowedSigners: .ferry/allowed_signers}
-apps:
-  - {name: checkout, image: REGISTRY/shop/checkout, tags: {semver: ">=1.0.0"}}
-environments:
-  - {name: dev, overlay: overlays/dev, auto: true}
-`
+	pipeline := signedPipeline(key, "require", "")
 	f := newCmdFleet(t, pipeline, map[string]string{".ferry/allowed_signers": "# nobody yet\n",
 		".ferry/freeze.yaml": "apiVersion: ferry.dev/v1alpha1\nkind: Freezes\nfreezes:\n- {name: audit, envs: [dev], reason: audit}\n"})
 	before := f.git(t, "rev-parse", "main")
@@ -319,4 +296,22 @@ environments:
 	if after := f.git(t, "rev-parse", "main"); after != before {
 		t.Errorf("ferry freeze wrote %s", after)
 	}
+}
+
+// signedPipeline is checkout through dev (and more envs), ferry signing
+// with key and checking people's commits in mode against
+// .ferry/allowed_signers.
+func signedPipeline(key gitsigtest.SSHKey, mode, moreEnvs string) string {
+	return `apiVersion: ferry.dev/v1alpha1
+kind: Pipeline
+git:
+  url: FLEET
+  author: {name: ferry, email: ferry@example.com}
+  signing: {sshKeyFile: ` + key.Private + `}
+  verifyCommits: {mode: ` + mode + `, allowedSigners: .ferry/allowed_signers}
+apps:
+  - {name: checkout, image: REGISTRY/shop/checkout, tags: {semver: ">=1.0.0"}}
+environments:
+  - {name: dev, overlay: overlays/dev, auto: true}
+` + moreEnvs
 }
