@@ -71,14 +71,7 @@ func (h *swapManifest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestReferrersUpToBoundsFetches(t *testing.T) {
 	for _, mode := range []string{"referrers API", "tag fallback"} {
 		t.Run(mode, func(t *testing.T) {
-			var host string
-			if mode == "tag fallback" {
-				host = serve(t, &noReferrers{next: newReferrersRegistry()})
-			} else {
-				host = serve(t, newReferrersRegistry())
-			}
-			repo := host + "/shop/checkout"
-			subject := digestOf(t, push(t, repo+":1.0.0"))
+			repo, subject := referrersSubject(t, mode)
 			c := NewClient(Options{RequestsPerSecond: -1})
 			for i := range 5 {
 				if _, err := c.Attach(t.Context(), repo, subject, trivyType, report(i), nil, false); err != nil {
@@ -175,4 +168,19 @@ func TestReferrersUpToKeepsGoingPastAGoneArtifact(t *testing.T) {
 	if _, err := c.Referrers(t.Context(), repo, subject, []string{trivyType}, 0, false); err == nil {
 		t.Error("Referrers read past a gone artifact; the evidence readers want the error")
 	}
+}
+
+// referrersSubject serves a registry with the referrers API, or without
+// it ("tag fallback"), and pushes an image to it: the subject's repo and
+// digest.
+func referrersSubject(t *testing.T, mode string) (repo, subject string) {
+	t.Helper()
+	var host string
+	if mode == "tag fallback" {
+		host = serve(t, &noReferrers{next: newReferrersRegistry()})
+	} else {
+		host = serve(t, newReferrersRegistry())
+	}
+	repo = host + "/shop/checkout"
+	return repo, digestOf(t, push(t, repo+":1.0.0"))
 }

@@ -102,14 +102,7 @@ func TestTagLayersHung(t *testing.T) {
 func TestReferrersUpTo(t *testing.T) {
 	for _, mode := range []string{"referrers API", "tag fallback"} {
 		t.Run(mode, func(t *testing.T) {
-			var host string
-			if mode == "tag fallback" {
-				host = serve(t, &noReferrers{next: newReferrersRegistry()})
-			} else {
-				host = serve(t, newReferrersRegistry())
-			}
-			repo := host + "/shop/checkout"
-			subject := digestOf(t, push(t, repo+":1.4.2"))
+			repo, subject := referrersSubject(t, mode)
 			c := NewClient(Options{RequestsPerSecond: -1})
 			ctx := t.Context()
 			var digests []string
