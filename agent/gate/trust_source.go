@@ -25,7 +25,8 @@ type Trust interface {
 }
 
 // verified returns what the candidate's verification found, asking once
-// per pass; ok is false when the app is not verified.
+// per pass, with its attestations narrowed to the newest of each type
+// (what the policies see); ok is false when the app is not verified.
 func (g *Gate) verified(ctx context.Context, req *Request) (res trust.Result, ok bool, err error) {
 	if g.opts.Trust == nil || !g.opts.Trust.Verifies(req.App.Name) {
 		return trust.Result{}, false, nil
@@ -38,6 +39,8 @@ func (g *Gate) verified(ctx context.Context, req *Request) (res trust.Result, ok
 	if err != nil {
 		return r, true, fmt.Errorf("verify %s %s: %w", req.App.Name, req.Candidate, err)
 	}
+	// Narrowed once here: the attestation and the Trivy sources both read it.
+	r.Attestations = newestAttestations(r.Attestations)
 	req.Cache.trust[key] = r
 	return r, true, nil
 }
@@ -105,7 +108,7 @@ func (s attestationSource) Gather(ctx context.Context, req *Request, out map[str
 		return nil
 	}
 	docs := map[string]any{}
-	for _, a := range newestAttestations(res.Attestations) {
+	for _, a := range res.Attestations {
 		doc := map[string]any{"type": a.Type, "predicateType": a.PredicateType, "signer": signatureInput(a.Signer)}
 		if !a.Created.IsZero() {
 			doc["created"] = a.Created.UTC().Format("2006-01-02T15:04:05Z07:00")
@@ -191,7 +194,7 @@ func (g *Gate) vulnAttestation(ctx context.Context, req *Request) (trust.Attesta
 	if err != nil || !ok || res.Incomplete != "" {
 		return trust.Attestation{}, false, err
 	}
-	for _, a := range newestAttestations(res.Attestations) {
+	for _, a := range res.Attestations {
 		if a.Type == trust.AttestVuln {
 			return a, true, nil
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -127,12 +126,4 @@ func verifyAll(ctx context.Context, vs []Verifier, img Image) (Result, error) {
 		return dup
 	})
 	return all, nil
-}
-
-// Why says in one line why r is not trusted, for ferry plan and a denial.
-func (r Result) Why() string {
-	if len(r.Problems) == 0 {
-		return "no signature found"
-	}
-	return strings.Join(r.Problems, "; ")
 }

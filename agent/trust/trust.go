@@ -102,6 +102,14 @@ type Result struct {
 // Trusted reports whether at least one signature verified.
 func (r Result) Trusted() bool { return len(r.Signatures) > 0 }
 
+// Why says in one line why r is not trusted, for ferry plan and a denial.
+func (r Result) Why() string {
+	if len(r.Problems) == 0 {
+		return "no signature found"
+	}
+	return strings.Join(r.Problems, "; ")
+}
+
 // Merge adds o's findings to r.
 func (r *Result) Merge(o Result) {
 	r.Signatures = append(r.Signatures, o.Signatures...)
