@@ -64,6 +64,9 @@ type Abort struct {
 	Reason   string
 	Rejects  bool
 	Alert    AlertRef // set when an alert caused it
+	// RequestedBy is the person who aborted it (`ferry abort`, the
+	// dashboard); zero when an analysis or an alert did.
+	RequestedBy Actor
 }
 
 // Subject implements Record.
@@ -85,6 +88,7 @@ func (a *Abort) Message() Message {
 		m.Trailers = append(m.Trailers, Trailer{keyRejects, a.Canary.Tag})
 	}
 	m.Trailers = append(m.Trailers, a.Alert.trailers()...)
+	m.Trailers = append(m.Trailers, a.RequestedBy.trailers()...)
 	return m
 }
 
@@ -120,7 +124,7 @@ func parseStep(s string) (int, int) {
 // from the subject's words "APP V in ENV".
 func abortOf(m Message, app, env string) (*Abort, bool) {
 	a := &Abort{App: app, Env: env, Canary: Version{Tag: m.Trailer(keyCanary)}, Step: m.Trailer(keyStep),
-		Reason: m.Trailer(keyReason), Rejects: m.Trailer(keyRejects) != "", Alert: alertOf(m)}
+		Reason: m.Trailer(keyReason), Rejects: m.Trailer(keyRejects) != "", Alert: alertOf(m), RequestedBy: requestedBy(m)}
 	if stable, ok := strings.CutPrefix(m.Body, "All traffic goes back to "); ok {
 		if f := strings.Fields(strings.TrimSuffix(stable, ".")); len(f) == 2 {
 			a.Stable.Tag = f[1]

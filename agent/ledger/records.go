@@ -52,7 +52,7 @@ const (
 
 // Record is one commit of the fleet repo as the ledger reads it: one of
 // *Promotion, *CanaryStep, *Abort, *Rollback, *Unfreeze, *Freeze,
-// *Unreject, or *Change for anything else (a person's commit).
+// *Unreject, *Approval, or *Change for anything else (a person's commit).
 type Record interface {
 	// Message renders the record as the commit message ferry writes.
 	Message() Message
@@ -71,6 +71,9 @@ type Gate struct {
 	// SignedBy are the image's verified signatures, one line each
 	// (trust.Signature.String); empty when the app is not verified.
 	SignedBy []string
+	// ApprovedBy are the approvals that counted for the move, one line
+	// each: "bob (review, team:product-owners)"; empty without approval:.
+	ApprovedBy []string
 }
 
 // Promotion moves Version into Env: a direct commit, the commit of a merged
@@ -82,6 +85,9 @@ type Promotion struct {
 	// Completed is the strategy of the progressive delivery this promotion
 	// ends ("canary", "blueGreen", ...); "" for a plain promotion.
 	Completed string
+	// RequestedBy is the person who asked for it (`ferry promote`, the
+	// dashboard); zero when ferry's pass made it.
+	RequestedBy Actor
 }
 
 // Subject implements Record.
@@ -99,6 +105,7 @@ func (p *Promotion) Message() Message {
 	if p.Completed != "" {
 		m.Trailers = append(m.Trailers, Trailer{keyCanary, p.Completed + completed})
 	}
+	m.Trailers = append(m.Trailers, p.RequestedBy.trailers()...)
 	return m
 }
 
@@ -116,6 +123,9 @@ func (g Gate) trailers(app, env string, v Version) []Trailer {
 	for _, s := range g.SignedBy {
 		ts = append(ts, Trailer{keySignedBy, OneLine(s)})
 	}
+	for _, a := range g.ApprovedBy {
+		ts = append(ts, Trailer{keyApprovedBy, OneLine(a)})
+	}
 	for _, e := range g.Evidence {
 		ts = append(ts, Trailer{keyEvidence, OneLine(e)})
 	}
@@ -124,7 +134,8 @@ func (g Gate) trailers(app, env string, v Version) []Trailer {
 
 func gateOf(m Message) Gate {
 	return Gate{From: m.Trailer(keyFrom), Created: m.Trailer(keyCreated), Policy: m.Trailer(keyPolicy),
-		Evidence: m.TrailerValues(keyEvidence), Warnings: warningsOf(m.Body), SignedBy: m.TrailerValues(keySignedBy)}
+		Evidence: m.TrailerValues(keyEvidence), Warnings: warningsOf(m.Body), SignedBy: m.TrailerValues(keySignedBy),
+		ApprovedBy: m.TrailerValues(keyApprovedBy)}
 }
 
 func warningsOf(body string) []string {
@@ -162,6 +173,7 @@ func Parse(text string) Record {
 	case strings.HasPrefix(m.Subject, prefixPromote) && app != "" && env != "" && !version.IsZero():
 		p := &Promotion{App: app, Env: env, Version: version, Gate: gateOf(m)}
 		p.Completed, _ = strings.CutSuffix(m.Trailer(keyCanary), completed)
+		p.RequestedBy = requestedBy(m)
 		return p
 	case strings.HasPrefix(m.Subject, prefixCanary) && app != "" && m.Trailer(keyCanary) != "" && m.Trailer(keyStep) != "":
 		return canaryStepOf(m, app, env)
@@ -170,7 +182,7 @@ func Parse(text string) Record {
 			return a
 		}
 	case strings.HasPrefix(m.Subject, prefixRollback) && app != "" && env != "":
-		r := &Rollback{App: app, Env: env, To: version, Reason: m.Trailer(keyReason), Alert: alertOf(m)}
+		r := &Rollback{App: app, Env: env, To: version, Reason: m.Trailer(keyReason), Alert: alertOf(m), RequestedBy: requestedBy(m)}
 		r.From.Tag = m.Trailer(keyRejects)
 		for _, mirror := range strings.Split(m.Trailer(keyMirrors), ",") {
 			if mirror = strings.TrimSpace(mirror); mirror != "" {
@@ -178,6 +190,10 @@ func Parse(text string) Record {
 			}
 		}
 		return r
+	case strings.HasPrefix(m.Subject, prefixApprove) || strings.HasPrefix(m.Subject, prefixReject):
+		if a, ok := approvalOf(m, app, env); ok {
+			return a
+		}
 	case strings.HasPrefix(m.Subject, prefixUnfreeze):
 		rest := strings.TrimPrefix(m.Subject, prefixUnfreeze)
 		if e, alertPart, ok := strings.Cut(rest, ": alert "); ok && env != "" && e != "" {
@@ -214,6 +230,8 @@ func AppEnv(r Record) (app, env string) {
 		return "", r.Env
 	case *Unreject:
 		return r.App, ""
+	case *Approval:
+		return r.App, r.Env
 	case *Change:
 		return r.Msg.Trailer(keyApp), r.Msg.Trailer(keyEnv)
 	}

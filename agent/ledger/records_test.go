@@ -45,6 +45,16 @@ func records() []struct {
 		{"unfreeze", &Unfreeze{Name: "black-friday"}},
 		{"freeze", &Freeze{Name: "black-friday", Reason: "black friday"}},
 		{"unreject", &Unreject{App: "checkout", Version: "1.4.2"}},
+		{"approved promotion", &Promotion{App: "checkout", Env: "prod", Version: Version{"1.4.2", "sha256:abc"},
+			Gate: Gate{From: "ppd", Policy: "sha256:0f3a", ApprovedBy: []string{"bob (review, team:product-owners)", "carol (dashboard, user:carol)"}}}},
+		{"manual promotion", &Promotion{App: "checkout", Env: "prod", Version: Version{"1.4.3", "sha256:fed"},
+			Gate: Gate{From: "manual", Policy: "sha256:0f3a"}, RequestedBy: Actor{Name: "alice", Via: ViaCLI}}},
+		{"manual rollback", &Rollback{App: "checkout", Env: "prod", To: Version{"1.4.1", "sha256:def"}, From: Version{Tag: "1.4.2"},
+			Reason: "checkout times out", RequestedBy: Actor{Name: "alice", Via: ViaDashboard}}},
+		{"manual abort", &Abort{App: "checkout", Env: "prod", Canary: Version{Tag: "1.4.2"}, Stable: Version{Tag: "1.4.1"}, Step: "1/4",
+			Reason: "aborted by alice: latency", Rejects: true, RequestedBy: Actor{Name: "alice", Via: ViaCLI}}},
+		{"approval", &Approval{App: "checkout", Env: "prod", Version: "1.4.2", By: Actor{Name: "carol", Via: ViaDashboard}, Reason: "release notes reviewed"}},
+		{"rejection", &Approval{App: "checkout", Env: "prod", Version: "1.4.2", By: Actor{Name: "dave", Via: ViaCLI}, Reject: true, Reason: "legal sign-off missing"}},
 	}
 }
 

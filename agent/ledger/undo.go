@@ -52,6 +52,9 @@ type Rollback struct {
 	Reason   string
 	Mirrors  []string
 	Alert    AlertRef
+	// RequestedBy is the person who asked (`ferry rollback`, the
+	// dashboard); zero for an alert's or an analysis's rollback.
+	RequestedBy Actor
 }
 
 // Subject implements Record.
@@ -74,6 +77,7 @@ func (r *Rollback) Message() Message {
 		m.Trailers = append(m.Trailers, Trailer{keyMirrors, strings.Join(r.Mirrors, ", ")})
 	}
 	m.Trailers = append(m.Trailers, r.Alert.trailers()...)
+	m.Trailers = append(m.Trailers, r.RequestedBy.trailers()...)
 	return m
 }
 
