@@ -295,6 +295,23 @@ func TestAbortRequested(t *testing.T) {
 	if c, err := f.agent.Abort(ctx, "checkout", "prod", alice, "again"); err == nil || c != "" {
 		t.Errorf("a second abort = %q, %v; want a refusal", c, err)
 	}
+
+	// A person's rollback during a delivery aborts it, as an alert's does;
+	// with --to it is refused: abort first.
+	f.push(t, "shop/checkout", "1.2.0")
+	if _, err := f.agent.Reconcile(ctx, Scope{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := f.agent.Rollback(ctx, "checkout", "prod", "1.0.0", alice, "bad"); err == nil || c != "" || !strings.Contains(err.Error(), "is in progress in prod: abort it first") {
+		t.Errorf("rollback --to during a delivery = %q, %v; want a refusal", c, err)
+	}
+	commit, err = f.agent.Rollback(ctx, "checkout", "prod", "", alice, "errors")
+	if err != nil || commit == "" {
+		t.Fatalf("rollback during a delivery: %q %v", commit, err)
+	}
+	if msg := f.git(t, "log", "-1", "--format=%B", "main"); !strings.HasPrefix(msg, "abort canary of checkout 1.2.0 in prod\n") || !strings.Contains(msg, "Ferry-Requested-By: alice (cli)") {
+		t.Errorf("a rollback during a delivery wrote:\n%s", msg)
+	}
 }
 
 // approvalChain is autoChain with prod's sign-off.
