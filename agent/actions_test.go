@@ -213,6 +213,27 @@ func TestRollbackRequested(t *testing.T) {
 	}
 }
 
+// TestRollbackNotGated: a person's rollback is not decided by the
+// policies (as an alert's is not): it lands while they deny everything.
+func TestRollbackNotGated(t *testing.T) {
+	f := newTestFleet(t)
+	ctx := context.Background()
+	chainAt(t, f, "1.0.0", "1.1.0")
+	f.edit(t, "policies: close prod", map[string]func(string) string{"policies/prod.rego": func(string) string { return prodNever }})
+	f.push(t, "shop/checkout", "1.0.1")
+	var denied *DeniedError
+	if _, err := f.agent.Promote(ctx, "checkout", "1.0.1", "prod", alice, "hotfix"); !errors.As(err, &denied) {
+		t.Fatalf("the policy does not deny prod: %v", err)
+	}
+	commit, err := f.agent.Rollback(ctx, "checkout", "prod", "", alice, "errors while the scanners are down")
+	if err != nil || commit == "" {
+		t.Fatalf("rollback under a policy that denies everything: %q %v", commit, err)
+	}
+	if got := overlayTag(t, f, "prod"); got != "1.0.0" {
+		t.Errorf("prod runs %s, want 1.0.0", got)
+	}
+}
+
 // TestRollbackTo: --to goes back to a version the environment ran, past
 // the last good one; versions it never ran, the one it runs, a rejected
 // one and a mirror are refused.
