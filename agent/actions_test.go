@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ferry-dev/ferry/agent/gitstate"
 	"github.com/ferry-dev/ferry/agent/ledger"
@@ -447,5 +448,44 @@ func TestActionsBesidePasses(t *testing.T) {
 	}
 	if n := f.git(t, "log", "--format=%s", "--grep=^rollback checkout in prod", "main"); n != "rollback checkout in prod to 1.0.0" {
 		t.Errorf("rollback commits: %q", n)
+	}
+}
+
+// TestActionAsksForAPass: under the loop (`ferry run --listen`), a
+// person's promotion asks for a pass at once, so prod's mirror follows
+// without waiting for the interval.
+func TestActionAsksForAPass(t *testing.T) {
+	f := newTestFleet(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	chainAt(t, f, "1.0.0")
+	loop := NewLoop(f.agent, time.Hour)
+	passes := make(chan *Result, 16)
+	loop.OnPass = func(r *Result, _ error) { passes <- r }
+	done := make(chan struct{})
+	go func() { loop.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	wait := func(what string) *Result {
+		t.Helper()
+		select {
+		case r := <-passes:
+			return r
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no pass %s", what)
+			return nil
+		}
+	}
+	wait("at start")
+	f.push(t, "shop/checkout", "1.0.1")
+	if _, err := f.agent.Promote(ctx, "checkout", "1.0.1", "prod", alice, "hotfix"); err != nil {
+		t.Fatal(err)
+	}
+	r := wait("after the action")
+	var mirrored bool
+	for _, p := range r.Promotions {
+		mirrored = mirrored || (p.Env == "dr" && p.Candidate.Tag == "1.0.1")
+	}
+	if !mirrored {
+		t.Errorf("the pass after the action promoted %+v; want dr to follow prod to 1.0.1", r.Promotions)
 	}
 }
