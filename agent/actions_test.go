@@ -110,6 +110,24 @@ func TestPromoteManualSkipsTheChain(t *testing.T) {
 	}
 }
 
+// TestPromoteIntoPullRequestEnv: a manual promotion is a direct commit,
+// also into an environment that takes ferry's moves by pull request.
+func TestPromoteIntoPullRequestEnv(t *testing.T) {
+	f := newFleet(t, fleetSetup{pipeline: strings.Replace(autoChain, "from: ppd, auto: true}", "from: ppd, pullRequest: true}", 1)})
+	ctx := context.Background()
+	chainAt(t, f, "1.0.0")
+	if got := overlayTag(t, f, "prod"); got == "1.0.0" {
+		t.Fatal("a pass promoted into the pull-request environment")
+	}
+	commit, err := f.agent.Promote(ctx, "checkout", "1.0.0", "prod", alice, "release")
+	if err != nil || commit != f.git(t, "rev-parse", "main") {
+		t.Fatalf("promote: %q %v", commit, err)
+	}
+	if got := overlayTag(t, f, "prod"); got != "1.0.0" {
+		t.Errorf("prod runs %s after the manual promotion", got)
+	}
+}
+
 // TestPromoteRefusals: each refusal says why and writes nothing.
 func TestPromoteRefusals(t *testing.T) {
 	f := newFleet(t, fleetSetup{pipeline: autoChain, files: map[string]string{"policies/prod.rego": prodManualOnly}})

@@ -193,7 +193,7 @@ func TestActions(t *testing.T) {
 		t.Fatalf("manual promotion: exit %d\n%s", code, out)
 	}
 	wantIn("the manual promotion", last(), "canary checkout 1.0.1 in prod: step 0/", "Ferry-From: manual", "Ferry-Decision: allow",
-		"Ferry-Requested-By: alice (cli)")
+		"Ferry-Requested-By: alice (cli)", "Ferry-Approved-By: carol (cli", "Ferry-Approved-By: dave (cli")
 	if k := fleet.show(t, "overlays/dev/kustomization.yaml"); !strings.Contains(k, "newTag: 1.0.0") {
 		t.Errorf("dev changed with prod's hotfix:\n%s", k)
 	}
