@@ -354,8 +354,8 @@ func TestAbortRequested(t *testing.T) {
 	}
 }
 
-// approvalChain is autoChain with prod's sign-off.
-var approvalChain = strings.Replace(autoChain, "{name: prod, overlay: overlays/prod, from: ppd, auto: true}",
+// quorumChain is autoChain with prod's sign-off.
+var quorumChain = strings.Replace(autoChain, "{name: prod, overlay: overlays/prod, from: ppd, auto: true}",
 	"{name: prod, overlay: overlays/prod, from: ppd, auto: true, approval: {required: 2}}", 1)
 
 // TestApproveAndReject: votes land in .ferry/approvals.yaml, one commit
@@ -363,7 +363,7 @@ var approvalChain = strings.Replace(autoChain, "{name: prod, overlay: overlays/p
 // theirs; an environment without approval:, a version the registry does
 // not have and an unnamed person are refused without a write.
 func TestApproveAndReject(t *testing.T) {
-	f := newFleet(t, fleetSetup{pipeline: approvalChain})
+	f := newFleet(t, fleetSetup{pipeline: quorumChain})
 	ctx := context.Background()
 	f.push(t, "shop/checkout", "1.4.2")
 	carol := ledger.Actor{Name: "carol", Via: ledger.ViaDashboard}
@@ -425,7 +425,7 @@ func TestApproveAndReject(t *testing.T) {
 // none overwriting another: every writer takes the publisher's turn and
 // decides on the head it fetched there.
 func TestActionsBesidePasses(t *testing.T) {
-	f := newFleet(t, fleetSetup{pipeline: approvalChain})
+	f := newFleet(t, fleetSetup{pipeline: quorumChain})
 	ctx := context.Background()
 	chainAt(t, f, "1.0.0", "1.1.0")
 	f.push(t, "shop/checkout", "1.2.0")
