@@ -33,14 +33,18 @@ func TestGitHubApprovals(t *testing.T) {
 		script: []exchange{{
 			method: "GET", path: team + "/memberships/bob", status: 200, file: "github/membership-active.json",
 		}},
-		do:   func(ctx context.Context, p *Client) (any, error) { return p.TeamMember(ctx, "ferry-dev", "product-owners", "bob") },
+		do: func(ctx context.Context, p *Client) (any, error) {
+			return p.TeamMember(ctx, "ferry-dev", "product-owners", "bob")
+		},
 		want: true,
 	}, {
 		name: "an invitation is not membership",
 		script: []exchange{{
 			method: "GET", path: team + "/memberships/erin", status: 200, file: "github/membership-pending.json",
 		}},
-		do:   func(ctx context.Context, p *Client) (any, error) { return p.TeamMember(ctx, "ferry-dev", "product-owners", "erin") },
+		do: func(ctx context.Context, p *Client) (any, error) {
+			return p.TeamMember(ctx, "ferry-dev", "product-owners", "erin")
+		},
 		want: false,
 	}, {
 		name: "not a member of a team that exists",
@@ -49,7 +53,9 @@ func TestGitHubApprovals(t *testing.T) {
 		}, {
 			method: "GET", path: team, status: 200, file: "github/team.json",
 		}},
-		do:   func(ctx context.Context, p *Client) (any, error) { return p.TeamMember(ctx, "ferry-dev", "product-owners", "alice") },
+		do: func(ctx context.Context, p *Client) (any, error) {
+			return p.TeamMember(ctx, "ferry-dev", "product-owners", "alice")
+		},
 		want: false,
 	}, {
 		name: "an unknown team is an error",
@@ -58,11 +64,15 @@ func TestGitHubApprovals(t *testing.T) {
 		}, {
 			method: "GET", path: "/api/v3/orgs/ferry-dev/teams/release", status: 404, file: "github/error-404.json",
 		}},
-		do:      func(ctx context.Context, p *Client) (any, error) { return p.TeamMember(ctx, "ferry-dev", "release", "bob") },
+		do: func(ctx context.Context, p *Client) (any, error) {
+			return p.TeamMember(ctx, "ferry-dev", "release", "bob")
+		},
 		wantErr: []string{"no such team release in organization ferry-dev"},
 	}, {
-		name:    "a path in a team name is refused",
-		do:      func(ctx context.Context, p *Client) (any, error) { return p.TeamMember(ctx, "ferry-dev", "../x", "bob") },
+		name: "a path in a team name is refused",
+		do: func(ctx context.Context, p *Client) (any, error) {
+			return p.TeamMember(ctx, "ferry-dev", "../x", "bob")
+		},
 		wantErr: []string{`"../x" is not a valid name`},
 	}, {
 		name: "merge with the record as the commit message",

@@ -16,7 +16,7 @@ func TestGitLabApprovals(t *testing.T) {
 		script: []exchange{{
 			method: "GET", path: mrs + "/13/approvals", status: 200, file: "gitlab/approvals.json",
 		}},
-		do: func(ctx context.Context, p *Client) (any, error) { return p.Reviews(ctx, 13) },
+		do:   func(ctx context.Context, p *Client) (any, error) { return p.Reviews(ctx, 13) },
 		want: []Review{{User: "bob", State: ReviewApproved}, {User: "alice", State: ReviewApproved}},
 	}, {
 		name: "a member of the subgroup, inherited members included",
@@ -25,7 +25,9 @@ func TestGitLabApprovals(t *testing.T) {
 		}, {
 			method: "GET", path: group + "/members/all/2", status: 200, file: "gitlab/member.json",
 		}},
-		do:   func(ctx context.Context, p *Client) (any, error) { return p.TeamMember(ctx, "platform/team", "product-owners", "bob") },
+		do: func(ctx context.Context, p *Client) (any, error) {
+			return p.TeamMember(ctx, "platform/team", "product-owners", "bob")
+		},
 		want: true,
 	}, {
 		name: "not a member of a group that exists",
@@ -36,14 +38,18 @@ func TestGitLabApprovals(t *testing.T) {
 		}, {
 			method: "GET", path: group, status: 200, file: "gitlab/group.json",
 		}},
-		do:   func(ctx context.Context, p *Client) (any, error) { return p.TeamMember(ctx, "platform/team", "product-owners", "bob") },
+		do: func(ctx context.Context, p *Client) (any, error) {
+			return p.TeamMember(ctx, "platform/team", "product-owners", "bob")
+		},
 		want: false,
 	}, {
 		name: "an unknown user is no member",
 		script: []exchange{{
 			method: "GET", path: "/api/v4/users", query: map[string]string{"username": "mallory"}, status: 200, file: "gitlab/users-none.json",
 		}},
-		do:   func(ctx context.Context, p *Client) (any, error) { return p.TeamMember(ctx, "platform/team", "product-owners", "mallory") },
+		do: func(ctx context.Context, p *Client) (any, error) {
+			return p.TeamMember(ctx, "platform/team", "product-owners", "mallory")
+		},
 		want: false,
 	}, {
 		name: "an unknown group is an error",
@@ -54,7 +60,9 @@ func TestGitLabApprovals(t *testing.T) {
 		}, {
 			method: "GET", path: "/api/v4/groups/platform%2Fteam%2Frelease", status: 404, file: "gitlab/error-404.json",
 		}},
-		do:      func(ctx context.Context, p *Client) (any, error) { return p.TeamMember(ctx, "platform/team", "release", "bob") },
+		do: func(ctx context.Context, p *Client) (any, error) {
+			return p.TeamMember(ctx, "platform/team", "release", "bob")
+		},
 		wantErr: []string{"no such team: group platform/team/release"},
 	}, {
 		name: "merge with the record as the merge commit message",
