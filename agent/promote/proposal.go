@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/plan"
 	"github.com/ferry-dev/ferry/agent/pullrequest"
 	"github.com/ferry-dev/ferry/agent/state"
@@ -38,6 +40,15 @@ type Proposal struct {
 	PR   *pullrequest.PR
 	// Opened is set when this call opened the pull request.
 	Opened bool
+	// Record is the record the proposal's commit carries; ferry merges
+	// an approval environment's proposal with it as the merge commit's
+	// message. Zero when Propose returned before building the proposal.
+	Record ledger.Message
+}
+
+// Merger is the forge API that merges a pull request (*pullrequest.Client).
+type Merger interface {
+	Merge(ctx context.Context, number int, title, message string) error
 }
 
 // Propose opens or updates the pull request that moves step's candidate
@@ -48,7 +59,7 @@ type Proposal struct {
 func (p *Promoter) Propose(ctx context.Context, st *state.State, step plan.Step, app *config.App, env *config.Environment, build Builder) (Proposal, error) {
 	out := Proposal{Step: step}
 	branch := ProposalBranch(app.Name, env.Name)
-	title := fmt.Sprintf("promote %s %s to %s", app.Name, step.Candidate.Tag, env.Name)
+	title := ProposalTitle(app.Name, step.Candidate.Tag, env.Name)
 	prs, err := p.prs.Find(ctx, branch)
 	if err != nil {
 		return out, fmt.Errorf("find pull requests from %s: %w", branch, err)
@@ -79,6 +90,16 @@ func (p *Promoter) Propose(ctx context.Context, st *state.State, step plan.Step,
 	if err != nil {
 		return out, err
 	}
+	out.Record = edit.Record.Message()
+	// With approval: the pull request is where reviewers approve, and ferry
+	// merges it; without, merging it is the approval.
+	next := "merge it to promote"
+	if env.Approval != nil {
+		next = "ferry merges it once approved"
+		if d := step.Decision; d != nil && d.AwaitingApproval && d.Approval != nil {
+			next = d.Approval.String()
+		}
+	}
 	es := st.Envs[env.Name]
 	data := edit.Files[es.Path]
 	current := false
@@ -108,7 +129,7 @@ func (p *Promoter) Propose(ctx context.Context, st *state.State, step plan.Step,
 		return out, err
 	}
 	if current {
-		out.Step.Reason = fmt.Sprintf("pull request #%d is open: merge it to promote", open.Number)
+		out.Step.Reason = fmt.Sprintf("pull request #%d is open: %s", open.Number, next)
 		out.PR = open
 		return out, nil
 	}
@@ -124,9 +145,38 @@ func (p *Promoter) Propose(ctx context.Context, st *state.State, step plan.Step,
 	if err != nil {
 		return out, fmt.Errorf("pull request for %s: %w", branch, err)
 	}
-	out.Step.Reason = fmt.Sprintf("%s #%d: merge it to promote", out.Step.Reason, pr.Number)
+	out.Step.Reason = fmt.Sprintf("%s #%d: %s", out.Step.Reason, pr.Number, next)
 	out.PR = &pr
 	p.log.Info("proposed", "app", app.Name, "env", env.Name, "version", step.Candidate.Tag, "pr", pr.Number, "url", pr.URL)
+	return out, nil
+}
+
+// MergeProposal merges prop's open pull request with its record as the
+// merge commit's message, so the base branch's history shows the promotion
+// and who approved it (Ferry-Approved-By) as a direct promotion would. The
+// gate allowed the move with the approvals in; the forge's merge commit
+// lands on the base branch and the next pass reads it.
+func (p *Promoter) MergeProposal(ctx context.Context, prop Proposal) (Proposal, error) {
+	out := prop
+	if prop.PR == nil || prop.PR.State != pullrequest.StateOpen || prop.Record.Subject == "" {
+		return out, nil // nothing proposed in this call: closed, merged, or not built
+	}
+	m, ok := p.prs.(Merger)
+	if !ok {
+		return out, fmt.Errorf("the pull-request provider cannot merge: merge pull request #%d yourself", prop.PR.Number)
+	}
+	title, body, _ := strings.Cut(prop.Record.String(), "\n\n")
+	if err := m.Merge(ctx, prop.PR.Number, title, strings.TrimSpace(body)); err != nil {
+		return out, fmt.Errorf("merge pull request #%d: %w", prop.PR.Number, err)
+	}
+	merged := *prop.PR
+	merged.State = pullrequest.StateMerged
+	out.PR = &merged
+	out.Step.Reason = fmt.Sprintf("approved: merged pull request #%d", merged.Number)
+	if d := prop.Step.Decision; d != nil && d.Approval != nil && len(d.Approval.By) > 0 {
+		out.Step.Reason += " (approved by " + strings.Join(d.Approval.By, ", ") + ")"
+	}
+	p.log.Info("merged proposal", "app", prop.Step.App, "env", prop.Step.Env, "version", prop.Step.Candidate.Tag, "pr", merged.Number)
 	return out, nil
 }
 
