@@ -128,12 +128,21 @@ func (p *Promoter) Propose(ctx context.Context, st *state.State, step plan.Step,
 	if err != nil {
 		return out, err
 	}
+	body := gateReport(step, env, es.Path, es.Data, data)
 	if current {
 		out.Step.Reason = fmt.Sprintf("pull request #%d is open: %s", open.Number, next)
 		out.PR = open
+		// The Approvals section follows the votes as they come in; without
+		// approval: an unchanged proposal is left alone.
+		if env.Approval != nil && open.Body != body {
+			pr, err := p.prs.Update(ctx, open.Number, "", body)
+			if err != nil {
+				return out, fmt.Errorf("pull request for %s: %w", branch, err)
+			}
+			out.PR = &pr
+		}
 		return out, nil
 	}
-	body := gateReport(step, env, es.Path, es.Data, data)
 	var pr pullrequest.PR
 	if open == nil {
 		pr, err = p.prs.Open(ctx, branch, p.cfg.Git.Branch, title, body)
