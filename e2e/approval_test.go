@@ -134,7 +134,15 @@ func TestApprovalOnPullRequest(t *testing.T) {
 		t.Fatalf("pull request #1 is not merged: %s", p.State)
 	}
 	authed := authURL(t, clone, srv.User(), srv.Token())
-	msg := gitLogMessage(t, authed, "main")
+	if p.MergedCommitID == nil {
+		t.Fatal("pull request #1 names no merge commit")
+	}
+	// The merge commit is on main's first-parent history, where ferry's
+	// history reading finds it.
+	msg := gitLogMessage(t, authed, *p.MergedCommitID)
+	if fp := gitFirstParents(t, authed); !strings.Contains(fp, *p.MergedCommitID) {
+		t.Errorf("main's first parents %s lack the merge %s", fp, *p.MergedCommitID)
+	}
 	for _, want := range []string{"promote checkout 1.0.0 to prod\n", "Ferry-Version: 1.0.0\n", "Ferry-Approved-By: bob (review, team:product-owners)\n"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("main's merge commit lacks %q:\n%s", want, msg)
@@ -148,6 +156,25 @@ func TestApprovalOnPullRequest(t *testing.T) {
 	run()
 	if dr := showRemote(t, authed, "overlays/dr/kustomization.yaml"); !strings.Contains(dr, "newTag: 1.0.0") {
 		t.Fatalf("dr should follow prod to 1.0.0:\n%s", dr)
+	}
+
+	// A person who merges before the quorum makes a manual promotion: prod
+	// moves, and main's merge commit carries no approvals.
+	reg.push(t, "shop/checkout", "1.1.0")
+	if out := run(); !strings.Contains(out, "opened pull request #2: awaiting approval: 0 of 1") {
+		t.Fatalf("no pull request for 1.1.0:\n%s", out)
+	}
+	srv.Merge(t, "shop", "fleet", 2)
+	run()
+	if prod := showRemote(t, authed, "overlays/prod/kustomization.yaml"); !strings.Contains(prod, "newTag: 1.1.0") {
+		t.Fatalf("a person's merge should move prod to 1.1.0:\n%s", prod)
+	}
+	merged, _, err := srv.Client(context.Background()).GetPullRequest("shop", "fleet", 2)
+	if err != nil || merged.MergedCommitID == nil {
+		t.Fatalf("pull request #2: %v", err)
+	}
+	if msg := gitLogMessage(t, authed, *merged.MergedCommitID); strings.Contains(msg, "Ferry-Approved-By") || strings.Contains(msg, "Ferry-App:") {
+		t.Errorf("a person's merge is no ferry record:\n%s", msg)
 	}
 }
 
@@ -173,14 +200,29 @@ func readRepoFile(t *testing.T, path string) []byte {
 	return b
 }
 
-// gitLogMessage is the full message of branch's head in the hosted repo.
-func gitLogMessage(t *testing.T, clone, branch string) string {
+// gitLogMessage is the full message of rev (main, or a commit) in the
+// hosted repo.
+func gitLogMessage(t *testing.T, clone, rev string) string {
 	t.Helper()
 	dir := t.TempDir()
-	if out, err := exec.Command("git", "clone", "-q", "--depth", "1", "--branch", branch, clone, dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("git", "clone", "-q", clone, dir).CombinedOutput(); err != nil {
 		t.Fatalf("clone: %v\n%s", err, out)
 	}
-	out, err := exec.Command("git", "-C", dir, "log", "-1", "--format=%B").CombinedOutput()
+	out, err := exec.Command("git", "-C", dir, "log", "-1", "--format=%B", rev).CombinedOutput()
+	if err != nil {
+		t.Fatalf("git log: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+// gitFirstParents lists main's first-parent history in the hosted repo.
+func gitFirstParents(t *testing.T, clone string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("git", "clone", "-q", clone, dir).CombinedOutput(); err != nil {
+		t.Fatalf("clone: %v\n%s", err, out)
+	}
+	out, err := exec.Command("git", "-C", dir, "log", "--first-parent", "--format=%H", "main").CombinedOutput()
 	if err != nil {
 		t.Fatalf("git log: %v\n%s", err, out)
 	}
