@@ -40,7 +40,7 @@ environments:
     pullRequest: true
     approval:
       required: 1
-      from: [team:product-owners]
+      from: ["team:product-owners"]
       forbidSelf: true
   - {name: dr,   overlay: overlays/dr,   mirror: prod}
 `
@@ -61,10 +61,8 @@ func TestApprovalOnPullRequest(t *testing.T) {
 	dir := t.TempDir()
 	userFile := writeFile(t, filepath.Join(dir, "user"), srv.User()+"\n")
 	tokenFile := writeFile(t, filepath.Join(dir, "token"), srv.Token()+"\n")
-	// The flow list [team:product-owners] would be a YAML mapping: the
-	// README writes it in block style... and so does this test, quoted.
 	cfg := strings.NewReplacer("FLEET", clone, "REGISTRY", reg.host, "GITEA", srv.URL(),
-		"USERFILE", userFile, "TOKENFILE", tokenFile, "[team:product-owners]", `["team:product-owners"]`).Replace(approvalConfig)
+		"USERFILE", userFile, "TOKENFILE", tokenFile).Replace(approvalConfig)
 	files := exampleFiles(t, reg.host)
 	files["ferry.yaml"] = []byte(cfg)
 	files["policies/common.rego"] = readRepoFile(t, "policies/common.rego")
