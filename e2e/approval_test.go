@@ -40,7 +40,7 @@ environments:
     pullRequest: true
     approval:
       required: 1
-      from: ["team:product-owners"]
+      from: [team:product-owners]
       forbidSelf: true
   - {name: dr,   overlay: overlays/dr,   mirror: prod}
 `
