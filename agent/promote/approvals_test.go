@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ferry-dev/ferry/agent/config"
+	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/gate"
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/plan"
@@ -20,6 +21,7 @@ type mergingForge struct {
 	bodies  []string
 	reviews map[int][]pullrequest.Review
 	merged  []string // "#n title\n\nmessage"
+	heads   []string // the head each merge was pinned to
 	members map[string]bool
 }
 
@@ -30,7 +32,8 @@ func (f *mergingForge) Open(ctx context.Context, head, base, title, body string)
 func (f *mergingForge) Reviews(_ context.Context, n int) ([]pullrequest.Review, error) {
 	return f.reviews[n], nil
 }
-func (f *mergingForge) Merge(_ context.Context, n int, title, message string) error {
+func (f *mergingForge) MergeHead(_ context.Context, n int, head, title, message string) error {
+	f.heads = append(f.heads, head)
 	f.merged = append(f.merged, fmt.Sprintf("#%d %s\n\n%s", n, title, message))
 	return nil
 }
@@ -123,6 +126,10 @@ func TestMergeProposal(t *testing.T) {
 		if !strings.Contains(m, want) {
 			t.Errorf("merge message lacks %q:\n%s", want, m)
 		}
+	}
+	branch, err := w.ferry.FetchBranch(w.ctx, "ferry/qa/checkout")
+	if err != nil || branch == nil || prop.Head != branch.Hash() || f.heads[0] != branch.Hash() {
+		t.Fatalf("merge pinned to %v, proposal head %s; want the branch head %v (%v)", f.heads, prop.Head, branch, err)
 	}
 	rec, ok := ledger.Parse(strings.TrimPrefix(m, "#1 ")).(*ledger.Promotion)
 	if !ok || rec.Version.Tag != "1.1.0" || len(rec.Gate.ApprovedBy) != 1 {
@@ -228,5 +235,69 @@ func TestTeams(t *testing.T) {
 	}
 	if _, err := (Teams{Forge: f}).TeamMember(context.Background(), "product-owners", "bob"); err == nil || !strings.Contains(err.Error(), "team:ORG/NAME") {
 		t.Errorf("no owner: %v", err)
+	}
+}
+
+// TestProposeReplacesAPersonsPush: a person pushes another change onto the
+// proposal branch; the proposal is no longer current, ferry proposes its own
+// tree again, and the merge is pinned to that commit.
+func TestProposeReplacesAPersonsPush(t *testing.T) {
+	w := newWorld(t)
+	app, _ := w.cfg.App("checkout")
+	env, _ := w.cfg.Env("qa")
+	env.Approval = approvalRule
+	step := approvalStep(&gate.Decision{Allow: true, Policy: "p1"})
+	f := &mergingForge{}
+	w.p.prs, w.p.branches = f, w.ferry
+	first, err := w.p.Propose(w.ctx, w.read(), step, app, env, w.p.Promotion(step, app, env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The forge now knows the open pull request.
+	f.prs = []pullrequest.PR{{Number: 1, Title: "promote checkout 1.1.0 to qa", State: pullrequest.StateOpen, Body: f.bodies[0]}}
+	again, err := w.p.Propose(w.ctx, w.read(), step, app, env, w.p.Promotion(step, app, env))
+	if err != nil || again.Head != first.Head || !strings.Contains(again.Step.Reason, "is open") {
+		t.Fatalf("an unchanged proposal: head %s (was %s), reason %q, %v", again.Head, first.Head, again.Step.Reason, err)
+	}
+
+	// A person's commit on the branch that looks like ferry's (a merge of
+	// the base with the same overlay) and adds a file.
+	theirs, err := w.person.FetchBranch(w.ctx, "ferry/qa/checkout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := w.person.Fetch(w.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlay, err := theirs.ReadFile("overlays/qa/kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := w.person.CommitMerge(base, []*fleet.Snapshot{theirs}, map[string][]byte{
+		"overlays/qa/kustomization.yaml": overlay, "overlays/qa/extra.yaml": []byte("sneaky: true\n"),
+	}, "a person's change\n", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.person.PushBranch(w.ctx, c, "ferry/qa/checkout"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := w.p.Propose(w.ctx, w.read(), step, app, env, w.p.Promotion(step, app, env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Head == first.Head || out.Head == c.Hash() || !strings.Contains(out.Step.Reason, "updated pull request #1") {
+		t.Fatalf("after a person's push: head %s, reason %q; want ferry's new proposal", out.Head, out.Step.Reason)
+	}
+	head, err := w.ferry.FetchBranch(w.ctx, "ferry/qa/checkout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := head.ReadFile("overlays/qa/extra.yaml"); err == nil || head.Hash() != out.Head {
+		t.Errorf("the branch head %s (want %s) still carries the person's file: %v", head.Hash(), out.Head, err)
+	}
+	if _, err := w.p.MergeProposal(w.ctx, out); err != nil || len(f.heads) != 1 || f.heads[0] != out.Head {
+		t.Errorf("merge pinned to %v, want [%s]: %v", f.heads, out.Head, err)
 	}
 }

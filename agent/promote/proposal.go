@@ -44,11 +44,15 @@ type Proposal struct {
 	// an approval environment's proposal with it as the merge commit's
 	// message. Zero when Propose returned before building the proposal.
 	Record ledger.Message
+	// Head is the proposal branch's commit after Propose: the one ferry
+	// merges, and no other.
+	Head string
 }
 
-// Merger is the forge API that merges a pull request (*pullrequest.Client).
+// Merger is the forge API that merges a pull request at a given head
+// (*pullrequest.Client).
 type Merger interface {
-	Merge(ctx context.Context, number int, title, message string) error
+	MergeHead(ctx context.Context, number int, head, title, message string) error
 }
 
 // Propose opens or updates the pull request that moves step's candidate
@@ -110,11 +114,6 @@ func (p *Promoter) Propose(ctx context.Context, st *state.State, step plan.Step,
 		if err != nil {
 			return err
 		}
-		// Pushing the same proposal again would add a merge commit per pass.
-		if open != nil && old != nil && proposalCurrent(old, st.Snap, es.Path, data) && open.Title == title {
-			current = true
-			return nil
-		}
 		var others []*fleet.Snapshot
 		if old != nil {
 			others = []*fleet.Snapshot{old} // keep the branch moving forward: never force-push
@@ -123,6 +122,15 @@ func (p *Promoter) Propose(ctx context.Context, st *state.State, step plan.Step,
 		if err != nil {
 			return fmt.Errorf("commit proposal %s: %w", branch, err)
 		}
+		// Pushing the same proposal again would add a merge commit per pass.
+		// Current is the whole tree ferry would propose, on the base: a
+		// person's push to the branch (another file changed) is replaced,
+		// so what ferry merges is what it proposed.
+		if open != nil && old != nil && proposalCurrent(old, st.Snap, es.Path, data) && sameTree(old, commit) && open.Title == title {
+			current, out.Head = true, old.Hash()
+			return nil
+		}
+		out.Head = commit.Hash()
 		return p.branches.PushBranch(ctx, commit, branch)
 	})
 	if err != nil {
@@ -167,7 +175,7 @@ func (p *Promoter) Propose(ctx context.Context, st *state.State, step plan.Step,
 // lands on the base branch and the next pass reads it.
 func (p *Promoter) MergeProposal(ctx context.Context, prop Proposal) (Proposal, error) {
 	out := prop
-	if prop.PR == nil || prop.PR.State != pullrequest.StateOpen || prop.Record.Subject == "" {
+	if prop.PR == nil || prop.PR.State != pullrequest.StateOpen || prop.Record.Subject == "" || prop.Head == "" {
 		return out, nil // nothing proposed in this call: closed, merged, or not built
 	}
 	m, ok := p.prs.(Merger)
@@ -175,7 +183,9 @@ func (p *Promoter) MergeProposal(ctx context.Context, prop Proposal) (Proposal, 
 		return out, fmt.Errorf("the pull-request provider cannot merge: merge pull request #%d yourself", prop.PR.Number)
 	}
 	title, body, _ := strings.Cut(prop.Record.String(), "\n\n")
-	if err := m.Merge(ctx, prop.PR.Number, title, strings.TrimSpace(body)); err != nil {
+	// Pinned to the head ferry proposed: a push to the branch since then
+	// makes the forge refuse, and the next pass proposes again.
+	if err := m.MergeHead(ctx, prop.PR.Number, prop.Head, title, strings.TrimSpace(body)); err != nil {
 		return out, fmt.Errorf("merge pull request #%d: %w", prop.PR.Number, err)
 	}
 	merged := *prop.PR
@@ -187,6 +197,13 @@ func (p *Promoter) MergeProposal(ctx context.Context, prop Proposal) (Proposal, 
 	}
 	p.log.Info("merged proposal", "app", prop.Step.App, "env", prop.Step.Env, "version", prop.Step.Candidate.Tag, "pr", merged.Number)
 	return out, nil
+}
+
+// sameTree reports whether two commits have the same content.
+func sameTree(a, b *fleet.Snapshot) bool {
+	x, errA := a.ObjectID(".")
+	y, errB := b.ObjectID(".")
+	return errA == nil && errB == nil && x == y
 }
 
 // proposalCurrent says whether the branch already proposes data on top of

@@ -81,11 +81,12 @@ func TestGitHubApprovals(t *testing.T) {
 			body: map[string]any{
 				"commit_title": "promote checkout 1.5.0 to prod", "merge_method": "merge",
 				"commit_message": "Ferry-App: checkout\nFerry-Approved-By: bob (review, team:product-owners)",
+				"sha":            "0fe2ae0c58f1b6b1f6cd7b4d5e3b1e2f3a4b5c6d",
 			},
 			status: 200, file: "github/merge.json",
 		}},
 		do: func(ctx context.Context, p *Client) (any, error) {
-			return nil, p.Merge(ctx, 13, "promote checkout 1.5.0 to prod", "Ferry-App: checkout\nFerry-Approved-By: bob (review, team:product-owners)")
+			return nil, p.MergeHead(ctx, 13, "0fe2ae0c58f1b6b1f6cd7b4d5e3b1e2f3a4b5c6d", "promote checkout 1.5.0 to prod", "Ferry-App: checkout\nFerry-Approved-By: bob (review, team:product-owners)")
 		},
 		want: nil,
 	}, {
@@ -97,5 +98,20 @@ func TestGitHubApprovals(t *testing.T) {
 		}},
 		do:      func(ctx context.Context, p *Client) (any, error) { return nil, p.Merge(ctx, 13, "t", "m") },
 		wantErr: []string{"github: merge pull request #13 in ferry-dev/fleet", "405 Pull Request is not mergeable"},
+	}, {
+		name: "a head that moved is refused",
+		script: []exchange{{
+			method: "PUT", path: pulls + "/13/merge",
+			body:   map[string]any{"commit_title": "t", "merge_method": "merge", "commit_message": "m", "sha": "ecdd80bb57125d7ba9641ffaa4d7d2c19d3f3091"},
+			status: 409, file: "github/error-409.json",
+		}},
+		do: func(ctx context.Context, p *Client) (any, error) {
+			return nil, p.MergeHead(ctx, 13, "ecdd80bb57125d7ba9641ffaa4d7d2c19d3f3091", "t", "m")
+		},
+		wantErr: []string{"merge pull request #13", "409 Head branch was modified"},
+	}, {
+		name:    "MergeHead needs a head",
+		do:      func(ctx context.Context, p *Client) (any, error) { return nil, p.MergeHead(ctx, 13, "", "t", "m") },
+		wantErr: []string{"no head commit"},
 	}})
 }

@@ -68,11 +68,12 @@ func TestGitLabApprovals(t *testing.T) {
 		name: "merge with the record as the merge commit message",
 		script: []exchange{{
 			method: "PUT", path: mrs + "/13/merge",
-			body:   map[string]any{"merge_commit_message": "promote checkout 1.5.0 to prod\n\nFerry-Approved-By: bob (review, team:product-owners)"},
+			body: map[string]any{"merge_commit_message": "promote checkout 1.5.0 to prod\n\nFerry-Approved-By: bob (review, team:product-owners)",
+				"sha": "0fe2ae0c58f1b6b1f6cd7b4d5e3b1e2f3a4b5c6d"},
 			status: 200, file: "gitlab/merge.json",
 		}},
 		do: func(ctx context.Context, p *Client) (any, error) {
-			return nil, p.Merge(ctx, 13, "promote checkout 1.5.0 to prod", "Ferry-Approved-By: bob (review, team:product-owners)")
+			return nil, p.MergeHead(ctx, 13, "0fe2ae0c58f1b6b1f6cd7b4d5e3b1e2f3a4b5c6d", "promote checkout 1.5.0 to prod", "Ferry-Approved-By: bob (review, team:product-owners)")
 		},
 		want: nil,
 	}, {
