@@ -99,6 +99,11 @@ type Options struct {
 	// nil they wait for a person. Branches must be set with it.
 	PullRequests promote.PullRequests
 	Branches     promote.Branches
+	// Reviews and Teams are the forge's side of approval: (the promotion
+	// pull request's reviews, team membership); nil: none
+	// (promote.ProposalReviews and promote.Teams adapt a pullrequest.Client).
+	Reviews gate.Reviews
+	Teams   gate.Teams
 	// Analysis are the metric providers of analyses, by name (prometheus).
 	Analysis analysis.Providers
 	// Clusters verifies environments that name a cluster; nil: such
@@ -221,7 +226,7 @@ func New(o Options) (*Agent, error) {
 	a.pub = publish.New(o.Fleet, publish.Options{Attempts: o.PushAttempts, Backoff: o.PushBackoff, Now: o.Now, Logger: o.Logger,
 		OnRetry: func() { a.obs.Metrics.PushRetry() }})
 	a.gate = gate.New(gate.Options{Config: o.Config, Log: o.Fleet, Images: o.Images, Trust: o.Trust, Sonar: o.Sonar, Prometheus: o.Prometheus,
-		HTTP: o.HTTP, Now: o.Now, Logger: o.Logger, Engines: o.Engines})
+		HTTP: o.HTTP, Now: o.Now, Logger: o.Logger, Engines: o.Engines, Reviews: o.Reviews, Teams: o.Teams})
 	var err error
 	if a.planner, err = plan.New(a.full, o.Fleet, a.gate, a.history, a.proposals); err != nil {
 		return nil, err

@@ -249,6 +249,11 @@ func (p *pass) step(ctx context.Context, app *config.App, env *config.Environmen
 		p.fail(app, env, errors.New(step.Reason))
 	case step.Action == ActionWait && step.Mode == ModePullRequest && step.Decision != nil && p.a.proposals && p.write:
 		return p.propose(ctx, step, app, env)
+	case step.Mode == ModePullRequest && step.Decision != nil && step.Decision.AwaitingApproval && p.a.proposals && p.write:
+		// The pull request is where reviewers approve: open it while the
+		// move waits for them.
+		step.Action = ActionWait
+		return p.propose(ctx, step, app, env)
 	case step.Action == ActionPromote && !p.write:
 		p.st = p.st.Assume(env, app, step.Candidate) // later environments see the planned version
 	case step.Action == ActionPromote:
@@ -479,6 +484,11 @@ func (p *pass) propose(ctx context.Context, step Step, app *config.App, env *con
 		build = a.deliveries.Start(step, app, env)
 	}
 	pr, err := a.promoter.Propose(ctx, p.st, step, app, env, build)
+	// With approval: the gate allowed with the approvals in, so ferry
+	// merges the proposal itself.
+	if err == nil && env.Approval != nil && step.Decision.Allow {
+		pr, err = a.promoter.MergeProposal(ctx, pr)
+	}
 	if err != nil {
 		pr.Step.Action, pr.Step.Reason = ActionError, err.Error()
 		p.fail(app, env, err)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/plan"
 	"github.com/ferry-dev/ferry/agent/pullrequest"
 	"github.com/ferry-dev/ferry/agent/state"
@@ -38,6 +40,19 @@ type Proposal struct {
 	PR   *pullrequest.PR
 	// Opened is set when this call opened the pull request.
 	Opened bool
+	// Record is the record the proposal's commit carries; ferry merges
+	// an approval environment's proposal with it as the merge commit's
+	// message. Zero when Propose returned before building the proposal.
+	Record ledger.Message
+	// Head is the proposal branch's commit after Propose: the one ferry
+	// merges, and no other.
+	Head string
+}
+
+// Merger is the forge API that merges a pull request at a given head
+// (*pullrequest.Client).
+type Merger interface {
+	MergeHead(ctx context.Context, number int, head, title, message string) error
 }
 
 // Propose opens or updates the pull request that moves step's candidate
@@ -48,7 +63,7 @@ type Proposal struct {
 func (p *Promoter) Propose(ctx context.Context, st *state.State, step plan.Step, app *config.App, env *config.Environment, build Builder) (Proposal, error) {
 	out := Proposal{Step: step}
 	branch := ProposalBranch(app.Name, env.Name)
-	title := fmt.Sprintf("promote %s %s to %s", app.Name, step.Candidate.Tag, env.Name)
+	title := ProposalTitle(app.Name, step.Candidate.Tag, env.Name)
 	prs, err := p.prs.Find(ctx, branch)
 	if err != nil {
 		return out, fmt.Errorf("find pull requests from %s: %w", branch, err)
@@ -79,6 +94,16 @@ func (p *Promoter) Propose(ctx context.Context, st *state.State, step plan.Step,
 	if err != nil {
 		return out, err
 	}
+	out.Record = edit.Record.Message()
+	// With approval: the pull request is where reviewers approve, and ferry
+	// merges it; without, merging it is the approval.
+	next := "merge it to promote"
+	if env.Approval != nil {
+		next = "ferry merges it once approved"
+		if d := step.Decision; d != nil && d.AwaitingApproval && d.Approval != nil {
+			next = d.Approval.String()
+		}
+	}
 	es := st.Envs[env.Name]
 	data := edit.Files[es.Path]
 	current := false
@@ -89,11 +114,6 @@ func (p *Promoter) Propose(ctx context.Context, st *state.State, step plan.Step,
 		if err != nil {
 			return err
 		}
-		// Pushing the same proposal again would add a merge commit per pass.
-		if open != nil && old != nil && proposalCurrent(old, st.Snap, es.Path, data) && open.Title == title {
-			current = true
-			return nil
-		}
 		var others []*fleet.Snapshot
 		if old != nil {
 			others = []*fleet.Snapshot{old} // keep the branch moving forward: never force-push
@@ -102,17 +122,35 @@ func (p *Promoter) Propose(ctx context.Context, st *state.State, step plan.Step,
 		if err != nil {
 			return fmt.Errorf("commit proposal %s: %w", branch, err)
 		}
+		// Pushing the same proposal again would add a merge commit per pass.
+		// Current is the whole tree ferry would propose, on the base: a
+		// person's push to the branch (another file changed) is replaced,
+		// so what ferry merges is what it proposed.
+		if open != nil && old != nil && proposalCurrent(old, st.Snap, es.Path, data) && sameTree(old, commit) && open.Title == title {
+			current, out.Head = true, old.Hash()
+			return nil
+		}
+		out.Head = commit.Hash()
 		return p.branches.PushBranch(ctx, commit, branch)
 	})
 	if err != nil {
 		return out, err
 	}
+	body := gateReport(step, env, es.Path, es.Data, data)
 	if current {
-		out.Step.Reason = fmt.Sprintf("pull request #%d is open: merge it to promote", open.Number)
+		out.Step.Reason = fmt.Sprintf("pull request #%d is open: %s", open.Number, next)
 		out.PR = open
+		// The Approvals section follows the votes as they come in; without
+		// approval: an unchanged proposal is left alone.
+		if env.Approval != nil && open.Body != body {
+			pr, err := p.prs.Update(ctx, open.Number, "", body)
+			if err != nil {
+				return out, fmt.Errorf("pull request for %s: %w", branch, err)
+			}
+			out.PR = &pr
+		}
 		return out, nil
 	}
-	body := gateReport(step, env, es.Path, es.Data, data)
 	var pr pullrequest.PR
 	if open == nil {
 		pr, err = p.prs.Open(ctx, branch, p.cfg.Git.Branch, title, body)
@@ -124,10 +162,48 @@ func (p *Promoter) Propose(ctx context.Context, st *state.State, step plan.Step,
 	if err != nil {
 		return out, fmt.Errorf("pull request for %s: %w", branch, err)
 	}
-	out.Step.Reason = fmt.Sprintf("%s #%d: merge it to promote", out.Step.Reason, pr.Number)
+	out.Step.Reason = fmt.Sprintf("%s #%d: %s", out.Step.Reason, pr.Number, next)
 	out.PR = &pr
 	p.log.Info("proposed", "app", app.Name, "env", env.Name, "version", step.Candidate.Tag, "pr", pr.Number, "url", pr.URL)
 	return out, nil
+}
+
+// MergeProposal merges prop's open pull request with its record as the
+// merge commit's message, so the base branch's history shows the promotion
+// and who approved it (Ferry-Approved-By) as a direct promotion would. The
+// gate allowed the move with the approvals in; the forge's merge commit
+// lands on the base branch and the next pass reads it.
+func (p *Promoter) MergeProposal(ctx context.Context, prop Proposal) (Proposal, error) {
+	out := prop
+	if prop.PR == nil || prop.PR.State != pullrequest.StateOpen || prop.Record.Subject == "" || prop.Head == "" {
+		return out, nil // nothing proposed in this call: closed, merged, or not built
+	}
+	m, ok := p.prs.(Merger)
+	if !ok {
+		return out, fmt.Errorf("the pull-request provider cannot merge: merge pull request #%d yourself", prop.PR.Number)
+	}
+	title, body, _ := strings.Cut(prop.Record.String(), "\n\n")
+	// Pinned to the head ferry proposed: a push to the branch since then
+	// makes the forge refuse, and the next pass proposes again.
+	if err := m.MergeHead(ctx, prop.PR.Number, prop.Head, title, strings.TrimSpace(body)); err != nil {
+		return out, fmt.Errorf("merge pull request #%d: %w", prop.PR.Number, err)
+	}
+	merged := *prop.PR
+	merged.State = pullrequest.StateMerged
+	out.PR = &merged
+	out.Step.Reason = fmt.Sprintf("approved: merged pull request #%d", merged.Number)
+	if d := prop.Step.Decision; d != nil && d.Approval != nil && len(d.Approval.By) > 0 {
+		out.Step.Reason += " (approved by " + strings.Join(d.Approval.By, ", ") + ")"
+	}
+	p.log.Info("merged proposal", "app", prop.Step.App, "env", prop.Step.Env, "version", prop.Step.Candidate.Tag, "pr", merged.Number)
+	return out, nil
+}
+
+// sameTree reports whether two commits have the same content.
+func sameTree(a, b *fleet.Snapshot) bool {
+	x, errA := a.ObjectID(".")
+	y, errB := b.ObjectID(".")
+	return errA == nil && errB == nil && x == y
 }
 
 // proposalCurrent says whether the branch already proposes data on top of

@@ -15,7 +15,11 @@ func gateReport(step plan.Step, env *config.Environment, path string, before, af
 	fmt.Fprintf(&b, "ferry proposes **%s %s** for **%s** (from %s; now %s).\n\n", step.App, step.Candidate.Tag, env.Name, step.From, step.Current)
 	fmt.Fprintf(&b, "Digest: `%s`\n\n", step.Candidate.Digest)
 	if d := step.Decision; d != nil {
-		fmt.Fprintf(&b, "### Decision: allow\n\nPolicy bundle `%s`.\n\n", d.Policy)
+		verdict := "allow"
+		if d.AwaitingApproval {
+			verdict = "awaiting approval"
+		}
+		fmt.Fprintf(&b, "### Decision: %s\n\nPolicy bundle `%s`.\n\n", verdict, d.Policy)
 		if len(d.Warn) > 0 {
 			b.WriteString("Warnings:\n")
 			for _, w := range d.Warn {
@@ -35,7 +39,20 @@ func gateReport(step plan.Step, env *config.Environment, path string, before, af
 			b.WriteString("\n")
 		}
 	}
+	if env.Approval != nil {
+		v := approvalView{Required: env.Approval.Required}
+		if d := step.Decision; d != nil && d.Approval != nil {
+			a := d.Approval
+			v = approvalView{Required: a.Required, Count: a.Count, Counted: a.By, Rejected: a.RejectedBy, Missing: a.Missing,
+				NotCounted: entriesNotCounted(d.Input)}
+		}
+		approvalSection(&b, v, env.Approval, step.App, step.Candidate.Tag, env.Name)
+	}
 	fmt.Fprintf(&b, "<details><summary>%s</summary>\n\n```diff\n%s```\n</details>\n\n", path, lineDiff(string(before), string(after)))
+	if env.Approval != nil {
+		b.WriteString("Closing this pull request without merging refuses this version for this environment.\n")
+		return b.String()
+	}
 	b.WriteString("Merging this pull request is the approval: ferry carries on from the merge. Closing it without merging refuses this version for this environment.\n")
 	return b.String()
 }

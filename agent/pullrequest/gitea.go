@@ -249,7 +249,7 @@ const giteaMergeRetries = 20
 
 // merge is POST /repos/{o}/{r}/pulls/{n}/merge with Do: merge and the commit
 // message's title and body.
-func (p *giteaProvider) merge(ctx context.Context, number int, title, message string) error {
+func (p *giteaProvider) merge(ctx context.Context, number int, head, title, message string) error {
 	c, err := p.client(ctx)
 	if err != nil {
 		return err
@@ -257,7 +257,7 @@ func (p *giteaProvider) merge(ctx context.Context, number int, title, message st
 	op := fmt.Sprintf("merge pull request #%d", number)
 	for try := 1; ; try++ {
 		merged, resp, err := c.MergePullRequest(p.owner, p.name, int64(number), gitea.MergePullRequestOption{
-			Style: gitea.MergeStyleMerge, Title: title, Message: message,
+			Style: gitea.MergeStyleMerge, Title: title, Message: message, HeadCommitId: head,
 		})
 		if err != nil {
 			return p.wrap(ctx, op, resp, err)

@@ -90,7 +90,11 @@ func TestGiteaApprovals(t *testing.T) {
 
 	const title = "promote checkout 1.0.0 to prod"
 	const message = "Ferry-App: checkout\nFerry-Env: prod\nFerry-Approved-By: bob (review, team:product-owners)"
-	if err := p.Merge(ctx, pr.Number, title, message); err != nil {
+	// Pinned to a head the branch no longer has: refused, nothing merged.
+	if err := p.MergeHead(ctx, pr.Number, strings.Repeat("0", 40), title, message); err == nil || !strings.Contains(err.Error(), "merge pull request #") {
+		t.Fatalf("MergeHead at a stale head: %v; want refused", err)
+	}
+	if err := p.MergeHead(ctx, pr.Number, branch.Commit.ID, title, message); err != nil {
 		t.Fatal(err)
 	}
 	main, _, err := c.GetSingleCommit("shop", "fleet", "main")

@@ -182,9 +182,9 @@ func (p *githubProvider) teamMember(ctx context.Context, org, team, user string)
 }
 
 // merge is PUT /repos/{o}/{r}/pulls/{n}/merge with merge_method merge.
-func (p *githubProvider) merge(ctx context.Context, number int, title, message string) error {
+func (p *githubProvider) merge(ctx context.Context, number int, head, title, message string) error {
 	res, _, err := p.c.PullRequests.Merge(ctx, p.owner, p.name, number, message, &github.PullRequestOptions{
-		CommitTitle: title, MergeMethod: "merge", DontDefaultIfBlank: true,
+		CommitTitle: title, MergeMethod: "merge", DontDefaultIfBlank: true, SHA: head,
 	})
 	if err != nil {
 		return p.wrap(ctx, fmt.Sprintf("merge pull request #%d", number), err)

@@ -194,14 +194,16 @@ func (p *gitlabProvider) teamMember(ctx context.Context, org, team, user string)
 
 // merge is PUT /projects/:id/merge_requests/:iid/merge; GitLab takes one
 // merge_commit_message, title and body together.
-func (p *gitlabProvider) merge(ctx context.Context, number int, title, message string) error {
+func (p *gitlabProvider) merge(ctx context.Context, number int, head, title, message string) error {
 	msg := title
 	if message != "" {
 		msg += "\n\n" + message
 	}
-	_, _, err := p.c.MergeRequests.AcceptMergeRequest(p.repo, int64(number), &gitlab.AcceptMergeRequestOptions{
-		MergeCommitMessage: &msg,
-	}, gitlab.WithContext(ctx))
+	opts := &gitlab.AcceptMergeRequestOptions{MergeCommitMessage: &msg}
+	if head != "" {
+		opts.SHA = &head
+	}
+	_, _, err := p.c.MergeRequests.AcceptMergeRequest(p.repo, int64(number), opts, gitlab.WithContext(ctx))
 	if err != nil {
 		return p.wrap(ctx, fmt.Sprintf("merge merge request !%d", number), err)
 	}

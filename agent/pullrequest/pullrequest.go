@@ -80,7 +80,7 @@ type forge interface {
 	update(ctx context.Context, number int, title, body string) (PR, error)
 	reviews(ctx context.Context, number int) ([]Review, error)
 	teamMember(ctx context.Context, org, team, user string) (bool, error)
-	merge(ctx context.Context, number int, title, message string) error
+	merge(ctx context.Context, number int, head, title, message string) error
 }
 
 // Find returns every pull request whose source is head in this repository,
@@ -123,7 +123,17 @@ func (c *Client) TeamMember(ctx context.Context, org, team, user string) (bool, 
 // Merge merges pull request number with a merge commit whose subject is
 // title and whose body is message.
 func (c *Client) Merge(ctx context.Context, number int, title, message string) error {
-	return c.f.merge(ctx, number, title, message)
+	return c.f.merge(ctx, number, "", title, message)
+}
+
+// MergeHead is Merge only while the pull request's head is the commit head:
+// the forge refuses when someone pushed to the branch since (Gitea
+// head_commit_id, GitHub and GitLab sha).
+func (c *Client) MergeHead(ctx context.Context, number int, head, title, message string) error {
+	if head == "" {
+		return fmt.Errorf("merge pull request #%d: no head commit to pin the merge to", number)
+	}
+	return c.f.merge(ctx, number, head, title, message)
 }
 
 // ErrNoTeam is a TeamMember whose team the forge does not know.

@@ -20,6 +20,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/gate"
 	"github.com/ferry-dev/ferry/agent/observe"
+	"github.com/ferry-dev/ferry/agent/promote"
 	"github.com/ferry-dev/ferry/agent/pullrequest"
 	"github.com/ferry-dev/ferry/agent/registry"
 	"github.com/ferry-dev/ferry/agent/trust"
@@ -322,6 +323,7 @@ func agentOptions(p *config.Pipeline, repo *fleet.Repo, reg *registry.Client, lo
 			return o, err
 		}
 		o.PullRequests, o.Branches = prs, repo
+		o.Reviews, o.Teams = forgeApprovals(p, prs, repo)
 	}
 	return o, nil
 }
@@ -346,6 +348,22 @@ func pullRequests(p *config.Pipeline) (agent.PullRequests, error) {
 		return nil, fmt.Errorf("git.provider: %w", err)
 	}
 	return prs, nil
+}
+
+// forgeApprovals are the gate's reviews and team membership from the forge
+// client: team:NAME is a team of the fleet repo's owner. A client that
+// cannot read reviews (a test double) gives none.
+func forgeApprovals(p *config.Pipeline, prs agent.PullRequests, repo *fleet.Repo) (gate.Reviews, gate.Teams) {
+	var reviews gate.Reviews
+	var teams gate.Teams
+	if rs, ok := prs.(promote.ReviewSource); ok {
+		reviews = promote.ProposalReviews{Forge: rs, Commits: repo}
+	}
+	if ts, ok := prs.(promote.TeamSource); ok {
+		owner, _, _ := pullrequest.RepoFromURL(p.Git.URL) // checked by pullRequests
+		teams = promote.Teams{Forge: ts, Owner: owner}
+	}
+	return reviews, teams
 }
 
 // agentFor wires an agent with its own registry client, so a reload reads
