@@ -155,6 +155,8 @@ type demo struct {
 	denied  map[string]bool
 	errors  map[string]bool // sayError's lines, hashes and numbers masked
 	denials []string        // "env tag" of every denial seen
+	waiting map[string]bool // "env tag" of every hold for a person's approval
+	agent   *agent.Agent
 	records []ledger.Record // the records of main's first-parent history, oldest first
 }
 
@@ -162,7 +164,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string, keep bool, log *slog.
 	ctx, cancel := context.WithTimeoutCause(ctx, demoDeadline, errDemoDeadline)
 	defer cancel()
 	d := &demo{w: w, start: time.Now(), dir: dir, bare: filepath.Join(dir, "fleet.git"), sonar: &demoSonar{},
-		health: &demoHealth{bad: map[string]float64{}}, denied: map[string]bool{}, errors: map[string]bool{}, ctx: ctx,
+		health: &demoHealth{bad: map[string]float64{}}, denied: map[string]bool{}, errors: map[string]bool{}, waiting: map[string]bool{}, ctx: ctx,
 		step: "its in-process servers and the fleet repo to be set up"}
 	// The agent's ERROR records go on the timeline too: a write that
 	// fails (a full disk) is seen without --log-level.
@@ -291,6 +293,7 @@ func (d *demo) run(ctx context.Context, keep bool, promLog *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	d.agent = a
 	loop := agent.NewLoop(a, p.Git.Interval.Std())
 	d.hook(loop)
 	loopRef.Store(loop)
@@ -362,6 +365,9 @@ func (d *demo) story(ctx context.Context) error {
 	if err := d.approve(ctx, pr); err != nil {
 		return err
 	}
+	if err := d.signOff(ctx, "1.1.0"); err != nil {
+		return err
+	}
 	if err := d.waitFor(ctx, "checkout 1.1.0 to reach prod (after every canary step) and dr", func() bool {
 		r := d.work.snapshot()
 		return r["prod"].stable == "1.1.0" && r["prod"].canaryWeight == 0 && r["dr"].stable == "1.1.0"
@@ -379,6 +385,9 @@ func (d *demo) story(ctx context.Context) error {
 		return err
 	}
 	if err := d.approve(ctx, pr); err != nil {
+		return err
+	}
+	if err := d.signOff(ctx, "1.2.0"); err != nil {
 		return err
 	}
 	if err := d.waitRecord(ctx, "the abort of 1.2.0's canary", func(r ledger.Record) bool {
@@ -593,6 +602,21 @@ func (d *demo) waitRecord(ctx context.Context, what string, match func(ledger.Re
 		}
 		return false
 	})
+}
+
+// signOff waits until prod holds tag for the product owner's approval,
+// then gives it as `ferry approve checkout TAG --env prod --as carol` would.
+func (d *demo) signOff(ctx context.Context, tag string) error {
+	if err := d.waitFor(ctx, "prod to wait for the product owner's approval of "+tag, func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.waiting["prod "+tag]
+	}); err != nil {
+		return err
+	}
+	d.say("the product owner approves: ferry approve checkout %s --env prod --as carol --reason \"release notes reviewed\"", tag)
+	_, err := d.agent.Approve(ctx, "checkout", tag, "prod", ledger.Actor{Name: "carol", Via: ledger.ViaCLI}, nil, "release notes reviewed")
+	return err
 }
 
 // approve merges a pull request, as its reviewer would.

@@ -163,6 +163,26 @@ func TestDemoStory(t *testing.T) {
 	}) {
 		t.Error("1.2.1, with a CRITICAL finding, went past dev")
 	}
+	// prod waits for the product owner (approval: in the demo's ferry.yaml)
+	// and moves once carol's vote is a commit; the canary's first step
+	// names her approval.
+	for _, tag := range []string{"1.1.0", "1.2.0"} {
+		if !strings.Contains(out, "checkout "+tag+" -> prod held: awaiting approval: 0 of 1 (needs user:carol)") {
+			t.Errorf("prod did not wait for the product owner's approval of %s", tag)
+		}
+		if !hasRecord(records, func(r ledger.Record) bool {
+			a, ok := r.(*ledger.Approval)
+			return ok && a.Env == "prod" && a.Version == tag && a.By.Name == "carol" && !a.Reject
+		}) {
+			t.Errorf("no approval record of %s for prod by carol", tag)
+		}
+		if !hasRecord(records, func(r ledger.Record) bool {
+			c, ok := r.(*ledger.CanaryStep)
+			return ok && c.Env == "prod" && c.Version.Tag == tag && c.Gate != nil && slices.Contains(c.Gate.ApprovedBy, "carol (cli, user:carol)")
+		}) {
+			t.Errorf("prod's first canary step of %s does not name carol's approval", tag)
+		}
+	}
 	// Nothing moves past qa before its analysis, and pushes reach ferry's webhook.
 	if !strings.Contains(out, "-> ppd held: waiting for qa to verify") {
 		t.Error("the output shows no hold of ppd while qa analyses")
@@ -170,7 +190,7 @@ func TestDemoStory(t *testing.T) {
 	if !strings.Contains(out, "ferry POST /hooks/registry (bearer token): 202") || !strings.Contains(out, "ferry POST /hooks/git (bearer token): 202") {
 		t.Error("the registry's push notifications or the forge's push events were not accepted by ferry's webhook")
 	}
-	if !strings.Contains(out, "6 canary steps, 1 canary abort, 1 rollback by ferry; 2 merges of its pull requests by a reviewer") {
+	if !strings.Contains(out, "6 canary steps, 1 canary abort, 1 rollback by ferry; 2 approvals by the product owner; 2 merges of its pull requests by a reviewer") {
 		t.Error("the summary of the fleet repo's main branch is not printed, or counts otherwise")
 	}
 	// The kept ferry.yaml names the Prometheus that ran, and its header

@@ -55,7 +55,7 @@ func (d *demo) sayError(who, text string) {
 func (d *demo) tally() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var promotions, steps, aborts, rollbacks, people, other int
+	var promotions, steps, aborts, rollbacks, approvals, people, other int
 	for _, r := range d.records {
 		switch r.(type) {
 		case *ledger.Promotion:
@@ -66,6 +66,8 @@ func (d *demo) tally() string {
 			aborts++
 		case *ledger.Rollback:
 			rollbacks++
+		case *ledger.Approval:
+			approvals++ // the product owner's, written by ferry approve
 		case *ledger.Change:
 			people++ // not ferry's: the reviewer's merges
 		default:
@@ -76,7 +78,7 @@ func (d *demo) tally() string {
 	if other > 0 {
 		out += fmt.Sprintf(", %d other records", other)
 	}
-	return out + fmt.Sprintf(" by ferry; %d merges of its pull requests by a reviewer", people)
+	return out + fmt.Sprintf(" by ferry; %d approvals by the product owner; %d merges of its pull requests by a reviewer", approvals, people)
 }
 
 // hook prints what the loop does beside the commits: analyses, verdicts,
@@ -125,10 +127,13 @@ func (d *demo) hook(l *agent.Loop) {
 			d.mu.Lock()
 			seen := d.denied[key]
 			d.denied[key] = true
-			d.mu.Unlock()
 			if !seen && step.Action == agent.ActionDeny {
 				d.denials = append(d.denials, step.Env+" "+step.Candidate.Tag)
 			}
+			if step.Decision != nil && step.Decision.AwaitingApproval {
+				d.waiting[step.Env+" "+step.Candidate.Tag] = true
+			}
+			d.mu.Unlock()
 			if !seen {
 				d.say("gate: %s %s -> %s %s: %s", step.App, step.Candidate.Tag, step.Env, verb, strings.TrimPrefix(step.Reason, "denied: "))
 			}
