@@ -100,6 +100,9 @@ type Pending struct {
 	Action    string // wait, deny or error; also the badge's CSS class
 	Reason    string
 	Decision  *Decision // nil when the gate did not decide
+	// Approvals are the votes for Candidate when Env has approval:; nil
+	// otherwise.
+	Approvals *Approvals
 }
 
 // Decision is the gate's verdict on a pending candidate.
