@@ -128,7 +128,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if si := h.opt.SignIn; si != nil {
 		hd.Set("Content-Security-Policy", CSPSignIn)
 		hd.Set("Referrer-Policy", "same-origin")
-		if h.signInRoute(w, r) {
+		switch h.signInRoute(w, r) {
+		case answered:
+			return
+		case signedIn:
+			h.mux.ServeHTTP(w, r)
 			return
 		}
 	}
@@ -151,42 +155,52 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
+type route int
+
+const (
+	answered route = iota // signInRoute wrote the answer
+	signedIn              // a session with a role: serve the page
+	byToken               // no session: the token guard decides
+)
+
 // signInRoute serves what sign-in adds, and answers for a page whose
-// visitor is neither signed in with a role nor holding the token. It
-// reports whether it answered.
-func (h *Handler) signInRoute(w http.ResponseWriter, r *http.Request) bool {
+// visitor is neither signed in with a role nor holding the token.
+func (h *Handler) signInRoute(w http.ResponseWriter, r *http.Request) route {
 	switch {
 	case r.URL.Path == "/login" || r.URL.Path == "/callback" || r.URL.Path == "/logout":
 		h.mux.ServeHTTP(w, r)
-		return true
+		return answered
 	case strings.HasPrefix(r.URL.Path, "/actions/"):
 		// The session, CSRF token and origin are checked by act.
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", "POST")
 			h.fail(w, http.StatusMethodNotAllowed, "Actions are forms posted from the dashboard.")
-			return true
+			return answered
 		}
 		h.mux.ServeHTTP(w, r)
-		return true
+		return answered
 	}
 	si := h.opt.SignIn
 	if s := si.session(r); s != nil {
 		if !si.mayView(s) {
 			h.fail(w, http.StatusForbidden, "Signed in as "+s.User+", but no entry of dashboard.roles names you or your groups ("+orNone(s.Groups)+"). Sign out: /logout.")
-			return true
+			return answered
 		}
-		return false
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			return byToken // the read-only answer to other methods
+		}
+		return signedIn
 	}
 	// Without a session: the token, when one is set, still reads (a
 	// wall screen, a monitor); anyone else is sent to sign in.
 	if h.opt.Token != "" && (r.Header.Get("Authorization") != "" || r.URL.Query().Has("token") || h.guard.check(r) == allowed) {
-		return false
+		return byToken
 	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		http.Redirect(w, r, "/login", http.StatusFound)
-		return true
+		return answered
 	}
-	return false
+	return byToken
 }
 
 // pipeline reads the configuration, answering 503 itself while ferry starts.
