@@ -39,13 +39,13 @@ func (al Alert) request() rollback.Request {
 		Summary: al.Summary, Resolved: al.Resolved, Cause: al.Cause, Judged: al.Judged, About: al.About}
 }
 
-// Rollback moves alert's environment (and the environments that mirror it)
+// RollbackAlert moves alert's environment (and the environments that mirror it)
 // back to its last good version in one commit, and records the bad version
 // as rejected so that no environment promotes it again. It never waits for
 // a pass or a registry: only for a write in flight. With no earlier good
 // version, or a request about a version that no longer runs, it changes
 // nothing and says so.
-func (a *Agent) Rollback(ctx context.Context, alert Alert) (*RollbackResult, error) {
+func (a *Agent) RollbackAlert(ctx context.Context, alert Alert) (*RollbackResult, error) {
 	req := alert.request()
 	res, err := a.rollbacks.Rollback(ctx, req)
 	if err != nil {

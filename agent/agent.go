@@ -167,6 +167,9 @@ type Agent struct {
 	// onLate, when set, hears about registry answers that came after a
 	// pass stopped waiting for them (the loop asks for a pass).
 	onLate atomic.Pointer[func(app string)]
+	// onAction, when set, hears that a person's action was pushed (the
+	// loop asks for a pass, so mirrors follow at once).
+	onAction atomic.Pointer[func()]
 }
 
 // New validates the wiring and builds the steps.

@@ -122,7 +122,7 @@ func (l *Loop) alertWorker(ctx context.Context) {
 			about := u.from
 			al.About = &about
 		}
-		res, err := l.agent.Rollback(ctx, al)
+		res, err := l.agent.RollbackAlert(ctx, al)
 		if err == nil && res != nil && (res.Commit != "" || res.Aborted) {
 			u := undone{at: l.clock.Now(), from: res.From}
 			rolledBack[al.App+"\x00"+al.Env] = u

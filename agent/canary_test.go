@@ -224,7 +224,7 @@ func TestAlertDuringCanaryAbortsIt(t *testing.T) {
 	f.drive(t, func(Verification) analysis.Verdict { return analysis.Inconclusive }) // held at step 1
 	ctx := context.Background()
 	alert := Alert{App: "checkout", Env: "prod", Name: "HighErrorRate", Fingerprint: "abc123"}
-	res, err := f.agent.Rollback(ctx, alert)
+	res, err := f.agent.RollbackAlert(ctx, alert)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestAlertDuringCanaryAbortsIt(t *testing.T) {
 		t.Errorf("stable must stay on 1.0.0 and the canary go back to it:\n%s", k)
 	}
 	// The same alert again changes nothing.
-	res, err = f.agent.Rollback(ctx, alert)
+	res, err = f.agent.RollbackAlert(ctx, alert)
 	if err != nil || res.Commit != "" {
 		t.Fatalf("the alert again: %+v, %v", res, err)
 	}

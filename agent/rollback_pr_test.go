@@ -78,7 +78,7 @@ rollback: {pullRequest: true}
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := a.Rollback(ctx, Alert{App: "checkout", Env: "prod", Name: "HighErrorRate", Fingerprint: "fp1"})
+	res, err := a.RollbackAlert(ctx, Alert{App: "checkout", Env: "prod", Name: "HighErrorRate", Fingerprint: "fp1"})
 	if err != nil {
 		t.Fatal(err)
 	}

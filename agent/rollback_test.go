@@ -32,7 +32,7 @@ func TestRollbackToLastGood(t *testing.T) {
 	}
 	f.agent.cfg.Rollback.FreezeUntilResolved = true
 	alert := Alert{App: "checkout", Env: "prod", Name: "HighErrorRate", Fingerprint: "abc123", Summary: "5% errors"}
-	res, err := f.agent.Rollback(ctx, alert)
+	res, err := f.agent.RollbackAlert(ctx, alert)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestRollbackToLastGood(t *testing.T) {
 	}
 
 	// The same alert again changes nothing; its resolution lifts the freeze.
-	again, err := f.agent.Rollback(ctx, alert)
+	again, err := f.agent.RollbackAlert(ctx, alert)
 	if err != nil || again.Commit != "" {
 		t.Fatalf("a repeated alert committed: %+v %v", again, err)
 	}
@@ -97,7 +97,7 @@ func TestRollbackWithoutEarlierVersion(t *testing.T) {
 	before := f.git(t, "show", "main:overlays/prod/kustomization.yaml")
 	var logs bytes.Buffer
 	f.agent.obs.Log = slog.New(slog.NewTextHandler(&logs, nil))
-	res, err := f.agent.Rollback(ctx, Alert{App: "checkout", Env: "prod", Name: "HighErrorRate"})
+	res, err := f.agent.RollbackAlert(ctx, Alert{App: "checkout", Env: "prod", Name: "HighErrorRate"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestRollbackWithoutEarlierVersion(t *testing.T) {
 
 func TestRollbackUnknownApp(t *testing.T) {
 	f := newTestFleet(t)
-	if _, err := f.agent.Rollback(context.Background(), Alert{App: "nope", Env: "prod", Name: "X"}); err == nil {
+	if _, err := f.agent.RollbackAlert(context.Background(), Alert{App: "nope", Env: "prod", Name: "X"}); err == nil {
 		t.Fatal("an alert for an unknown app was accepted")
 	}
 }
@@ -130,7 +130,7 @@ func TestUnrejectLetsTheVersionMoveAgain(t *testing.T) {
 	f.agent.Reconcile(ctx, Scope{All: true})
 	f.push(t, "shop/checkout", "1.1.0")
 	f.agent.Reconcile(ctx, Scope{All: true})
-	if _, err := f.agent.Rollback(ctx, Alert{App: "checkout", Env: "prod", Name: "HighErrorRate", Fingerprint: "f1"}); err != nil {
+	if _, err := f.agent.RollbackAlert(ctx, Alert{App: "checkout", Env: "prod", Name: "HighErrorRate", Fingerprint: "f1"}); err != nil {
 		t.Fatal(err)
 	}
 	commit, err := f.agent.EditFile(ctx, gitstate.RejectionsFile, func(data []byte) ([]byte, bool, error) {
@@ -315,7 +315,7 @@ func TestRepushedRejectedTagStaysRejected(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if res, err := f.agent.Rollback(ctx, Alert{App: "checkout", Env: "prod", Name: "HighErrorRate", Fingerprint: "f1"}); err != nil || res.Commit == "" {
+	if res, err := f.agent.RollbackAlert(ctx, Alert{App: "checkout", Env: "prod", Name: "HighErrorRate", Fingerprint: "f1"}); err != nil || res.Commit == "" {
 		t.Fatalf("rollback: %+v %v", res, err)
 	}
 	f.push(t, "shop/checkout", "1.1.0") // another build under the same tag
@@ -347,7 +347,7 @@ func TestAlertOnAnotherEnvRunningARejectedVersion(t *testing.T) {
 		}
 	}
 	for _, env := range []string{"prod", "qa"} {
-		res, err := f.agent.Rollback(ctx, Alert{App: "checkout", Env: env, Name: "HighErrorRate", Fingerprint: "f-" + env})
+		res, err := f.agent.RollbackAlert(ctx, Alert{App: "checkout", Env: env, Name: "HighErrorRate", Fingerprint: "f-" + env})
 		if err != nil || res.Commit == "" || res.To.Tag != "1.0.0" {
 			t.Fatalf("alert in %s: %+v %v; want a rollback to 1.0.0", env, res, err)
 		}

@@ -15,10 +15,13 @@ import (
 func (l *Loop) Run(ctx context.Context) error {
 	verifying := func(v Verification) { l.startVerification(ctx, v, l.clock.Now()) } // just pushed: a fresh read
 	late := func(app string) { l.Trigger(Scope{Apps: []string{app}, Reason: "registry answered"}) }
+	acted := func() { l.Trigger(Scope{Reason: "action"}) }
 	l.agent.onVerify.Store(&verifying)
 	l.agent.onLate.Store(&late)
+	l.agent.onAction.Store(&acted)
 	defer l.agent.onVerify.Store(nil)
 	defer l.agent.onLate.Store(nil)
+	defer l.agent.onAction.Store(nil)
 	var workers sync.WaitGroup
 	workers.Go(func() { l.alertWorker(ctx) })
 	defer workers.Wait()

@@ -342,7 +342,7 @@ func (w *world) verdict(truthful bool) {
 }
 
 func (w *world) rollback(al Alert) {
-	res, err := w.agent.Rollback(w.ctx, al)
+	res, err := w.agent.RollbackAlert(w.ctx, al)
 	switch {
 	case err != nil:
 		w.log("rollback %s/%s: %v", al.App, al.Env, err)
@@ -647,7 +647,7 @@ func TestSimStaleVerdict(t *testing.T) {
 		}
 		// The late verdict on 1.0.0: Failed (the env-wide query still saw 1.1.0's errors).
 		if rb := answer("qa", "1.0.0", analysis.Failed); rb != nil {
-			res, err := w.agent.Rollback(w.ctx, *rb)
+			res, err := w.agent.RollbackAlert(w.ctx, *rb)
 			if err != nil {
 				t.Fatal(err)
 			}

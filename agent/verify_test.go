@@ -92,7 +92,7 @@ func TestVerificationGatesAndRollsBack(t *testing.T) {
 	if err != nil || rb == nil {
 		t.Fatalf("a failed verification must ask for a rollback: %v, %v", rb, err)
 	}
-	out, err := f.agent.Rollback(ctx, *rb)
+	out, err := f.agent.RollbackAlert(ctx, *rb)
 	if err != nil || out.Commit == "" || out.To.Tag != "1.0.0" {
 		t.Fatalf("rollback: %+v, %v", out, err)
 	}

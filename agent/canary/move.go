@@ -48,7 +48,7 @@ func (d *Deliveries) Next(ctx context.Context, st *state.State, app *config.App,
 	if _, rejected := st.Rejected(app, cs.Canary); rejected {
 		// A person (or a rollback elsewhere) rejected it mid-delivery: end it,
 		// rejecting nothing more.
-		return d.abort(st, app, env, cs, s, fmt.Sprintf("%s %s is rejected", app.Name, cs.Canary.Tag), false, ledger.AlertRef{})
+		return d.abort(st, app, env, cs, s, fmt.Sprintf("%s %s is rejected", app.Name, cs.Canary.Tag), false, ledger.AlertRef{}, ledger.Actor{})
 	}
 	if cs.Step < 0 {
 		// A person edited the route: guessing the step could move traffic
@@ -74,7 +74,7 @@ func (d *Deliveries) Next(ctx context.Context, st *state.State, app *config.App,
 		}
 		switch vd.Verdict {
 		case ledger.Failed:
-			return d.abort(st, app, env, cs, s, fmt.Sprintf("analysis %s failed at step %s: %s", vd.Analysis, cs.StepLabel(), vd.Reason), true, ledger.AlertRef{})
+			return d.abort(st, app, env, cs, s, fmt.Sprintf("analysis %s failed at step %s: %s", vd.Analysis, cs.StepLabel(), vd.Reason), true, ledger.AlertRef{}, ledger.Actor{})
 		case ledger.Inconclusive:
 			s.Action = plan.ActionHold
 			s.Reason = fmt.Sprintf("step %s is held: analysis %s was inconclusive (%s); `ferry retry-analysis %s --env %s` analyses it again, or reject %s to abort",
@@ -149,16 +149,17 @@ func setRoute(files map[string][]byte, cs *State, want overlays.RouteState) erro
 }
 
 // Abort is the move that ends a delivery because an alert fired for its
-// environment: the canary's version is the suspect, so it is rejected and
-// its traffic goes back to the stable version, which stays.
-func (d *Deliveries) Abort(st *state.State, app *config.App, env *config.Environment, cs *State, reason string, alert ledger.AlertRef) (*Move, error) {
+// environment, or a person (by, `ferry abort`) asked: the canary's version
+// is the suspect, so it is rejected and its traffic goes back to the
+// stable version, which stays.
+func (d *Deliveries) Abort(st *state.State, app *config.App, env *config.Environment, cs *State, reason string, alert ledger.AlertRef, by ledger.Actor) (*Move, error) {
 	s := plan.Step{App: app.Name, Env: env.Name, Current: cs.Stable, Candidate: cs.Canary}
-	return d.abort(st, app, env, cs, s, reason, true, alert)
+	return d.abort(st, app, env, cs, s, reason, true, alert, by)
 }
 
 // abort puts the route back to rest and the canary back on the stable
 // version in one commit, and rejects the canary's version.
-func (d *Deliveries) abort(st *state.State, app *config.App, env *config.Environment, cs *State, s plan.Step, reason string, reject bool, alert ledger.AlertRef) (*Move, error) {
+func (d *Deliveries) abort(st *state.State, app *config.App, env *config.Environment, cs *State, s plan.Step, reason string, reject bool, alert ledger.AlertRef, by ledger.Actor) (*Move, error) {
 	es := st.Envs[env.Name]
 	files := map[string][]byte{}
 	// ferry edits images entries and the route only, never the workloads:
@@ -172,8 +173,12 @@ func (d *Deliveries) abort(st *state.State, app *config.App, env *config.Environ
 		return nil, err
 	}
 	if reject {
+		who := "ferry"
+		if !by.IsZero() {
+			who = by.Name
+		}
 		rej, err := gitstate.AddRejection(st.RejectedData, gitstate.Rejection{
-			App: app.Name, Version: cs.Canary.Tag, Digest: cs.Canary.Digest, Env: env.Name, Reason: reason, At: d.Now().UTC(), By: "ferry",
+			App: app.Name, Version: cs.Canary.Tag, Digest: cs.Canary.Digest, Env: env.Name, Reason: reason, At: d.Now().UTC(), By: who,
 		})
 		if err != nil {
 			return nil, publish.Terminal(fmt.Errorf("record %s %s as rejected: %w", app.Name, cs.Canary, err))
@@ -182,7 +187,7 @@ func (d *Deliveries) abort(st *state.State, app *config.App, env *config.Environ
 	}
 	s.Action, s.Reason = plan.ActionPromote, "abort: "+reason
 	rec := &ledger.Abort{App: app.Name, Env: env.Name, Canary: cs.Canary, Stable: cs.Stable, Step: cs.StepLabel(),
-		Reason: reason, Rejects: reject, Alert: alert}
+		Reason: reason, Rejects: reject, Alert: alert, RequestedBy: by}
 	return &Move{Step: s, Edit: &publish.Edit{Files: files, Record: rec}, Aborts: true}, nil
 }
 

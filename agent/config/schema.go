@@ -134,7 +134,17 @@ func (s *schema) walk(n ast.Node, t reflect.Type, path string) {
 		}
 	case reflect.String:
 		if _, ok := n.(ast.ScalarNode); !ok {
-			s.fail(n, path, "%s: expected a string, found %s", describePath(path), describe(n))
+			hint := ""
+			// goccy reads [team:owners] nested in a flow mapping as a
+			// mapping; approval.from entries are written that way.
+			mv, _ := n.(*ast.MappingValueNode)
+			if m, ok := n.(*ast.MappingNode); ok && len(m.Values) == 1 {
+				mv = m.Values[0]
+			}
+			if mv != nil && mv.Key != nil && mv.Value != nil {
+				hint = fmt.Sprintf(" (quote a value with a colon inside [ ]: \"%s:%s\")", text.Truncate(mv.Key.String(), 40), text.Truncate(mv.Value.String(), 40))
+			}
+			s.fail(n, path, "%s: expected a string, found %s%s", describePath(path), describe(n), hint)
 		}
 	case reflect.Bool:
 		// Only true or false: "yes" is a string in YAML 1.2 and a boolean in

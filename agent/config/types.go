@@ -3,6 +3,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -264,6 +265,46 @@ type Environment struct {
 	Verify *Verify `yaml:"verify,omitempty"`
 	// Cluster is where the environment runs, for verification with client-go.
 	Cluster *Cluster `yaml:"cluster,omitempty"`
+	// Approval is the sign-off a version needs before it reaches this
+	// environment; nil: none.
+	Approval *Approval `yaml:"approval,omitempty"`
+}
+
+// Approval is an environment's sign-off: how many people must approve a
+// version, who may (from), whether the requester's own vote counts, and how
+// long a vote stays valid.
+type Approval struct {
+	Required int `yaml:"required"`
+	// From are the people whose votes count: user:LOGIN, team:NAME (or
+	// team:ORG/NAME) on the forge, group:NAME (an OIDC group claim the
+	// dashboard saw). Empty: anyone.
+	From []string `yaml:"from,omitempty"`
+	// ForbidSelf: the requester's own vote (the pull request's author, the
+	// person of a manual promotion) does not count.
+	ForbidSelf bool `yaml:"forbidSelf,omitempty"`
+	// Expires is how long a vote counts after it was cast; 0: forever.
+	Expires Duration `yaml:"expires,omitempty"`
+}
+
+// Approver kinds of approval.from entries, written KIND:NAME.
+const (
+	ApproverUser  = "user"
+	ApproverTeam  = "team"
+	ApproverGroup = "group"
+)
+
+// ParseApprover splits an approval.from entry into its kind and name; ok
+// is false for an unknown kind or an empty name.
+func ParseApprover(entry string) (kind, name string, ok bool) {
+	kind, name, found := strings.Cut(entry, ":")
+	if !found || name == "" || strings.TrimSpace(name) != name {
+		return kind, name, false
+	}
+	switch kind {
+	case ApproverUser, ApproverTeam, ApproverGroup:
+		return kind, name, true
+	}
+	return kind, name, false
 }
 
 // Webhooks authenticates inbound webhook calls and bounds what they cost.

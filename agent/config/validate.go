@@ -52,6 +52,7 @@ func (p *Pipeline) Validate() error {
 	}
 	p.validateApps(ps)
 	p.validateEnvironments(ps)
+	p.validateApprovals(ps)
 	p.validateSettings(ps)
 	p.validateMetrics(ps)
 	p.validateAnalyses(ps)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCheckGitURL(t *testing.T) {
@@ -67,6 +68,15 @@ func TestValidateBuiltInCode(t *testing.T) {
 		{"prometheus credentials", func(p *Pipeline) {
 			p.Providers.Prometheus = &PrometheusProvider{Address: "http://u:p@127.0.0.1:9090"}
 		}, "providers.prometheus.address: must not carry credentials (they would reach logs); use providers.prometheus.bearerTokenFile"},
+		{"approval", func(p *Pipeline) {
+			p.Environments[1].Approval = &Approval{Required: 2, From: []string{"team:shop/product-owners", "user:alice", "group:shop:release"}, ForbidSelf: true, Expires: Duration(72 * time.Hour)}
+		}, ""},
+		{"approval expires negative", func(p *Pipeline) {
+			p.Environments[1].Approval = &Approval{Required: 1, Expires: -1}
+		}, "environments[1].approval.expires: must not be negative"},
+		{"approval empty name", func(p *Pipeline) {
+			p.Environments[1].Approval = &Approval{Required: 1, From: []string{"group:"}}
+		}, `environments[1].approval.from[0]: "group:" needs a name after group: (no spaces around it)`},
 		{"two errors", func(p *Pipeline) { p.Git.URL = ""; p.Environments[1].Overlay = "overlays/dev" },
 			"git.url: required (http(s)://, ssh://, git@host:path, file:// or a local path)\n" +
 				`environments[1].overlay: "overlays/dev" is also written by environments[0] (dev)`},

@@ -54,9 +54,12 @@ func TestParseErrors(t *testing.T) {
 			data := readFile(t, filepath.Join("errors", name))
 			source := "errors/" + name
 			var got any
-			if strings.HasPrefix(name, "freeze-") {
+			switch {
+			case strings.HasPrefix(name, "freeze-"):
 				got, err = ParseFreezes(source, data)
-			} else {
+			case strings.HasPrefix(name, "approvals-"):
+				got, err = ParseApprovals(source, data)
+			default:
 				got, err = ParseRejections(source, data)
 			}
 			if err == nil {

@@ -22,6 +22,9 @@ type CanaryStep struct {
 	Gate *Gate
 	// Passed names the step whose analysis let this one happen ("1/4").
 	Passed string
+	// RequestedBy is the person whose manual promotion started the
+	// delivery (step 0 of `ferry promote` into a canary environment).
+	RequestedBy Actor
 }
 
 // StepLabel is "i/n".
@@ -42,6 +45,7 @@ func (c *CanaryStep) Message() Message {
 		}
 		m.Trailers = append(m.Trailers, Trailer{keyCanary, c.Version.Tag}, Trailer{keyStep, StepLabel(c.Step, c.Of)},
 			Trailer{keyWeight, strconv.Itoa(c.Weight)})
+		m.Trailers = append(m.Trailers, c.RequestedBy.trailers()...)
 		return m
 	}
 	m.Trailers = []Trailer{
@@ -102,6 +106,7 @@ func canaryStepOf(m Message, app, env string) *CanaryStep {
 	if m.Trailer(keyDecision) == allow {
 		g := gateOf(m)
 		c.Gate = &g
+		c.RequestedBy = requestedBy(m)
 	}
 	if passed, ok := strings.CutPrefix(m.Trailer(keyReason), "step "); ok {
 		c.Passed = strings.TrimSuffix(passed, " passed")

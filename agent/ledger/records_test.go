@@ -49,6 +49,8 @@ func records() []struct {
 			Gate: Gate{From: "ppd", Policy: "sha256:0f3a", ApprovedBy: []string{"bob (review, team:product-owners)", "carol (dashboard, user:carol)"}}}},
 		{"manual promotion", &Promotion{App: "checkout", Env: "prod", Version: Version{"1.4.3", "sha256:fed"},
 			Gate: Gate{From: "manual", Policy: "sha256:0f3a"}, RequestedBy: Actor{Name: "alice", Via: ViaCLI}}},
+		{"manual canary start", &CanaryStep{App: "checkout", Env: "prod", Version: Version{"1.4.3", "sha256:fed"}, Step: 0, Of: 4,
+			Label: "deploy the canary", Gate: &Gate{From: "manual", Policy: "sha256:0f3a"}, RequestedBy: Actor{Name: "alice", Via: ViaCLI}}},
 		{"manual rollback", &Rollback{App: "checkout", Env: "prod", To: Version{"1.4.1", "sha256:def"}, From: Version{Tag: "1.4.2"},
 			Reason: "checkout times out", RequestedBy: Actor{Name: "alice", Via: ViaDashboard}}},
 		{"manual abort", &Abort{App: "checkout", Env: "prod", Canary: Version{Tag: "1.4.2"}, Stable: Version{Tag: "1.4.1"}, Step: "1/4",

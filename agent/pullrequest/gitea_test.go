@@ -88,7 +88,7 @@ func TestGitea(t *testing.T) {
 	for i, w := range want {
 		g := got[i]
 		if g.Number != w.number || g.State != w.state || g.Body != w.body || g.MergeCommit != w.mergeCommit ||
-			g.Head != head || g.Base != "main" || g.UpdatedAt.IsZero() {
+			g.Head != head || g.Base != "main" || g.UpdatedAt.IsZero() || g.Author != owner {
 			t.Errorf("Find(%s)[%d] = %+v; want #%d %s body %q merge commit %q", head, i, g, w.number, w.state, w.body, w.mergeCommit)
 		}
 	}
@@ -152,7 +152,7 @@ func open(t *testing.T, p *pullrequest.Client, head, title, body string) pullreq
 		t.Fatal(err)
 	}
 	want := pullrequest.PR{Number: pr.Number, Title: title, Body: body, Head: head, Base: "main", State: pullrequest.StateOpen,
-		URL: pr.URL, UpdatedAt: pr.UpdatedAt}
+		URL: pr.URL, UpdatedAt: pr.UpdatedAt, Author: "ferry"}
 	if !reflect.DeepEqual(pr, want) || pr.Number == 0 || !strings.HasSuffix(pr.URL, "/pulls/"+strconv.Itoa(pr.Number)) || pr.UpdatedAt.IsZero() {
 		t.Fatalf("Open = %+v; want an open pull request %s -> main titled %q", pr, head, title)
 	}

@@ -3,6 +3,8 @@ package pullrequest
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
 
 	"github.com/google/go-github/v82/github"
 )
@@ -102,6 +104,7 @@ func fromGitHub(pr *github.PullRequest) PR {
 		Base:      pr.GetBase().GetRef(),
 		State:     StateOpen,
 		UpdatedAt: pr.GetUpdatedAt().UTC(),
+		Author:    pr.GetUser().GetLogin(),
 	}
 	switch {
 	// The list endpoint leaves out "merged"; merged_at is in every shape.
@@ -112,4 +115,82 @@ func fromGitHub(pr *github.PullRequest) PR {
 		out.State = StateClosed
 	}
 	return out
+}
+
+// reviews pages through GET /repos/{o}/{r}/pulls/{n}/reviews (chronological).
+func (p *githubProvider) reviews(ctx context.Context, number int) ([]Review, error) {
+	opts := &github.ListOptions{PerPage: githubPageSize}
+	var out []Review
+	for pages := 1; ; pages++ {
+		if pages > MaxPages {
+			return nil, fmt.Errorf("github: reviews of pull request #%d in %s: %w: stopped after %d pages", number, p.repo, ErrTooManyPages, MaxPages)
+		}
+		rs, resp, err := p.c.PullRequests.ListReviews(ctx, p.owner, p.name, number, opts)
+		if err != nil {
+			return nil, p.wrap(ctx, fmt.Sprintf("reviews of pull request #%d", number), err)
+		}
+		for _, r := range rs {
+			if r.GetUser().GetLogin() == "" {
+				continue
+			}
+			out = append(out, Review{User: r.GetUser().GetLogin(), State: githubReviewState(r.GetState()),
+				SubmittedAt: r.GetSubmittedAt().UTC(), Commit: r.GetCommitID()})
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	return out, nil
+}
+
+// githubReviewState maps APPROVED and CHANGES_REQUESTED; COMMENTED,
+// DISMISSED and PENDING count for nothing.
+func githubReviewState(s string) string {
+	switch s {
+	case "APPROVED":
+		return ReviewApproved
+	case "CHANGES_REQUESTED":
+		return ReviewRejected
+	}
+	return strings.ToLower(s)
+}
+
+// teamMember is GET /orgs/{org}/teams/{slug}/memberships/{user}: state
+// "active" is a member, "pending" (an invitation) is not. GitHub answers 404
+// both for a person outside the team and for an unknown team, so a 404 asks
+// GET /orgs/{org}/teams/{slug} which of the two it was.
+func (p *githubProvider) teamMember(ctx context.Context, org, team, user string) (bool, error) {
+	if err := pathSegments(org, team, user); err != nil {
+		return false, fmt.Errorf("github: team %s/%s: %w", org, team, err)
+	}
+	m, resp, err := p.c.Teams.GetTeamMembershipBySlug(ctx, org, team, user)
+	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusNotFound {
+			_, tresp, terr := p.c.Teams.GetTeamBySlug(ctx, org, team)
+			switch {
+			case terr == nil:
+				return false, nil
+			case tresp != nil && tresp.StatusCode == http.StatusNotFound:
+				return false, fmt.Errorf("github: %w %s in organization %s (or the token may not read it)", ErrNoTeam, team, org)
+			}
+			err = terr
+		}
+		return false, fmt.Errorf("github: is %s a member of team %s/%s: %w", user, org, team, ctxErr(ctx, err))
+	}
+	return m.GetState() == "active", nil
+}
+
+// merge is PUT /repos/{o}/{r}/pulls/{n}/merge with merge_method merge.
+func (p *githubProvider) merge(ctx context.Context, number int, title, message string) error {
+	res, _, err := p.c.PullRequests.Merge(ctx, p.owner, p.name, number, message, &github.PullRequestOptions{
+		CommitTitle: title, MergeMethod: "merge", DontDefaultIfBlank: true,
+	})
+	if err != nil {
+		return p.wrap(ctx, fmt.Sprintf("merge pull request #%d", number), err)
+	}
+	if !res.GetMerged() {
+		return fmt.Errorf("github: merge pull request #%d in %s: not merged: %s", number, p.repo, res.GetMessage())
+	}
+	return nil
 }

@@ -18,7 +18,7 @@ func TestGitHub(t *testing.T) {
 	const pulls = "/api/v3/repos/ferry-dev/fleet/pulls"
 	open13 := PR{
 		Number: 13, URL: "https://ghe.example/ferry-dev/fleet/pull/13", Title: "Promote checkout 1.5.0 to prod",
-		Body: "## Gate report\n- soak: pending", Head: "ferry/prod/checkout", Base: "main", State: StateOpen,
+		Body: "## Gate report\n- soak: pending", Head: "ferry/prod/checkout", Base: "main", State: StateOpen, Author: "ferry-bot",
 		UpdatedAt: at("2026-03-03T07:00:00Z"),
 	}
 	edited13 := open13
@@ -39,16 +39,16 @@ func TestGitHub(t *testing.T) {
 		do: func(ctx context.Context, p *Client) (any, error) { return p.Find(ctx, "ferry/prod/checkout") },
 		want: []PR{{
 			Number: 12, URL: "https://ghe.example/ferry-dev/fleet/pull/12", Title: "Promote checkout 1.4.2 to prod",
-			Body: "## Gate report\n- soak: passed", Head: "ferry/prod/checkout", Base: "main", State: StateOpen,
+			Body: "## Gate report\n- soak: passed", Head: "ferry/prod/checkout", Base: "main", State: StateOpen, Author: "ferry-bot",
 			UpdatedAt: at("2026-03-02T10:15:00Z"),
 		}, {
 			Number: 7, URL: "https://ghe.example/ferry-dev/fleet/pull/7", Title: "Promote checkout 1.4.1 to prod",
-			Body: "## Gate report\n- soak: passed", Head: "ferry/prod/checkout", Base: "main", State: StateMerged,
+			Body: "## Gate report\n- soak: passed", Head: "ferry/prod/checkout", Base: "main", State: StateMerged, Author: "ferry-bot",
 			MergeCommit: "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", UpdatedAt: at("2026-02-20T08:00:01Z"),
 		}, {
 			// merge_commit_sha is GitHub's test-merge commit for unmerged PRs: not reported.
 			Number: 3, URL: "https://ghe.example/ferry-dev/fleet/pull/3", Title: "Promote checkout 1.3.0 to prod",
-			Body: "superseded", Head: "ferry/prod/checkout", Base: "main", State: StateClosed,
+			Body: "superseded", Head: "ferry/prod/checkout", Base: "main", State: StateClosed, Author: "ferry-bot",
 			UpdatedAt: at("2026-01-10T12:00:00Z"),
 		}},
 	}, {

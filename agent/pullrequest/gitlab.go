@@ -3,6 +3,8 @@ package pullrequest
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
 
 	gitlab "gitlab.com/gitlab-org/api/client-go"
 )
@@ -121,5 +123,87 @@ func fromGitLab(mr *gitlab.BasicMergeRequest) PR {
 	if mr.UpdatedAt != nil {
 		out.UpdatedAt = mr.UpdatedAt.UTC()
 	}
+	if mr.Author != nil {
+		out.Author = mr.Author.Username
+	}
 	return out
+}
+
+// reviews reads GET /projects/:id/merge_requests/:iid/approvals. GitLab's
+// approvals API lists who approved (approved_by[].user.username) and
+// nothing else: no time (SubmittedAt is zero), no commit, and no "request
+// changes" (a rejection on GitLab is `ferry reject` or the dashboard).
+func (p *gitlabProvider) reviews(ctx context.Context, number int) ([]Review, error) {
+	a, _, err := p.c.MergeRequestApprovals.GetConfiguration(p.repo, int64(number), gitlab.WithContext(ctx))
+	if err != nil {
+		return nil, p.wrap(ctx, fmt.Sprintf("approvals of merge request !%d", number), err)
+	}
+	var out []Review
+	for _, u := range a.ApprovedBy {
+		if u == nil || u.User == nil || u.User.Username == "" {
+			continue
+		}
+		out = append(out, Review{User: u.User.Username, State: ReviewApproved})
+	}
+	return out, nil
+}
+
+// teamMember is the group org/team (a subgroup of the owner's group):
+// GET /users?username= finds the user's ID, then
+// GET /groups/:id/members/all/:user_id (inherited members too) says whether
+// they belong; 404 there asks GET /groups/:id whether the group exists.
+func (p *gitlabProvider) teamMember(ctx context.Context, org, team, user string) (bool, error) {
+	if err := pathSegments(team, user); err != nil {
+		return false, fmt.Errorf("gitlab: group %s/%s: %w", org, team, err)
+	}
+	for _, seg := range strings.Split(org, "/") {
+		if err := pathSegments(seg); err != nil {
+			return false, fmt.Errorf("gitlab: group %s/%s: %w", org, team, err)
+		}
+	}
+	group := org + "/" + team
+	users, _, err := p.c.Users.ListUsers(&gitlab.ListUsersOptions{Username: gitlab.Ptr(user)}, gitlab.WithContext(ctx))
+	if err != nil {
+		return false, fmt.Errorf("gitlab: look up user %s: %w", user, ctxErr(ctx, err))
+	}
+	var id int64 = -1
+	for _, u := range users {
+		if strings.EqualFold(u.Username, user) {
+			id = u.ID
+		}
+	}
+	if id < 0 {
+		return false, nil // no such user: no member of anything
+	}
+	m, resp, err := p.c.GroupMembers.GetInheritedGroupMember(group, id, gitlab.WithContext(ctx))
+	if err == nil {
+		return m.State == "" || m.State == "active", nil
+	}
+	if resp != nil && resp.StatusCode == http.StatusNotFound {
+		_, gresp, gerr := p.c.Groups.GetGroup(group, nil, gitlab.WithContext(ctx))
+		switch {
+		case gerr == nil:
+			return false, nil
+		case gresp != nil && gresp.StatusCode == http.StatusNotFound:
+			return false, fmt.Errorf("gitlab: %w: group %s (or the token may not read it)", ErrNoTeam, group)
+		}
+		err = gerr
+	}
+	return false, fmt.Errorf("gitlab: is %s a member of group %s: %w", user, group, ctxErr(ctx, err))
+}
+
+// merge is PUT /projects/:id/merge_requests/:iid/merge; GitLab takes one
+// merge_commit_message, title and body together.
+func (p *gitlabProvider) merge(ctx context.Context, number int, title, message string) error {
+	msg := title
+	if message != "" {
+		msg += "\n\n" + message
+	}
+	_, _, err := p.c.MergeRequests.AcceptMergeRequest(p.repo, int64(number), &gitlab.AcceptMergeRequestOptions{
+		MergeCommitMessage: &msg,
+	}, gitlab.WithContext(ctx))
+	if err != nil {
+		return p.wrap(ctx, fmt.Sprintf("merge merge request !%d", number), err)
+	}
+	return nil
 }

@@ -26,7 +26,7 @@ func TestGitLab(t *testing.T) {
 	}
 	open13 := PR{
 		Number: 13, URL: "https://gitlab.example/platform/team/fleet/-/merge_requests/13", Title: "Promote checkout 1.5.0 to prod",
-		Body: "## Gate report\n- soak: pending", Head: "ferry/prod/checkout", Base: "main", State: StateOpen,
+		Body: "## Gate report\n- soak: pending", Head: "ferry/prod/checkout", Base: "main", State: StateOpen, Author: "ferry-bot",
 		UpdatedAt: at("2026-03-03T07:00:00Z"),
 	}
 	edited13 := open13
@@ -45,21 +45,21 @@ func TestGitLab(t *testing.T) {
 		do: func(ctx context.Context, p *Client) (any, error) { return p.Find(ctx, "ferry/prod/checkout") },
 		want: []PR{{
 			Number: 12, URL: mrURL("12"), Title: "Promote checkout 1.4.2 to prod", Body: "## Gate report\n- soak: passed",
-			Head: "ferry/prod/checkout", Base: "main", State: StateOpen, UpdatedAt: at("2026-03-02T10:15:00Z"),
+			Head: "ferry/prod/checkout", Base: "main", State: StateOpen, Author: "ferry-bot", UpdatedAt: at("2026-03-02T10:15:00Z"),
 		}, {
 			Number: 9, URL: mrURL("9"), Title: "Promote checkout 1.4.1-rc to prod", Body: "merging",
-			Head: "ferry/prod/checkout", Base: "main", State: StateOpen, UpdatedAt: at("2026-02-25T08:00:00Z"),
+			Head: "ferry/prod/checkout", Base: "main", State: StateOpen, Author: "ferry-bot", UpdatedAt: at("2026-02-25T08:00:00Z"),
 		}, {
 			Number: 7, URL: mrURL("7"), Title: "Promote checkout 1.4.1 to prod", Body: "## Gate report",
-			Head: "ferry/prod/checkout", Base: "main", State: StateMerged,
+			Head: "ferry/prod/checkout", Base: "main", State: StateMerged, Author: "ferry-bot",
 			MergeCommit: "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", UpdatedAt: at("2026-02-20T08:00:01Z"),
 		}, {
 			Number: 5, URL: mrURL("5"), Title: "Promote checkout 1.3.1 to prod", Body: "## Gate report",
-			Head: "ferry/prod/checkout", Base: "main", State: StateMerged,
+			Head: "ferry/prod/checkout", Base: "main", State: StateMerged, Author: "ferry-bot",
 			MergeCommit: "5555555555555555555555555555555555555555", UpdatedAt: at("2026-02-01T08:00:00Z"),
 		}, {
 			Number: 3, URL: mrURL("3"), Title: "Promote checkout 1.3.0 to prod", Body: "superseded",
-			Head: "ferry/prod/checkout", Base: "main", State: StateClosed, UpdatedAt: at("2026-01-10T12:00:00Z"),
+			Head: "ferry/prod/checkout", Base: "main", State: StateClosed, Author: "ferry-bot", UpdatedAt: at("2026-01-10T12:00:00Z"),
 		}},
 	}, {
 		name: "open",

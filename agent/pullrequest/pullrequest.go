@@ -45,6 +45,28 @@ type PR struct {
 	State       string // StateOpen, StateClosed or StateMerged
 	MergeCommit string // commit on Base made by the merge; empty unless merged
 	UpdatedAt   time.Time
+	// Author is the login of the account that opened it: for a proposal,
+	// the account of ferry's token.
+	Author string
+}
+
+// Review states, the same for every forge. Other states a forge reports
+// (commented, pending, dismissed) are kept as the forge spells them, in
+// lower case, and count for nothing.
+const (
+	ReviewApproved = "approved"
+	ReviewRejected = "changes_requested"
+)
+
+// Review is one review of a pull request: a person's approval or request
+// for changes, as the forge knows it.
+type Review struct {
+	User        string // forge login
+	State       string // ReviewApproved, ReviewRejected, or another state that counts for nothing
+	SubmittedAt time.Time
+	// Commit is the head commit the review was given on; empty where the
+	// forge does not say (GitLab).
+	Commit string
 }
 
 // Client is one forge's pull-request API for one repository. It is safe
@@ -56,6 +78,9 @@ type forge interface {
 	find(ctx context.Context, head string) ([]PR, error)
 	open(ctx context.Context, head, base, title, body string) (PR, error)
 	update(ctx context.Context, number int, title, body string) (PR, error)
+	reviews(ctx context.Context, number int) ([]Review, error)
+	teamMember(ctx context.Context, org, team, user string) (bool, error)
+	merge(ctx context.Context, number int, title, message string) error
 }
 
 // Find returns every pull request whose source is head in this repository,
@@ -71,6 +96,38 @@ func (c *Client) Open(ctx context.Context, head, base, title, body string) (PR, 
 func (c *Client) Update(ctx context.Context, number int, title, body string) (PR, error) {
 	return c.f.update(ctx, number, title, body)
 }
+
+// Reviews returns the reviews of pull request number, oldest first. A person
+// may appear more than once: their latest approval or request for changes is
+// their vote.
+func (c *Client) Reviews(ctx context.Context, number int) ([]Review, error) {
+	rs, err := c.f.reviews(ctx, number)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(rs, func(a, b Review) int { return a.SubmittedAt.Compare(b.SubmittedAt) })
+	return rs, nil
+}
+
+// TeamMember reports whether user is an active member of team in org (a
+// GitHub team slug, a Gitea team name, a GitLab group path under org). A team
+// the forge does not know is an error wrapping ErrNoTeam, not a "no": a
+// misspelt team in ferry.yaml must show.
+func (c *Client) TeamMember(ctx context.Context, org, team, user string) (bool, error) {
+	if org == "" || team == "" || user == "" {
+		return false, fmt.Errorf("team membership: org %q, team %q and user %q must all be set", org, team, user)
+	}
+	return c.f.teamMember(ctx, org, team, user)
+}
+
+// Merge merges pull request number with a merge commit whose subject is
+// title and whose body is message.
+func (c *Client) Merge(ctx context.Context, number int, title, message string) error {
+	return c.f.merge(ctx, number, title, message)
+}
+
+// ErrNoTeam is a TeamMember whose team the forge does not know.
+var ErrNoTeam = errors.New("no such team")
 
 // Limits of a Client.
 const (
@@ -164,6 +221,17 @@ func httpClient(c Config) *http.Client {
 	return httpx.Harden(c.HTTPClient, httpx.Timeouts{Request: RequestTimeout}, func(r *http.Request) (string, int64) {
 		return fmt.Sprintf("%s %s %s", kind, r.URL.Host, r.URL.Path), MaxBodyBytes
 	})
+}
+
+// pathSegments refuses names that would change the shape of an API path
+// they are put in (the SDKs do not all escape them).
+func pathSegments(names ...string) error {
+	for _, n := range names {
+		if n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/?#%\\ \t\r\n") {
+			return fmt.Errorf("%q is not a valid name", n)
+		}
+	}
+	return nil
 }
 
 // pageLimit is the error for a Find that read MaxPages pages.

@@ -53,6 +53,15 @@ type Request struct {
 	// never undoes another version (a person's, or a newer one pushed
 	// meanwhile). Nil: whatever runs when the rollback is first planned.
 	About *ledger.Version
+	// By is the person who asked (`ferry rollback`, the dashboard): the
+	// commit names them (Ferry-Requested-By) and Cause is their reason. A
+	// person's rollback is a direct commit even where rollback.pullRequest
+	// proposes alerts' rollbacks: someone is acting now, and the commit
+	// records who.
+	By ledger.Actor
+	// To is the version a person asked to go back to (a tag env ran
+	// before); "" is the last good version, as for an alert.
+	To string
 	// via is the mirror an alert named, when the rollback acts on the
 	// environment it mirrors.
 	via string
@@ -140,7 +149,7 @@ func (r *Rollbacker) Rollback(ctx context.Context, req Request) (*Result, error)
 		// version ferry had just rejected, and the mirror out of step.
 		req.via, env = env.Name, target
 	}
-	if env.PullRequest && r.opts.Config.Rollback.PullRequest && r.opts.PRs != nil {
+	if env.PullRequest && r.opts.Config.Rollback.PullRequest && r.opts.PRs != nil && req.By.IsZero() {
 		return r.propose(ctx, app, env, req)
 	}
 	var res *Result
@@ -196,6 +205,12 @@ func (r *Rollbacker) change(ctx context.Context, head *fleet.Snapshot, app *conf
 	}
 	if env.Canary != nil {
 		if cs, delivering, err := canary.InProgress(ctx, r.opts.Log, st, app, env); err == nil && delivering {
+			if req.To != "" {
+				// Going back to a chosen version mid-delivery would mix two
+				// moves in one commit: abort first, then roll back.
+				return res, nil, publish.Terminal(fmt.Errorf("a %s delivery of %s %s is in progress in %s: abort it first (ferry abort %s --env %s), then roll back to %s",
+					cs.Plan.Strategy, app.Name, cs.Canary.Tag, env.Name, app.Name, env.Name, req.To))
+			}
 			if req.About != nil && !cs.Canary.Same(*req.About, moving) && !(req.About.Digest == "" && cs.Canary.Tag == req.About.Tag) {
 				res.Stale = true
 				res.Reason = fmt.Sprintf("%s is about %s %s, but %s now delivers %s: nothing aborted", req.Name, app.Name, req.About.Tag, env.Name, cs.Canary)
@@ -226,15 +241,22 @@ func (r *Rollbacker) change(ctx context.Context, head *fleet.Snapshot, app *conf
 			return res, nil, err
 		}
 	}
-	lg, err := r.lastGood(ctx, st, app, env, res.From)
+	if req.To != "" && res.From.Tag == req.To {
+		return res, nil, publish.Terminal(fmt.Errorf("%s runs %s %s already: nothing to roll back to", env.Name, app.Name, res.From))
+	}
+	lg, err := r.lastGood(ctx, st, app, env, res.From, req.To)
 	if err != nil {
 		return res, nil, err
 	}
 	good, ok := lg.version, lg.found
 	reason := req.reason()
 	files := map[string][]byte{}
+	by := "ferry"
+	if !req.By.IsZero() {
+		by = req.By.Name
+	}
 	rej, err := gitstate.AddRejection(st.RejectedData, gitstate.Rejection{
-		App: app.Name, Version: res.From.Tag, Digest: res.From.Digest, Env: env.Name, Reason: reason, At: r.opts.Now().UTC(), By: "ferry",
+		App: app.Name, Version: res.From.Tag, Digest: res.From.Digest, Env: env.Name, Reason: reason, At: r.opts.Now().UTC(), By: by,
 	})
 	if err != nil {
 		return res, nil, publish.Terminal(fmt.Errorf("record %s %s as rejected: %w", app.Name, res.From, err))
@@ -246,6 +268,9 @@ func (r *Rollbacker) change(ctx context.Context, head *fleet.Snapshot, app *conf
 		if len(lg.skipped) > 0 {
 			res.Reason = fmt.Sprintf("no earlier verified version of %s in %s to roll back to from %s (%s): %s; git.verifyCommits is require, nothing changed",
 				app.Name, env.Name, res.From, reason, strings.Join(lg.skipped, "; "))
+		}
+		if req.To != "" {
+			res.Reason = lg.notTo(app, env, req.To)
 		}
 		return res, nil, nil
 	}
@@ -286,13 +311,16 @@ func (r *Rollbacker) change(ctx context.Context, head *fleet.Snapshot, app *conf
 	if lg.unverified != "" {
 		res.Reason += fmt.Sprintf("; %s is unverified (git.verifyCommits warn): %s", good, lg.unverified)
 	}
-	rec := &ledger.Rollback{App: app.Name, Env: env.Name, To: good, From: res.From, Reason: reason, Mirrors: res.Mirrors, Alert: req.Alert}
+	rec := &ledger.Rollback{App: app.Name, Env: env.Name, To: good, From: res.From, Reason: reason, Mirrors: res.Mirrors, Alert: req.Alert, RequestedBy: req.By}
 	return res, &publish.Edit{Files: files, Record: rec}, nil
 }
 
 func (req Request) reason() string {
 	if req.Cause != "" {
 		return req.Cause
+	}
+	if !req.By.IsZero() {
+		return "requested by " + req.By.String()
 	}
 	reason := fmt.Sprintf("alert %s firing for %s in %s", req.Name, req.App, req.Env)
 	if req.Summary != "" {
@@ -316,15 +344,29 @@ type lastGoodResult struct {
 	// skipped are the versions passed over because their commit is not
 	// verified (require only).
 	skipped []string
+	// rejected is set when the version a person named is rejected.
+	rejected *ledger.Version
+}
+
+// notTo says why a person's target was not found in env's history.
+func (lg lastGoodResult) notTo(app *config.App, env *config.Environment, to string) string {
+	switch {
+	case lg.rejected != nil:
+		return fmt.Sprintf("%s %s is rejected: `ferry unreject %s %s` first if it is good after all; nothing changed", app.Name, lg.rejected, app.Name, to)
+	case len(lg.skipped) > 0:
+		return fmt.Sprintf("%s %s is not verified in %s (%s); git.verifyCommits is require, nothing changed", app.Name, to, env.Name, strings.Join(lg.skipped, "; "))
+	}
+	return fmt.Sprintf("%s never ran %s %s (its overlay's history has no such version): a rollback goes back to a version the environment ran; nothing changed", env.Name, app.Name, to)
 }
 
 // lastGood walks the environment's history back to the newest version
-// other than bad that is not rejected. Under git.verifyCommits require it
+// other than bad that is not rejected (with want set: the newest with that
+// tag, a person's choice, which the tag policy does not restrict). Under git.verifyCommits require it
 // also passes over a version whose commit in this environment (the start
 // of its run, as state.RunStart finds it) no allowed signer signed: that
 // version never was the environment's, and ferry's signed rollback commit
 // must not make it one. Under warn it is taken, and the result says so.
-func (r *Rollbacker) lastGood(ctx context.Context, st *state.State, app *config.App, env *config.Environment, bad ledger.Version) (lastGoodResult, error) {
+func (r *Rollbacker) lastGood(ctx context.Context, st *state.State, app *config.App, env *config.Environment, bad ledger.Version, want string) (lastGoodResult, error) {
 	var out lastGoodResult
 	moving := state.Moving(app)
 	sigs := r.opts.Signatures
@@ -366,10 +408,14 @@ func (r *Rollbacker) lastGood(ctx context.Context, st *state.State, app *config.
 		}
 		// A version the app's tag selector does not accept is no target:
 		// ferry.yaml rules it out.
-		if !ok || v.IsZero() || v.Same(bad, moving) || (r.opts.Selectors != nil && !r.opts.Selectors(app.Name).Allows(v.Tag)) {
+		if !ok || v.IsZero() || v.Same(bad, moving) || (want != "" && v.Tag != want) ||
+			(want == "" && r.opts.Selectors != nil && !r.opts.Selectors(app.Name).Allows(v.Tag)) {
 			return true
 		}
 		if _, rejected := st.Rejected(app, v); rejected {
+			if want != "" && out.rejected == nil {
+				out.rejected = &v
+			}
 			return true
 		}
 		cand, start = &v, c
@@ -411,7 +457,7 @@ func (r *Rollbacker) abort(ctx context.Context, st *state.State, app *config.App
 	if reason == "" {
 		reason = fmt.Sprintf("alert %s firing for %s in %s during the canary of %s", req.Name, app.Name, env.Name, cs.Canary.Tag)
 	}
-	mv, err := r.opts.Deliveries.Abort(st, app, env, cs, reason, req.Alert)
+	mv, err := r.opts.Deliveries.Abort(st, app, env, cs, reason, req.Alert, req.By)
 	if err != nil {
 		return res, nil, err
 	}

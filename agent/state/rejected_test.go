@@ -61,6 +61,15 @@ func TestUnknownNamesStopThePass(t *testing.T) {
 		{"freeze of an unknown app", gitstate.FreezesFile,
 			"apiVersion: ferry.dev/v1alpha1\nkind: Freezes\nfreezes:\n  - {name: typo, apps: [chekout], until: " + until + "}\n",
 			[]string{`no app "chekout"`}},
+		{"vote for an unknown environment", gitstate.ApprovalsFile,
+			"apiVersion: ferry.dev/v1alpha1\nkind: Approvals\napprovals:\n  - {app: checkout, env: prd, version: 2.3.0, by: bob, decision: approve, at: 2026-12-07T08:00:00Z}\n",
+			[]string{gitstate.ApprovalsFile, "entry 1 (bob on checkout 2.3.0)", `no environment "prd"`}},
+		{"vote for an unknown app", gitstate.ApprovalsFile,
+			"apiVersion: ferry.dev/v1alpha1\nkind: Approvals\napprovals:\n  - {app: chekout, env: qa, version: 2.3.0, by: bob, decision: approve, at: 2026-12-07T08:00:00Z}\n",
+			[]string{`no app "chekout"`}},
+		{"malformed approvals", gitstate.ApprovalsFile,
+			"apiVersion: ferry.dev/v1alpha1\nkind: Approvals\napprovals:\n  - {app: checkout, env: qa, version: 2.3.0, by: bob, decision: yes}\n",
+			[]string{gitstate.ApprovalsFile + ":4:", `"yes" is not approve or reject`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			files := exampleFleet(t)
@@ -83,5 +92,14 @@ func TestUnknownNamesStopThePass(t *testing.T) {
 	_, head := newRepo(t, tree{files: files})
 	if st := Read(testConfig(t), head, nil); st.Err != nil {
 		t.Fatalf("known names: %v", st.Err)
+	}
+	files[gitstate.ApprovalsFile] = "apiVersion: ferry.dev/v1alpha1\nkind: Approvals\napprovals:\n  - {app: checkout, env: qa, version: 2.3.0, by: bob, decision: approve, at: 2026-12-07T08:00:00Z}\n"
+	_, head = newRepo(t, tree{files: files})
+	st := Read(testConfig(t), head, nil)
+	if st.Err != nil {
+		t.Fatalf("known names: %v", st.Err)
+	}
+	if got := st.Approvals.For("checkout", "qa"); len(got) != 1 || got[0].By != "bob" {
+		t.Errorf("approvals read: %+v", got)
 	}
 }

@@ -30,7 +30,10 @@ type State struct {
 	RejectedData []byte
 	Freezes      *gitstate.Freezes
 	FreezeData   []byte
-	// Err is set when the rejections or freezes cannot be read: then
+	// Approvals are the votes people cast (ferry approve, the dashboard).
+	Approvals     *gitstate.Approvals
+	ApprovalsData []byte
+	// Err is set when the rejections, freezes or approvals cannot be read: then
 	// nothing is promoted (fail closed).
 	Err error
 
@@ -78,11 +81,16 @@ func (st *State) readFiles() {
 	if st.Freezes, err = gitstate.ParseFreezes(gitstate.FreezesFile, st.FreezeData); err != nil {
 		errs = append(errs, fmt.Errorf("%s at %s: %w", gitstate.FreezesFile, ledger.ShortHash(st.Snap.Hash()), err))
 	}
+	st.ApprovalsData, err = readOptional(st.Snap, gitstate.ApprovalsFile)
+	errs = append(errs, err)
+	if st.Approvals, err = gitstate.ParseApprovals(gitstate.ApprovalsFile, st.ApprovalsData); err != nil {
+		errs = append(errs, fmt.Errorf("%s at %s: %w", gitstate.ApprovalsFile, ledger.ShortHash(st.Snap.Hash()), err))
+	}
 	errs = append(errs, st.checkNames())
 	st.Err = errors.Join(errs...)
 }
 
-// checkNames refuses a rejection or freeze naming an app or environment
+// checkNames refuses a rejection, freeze or vote naming an app or environment
 // ferry.yaml does not have: a person's typo (qaa for qa) would otherwise
 // freeze or reject nothing, in silence. Like a malformed file, it stops
 // the pass until the file is fixed (fail closed).
@@ -120,6 +128,17 @@ func (st *State) checkNames() error {
 				if !apps[a] {
 					bad(gitstate.FreezesFile, i+1, "freeze "+f.Name, "app", a)
 				}
+			}
+		}
+	}
+	if st.Approvals != nil {
+		for i, a := range st.Approvals.Approvals {
+			what := a.By + " on " + a.App + " " + a.Version
+			if !apps[a.App] {
+				bad(gitstate.ApprovalsFile, i+1, what, "app", a.App)
+			}
+			if !envs[a.Env] {
+				bad(gitstate.ApprovalsFile, i+1, what, "environment", a.Env)
 			}
 		}
 	}

@@ -246,7 +246,7 @@ func verifyOnce(ctx context.Context, w io.Writer, a *agent.Agent, vs []agent.Ver
 		fmt.Fprintf(w, "%s: %s: %s\n", v, res.Verdict, res.Reason)
 		// No alert worker runs here: a failed verdict rolls back at once.
 		if rollback != nil {
-			rb, err := a.Rollback(ctx, *rollback)
+			rb, err := a.RollbackAlert(ctx, *rollback)
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,296 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/ferry-dev/ferry/agent/gitstate"
+	"github.com/ferry-dev/ferry/agent/ledger"
+	"github.com/ferry-dev/ferry/analysis"
+)
+
+var alice = ledger.Actor{Name: "alice", Via: ledger.ViaCLI}
+
+// prodManualOnly denies every promotion into prod but a person's manual
+// one, as a fleet that allows hotfixes would write it.
+const prodManualOnly = `package ferry.promotion
+
+deny contains "prod takes manual promotions only" if {
+	input.environment.name == "prod"
+	input.request.kind != "manual"
+}
+`
+
+// prodNever denies every promotion into prod, manual ones too.
+const prodNever = `package ferry.promotion
+
+deny contains "prod is closed" if input.environment.name == "prod"
+`
+
+// chainAt runs passes until every environment of autoChain runs each of
+// tags in turn.
+func chainAt(t *testing.T, f *testFleet, tags ...string) {
+	t.Helper()
+	for _, tag := range tags {
+		f.push(t, "shop/checkout", tag)
+		res, err := f.agent.Reconcile(context.Background(), Scope{All: true})
+		if err != nil || res.Err() != nil {
+			t.Fatalf("pass for %s: %v %v", tag, err, res.Err())
+		}
+	}
+}
+
+func overlayTag(t *testing.T, f *testFleet, env string) string {
+	t.Helper()
+	k := f.git(t, "show", "main:overlays/"+env+"/kustomization.yaml")
+	for _, l := range strings.Split(k, "\n") {
+		if tag, ok := strings.CutPrefix(strings.TrimSpace(l), "newTag: "); ok {
+			return strings.Fields(tag)[0] // "1.0.0 # set by ferry"
+		}
+	}
+	t.Fatalf("no newTag in %s:\n%s", env, k)
+	return ""
+}
+
+// TestPromoteManualSkipsTheChain: a hotfix pushed to the registry goes
+// straight into prod by a person's promotion, one commit whose trailers
+// say it came from no environment and who asked; ppd is left alone, and
+// the next pass brings dr (prod's mirror) along.
+func TestPromoteManualSkipsTheChain(t *testing.T) {
+	f := newFleet(t, fleetSetup{pipeline: autoChain, files: map[string]string{"policies/prod.rego": prodManualOnly}})
+	ctx := context.Background()
+	f.push(t, "shop/checkout", "1.0.0")
+	res, err := f.agent.Reconcile(ctx, Scope{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The chain stops before prod: only a person's promotion goes there.
+	if got := overlayTag(t, f, "ppd"); got != "1.0.0" {
+		t.Fatalf("ppd runs %s after the pass (%v)", got, res.Err())
+	}
+	if got := overlayTag(t, f, "prod"); got == "1.0.0" {
+		t.Fatal("the pass promoted into prod, which the policy closes to passes")
+	}
+	digest := f.push(t, "shop/checkout", "1.0.1")
+
+	commit, err := f.agent.Promote(ctx, "checkout", "1.0.1", "prod", alice, "hotfix for the payment timeout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head := f.git(t, "rev-parse", "main"); commit != head {
+		t.Fatalf("Promote returned %q, the head is %s", commit, head)
+	}
+	msg := f.git(t, "log", "-1", "--format=%B", "main")
+	for _, want := range []string{"promote checkout 1.0.1 to prod\n", "Ferry-From: manual", "Ferry-Digest: " + digest,
+		"Ferry-Decision: allow", "Ferry-Requested-By: alice (cli)"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the promotion commit lacks %q:\n%s", want, msg)
+		}
+	}
+	if files := f.git(t, "show", "--name-only", "--format=", "main"); files != "overlays/prod/kustomization.yaml" {
+		t.Errorf("the manual promotion changed %q, want prod's overlay only", files)
+	}
+	if rec, ok := ledger.Parse(msg).(*ledger.Promotion); !ok || rec.RequestedBy != alice || rec.Gate.From != FromManual {
+		t.Errorf("the commit reads back as %#v", ledger.Parse(msg))
+	}
+	if got := overlayTag(t, f, "ppd"); got != "1.0.0" {
+		t.Errorf("ppd runs %s; a manual promotion into prod skips it", got)
+	}
+	// A mirror follows, as for any promotion.
+	if _, err := f.agent.Reconcile(ctx, Scope{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := overlayTag(t, f, "dr"); got != "1.0.1" {
+		t.Errorf("dr runs %s after the next pass, want 1.0.1 (it mirrors prod)", got)
+	}
+}
+
+// TestPromoteRefusals: each refusal says why and writes nothing.
+func TestPromoteRefusals(t *testing.T) {
+	f := newFleet(t, fleetSetup{pipeline: autoChain, files: map[string]string{"policies/prod.rego": prodManualOnly}})
+	ctx := context.Background()
+	chainAt(t, f, "1.0.0")
+	f.push(t, "shop/checkout", "1.0.1")
+	if _, err := f.agent.EditFile(ctx, gitstate.RejectionsFile, func(data []byte) ([]byte, bool, error) {
+		out, err := gitstate.AddRejection(data, gitstate.Rejection{App: "checkout", Version: "1.0.1", Reason: "corrupts carts", By: "bob"})
+		return out, err == nil, err
+	}, &ledger.Change{Msg: ledger.Message{Subject: "reject checkout 1.0.1"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.push(t, "shop/checkout", "1.0.2")
+	head := f.git(t, "rev-parse", "main")
+	for _, tc := range []struct {
+		app, version, env string
+		by                ledger.Actor
+		want              string
+	}{
+		{"checkout", "1.0.2", "dr", alice, "dr mirrors prod and runs its version: promote into prod instead"},
+		{"checkout", "1.9.9", "prod", alice, "checkout has no tag 1.9.9 in "},
+		{"checkout", "1.0.1", "prod", alice, "checkout 1.0.1 is rejected (corrupts carts): `ferry unreject checkout 1.0.1` first"},
+		{"checkout", "1.0.0", "ppd", alice, "ppd runs checkout 1.0.0"},
+		{"checkout", "latest", "prod", alice, "outside the tag policy"},
+		{"checkout", "1.0.2", "prod", ledger.Actor{}, "who is acting is not known"},
+		{"cart", "1.0.2", "prod", alice, `no app "cart"`},
+		{"checkout", "1.0.2", "stage", alice, `no environment "stage"`},
+	} {
+		commit, err := f.agent.Promote(ctx, tc.app, tc.version, tc.env, tc.by, "hotfix")
+		if err == nil || commit != "" || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Promote(%s %s to %s) = %q, %v; want a refusal containing %q", tc.app, tc.version, tc.env, commit, err, tc.want)
+		}
+	}
+	if got := f.git(t, "rev-parse", "main"); got != head {
+		t.Errorf("a refused promotion wrote: main %s -> %s", head, got)
+	}
+}
+
+// TestPromoteDenied: a policy that denies prod to everyone denies a
+// manual promotion too; the error lists the policies' reasons and nothing
+// is written.
+func TestPromoteDenied(t *testing.T) {
+	f := newFleet(t, fleetSetup{pipeline: autoChain, files: map[string]string{"policies/prod.rego": prodNever}})
+	ctx := context.Background()
+	chainAt(t, f, "1.0.0")
+	f.push(t, "shop/checkout", "1.0.1")
+	head := f.git(t, "rev-parse", "main")
+	commit, err := f.agent.Promote(ctx, "checkout", "1.0.1", "prod", alice, "hotfix")
+	var denied *DeniedError
+	if !errors.As(err, &denied) || commit != "" || len(denied.Deny) != 1 || denied.Deny[0] != "prod is closed" {
+		t.Fatalf("Promote = %q, %v; want the policies' denial", commit, err)
+	}
+	if !strings.Contains(err.Error(), "the policies deny the manual promotion of checkout 1.0.1 to prod; nothing written:\n  - prod is closed") ||
+		!strings.Contains(err.Error(), `input.request.kind == "manual"`) {
+		t.Errorf("denial reads:\n%s", err)
+	}
+	if got := f.git(t, "rev-parse", "main"); got != head {
+		t.Errorf("a denied promotion wrote: main %s -> %s", head, got)
+	}
+}
+
+// TestRollbackRequested: a person's rollback goes back to the last good
+// version with the mirror, rejects the bad one, and names them; a second
+// one goes back further only to a version not rejected.
+func TestRollbackRequested(t *testing.T) {
+	f := newTestFleet(t)
+	ctx := context.Background()
+	chainAt(t, f, "1.0.0", "1.1.0")
+	commit, err := f.agent.Rollback(ctx, "checkout", "prod", "", alice, "checkout times out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head := f.git(t, "rev-parse", "main"); commit != head {
+		t.Fatalf("Rollback returned %q, the head is %s", commit, head)
+	}
+	msg := f.git(t, "log", "-1", "--format=%B", "main")
+	for _, want := range []string{"rollback checkout in prod to 1.0.0\n", "Ferry-Reason: checkout times out", "Ferry-Rejects: 1.1.0",
+		"Ferry-Mirrors: dr", "Ferry-Requested-By: alice (cli)"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the rollback commit lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "Ferry-Alert") {
+		t.Errorf("a person's rollback names an alert:\n%s", msg)
+	}
+	for env, want := range map[string]string{"prod": "1.0.0", "dr": "1.0.0", "ppd": "1.1.0"} {
+		if got := overlayTag(t, f, env); got != want {
+			t.Errorf("%s runs %s, want %s", env, got, want)
+		}
+	}
+	rej := f.git(t, "show", "main:"+gitstate.RejectionsFile)
+	if !strings.Contains(rej, "1.1.0") || !strings.Contains(rej, "by: alice") || !strings.Contains(rej, "checkout times out") {
+		t.Errorf("rejection not recorded with the person and reason:\n%s", rej)
+	}
+	// Nothing earlier than 1.0.0: a refusal, nothing written.
+	head := f.git(t, "rev-parse", "main")
+	if c, err := f.agent.Rollback(ctx, "checkout", "prod", "", alice, "again"); err == nil || c != "" || !strings.Contains(err.Error(), "no earlier good version") {
+		t.Errorf("second rollback = %q, %v; want a refusal", c, err)
+	}
+	if got := f.git(t, "rev-parse", "main"); got != head {
+		t.Errorf("a refused rollback wrote: main %s -> %s", head, got)
+	}
+}
+
+// TestRollbackTo: --to goes back to a version the environment ran, past
+// the last good one; versions it never ran, the one it runs, a rejected
+// one and a mirror are refused.
+func TestRollbackTo(t *testing.T) {
+	f := newTestFleet(t)
+	ctx := context.Background()
+	chainAt(t, f, "1.0.0", "1.1.0", "1.2.0")
+	head := f.git(t, "rev-parse", "main")
+	for _, tc := range []struct{ env, to, want string }{
+		{"prod", "1.0.5", "prod never ran checkout 1.0.5"},
+		{"prod", "1.2.0", "prod runs checkout 1.2.0"},
+		{"dr", "1.0.0", "dr mirrors prod and runs its version: roll back prod instead"},
+	} {
+		if c, err := f.agent.Rollback(ctx, "checkout", tc.env, tc.to, alice, "bad"); err == nil || c != "" || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Rollback(%s to %s) = %q, %v; want a refusal containing %q", tc.env, tc.to, c, err, tc.want)
+		}
+	}
+	if got := f.git(t, "rev-parse", "main"); got != head {
+		t.Fatalf("a refused rollback wrote: main %s -> %s", head, got)
+	}
+	commit, err := f.agent.Rollback(ctx, "checkout", "prod", "1.0.0", alice, "1.1.0 and 1.2.0 share the bug")
+	if err != nil || commit == "" {
+		t.Fatalf("rollback --to 1.0.0: %q %v", commit, err)
+	}
+	if s := f.git(t, "log", "-1", "--format=%s", "main"); s != "rollback checkout in prod to 1.0.0" {
+		t.Errorf("subject %q", s)
+	}
+	if got := overlayTag(t, f, "prod"); got != "1.0.0" {
+		t.Errorf("prod runs %s, want 1.0.0", got)
+	}
+	// 1.2.0 is rejected now: going back "to" it is refused.
+	if c, err := f.agent.Rollback(ctx, "checkout", "prod", "1.2.0", alice, "undo"); err == nil || c != "" || !strings.Contains(err.Error(), "1.2.0") || !strings.Contains(err.Error(), "rejected") {
+		t.Errorf("rollback to the rejected 1.2.0 = %q, %v; want a refusal naming the rejection", c, err)
+	}
+}
+
+// TestAbortRequested: a person aborts a canary as a failed analysis does,
+// with their name in the commit; with nothing in progress, or in an
+// environment without deliveries, it is refused.
+func TestAbortRequested(t *testing.T) {
+	f := newCanaryFleet(t, "{steps: [10, 100], analysis: canary}")
+	ctx := context.Background()
+	f.push(t, "shop/checkout", "1.0.0")
+	f.drive(t, func(Verification) analysis.Verdict { return analysis.Successful })
+	head := f.git(t, "rev-parse", "main")
+	if c, err := f.agent.Abort(ctx, "checkout", "prod", alice, "latency"); err == nil || c != "" || !strings.Contains(err.Error(), "no delivery of checkout is in progress in prod: nothing to abort") {
+		t.Errorf("abort with nothing in progress = %q, %v", c, err)
+	}
+	if c, err := f.agent.Abort(ctx, "checkout", "dev", alice, "latency"); err == nil || c != "" || !strings.Contains(err.Error(), "dev has no progressive delivery") {
+		t.Errorf("abort in dev = %q, %v", c, err)
+	}
+	if got := f.git(t, "rev-parse", "main"); got != head {
+		t.Fatalf("a refused abort wrote: main %s -> %s", head, got)
+	}
+
+	f.push(t, "shop/checkout", "1.1.0")
+	if _, err := f.agent.Reconcile(ctx, Scope{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.git(t, "log", "-1", "--format=%s", "main"); !strings.HasPrefix(s, "canary checkout 1.1.0 in prod: step ") {
+		t.Fatalf("no delivery started: %q", s)
+	}
+	commit, err := f.agent.Abort(ctx, "checkout", "prod", alice, "p99 latency doubled")
+	if err != nil || commit != f.git(t, "rev-parse", "main") {
+		t.Fatalf("abort: %q %v", commit, err)
+	}
+	msg := f.git(t, "log", "-1", "--format=%B", "main")
+	for _, want := range []string{"abort canary of checkout 1.1.0 in prod\n", "Ferry-Weight: 0", "Ferry-Reason: p99 latency doubled",
+		"Ferry-Rejects: 1.1.0", "Ferry-Requested-By: alice (cli)"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the abort commit lacks %q:\n%s", want, msg)
+		}
+	}
+	if k := f.git(t, "show", "main:overlays/prod/kustomization.yaml"); strings.Contains(k, "1.1.0") {
+		t.Errorf("the aborted canary left a trace in the overlay:\n%s", k)
+	}
+	if rej := f.git(t, "show", "main:"+gitstate.RejectionsFile); !strings.Contains(rej, "1.1.0") || !strings.Contains(rej, "by: alice") {
+		t.Errorf("1.1.0 not rejected by alice:\n%s", rej)
+	}
+	if c, err := f.agent.Abort(ctx, "checkout", "prod", alice, "again"); err == nil || c != "" {
+		t.Errorf("a second abort = %q, %v; want a refusal", c, err)
+	}
+}

@@ -1,0 +1,250 @@
+package gitstate
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/ferry-dev/ferry/internal/dnslabel"
+)
+
+// ApprovalsFile is where the fleet repo keeps the votes people cast on
+// versions (ferry approve / ferry reject, the dashboard).
+const ApprovalsFile = ".ferry/approvals.yaml"
+
+const (
+	approvalsKind = "Approvals"
+	approvalsKey  = "approvals"
+)
+
+// Decisions of an approval entry.
+const (
+	DecisionApprove = "approve"
+	DecisionReject  = "reject"
+)
+
+// ApprovalVias are the ways a vote reaches the file: a forge review is read
+// from the forge, not written here, but a copy may be.
+var ApprovalVias = []string{"cli", "dashboard", "review"}
+
+// maxPersonLen bounds a login or group name: they reach commit trailers
+// and policy messages.
+const maxPersonLen = 256
+
+// ApprovalEntry is one person's vote on one version of an app for one
+// environment. A later vote by the same person replaces theirs.
+type ApprovalEntry struct {
+	App      string
+	Env      string
+	Version  string
+	By       string    // the person's login
+	Via      string    // cli, dashboard or review; "" when not recorded
+	Groups   []string  // the person's OIDC groups when they voted (dashboard); nil from the CLI
+	Decision string    // approve or reject
+	At       time.Time // when the vote was cast; expiry counts from it
+	Reason   string
+}
+
+// Rejects reports whether the vote is a rejection.
+func (e ApprovalEntry) Rejects() bool { return e.Decision == DecisionReject }
+
+// sameVoter: the file keeps one vote per person per app, env and version.
+func (e ApprovalEntry) sameVoter(o ApprovalEntry) bool {
+	return e.App == o.App && e.Env == o.Env && e.Version == o.Version && e.By == o.By
+}
+
+// Approvals is a parsed .ferry/approvals.yaml.
+type Approvals struct {
+	Source    string // where it was read from, as given to ParseApprovals
+	Approvals []ApprovalEntry
+}
+
+// For returns the votes on app for env, in file order; nil on a nil file.
+func (as *Approvals) For(app, env string) []ApprovalEntry {
+	if as == nil {
+		return nil
+	}
+	var out []ApprovalEntry
+	for _, e := range as.Approvals {
+		if e.App == app && e.Env == env {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// ParseApprovals decodes an approvals file strictly: known fields only,
+// names as in ferry.yaml, a decision of approve or reject, an RFC 3339
+// time, and one vote per person per app, env and version. file names it in
+// errors ("<file>:<line>:<col>: <reason>"). Empty data, or only comments,
+// is a file with no votes.
+func ParseApprovals(file string, data []byte) (*Approvals, error) {
+	as, _, err := parseApprovals(file, data)
+	return as, err
+}
+
+func parseApprovals(source string, data []byte) (*Approvals, *document, error) {
+	doc, err := parseDocument(source, data, approvalsKind, approvalsKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	ps := newProblems(source)
+	as := &Approvals{Source: source}
+	for i, n := range doc.items {
+		path := indexPath(approvalsKey, i)
+		var app, env, version, by, via, decision, at, reason scalar
+		var groups []scalar
+		before := ps.Len()
+		decodeMap(ps, n, path, []field{
+			{name: "app", s: &app}, {name: "env", s: &env}, {name: "version", s: &version},
+			{name: "by", s: &by}, {name: "via", s: &via}, {name: "groups", list: &groups},
+			{name: "decision", s: &decision}, {name: "at", s: &at}, {name: "reason", s: &reason},
+		}, nil)
+		shapeOK := ps.Len() == before
+		e := ApprovalEntry{App: app.text, Env: env.text, Version: version.text, By: by.text, Via: via.text,
+			Decision: decision.text, Reason: reason.text}
+		written := map[string]scalar{"app": app, "env": env, "version": version, "by": by, "via": via, "decision": decision, "at": at}
+		for j, g := range groups {
+			e.Groups = append(e.Groups, g.text)
+			written[indexPath("groups", j)] = g
+		}
+		if at.ok {
+			e.At = parseTime(ps, at, joinPath(path, "at"), "")
+		}
+		if shapeOK {
+			bad := located(ps, path, nodePos(n), written)
+			checkApproval(e, at.ok, bad)
+			for j, o := range as.Approvals {
+				if o.sameVoter(e) {
+					bad("by", "%s already voted on %s %s for %s in %s; keep one vote per person",
+						dnslabel.Quote(e.By), e.App, e.Version, e.Env, indexPath(approvalsKey, j))
+					break
+				}
+			}
+		}
+		as.Approvals = append(as.Approvals, e)
+	}
+	if err := ps.err(); err != nil {
+		return nil, nil, err
+	}
+	return as, doc, nil
+}
+
+// checkApproval is shared by the parser and AddApproval; hasAt says
+// whether a time was given (the parser reports a bad one itself).
+func checkApproval(e ApprovalEntry, hasAt bool, bad complaint) {
+	checkName(bad, "app", e.App, true)
+	checkName(bad, "env", e.Env, true)
+	switch {
+	case e.Version == "":
+		bad("version", "required")
+	case !versionText.MatchString(e.Version):
+		bad("version", "%s is not a version (letters, digits and '_', '.', '-', '+'; at most 128)", dnslabel.Quote(e.Version))
+	}
+	if msg := checkPerson(e.By, "the login of the person who voted"); msg != "" {
+		bad("by", "%s", msg)
+	}
+	if e.Via != "" && !slices.Contains(ApprovalVias, e.Via) {
+		bad("via", "%s is not one of %s", dnslabel.Quote(e.Via), strings.Join(ApprovalVias, ", "))
+	}
+	for j, g := range e.Groups {
+		if msg := checkPerson(g, "an OIDC group name"); msg != "" {
+			bad(indexPath("groups", j), "%s", msg)
+		}
+	}
+	switch e.Decision {
+	case DecisionApprove, DecisionReject:
+	case "":
+		bad("decision", "required: %s or %s", DecisionApprove, DecisionReject)
+	default:
+		bad("decision", "%s is not %s or %s", dnslabel.Quote(e.Decision), DecisionApprove, DecisionReject)
+	}
+	if !hasAt {
+		bad("at", "required: when the vote was cast (expiry counts from it)")
+	}
+	checkText(bad, "reason", e.Reason)
+}
+
+// checkPerson wants a login or group name: no spaces or control
+// characters (they would break the trailers that name the person).
+func checkPerson(s, what string) string {
+	switch {
+	case s == "":
+		return "required (" + what + ")"
+	case !utf8.ValidString(s):
+		return "not valid UTF-8"
+	case utf8.RuneCountInString(s) > maxPersonLen:
+		return fmt.Sprintf("%s is too long (at most %d characters)", dnslabel.Quote(s), maxPersonLen)
+	case strings.IndexFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r) || r == ',' || r == '(' || r == ')'
+	}) >= 0:
+		return fmt.Sprintf("%s must not contain spaces, control characters, ',' or parentheses", dnslabel.Quote(s))
+	}
+	return ""
+}
+
+var approvalsFile = listFile[ApprovalEntry]{
+	kind: approvalsKind, key: approvalsKey, lines: approvalLines, equal: equalApproval,
+	parse: func(data []byte) ([]ApprovalEntry, *document, error) {
+		as, doc, err := parseApprovals(ApprovalsFile, data)
+		if err != nil {
+			return nil, nil, err
+		}
+		return as.Approvals, doc, nil
+	},
+}
+
+// AddApproval records e's vote in the approvals file data (creating the
+// document when data has none) and returns the new file, keeping comments
+// and the other entries. The same person's earlier vote on the same app,
+// env and version is replaced in place (an approval after a rejection
+// withdraws it); an equal vote returns data unchanged. e.At is written to
+// the second, in UTC, and is required.
+func AddApproval(data []byte, e ApprovalEntry) ([]byte, error) {
+	e.At = e.At.Truncate(time.Second)
+	var msgs []string
+	checkApproval(e, !e.At.IsZero(), func(field, format string, args ...any) {
+		msgs = append(msgs, field+": "+fmt.Sprintf(format, args...))
+	})
+	if len(msgs) > 0 {
+		return nil, fmt.Errorf("vote on %s %s for %s: %s", dnslabel.Quote(e.App), dnslabel.Quote(e.Version), dnslabel.Quote(e.Env), strings.Join(msgs, "; "))
+	}
+	items, doc, err := approvalsFile.parse(data)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(items, e.sameVoter)
+	if i < 0 {
+		op := func(l *layout) { l.appendEntry(approvalsKind, approvalsKey, approvalLines(e)) }
+		return approvalsFile.edit(data, doc, op, append(items, e))
+	}
+	if equalApproval(items[i], e) {
+		return data, nil
+	}
+	want := slices.Clone(items)
+	want[i] = e
+	return approvalsFile.edit(data, doc, func(l *layout) { l.replace(i, approvalLines(e)) }, want)
+}
+
+func approvalLines(e ApprovalEntry) []string {
+	lines := []string{"app: " + quote(e.App), "env: " + quote(e.Env), "version: " + quote(e.Version), "by: " + quote(e.By)}
+	if e.Via != "" {
+		lines = append(lines, "via: "+quote(e.Via))
+	}
+	if len(e.Groups) > 0 {
+		lines = append(lines, "groups: "+flowList(e.Groups))
+	}
+	lines = append(lines, "decision: "+e.Decision, "at: "+timeText(e.At))
+	if e.Reason != "" {
+		lines = append(lines, "reason: "+quote(e.Reason))
+	}
+	return lines
+}
+
+func equalApproval(a, b ApprovalEntry) bool {
+	return a.sameVoter(b) && a.Via == b.Via && slices.Equal(a.Groups, b.Groups) && a.Decision == b.Decision &&
+		a.At.Equal(b.At) && a.Reason == b.Reason
+}
