@@ -26,7 +26,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/canary"
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
-	_ "github.com/ferry-dev/ferry/agent/gate"
+	"github.com/ferry-dev/ferry/agent/gate"
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/plan"
 	"github.com/ferry-dev/ferry/agent/publish"
@@ -38,9 +38,6 @@ import (
 // FromManual is the Ferry-From of a person's promotion: the version came
 // from no environment of the chain.
 const FromManual = "manual"
-
-// actionManual is input.request.kind of a person's promotion.
-const actionManual = "manual"
 
 // target finds the app and environment an action names.
 func (a *Agent) target(appName, envName string) (*config.App, *config.Environment, error) {
@@ -195,7 +192,7 @@ func (a *Agent) manualStep(ctx context.Context, st *state.State, app *config.App
 	if err != nil {
 		return Step{}, err
 	}
-	// APPRCORE req.Action = &gate.Action{Kind: actionManual, By: by, Reason: ledger.OneLine(reason)}
+	req.Action = &gate.Action{Kind: gate.ActionManual, By: by, Reason: ledger.OneLine(reason)}
 	d, err := a.gate.Decide(ctx, req)
 	if err != nil {
 		return Step{}, fmt.Errorf("decide the manual promotion of %s %s to %s: %w", app.Name, v.Tag, env.Name, err)
@@ -227,7 +224,7 @@ func (e *DeniedError) Error() string {
 		b.WriteString("\n  note: " + n)
 	}
 	b.WriteString(fmt.Sprintf("\na manual promotion needs a policy that allows it (input.request.kind == %q); `ferry policy input %s %s` shows what the policies see",
-		actionManual, e.App, e.Env))
+		gate.ActionManual, e.App, e.Env))
 	return b.String()
 }
 

@@ -3,7 +3,9 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ferry-dev/ferry/agent/gitstate"
@@ -292,5 +294,137 @@ func TestAbortRequested(t *testing.T) {
 	}
 	if c, err := f.agent.Abort(ctx, "checkout", "prod", alice, "again"); err == nil || c != "" {
 		t.Errorf("a second abort = %q, %v; want a refusal", c, err)
+	}
+
+	// A person's rollback during a delivery aborts it, as an alert's does;
+	// with --to it is refused: abort first.
+	f.push(t, "shop/checkout", "1.2.0")
+	if _, err := f.agent.Reconcile(ctx, Scope{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := f.agent.Rollback(ctx, "checkout", "prod", "1.0.0", alice, "bad"); err == nil || c != "" || !strings.Contains(err.Error(), "is in progress in prod: abort it first") {
+		t.Errorf("rollback --to during a delivery = %q, %v; want a refusal", c, err)
+	}
+	commit, err = f.agent.Rollback(ctx, "checkout", "prod", "", alice, "errors")
+	if err != nil || commit == "" {
+		t.Fatalf("rollback during a delivery: %q %v", commit, err)
+	}
+	if msg := f.git(t, "log", "-1", "--format=%B", "main"); !strings.HasPrefix(msg, "abort canary of checkout 1.2.0 in prod\n") || !strings.Contains(msg, "Ferry-Requested-By: alice (cli)") {
+		t.Errorf("a rollback during a delivery wrote:\n%s", msg)
+	}
+}
+
+// approvalChain is autoChain with prod's sign-off.
+var approvalChain = strings.Replace(autoChain, "{name: prod, overlay: overlays/prod, from: ppd, auto: true}",
+	"{name: prod, overlay: overlays/prod, from: ppd, auto: true, approval: {required: 2}}", 1)
+
+// TestApproveAndReject: votes land in .ferry/approvals.yaml, one commit
+// each with the approval record; a later vote by the same person replaces
+// theirs; an environment without approval:, a version the registry does
+// not have and an unnamed person are refused without a write.
+func TestApproveAndReject(t *testing.T) {
+	f := newFleet(t, fleetSetup{pipeline: approvalChain})
+	ctx := context.Background()
+	f.push(t, "shop/checkout", "1.4.2")
+	carol := ledger.Actor{Name: "carol", Via: ledger.ViaDashboard}
+	commit, err := f.agent.Approve(ctx, "checkout", "1.4.2", "prod", carol, []string{"shop", "shop:product-owners"}, "release notes reviewed")
+	if err != nil || commit == "" || commit != f.git(t, "rev-parse", "main") {
+		t.Fatalf("approve: %q %v", commit, err)
+	}
+	msg := f.git(t, "log", "-1", "--format=%B", "main")
+	for _, want := range []string{"approve checkout 1.4.2 for prod\n", "Ferry-Approver: carol (dashboard)", "Ferry-Reason: release notes reviewed"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the approval commit lacks %q:\n%s", want, msg)
+		}
+	}
+	if files := f.git(t, "show", "--name-only", "--format=", "main"); files != gitstate.ApprovalsFile {
+		t.Errorf("the approval changed %q", files)
+	}
+	if _, err := f.agent.Reject(ctx, "checkout", "1.4.2", "prod", alice, nil, "legal sign-off missing"); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.git(t, "log", "-1", "--format=%s", "main"); s != "reject checkout 1.4.2 for prod" {
+		t.Errorf("subject %q", s)
+	}
+	// alice changes her mind: her rejection is replaced, carol's approval stays.
+	if _, err := f.agent.Approve(ctx, "checkout", "1.4.2", "prod", alice, nil, "legal signed"); err != nil {
+		t.Fatal(err)
+	}
+	as, err := gitstate.ParseApprovals(gitstate.ApprovalsFile, []byte(f.git(t, "show", "main:"+gitstate.ApprovalsFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	votes := as.For("checkout", "prod")
+	if len(votes) != 2 || votes[0].By != "carol" || votes[0].Via != "dashboard" || strings.Join(votes[0].Groups, ",") != "shop,shop:product-owners" ||
+		votes[1].By != "alice" || votes[1].Via != "cli" || votes[1].Decision != gitstate.DecisionApprove || votes[1].Reason != "legal signed" {
+		t.Errorf("votes: %+v", votes)
+	}
+
+	head := f.git(t, "rev-parse", "main")
+	for _, tc := range []struct {
+		version, env string
+		by           ledger.Actor
+		want         string
+	}{
+		{"1.4.2", "ppd", alice, "ppd has no approval: in ferry.yaml"},
+		{"1.4.9", "prod", alice, "checkout has no tag 1.4.9"},
+		{"1.4.2", "prod", ledger.Actor{}, "who is acting is not known"},
+		{"1.4.2", "prod", ledger.Actor{Name: "al ice", Via: ledger.ViaCLI}, "must not contain spaces"},
+	} {
+		if c, err := f.agent.Reject(ctx, "checkout", tc.version, tc.env, tc.by, nil, "no"); err == nil || c != "" || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Reject(%s for %s by %q) = %q, %v; want a refusal containing %q", tc.version, tc.env, tc.by.Name, c, err, tc.want)
+		}
+	}
+	if got := f.git(t, "rev-parse", "main"); got != head {
+		t.Errorf("a refused vote wrote: main %s -> %s", head, got)
+	}
+}
+
+// TestActionsBesidePasses: votes and a rollback made while passes run
+// (as the dashboard's buttons do under `ferry run --listen`) all land,
+// none overwriting another: every writer takes the publisher's turn and
+// decides on the head it fetched there.
+func TestActionsBesidePasses(t *testing.T) {
+	f := newFleet(t, fleetSetup{pipeline: approvalChain})
+	ctx := context.Background()
+	chainAt(t, f, "1.0.0", "1.1.0")
+	f.push(t, "shop/checkout", "1.2.0")
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 6 {
+		wg.Go(func() {
+			by := ledger.Actor{Name: fmt.Sprintf("user%d", i), Via: ledger.ViaCLI}
+			if _, err := f.agent.Approve(ctx, "checkout", "1.2.0", "prod", by, nil, "ok"); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Go(func() {
+		if _, err := f.agent.Reconcile(ctx, Scope{All: true}); err != nil {
+			errs <- err
+		}
+	})
+	wg.Go(func() {
+		if _, err := f.agent.Rollback(ctx, "checkout", "prod", "1.0.0", alice, "bad"); err != nil {
+			errs <- err
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	as, err := gitstate.ParseApprovals(gitstate.ApprovalsFile, []byte(f.git(t, "show", "main:"+gitstate.ApprovalsFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(as.For("checkout", "prod")); n != 6 {
+		t.Errorf("%d votes in the file, want all 6", n)
+	}
+	if n := f.git(t, "log", "--format=%s", "--grep=^approve checkout 1.2.0 for prod", "main"); strings.Count(n, "\n")+1 != 6 {
+		t.Errorf("approval commits:\n%s", n)
+	}
+	if n := f.git(t, "log", "--format=%s", "--grep=^rollback checkout in prod", "main"); n != "rollback checkout in prod to 1.0.0" {
+		t.Errorf("rollback commits: %q", n)
 	}
 }

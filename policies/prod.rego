@@ -106,3 +106,46 @@ deny contains msg if {
 	not builder in builders
 	msg := sprintf("%s was built by %s, which is not a builder verify.builders trusts (%s): build it on a trusted builder", [version, builder, concat(", ", builders)])
 }
+
+# Approvals, for an environment with approval: in ferry.yaml (whatever its
+# tier): the quorum of counted approvals (each person's latest vote on this
+# version, not expired, not the requester's own under forbidSelf, by someone
+# approval.from names), and no counted rejection.
+deny contains msg if {
+	input.environment.approval
+	not input.evidence.approvals
+	msg := sprintf("no approvals known for %s %s in %s: approve with `ferry approve %s %s --env %s` or a review on the pull request", [input.app.name, version, env, input.app.name, version, env])
+}
+
+deny contains msg if {
+	input.environment.approval
+	a := input.evidence.approvals
+	a.count < a.required
+	msg := sprintf("%s %s needs %d %s for %s and has %d (%s): %d more from %s; approve with `ferry approve %s %s --env %s` or a review on the pull request", [
+		input.app.name, version, a.required, plural(a.required, "approval"), env, a.count, approvers_text(a.approved_by),
+		a.required - a.count, needed_text, input.app.name, version, env,
+	])
+}
+
+deny contains msg if {
+	input.environment.approval
+	some e in input.evidence.approvals.entries
+	e.decision == "reject"
+	e.counts
+	msg := sprintf("%s rejected %s %s for %s (%s, %s): it is not promoted while the rejection stands; %s withdraws it with `ferry approve %s %s --env %s` or an approving review", [
+		e.by, input.app.name, version, env, e.via, object.get(e, "reason", "no reason given"), e.by, input.app.name, version, env,
+	])
+}
+
+plural(n, word) := word if n == 1
+
+plural(n, word) := concat("", [word, "s"]) if n != 1
+
+approvers_text(by) := concat(", ", by) if count(by) > 0
+
+approvers_text(by) := "none" if count(by) == 0
+
+# needed_text names whose votes count: approval.from, or anyone.
+needed_text := concat(" or ", input.environment.approval.from) if count(input.environment.approval.from) > 0
+
+needed_text := "anyone" if count(input.environment.approval.from) == 0

@@ -155,3 +155,73 @@ test_prod_no_builders_no_provenance_needed if {
 test_prod_unverified_app_needs_no_signature if {
 	count(promotion.deny) == 0 with input as with_env("prod")
 }
+
+# approved_prod is prod with approval: {required: 2, from: [team:product-owners, user:alice], forbidSelf: true}
+# and the votes ferry counted: bob's review, carol's own as the pull request's
+# author (not counted), dave not in from.
+approved_prod := json.patch(with_env("prod"), [
+	{"op": "add", "path": "/environment/approval", "value": {"required": 2, "from": ["team:product-owners", "user:alice"], "forbid_self": true, "expires_seconds": 259200}},
+	{"op": "add", "path": "/request", "value": {"kind": "pass"}},
+	{"op": "add", "path": "/evidence/approvals", "value": {"required": 2, "count": 2, "approved_by": ["alice", "bob"], "rejected_by": [], "entries": [
+		{"by": "alice", "via": "cli", "at": "2026-11-25T17:00:00Z", "groups": [], "decision": "approve", "signed": true, "counts": true, "matched": "user:alice"},
+		{"by": "bob", "via": "review", "at": "2026-11-25T17:10:00Z", "groups": [], "decision": "approve", "signed": false, "counts": true, "matched": "team:product-owners"},
+		{"by": "carol", "via": "review", "at": "2026-11-25T17:20:00Z", "groups": [], "decision": "approve", "signed": false, "counts": false, "why": "the requester's own (forbidSelf)"},
+		{"by": "dave", "via": "dashboard", "at": "2026-11-25T17:30:00Z", "groups": ["shop"], "decision": "reject", "signed": true, "counts": false, "why": "not in from (team:product-owners, user:alice)"},
+	]}},
+])
+
+test_prod_approval_quorum_allowed if {
+	count(promotion.deny) == 0 with input as approved_prod
+}
+
+test_prod_approval_below_quorum_denied if {
+	inp := json.patch(approved_prod, [
+		{"op": "replace", "path": "/evidence/approvals/count", "value": 1},
+		{"op": "replace", "path": "/evidence/approvals/approved_by", "value": ["bob"]},
+	])
+	promotion.deny == {"checkout 1.4.2 needs 2 approvals for prod and has 1 (bob): 1 more from team:product-owners or user:alice; approve with `ferry approve checkout 1.4.2 --env prod` or a review on the pull request"} with input as inp
+}
+
+test_prod_approval_none_from_anyone_denied if {
+	inp := json.patch(approved_prod, [
+		{"op": "replace", "path": "/environment/approval/from", "value": []},
+		{"op": "replace", "path": "/evidence/approvals", "value": {"required": 2, "count": 0, "approved_by": [], "rejected_by": [], "entries": []}},
+	])
+	promotion.deny == {"checkout 1.4.2 needs 2 approvals for prod and has 0 (none): 2 more from anyone; approve with `ferry approve checkout 1.4.2 --env prod` or a review on the pull request"} with input as inp
+}
+
+test_prod_approval_counted_rejection_denied if {
+	inp := json.patch(approved_prod, [
+		{"op": "replace", "path": "/evidence/approvals/rejected_by", "value": ["erin"]},
+		{"op": "add", "path": "/evidence/approvals/entries/-", "value": {"by": "erin", "via": "dashboard", "at": "2026-11-25T17:40:00Z", "groups": ["shop:product-owners"], "decision": "reject", "reason": "migration first", "signed": true, "counts": true, "matched": "team:product-owners"}},
+	])
+	promotion.deny == {"erin rejected checkout 1.4.2 for prod (dashboard, migration first): it is not promoted while the rejection stands; erin withdraws it with `ferry approve checkout 1.4.2 --env prod` or an approving review"} with input as inp
+}
+
+# dave's rejection does not count (not in from): it blocks nothing.
+test_prod_approval_uncounted_rejection_allowed if {
+	count(promotion.deny) == 0 with input as approved_prod
+}
+
+test_prod_approval_without_evidence_denied if {
+	promotion.deny == {"no approvals known for checkout 1.4.2 in prod: approve with `ferry approve checkout 1.4.2 --env prod` or a review on the pull request"} with input as without(approved_prod, "/evidence/approvals")
+}
+
+# approval: holds whatever the environment's tier.
+test_approval_applies_to_any_tier if {
+	inp := json.patch(with_env("qa"), [
+		{"op": "add", "path": "/environment/approval", "value": {"required": 1, "from": ["user:alice"], "forbid_self": false, "expires_seconds": 0}},
+		{"op": "add", "path": "/evidence/approvals", "value": {"required": 1, "count": 0, "approved_by": [], "rejected_by": [], "entries": []}},
+	])
+	promotion.deny == {"checkout 1.4.2 needs 1 approval for qa and has 0 (none): 1 more from user:alice; approve with `ferry approve checkout 1.4.2 --env qa` or a review on the pull request"} with input as inp
+}
+
+# A manual promotion (ferry promote) needs the same evidence as ferry's own
+# pass: the default policies do not relax for input.request.kind == "manual".
+test_manual_request_needs_the_same_evidence if {
+	every e in object.keys(from) {
+		manual := set(with_env(e), "/request", {"kind": "manual", "by": "alice", "via": "cli", "reason": "hotfix"})
+		count(promotion.deny) == 0 with input as manual
+	}
+	promotion.deny == {"no soak time known for 1.4.2 in ppd: deploy it there and wait 3600s"} with input as without(set(with_env("prod"), "/request", {"kind": "manual", "by": "alice", "via": "cli", "reason": "hotfix"}), "/evidence/soak")
+}

@@ -79,6 +79,9 @@ type Cache struct {
 	trivy  map[string]trivyResult
 	sonar  map[string]sonarResult
 	trust  map[string]trust.Result // app \x00 digest
+	// proposals and members are the forge's answers for approvals.
+	proposals map[string]proposalReviews // app \x00 env \x00 version
+	members   map[string]bool            // team \x00 user
 }
 
 // NewCache is an empty per-pass cache over the gate's registry.
@@ -87,7 +90,8 @@ func (g *Gate) NewCache() *Cache { return NewCache(g.opts.Images) }
 // NewCache is an empty per-pass cache.
 func NewCache(images Images) *Cache {
 	return &Cache{images: images, tags: map[string]string{}, info: map[string]registry.ImageInfo{},
-		trivy: map[string]trivyResult{}, sonar: map[string]sonarResult{}, trust: map[string]trust.Result{}}
+		trivy: map[string]trivyResult{}, sonar: map[string]sonarResult{}, trust: map[string]trust.Result{},
+		proposals: map[string]proposalReviews{}, members: map[string]bool{}}
 }
 
 // pinned checks that a candidate taken from an environment's overlay is

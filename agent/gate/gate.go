@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,6 +41,14 @@ type Decision struct {
 	SignedBy []string `json:"signedBy,omitempty"`
 	// Input is the document the policies saw (for `ferry policy input`).
 	Input map[string]any `json:"-"`
+	// Approval is where the environment's approval: stands for the
+	// candidate; nil when the environment has none.
+	Approval *ApprovalStatus `json:"-"`
+	// AwaitingApproval: denied, but the policies would allow the move were
+	// the approvals met (the quorum counted, no rejection). A pull-request
+	// environment opens its pull request for the reviews; a direct one
+	// holds with Approval's reason.
+	AwaitingApproval bool `json:"awaitingApproval,omitempty"`
 
 	// untrusted is why a verified app's candidate has no signature that
 	// verifies: a denial no policy can lift.
@@ -49,6 +58,9 @@ type Decision struct {
 // Record is the decision as a promotion commit carries it.
 func (d *Decision) Record(from string) ledger.Gate {
 	g := ledger.Gate{From: from, Policy: d.Policy, Evidence: d.Evidence, Warnings: d.Warn, SignedBy: d.SignedBy}
+	if d.Approval != nil {
+		g.ApprovedBy = slices.Clone(d.Approval.By)
+	}
 	// The image's creation time goes into the commit so DORA's lead time
 	// starts at the build, not at ferry's first sight of the tag.
 	if c, ok := d.Input["candidate"].(map[string]any); ok {
@@ -73,6 +85,9 @@ type Request struct {
 	// SignedBy is input.current.signed_by (state.SignedBy.Input): who
 	// signed the commit that set Current; nil: absent.
 	SignedBy map[string]any
+	// Action is the person's request behind the move (input.request); nil:
+	// ferry's own pass.
+	Action *Action
 }
 
 // Source adds one kind of evidence to a decision's input: it sets its key
@@ -99,6 +114,12 @@ type Options struct {
 	HTTP   *http.Client
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Reviews reads the promotion pull request's reviews for approval:;
+	// nil: none (only the approvals file counts).
+	Reviews Reviews
+	// Teams answers team: entries of approval.from; nil: only a dashboard
+	// vote's OIDC groups say who is in a team.
+	Teams Teams
 	// Engines is a cache of compiled policy bundles by tree id, shared
 	// across the gates of one process (config reloads, the simulation's
 	// restarts); nil: the gate's own.
@@ -130,7 +151,7 @@ func New(o Options) *Gate {
 	}
 	g := &Gate{opts: o, ungated: map[string][]Ungated{}}
 	g.sources = []Source{
-		attestationSource{g}, trivySource{g}, sonarSource{g}, metricSource{g}, soakSource{g}, analysisSource{g}, rejectedSource{}, freezeSource{g},
+		attestationSource{g}, trivySource{g}, sonarSource{g}, metricSource{g}, soakSource{g}, analysisSource{g}, rejectedSource{}, freezeSource{g}, approvalSource{g},
 	}
 	return g
 }
@@ -258,6 +279,16 @@ func (g *Gate) decide(ctx context.Context, req *Request) (*Decision, error) {
 		return d, nil
 	}
 	d.Allow, d.Deny, d.Warn = pd.Allow, pd.Deny, pd.Warn
+	if !d.Allow && d.Approval != nil && d.untrusted == "" {
+		// Would the approvals be all it waits for?
+		if met := satisfied(input); met != nil {
+			if pm, err := engine.Decide(ctx, met); err == nil && pm.Allow {
+				d.AwaitingApproval = true
+			} else if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+		}
+	}
 	return d, nil
 }
 
@@ -289,6 +320,9 @@ func (g *Gate) Input(ctx context.Context, req *Request) (map[string]any, *Decisi
 	if req.Env.Soak > 0 {
 		environment["soak_seconds"] = int64(req.Env.Soak.Std() / time.Second)
 	}
+	if req.Env.Approval != nil {
+		environment["approval"] = approvalInput(req.Env.Approval)
+	}
 	candidate := map[string]any{"version": req.Candidate.Tag, "tag": req.Candidate.Tag, "digest": req.Candidate.Digest}
 	// The decision's clock is input.time (policies/common.rego), so the
 	// document `ferry policy input` prints replays the same decision.
@@ -298,6 +332,7 @@ func (g *Gate) Input(ctx context.Context, req *Request) (map[string]any, *Decisi
 		"environment": environment,
 		"candidate":   candidate,
 		"time":        g.opts.Now().UTC().Format(time.RFC3339),
+		"request":     requestInput(req.Action),
 	}
 	// Absent, never a zero value: "runs nothing" must not look like 0.0.0.
 	if !req.Current.IsZero() {

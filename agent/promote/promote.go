@@ -86,7 +86,7 @@ type Written struct {
 // is built (and its overlay rendered) before the writer's turn; on a head
 // that moved, it is applied again only when none of the decision's inputs
 // changed: the overlays of env and of its source, the rejections, the
-// freezes and the policies. Otherwise the move is stale.
+// freezes, the approvals and the policies. Otherwise the move is stale.
 func (p *Promoter) Write(ctx context.Context, st *state.State, env *config.Environment, what string, build Builder) (Written, error) {
 	// Built outside the writer's turn: a render costs milliseconds, and a
 	// rollback queued behind this transaction should not wait for it.
@@ -126,7 +126,8 @@ func (p *Promoter) Write(ctx context.Context, st *state.State, env *config.Envir
 // inputs are the paths a decision for env read. ferry.yaml and the
 // policies are among them: a decision made under old rules is stale.
 func (p *Promoter) inputs(st *state.State, env *config.Environment) []string {
-	paths := []string{st.Envs[env.Name].Path, gitstate.RejectionsFile, gitstate.FreezesFile, "ferry.yaml"}
+	// The approvals too: a rejection cast while a pass decided must stop it.
+	paths := []string{st.Envs[env.Name].Path, gitstate.RejectionsFile, gitstate.FreezesFile, gitstate.ApprovalsFile, "ferry.yaml"}
 	if src := plan.SourceOf(env); src != "" {
 		paths = append(paths, st.Envs[src].Path)
 	}

@@ -103,7 +103,8 @@ func appendLine(line string) func(string) string {
 
 // TestWriteRace: a person's commit lands while ferry pushes qa's promotion
 // of 1.1.0. When it changed an input of the decision (qa's or dev's
-// overlay, the rejections, the freezes, the policies, ferry.yaml) the
+// overlay, the rejections, the freezes, the approvals, the policies,
+// ferry.yaml) the
 // move is stale: nothing is written and the caller decides again. Any
 // other change is kept and the promotion is built again on top of it.
 func TestWriteRace(t *testing.T) {
@@ -121,6 +122,8 @@ func TestWriteRace(t *testing.T) {
 		{"dev's overlay (the source)", map[string]func(string) string{"overlays/dev/kustomization.yaml": appendLine("# by hand")}, true},
 		{"the rejections", map[string]func(string) string{gitstate.RejectionsFile: func(string) string { return string(rej) }}, true},
 		{"the freezes", map[string]func(string) string{gitstate.FreezesFile: func(string) string { return "freezes: []\n" }}, true},
+		// A vote cast while the pass decided (`ferry reject`, the dashboard) is decided on.
+		{"the approvals", map[string]func(string) string{gitstate.ApprovalsFile: func(string) string { return "approvals: []\n" }}, true},
 		{"the policies", map[string]func(string) string{"policies/extra.rego": func(string) string { return "package ferry.promotion\n" }}, true},
 		{"ferry.yaml", map[string]func(string) string{"ferry.yaml": func(string) string { return "# moved\n" }}, true},
 		{"prod's overlay", map[string]func(string) string{"overlays/prod/kustomization.yaml": appendLine("# by hand")}, false},

@@ -104,7 +104,7 @@ prod) by committing Kustomize image bumps. git log is the audit trail.`,
 	pf.StringVar(&g.workDir, "work-dir", "", "where ferry keeps its clone of the fleet repo (default: user cache dir)")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	root.AddCommand(runCmd(g), planCmd(g), statusCmd(g), doraCmd(g), policyCmd(g), freezeCmd(g), unfreezeCmd(g), unrejectCmd(g), retryAnalysisCmd(g), evidenceCmd(g), demoCmd(g), webhookPathCmd(), versionCmd())
+	root.AddCommand(runCmd(g), planCmd(g), statusCmd(g), doraCmd(g), policyCmd(g), freezeCmd(g), unfreezeCmd(g), unrejectCmd(g), retryAnalysisCmd(g), approveCmd(g), rejectCmd(g), promoteCmd(g), rollbackCmd(g), abortCmd(g), evidenceCmd(g), demoCmd(g), webhookPathCmd(), versionCmd())
 	return root
 }
 

@@ -1,0 +1,69 @@
+// People's votes on a version: `ferry approve|reject`, the dashboard.
+
+package agent
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/ferry-dev/ferry/agent/gitstate"
+	"github.com/ferry-dev/ferry/agent/ledger"
+)
+
+// Approve records by's approval of version of app for env in
+// .ferry/approvals.yaml, one commit (an approval record naming them). The
+// gate counts it toward env's approval: quorum. groups are by's OIDC
+// groups (the dashboard's sign-in), nil from the CLI. It refuses an
+// environment without approval:, and a version the registry does not
+// have; under git.verifyCommits require, a file whose last change is
+// unverified. It returns "" when the same vote is there already.
+func (a *Agent) Approve(ctx context.Context, app, version, env string, by ledger.Actor, groups []string, reason string) (string, error) {
+	return a.vote(ctx, app, version, env, by, groups, reason, false)
+}
+
+// Reject records by's rejection of version of app for env: it blocks the
+// version there until they approve it instead. Otherwise as Approve.
+func (a *Agent) Reject(ctx context.Context, app, version, env string, by ledger.Actor, groups []string, reason string) (string, error) {
+	return a.vote(ctx, app, version, env, by, groups, reason, true)
+}
+
+func (a *Agent) vote(ctx context.Context, appName, version, envName string, by ledger.Actor, groups []string, reason string, reject bool) (string, error) {
+	app, env, err := a.target(appName, envName)
+	if err != nil {
+		return "", err
+	}
+	if err := actor(by); err != nil {
+		return "", err
+	}
+	if env.Approval == nil {
+		return "", fmt.Errorf("%s has no approval: in %s, so no vote counts there; add one (e.g. approval: {required: 1}) to collect approvals", env.Name, a.full.Source)
+	}
+	// The version must exist: a vote on a typo would sit in the file
+	// unnoticed, and count were the tag pushed later.
+	if _, err := a.resolveTag(ctx, app, version); err != nil {
+		return "", err
+	}
+	e := gitstate.ApprovalEntry{App: app.Name, Env: env.Name, Version: version, By: by.Name, Via: by.Via, Groups: groups,
+		Decision: gitstate.DecisionApprove, At: a.now().UTC(), Reason: ledger.OneLine(reason)}
+	if reject {
+		e.Decision = gitstate.DecisionReject
+	}
+	rec := &ledger.Approval{App: app.Name, Env: env.Name, Version: version, By: by, Reject: reject, Reason: e.Reason}
+	commit, err := a.EditFile(ctx, gitstate.ApprovalsFile, func(data []byte) ([]byte, bool, error) {
+		out, err := gitstate.AddApproval(data, e)
+		if err != nil {
+			return nil, false, err
+		}
+		return out, !bytes.Equal(out, data), nil
+	}, rec)
+	if err != nil {
+		return "", err
+	}
+	if commit != "" {
+		a.obs.Log.Info("vote recorded", "app", app.Name, "env", env.Name, "version", version, "by", by.String(), "decision", e.Decision,
+			"commit", ledger.ShortHash(commit))
+		a.acted()
+	}
+	return commit, nil
+}
