@@ -126,13 +126,18 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusConflict, "ferry refused: "+err.Error())
 		return
 	}
-	audit("commit " + commit)
+	result, text := "commit "+commit, s.User+" "+actions[name].label+" "
+	if commit == "" {
+		// The agent writes nothing when the same vote is there already.
+		result, text = "unchanged", s.User+" had already "+actions[name].label+" "
+	}
+	audit(result)
 	what := app + " in " + env
 	if version != "" {
 		what = app + " " + version + " in " + env
 	}
 	h.render(w, http.StatusOK, "result", resultView{Title: "done · ferry", Now: h.opt.Now().UTC(), Status: http.StatusOK,
-		Text: s.User + " " + actions[name].label + " " + what + ".", Commit: commit, User: s.User})
+		Text: text + what + ".", Commit: commit, User: s.User})
 }
 
 func (h *Handler) call(ctx context.Context, name string, s *session, app, env, version, to, reason string) (string, error) {

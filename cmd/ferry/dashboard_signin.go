@@ -69,41 +69,20 @@ func (d dashActions) agent() (*agent.Agent, error) {
 	return l.Agent(), nil
 }
 
-// voter is the agent's Approve and Reject (appr-cli); asserted at run time
-// so this file builds before they land.
-type voter interface {
-	Approve(ctx context.Context, app, version, env string, by ledger.Actor, groups []string, reason string) (string, error)
-	Reject(ctx context.Context, app, version, env string, by ledger.Actor, groups []string, reason string) (string, error)
-}
-
-var errNoVotes = errors.New("this ferry has no approve/reject action")
-
-func (d dashActions) voter() (voter, error) {
-	a, err := d.agent()
-	if err != nil {
-		return nil, err
-	}
-	v, ok := any(a).(voter)
-	if !ok {
-		return nil, errNoVotes
-	}
-	return v, nil
-}
-
 func (d dashActions) Approve(ctx context.Context, app, version, env string, by ledger.Actor, groups []string, reason string) (string, error) {
-	v, err := d.voter()
+	a, err := d.agent()
 	if err != nil {
 		return "", err
 	}
-	return v.Approve(ctx, app, version, env, by, groups, reason)
+	return a.Approve(ctx, app, version, env, by, groups, reason)
 }
 
 func (d dashActions) Reject(ctx context.Context, app, version, env string, by ledger.Actor, groups []string, reason string) (string, error) {
-	v, err := d.voter()
+	a, err := d.agent()
 	if err != nil {
 		return "", err
 	}
-	return v.Reject(ctx, app, version, env, by, groups, reason)
+	return a.Reject(ctx, app, version, env, by, groups, reason)
 }
 
 func (d dashActions) Promote(ctx context.Context, app, version, env string, by ledger.Actor, reason string) (string, error) {
