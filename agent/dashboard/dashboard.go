@@ -83,7 +83,7 @@ func New(src Source, o Options) *Handler {
 	if o.SignIn != nil {
 		h.mux.HandleFunc("GET /login", h.login)
 		h.mux.HandleFunc("GET /callback", h.callback)
-		h.mux.HandleFunc("GET /logout", h.logout)
+		h.mux.HandleFunc("POST /logout", h.logout)
 		h.mux.HandleFunc("POST /actions/{action}", h.act)
 	}
 	h.mux.HandleFunc("GET /apps/{app}", h.app)
@@ -167,7 +167,7 @@ const (
 // visitor is neither signed in with a role nor holding the token.
 func (h *Handler) signInRoute(w http.ResponseWriter, r *http.Request) route {
 	switch {
-	case r.URL.Path == "/login" || r.URL.Path == "/callback" || r.URL.Path == "/logout":
+	case r.URL.Path == "/login" || r.URL.Path == "/callback" || r.URL.Path == "/logout" && r.Method == http.MethodPost:
 		h.mux.ServeHTTP(w, r)
 		return answered
 	case strings.HasPrefix(r.URL.Path, "/actions/"):
@@ -183,7 +183,7 @@ func (h *Handler) signInRoute(w http.ResponseWriter, r *http.Request) route {
 	si := h.opt.SignIn
 	if s := si.session(r); s != nil {
 		if !si.mayView(s) {
-			h.fail(w, http.StatusForbidden, "Signed in as "+s.User+", but no entry of dashboard.roles names you or your groups ("+orNone(s.Groups)+"). Sign out: /logout.")
+			h.fail(w, http.StatusForbidden, "Signed in as "+s.User+", but no entry of dashboard.roles names you or your groups ("+orNone(s.Groups)+").")
 			return answered
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -208,9 +208,18 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// logout ends the session in this browser.
+// logout ends the session in this browser: a form posted with the
+// session's CSRF token from the dashboard's origin, so no other site can
+// sign a person out.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
-	h.opt.SignIn.clearCookie(w, sessionCookie)
+	si := h.opt.SignIn
+	s := si.session(r)
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if s == nil || !si.sameOrigin(r) || r.ParseForm() != nil || !si.seal.checkCSRF(s.ID, r.PostForm.Get("csrf")) {
+		h.fail(w, http.StatusForbidden, "Sign out from the dashboard's own page.")
+		return
+	}
+	si.clearCookie(w, sessionCookie)
 	http.Redirect(w, r, "/pipeline", http.StatusSeeOther)
 }
 

@@ -393,9 +393,11 @@ func TestActionNeedsRole(t *testing.T) {
 	if strings.Contains(page, `data-action=`) {
 		t.Error("a viewer is offered buttons")
 	}
-	// The token is only in forms: a viewer's page has none, so take the
-	// one a session of his would have.
-	tok := sessionCSRF(t, r, b)
+	// His page's only form is sign-out's, with his session's token.
+	tok := csrfOf(t, page)
+	if tok != sessionCSRF(t, r, b) {
+		t.Fatal("the page's token is not the session's")
+	}
 	code, body := r.post(b, "approve", r.srv.URL, approveForm(tok))
 	if code != http.StatusForbidden || !strings.Contains(body, "approve needs the approver role in prod; dave has viewer there") {
 		t.Fatalf("dave approving: %d %s", code, body)
@@ -735,13 +737,35 @@ func TestSignInPages(t *testing.T) {
 	}
 	// Sign out: the session cookie is gone, and the pages send the
 	// browser to sign in again.
-	b2, _ := r.signIn("carol", "shop")
+	b2, page := r.signIn("carol", "shop")
 	b2.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err = b2.Get(r.srv.URL + "/logout")
+	// Not from another origin, not without the token: a link cannot sign
+	// anyone out.
+	for _, form := range []url.Values{{"csrf": {csrfOf(t, page)}}, {}} {
+		req, _ := http.NewRequest(http.MethodPost, r.srv.URL+"/logout", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", "https://evil.example")
+		if len(form) == 0 {
+			req.Header.Set("Origin", r.srv.URL)
+		}
+		resp, err = b2.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Body.Close(); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("forged sign-out: %d", resp.StatusCode)
+		}
+	}
+	req, _ = http.NewRequest(http.MethodPost, r.srv.URL+"/logout", strings.NewReader(url.Values{"csrf": {csrfOf(t, page)}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", r.srv.URL)
+	resp, err = b2.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	if resp.Body.Close(); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("sign-out: %d", resp.StatusCode)
+	}
 	resp, err = b2.Get(r.srv.URL + "/pipeline")
 	if err != nil {
 		t.Fatal(err)
