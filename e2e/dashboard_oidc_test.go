@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/ferry-dev/ferry/e2e/gitea"
@@ -47,6 +49,22 @@ dashboard:
     - {group: shop, role: viewer}
 `
 
+// quorum is the approval rule in a few lines of Rego: an environment with
+// approval: takes a version once enough counted approvals are in.
+const quorum = `package ferry.promotion
+
+deny contains "no approvals known" if {
+	input.environment.approval
+	not input.evidence.approvals
+}
+
+deny contains sprintf("needs %d approval(s), has %d", [a.required, a.count]) if {
+	input.environment.approval
+	a := input.evidence.approvals
+	a.count < a.required
+}
+`
+
 // TestDashboardOIDCApprove: Gitea signs people in. carol (team
 // product-owners of org shop) signs in through Gitea's login form and
 // authorize page in headless Chromium, clicks Approve for checkout's
@@ -69,7 +87,7 @@ func TestDashboardOIDCApprove(t *testing.T) {
 
 	reg := startRegistry(t, "", "")
 	cfg := strings.NewReplacer("ISSUER", srv.Issuer(), "CLIENTID", clientID, "SECRETFILE", secretFile, "BASE", base).Replace(oidcConfig)
-	fleet := startFleetWith(t, reg.host, cfg, nil)
+	fleet := startFleetWith(t, reg.host, cfg, map[string]string{"policies/approval.rego": quorum})
 	for _, tag := range []string{"1.0.0", "1.1.0"} {
 		reg.push(t, "shop/checkout", tag)
 	}
@@ -117,7 +135,7 @@ func TestDashboardOIDCApprove(t *testing.T) {
 <input name="csrf" value="%s"><button id="go" type="submit">win a prize</button></form>`, base, html.EscapeString(csrf))
 	}))
 	defer evil.Close()
-	if err := chromedp.Do(carol, chromedp.Navigate(evil.URL), chromedp.Click(chromedp.CSS("#go")), chromedp.WaitVisible(chromedp.CSS("p.error-text"))); err != nil {
+	if err := do(carol, goTo(evil.URL), chromedp.Click(chromedp.CSS("#go")), chromedp.WaitVisible(chromedp.CSS("p.error-text"))); err != nil {
 		t.Fatalf("the other origin's form: %v", err)
 	}
 	if text := run(t, carol, chromedp.Text(chromedp.CSS("main"))); !strings.Contains(text, "403") || !strings.Contains(text, "did not come from this dashboard") {
@@ -129,7 +147,7 @@ func TestDashboardOIDCApprove(t *testing.T) {
 
 	// carol approves from the pipeline page.
 	approve := `li.stage[data-env="prod"] form[action="/actions/approve"]`
-	if err := chromedp.Do(carol, chromedp.Navigate(base+"/pipeline"),
+	if err := do(carol, goTo(base+"/pipeline"),
 		chromedp.WaitVisible(chromedp.CSS(approve+` button[data-action="approve"]`)),
 		chromedp.SendKeys(chromedp.CSS(approve+` input[name="reason"]`), "release notes reviewed"),
 		chromedp.Click(chromedp.CSS(approve+` button[data-action="approve"]`)),
@@ -172,7 +190,7 @@ func TestDashboardOIDCApprove(t *testing.T) {
 // its login form, then its authorize page, then back to the pipeline.
 func signInGitea(t *testing.T, ctx context.Context, base, user, password string) {
 	t.Helper()
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/pipeline"),
+	if err := do(ctx, goTo(base+"/pipeline"),
 		chromedp.WaitVisible(chromedp.CSS("#user_name")),
 		chromedp.SendKeys(chromedp.CSS("#user_name"), user),
 		chromedp.SendKeys(chromedp.CSS("#password"), password),
@@ -205,15 +223,36 @@ func postFromPage(t *testing.T, ctx context.Context, base, action string, withCS
 		if (%t) { const i = document.createElement("input"); i.name = "csrf"; i.value = tok; f.appendChild(i); }
 		document.body.appendChild(f); f.submit(); return true;
 	})()`, action, withCSRF)
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/pipeline"),
+	if err := do(ctx, goTo(base+"/pipeline"),
 		chromedp.WaitVisible(chromedp.CSS(".whoami"))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js)); err != nil {
 		t.Fatal(err)
 	}
-	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("p.error-text"))); err != nil {
+	if err := do(ctx, chromedp.WaitVisible(chromedp.CSS("p.error-text"))); err != nil {
 		t.Fatal(err)
 	}
 	return run(t, ctx, chromedp.Text(chromedp.CSS("main")))
+}
+
+// goTo navigates without waiting for the load event: a redirect through
+// another origin (the provider) and pages that keep loading (Gitea's) would
+// hold Navigate; the next step waits for what it needs.
+func goTo(url string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		res, err := cdp.Call(ctx, t, page.Navigate, page.NavigateParams{URL: url})
+		if err == nil && res.ErrorText != "" {
+			err = fmt.Errorf("navigate %s: %s", url, res.ErrorText)
+		}
+		return err
+	})
+}
+
+// do runs browser steps with a bound: a page that never shows what a step
+// waits for fails the test instead of hanging it.
+func do(ctx context.Context, steps ...chromedp.Action[chromedp.Void]) error {
+	ctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+	defer cancel()
+	return chromedp.Do(ctx, steps...)
 }

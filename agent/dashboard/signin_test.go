@@ -17,6 +17,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -866,4 +867,61 @@ func FuzzSessionCookie(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestREADMERoles: the roles these tests use are the README's block, and it
+// parses and validates as ferry.yaml.
+func TestREADMERoles(t *testing.T) {
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```yaml\n(dashboard:\n  oidc:.*?)```").FindSubmatch(data)
+	if m == nil {
+		t.Fatal("no dashboard: block in the README")
+	}
+	doc := "apiVersion: ferry.dev/v1alpha1\nkind: Pipeline\ngit: {url: file:///srv/fleet.git}\n" +
+		"apps:\n  - {name: checkout, image: registry.example/shop/checkout, tags: {semver: \">=1.0.0\"}}\n" +
+		"environments:\n  - {name: dev, overlay: overlays/dev, auto: true}\n  - {name: qa, overlay: overlays/qa, from: dev}\n  - {name: prod, overlay: overlays/prod, from: qa}\n" +
+		string(m[1])
+	p, err := config.Parse("README.md", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(p.Dashboard.Roles) != fmt.Sprint(readmeRoles) {
+		t.Errorf("README roles %+v, tests use %+v", p.Dashboard.Roles, readmeRoles)
+	}
+	if o := p.Dashboard.OIDC; o == nil || o.RedirectURL != "https://ferry.example/callback" || p.Dashboard.SessionKeyFile == "" {
+		t.Errorf("README dashboard %+v", p.Dashboard)
+	}
+}
+
+// TestRandomSessionKey: without sessionKeyFile each process has its own
+// key, so a cookie from before a restart signs nobody in.
+func TestRandomSessionKey(t *testing.T) {
+	idp := newFakeIdP(t)
+	mk := func() *SignIn {
+		si, err := NewSignIn(context.Background(), SignInConfig{Issuer: idp.srv.URL, ClientID: testClientID, ClientSecret: testClientSecret,
+			RedirectURL: "http://127.0.0.1/callback"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return si
+	}
+	before, after := mk(), mk()
+	v, err := before.seal.seal(sessionCookie, session{ID: "i", User: "carol", Exp: time.Now().Add(time.Hour).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/pipeline", nil)
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: v})
+	if before.session(req) == nil {
+		t.Fatal("the cookie does not open in its own process")
+	}
+	if after.session(req) != nil {
+		t.Fatal("a cookie of another process's key opened")
+	}
 }

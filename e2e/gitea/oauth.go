@@ -19,8 +19,9 @@ type options struct {
 // RS256 ID tokens, the groups claim: ORG and ORG:TEAM).
 func WithOAuth2() Option { return func(o *options) { o.oauth2 = true } }
 
-// Issuer is the OpenID Connect issuer: ROOT_URL, with its trailing slash.
-func (s *Server) Issuer() string { return s.url + "/" }
+// Issuer is the OpenID Connect issuer: ROOT_URL without its trailing
+// slash (as Gitea 1.26's discovery document names it).
+func (s *Server) Issuer() string { return s.url }
 
 // AddPerson creates a user who signs in with password (AddUser's users
 // never do).
