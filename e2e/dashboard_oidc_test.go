@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -110,7 +111,7 @@ func TestDashboardOIDCApprove(t *testing.T) {
 
 	// dave: signs in, sees no buttons, and his approve POST (with his own
 	// session's CSRF token, from the sign-out form) is a 403.
-	dave := browser(t)
+	dave := noScriptBrowser(t)
 	signInGitea(t, dave, base, "dave", davePW)
 	if n := run(t, dave, chromedp.Evaluate[int](`document.querySelectorAll("button[data-action]").length`)); n != 0 {
 		t.Errorf("dave is offered %d action buttons", n)
@@ -123,10 +124,13 @@ func TestDashboardOIDCApprove(t *testing.T) {
 	// carol: a form without the CSRF token, then one from another origin
 	// (a page of its own on another port: same site, so her cookie goes
 	// along) with her real token.
-	carol := browser(t)
+	carol := noScriptBrowser(t)
 	signInGitea(t, carol, base, "carol", carolPW)
 	if text := postFromPage(t, carol, base, "approve", false); !strings.Contains(text, "403") || !strings.Contains(text, "CSRF token is missing") {
 		t.Errorf("no CSRF token: %q", text)
+	}
+	if err := do(carol, goTo(base+"/pipeline"), chromedp.WaitVisible(chromedp.CSS(".whoami"))); err != nil {
+		t.Fatal(err)
 	}
 	csrf := run(t, carol, chromedp.Evaluate[string](`document.querySelector('input[name="csrf"]').value`))
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -198,9 +202,11 @@ func signInGitea(t *testing.T, ctx context.Context, base, user, password string)
 		chromedp.WaitVisible(chromedp.CSS("#authorize-app")),
 		chromedp.Click(chromedp.CSS("#authorize-app")),
 		chromedp.WaitVisible(chromedp.CSS(".whoami"))); err != nil {
-		loc, _ := chromedp.Run(ctx, chromedp.Location())
-		html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("body")))
-		t.Fatalf("%s signing in: %v at %s\n%s", user, err, loc, html)
+		bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		loc, _ := chromedp.Run(bctx, chromedp.Location())
+		html, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+		t.Fatalf("%s signing in: %v at %s\n%.3000s", user, err, loc, html)
 	}
 	if who := run(t, ctx, chromedp.Text(chromedp.CSS(".whoami strong"))); who != user {
 		t.Fatalf("signed in as %q, want %s", who, user)
@@ -236,9 +242,9 @@ func postFromPage(t *testing.T, ctx context.Context, base, action string, withCS
 	return run(t, ctx, chromedp.Text(chromedp.CSS("main")))
 }
 
-// goTo navigates without waiting for the load event: a redirect through
-// another origin (the provider) and pages that keep loading (Gitea's) would
-// hold Navigate; the next step waits for what it needs.
+// goTo navigates without waiting for the load event (Gitea's pages, with
+// their assets missing, may never fire it); the next step waits for what it
+// needs.
 func goTo(url string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		res, err := cdp.Call(ctx, t, page.Navigate, page.NavigateParams{URL: url})
@@ -255,4 +261,22 @@ func do(ctx context.Context, steps ...chromedp.Action[chromedp.Void]) error {
 	ctx, cancel := context.WithTimeout(ctx, 45*time.Second)
 	defer cancel()
 	return chromedp.Do(ctx, steps...)
+}
+
+// noScriptBrowser is browser with the pages' own scripts off. Gitea's
+// pages hang headless Chromium when the test build's frontend bundle is
+// missing; its login and authorize forms work without JavaScript, and
+// ferry's pages have none (the CSP forbids it). DevTools' evaluation still
+// works.
+func noScriptBrowser(t *testing.T) context.Context {
+	t.Helper()
+	ctx := browser(t)
+	err := do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+		return err
+	}))
+	if err != nil {
+		t.Fatalf("turn off page scripts: %v", err)
+	}
+	return ctx
 }
