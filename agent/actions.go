@@ -198,7 +198,6 @@ func (a *Agent) manualStep(ctx context.Context, st *state.State, app *config.App
 		return Step{}, fmt.Errorf("decide the manual promotion of %s %s to %s: %w", app.Name, v.Tag, env.Name, err)
 	}
 	if !d.Allow {
-		step.Action, step.Decision = ActionDeny, d
 		a.obs.Log.Info("manual promotion denied", "app", app.Name, "env", env.Name, "version", v.Tag, "by", by.String(), "deny", d.Deny)
 		return Step{}, &DeniedError{App: app.Name, Env: env.Name, Version: v.Tag, Deny: d.Deny, Notes: d.Notes}
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ferry-dev/ferry/agent/gitstate"
 	"github.com/ferry-dev/ferry/agent/ledger"
@@ -106,6 +107,24 @@ func TestPromoteManualSkipsTheChain(t *testing.T) {
 	}
 	if got := overlayTag(t, f, "dr"); got != "1.0.1" {
 		t.Errorf("dr runs %s after the next pass, want 1.0.1 (it mirrors prod)", got)
+	}
+}
+
+// TestPromoteIntoPullRequestEnv: a manual promotion is a direct commit,
+// also into an environment that takes ferry's moves by pull request.
+func TestPromoteIntoPullRequestEnv(t *testing.T) {
+	f := newFleet(t, fleetSetup{pipeline: strings.Replace(autoChain, "from: ppd, auto: true}", "from: ppd, pullRequest: true}", 1)})
+	ctx := context.Background()
+	chainAt(t, f, "1.0.0")
+	if got := overlayTag(t, f, "prod"); got == "1.0.0" {
+		t.Fatal("a pass promoted into the pull-request environment")
+	}
+	commit, err := f.agent.Promote(ctx, "checkout", "1.0.0", "prod", alice, "release")
+	if err != nil || commit != f.git(t, "rev-parse", "main") {
+		t.Fatalf("promote: %q %v", commit, err)
+	}
+	if got := overlayTag(t, f, "prod"); got != "1.0.0" {
+		t.Errorf("prod runs %s after the manual promotion", got)
 	}
 }
 
@@ -213,6 +232,27 @@ func TestRollbackRequested(t *testing.T) {
 	}
 }
 
+// TestRollbackNotGated: a person's rollback is not decided by the
+// policies (as an alert's is not): it lands while they deny everything.
+func TestRollbackNotGated(t *testing.T) {
+	f := newTestFleet(t)
+	ctx := context.Background()
+	chainAt(t, f, "1.0.0", "1.1.0")
+	f.edit(t, "policies: close prod", map[string]func(string) string{"policies/prod.rego": func(string) string { return prodNever }})
+	f.push(t, "shop/checkout", "1.0.1")
+	var denied *DeniedError
+	if _, err := f.agent.Promote(ctx, "checkout", "1.0.1", "prod", alice, "hotfix"); !errors.As(err, &denied) {
+		t.Fatalf("the policy does not deny prod: %v", err)
+	}
+	commit, err := f.agent.Rollback(ctx, "checkout", "prod", "", alice, "errors while the scanners are down")
+	if err != nil || commit == "" {
+		t.Fatalf("rollback under a policy that denies everything: %q %v", commit, err)
+	}
+	if got := overlayTag(t, f, "prod"); got != "1.0.0" {
+		t.Errorf("prod runs %s, want 1.0.0", got)
+	}
+}
+
 // TestRollbackTo: --to goes back to a version the environment ran, past
 // the last good one; versions it never ran, the one it runs, a rejected
 // one and a mirror are refused.
@@ -314,8 +354,8 @@ func TestAbortRequested(t *testing.T) {
 	}
 }
 
-// approvalChain is autoChain with prod's sign-off.
-var approvalChain = strings.Replace(autoChain, "{name: prod, overlay: overlays/prod, from: ppd, auto: true}",
+// quorumChain is autoChain with prod's sign-off.
+var quorumChain = strings.Replace(autoChain, "{name: prod, overlay: overlays/prod, from: ppd, auto: true}",
 	"{name: prod, overlay: overlays/prod, from: ppd, auto: true, approval: {required: 2}}", 1)
 
 // TestApproveAndReject: votes land in .ferry/approvals.yaml, one commit
@@ -323,7 +363,7 @@ var approvalChain = strings.Replace(autoChain, "{name: prod, overlay: overlays/p
 // theirs; an environment without approval:, a version the registry does
 // not have and an unnamed person are refused without a write.
 func TestApproveAndReject(t *testing.T) {
-	f := newFleet(t, fleetSetup{pipeline: approvalChain})
+	f := newFleet(t, fleetSetup{pipeline: quorumChain})
 	ctx := context.Background()
 	f.push(t, "shop/checkout", "1.4.2")
 	carol := ledger.Actor{Name: "carol", Via: ledger.ViaDashboard}
@@ -385,7 +425,7 @@ func TestApproveAndReject(t *testing.T) {
 // none overwriting another: every writer takes the publisher's turn and
 // decides on the head it fetched there.
 func TestActionsBesidePasses(t *testing.T) {
-	f := newFleet(t, fleetSetup{pipeline: approvalChain})
+	f := newFleet(t, fleetSetup{pipeline: quorumChain})
 	ctx := context.Background()
 	chainAt(t, f, "1.0.0", "1.1.0")
 	f.push(t, "shop/checkout", "1.2.0")
@@ -426,5 +466,44 @@ func TestActionsBesidePasses(t *testing.T) {
 	}
 	if n := f.git(t, "log", "--format=%s", "--grep=^rollback checkout in prod", "main"); n != "rollback checkout in prod to 1.0.0" {
 		t.Errorf("rollback commits: %q", n)
+	}
+}
+
+// TestActionAsksForAPass: under the loop (`ferry run --listen`), a
+// person's promotion asks for a pass at once, so prod's mirror follows
+// without waiting for the interval.
+func TestActionAsksForAPass(t *testing.T) {
+	f := newTestFleet(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	chainAt(t, f, "1.0.0")
+	loop := NewLoop(f.agent, time.Hour)
+	passes := make(chan *Result, 16)
+	loop.OnPass = func(r *Result, _ error) { passes <- r }
+	done := make(chan struct{})
+	go func() { loop.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	wait := func(what string) *Result {
+		t.Helper()
+		select {
+		case r := <-passes:
+			return r
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no pass %s", what)
+			return nil
+		}
+	}
+	wait("at start")
+	f.push(t, "shop/checkout", "1.0.1")
+	if _, err := f.agent.Promote(ctx, "checkout", "1.0.1", "prod", alice, "hotfix"); err != nil {
+		t.Fatal(err)
+	}
+	r := wait("after the action")
+	var mirrored bool
+	for _, p := range r.Promotions {
+		mirrored = mirrored || (p.Env == "dr" && p.Candidate.Tag == "1.0.1")
+	}
+	if !mirrored {
+		t.Errorf("the pass after the action promoted %+v; want dr to follow prod to 1.0.1", r.Promotions)
 	}
 }

@@ -30,6 +30,13 @@ func TestFleetRepoExamples(t *testing.T) {
 				t.Errorf("fleet-repo.md:%d: want one freeze of each shape, found %d", b.line, len(fs.Freezes))
 			}
 			kinds["Freezes"] = true
+		case strings.Contains(b.text, "kind: Approvals"):
+			var as *gitstate.Approvals
+			as, err = gitstate.ParseApprovals(gitstate.ApprovalsFile, []byte(b.text))
+			if err == nil && len(as.Approvals) == 0 {
+				t.Errorf("fleet-repo.md:%d: the example has no votes", b.line)
+			}
+			kinds["Approvals"] = true
 		default:
 			t.Errorf("fleet-repo.md:%d: a yaml example of no known kind", b.line)
 			continue
@@ -38,7 +45,7 @@ func TestFleetRepoExamples(t *testing.T) {
 			t.Errorf("fleet-repo.md:%d: the example does not parse:\n%v", b.line, err)
 		}
 	}
-	if !kinds["Rejections"] || !kinds["Freezes"] {
+	if !kinds["Rejections"] || !kinds["Freezes"] || !kinds["Approvals"] {
 		t.Fatalf("fleet-repo.md lacks an example: %v", kinds)
 	}
 }
@@ -55,6 +62,8 @@ func TestFleetRepoFields(t *testing.T) {
 			func(b []byte) error { _, err := gitstate.ParseRejections("r", b); return err }},
 		{"freezes", "apiVersion: ferry.dev/v1alpha1\nkind: Freezes\nfreezes:\n  - {name: a, until: resolved, zzz: 1}\n",
 			func(b []byte) error { _, err := gitstate.ParseFreezes("f", b); return err }},
+		{"approvals", "apiVersion: ferry.dev/v1alpha1\nkind: Approvals\napprovals:\n  - {app: a, env: b, version: 1.0.0, zzz: 1}\n",
+			func(b []byte) error { _, err := gitstate.ParseApprovals("a", b); return err }},
 	} {
 		err := tc.parse([]byte(tc.doc))
 		m := regexp.MustCompile(`unknown field; want one of ([^\n]+)`).FindStringSubmatch(errString(err))

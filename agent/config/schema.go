@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/token"
 
 	"github.com/ferry-dev/ferry/internal/text"
 )
@@ -130,6 +131,11 @@ func (s *schema) walk(n ast.Node, t reflect.Type, path string) {
 			return
 		}
 		for i, item := range seq.Values {
+			if t.Elem().Kind() == reflect.String {
+				if str, ok := joinedScalar(item); ok {
+					seq.Values[i], item = str, str
+				}
+			}
 			s.walk(item, t.Elem(), indexPath(path, i))
 		}
 	case reflect.String:
@@ -346,4 +352,31 @@ func nodePos(n ast.Node) (position, bool) {
 		return position{}, false
 	}
 	return position{tk.Position.Line, tk.Position.Column}, true
+}
+
+// joinedScalar undoes a goccy misreading: inside a flow mapping, the flow
+// list entry team:owners (a plain scalar in YAML, the colon followed by no
+// space) is read as the mapping {team: owners}. approval.from is written
+// that way, as approval: {required: 1, from: [user:alice]}. A real mapping
+// ("team: owners", with the space) is left alone.
+func joinedScalar(n ast.Node) (*ast.StringNode, bool) {
+	m, ok := n.(*ast.MappingNode)
+	if !ok || len(m.Values) != 1 || m.Values[0].Key == nil || m.Values[0].Value == nil {
+		return nil, false
+	}
+	k, v := m.Values[0].Key.GetToken(), m.Values[0].Value.GetToken()
+	key, isString := m.Values[0].Key.(*ast.StringNode)
+	_, scalar := m.Values[0].Value.(ast.ScalarNode)
+	if !isString || !scalar || k == nil || v == nil || k.Position == nil || v.Position == nil ||
+		k.Type != token.StringType || v.Type == token.DoubleQuoteType || v.Type == token.SingleQuoteType {
+		return nil, false
+	}
+	// key:value with nothing between the colon and the value.
+	if k.Position.Line != v.Position.Line || v.Position.Column != k.Position.Column+len([]rune(k.Value))+1 {
+		return nil, false
+	}
+	tk := *k
+	tk.Value = key.Value + ":" + v.Value
+	tk.Origin = tk.Value
+	return ast.String(&tk), true
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,6 +142,31 @@ environments: []
 	for _, c := range checks {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+// TestApprovalFromInFlowMapping: approval: {from: [team:owners]} is the
+// list of one string team:owners (goccy reads it as a mapping inside a
+// flow mapping; the schema walk puts it right), group names keep their
+// colons, and the README's block form reads the same.
+func TestApprovalFromInFlowMapping(t *testing.T) {
+	const head = "apiVersion: ferry.dev/v1alpha1\nkind: Pipeline\ngit: {url: file:///srv/fleet.git}\n" +
+		"apps:\n  - {name: checkout, image: registry.example/shop/checkout, tags: {semver: \">=1.0.0\"}}\n" +
+		"environments:\n  - {name: dev, overlay: overlays/dev, auto: true}\n"
+	want := []string{"team:product-owners", "user:alice", "group:shop:release", "team:shop/ops"}
+	for _, env := range []string{
+		"  - {name: prod, overlay: overlays/prod, from: dev, approval: {required: 2, from: [team:product-owners, user:alice, group:shop:release, team:shop/ops], forbidSelf: true, expires: 72h}}\n",
+		"  - name: prod\n    overlay: overlays/prod\n    from: dev\n    approval: {required: 2, from: [team:product-owners, user:alice, \"group:shop:release\", 'team:shop/ops'], forbidSelf: true, expires: 72h}\n",
+		"  - name: prod\n    overlay: overlays/prod\n    from: dev\n    approval:\n      required: 2\n      from:\n        - team:product-owners\n        - user:alice\n        - group:shop:release\n        - team:shop/ops\n      forbidSelf: true\n      expires: 72h\n",
+	} {
+		p, err := Parse("ferry.yaml", []byte(head+env))
+		if err != nil {
+			t.Fatalf("%s\n%v", env, err)
+		}
+		a := p.Environments[1].Approval
+		if a == nil || !slices.Equal(a.From, want) || a.Required != 2 || !a.ForbidSelf || a.Expires.Std() != 72*time.Hour {
+			t.Fatalf("%s\napproval = %+v", env, a)
 		}
 	}
 }

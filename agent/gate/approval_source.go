@@ -66,18 +66,18 @@ func requestInput(a *Action) map[string]any {
 // ApprovalStatus is where an environment's approval stands for a
 // candidate, for people: the plan's hold reason, the pull request body.
 type ApprovalStatus struct {
-	Required int
-	Count    int
+	Required int `json:"required"`
+	Count    int `json:"count"`
 	// By are who counted, each "bob (review, team:product-owners)" as the
 	// Ferry-Approved-By trailers record them.
-	By []string
+	By []string `json:"by,omitempty"`
 	// RejectedBy are the people whose counted rejection blocks, each with
 	// their reason when they gave one: "carol (dashboard): not before the
 	// migration".
-	RejectedBy []string
-	// Missing are the approval.from entries one more vote must come from;
-	// empty when anyone's counts.
-	Missing []string
+	RejectedBy []string `json:"rejectedBy,omitempty"`
+	// Missing are the approval.from entries one more vote must come from
+	// (any one of them); empty when the quorum is met or anyone's counts.
+	Missing []string `json:"missing,omitempty"`
 }
 
 // Met reports the quorum reached and no rejection.
@@ -299,7 +299,7 @@ func (s approvalSource) fileSigned(ctx context.Context, req *Request) (signed bo
 func (s approvalSource) weigh(ctx context.Context, req *Request, rule *config.Approval, requester string, v *vote) error {
 	if exp := rule.Expires.Std(); exp > 0 {
 		if age := s.g.opts.Now().Sub(v.at); age > exp {
-			v.why = fmt.Sprintf("expired: cast %s ago, votes count for %s", age.Truncate(time.Minute), exp)
+			v.why = fmt.Sprintf("expired: cast %s ago, votes count for %s", shortDuration(age.Truncate(time.Minute)), shortDuration(exp))
 			return nil
 		}
 	}
@@ -451,4 +451,16 @@ func satisfied(input map[string]any) map[string]any {
 	}
 	out["evidence"] = evidence
 	return out
+}
+
+// shortDuration writes 80h rather than 80h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

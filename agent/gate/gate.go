@@ -43,7 +43,7 @@ type Decision struct {
 	Input map[string]any `json:"-"`
 	// Approval is where the environment's approval: stands for the
 	// candidate; nil when the environment has none.
-	Approval *ApprovalStatus `json:"-"`
+	Approval *ApprovalStatus `json:"approval,omitempty"`
 	// AwaitingApproval: denied, but the policies would allow the move were
 	// the approvals met (the quorum counted, no rejection). A pull-request
 	// environment opens its pull request for the reviews; a direct one

@@ -49,7 +49,7 @@ const (
 	ActionNone    Action = "none"    // up to date, or nothing to move
 	ActionPromote Action = "promote" // ferry commits the candidate
 	ActionWait    Action = "wait"    // a candidate exists but this mode does not write it now
-	ActionHold    Action = "hold"    // the source environment has not verified the candidate (yet)
+	ActionHold    Action = "hold"    // the source environment has not verified the candidate (yet), or it awaits approval
 	ActionError   Action = "error"   // the candidate could not be found or judged
 	ActionDeny    Action = "deny"    // the policies refuse the candidate
 )
@@ -344,6 +344,12 @@ func (p *Planner) Judge(ctx context.Context, cache *gate.Cache, st *state.State,
 	switch {
 	case err != nil:
 		step.Action, step.Reason = ActionError, err.Error()
+	case !d.Allow && d.AwaitingApproval && step.Mode != ModePullRequest:
+		// Not a denial: the move waits for people's sign-off, and goes on
+		// in the pass after the quorum is met. (A pull-request environment
+		// opens its pull request for the reviews instead.)
+		step.Decision = d
+		step.Action, step.Reason = ActionHold, d.Approval.String()
 	case !d.Allow:
 		step.Decision = d
 		step.Action, step.Reason = ActionDeny, "denied: "+strings.Join(d.Deny, "; ")

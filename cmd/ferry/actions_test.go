@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ferry-dev/ferry/agent/gitstate"
+	"github.com/ferry-dev/ferry/agent/trust/gitsig/gitsigtest"
 )
 
 // actionsPipeline is a chain whose prod needs a sign-off.
@@ -119,5 +120,25 @@ func TestActionCommandRefusals(t *testing.T) {
 	}
 	if got := f.head(t); got != head {
 		t.Errorf("a refused action wrote: main %.12s -> %.12s", head, got)
+	}
+}
+
+// TestVoteOnUnverifiedFile (red team): under verifyCommits require, a vote
+// is refused when a person last changed .ferry/approvals.yaml without a
+// signature (ferry's signed commit would adopt their change, such as a
+// rejection removed), and nothing is written.
+func TestVoteOnUnverifiedFile(t *testing.T) {
+	key := gitsigtest.NewSSHKey(t, "ferry")
+	pipeline := signedPipeline(key, "require", "  - {name: prod, overlay: overlays/prod, from: dev, auto: true, approval: {required: 1}}\n")
+	f := newCmdFleet(t, pipeline, map[string]string{".ferry/allowed_signers": "# nobody yet\n",
+		gitstate.ApprovalsFile: "apiVersion: ferry.dev/v1alpha1\nkind: Approvals\napprovals:\n- {app: checkout, env: prod, version: 1.0.0, by: bob, decision: approve, at: \"2026-12-07T08:00:00Z\"}\n"})
+	f.push(t, "shop/checkout", "1.0.0")
+	before := f.head(t)
+	code, out, _, err := f.ferry(t, "approve", "checkout", "1.0.0", "--env", "prod", "--as", "carol")
+	if code != 1 || err == nil || !strings.Contains(err.Error(), gitstate.ApprovalsFile+" was last changed by an unverified commit") || out != "" {
+		t.Fatalf("approve on an unverified approvals file: exit %d, %v, %q", code, err, out)
+	}
+	if after := f.head(t); after != before {
+		t.Errorf("ferry approve wrote %s", after)
 	}
 }
