@@ -151,8 +151,11 @@ func TestDashboardOIDCApprove(t *testing.T) {
 
 	// carol approves from the pipeline page.
 	approve := `li.stage[data-env="prod"] form[action="/actions/approve"]`
-	if err := do(carol, goTo(base+"/pipeline"),
-		chromedp.WaitVisible(chromedp.CSS(approve+` button[data-action="approve"]`)),
+	if err := do(carol, goTo(base+"/pipeline"), chromedp.WaitVisible(chromedp.CSS(approve+` button[data-action="approve"]`))); err != nil {
+		t.Fatalf("carol's pipeline: %v", err)
+	}
+	screenshot(t, carol, "pipeline.png")
+	if err := do(carol,
 		chromedp.SendKeys(chromedp.CSS(approve+` input[name="reason"]`), "release notes reviewed"),
 		chromedp.Click(chromedp.CSS(approve+` button[data-action="approve"]`)),
 		chromedp.WaitVisible(chromedp.CSS("p.result"))); err != nil {
@@ -161,7 +164,6 @@ func TestDashboardOIDCApprove(t *testing.T) {
 	if text := run(t, carol, chromedp.Text(chromedp.CSS("p.result"))); text != "carol approved checkout 1.1.0 in prod." {
 		t.Errorf("result page: %q", text)
 	}
-	screenshot(t, carol, "approved.png")
 	log := fleet.git(t, "log", "--format=%H%n%B%n--", before+"..main")
 	if !strings.Contains(log, "approve checkout 1.1.0 for prod") || !strings.Contains(log, "Ferry-Approver: carol (dashboard)") {
 		t.Fatalf("no approval commit naming carol:\n%s", log)

@@ -122,6 +122,11 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, context.Canceled) {
 			return
 		}
+		if errors.Is(err, ErrStarting) {
+			audit("refused: starting")
+			h.sourceError(w, err)
+			return
+		}
 		audit("refused: " + err.Error())
 		h.fail(w, http.StatusConflict, "ferry refused: "+err.Error())
 		return

@@ -925,3 +925,15 @@ func TestRandomSessionKey(t *testing.T) {
 		t.Fatal("a cookie of another process's key opened")
 	}
 }
+
+// TestActionWhileStarting: before the agent runs, an action is a 503 with
+// Retry-After, not a refusal.
+func TestActionWhileStarting(t *testing.T) {
+	r := newRig(t, "")
+	b, page := r.signIn("carol", "shop", "shop:product-owners")
+	r.actions.refuse = ErrStarting
+	code, body := r.post(b, "approve", r.srv.URL, approveForm(csrfOf(t, page)))
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "ferry is starting") {
+		t.Fatalf("%d %s", code, body)
+	}
+}

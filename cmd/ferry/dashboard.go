@@ -159,7 +159,7 @@ func dashCells(st []agent.EnvStatus) []dashboard.Cell {
 }
 
 // dashPass keeps what the home page shows of a pass: the steps that did not
-// move a candidate (wait, deny, error) and the pull requests still open.
+// move a candidate (wait, hold, deny, error) and the pull requests still open.
 func dashPass(rec *agent.PassRecord) *dashboard.Pass {
 	if rec == nil {
 		return nil
@@ -174,7 +174,9 @@ func dashPass(rec *agent.PassRecord) *dashboard.Pass {
 	}
 	p.Promotions, p.Commit = len(res.Promotions), res.Plan.Commit
 	for _, s := range res.Plan.Steps {
-		if s.Action == agent.ActionWait || s.Action == agent.ActionDeny || s.Action == agent.ActionError {
+		// A hold (the source has not verified it, or it awaits approval)
+		// is pending too: the pipeline view shows its reason and votes.
+		if s.Action == agent.ActionWait || s.Action == agent.ActionHold || s.Action == agent.ActionDeny || s.Action == agent.ActionError {
 			p.Pending = append(p.Pending, dashPending(s))
 		}
 		if s.Unverified != "" {

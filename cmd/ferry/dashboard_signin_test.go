@@ -182,3 +182,18 @@ func TestDashWithApprovals(t *testing.T) {
 		t.Errorf("qa has no approval: but got %+v", pending[1].Approvals)
 	}
 }
+
+// TestDashPassHold: a step held for approval is pending, with its reason,
+// so the pipeline view shows the gate's state and the Approve button.
+func TestDashPassHold(t *testing.T) {
+	res := &agent.Result{Plan: agent.Plan{Steps: []agent.Step{
+		{App: "checkout", Env: "prod", From: "ppd", Action: agent.ActionHold, Candidate: ledger.Version{Tag: "1.1.0"},
+			Reason: "awaiting approval: 0 of 1 (needs group:shop:product-owners)"},
+		{App: "checkout", Env: "dev", From: "registry", Action: agent.ActionNone},
+	}}}
+	p := dashPass(&agent.PassRecord{Result: res})
+	if len(p.Pending) != 1 || p.Pending[0].Action != "hold" || p.Pending[0].Candidate.Tag != "1.1.0" ||
+		p.Pending[0].Reason != "awaiting approval: 0 of 1 (needs group:shop:product-owners)" {
+		t.Fatalf("pending %+v", p.Pending)
+	}
+}
