@@ -187,8 +187,9 @@ func TestConfigReferenceDefaults(t *testing.T) {
 	// Defaults the page words rather than states; each is checked here
 	// or is the zero value.
 	described := map[string]string{
-		"environments[].tier":  "from the name", // config.TierFor, tested in agent/config
-		"notifications.events": "all",           // agent/notify sends every kind when empty
+		"environments[].tier":    "from the name", // config.TierFor, tested in agent/config
+		"notifications.events":   "all",           // agent/notify sends every kind when empty
+		"dashboard.roles[].envs": "all",           // agent/dashboard: an entry without envs holds everywhere (TestRolesIn)
 	}
 	types := map[string]string{}
 	for _, k := range configKeys() {

@@ -32,6 +32,9 @@ type Pipeline struct {
 	Analyses      map[string]AnalysisTemplate `yaml:"analyses,omitempty"`
 	Rollback      Rollback                    `yaml:"rollback,omitempty"`
 	Notifications Notifications               `yaml:"notifications,omitempty"`
+	// Dashboard is the dashboard's sign-in and who may act there; without
+	// dashboard.oidc the dashboard is read-only (token mode).
+	Dashboard Dashboard `yaml:"dashboard,omitempty"`
 
 	// Source names where this pipeline was read from (a file path, or
 	// "<git url>@<commit>:ferry.yaml"); set by the loader, never decoded.
@@ -430,3 +433,42 @@ type SlackNotification struct {
 	Subject string `yaml:"subject,omitempty"`
 	Body    string `yaml:"body,omitempty"`
 }
+
+// Dashboard configures sign-in with OpenID Connect and the roles people get
+// per environment. Without OIDC the dashboard only reads.
+type Dashboard struct {
+	OIDC *OIDC `yaml:"oidc,omitempty"`
+	// SessionKeyFile holds the key that signs session cookies; "" means a
+	// random key per process (every session ends at a restart).
+	SessionKeyFile string          `yaml:"sessionKeyFile,omitempty"`
+	Roles          []DashboardRole `yaml:"roles,omitempty"`
+}
+
+// OIDC is the OpenID Connect provider the dashboard signs people in with.
+type OIDC struct {
+	Issuer           string `yaml:"issuer"`
+	ClientID         string `yaml:"clientID"`
+	ClientSecretFile string `yaml:"clientSecretFile"`
+	RedirectURL      string `yaml:"redirectURL"`
+}
+
+// DashboardRole grants Role in Envs (empty: all) to everyone in Group (an
+// OIDC groups claim value) or to User (the signed-in name).
+type DashboardRole struct {
+	Group string   `yaml:"group,omitempty"`
+	User  string   `yaml:"user,omitempty"`
+	Role  string   `yaml:"role"`
+	Envs  []string `yaml:"envs,omitempty"`
+}
+
+// Dashboard roles: a viewer sees; a promoter also promotes, rolls back,
+// aborts and retries analyses; an approver also approves and rejects. They
+// are separate duties: an approver is not a promoter unless named one too.
+const (
+	RoleViewer   = "viewer"
+	RolePromoter = "promoter"
+	RoleApprover = "approver"
+)
+
+// DashboardRoles are the roles dashboard.roles may name.
+var DashboardRoles = []string{RoleViewer, RolePromoter, RoleApprover}

@@ -57,6 +57,7 @@ func (p *Pipeline) Validate() error {
 	p.validateMetrics(ps)
 	p.validateAnalyses(ps)
 	p.validateNotifications(ps)
+	p.validateDashboard(ps)
 	return ps.Err()
 }
 

@@ -118,7 +118,7 @@ func golden(t *testing.T, name string, got []byte) {
 // TestGoldenSnippets renders the chart of an analysis and a matrix cell of a
 // canary delivery, with markup in every string a provider or Git controls.
 func TestGoldenSnippets(t *testing.T) {
-	tmpl := parsePages()["home"]
+	tmpl := parsePages(false)["home"]
 	ms := measurements(0.01, 0.02, math.NaN(), 0.08)
 	ms[3].Detail = `result < 0.05 is false for <img src=x onerror=alert(3)>`
 	var b bytes.Buffer
@@ -160,7 +160,7 @@ func TestGoldenAnalyses(t *testing.T) {
 		t.Fatalf("analyses: %+v", views)
 	}
 	var b bytes.Buffer
-	if err := parsePages()["home"].ExecuteTemplate(&b, "analyses", views); err != nil {
+	if err := parsePages(false)["home"].ExecuteTemplate(&b, "analyses", views); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "analyses.golden.html", b.Bytes())
@@ -196,7 +196,7 @@ func TestChartEscapesDetails(t *testing.T) {
 	ms := measurements(0.1)
 	ms[0].Detail = `</title><script>alert(1)</script>`
 	var b bytes.Buffer
-	if err := parsePages()["home"].ExecuteTemplate(&b, "chart", NewChart(`m<script>`, `result < 0.05`, ms)); err != nil {
+	if err := parsePages(false)["home"].ExecuteTemplate(&b, "chart", NewChart(`m<script>`, `result < 0.05`, ms)); err != nil {
 		t.Fatal(err)
 	}
 	if s := b.String(); strings.Contains(s, "<script") || !strings.Contains(s, "&lt;/title&gt;&lt;script&gt;") {

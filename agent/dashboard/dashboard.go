@@ -16,6 +16,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ferry-dev/ferry/agent/config"
@@ -27,6 +28,10 @@ var templateFS embed.FS
 // CSP allows no script, no frame, no fetch; only the page's own inline styles
 // and SVG/data images. Inline styles mean no stylesheet request and no CDN.
 const CSP = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// CSPSignIn is CSP with sign-in: the action forms post to the dashboard
+// itself, and nowhere else.
+const CSPSignIn = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // Options configure a Handler.
 type Options struct {
@@ -40,6 +45,12 @@ type Options struct {
 	RecentLimit int
 	// Now is the clock pages show; nil means time.Now.
 	Now func() time.Time
+	// SignIn, when set, signs people in with OpenID Connect: pages need a
+	// session with a role (or Token, for monitors), and the action
+	// endpoints exist. Nil: read-only, no /login, no /actions.
+	SignIn *SignIn
+	// Actions are the agent's actions; required with SignIn.
+	Actions Actions
 }
 
 // Handler serves the dashboard.
@@ -66,8 +77,15 @@ func New(src Source, o Options) *Handler {
 	if o.RecentLimit <= 0 {
 		o.RecentLimit = 15
 	}
-	h := &Handler{src: src, opt: o, guard: newGuard(o.Token), mux: http.NewServeMux(), pages: parsePages()}
+	h := &Handler{src: src, opt: o, guard: newGuard(o.Token), mux: http.NewServeMux(), pages: parsePages(o.SignIn != nil)}
 	h.mux.HandleFunc("GET /{$}", h.home)
+	h.mux.HandleFunc("GET /pipeline", h.pipelinePage)
+	if o.SignIn != nil {
+		h.mux.HandleFunc("GET /login", h.login)
+		h.mux.HandleFunc("GET /callback", h.callback)
+		h.mux.HandleFunc("POST /logout", h.logout)
+		h.mux.HandleFunc("POST /actions/{action}", h.act)
+	}
 	h.mux.HandleFunc("GET /apps/{app}", h.app)
 	h.mux.HandleFunc("GET /apps/{app}/{env}", h.app)
 	// Anything else is a 404 in the dashboard's own page, not the mux's
@@ -80,10 +98,17 @@ func New(src Source, o Options) *Handler {
 
 // parsePages parses the embedded templates once, at New: a parse error is
 // a build mistake, so Must panics at start, never on a page view.
-func parsePages() map[string]*template.Template {
+func parsePages(signIn bool) map[string]*template.Template {
+	// Same-origin referrers with sign-in: a browser sends "Origin: null"
+	// under no-referrer, and the action check needs the real one.
+	referrer, mode := "no-referrer", "read-only"
+	if signIn {
+		referrer, mode = "same-origin", "sign-in"
+	}
+	fs := template.FuncMap{"referrer": func() string { return referrer }, "mode": func() string { return mode }}
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"home", "app", "error"} {
-		t := template.New(name).Funcs(funcs)
+	for _, name := range []string{"home", "app", "error", "pipeline", "result"} {
+		t := template.New(name).Funcs(funcs).Funcs(fs)
 		pages[name] = template.Must(t.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return pages
@@ -100,6 +125,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("Referrer-Policy", "no-referrer")
 	hd.Set("Cache-Control", "no-store")
+	if si := h.opt.SignIn; si != nil {
+		hd.Set("Content-Security-Policy", CSPSignIn)
+		hd.Set("Referrer-Policy", "same-origin")
+		switch h.signInRoute(w, r) {
+		case answered:
+			return
+		case signedIn:
+			h.mux.ServeHTTP(w, r)
+			return
+		}
+	}
 	// The dashboard changes nothing: any other method is a mistake, or an
 	// attempt at one.
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -117,6 +153,54 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.mux.ServeHTTP(w, r)
+}
+
+type route int
+
+const (
+	answered route = iota // signInRoute wrote the answer
+	signedIn              // a session with a role: serve the page
+	byToken               // no session: the token guard decides
+)
+
+// signInRoute serves what sign-in adds, and answers for a page whose
+// visitor is neither signed in with a role nor holding the token.
+func (h *Handler) signInRoute(w http.ResponseWriter, r *http.Request) route {
+	switch {
+	case r.URL.Path == "/login" || r.URL.Path == "/callback" || r.URL.Path == "/logout" && r.Method == http.MethodPost:
+		h.mux.ServeHTTP(w, r)
+		return answered
+	case strings.HasPrefix(r.URL.Path, "/actions/"):
+		// The session, CSRF token and origin are checked by act.
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			h.fail(w, http.StatusMethodNotAllowed, "Actions are forms posted from the dashboard.")
+			return answered
+		}
+		h.mux.ServeHTTP(w, r)
+		return answered
+	}
+	si := h.opt.SignIn
+	if s := si.session(r); s != nil {
+		if !si.mayView(s) {
+			h.fail(w, http.StatusForbidden, "Signed in as "+s.User+", but no entry of dashboard.roles names you or your groups ("+orNone(s.Groups)+").")
+			return answered
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			return byToken // the read-only answer to other methods
+		}
+		return signedIn
+	}
+	// Without a session: the token, when one is set, still reads (a
+	// wall screen, a monitor); anyone else is sent to sign in.
+	if h.opt.Token != "" && (r.Header.Get("Authorization") != "" || r.URL.Query().Has("token") || h.guard.check(r) == allowed) {
+		return byToken
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		http.Redirect(w, r, "/login", http.StatusFound)
+		return answered
+	}
+	return byToken
 }
 
 // pipeline reads the configuration, answering 503 itself while ferry starts.

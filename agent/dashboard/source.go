@@ -97,9 +97,12 @@ type Pending struct {
 	Mode      string // auto, pullRequest, manual, mirror
 	Current   ledger.Version
 	Candidate ledger.Version
-	Action    string // wait, deny or error; also the badge's CSS class
+	Action    string // wait, hold, deny or error; also the badge's CSS class
 	Reason    string
 	Decision  *Decision // nil when the gate did not decide
+	// Approvals are the votes for Candidate when Env has approval:; nil
+	// otherwise.
+	Approvals *Approvals
 }
 
 // Decision is the gate's verdict on a pending candidate.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 
@@ -84,13 +85,27 @@ func (s *dashSource) Status(ctx context.Context) ([]dashboard.Cell, error) {
 	}
 }
 
-// LastPass implements dashboard.Source.
+// LastPass implements dashboard.Source. Pending candidates of
+// environments with approval: carry the votes the approvals file holds at
+// the pass's head.
 func (s *dashSource) LastPass() *dashboard.Pass {
 	l := s.loop()
 	if l == nil {
 		return nil
 	}
-	return dashPass(l.LastPass())
+	rec := l.LastPass()
+	p := dashPass(rec)
+	if p == nil || rec.Result == nil || rec.Result.Head() == "" || len(p.Pending) == 0 {
+		return p
+	}
+	as, err := approvalsAt(l.Agent(), rec.Result.Head())
+	if err != nil {
+		// The page still shows the gate's reason; the count is missing.
+		p.Err = strings.TrimPrefix(p.Err+"; ", "; ") + "approvals: " + err.Error()
+		return p
+	}
+	withApprovals(l.Agent().Config(), p.Pending, as, time.Now())
+	return p
 }
 
 // Progress implements dashboard.Source.
@@ -144,7 +159,7 @@ func dashCells(st []agent.EnvStatus) []dashboard.Cell {
 }
 
 // dashPass keeps what the home page shows of a pass: the steps that did not
-// move a candidate (wait, deny, error) and the pull requests still open.
+// move a candidate (wait, hold, deny, error) and the pull requests still open.
 func dashPass(rec *agent.PassRecord) *dashboard.Pass {
 	if rec == nil {
 		return nil
@@ -159,7 +174,9 @@ func dashPass(rec *agent.PassRecord) *dashboard.Pass {
 	}
 	p.Promotions, p.Commit = len(res.Promotions), res.Plan.Commit
 	for _, s := range res.Plan.Steps {
-		if s.Action == agent.ActionWait || s.Action == agent.ActionDeny || s.Action == agent.ActionError {
+		// A hold (the source has not verified it, or it awaits approval)
+		// is pending too: the pipeline view shows its reason and votes.
+		if s.Action == agent.ActionWait || s.Action == agent.ActionHold || s.Action == agent.ActionDeny || s.Action == agent.ActionError {
 			p.Pending = append(p.Pending, dashPending(s))
 		}
 		if s.Unverified != "" {

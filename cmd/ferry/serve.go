@@ -125,7 +125,17 @@ func serve(ctx context.Context, addr string, p *config.Pipeline, loop *atomic.Po
 		return nil, fmt.Errorf("dashboard token: %w", err)
 	}
 	// The dashboard takes every other path: /, /apps/NAME[/ENV].
-	mux.Handle("/", dashboard.New(newDashSource(loop.Load), dashboard.Options{Token: dashToken, Log: g.log}))
+	dopt := dashboard.Options{Token: dashToken, Log: g.log}
+	if p.Dashboard.OIDC != nil {
+		// Sign-in and actions; without dashboard.oidc the dashboard only reads.
+		si, err := dashSignIn(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		dopt.SignIn, dopt.Actions = si, dashActions{loop: loop.Load}
+		g.log.Info("dashboard sign-in", "issuer", p.Dashboard.OIDC.Issuer, "roles", len(p.Dashboard.Roles))
+	}
+	mux.Handle("/", dashboard.New(newDashSource(loop.Load), dopt))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)

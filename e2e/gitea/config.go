@@ -8,7 +8,7 @@ import (
 // appINI is a minimal single-process configuration: sqlite, loopback only,
 // no SSH, no outgoing network, in-memory queues and caches, and nothing
 // optional (Actions, packages, OAuth2, LFS, bleve) that slows the start.
-func appINI(dir, static string, port int) string {
+func appINI(dir, static string, port int, o options) string {
 	root := ""
 	if os.Geteuid() == 0 {
 		// Gitea refuses root; CI containers and this sandbox run as root.
@@ -68,7 +68,7 @@ ADAPTER = memory
 ENABLED = false
 
 [oauth2]
-ENABLED = false
+ENABLED = %[5]t
 
 [actions]
 ENABLED = false
@@ -78,5 +78,5 @@ ENABLED = false
 
 [cron.update_checker]
 ENABLED = false
-`, dir, static, port, root)
+`, dir, static, port, root, o.oauth2)
 }

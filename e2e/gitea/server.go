@@ -61,8 +61,12 @@ func Binary(t testing.TB) string {
 // Start runs bin (see build.sh, which puts Gitea's static files in
 // bin+".static") until the test ends: migrate, create the admin user and its
 // token, then serve.
-func Start(t testing.TB, bin string) *Server {
+func Start(t testing.TB, bin string, opts ...Option) *Server {
 	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	static := bin + ".static"
 	if _, err := os.Stat(filepath.Join(static, "options", "locale")); err != nil {
 		t.Fatalf("gitea static files: %v (run e2e/gitea/build.sh)", err)
@@ -79,7 +83,7 @@ func Start(t testing.TB, bin string) *Server {
 		dir:      dir,
 	}
 	ini := filepath.Join(dir, "app.ini")
-	if err := os.WriteFile(ini, []byte(appINI(dir, static, port)), 0o600); err != nil {
+	if err := os.WriteFile(ini, []byte(appINI(dir, static, port, o)), 0o600); err != nil {
 		t.Fatalf("gitea: write %s: %v", ini, err)
 	}
 

@@ -1,0 +1,133 @@
+package dashboard
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Cookie names of sign-in. The session cookie carries who signed in and
+// their groups, signed with the session key; the login cookie carries the
+// state, nonce and PKCE verifier of one sign-in for ten minutes.
+const (
+	sessionCookie = "ferry_session"
+	loginCookie   = "ferry_login"
+	// SessionTTL is how long a sign-in lasts.
+	SessionTTL = 8 * time.Hour
+	loginTTL   = 10 * time.Minute
+)
+
+// session is a signed-in person. ID keys the CSRF token, so a token from one
+// session is worthless in another.
+type session struct {
+	ID     string   `json:"id"`
+	User   string   `json:"user"`
+	Groups []string `json:"groups,omitempty"`
+	Exp    int64    `json:"exp"`
+}
+
+// pendingLogin is one sign-in between /login and /callback.
+type pendingLogin struct {
+	State    string `json:"state"`
+	Nonce    string `json:"nonce"`
+	Verifier string `json:"verifier"`
+	Exp      int64  `json:"exp"`
+}
+
+// sealer signs and checks cookie values: base64url(JSON) "." base64url(HMAC).
+// The values are not secret (a user's own name and groups) but must not be
+// forged; the label keeps a login cookie from passing as a session.
+type sealer struct{ key []byte }
+
+func (s sealer) mac(label, payload string) []byte {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(label + "\x00" + payload))
+	return m.Sum(nil)
+}
+
+func (s sealer) seal(label string, v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	p := base64.RawURLEncoding.EncodeToString(b)
+	return p + "." + base64.RawURLEncoding.EncodeToString(s.mac(label, p)), nil
+}
+
+var errBadCookie = errors.New("the cookie is not ferry's or has been changed")
+
+// open checks the signature before decoding anything.
+func (s sealer) open(label, value string, v any) error {
+	p, sig, ok := strings.Cut(value, ".")
+	if !ok {
+		return errBadCookie
+	}
+	got, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil || !hmac.Equal(got, s.mac(label, p)) {
+		return errBadCookie
+	}
+	b, err := base64.RawURLEncoding.DecodeString(p)
+	if err != nil {
+		return errBadCookie
+	}
+	return json.Unmarshal(b, v)
+}
+
+// csrf is the session's CSRF token: an HMAC of its ID, so the server keeps
+// no table and a token never outlives its session.
+func (s sealer) csrf(sessionID string) string {
+	return base64.RawURLEncoding.EncodeToString(s.mac("csrf", sessionID))
+}
+
+// checkCSRF compares in constant time.
+func (s sealer) checkCSRF(sessionID, token string) bool {
+	want := s.csrf(sessionID)
+	return token != "" && subtle.ConstantTimeCompare([]byte(want), []byte(token)) == 1
+}
+
+func randomString() string {
+	return base64.RawURLEncoding.EncodeToString(randomKey(24))
+}
+
+// randomKey panics when the system has no randomness: nothing safe can
+// be done without it.
+func randomKey(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("dashboard: no randomness: " + err.Error())
+	}
+	return b
+}
+
+func (si *SignIn) setCookie(w http.ResponseWriter, name, value string, ttl time.Duration) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: si.secure, MaxAge: int(ttl.Seconds())})
+}
+
+func (si *SignIn) clearCookie(w http.ResponseWriter, name string) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: si.secure, MaxAge: -1})
+}
+
+// session is the request's signed-in person, or nil.
+func (si *SignIn) session(r *http.Request) *session {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return nil
+	}
+	var s session
+	if si.seal.open(sessionCookie, c.Value, &s) != nil || s.ID == "" || s.User == "" {
+		return nil
+	}
+	if si.now().Unix() >= s.Exp {
+		return nil
+	}
+	return &s
+}
