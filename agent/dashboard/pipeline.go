@@ -7,13 +7,14 @@ import (
 	"github.com/ferry-dev/ferry/agent/config"
 )
 
-// Approvals are the votes collected for an environment's candidate against
-// what its approval: config requires.
+// Approvals are the votes that counted for an environment's candidate, as
+// the gate weighed them, against what its approval: config requires.
 type Approvals struct {
 	Required   int
 	Count      int
-	ApprovedBy []string
+	ApprovedBy []string // "bob (review, team:product-owners)"
 	RejectedBy []string
+	Missing    []string // the approval.from entries one more vote must come from
 }
 
 type pipelineView struct {

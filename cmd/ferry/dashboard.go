@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"golang.org/x/sync/singleflight"
 
@@ -85,27 +84,13 @@ func (s *dashSource) Status(ctx context.Context) ([]dashboard.Cell, error) {
 	}
 }
 
-// LastPass implements dashboard.Source. Pending candidates of
-// environments with approval: carry the votes the approvals file holds at
-// the pass's head.
+// LastPass implements dashboard.Source.
 func (s *dashSource) LastPass() *dashboard.Pass {
 	l := s.loop()
 	if l == nil {
 		return nil
 	}
-	rec := l.LastPass()
-	p := dashPass(rec)
-	if p == nil || rec.Result == nil || rec.Result.Head() == "" || len(p.Pending) == 0 {
-		return p
-	}
-	as, err := approvalsAt(l.Agent(), rec.Result.Head())
-	if err != nil {
-		// The page still shows the gate's reason; the count is missing.
-		p.Err = strings.TrimPrefix(p.Err+"; ", "; ") + "approvals: " + err.Error()
-		return p
-	}
-	withApprovals(l.Agent().Config(), p.Pending, as, time.Now())
-	return p
+	return dashPass(l.LastPass())
 }
 
 // Progress implements dashboard.Source.
@@ -202,6 +187,12 @@ func dashPending(s agent.Step) dashboard.Pending {
 		Candidate: s.Candidate, Action: string(s.Action), Reason: s.Reason}
 	if d := s.Decision; d != nil {
 		p.Decision = &dashboard.Decision{Deny: d.Deny, Warn: d.Warn, Notes: d.Notes}
+		// The gate's own count (reviews, from, forbidSelf and expiry
+		// weighed), not the approvals file read again here.
+		if a := d.Approval; a != nil {
+			p.Approvals = &dashboard.Approvals{Required: a.Required, Count: a.Count, ApprovedBy: a.By,
+				RejectedBy: a.RejectedBy, Missing: a.Missing}
+		}
 	}
 	return p
 }

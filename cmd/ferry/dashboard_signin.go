@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"time"
 
 	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/dashboard"
-	"github.com/ferry-dev/ferry/agent/gitstate"
 	"github.com/ferry-dev/ferry/agent/ledger"
 )
 
@@ -115,52 +112,4 @@ func (d dashActions) RetryAnalysis(ctx context.Context, app, env string) (string
 		return "", err
 	}
 	return a.RetryAnalysis(ctx, app, env)
-}
-
-// approvalsAt are the votes in the fleet repo's approvals file at head;
-// nil when there is none.
-func approvalsAt(a *agent.Agent, head string) (*gitstate.Approvals, error) {
-	snap, err := a.Fleet().Snapshot(head)
-	if err != nil {
-		return nil, err
-	}
-	data, err := snap.ReadFile(gitstate.ApprovalsFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return gitstate.ParseApprovals(gitstate.ApprovalsFile, data)
-}
-
-// withApprovals fills in the votes collected for each pending candidate of
-// an environment with approval:: each person's newest vote on that version,
-// unexpired. Whose votes count (from, forbidSelf) is the gate's to say; its
-// reason is beside them on the page.
-func withApprovals(p *config.Pipeline, pending []dashboard.Pending, as *gitstate.Approvals, now time.Time) {
-	for i := range pending {
-		pd := &pending[i]
-		env, ok := p.Env(pd.Env)
-		if !ok || env.Approval == nil {
-			continue
-		}
-		ap := &dashboard.Approvals{Required: env.Approval.Required}
-		for _, e := range as.For(pd.App, pd.Env) {
-			if e.Version != pd.Candidate.Tag {
-				continue
-			}
-			if exp := env.Approval.Expires.Std(); exp > 0 && now.Sub(e.At) > exp {
-				continue
-			}
-			// One vote per person per version: the file keeps only the newest.
-			if e.Rejects() {
-				ap.RejectedBy = append(ap.RejectedBy, e.By)
-			} else {
-				ap.ApprovedBy = append(ap.ApprovedBy, e.By)
-			}
-		}
-		ap.Count = len(ap.ApprovedBy)
-		pd.Approvals = ap
-	}
 }

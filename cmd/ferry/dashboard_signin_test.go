@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/coreos/go-oidc/v3/oidc/oidctest"
@@ -21,8 +20,7 @@ import (
 
 	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/config"
-	"github.com/ferry-dev/ferry/agent/dashboard"
-	"github.com/ferry-dev/ferry/agent/gitstate"
+	"github.com/ferry-dev/ferry/agent/gate"
 	"github.com/ferry-dev/ferry/agent/ledger"
 )
 
@@ -155,45 +153,23 @@ func TestDashSignInStartErrors(t *testing.T) {
 	}
 }
 
-// TestDashWithApprovals: the pipeline view's count is each person's vote on
-// the candidate, unexpired; other versions and other envs do not count.
-func TestDashWithApprovals(t *testing.T) {
-	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
-	p := &config.Pipeline{Environments: []config.Environment{
-		{Name: "qa"},
-		{Name: "prod", Approval: &config.Approval{Required: 2, Expires: config.Duration(72 * time.Hour)}},
-	}}
-	as := &gitstate.Approvals{Approvals: []gitstate.ApprovalEntry{
-		{App: "checkout", Env: "prod", Version: "1.4.2", By: "carol", Decision: gitstate.DecisionApprove, At: now.Add(-time.Hour)},
-		{App: "checkout", Env: "prod", Version: "1.4.2", By: "bob", Decision: gitstate.DecisionReject, At: now.Add(-time.Hour)},
-		{App: "checkout", Env: "prod", Version: "1.4.2", By: "erin", Decision: gitstate.DecisionApprove, At: now.Add(-73 * time.Hour)},
-		{App: "checkout", Env: "prod", Version: "1.4.1", By: "frank", Decision: gitstate.DecisionApprove, At: now},
-		{App: "checkout", Env: "qa", Version: "1.4.2", By: "gina", Decision: gitstate.DecisionApprove, At: now},
-	}}
-	pending := []dashboard.Pending{
-		{App: "checkout", Env: "prod", Candidate: ledger.Version{Tag: "1.4.2"}},
-		{App: "checkout", Env: "qa", Candidate: ledger.Version{Tag: "1.4.2"}},
-	}
-	withApprovals(p, pending, as, now)
-	if got := fmt.Sprintf("%+v", *pending[0].Approvals); got != "{Required:2 Count:1 ApprovedBy:[carol] RejectedBy:[bob]}" {
-		t.Errorf("prod: %s", got)
-	}
-	if pending[1].Approvals != nil {
-		t.Errorf("qa has no approval: but got %+v", pending[1].Approvals)
-	}
-}
-
 // TestDashPassHold: a step held for approval is pending, with its reason,
 // so the pipeline view shows the gate's state and the Approve button.
 func TestDashPassHold(t *testing.T) {
 	res := &agent.Result{Plan: agent.Plan{Steps: []agent.Step{
 		{App: "checkout", Env: "prod", From: "ppd", Action: agent.ActionHold, Candidate: ledger.Version{Tag: "1.1.0"},
-			Reason: "awaiting approval: 0 of 1 (needs group:shop:product-owners)"},
+			Reason: "awaiting approval: 0 of 1 (needs group:shop:product-owners)",
+			Decision: &gate.Decision{AwaitingApproval: true, Approval: &gate.ApprovalStatus{Required: 2, Count: 1,
+				By: []string{"carol (dashboard, group:shop:product-owners)"}, Missing: []string{"group:shop:product-owners"}}}},
 		{App: "checkout", Env: "dev", From: "registry", Action: agent.ActionNone},
 	}}}
 	p := dashPass(&agent.PassRecord{Result: res})
 	if len(p.Pending) != 1 || p.Pending[0].Action != "hold" || p.Pending[0].Candidate.Tag != "1.1.0" ||
 		p.Pending[0].Reason != "awaiting approval: 0 of 1 (needs group:shop:product-owners)" {
 		t.Fatalf("pending %+v", p.Pending)
+	}
+	// The count is the gate's: who counted, as the trailers will name them.
+	if got := fmt.Sprintf("%+v", *p.Pending[0].Approvals); got != "{Required:2 Count:1 ApprovedBy:[carol (dashboard, group:shop:product-owners)] RejectedBy:[] Missing:[group:shop:product-owners]}" {
+		t.Errorf("approvals %s", got)
 	}
 }
