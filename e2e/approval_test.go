@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	sdk "code.gitea.io/sdk/gitea"
 
@@ -42,12 +43,14 @@ environments:
       required: 1
       from: [team:product-owners]
       forbidSelf: true
+      expires: 72h
   - {name: dr,   overlay: overlays/dr,   mirror: prod}
 `
 
 // TestApprovalOnPullRequest: with approval:, prod's pull request opens while
-// it awaits approval and its body says so; an approving review by someone
-// outside the team does not count; a request for changes by a member blocks;
+// it awaits approval and its body says so; the pull request's author's own
+// approval (forbidSelf) and an expired one do not count; an approving review
+// by someone outside the team does not count; a request for changes by a member blocks;
 // once a member approves, ferry merges the pull request itself and the merge
 // commit on main is the promotion record naming the approver.
 func TestApprovalOnPullRequest(t *testing.T) {
@@ -55,7 +58,9 @@ func TestApprovalOnPullRequest(t *testing.T) {
 	srv.AddUser(t, "alice")
 	srv.AddUser(t, "bob")
 	srv.AddOrg(t, "shop")
-	srv.AddTeam(t, "shop", "product-owners", "bob")
+	// ferry's own forge account, which opens the pull requests, is in the
+	// team too: only forbidSelf keeps its vote from counting.
+	srv.AddTeam(t, "shop", "product-owners", "bob", srv.User())
 	clone := srv.CreateOrgRepo(t, "shop", "fleet")
 	reg := startRegistry(t, "", "")
 	dir := t.TempDir()
@@ -102,6 +107,27 @@ func TestApprovalOnPullRequest(t *testing.T) {
 		}
 	}
 
+	// The pull request's author (ferry's account, a team member) approves
+	// with ferry approve: forbidSelf keeps it from counting.
+	if out, code := runFerry(t, "approve", "checkout", "1.0.0", "--env", "prod", "--as", srv.User(), "--config", clone,
+		"--work-dir", t.TempDir(), "--reason", "I opened it"); code != 0 {
+		t.Fatalf("ferry approve exited %d:\n%s", code, out)
+	}
+	// bob's vote in the approvals file, cast 4 days ago: past expires (72h).
+	authed := authURL(t, clone, srv.User(), srv.Token())
+	hostedPersonCommit(t, authed, ".ferry/approvals.yaml", func(old string) string {
+		return old + "  - {app: checkout, env: prod, version: 1.0.0, by: bob, via: cli, decision: approve, at: \"" +
+			time.Now().Add(-96*time.Hour).UTC().Format(time.RFC3339) + "\"}\n"
+	})
+	out = run()
+	if !strings.Contains(out, "pull request #1: awaiting approval: 0 of 1") {
+		t.Fatalf("the author's own and an expired approval should not count:\n%s", out)
+	}
+	if p = pr(); p.HasMerged || !strings.Contains(p.Body, "- "+srv.User()+" (cli): the requester's own (forbidSelf)") ||
+		!strings.Contains(p.Body, "- bob (cli): expired: cast 96h ago, votes count for 72h") {
+		t.Fatalf("merged %v; the body should say why the author's and the expired vote do not count:\n%s", p.HasMerged, p.Body)
+	}
+
 	// alice is in no team: her approval is listed, and does not count.
 	srv.Review(t, "alice", "shop", "fleet", 1, sdk.ReviewStateApproved, "looks fine to me")
 	out = run()
@@ -131,7 +157,6 @@ func TestApprovalOnPullRequest(t *testing.T) {
 	if p = pr(); !p.HasMerged {
 		t.Fatalf("pull request #1 is not merged: %s", p.State)
 	}
-	authed := authURL(t, clone, srv.User(), srv.Token())
 	if p.MergedCommitID == nil {
 		t.Fatal("pull request #1 names no merge commit")
 	}
@@ -187,6 +212,29 @@ func approvalRules(t *testing.T) []byte {
 		t.Fatal("policies/prod.rego has no approvals section")
 	}
 	return []byte("package ferry.promotion\n\n" + prod[i:])
+}
+
+// hostedPersonCommit changes one file of the hosted repo's main as a person's
+// commit (git CLI, not ferry): edit gets the old content, "" when absent.
+func hostedPersonCommit(t *testing.T, clone, path string, edit func(old string) string) {
+	t.Helper()
+	dir := t.TempDir()
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Human", "GIT_AUTHOR_EMAIL=human@example.com",
+			"GIT_COMMITTER_NAME=Human", "GIT_COMMITTER_EMAIL=human@example.com")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("clone", "-q", clone, ".")
+	old, _ := os.ReadFile(filepath.Join(dir, path))
+	writeFile(t, filepath.Join(dir, path), edit(string(old)))
+	git("add", "-A")
+	git("commit", "-qm", "a person edits "+path)
+	git("push", "-q", "origin", "HEAD:main")
 }
 
 func readRepoFile(t *testing.T, path string) []byte {
