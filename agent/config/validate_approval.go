@@ -1,8 +1,34 @@
 package config
 
 import (
+	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
+
+// MaxApproverName bounds a person's or group's name, as the approvals
+// record (agent/gitstate) does.
+const MaxApproverName = 256
+
+// ApproverNameProblem says what is wrong with a login, team or group name
+// for the approvals record ("" when nothing): no spaces, control
+// characters, ',' or parentheses, which would break the trailers naming
+// it. agent/gitstate refuses such a name in .ferry/approvals.yaml by the
+// same rule, so an approval.from entry config accepts can be matched.
+func ApproverNameProblem(s string) string {
+	switch {
+	case !utf8.ValidString(s):
+		return "is not valid UTF-8"
+	case utf8.RuneCountInString(s) > MaxApproverName:
+		return fmt.Sprintf("is too long (at most %d characters)", MaxApproverName)
+	case strings.IndexFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r) || r == ',' || r == '(' || r == ')'
+	}) >= 0:
+		return "must not contain spaces, control characters, ',' or parentheses"
+	}
+	return ""
+}
 
 // validateApprovals checks each environment's approval: block. A mirror
 // follows its source exactly and has no gate of its own to hold a vote.
@@ -36,6 +62,9 @@ func (p *Pipeline) validateApprovals(ps *problems) {
 				ps.add(at, "%s needs a name after %s: (no spaces around it)", quote(f), kind)
 			default:
 				ps.add(at, "%s must be user:LOGIN, team:NAME or group:NAME", quote(f))
+			}
+			if msg := ApproverNameProblem(name); ok && msg != "" {
+				ps.add(at, "%s: the name %s (the approvals record and its trailers could never hold it, so no vote would match)", quote(f), msg)
 			}
 			if ok && kind == ApproverTeam && strings.Count(name, "/") > 1 {
 				ps.add(at, "%s must be team:NAME or team:ORG/NAME", quote(f))

@@ -44,6 +44,13 @@ func (p *Pipeline) validateDashboard(ps *problems) {
 		if (r.Group == "") == (r.User == "") {
 			ps.add(base, "needs exactly one of group or user")
 		}
+		// Names are compared exactly with the ID token's: " shop" would
+		// silently grant nothing.
+		for _, f := range []struct{ key, v string }{{"group", r.Group}, {"user", r.User}} {
+			if f.v != "" && strings.TrimSpace(f.v) != f.v {
+				ps.add(joinPath(base, f.key), "%s has spaces around it: the name is compared exactly with the sign-in's", quote(f.v))
+			}
+		}
 		if !slices.Contains(DashboardRoles, r.Role) {
 			ps.add(joinPath(base, "role"), "%s is not one of %s", quote(r.Role), strings.Join(DashboardRoles, ", "))
 		}
