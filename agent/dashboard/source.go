@@ -218,7 +218,7 @@ func EventOf(c fleet.Commit) Event {
 	ev.App, ev.Env = ledger.AppEnv(rec)
 	switch r := rec.(type) {
 	case *ledger.Promotion:
-		ev.Kind, ev.Version = KindPromotion, r.Version.Tag
+		ev.Kind, ev.Version, ev.Reason = KindPromotion, r.Version.Tag, r.Reason
 		if r.Completed != "" {
 			ev.Canary = r.Completed + " completed"
 		}
@@ -231,6 +231,8 @@ func EventOf(c fleet.Commit) Event {
 		}
 		if r.Passed != "" {
 			ev.Reason = "step " + r.Passed + " passed"
+		} else if r.Reason != "" {
+			ev.Reason = r.Reason // a person's manual promotion started it
 		}
 	case *ledger.Abort:
 		ev.Kind, ev.Canary, ev.Step, ev.Weight, ev.Reason = KindAbort, r.Canary.Tag, r.Step, "0", r.Reason

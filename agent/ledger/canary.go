@@ -25,6 +25,9 @@ type CanaryStep struct {
 	// RequestedBy is the person whose manual promotion started the
 	// delivery (step 0 of `ferry promote` into a canary environment).
 	RequestedBy Actor
+	// Reason is that person's reason (Ferry-Reason on step 0 only: on the
+	// later steps that trailer says which step passed).
+	Reason string
 }
 
 // StepLabel is "i/n".
@@ -46,6 +49,9 @@ func (c *CanaryStep) Message() Message {
 		m.Trailers = append(m.Trailers, Trailer{keyCanary, c.Version.Tag}, Trailer{keyStep, StepLabel(c.Step, c.Of)},
 			Trailer{keyWeight, strconv.Itoa(c.Weight)})
 		m.Trailers = append(m.Trailers, c.RequestedBy.trailers()...)
+		if c.Reason != "" {
+			m.Trailers = append(m.Trailers, Trailer{keyReason, OneLine(c.Reason)})
+		}
 		return m
 	}
 	m.Trailers = []Trailer{
@@ -107,6 +113,8 @@ func canaryStepOf(m Message, app, env string) *CanaryStep {
 		g := gateOf(m)
 		c.Gate = &g
 		c.RequestedBy = requestedBy(m)
+		c.Reason = m.Trailer(keyReason)
+		return c
 	}
 	if passed, ok := strings.CutPrefix(m.Trailer(keyReason), "step "); ok {
 		c.Passed = strings.TrimSuffix(passed, " passed")

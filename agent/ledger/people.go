@@ -6,6 +6,7 @@ package ledger
 import (
 	"fmt"
 	"strings"
+	"unicode"
 )
 
 // Trailer keys of people's actions.
@@ -94,6 +95,18 @@ func approvalOf(m Message, app, env string) (*Approval, bool) {
 	}
 	return &Approval{App: app, Env: env, Version: v, By: ParseActor(by),
 		Reject: strings.HasPrefix(m.Subject, prefixReject), Reason: m.Trailer(keyReason)}, true
+}
+
+// CheckReason refuses a person's reason with a control character (a
+// newline, a tab, an escape): it goes into a one-line trailer and log
+// lines as given, so it must be one line of plain text.
+func CheckReason(reason string) error {
+	for i, r := range reason {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("the reason has a control character (%U at byte %d): give it as one line of plain text", r, i)
+		}
+	}
+	return nil
 }
 
 func requestedBy(m Message) Actor {

@@ -88,6 +88,8 @@ type Promotion struct {
 	// RequestedBy is the person who asked for it (`ferry promote`, the
 	// dashboard); zero when ferry's pass made it.
 	RequestedBy Actor
+	// Reason is that person's reason (Ferry-Reason); "" for ferry's moves.
+	Reason string
 }
 
 // Subject implements Record.
@@ -106,6 +108,9 @@ func (p *Promotion) Message() Message {
 		m.Trailers = append(m.Trailers, Trailer{keyCanary, p.Completed + completed})
 	}
 	m.Trailers = append(m.Trailers, p.RequestedBy.trailers()...)
+	if p.Reason != "" {
+		m.Trailers = append(m.Trailers, Trailer{keyReason, OneLine(p.Reason)})
+	}
 	return m
 }
 
@@ -174,6 +179,7 @@ func Parse(text string) Record {
 		p := &Promotion{App: app, Env: env, Version: version, Gate: gateOf(m)}
 		p.Completed, _ = strings.CutSuffix(m.Trailer(keyCanary), completed)
 		p.RequestedBy = requestedBy(m)
+		p.Reason = m.Trailer(keyReason)
 		return p
 	case strings.HasPrefix(m.Subject, prefixCanary) && app != "" && m.Trailer(keyCanary) != "" && m.Trailer(keyStep) != "":
 		return canaryStepOf(m, app, env)

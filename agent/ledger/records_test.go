@@ -48,9 +48,10 @@ func records() []struct {
 		{"approved promotion", &Promotion{App: "checkout", Env: "prod", Version: Version{"1.4.2", "sha256:abc"},
 			Gate: Gate{From: "ppd", Policy: "sha256:0f3a", ApprovedBy: []string{"bob (review, team:product-owners)", "carol (dashboard, user:carol)"}}}},
 		{"manual promotion", &Promotion{App: "checkout", Env: "prod", Version: Version{"1.4.3", "sha256:fed"},
-			Gate: Gate{From: "manual", Policy: "sha256:0f3a"}, RequestedBy: Actor{Name: "alice", Via: ViaCLI}}},
+			Gate: Gate{From: "manual", Policy: "sha256:0f3a"}, RequestedBy: Actor{Name: "alice", Via: ViaCLI}, Reason: "hotfix for the payment timeout"}},
 		{"manual canary start", &CanaryStep{App: "checkout", Env: "prod", Version: Version{"1.4.3", "sha256:fed"}, Step: 0, Of: 4,
-			Label: "deploy the canary", Gate: &Gate{From: "manual", Policy: "sha256:0f3a"}, RequestedBy: Actor{Name: "alice", Via: ViaCLI}}},
+			Label: "deploy the canary", Gate: &Gate{From: "manual", Policy: "sha256:0f3a"}, RequestedBy: Actor{Name: "alice", Via: ViaCLI},
+			Reason: "step 2 passed in staging"}},
 		{"manual rollback", &Rollback{App: "checkout", Env: "prod", To: Version{"1.4.1", "sha256:def"}, From: Version{Tag: "1.4.2"},
 			Reason: "checkout times out", RequestedBy: Actor{Name: "alice", Via: ViaDashboard}}},
 		{"manual abort", &Abort{App: "checkout", Env: "prod", Canary: Version{Tag: "1.4.2"}, Stable: Version{Tag: "1.4.1"}, Step: "1/4",
@@ -209,6 +210,27 @@ func TestVersionString(t *testing.T) {
 	} {
 		if got := tc.v.String(); got != tc.want {
 			t.Errorf("%#v.String() = %q, want %q", tc.v, got, tc.want)
+		}
+	}
+}
+
+// TestCheckReason: one line of plain text passes (any script, punctuation);
+// a newline, a tab, an escape or a DEL is refused, naming it.
+func TestCheckReason(t *testing.T) {
+	for _, ok := range []string{"", "hotfix for the payment timeout", "Zahlung hängt — p99 > 2s (ticket #42)"} {
+		if err := CheckReason(ok); err != nil {
+			t.Errorf("CheckReason(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []struct{ in, want string }{
+		{"hotfix\nFerry-Requested-By: mallory (cli)", "U+000A at byte 6"},
+		{"a\tb", "U+0009"},
+		{"red \x1b[31m", "U+001B"},
+		{"x\x7f", "U+007F"},
+		{"x\u0085", "U+0085"},
+	} {
+		if err := CheckReason(bad.in); err == nil || !strings.Contains(err.Error(), bad.want) || !strings.Contains(err.Error(), "one line of plain text") {
+			t.Errorf("CheckReason(%q) = %v; want a refusal naming %s", bad.in, err, bad.want)
 		}
 	}
 }
