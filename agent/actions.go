@@ -60,6 +60,15 @@ func actor(by ledger.Actor) error {
 	return nil
 }
 
+// checkReason refuses a reason that cannot be one line of a trailer or a
+// log line as given (a newline could forge a trailer).
+func checkReason(reason string) error {
+	if err := ledger.CheckReason(reason); err != nil {
+		return fmt.Errorf("%w; nothing written", err)
+	}
+	return nil
+}
+
 // reasonOr is a person's reason, or who asked when they gave none.
 func reasonOr(by ledger.Actor, reason string) string {
 	if r := ledger.OneLine(reason); r != "" {
@@ -106,6 +115,9 @@ func (a *Agent) Promote(ctx context.Context, appName, version, envName string, b
 	if err := actor(by); err != nil {
 		return "", err
 	}
+	if err := checkReason(reason); err != nil {
+		return "", err
+	}
 	if env.Mirror != "" {
 		return "", fmt.Errorf("%s mirrors %s and runs its version: promote into %s instead (%s follows it)", env.Name, env.Mirror, env.Mirror, env.Name)
 	}
@@ -131,7 +143,7 @@ func (a *Agent) Promote(ctx context.Context, appName, version, envName string, b
 		if env.Canary != nil {
 			build = a.deliveries.Start(step, app, env)
 		}
-		w, err := a.promoter.Write(ctx, st, env, what, requested(build, by))
+		w, err := a.promoter.Write(ctx, st, env, what, requested(build, by, reason))
 		if err != nil {
 			a.obs.PromotionFailed(step, err)
 			return "", err
@@ -227,8 +239,9 @@ func (e *DeniedError) Error() string {
 	return b.String()
 }
 
-// requested makes build's record name the person who asked for the move.
-func requested(build func(*state.State) (publish.Edit, error), by ledger.Actor) func(*state.State) (publish.Edit, error) {
+// requested makes build's record name the person who asked for the move,
+// with their reason.
+func requested(build func(*state.State) (publish.Edit, error), by ledger.Actor, reason string) func(*state.State) (publish.Edit, error) {
 	return func(st *state.State) (publish.Edit, error) {
 		e, err := build(st)
 		if err != nil {
@@ -236,9 +249,9 @@ func requested(build func(*state.State) (publish.Edit, error), by ledger.Actor) 
 		}
 		switch rec := e.Record.(type) {
 		case *ledger.Promotion:
-			rec.RequestedBy = by
+			rec.RequestedBy, rec.Reason = by, ledger.OneLine(reason)
 		case *ledger.CanaryStep:
-			rec.RequestedBy = by
+			rec.RequestedBy, rec.Reason = by, ledger.OneLine(reason)
 		}
 		return e, nil
 	}
@@ -258,6 +271,9 @@ func (a *Agent) Rollback(ctx context.Context, appName, envName, to string, by le
 		return "", err
 	}
 	if err := actor(by); err != nil {
+		return "", err
+	}
+	if err := checkReason(reason); err != nil {
 		return "", err
 	}
 	if env.Mirror != "" {
@@ -286,6 +302,9 @@ func (a *Agent) Abort(ctx context.Context, appName, envName string, by ledger.Ac
 		return "", err
 	}
 	if err := actor(by); err != nil {
+		return "", err
+	}
+	if err := checkReason(reason); err != nil {
 		return "", err
 	}
 	if env.Canary == nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/gitstate"
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/analysis"
@@ -87,7 +88,7 @@ func TestPromoteManualSkipsTheChain(t *testing.T) {
 	}
 	msg := f.git(t, "log", "-1", "--format=%B", "main")
 	for _, want := range []string{"promote checkout 1.0.1 to prod\n", "Ferry-From: manual", "Ferry-Digest: " + digest,
-		"Ferry-Decision: allow", "Ferry-Requested-By: alice (cli)"} {
+		"Ferry-Decision: allow", "Ferry-Requested-By: alice (cli)", "Ferry-Reason: hotfix for the payment timeout"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("the promotion commit lacks %q:\n%s", want, msg)
 		}
@@ -95,7 +96,7 @@ func TestPromoteManualSkipsTheChain(t *testing.T) {
 	if files := f.git(t, "show", "--name-only", "--format=", "main"); files != "overlays/prod/kustomization.yaml" {
 		t.Errorf("the manual promotion changed %q, want prod's overlay only", files)
 	}
-	if rec, ok := ledger.Parse(msg).(*ledger.Promotion); !ok || rec.RequestedBy != alice || rec.Gate.From != FromManual {
+	if rec, ok := ledger.Parse(msg).(*ledger.Promotion); !ok || rec.RequestedBy != alice || rec.Gate.From != FromManual || rec.Reason != "hotfix for the payment timeout" {
 		t.Errorf("the commit reads back as %#v", ledger.Parse(msg))
 	}
 	if got := overlayTag(t, f, "ppd"); got != "1.0.0" {
@@ -505,5 +506,64 @@ func TestActionAsksForAPass(t *testing.T) {
 	}
 	if !mirrored {
 		t.Errorf("the pass after the action promoted %+v; want dr to follow prod to 1.0.1", r.Promotions)
+	}
+}
+
+// TestVoteDropsGroupsTheRecordCannotHold: an OIDC group with a space
+// ("Product Owners", as some providers name teams) does not block the
+// vote: it is left out of the record, the others stay. Such a group could
+// never match an approval.from entry: config refuses those names by the
+// same rule.
+func TestVoteDropsGroupsTheRecordCannotHold(t *testing.T) {
+	f := newFleet(t, fleetSetup{pipeline: quorumChain})
+	ctx := context.Background()
+	f.push(t, "shop/checkout", "1.4.2")
+	carol := ledger.Actor{Name: "carol", Via: ledger.ViaDashboard}
+	for _, vote := range []func(context.Context, string, string, string, ledger.Actor, []string, string) (string, error){f.agent.Approve, f.agent.Reject} {
+		commit, err := vote(ctx, "checkout", "1.4.2", "prod", carol, []string{"shop", "Product Owners", "shop:product-owners", "a,b"}, "reviewed")
+		if err != nil || commit == "" {
+			t.Fatalf("vote with a group holding a space: %q %v", commit, err)
+		}
+		as, err := gitstate.ParseApprovals(gitstate.ApprovalsFile, []byte(f.git(t, "show", "main:"+gitstate.ApprovalsFile)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if votes := as.For("checkout", "prod"); len(votes) != 1 || strings.Join(votes[0].Groups, ",") != "shop,shop:product-owners" {
+			t.Errorf("votes: %+v", votes)
+		}
+	}
+	// The rule is config's: a group: entry config accepts, the record holds.
+	for _, g := range []string{"shop", "Product Owners", "a,b", "x(y)", "tab\there", "shop:product-owners", "ünïcode", strings.Repeat("g", 257)} {
+		if (config.ApproverNameProblem(g) == "") != (gitstate.GroupProblem(g) == "") {
+			t.Errorf("%q: config says %q, the approvals record %q", g, config.ApproverNameProblem(g), gitstate.GroupProblem(g))
+		}
+	}
+}
+
+// TestActionsRefuseControlCharacters: a reason with a newline (which could
+// forge a trailer), a tab or an escape is refused by every action, naming
+// the character, and nothing is written.
+func TestActionsRefuseControlCharacters(t *testing.T) {
+	f := newFleet(t, fleetSetup{pipeline: quorumChain, files: map[string]string{"policies/prod.rego": prodManualOnly}})
+	ctx := context.Background()
+	chainAt(t, f, "1.0.0")
+	f.push(t, "shop/checkout", "1.0.1")
+	head := f.git(t, "rev-parse", "main")
+	for _, reason := range []string{"hotfix\nFerry-Requested-By: mallory (cli)", "a\tb", "red \x1b[31m"} {
+		for name, act := range map[string]func() (string, error){
+			"approve":  func() (string, error) { return f.agent.Approve(ctx, "checkout", "1.0.1", "prod", alice, nil, reason) },
+			"reject":   func() (string, error) { return f.agent.Reject(ctx, "checkout", "1.0.1", "prod", alice, nil, reason) },
+			"promote":  func() (string, error) { return f.agent.Promote(ctx, "checkout", "1.0.1", "prod", alice, reason) },
+			"rollback": func() (string, error) { return f.agent.Rollback(ctx, "checkout", "prod", "", alice, reason) },
+			"abort":    func() (string, error) { return f.agent.Abort(ctx, "checkout", "prod", alice, reason) },
+		} {
+			c, err := act()
+			if err == nil || c != "" || !strings.Contains(err.Error(), "control character") || !strings.Contains(err.Error(), "nothing written") {
+				t.Errorf("%s with reason %q = %q, %v; want a refusal", name, reason, c, err)
+			}
+		}
+	}
+	if got := f.git(t, "rev-parse", "main"); got != head {
+		t.Errorf("a refused action wrote: main %s -> %s", head, got)
 	}
 }

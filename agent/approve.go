@@ -36,6 +36,9 @@ func (a *Agent) vote(ctx context.Context, appName, version, envName string, by l
 	if err := actor(by); err != nil {
 		return "", err
 	}
+	if err := checkReason(reason); err != nil {
+		return "", err
+	}
 	if env.Approval == nil {
 		return "", fmt.Errorf("%s has no approval: in %s, so no vote counts there; add one (e.g. approval: {required: 1}) to collect approvals", env.Name, a.full.Source)
 	}
@@ -44,7 +47,7 @@ func (a *Agent) vote(ctx context.Context, appName, version, envName string, by l
 	if _, err := a.resolveTag(ctx, app, version); err != nil {
 		return "", err
 	}
-	e := gitstate.ApprovalEntry{App: app.Name, Env: env.Name, Version: version, By: by.Name, Via: by.Via, Groups: groups,
+	e := gitstate.ApprovalEntry{App: app.Name, Env: env.Name, Version: version, By: by.Name, Via: by.Via, Groups: recordable(groups),
 		Decision: gitstate.DecisionApprove, At: a.now().UTC(), Reason: ledger.OneLine(reason)}
 	if reject {
 		e.Decision = gitstate.DecisionReject
@@ -66,4 +69,18 @@ func (a *Agent) vote(ctx context.Context, appName, version, envName string, by l
 		a.acted()
 	}
 	return commit, nil
+}
+
+// recordable are the groups the approvals record can hold. A group it
+// cannot ("Product Owners": a space) could never match an approval.from
+// group: entry, whose names config validation restricts the same way, so
+// it is left out rather than refusing the person's vote.
+func recordable(groups []string) []string {
+	var out []string
+	for _, g := range groups {
+		if gitstate.GroupProblem(g) == "" {
+			out = append(out, g)
+		}
+	}
+	return out
 }

@@ -102,7 +102,7 @@ func (a *Agent) PolicyInput(ctx context.Context, appName, envName string) (input
 // verification of its version, or the step of a delivery in progress), so
 // the next pass runs that verification again: the way out of a hold after
 // an inconclusive (or disputed) verdict. It returns the commit whose note
-// changed, or "" when there was no verdict to remove.
+// changed, and refuses when there is no verdict to remove.
 func (a *Agent) RetryAnalysis(ctx context.Context, appName, envName string) (string, error) {
 	app, ok := a.full.App(appName)
 	if !ok {
@@ -149,8 +149,11 @@ func (a *Agent) RetryAnalysis(ctx context.Context, appName, envName string) (str
 		n, removed = n.Without(app.Name, env.Name)
 		return n, removed
 	})
-	if err != nil || !removed {
+	if err != nil {
 		return "", err
+	}
+	if !removed {
+		return "", fmt.Errorf("%s has no verdict on what it runs of %s now; nothing to analyse again", envName, appName)
 	}
 	a.obs.Log.Info("verdict removed: the verification runs again", "app", app.Name, "env", env.Name, "commit", ledger.ShortHash(commit))
 	return commit, nil

@@ -168,6 +168,10 @@ func checkApproval(e ApprovalEntry, hasAt bool, bad complaint) {
 	checkText(bad, "reason", e.Reason)
 }
 
+// GroupProblem says why the approvals record cannot hold the OIDC group g
+// ("" when it can).
+func GroupProblem(g string) string { return checkPerson(g, "an OIDC group name") }
+
 // checkPerson wants a login or group name: no spaces or control
 // characters (they would break the trailers that name the person).
 func checkPerson(s, what string) string {

@@ -112,6 +112,8 @@ func TestActionCommandRefusals(t *testing.T) {
 		{[]string{"rollback", "checkout", "--env", "prod", "--reason", "x"}, "no earlier good version of checkout in prod to roll back to from 0.0.0 (x); nothing changed"},
 		{[]string{"abort", "checkout", "--env", "prod", "--reason", "x"}, "prod has no progressive delivery"},
 		{[]string{"abort", "checkout", "--env", "prod"}, `required flag(s) "reason" not set`},
+		{[]string{"promote", "checkout", "1.0.0", "--env", "prod", "--reason", "hotfix\nFerry-Requested-By: mallory (cli)"}, "the reason has a control character (U+000A"},
+		{[]string{"approve", "checkout", "1.0.0", "--env", "prod", "--reason", "ok\x1b[2J"}, "the reason has a control character (U+001B"},
 	} {
 		code, out, _, err := f.ferry(t, tc.args...)
 		if code != 1 || err == nil || !strings.Contains(err.Error(), tc.want) || out != "" {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ferry-dev/ferry/agent/ledger"
 )
 
 // retryAnalysisCmd is `ferry retry-analysis`: it removes the verdict rather
@@ -25,6 +27,9 @@ this command. It exits 1 when ENV has no verdict on it to remove.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			app := args[0]
+			if err := ledger.CheckReason(reason); err != nil {
+				return fmt.Errorf("--reason: %w", err)
+			}
 			a, err := g.agent(cmd.Context())
 			if err != nil {
 				return err
@@ -34,12 +39,10 @@ this command. It exits 1 when ENV has no verdict on it to remove.`,
 			if err := checkNames(a.Config(), []string{env}, "app", []string{app}); err != nil {
 				return err
 			}
+			// With no verdict to remove the agent refuses, saying so.
 			commit, err := a.RetryAnalysis(cmd.Context(), app, env)
 			if err != nil {
 				return err
-			}
-			if commit == "" {
-				return fmt.Errorf("%s has no verdict on what it runs of %s now; nothing to analyse again", env, app)
 			}
 			// The note's history keeps no reason: say it where people look.
 			g.log.Info("analysis to run again", "app", app, "env", env, "commit", commit, "reason", reason)
