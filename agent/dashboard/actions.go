@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,21 +25,28 @@ type Actions interface {
 	RetryAnalysis(ctx context.Context, app, env string) (commit string, err error)
 }
 
-// action is one button: the role it needs and whether it names a version.
+// action is one button: the role it needs, whether it names a version and
+// whether it needs a reason (as the CLI's --reason is required but for
+// approve and retry-analysis).
 type action struct {
 	role        string
 	needVersion bool
+	needReason  bool
 	label       string
 }
 
 var actions = map[string]action{
-	"approve":        {config.RoleApprover, true, "approved"},
-	"reject":         {config.RoleApprover, true, "rejected"},
-	"promote":        {config.RolePromoter, true, "promoted"},
-	"rollback":       {config.RolePromoter, false, "rolled back"},
-	"abort":          {config.RolePromoter, false, "aborted"},
-	"retry-analysis": {config.RolePromoter, false, "asked for a new analysis of"},
+	"approve":        {config.RoleApprover, true, false, "approved"},
+	"reject":         {config.RoleApprover, true, true, "rejected"},
+	"promote":        {config.RolePromoter, true, true, "promoted"},
+	"rollback":       {config.RolePromoter, false, true, "rolled back"},
+	"abort":          {config.RolePromoter, false, true, "aborted"},
+	"retry-analysis": {config.RolePromoter, false, false, "asked for a new analysis of"},
 }
+
+// vote: the agent writes nothing for a vote already recorded, and that is
+// no refusal.
+func vote(name string) bool { return name == "approve" || name == "reject" }
 
 // maxForm bounds an action's form: a few short fields.
 const maxForm = 16 << 10
@@ -53,38 +61,61 @@ type resultView struct {
 }
 
 // act handles POST /actions/{action}: same origin, a session, its CSRF
-// token, the role for the environment, then the agent. Every attempt by a
-// signed-in person is one audit line.
+// token, the role for the environment, then the agent. Every attempt is
+// one audit line, naming the person when a valid session cookie came with
+// it (user "" otherwise).
 func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 	si := h.opt.SignIn
 	name := r.PathValue("action")
+	// Read only to say who tried: the origin is still checked before the
+	// session, the form or anything else is relied on.
+	s := si.session(r)
+	var app, env, version, to, reason string
+	audit := func(result string) {
+		user, groups := "", []string(nil)
+		if s != nil {
+			user, groups = s.User, s.Groups
+		}
+		args := []any{"user", user, "groups", groups, "action", truncate(name, 64), "app", app, "env", env, "version", version}
+		if name == "rollback" {
+			args = append(args, "to", to)
+		}
+		args = append(args, "result", result)
+		if reason != "" {
+			args = append(args, "reason", reason)
+		}
+		h.opt.Log.Info("dashboard action", args...)
+	}
 	a, ok := actions[name]
 	if !ok {
+		audit("refused: no such action")
 		h.fail(w, http.StatusNotFound, "There is no action "+name+".")
 		return
 	}
 	if !si.sameOrigin(r) {
-		h.opt.Log.Warn("dashboard action refused", "action", name, "result", "forbidden: not from the dashboard's origin",
-			"origin", r.Header.Get("Origin"))
+		audit("forbidden: not from the dashboard's origin (Origin " + strconv.Quote(truncate(r.Header.Get("Origin"), 100)) +
+			", Referer " + strconv.Quote(truncate(r.Header.Get("Referer"), 100)) + ")")
 		h.fail(w, http.StatusForbidden, "The request did not come from this dashboard (Origin/Referer is not "+si.origin+").")
 		return
 	}
-	s := si.session(r)
 	if s == nil {
+		audit("forbidden: not signed in")
 		h.fail(w, http.StatusForbidden, "Sign in first: /login.")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
+		if _, over := errors.AsType[*http.MaxBytesError](err); over {
+			audit(fmt.Sprintf("refused: the form is over %d bytes", maxForm))
+			h.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("The form is over %d bytes.", maxForm))
+			return
+		}
+		audit("refused: unreadable form")
 		h.fail(w, http.StatusBadRequest, "The form could not be read.")
 		return
 	}
 	f := r.PostForm
-	app, env, version, to, reason := f.Get("app"), f.Get("env"), f.Get("version"), f.Get("to"), strings.TrimSpace(f.Get("reason"))
-	audit := func(result string, args ...any) {
-		h.opt.Log.Info("dashboard action", append([]any{"user", s.User, "groups", s.Groups, "action", name,
-			"app", app, "env", env, "version", version, "result", result}, args...)...)
-	}
+	app, env, version, to, reason = f.Get("app"), f.Get("env"), f.Get("version"), f.Get("to"), strings.TrimSpace(f.Get("reason"))
 	if !si.seal.checkCSRF(s.ID, f.Get("csrf")) {
 		audit("forbidden: missing or wrong CSRF token")
 		h.fail(w, http.StatusForbidden, "The form's CSRF token is missing or not this session's: reload the page and try again.")
@@ -92,6 +123,7 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 	}
 	p, ok := h.pipeline(w)
 	if !ok {
+		audit("refused: starting")
 		return
 	}
 	if _, known := p.App(app); !known {
@@ -117,9 +149,22 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusForbidden, msg)
 		return
 	}
+	if a.needReason && reason == "" {
+		audit("refused: no reason")
+		h.fail(w, http.StatusBadRequest, name+" needs a reason (the form's reason field): it is recorded with the action. Nothing was written.")
+		return
+	}
+	// The agent refuses these too; retry-analysis's reason reaches only
+	// this log line, so it is checked here for every action alike.
+	if err := ledger.CheckReason(reason); err != nil {
+		audit("refused: reason: " + err.Error())
+		h.fail(w, http.StatusBadRequest, "reason: "+err.Error()+". Nothing was written.")
+		return
+	}
 	commit, err := h.call(r.Context(), name, s, app, env, version, to, reason)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
+			audit("refused: the request was cancelled")
 			return
 		}
 		if errors.Is(err, ErrStarting) {
@@ -131,16 +176,22 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusConflict, "ferry refused: "+err.Error())
 		return
 	}
-	result, text := "commit "+commit, s.User+" "+actions[name].label+" "
-	if commit == "" {
-		// The agent writes nothing when the same vote is there already.
-		result, text = "unchanged", s.User+" had already "+actions[name].label+" "
-	}
-	audit(result)
 	what := app + " in " + env
 	if version != "" {
 		what = app + " " + version + " in " + env
 	}
+	result, text := "commit "+commit, s.User+" "+actions[name].label+" "
+	if commit == "" {
+		if !vote(name) {
+			// Only a vote may change nothing and succeed.
+			audit("refused: nothing changed")
+			h.fail(w, http.StatusConflict, "ferry refused: "+name+" changed nothing for "+what+".")
+			return
+		}
+		// The agent writes nothing when the same vote is there already.
+		result, text = "unchanged", s.User+" had already "+actions[name].label+" "
+	}
+	audit(result)
 	h.render(w, http.StatusOK, "result", resultView{Title: "done · ferry", Now: h.opt.Now().UTC(), Status: http.StatusOK,
 		Text: text + what + ".", Commit: commit, User: s.User})
 }

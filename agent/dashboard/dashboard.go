@@ -107,7 +107,7 @@ func parsePages(signIn bool) map[string]*template.Template {
 	}
 	fs := template.FuncMap{"referrer": func() string { return referrer }, "mode": func() string { return mode }}
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"home", "app", "error", "pipeline", "result"} {
+	for _, name := range []string{"home", "app", "error", "pipeline", "result", "signedout"} {
 		t := template.New(name).Funcs(funcs).Funcs(fs)
 		pages[name] = template.Must(t.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}

@@ -48,6 +48,12 @@ type button struct {
 	Action  string
 	Label   string
 	Version string
+	// NeedReason: the form's reason field is required (as act requires it).
+	NeedReason bool
+}
+
+func newButton(name, label, version string) button {
+	return button{Action: name, Label: label, Version: version, NeedReason: actions[name].needReason}
 }
 
 // pipelineView shows each app's environments as a chain: what each runs,
@@ -91,31 +97,32 @@ func (h *Handler) pipelineView(p *config.Pipeline, st []Cell, s *session) pipeli
 }
 
 // buttons are the actions s holds the role for and that make sense here:
-// approve, reject and promote a waiting candidate; roll back what runs;
-// abort a canary; retry an analysis with a verdict.
+// approve, reject and promote a waiting candidate (promote not while a
+// delivery is in progress there: the agent would refuse it); roll back
+// what runs; abort a canary; retry an analysis with a verdict.
 func (h *Handler) buttons(s *session, sg stage) []button {
 	si := h.opt.SignIn
 	var out []button
 	if sg.Pending != nil && sg.Pending.Candidate.Tag != "" {
 		cand := sg.Pending.Candidate.Tag
 		if si.may(s, config.RoleApprover, sg.Env) {
-			out = append(out, button{"approve", "Approve " + cand, cand}, button{"reject", "Reject " + cand, cand})
+			out = append(out, newButton("approve", "Approve "+cand, cand), newButton("reject", "Reject "+cand, cand))
 		}
-		if si.may(s, config.RolePromoter, sg.Env) {
-			out = append(out, button{"promote", "Promote " + cand, cand})
+		if si.may(s, config.RolePromoter, sg.Env) && sg.Cell.Delivery == nil {
+			out = append(out, newButton("promote", "Promote "+cand, cand))
 		}
 	}
 	if !si.may(s, config.RolePromoter, sg.Env) {
 		return out
 	}
 	if sg.Cell.Version.Tag != "" {
-		out = append(out, button{"rollback", "Roll back", ""})
+		out = append(out, newButton("rollback", "Roll back", ""))
 	}
 	if sg.Cell.Delivery != nil {
-		out = append(out, button{"abort", "Abort canary", ""})
+		out = append(out, newButton("abort", "Abort canary", ""))
 	}
 	if sg.Cell.Verdict != nil {
-		out = append(out, button{"retry-analysis", "Retry analysis", ""})
+		out = append(out, newButton("retry-analysis", "Retry analysis", ""))
 	}
 	return out
 }

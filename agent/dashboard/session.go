@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -126,8 +127,69 @@ func (si *SignIn) session(r *http.Request) *session {
 	if si.seal.open(sessionCookie, c.Value, &s) != nil || s.ID == "" || s.User == "" {
 		return nil
 	}
-	if si.now().Unix() >= s.Exp {
+	if si.now().Unix() >= s.Exp || si.revoked.has(s.ID, si.now().Unix()) {
 		return nil
 	}
 	return &s
+}
+
+// maxRevoked bounds the signed-out sessions remembered: each entry is
+// kept only until its session would have expired anyway (8 hours).
+const maxRevoked = 100_000
+
+// revocations are the session IDs signed out in this process, each until
+// its session's exp: a copy of the cookie stops working at sign-out. They
+// live in memory: a restart forgets them (with sessionKeyFile the cookie
+// would open again, until its exp).
+type revocations struct {
+	mu  sync.Mutex
+	ids map[string]int64 // session ID -> its exp, Unix seconds
+	max int
+}
+
+func newRevocations(max int) *revocations {
+	return &revocations{ids: map[string]int64{}, max: max}
+}
+
+// add remembers id until exp. At the cap, expired entries go first, then
+// the one that expires soonest: a sign-out is never refused, nor is any
+// other session.
+func (rv *revocations) add(id string, exp, now int64) {
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
+	if len(rv.ids) >= rv.max {
+		for k, e := range rv.ids {
+			if e <= now {
+				delete(rv.ids, k)
+			}
+		}
+	}
+	for len(rv.ids) >= rv.max {
+		first, firstExp := "", int64(0)
+		for k, e := range rv.ids {
+			if first == "" || e < firstExp {
+				first, firstExp = k, e
+			}
+		}
+		delete(rv.ids, first)
+	}
+	rv.ids[id] = exp
+}
+
+// has says whether id was signed out and its session has not expired.
+func (rv *revocations) has(id string, now int64) bool {
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
+	exp, ok := rv.ids[id]
+	if ok && exp <= now {
+		delete(rv.ids, id) // expired: the session's exp refuses it now
+		return false
+	}
+	return ok
+}
+
+func (rv *revocations) len() int {
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
+	return len(rv.ids)
 }

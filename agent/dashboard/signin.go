@@ -46,6 +46,7 @@ type SignIn struct {
 	secure   bool
 	client   *http.Client
 	now      func() time.Time
+	revoked  *revocations // sessions signed out in this process
 }
 
 // NewSignIn discovers the issuer (bounded by ctx) and returns the sign-in.
@@ -82,6 +83,7 @@ func NewSignIn(ctx context.Context, c SignInConfig) (*SignIn, error) {
 		secure:   u.Scheme == "https",
 		client:   c.HTTPClient,
 		now:      c.Now,
+		revoked:  newRevocations(maxRevoked),
 	}
 	return si, nil
 }
@@ -108,6 +110,7 @@ type claims struct {
 	PreferredUsername string   `json:"preferred_username"`
 	Email             string   `json:"email"`
 	Groups            []string `json:"groups"`
+	AuthorizedParty   string   `json:"azp"`
 }
 
 // callback finishes a sign-in: the state must match the login cookie's,
@@ -167,6 +170,13 @@ func (h *Handler) finishLogin(r *http.Request) (string, []string, error) {
 	if err := idt.Claims(&cl); err != nil {
 		return "", nil, fmt.Errorf("the ID token's claims: %v.", err)
 	}
+	// OIDC Core 3.1.3.7: a token for several audiences must name this
+	// client as the party it was issued to (go-oidc checks only that the
+	// client is among the audiences).
+	if len(idt.Audience) > 1 && cl.AuthorizedParty != si.oauth.ClientID {
+		return "", nil, fmt.Errorf("the ID token is for %d audiences and its azp is %q, not this client (%s).",
+			len(idt.Audience), truncate(cl.AuthorizedParty, 100), si.oauth.ClientID)
+	}
 	if subtle.ConstantTimeCompare([]byte(cl.Nonce), []byte(pl.Nonce)) != 1 {
 		return "", nil, errors.New("the ID token's nonce is not this sign-in's.")
 	}
@@ -208,9 +218,12 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// logout ends the session in this browser: a form posted with the
-// session's CSRF token from the dashboard's origin, so no other site can
-// sign a person out.
+// logout ends the session: a form posted with the session's CSRF token
+// from the dashboard's origin, so no other site can sign a person out. The
+// session's ID is revoked in this process, so a copy of the cookie stops
+// working too, and the answer is a page, not a redirect: a redirect to a
+// page would send the browser to /login, which the provider may answer by
+// signing the person in again at once.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	si := h.opt.SignIn
 	s := si.session(r)
@@ -219,8 +232,16 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusForbidden, "Sign out from the dashboard's own page.")
 		return
 	}
+	si.revoked.add(s.ID, s.Exp, si.now().Unix())
 	si.clearCookie(w, sessionCookie)
-	http.Redirect(w, r, "/pipeline", http.StatusSeeOther)
+	h.opt.Log.Info("dashboard sign-out", "user", s.User)
+	h.render(w, http.StatusOK, "signedout", signedOutView{Title: "signed out · ferry", Now: h.opt.Now().UTC(), User: s.User})
+}
+
+type signedOutView struct {
+	Title string
+	Now   time.Time
+	User  string
 }
 
 // rolesIn are the roles s holds in env: every dashboard.roles entry that
