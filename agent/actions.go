@@ -61,9 +61,10 @@ func actor(by ledger.Actor) error {
 }
 
 // checkReason refuses a reason that cannot be one line of a trailer or a
-// log line as given (a newline could forge a trailer).
+// log line as given (a newline could forge a trailer). Whitespace around
+// it (a heredoc's last newline) is dropped anyway.
 func checkReason(reason string) error {
-	if err := ledger.CheckReason(reason); err != nil {
+	if err := ledger.CheckReason(strings.TrimSpace(reason)); err != nil {
 		return fmt.Errorf("%w; nothing written", err)
 	}
 	return nil

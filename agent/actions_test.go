@@ -566,4 +566,8 @@ func TestActionsRefuseControlCharacters(t *testing.T) {
 	if got := f.git(t, "rev-parse", "main"); got != head {
 		t.Errorf("a refused action wrote: main %s -> %s", head, got)
 	}
+	// Whitespace around a reason is no control character to refuse.
+	if c, err := f.agent.Approve(ctx, "checkout", "1.0.1", "prod", alice, nil, "reviewed\n"); err != nil || c == "" {
+		t.Errorf("approve with a trailing newline = %q, %v", c, err)
+	}
 }

@@ -47,7 +47,12 @@ func (a *Agent) vote(ctx context.Context, appName, version, envName string, by l
 	if _, err := a.resolveTag(ctx, app, version); err != nil {
 		return "", err
 	}
-	e := gitstate.ApprovalEntry{App: app.Name, Env: env.Name, Version: version, By: by.Name, Via: by.Via, Groups: recordable(groups),
+	kept := recordable(groups)
+	if len(kept) < len(groups) {
+		a.obs.Log.Info("vote: groups the approvals record cannot hold are left out (no approval.from entry can name them)",
+			"app", app.Name, "env", env.Name, "by", by.String(), "recorded", kept, "all", groups)
+	}
+	e := gitstate.ApprovalEntry{App: app.Name, Env: env.Name, Version: version, By: by.Name, Via: by.Via, Groups: kept,
 		Decision: gitstate.DecisionApprove, At: a.now().UTC(), Reason: ledger.OneLine(reason)}
 	if reject {
 		e.Decision = gitstate.DecisionReject

@@ -242,6 +242,8 @@ func TestActionAudit(t *testing.T) {
 		}, http.StatusBadRequest, `user=carol groups="[shop shop:product-owners]" action=approve app="" env="" version="" result="refused: unreadable form"`},
 		{"unknown action", func() int { c, _ := r.post(b, "deploy", r.srv.URL, approveForm(csrf)); return c }, http.StatusNotFound,
 			`user=carol groups="[shop shop:product-owners]" action=deploy app="" env="" version="" result="refused: no such action"`},
+		{"a path of several segments", func() int { c, _ := r.post(b, "approve/x", r.srv.URL, approveForm(csrf)); return c }, http.StatusNotFound,
+			`user=carol groups="[shop shop:product-owners]" action=approve/x app="" env="" version="" result="refused: no such action"`},
 		{"anonymous", func() int { c, _ := r.post(r.browser(), "approve", r.srv.URL, approveForm(csrf)); return c }, http.StatusForbidden,
 			`level=INFO msg="dashboard action" user="" groups=[] action=approve app="" env="" version="" result="forbidden: not signed in"`},
 		{"anonymous from another origin", func() int { c, _ := r.post(r.browser(), "abort", "https://evil.example", url.Values{}); return c }, http.StatusForbidden,

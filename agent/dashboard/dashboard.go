@@ -84,7 +84,9 @@ func New(src Source, o Options) *Handler {
 		h.mux.HandleFunc("GET /login", h.login)
 		h.mux.HandleFunc("GET /callback", h.callback)
 		h.mux.HandleFunc("POST /logout", h.logout)
-		h.mux.HandleFunc("POST /actions/{action}", h.act)
+		// {action...}: a path of several segments is an unknown action,
+		// audited as one, not the catch-all's 404.
+		h.mux.HandleFunc("POST /actions/{action...}", h.act)
 	}
 	h.mux.HandleFunc("GET /apps/{app}", h.app)
 	h.mux.HandleFunc("GET /apps/{app}/{env}", h.app)
