@@ -178,6 +178,9 @@ func (rv *revocations) add(id string, exp, now int64) {
 
 // has says whether id was signed out and its session has not expired.
 func (rv *revocations) has(id string, now int64) bool {
+	if rv == nil {
+		return false // a SignIn not made by NewSignIn (tests): nothing revoked
+	}
 	rv.mu.Lock()
 	defer rv.mu.Unlock()
 	exp, ok := rv.ids[id]
