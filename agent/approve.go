@@ -16,7 +16,8 @@ import (
 // gate counts it toward env's approval: quorum. groups are by's OIDC
 // groups (the dashboard's sign-in), nil from the CLI. It refuses an
 // environment without approval:, and a version the registry does not
-// have; under git.verifyCommits require, a file whose last change is
+// have (the vote records the digest the tag names, and counts for that
+// digest only); under git.verifyCommits require, a file whose last change is
 // unverified. It returns "" when the same vote is there already.
 func (a *Agent) Approve(ctx context.Context, app, version, env string, by ledger.Actor, groups []string, reason string) (string, error) {
 	return a.vote(ctx, app, version, env, by, groups, reason, false)
@@ -43,8 +44,10 @@ func (a *Agent) vote(ctx context.Context, appName, version, envName string, by l
 		return "", fmt.Errorf("%s has no approval: in %s, so no vote counts there; add one (e.g. approval: {required: 1}) to collect approvals", env.Name, a.full.Source)
 	}
 	// The version must exist: a vote on a typo would sit in the file
-	// unnoticed, and count were the tag pushed later.
-	if _, err := a.resolveTag(ctx, app, version); err != nil {
+	// unnoticed, and count were the tag pushed later. The vote is bound to
+	// the digest the tag names now: re-pushed, the tag needs new votes.
+	v, err := a.resolveTag(ctx, app, version)
+	if err != nil {
 		return "", err
 	}
 	kept := recordable(groups)
@@ -52,7 +55,7 @@ func (a *Agent) vote(ctx context.Context, appName, version, envName string, by l
 		a.obs.Log.Info("vote: groups the approvals record cannot hold are left out (no approval.from entry can name them)",
 			"app", app.Name, "env", env.Name, "by", by.String(), "recorded", kept, "all", groups)
 	}
-	e := gitstate.ApprovalEntry{App: app.Name, Env: env.Name, Version: version, By: by.Name, Via: by.Via, Groups: kept,
+	e := gitstate.ApprovalEntry{App: app.Name, Env: env.Name, Version: version, Digest: v.Digest, By: by.Name, Via: by.Via, Groups: kept,
 		Decision: gitstate.DecisionApprove, At: a.now().UTC(), Reason: ledger.OneLine(reason)}
 	if reject {
 		e.Decision = gitstate.DecisionReject

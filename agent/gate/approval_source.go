@@ -18,13 +18,14 @@ import (
 )
 
 // Reviews reads the forge reviews of the open pull request that proposes
-// version of app for env. The reviews returned are the ones given on that
-// proposal of version (a review of the pull request's earlier head, when
-// it proposed another version, is left out where the forge says which
-// commit was reviewed); author is the pull request's author. found is false
-// when no such pull request is open.
+// candidate (its tag and digest) of app for env. A review given on a
+// commit that does not propose candidate (the pull request's earlier head,
+// when it proposed another version or digest) carries why in LeftOut,
+// where the forge says which commit was reviewed; it does not count.
+// author is the pull request's author. found is false when no such pull
+// request is open.
 type Reviews interface {
-	ProposalReviews(ctx context.Context, app, env, version string) (reviews []pullrequest.Review, author string, found bool, err error)
+	ProposalReviews(ctx context.Context, app, env string, candidate ledger.Version) (reviews []pullrequest.Review, author string, found bool, err error)
 }
 
 // Teams answers whether user is a member of a forge team, written as after
@@ -110,6 +111,9 @@ type vote struct {
 	reason   string
 	signed   bool
 	fromFile bool
+	// other: cast on another digest, or a review of a commit that is not
+	// this proposal; never counts, and replaces no vote of the person's.
+	other bool
 
 	counts  bool
 	why     string // why it does not count
@@ -228,11 +232,17 @@ func (s approvalSource) votes(ctx context.Context, req *Request, d *Decision) ([
 			if unverified != "" {
 				v.why = unverified
 			}
+			// A vote binds the digest it was cast on (ferry's writers record
+			// it): a tag re-pushed with another image needs new votes. A
+			// hand-written entry without one counts for the tag.
+			if e.Digest != "" && e.Digest != req.Candidate.Digest {
+				v.why, v.other = "cast for another digest ("+ledger.ShortDigest(e.Digest)+")", true
+			}
 			votes = append(votes, v)
 		}
 	}
 	if req.Env.PullRequest && s.g.opts.Reviews != nil {
-		reviews, author, found, err := req.Cache.reviews(ctx, s.g.opts.Reviews, req.App.Name, req.Env.Name, req.Candidate.Tag)
+		reviews, author, found, err := req.Cache.reviews(ctx, s.g.opts.Reviews, req.App.Name, req.Env.Name, req.Candidate)
 		if err != nil {
 			// Not "no approvals": the move is not decided (fail closed).
 			return nil, "", fmt.Errorf("reviews of the pull request for %s %s to %s: %w", req.App.Name, req.Candidate.Tag, req.Env.Name, err)
@@ -249,11 +259,16 @@ func (s approvalSource) votes(ctx context.Context, req *Request, d *Decision) ([
 			default:
 				continue // a comment is no vote
 			}
-			votes = append(votes, vote{by: r.User, via: ledger.ViaReview, at: r.SubmittedAt, reject: reject})
+			v := vote{by: r.User, via: ledger.ViaReview, at: r.SubmittedAt, reject: reject}
+			if r.LeftOut != "" {
+				v.why, v.other = r.LeftOut, true
+			}
+			votes = append(votes, v)
 		}
 	}
 	// Each person's latest vote is theirs; the file keeps one per person,
-	// but a review and a dashboard vote by one person are two.
+	// but a review and a dashboard vote by one person are two. A vote on
+	// something else (another digest, another commit) replaces none.
 	slices.SortStableFunc(votes, func(a, b vote) int {
 		if c := strings.Compare(a.by, b.by); c != 0 {
 			return c
@@ -261,8 +276,14 @@ func (s approvalSource) votes(ctx context.Context, req *Request, d *Decision) ([
 		return a.at.Compare(b.at)
 	})
 	for i := range votes {
-		if i+1 < len(votes) && votes[i+1].by == votes[i].by {
-			votes[i].why = fmt.Sprintf("replaced by %s's later vote", votes[i].by)
+		if votes[i].other {
+			continue
+		}
+		for j := i + 1; j < len(votes) && votes[j].by == votes[i].by; j++ {
+			if !votes[j].other {
+				votes[i].why = fmt.Sprintf("replaced by %s's later vote", votes[i].by)
+				break
+			}
 		}
 	}
 	return votes, requester, nil
@@ -390,12 +411,12 @@ func anyStrings(as []any) []string {
 }
 
 // reviews asks the forge once per pass for a proposal's reviews.
-func (c *Cache) reviews(ctx context.Context, r Reviews, app, env, version string) ([]pullrequest.Review, string, bool, error) {
-	key := app + "\x00" + env + "\x00" + version
+func (c *Cache) reviews(ctx context.Context, r Reviews, app, env string, candidate ledger.Version) ([]pullrequest.Review, string, bool, error) {
+	key := app + "\x00" + env + "\x00" + candidate.Tag + "\x00" + candidate.Digest
 	if got, ok := c.proposals[key]; ok {
 		return got.reviews, got.author, got.found, nil
 	}
-	reviews, author, found, err := r.ProposalReviews(ctx, app, env, version)
+	reviews, author, found, err := r.ProposalReviews(ctx, app, env, candidate)
 	if err != nil {
 		return nil, "", false, err
 	}

@@ -45,7 +45,7 @@ type fakeReviews struct {
 	calls   int
 }
 
-func (f *fakeReviews) ProposalReviews(_ context.Context, app, env, version string) ([]pullrequest.Review, string, bool, error) {
+func (f *fakeReviews) ProposalReviews(_ context.Context, app, env string, candidate ledger.Version) ([]pullrequest.Review, string, bool, error) {
 	f.calls++
 	if f.err != nil {
 		return nil, "", false, f.err

@@ -2,6 +2,7 @@ package gitstate
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -30,6 +31,9 @@ const (
 // from the forge, not written here, but a copy may be.
 var ApprovalVias = []string{"cli", "dashboard", "review"}
 
+// digestText is the digest an approval is bound to.
+var digestText = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
 // maxPersonLen bounds a login or group name: they reach commit trailers
 // and policy messages.
 const maxPersonLen = 256
@@ -37,9 +41,14 @@ const maxPersonLen = 256
 // ApprovalEntry is one person's vote on one version of an app for one
 // environment. A later vote by the same person replaces theirs.
 type ApprovalEntry struct {
-	App      string
-	Env      string
-	Version  string
+	App     string
+	Env     string
+	Version string
+	// Digest is the image digest of Version the vote was cast on
+	// (sha256:<64 hex>): ferry's writers always record it, and the gate
+	// counts the vote only for that digest. "" (a hand-written entry)
+	// counts for the tag whatever its digest.
+	Digest   string
 	By       string    // the person's login
 	Via      string    // cli, dashboard or review; "" when not recorded
 	Groups   []string  // the person's OIDC groups when they voted (dashboard); nil from the CLI
@@ -95,18 +104,18 @@ func parseApprovals(source string, data []byte) (*Approvals, *document, error) {
 	as := &Approvals{Source: source}
 	for i, n := range doc.items {
 		path := indexPath(approvalsKey, i)
-		var app, env, version, by, via, decision, at, reason scalar
+		var app, env, version, digest, by, via, decision, at, reason scalar
 		var groups []scalar
 		before := ps.Len()
 		decodeMap(ps, n, path, []field{
 			{name: "app", s: &app}, {name: "env", s: &env}, {name: "version", s: &version},
-			{name: "by", s: &by}, {name: "via", s: &via}, {name: "groups", list: &groups},
+			{name: "digest", s: &digest}, {name: "by", s: &by}, {name: "via", s: &via}, {name: "groups", list: &groups},
 			{name: "decision", s: &decision}, {name: "at", s: &at}, {name: "reason", s: &reason},
 		}, nil)
 		shapeOK := ps.Len() == before
-		e := ApprovalEntry{App: app.text, Env: env.text, Version: version.text, By: by.text, Via: via.text,
+		e := ApprovalEntry{App: app.text, Env: env.text, Version: version.text, Digest: digest.text, By: by.text, Via: via.text,
 			Decision: decision.text, Reason: reason.text}
-		written := map[string]scalar{"app": app, "env": env, "version": version, "by": by, "via": via, "decision": decision, "at": at}
+		written := map[string]scalar{"app": app, "env": env, "version": version, "digest": digest, "by": by, "via": via, "decision": decision, "at": at}
 		for j, g := range groups {
 			e.Groups = append(e.Groups, g.text)
 			written[indexPath("groups", j)] = g
@@ -143,6 +152,9 @@ func checkApproval(e ApprovalEntry, hasAt bool, bad complaint) {
 		bad("version", "required")
 	case !versionText.MatchString(e.Version):
 		bad("version", "%s is not a version (letters, digits and '_', '.', '-', '+'; at most 128)", dnslabel.Quote(e.Version))
+	}
+	if e.Digest != "" && !digestText.MatchString(e.Digest) {
+		bad("digest", "%s is not a digest such as sha256:<64 hex digits>", dnslabel.Quote(e.Digest))
 	}
 	if msg := checkPerson(e.By, "the login of the person who voted"); msg != "" {
 		bad("by", "%s", msg)
@@ -234,7 +246,11 @@ func AddApproval(data []byte, e ApprovalEntry) ([]byte, error) {
 }
 
 func approvalLines(e ApprovalEntry) []string {
-	lines := []string{"app: " + quote(e.App), "env: " + quote(e.Env), "version: " + quote(e.Version), "by: " + quote(e.By)}
+	lines := []string{"app: " + quote(e.App), "env: " + quote(e.Env), "version: " + quote(e.Version)}
+	if e.Digest != "" {
+		lines = append(lines, "digest: "+quote(e.Digest))
+	}
+	lines = append(lines, "by: "+quote(e.By))
 	if e.Via != "" {
 		lines = append(lines, "via: "+quote(e.Via))
 	}
@@ -249,6 +265,6 @@ func approvalLines(e ApprovalEntry) []string {
 }
 
 func equalApproval(a, b ApprovalEntry) bool {
-	return a.sameVoter(b) && a.Via == b.Via && slices.Equal(a.Groups, b.Groups) && a.Decision == b.Decision &&
+	return a.sameVoter(b) && a.Digest == b.Digest && a.Via == b.Via && slices.Equal(a.Groups, b.Groups) && a.Decision == b.Decision &&
 		a.At.Equal(b.At) && a.Reason == b.Reason
 }

@@ -40,13 +40,16 @@ type ProposalReviews struct {
 }
 
 // ProposalReviews returns the reviews and author of the open pull request
-// of app's branch for env whose title names version; found is false when
-// there is none (not opened yet, merged, closed, or for another version).
-// A review given on a commit that proposed another version, or on a commit
-// the clone does not have (fetched with the branch at the next proposal),
-// is left out; a review that names no commit (GitLab) is kept.
-func (r ProposalReviews) ProposalReviews(ctx context.Context, app, env, version string) ([]pullrequest.Review, string, bool, error) {
-	branch, title := ProposalBranch(app, env), ProposalTitle(app, version, env)
+// of app's branch for env whose title names candidate's tag; found is
+// false when there is none (not opened yet, merged, closed, or for another
+// version). A review given on a commit whose record does not propose
+// candidate (another version, another digest of the tag: its Ferry-Digest),
+// on a commit that is not ferry's proposal, or on a commit the clone does
+// not have (fetched with the branch at the next proposal) carries why in
+// LeftOut and does not count; a review that names no commit (GitLab) is
+// kept.
+func (r ProposalReviews) ProposalReviews(ctx context.Context, app, env string, candidate ledger.Version) ([]pullrequest.Review, string, bool, error) {
+	branch, title := ProposalBranch(app, env), ProposalTitle(app, candidate.Tag, env)
 	prs, err := r.Forge.Find(ctx, branch)
 	if err != nil {
 		return nil, "", false, fmt.Errorf("find the pull request of %s: %w", branch, err)
@@ -62,33 +65,33 @@ func (r ProposalReviews) ProposalReviews(ctx context.Context, app, env, version 
 		if r.Commits == nil {
 			return rs, pr.Author, true, nil
 		}
-		proposes := map[string]bool{}
-		var kept []pullrequest.Review
+		leftOut := map[string]string{}
+		out := make([]pullrequest.Review, 0, len(rs))
 		for _, rv := range rs {
-			if rv.Commit == "" {
-				kept = append(kept, rv)
-				continue
+			if rv.Commit != "" {
+				why, seen := leftOut[rv.Commit]
+				if !seen {
+					why = r.proposes(ctx, rv.Commit, app, env, candidate)
+					leftOut[rv.Commit] = why
+				}
+				rv.LeftOut = why
 			}
-			ok, seen := proposes[rv.Commit]
-			if !seen {
-				ok = r.proposes(ctx, rv.Commit, app, env, version)
-				proposes[rv.Commit] = ok
-			}
-			if ok {
-				kept = append(kept, rv)
-			}
+			out = append(out, rv)
 		}
-		return kept, pr.Author, true, nil
+		return out, pr.Author, true, nil
 	}
 	return nil, "", false, nil
 }
 
-// proposes reports whether commit's record moves version of app into env.
-// Any failure to read it is a no: when in doubt a review does not count.
-func (r ProposalReviews) proposes(ctx context.Context, commit, app, env, version string) bool {
+// proposes says why a review given on commit does not count for
+// candidate of app in env: "" when commit's record moves that tag and
+// digest into env. Any failure to read it is a reason: when in doubt a
+// review does not count.
+func (r ProposalReviews) proposes(ctx context.Context, commit, app, env string, candidate ledger.Version) string {
+	unread := "given on a commit ferry has not read (" + ledger.ShortHash(commit) + ")"
 	snap, err := r.Commits.Snapshot(commit)
 	if err != nil || snap == nil {
-		return false
+		return unread
 	}
 	msg := ""
 	err = r.Commits.Log(ctx, snap, func(c fleet.Commit) (bool, error) {
@@ -96,15 +99,27 @@ func (r ProposalReviews) proposes(ctx context.Context, commit, app, env, version
 		return false, nil
 	})
 	if err != nil {
-		return false
+		return unread
 	}
+	var recApp, recEnv string
+	var v ledger.Version
 	switch rec := ledger.Parse(msg).(type) {
 	case *ledger.Promotion:
-		return rec.App == app && rec.Env == env && rec.Version.Tag == version
+		recApp, recEnv, v = rec.App, rec.Env, rec.Version
 	case *ledger.CanaryStep:
-		return rec.App == app && rec.Env == env && rec.Version.Tag == version
+		recApp, recEnv, v = rec.App, rec.Env, rec.Version
+	default:
+		return "given on a commit that is not ferry's proposal (" + ledger.ShortHash(commit) + ")"
 	}
-	return false
+	switch {
+	case recApp != app || recEnv != env:
+		return "given on a commit that is not ferry's proposal (" + ledger.ShortHash(commit) + ")"
+	case v.Tag != candidate.Tag:
+		return "given for another version (" + v.Tag + ")"
+	case v.Digest != candidate.Digest:
+		return "given for another digest (" + ledger.ShortDigest(v.Digest) + ")"
+	}
+	return ""
 }
 
 // TeamSource is the forge's team membership (*pullrequest.Client).

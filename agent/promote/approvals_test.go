@@ -162,23 +162,29 @@ func TestMergeProposal(t *testing.T) {
 }
 
 // TestProposalReviews: the reviews of the open pull request whose title
-// names the version, without those given on a commit that proposed another
-// version or that the clone does not have.
+// names the version; those given on a commit that proposed another version
+// or another digest of the tag, on a commit that is not ferry's proposal,
+// or on one the clone does not have say why they do not count.
 func TestProposalReviews(t *testing.T) {
 	w := newWorld(t)
 	head, err := w.ferry.Fetch(w.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	commitOf := func(v string) string {
-		rec := &ledger.Promotion{App: "checkout", Env: "qa", Version: ledger.Version{Tag: v, Digest: "sha256:" + strings.Repeat("a", 64)}}
-		c, err := w.ferry.Commit(head, map[string][]byte{"x/" + v: []byte(v)}, rec.Message().String(), t0)
+	digestA, digestB := "sha256:"+strings.Repeat("a", 64), "sha256:"+strings.Repeat("b", 64)
+	commitMsg := func(file, msg string) string {
+		c, err := w.ferry.Commit(head, map[string][]byte{"x/" + file: []byte(file)}, msg, t0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return c.Hash()
 	}
-	old, cur := commitOf("1.0.0"), commitOf("1.1.0")
+	commitOf := func(v, digest string) string {
+		rec := &ledger.Promotion{App: "checkout", Env: "qa", Version: ledger.Version{Tag: v, Digest: digest}}
+		return commitMsg(v+digest, rec.Message().String())
+	}
+	old, cur, repushed := commitOf("1.0.0", digestA), commitOf("1.1.0", digestA), commitOf("1.1.0", digestB)
+	byHand := commitMsg("hand", "edit the qa overlay by hand\n")
 	f := &mergingForge{
 		forge: forge{prs: []pullrequest.PR{
 			{Number: 3, Title: "promote checkout 1.1.0 to qa", State: pullrequest.StateOpen, Author: "ferry"},
@@ -190,24 +196,41 @@ func TestProposalReviews(t *testing.T) {
 			{User: "carol", State: pullrequest.ReviewRejected, Commit: cur},                                       // rejects 1.1.0
 			{User: "dave", State: pullrequest.ReviewApproved, Commit: "0123456789abcdef0123456789abcdef01234567"}, // unknown commit
 			{User: "erin", State: pullrequest.ReviewApproved},                                                     // GitLab: no commit
+			{User: "frank", State: pullrequest.ReviewApproved, Commit: repushed},                                  // the tag's other digest
+			{User: "grace", State: pullrequest.ReviewApproved, Commit: byHand},                                    // not a proposal
 		}},
 	}
 	r := ProposalReviews{Forge: f, Commits: w.ferry}
-	got, author, found, err := r.ProposalReviews(w.ctx, "checkout", "qa", "1.1.0")
+	got, author, found, err := r.ProposalReviews(w.ctx, "checkout", "qa", ledger.Version{Tag: "1.1.0", Digest: digestA})
 	if err != nil || !found || author != "ferry" {
 		t.Fatalf("ProposalReviews = %v, %q, %v, %v", got, author, found, err)
 	}
-	var users []string
+	var lines []string
 	for _, rv := range got {
-		users = append(users, rv.User)
+		lines = append(lines, rv.User+": "+rv.LeftOut)
 	}
-	if strings.Join(users, ",") != "bob,carol,erin" {
-		t.Errorf("kept reviews of %v; want bob, carol, erin", users)
+	want := []string{
+		"alice: given for another version (1.0.0)",
+		"bob: ",
+		"carol: ",
+		"dave: given on a commit ferry has not read (0123456789ab)",
+		"erin: ",
+		"frank: given for another digest (sha256:bbbbbbbbbbbb)",
+		"grace: given on a commit that is not ferry's proposal (" + ledger.ShortHash(byHand) + ")",
 	}
-	if _, _, found, err := r.ProposalReviews(w.ctx, "checkout", "qa", "1.2.0"); found || err != nil {
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("reviews:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	if _, _, found, err := r.ProposalReviews(w.ctx, "checkout", "qa", ledger.Version{Tag: "1.2.0", Digest: digestA}); found || err != nil {
 		t.Errorf("another version: found %v, %v; want not found", found, err)
 	}
-	if got, _, _, _ := (ProposalReviews{Forge: f}).ProposalReviews(w.ctx, "checkout", "qa", "1.1.0"); len(got) != 5 {
+	got, _, _, _ = (ProposalReviews{Forge: f}).ProposalReviews(w.ctx, "checkout", "qa", ledger.Version{Tag: "1.1.0", Digest: digestA})
+	for _, rv := range got {
+		if rv.LeftOut != "" {
+			t.Errorf("without Commits every review is kept: %+v", rv)
+		}
+	}
+	if len(got) != 7 {
 		t.Errorf("without Commits every review is kept: %v", got)
 	}
 }

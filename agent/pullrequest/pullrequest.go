@@ -67,6 +67,10 @@ type Review struct {
 	// Commit is the head commit the review was given on; empty where the
 	// forge does not say (GitLab).
 	Commit string
+	// LeftOut, set by a reader that weighs reviews against a proposal
+	// (promote.ProposalReviews), says why the review does not count for it
+	// ("given for another digest"); the forge never sets it.
+	LeftOut string
 }
 
 // Client is one forge's pull-request API for one repository. It is safe
