@@ -40,32 +40,38 @@ func (f *actionFlags) add(cmd *cobra.Command, reasonRequired bool) {
 }
 
 // actor is the person the command acts for: --as, $FERRY_USER, else the
-// OS account's name.
-func (f *actionFlags) actor() (ledger.Actor, error) {
-	name := strings.TrimSpace(f.as)
+// OS account's name. asGiven says --as was on the command line: empty, it
+// is refused rather than falling back to someone else.
+func (f *actionFlags) actor(asGiven bool) (ledger.Actor, error) {
+	name, from := strings.TrimSpace(f.as), "--as"
+	if asGiven && name == "" {
+		return ledger.Actor{}, errors.New("--as is empty: name who is acting, or leave --as out")
+	}
 	if name == "" {
-		name = strings.TrimSpace(os.Getenv("FERRY_USER"))
+		name, from = strings.TrimSpace(os.Getenv("FERRY_USER")), "$FERRY_USER"
 	}
 	if name == "" {
 		if u, err := user.Current(); err == nil {
-			name = u.Username
+			name, from = u.Username, "the OS user"
 		}
 	}
 	if name == "" {
 		return ledger.Actor{}, errors.New("who is acting is not known: pass --as NAME or set FERRY_USER")
 	}
 	if strings.ContainsAny(name, " \t\r\n(),") {
-		return ledger.Actor{}, fmt.Errorf("--as %q: a name without spaces, commas or parentheses (it goes into a commit trailer)", name)
+		return ledger.Actor{}, fmt.Errorf("%s %q: a name without spaces, commas or parentheses (it goes into a commit trailer)", from, name)
 	}
 	return ledger.Actor{Name: name, Via: ledger.ViaCLI}, nil
 }
 
 // run checks the names, builds the agent and runs act for the actor.
 func (f *actionFlags) run(cmd *cobra.Command, g *globals, app string, act func(context.Context, *agent.Agent, ledger.Actor) (string, error)) error {
-	if f.reason != "" && strings.TrimSpace(f.reason) == "" {
+	// cobra's required flag is satisfied by --reason "": a given reason,
+	// required or not, must say something.
+	if cmd.Flags().Changed("reason") && strings.TrimSpace(f.reason) == "" {
 		return errors.New("--reason is empty")
 	}
-	by, err := f.actor()
+	by, err := f.actor(cmd.Flags().Changed("as"))
 	if err != nil {
 		return err
 	}
