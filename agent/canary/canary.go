@@ -293,6 +293,46 @@ func startedByFerry(ctx context.Context, log state.Log, st *state.State, app *co
 	return started, err
 }
 
+// StartGate is the gate decision step 0 of the delivery in progress
+// recorded (its Ferry-Approved-By among it): the newest step 0 of this
+// app, env and version in env's overlay history, before anything that
+// ended a delivery there. Zero when there is none within the scan.
+func StartGate(ctx context.Context, log state.Log, st *state.State, app *config.App, env *config.Environment, cs *State) (ledger.Gate, error) {
+	var g ledger.Gate
+	moving, scanned := state.Moving(app), 0
+	err := log.LogPath(ctx, st.Snap, path.Clean(env.Overlay), func(c fleet.Commit) (bool, error) {
+		scanned++
+		if scanned > maxDeliveryScan {
+			return false, nil
+		}
+		switch rec := ledger.Parse(c.Message).(type) {
+		case *ledger.CanaryStep:
+			if rec.App != app.Name || rec.Env != env.Name {
+				return true, nil
+			}
+			if !rec.Version.Same(cs.Canary, moving) {
+				return false, nil
+			}
+			if rec.Step == 0 {
+				if rec.Gate != nil {
+					g = *rec.Gate
+				}
+				return false, nil
+			}
+		case *ledger.Promotion:
+			if rec.App == app.Name && rec.Env == env.Name {
+				return false, nil
+			}
+		case *ledger.Abort:
+			if rec.App == app.Name && rec.Env == env.Name {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	return g, err
+}
+
 // StepCommit is the commit that put the step in place: the newest commit
 // that changed this app's route file or its canary entry's version. Other
 // apps' commits to the same overlay are not it.

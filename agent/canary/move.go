@@ -96,8 +96,13 @@ func (d *Deliveries) Next(ctx context.Context, st *state.State, app *config.App,
 		s.Action, s.Reason = plan.ActionPromote, fmt.Sprintf("the %s delivery passed all %d steps", p.Strategy, n)
 		// No gate here: step 0 carried the decision, and each step since
 		// carries its verdict; Completed lets the next environment's hold
-		// read this commit as the delivery's verdict.
-		rec := &ledger.Promotion{App: app.Name, Env: env.Name, Version: cs.Canary, Gate: ledger.Gate{From: s.From}, Completed: p.Strategy}
+		// read this commit as the delivery's verdict. The approvals of step
+		// 0's decision are carried over: the promotion names who counted.
+		start, err := StartGate(ctx, d.Log, st, app, env, cs)
+		if err != nil {
+			return nil, err
+		}
+		rec := &ledger.Promotion{App: app.Name, Env: env.Name, Version: cs.Canary, Gate: ledger.Gate{From: s.From, ApprovedBy: start.ApprovedBy}, Completed: p.Strategy}
 		return &Move{Step: s, Edit: &publish.Edit{Files: files, Record: rec}, Completes: true}, nil
 	}
 	next := p.steps[cs.Step+1]
