@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ferry-dev/ferry/agent/gitstate"
+	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/analysis"
 )
 
@@ -38,5 +39,24 @@ func TestCanaryPromotionNamesApprovers(t *testing.T) {
 	step0 := f.git(t, "log", "-1", "--format=%B", "-F", "--grep", "step 0/1, deploy", "main")
 	if !strings.Contains(step0, approved) {
 		t.Errorf("step 0 does not name the approver:\n%s", step0)
+	}
+}
+
+// TestAwaitingStepZeroLandedByAPersonIsNoDelivery (red team): the step 0
+// ferry proposes on a pull request while the move awaits approvals says so
+// (Ferry-Awaiting); landed on the base branch by a person (a fast-forward
+// or rebase merge), it is not ferry's start of a delivery, and ferry does
+// not carry it on past a policy that denies the move.
+func TestAwaitingStepZeroLandedByAPersonIsNoDelivery(t *testing.T) {
+	const prodKust = "overlays/prod/kustomization.yaml"
+	f := newFleet(t, fleetSetup{pipeline: strings.ReplaceAll(canaryPipeline, "CANARY", "{steps: [50, 100], analysis: canary}"),
+		files: mergeFiles(canaryOverlay, map[string]string{"policies/gate.rego": "package ferry.promotion\n\ndeny contains \"prod is closed\" if input.environment.name == \"prod\"\n"})})
+	digest := f.push(t, "shop/checkout", "1.0.0")
+	rec := &ledger.CanaryStep{App: "checkout", Env: "prod", Version: ledger.Version{Tag: "1.0.0", Digest: digest}, Step: 0, Of: 2,
+		Label: "deploy the canary", Gate: &ledger.Gate{From: "dev", Policy: "none", Awaiting: "approval: 0 of 1"}}
+	f.edit(t, rec.Message().String(), map[string]func(string) string{prodKust: setEntry("registry.example/shop/checkout-canary", "1.0.0")})
+	f.drive(t, func(Verification) analysis.Verdict { return analysis.Successful })
+	if log := f.git(t, "log", "--format=%s", "main"); strings.Contains(log, "in prod: step 1/2") || strings.Contains(log, "to prod") {
+		t.Fatalf("ferry carried on a delivery nobody approved:\n%s", log)
 	}
 }

@@ -250,7 +250,9 @@ func startedByFerry(ctx context.Context, log state.Log, st *state.State, app *co
 				if !rec.Version.Same(cs.Canary, moving) {
 					return false, nil // another version's delivery: not this one
 				}
-				started = rec.Step == 0
+				// A step 0 proposed while awaiting approvals, landed by a
+				// person, did not pass the gate: not ferry's start.
+				started = rec.Step == 0 && (rec.Gate == nil || rec.Gate.Awaiting == "")
 				return !started, nil // a later step of this delivery: go on back
 			}
 			if rec.Env == env.Name {

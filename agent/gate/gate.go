@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"path"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,6 +61,12 @@ func (d *Decision) Record(from string) ledger.Gate {
 	g := ledger.Gate{From: from, Policy: d.Policy, Evidence: d.Evidence, Warnings: d.Warn, SignedBy: d.SignedBy}
 	if d.Approval != nil {
 		g.ApprovedBy = slices.Clone(d.Approval.By)
+		// A pull request's proposal is committed while the move awaits its
+		// approvals: its record says so, lest the commit, landed by a
+		// person, read as an approved promotion.
+		if d.AwaitingApproval {
+			g.Awaiting = strings.TrimPrefix(d.Approval.String(), "awaiting ")
+		}
 	}
 	// The image's creation time goes into the commit so DORA's lead time
 	// starts at the build, not at ferry's first sight of the tag.

@@ -20,6 +20,7 @@ const (
 	keyVersion      = "Ferry-Version"
 	keyDigest       = "Ferry-Digest"
 	keyDecision     = "Ferry-Decision"
+	keyAwaiting     = "Ferry-Awaiting" // a pull request's proposal the gate holds for approvals
 	keyPolicy       = "Ferry-Policy"
 	keyEvidence     = "Ferry-Evidence"
 	keyCreated      = "Ferry-Created" // the image's creation time: DORA's lead time starts there
@@ -74,6 +75,11 @@ type Gate struct {
 	// ApprovedBy are the approvals that counted for the move, one line
 	// each: "bob (review, team:product-owners)"; empty without approval:.
 	ApprovedBy []string
+	// Awaiting is set on the commit of a pull request's proposal the gate
+	// holds for approvals ("approval 0 of 1"): the move is not allowed
+	// yet, whatever Ferry-Decision says of the rest of the policies. A
+	// person who lands that commit promotes without the approvals.
+	Awaiting string
 }
 
 // Promotion moves Version into Env: a direct commit, the commit of a merged
@@ -119,6 +125,9 @@ func (g Gate) trailers(app, env string, v Version) []Trailer {
 		{keyApp, app}, {keyEnv, env}, {keyFrom, g.From},
 		{keyVersion, v.Tag}, {keyDigest, v.Digest}, {keyDecision, allow},
 	}
+	if g.Awaiting != "" {
+		ts = append(ts, Trailer{keyAwaiting, OneLine(g.Awaiting)})
+	}
 	if g.Created != "" {
 		ts = append(ts, Trailer{keyCreated, g.Created})
 	}
@@ -140,7 +149,7 @@ func (g Gate) trailers(app, env string, v Version) []Trailer {
 func gateOf(m Message) Gate {
 	return Gate{From: m.Trailer(keyFrom), Created: m.Trailer(keyCreated), Policy: m.Trailer(keyPolicy),
 		Evidence: m.TrailerValues(keyEvidence), Warnings: warningsOf(m.Body), SignedBy: m.TrailerValues(keySignedBy),
-		ApprovedBy: m.TrailerValues(keyApprovedBy)}
+		ApprovedBy: m.TrailerValues(keyApprovedBy), Awaiting: m.Trailer(keyAwaiting)}
 }
 
 func warningsOf(body string) []string {

@@ -47,6 +47,8 @@ func records() []struct {
 		{"unreject", &Unreject{App: "checkout", Version: "1.4.2"}},
 		{"approved promotion", &Promotion{App: "checkout", Env: "prod", Version: Version{"1.4.2", "sha256:abc"},
 			Gate: Gate{From: "ppd", Policy: "sha256:0f3a", ApprovedBy: []string{"bob (review, team:product-owners)", "carol (dashboard, user:carol)"}}}},
+		{"proposal awaiting approval", &Promotion{App: "checkout", Env: "prod", Version: Version{"1.4.2", "sha256:abc"},
+			Gate: Gate{From: "ppd", Policy: "sha256:0f3a", Evidence: []string{"approvals 0 of 1"}, Awaiting: "approval 0 of 1 (needs team:product-owners)"}}},
 		{"manual promotion", &Promotion{App: "checkout", Env: "prod", Version: Version{"1.4.3", "sha256:fed"},
 			Gate: Gate{From: "manual", Policy: "sha256:0f3a"}, RequestedBy: Actor{Name: "alice", Via: ViaCLI}, Reason: "hotfix for the payment timeout"}},
 		{"manual canary start", &CanaryStep{App: "checkout", Env: "prod", Version: Version{"1.4.3", "sha256:fed"}, Step: 0, Of: 4,
