@@ -199,6 +199,37 @@ func TestApprovalOnPullRequest(t *testing.T) {
 	if msg := gitLogMessage(t, authed, *merged.MergedCommitID); strings.Contains(msg, "Ferry-Approved-By") || strings.Contains(msg, "Ferry-App:") {
 		t.Errorf("a person's merge is no ferry record:\n%s", msg)
 	}
+	// The proposal commit under the person's merge says it awaited approval.
+	if msg := gitLogMessage(t, authed, *merged.MergedCommitID+"^2"); !strings.Contains(msg, "Ferry-Awaiting: approval: 0 of 1 (needs team:product-owners)\n") ||
+		strings.Contains(msg, "Ferry-Approved-By") {
+		t.Errorf("the awaiting proposal's commit does not say it awaited approval:\n%s", msg)
+	}
+
+	// bob approves 1.2.0's pull request; the tag is then pushed again with
+	// another image: his review was given for the old digest and does not
+	// count for the new one, and ferry does not merge (red team F2).
+	first := reg.push(t, "shop/checkout", "1.2.0")
+	if out := run(); !strings.Contains(out, "opened pull request #3: awaiting approval: 0 of 1") {
+		t.Fatalf("no pull request for 1.2.0:\n%s", out)
+	}
+	srv.Review(t, "bob", "shop", "fleet", 3, sdk.ReviewStateApproved, "1.2.0 is fine")
+	second := reg.push(t, "shop/checkout", "1.2.0")
+	if first == second {
+		t.Fatal("the re-push kept the digest")
+	}
+	for range 4 {
+		run()
+	}
+	p3, _, err := srv.Client(context.Background()).GetPullRequest("shop", "fleet", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prod := showRemote(t, authed, "overlays/prod/kustomization.yaml"); p3.HasMerged || strings.Contains(prod, second) {
+		t.Fatalf("bob's approval of %s was carried over to %s: merged %v\n%s", first, second, p3.HasMerged, prod)
+	}
+	if !strings.Contains(p3.Body, "- bob (review): given for another digest ("+first[:len("sha256:")+12]+")") {
+		t.Errorf("the body should say bob's review was for another digest:\n%s", p3.Body)
+	}
 }
 
 // approvalRules is the approval part of the default prod policy
