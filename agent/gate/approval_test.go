@@ -387,10 +387,16 @@ func TestApprovalsUnderVerifyCommits(t *testing.T) {
 		signed     bool // who last changed the file: ferry (signed) or bob
 		count      int
 		why        string
+		// bob's earlier "request changes" review on the pull request: an
+		// unverified file vote in his name does not withdraw it.
+		review     bool
+		rejectedBy []string
 	}{
-		{"require, signed", state.VerifyRequire, true, 1, ""},
-		{"require, unsigned", state.VerifyRequire, false, 0, unverifiedApprovals},
-		{"warn, unsigned", state.VerifyWarn, false, 1, ""},
+		{"require, signed", state.VerifyRequire, true, 1, "", false, nil},
+		{"require, unsigned", state.VerifyRequire, false, 0, unverifiedApprovals, false, nil},
+		{"warn, unsigned", state.VerifyWarn, false, 1, "", false, nil},
+		{"require, unsigned, after a review's rejection", state.VerifyRequire, false, 0, unverifiedApprovals, true, []string{"bob"}},
+		{"require, signed, after a review's rejection", state.VerifyRequire, true, 1, "", true, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			remote := fleettest.Remote(t, "gate-approvals-signed")
@@ -410,19 +416,34 @@ func TestApprovalsUnderVerifyCommits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g := New(Options{Config: cfg, Log: ferry, Now: func() time.Time { return now.Add(time.Hour) }})
-			g.SetSignatures(state.NewSignatures(config.VerifyCommits{Mode: tc.mode, AllowedSigners: ".ferry/allowed_signers"}, ferry, signer, "ferry@example.com", nil))
+			opts := Options{Config: cfg, Log: ferry, Now: func() time.Time { return now.Add(time.Hour) }}
 			app, _ := cfg.App("checkout")
 			env, _ := cfg.Env("prod")
+			if tc.review {
+				opts.Reviews = &fakeReviews{author: "ferry", reviews: []pullrequest.Review{{User: "bob", State: pullrequest.ReviewRejected, SubmittedAt: now.Add(-time.Minute)}}}
+				pr := *env
+				pr.PullRequest = true
+				env = &pr
+			}
+			g := New(opts)
+			g.SetSignatures(state.NewSignatures(config.VerifyCommits{Mode: tc.mode, AllowedSigners: ".ferry/allowed_signers"}, ferry, signer, "ferry@example.com", nil))
 			d, err := g.Decide(ctx, &Request{App: app, Env: env, From: "dev", Candidate: ledger.Version{Tag: "1.1.0"}, State: state.Read(cfg, snap, nil)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			ap := d.Input["evidence"].(map[string]any)["approvals"].(map[string]any)
-			e := ap["entries"].([]any)[0].(map[string]any)
+			var e map[string]any
+			for _, x := range ap["entries"].([]any) {
+				if m := x.(map[string]any); m["via"] == ledger.ViaCLI {
+					e = m
+				}
+			}
 			why, _ := e["why"].(string)
 			if ap["count"] != tc.count || e["signed"] != tc.signed || why != tc.why {
 				t.Fatalf("count %v signed %v why %q; want %d %v %q", ap["count"], e["signed"], why, tc.count, tc.signed, tc.why)
+			}
+			if got := anyStrings(ap["rejected_by"].([]any)); !slices.Equal(got, tc.rejectedBy) && len(got)+len(tc.rejectedBy) > 0 {
+				t.Fatalf("rejected_by %q, want %q", got, tc.rejectedBy)
 			}
 		})
 	}
