@@ -400,6 +400,19 @@ func TestApproveAndReject(t *testing.T) {
 		votes[1].By != "alice" || votes[1].Via != "cli" || votes[1].Decision != gitstate.DecisionApprove || votes[1].Reason != "legal signed" {
 		t.Errorf("votes: %+v", votes)
 	}
+	// Logins ignore letter case (the forges'): --as CAROL and --as Carol are
+	// carol, and replace her vote rather than add two people.
+	for _, name := range []string{"CAROL", "Carol"} {
+		if _, err := f.agent.Approve(ctx, "checkout", "1.4.2", "prod", ledger.Actor{Name: name, Via: ledger.ViaCLI}, nil, "again"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if as, err = gitstate.ParseApprovals(gitstate.ApprovalsFile, []byte(f.git(t, "show", "main:"+gitstate.ApprovalsFile))); err != nil {
+		t.Fatal(err)
+	}
+	if votes := as.For("checkout", "prod"); len(votes) != 2 || votes[0].By != "Carol" || votes[0].Via != "cli" || votes[0].Groups != nil {
+		t.Errorf("votes after CAROL and Carol: %+v", votes)
+	}
 
 	head := f.git(t, "rev-parse", "main")
 	for _, tc := range []struct {
@@ -408,6 +421,8 @@ func TestApproveAndReject(t *testing.T) {
 		want         string
 	}{
 		{"1.4.2", "ppd", alice, "ppd has no approval: in ferry.yaml"},
+		{"1.4.2", "dr", alice, "dr mirrors prod (it follows prod exactly and has no gate of its own): vote for prod instead, `ferry reject checkout 1.4.2 --env prod`; nothing written"},
+		{"1.4.2", "prod", ledger.Actor{Name: "bob", Via: ledger.ViaReview}, `via: "review": a forge review is read from the forge`},
 		{"1.4.9", "prod", alice, "checkout has no tag 1.4.9"},
 		{"1.4.2", "prod", ledger.Actor{}, "who is acting is not known"},
 		{"1.4.2", "prod", ledger.Actor{Name: "al ice", Via: ledger.ViaCLI}, "must not contain spaces"},

@@ -40,6 +40,16 @@ func (a *Agent) vote(ctx context.Context, appName, version, envName string, by l
 	if err := checkReason(reason); err != nil {
 		return "", err
 	}
+	if env.Approval == nil && env.Mirror != "" {
+		// Config refuses approval: on a mirror: the votes that gate what
+		// it follows are its source's.
+		verb := "approve"
+		if reject {
+			verb = "reject"
+		}
+		return "", fmt.Errorf("%s mirrors %s (it follows %s exactly and has no gate of its own): vote for %s instead, `ferry %s %s %s --env %s`; nothing written",
+			env.Name, env.Mirror, env.Mirror, env.Mirror, verb, app.Name, version, env.Mirror)
+	}
 	if env.Approval == nil {
 		return "", fmt.Errorf("%s has no approval: in %s, so no vote counts there; add one (e.g. approval: {required: 1}) to collect approvals", env.Name, a.full.Source)
 	}

@@ -111,14 +111,28 @@ type vote struct {
 	reason   string
 	signed   bool
 	fromFile bool
-	// other: cast on another digest, or a review of a commit that is not
-	// this proposal; never counts, and replaces no vote of the person's.
-	other bool
+	key      string // gitstate.PersonKey(by): who the person is
 
 	counts  bool
 	why     string // why it does not count
 	matched string // the approval.from entry it counts under
 }
+
+// trustedGroups are the groups team: and group: entries match: the
+// dashboard's, read from the person's verified sign-in. Groups written by
+// hand or by the CLI next to a vote are anyone's claim.
+func (v *vote) trustedGroups() []string {
+	if v.via != ledger.ViaDashboard {
+		return nil
+	}
+	return v.groups
+}
+
+// futureSkew is how far a vote's time may run ahead of ferry's clock (the
+// clocks of the machines that cast votes differ a little). A vote dated
+// later is not counted: it would never expire and would outrank every
+// vote cast after it.
+const futureSkew = 5 * time.Minute
 
 // approvalSource is input.environment.approval and input.evidence.approvals.
 type approvalSource struct{ g *Gate }
@@ -136,13 +150,16 @@ func (s approvalSource) Gather(ctx context.Context, req *Request, out map[string
 	approvedBy, rejectedBy := []any{}, []any{}
 	entries := make([]any, 0, len(votes))
 	for i := range votes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		v := &votes[i]
 		if v.why == "" {
 			if err := s.weigh(ctx, req, rule, requester, v); err != nil {
 				return err
 			}
 		}
-		e := map[string]any{"by": v.by, "via": v.via, "at": v.at.UTC().Format(time.RFC3339), "groups": stringsAny(v.groups),
+		e := map[string]any{"by": v.by, "via": v.via, "at": v.at.UTC().Format(time.RFC3339), "groups": stringsAny(v.trustedGroups()),
 			"decision": gitstate.DecisionApprove, "signed": v.signed, "counts": v.counts}
 		if v.reject {
 			e["decision"] = gitstate.DecisionReject
@@ -221,6 +238,9 @@ func (s approvalSource) votes(ctx context.Context, req *Request, d *Decision) ([
 			return nil, "", err
 		}
 		for _, e := range file {
+			if err := ctx.Err(); err != nil {
+				return nil, "", err
+			}
 			if e.Version != req.Candidate.Tag {
 				continue
 			}
@@ -236,7 +256,7 @@ func (s approvalSource) votes(ctx context.Context, req *Request, d *Decision) ([
 			// it): a tag re-pushed with another image needs new votes. A
 			// hand-written entry without one counts for the tag.
 			if e.Digest != "" && e.Digest != req.Candidate.Digest {
-				v.why, v.other = "cast for another digest ("+ledger.ShortDigest(e.Digest)+")", true
+				v.why = "cast for another digest (" + ledger.ShortDigest(e.Digest) + ")"
 			}
 			votes = append(votes, v)
 		}
@@ -261,30 +281,45 @@ func (s approvalSource) votes(ctx context.Context, req *Request, d *Decision) ([
 			}
 			v := vote{by: r.User, via: ledger.ViaReview, at: r.SubmittedAt, reject: reject}
 			if r.LeftOut != "" {
-				v.why, v.other = r.LeftOut, true
+				v.why = r.LeftOut
 			}
 			votes = append(votes, v)
 		}
 	}
+	// A vote dated in the future counts for nothing, and replaces nothing.
+	now := s.g.opts.Now()
+	for i := range votes {
+		if v := &votes[i]; v.at.Sub(now) > futureSkew {
+			v.why = "dated in the future (at " + v.at.UTC().Format(time.RFC3339) + ")"
+		}
+	}
 	// Each person's latest vote is theirs; the file keeps one per person,
-	// but a review and a dashboard vote by one person are two. A vote on
-	// something else (another digest, another commit) replaces none.
+	// but a review and a dashboard vote by one person are two. A person is
+	// one whatever the letter case of their login (the forges' logins
+	// ignore it): bob, BOB and Bob are one vote.
+	for i := range votes {
+		votes[i].key = gitstate.PersonKey(votes[i].by)
+	}
 	slices.SortStableFunc(votes, func(a, b vote) int {
-		if c := strings.Compare(a.by, b.by); c != 0 {
+		if c := strings.Compare(a.key, b.key); c != 0 {
 			return c
 		}
 		return a.at.Compare(b.at)
 	})
-	for i := range votes {
-		if votes[i].other {
+	latest := -1 // the person's latest vote that is not dated in the future
+	for i := len(votes) - 1; i >= 0; i-- {
+		v := &votes[i]
+		if i+1 < len(votes) && votes[i+1].key != v.key {
+			latest = -1
+		}
+		if v.why != "" {
 			continue
 		}
-		for j := i + 1; j < len(votes) && votes[j].by == votes[i].by; j++ {
-			if !votes[j].other {
-				votes[i].why = fmt.Sprintf("replaced by %s's later vote", votes[i].by)
-				break
-			}
+		if latest < 0 {
+			latest = i
+			continue
 		}
+		v.why = fmt.Sprintf("replaced by %s's later vote", votes[latest].by)
 	}
 	return votes, requester, nil
 }
@@ -315,16 +350,17 @@ func (s approvalSource) fileSigned(ctx context.Context, req *Request) (signed bo
 }
 
 // weigh decides whether v counts: cast for this candidate (the caller
-// chose), not expired, not the requester's own under forbidSelf, and by
-// someone approval.from names.
+// chose), an approval not expired (a rejection stands until the person
+// approves), not the requester's own under forbidSelf, and by someone
+// approval.from names.
 func (s approvalSource) weigh(ctx context.Context, req *Request, rule *config.Approval, requester string, v *vote) error {
-	if exp := rule.Expires.Std(); exp > 0 {
+	if exp := rule.Expires.Std(); exp > 0 && !v.reject {
 		if age := s.g.opts.Now().Sub(v.at); age > exp {
-			v.why = fmt.Sprintf("expired: cast %s ago, votes count for %s", shortDuration(age.Truncate(time.Minute)), shortDuration(exp))
+			v.why = fmt.Sprintf("expired: cast %s ago, votes count for %s", shortDuration(age), shortDuration(exp))
 			return nil
 		}
 	}
-	if rule.ForbidSelf && requester != "" && v.by == requester {
+	if rule.ForbidSelf && requester != "" && strings.EqualFold(v.by, requester) {
 		v.why = "the requester's own (forbidSelf)"
 		return nil
 	}
@@ -333,7 +369,7 @@ func (s approvalSource) weigh(ctx context.Context, req *Request, rule *config.Ap
 		return nil
 	}
 	for _, f := range rule.From {
-		ok, err := s.matches(ctx, req, f, v)
+		ok, err := s.matches(ctx, req, f, v, v.trustedGroups())
 		if err != nil {
 			return err
 		}
@@ -343,30 +379,33 @@ func (s approvalSource) weigh(ctx context.Context, req *Request, rule *config.Ap
 		}
 	}
 	v.why = "not in from (" + strings.Join(rule.From, ", ") + ")"
+	if v.trustedGroups() == nil && len(v.groups) > 0 {
+		// Say so when the groups written beside the vote are what it
+		// lacks: only the dashboard's come from a verified sign-in.
+		if slices.ContainsFunc(rule.From, func(f string) bool { return s.inGroups(f, v.groups) }) {
+			v.why += fmt.Sprintf("; the groups a %s vote records are ignored (only the dashboard's come from a verified sign-in)", v.via)
+		}
+	}
 	return nil
 }
 
 // matches reports whether v's person is who the approval.from entry f
-// names. A team is a forge team: a dashboard vote's OIDC groups say it
-// (Gitea sends ORG:TEAM), and otherwise the forge is asked.
-func (s approvalSource) matches(ctx context.Context, req *Request, f string, v *vote) (bool, error) {
+// names, with groups the person's groups. A login is the person whatever
+// its letter case (as on the forges). A team is a forge team: a dashboard
+// vote's OIDC groups say it (Gitea sends ORG:TEAM), and otherwise the
+// forge is asked.
+func (s approvalSource) matches(ctx context.Context, req *Request, f string, v *vote, groups []string) (bool, error) {
 	kind, name, ok := config.ParseApprover(f)
 	if !ok {
 		return false, nil
 	}
+	if s.inGroups(f, groups) {
+		return true, nil
+	}
 	switch kind {
 	case config.ApproverUser:
-		return v.by == name, nil
-	case config.ApproverGroup:
-		return slices.Contains(v.groups, name), nil
+		return strings.EqualFold(v.by, name), nil
 	case config.ApproverTeam:
-		org, team, qualified := strings.Cut(name, "/")
-		if !qualified {
-			org, team = s.g.teamOrg(), name
-		}
-		if org != "" && slices.Contains(v.groups, org+":"+team) {
-			return true, nil
-		}
 		if s.g.opts.Teams == nil {
 			return false, nil
 		}
@@ -377,6 +416,26 @@ func (s approvalSource) matches(ctx context.Context, req *Request, f string, v *
 		return member, nil
 	}
 	return false, nil
+}
+
+// inGroups reports whether groups (OIDC groups) name the person as the
+// approval.from entry f does: group:NAME, or team:NAME as ORG:TEAM.
+func (s approvalSource) inGroups(f string, groups []string) bool {
+	kind, name, ok := config.ParseApprover(f)
+	if !ok || len(groups) == 0 {
+		return false
+	}
+	switch kind {
+	case config.ApproverGroup:
+		return slices.Contains(groups, name)
+	case config.ApproverTeam:
+		org, team, qualified := strings.Cut(name, "/")
+		if !qualified {
+			org, team = s.g.teamOrg(), name
+		}
+		return org != "" && slices.Contains(groups, org+":"+team)
+	}
+	return false
 }
 
 // teamOrg is the owner of the fleet repo, the organization of a team:NAME.
@@ -474,8 +533,15 @@ func satisfied(input map[string]any) map[string]any {
 	return out
 }
 
-// shortDuration writes 80h rather than 80h0m0s.
+// shortDuration writes 80h rather than 80h0m0s: to the minute from an
+// hour, to the second under it (a vote cast 8s ago is not "0s" old).
 func shortDuration(d time.Duration) string {
+	switch {
+	case d >= time.Hour || d <= -time.Hour:
+		d = d.Truncate(time.Minute)
+	case d >= time.Second || d <= -time.Second:
+		d = d.Truncate(time.Second)
+	}
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")

@@ -53,14 +53,15 @@ func (f *fakeReviews) ProposalReviews(_ context.Context, app, env string, candid
 	return f.reviews, f.author, f.author != "", nil
 }
 
-// fakeTeams knows team members by "team/user".
+// fakeTeams knows team members by "team/user" (user in lower case: the
+// forges' logins ignore letter case, as Gitea's team check does).
 type fakeTeams map[string]bool
 
 func (f fakeTeams) TeamMember(_ context.Context, team, user string) (bool, error) {
 	if team == "broken" {
 		return false, errors.New("forge down")
 	}
-	return f[team+"/"+user], nil
+	return f[team+"/"+strings.ToLower(user)], nil
 }
 
 // TestApprovalCounting: which votes count toward approval: and which
@@ -138,10 +139,55 @@ func TestApprovalCounting(t *testing.T) {
 			count: 1, approvedBy: []string{"frank (dashboard, team:ops/release)"}, allow: true},
 		{name: "a rejection by someone who counts blocks", rule: &rule,
 			file: []gitstate.ApprovalEntry{vote("alice", "approve", ago(time.Hour)), {App: "checkout", Env: "prod", Version: "1.1.0", By: "carol",
-				Via: ledger.ViaCLI, Groups: []string{"shop:release"}, Decision: "reject", At: ago(time.Minute), Reason: "migration first"}},
+				Via: ledger.ViaDashboard, Groups: []string{"shop:release"}, Decision: "reject", At: ago(time.Minute), Reason: "migration first"}},
 			reviews: []pullrequest.Review{review("bob", pullrequest.ReviewApproved, ago(time.Minute))}, author: "ferry",
 			teams: fakeTeams{"product-owners/bob": true},
-			count: 2, rejectedBy: []string{"carol"}, awaiting: true, reason: "rejected by carol (cli): migration first"},
+			count: 2, rejectedBy: []string{"carol"}, awaiting: true, reason: "rejected by carol (dashboard): migration first"},
+		// F4: groups written beside a CLI (or hand-written) vote are anyone's
+		// claim; only the dashboard's come from a verified sign-in.
+		{name: "a cli vote's groups do not count", rule: &rule,
+			file: []gitstate.ApprovalEntry{vote("alice", "approve", ago(time.Hour)),
+				{App: "checkout", Env: "prod", Version: "1.1.0", By: "carol", Via: ledger.ViaCLI, Groups: []string{"shop:release"}, Decision: "reject", At: ago(time.Minute)},
+				{App: "checkout", Env: "prod", Version: "1.1.0", By: "mallory", Groups: []string{"shop:product-owners"}, Decision: "approve", At: ago(time.Minute)}},
+			count: 1, notCounted: []entry{
+				{"carol", "not in from (team:product-owners, user:alice, group:shop:release); the groups a cli vote records are ignored (only the dashboard's come from a verified sign-in)"},
+				{"mallory", "not in from (team:product-owners, user:alice, group:shop:release); the groups a cli vote records are ignored (only the dashboard's come from a verified sign-in)"}},
+			awaiting: true, reason: "awaiting approval: 1 of 2 (needs team:product-owners or user:alice or group:shop:release)"},
+		// F1: logins ignore letter case on the forges: one person, one vote.
+		{name: "one person in two spellings is one vote", rule: &config.Approval{Required: 2, From: []string{"team:product-owners"}},
+			file:    []gitstate.ApprovalEntry{{App: "checkout", Env: "prod", Version: "1.1.0", By: "BOB", Via: ledger.ViaCLI, Decision: "approve", At: ago(time.Hour)}},
+			reviews: []pullrequest.Review{review("bob", pullrequest.ReviewApproved, ago(time.Minute))}, author: "ferry",
+			teams: fakeTeams{"product-owners/bob": true},
+			count: 1, approvedBy: []string{"bob (review, team:product-owners)"}, notCounted: []entry{{"BOB", "replaced by bob's later vote"}}, awaiting: true},
+		{name: "a later rejection in another spelling blocks", rule: &config.Approval{Required: 1},
+			file:    []gitstate.ApprovalEntry{{App: "checkout", Env: "prod", Version: "1.1.0", By: "Bob", Via: ledger.ViaCLI, Decision: "reject", At: ago(time.Minute)}},
+			reviews: []pullrequest.Review{review("bob", pullrequest.ReviewApproved, ago(time.Hour))}, author: "ferry",
+			count: 0, rejectedBy: []string{"Bob"}, notCounted: []entry{{"bob", "replaced by Bob's later vote"}}, awaiting: true},
+		{name: "forbidSelf whatever the letter case", rule: &config.Approval{Required: 1, ForbidSelf: true},
+			file:   []gitstate.ApprovalEntry{{App: "checkout", Env: "prod", Version: "1.1.0", By: "Ferry", Via: ledger.ViaCLI, Decision: "approve", At: ago(time.Minute)}},
+			author: "ferry",
+			count:  0, notCounted: []entry{{"Ferry", "the requester's own (forbidSelf)"}}, awaiting: true},
+		{name: "user: whatever the letter case", rule: &config.Approval{Required: 1, From: []string{"user:alice"}},
+			file:  []gitstate.ApprovalEntry{vote("Alice", "approve", ago(time.Hour))},
+			count: 1, approvedBy: []string{"Alice (dashboard, user:alice)"}, allow: true},
+		// F3: a vote dated in the future would never expire and would
+		// outrank every later vote.
+		{name: "a vote dated in the future does not count", rule: &rule,
+			file:  []gitstate.ApprovalEntry{vote("alice", "approve", time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)), vote("carol", "approve", now.Add(4*time.Minute), "shop:release")},
+			count: 1, approvedBy: []string{"carol (dashboard, group:shop:release)"},
+			notCounted: []entry{{"alice", "dated in the future (at 2099-01-01T00:00:00Z)"}}, awaiting: true},
+		{name: "a rejection dated in the future replaces nothing", rule: &config.Approval{Required: 1},
+			file:    []gitstate.ApprovalEntry{vote("bob", "reject", time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC))},
+			reviews: []pullrequest.Review{review("bob", pullrequest.ReviewApproved, ago(time.Minute))}, author: "ferry",
+			count: 1, approvedBy: []string{"bob (review)"}, notCounted: []entry{{"bob", "dated in the future (at 2099-01-01T00:00:00Z)"}}, allow: true},
+		// F5: expires is for approvals; a rejection stands until the person approves.
+		{name: "a rejection does not expire", rule: &rule,
+			file:  []gitstate.ApprovalEntry{vote("alice", "approve", ago(time.Hour)), vote("carol", "reject", ago(80*time.Hour), "shop:release")},
+			count: 1, rejectedBy: []string{"carol"}, awaiting: true, reason: "rejected by carol (dashboard)"},
+		// F7: seconds under a minute.
+		{name: "expired seconds ago", rule: &config.Approval{Required: 1, Expires: config.Duration(6 * time.Second)},
+			file:  []gitstate.ApprovalEntry{vote("alice", "approve", ago(8*time.Second))},
+			count: 0, notCounted: []entry{{"alice", "expired: cast 8s ago, votes count for 6s"}}, awaiting: true},
 		{name: "a rejection by someone who does not count does not block", rule: &config.Approval{Required: 1, From: []string{"user:alice"}},
 			file:  []gitstate.ApprovalEntry{vote("alice", "approve", ago(time.Hour)), vote("mallory", "reject", ago(time.Minute))},
 			count: 1, notCounted: []entry{{"mallory", "not in from (user:alice)"}}, allow: true},
@@ -200,6 +246,12 @@ func TestApprovalCounting(t *testing.T) {
 			}
 			if got := d.Record("qa").ApprovedBy; !slices.Equal(got, d.Approval.By) {
 				t.Errorf("Record().ApprovedBy = %q, want %q", got, d.Approval.By)
+			}
+			for _, e := range ap["entries"].([]any) {
+				// only the dashboard's groups are the person's (a verified sign-in)
+				if m := e.(map[string]any); m["via"] != ledger.ViaDashboard && len(m["groups"].([]any)) > 0 {
+					t.Errorf("a %s vote's groups reach the policies: %v", m["via"], m)
+				}
 			}
 			for _, nc := range tc.notCounted {
 				found := false
@@ -335,10 +387,16 @@ func TestApprovalsUnderVerifyCommits(t *testing.T) {
 		signed     bool // who last changed the file: ferry (signed) or bob
 		count      int
 		why        string
+		// bob's earlier "request changes" review on the pull request: an
+		// unverified file vote in his name does not withdraw it.
+		review     bool
+		rejectedBy []string
 	}{
-		{"require, signed", state.VerifyRequire, true, 1, ""},
-		{"require, unsigned", state.VerifyRequire, false, 0, unverifiedApprovals},
-		{"warn, unsigned", state.VerifyWarn, false, 1, ""},
+		{"require, signed", state.VerifyRequire, true, 1, "", false, nil},
+		{"require, unsigned", state.VerifyRequire, false, 0, unverifiedApprovals, false, nil},
+		{"warn, unsigned", state.VerifyWarn, false, 1, "", false, nil},
+		{"require, unsigned, after a review's rejection", state.VerifyRequire, false, 0, unverifiedApprovals, true, []string{"bob"}},
+		{"require, signed, after a review's rejection", state.VerifyRequire, true, 1, "", true, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			remote := fleettest.Remote(t, "gate-approvals-signed")
@@ -358,20 +416,58 @@ func TestApprovalsUnderVerifyCommits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g := New(Options{Config: cfg, Log: ferry, Now: func() time.Time { return now.Add(time.Hour) }})
-			g.SetSignatures(state.NewSignatures(config.VerifyCommits{Mode: tc.mode, AllowedSigners: ".ferry/allowed_signers"}, ferry, signer, "ferry@example.com", nil))
+			opts := Options{Config: cfg, Log: ferry, Now: func() time.Time { return now.Add(time.Hour) }}
 			app, _ := cfg.App("checkout")
 			env, _ := cfg.Env("prod")
+			if tc.review {
+				opts.Reviews = &fakeReviews{author: "ferry", reviews: []pullrequest.Review{{User: "bob", State: pullrequest.ReviewRejected, SubmittedAt: now.Add(-time.Minute)}}}
+				pr := *env
+				pr.PullRequest = true
+				env = &pr
+			}
+			g := New(opts)
+			g.SetSignatures(state.NewSignatures(config.VerifyCommits{Mode: tc.mode, AllowedSigners: ".ferry/allowed_signers"}, ferry, signer, "ferry@example.com", nil))
 			d, err := g.Decide(ctx, &Request{App: app, Env: env, From: "dev", Candidate: ledger.Version{Tag: "1.1.0"}, State: state.Read(cfg, snap, nil)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			ap := d.Input["evidence"].(map[string]any)["approvals"].(map[string]any)
-			e := ap["entries"].([]any)[0].(map[string]any)
+			var e map[string]any
+			for _, x := range ap["entries"].([]any) {
+				if m := x.(map[string]any); m["via"] == ledger.ViaCLI {
+					e = m
+				}
+			}
 			why, _ := e["why"].(string)
 			if ap["count"] != tc.count || e["signed"] != tc.signed || why != tc.why {
 				t.Fatalf("count %v signed %v why %q; want %d %v %q", ap["count"], e["signed"], why, tc.count, tc.signed, tc.why)
 			}
+			if got := anyStrings(ap["rejected_by"].([]any)); !slices.Equal(got, tc.rejectedBy) && len(got)+len(tc.rejectedBy) > 0 {
+				t.Fatalf("rejected_by %q, want %q", got, tc.rejectedBy)
+			}
 		})
+	}
+}
+
+func TestShortDuration(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{8 * time.Second, "8s"},
+		{8*time.Second + 300*time.Millisecond, "8s"},
+		{59 * time.Second, "59s"},
+		{5 * time.Minute, "5m"},
+		{5*time.Minute + 7*time.Second, "5m7s"},
+		{time.Hour, "1h"},
+		{80*time.Hour + 5*time.Second, "80h"},
+		{90*time.Minute + 30*time.Second, "1h30m"},
+		{72 * time.Hour, "72h"},
+		{300 * time.Millisecond, "300ms"},
+		{0, "0s"},
+	} {
+		if got := shortDuration(tc.d); got != tc.want {
+			t.Errorf("shortDuration(%v) = %q, want %q", tc.d, got, tc.want)
+		}
 	}
 }

@@ -27,9 +27,16 @@ const (
 	DecisionReject  = "reject"
 )
 
-// ApprovalVias are the ways a vote reaches the file: a forge review is read
-// from the forge, not written here, but a copy may be.
-var ApprovalVias = []string{"cli", "dashboard", "review"}
+// ApprovalVias are the ways a vote reaches the file. A forge review is
+// read from the forge, never from here: an entry claiming to be one
+// (via: review) is refused, as it could pose as the forge's word.
+var ApprovalVias = []string{"cli", "dashboard"}
+
+// MaxApprovalsBytes bounds the approvals file: it is read at every pass,
+// and a file of a few thousand votes is years of use. A bigger one is
+// refused (every promotion stops, as for a malformed file) rather than
+// stalling each pass.
+const MaxApprovalsBytes = 1 << 20
 
 // digestText is the digest an approval is bound to.
 var digestText = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
@@ -49,8 +56,8 @@ type ApprovalEntry struct {
 	// counts the vote only for that digest. "" (a hand-written entry)
 	// counts for the tag whatever its digest.
 	Digest   string
-	By       string    // the person's login
-	Via      string    // cli, dashboard or review; "" when not recorded
+	By       string    // the person's login; one person whatever its letter case
+	Via      string    // cli or dashboard; "" when not recorded (cli)
 	Groups   []string  // the person's OIDC groups when they voted (dashboard); nil from the CLI
 	Decision string    // approve or reject
 	At       time.Time // when the vote was cast; expiry counts from it
@@ -60,15 +67,46 @@ type ApprovalEntry struct {
 // Rejects reports whether the vote is a rejection.
 func (e ApprovalEntry) Rejects() bool { return e.Decision == DecisionReject }
 
-// sameVoter: the file keeps one vote per person per app, env and version.
+// sameVoter: the file keeps one vote per person per app, env and version
+// (Bob and bob are one person: see PersonKey).
 func (e ApprovalEntry) sameVoter(o ApprovalEntry) bool {
-	return e.App == o.App && e.Env == o.Env && e.Version == o.Version && e.By == o.By
+	return e.App == o.App && e.Env == o.Env && e.Version == o.Version && strings.EqualFold(e.By, o.By)
+}
+
+// voterKey is sameVoter as a map key.
+func (e ApprovalEntry) voterKey() string {
+	return e.App + "\x00" + e.Env + "\x00" + e.Version + "\x00" + PersonKey(e.By)
+}
+
+// PersonKey is a login as one person. Forge logins are case-insensitive
+// (Gitea, GitHub and GitLab answer for Bob as for bob), so votes by Bob
+// and bob are one person's. Two names have one key exactly when
+// strings.EqualFold says they are equal: each letter becomes the least of
+// its case-folding orbit.
+func PersonKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, s)
 }
 
 // Approvals is a parsed .ferry/approvals.yaml.
 type Approvals struct {
 	Source    string // where it was read from, as given to ParseApprovals
 	Approvals []ApprovalEntry
+	at        []pos // where each entry is written
+}
+
+// Where is the i-th entry's place in the file, "<file>:<line>:<col>", for
+// the problems found once ferry.yaml is known (an app it lacks).
+func (as *Approvals) Where(i int) string {
+	if i < len(as.at) && as.at[i].line > 0 {
+		return fmt.Sprintf("%s:%d:%d", as.Source, as.at[i].line, as.at[i].col)
+	}
+	return as.Source
 }
 
 // For returns the votes on app for env, in file order; nil on a nil file.
@@ -87,21 +125,27 @@ func (as *Approvals) For(app, env string) []ApprovalEntry {
 
 // ParseApprovals decodes an approvals file strictly: known fields only,
 // names as in ferry.yaml, a decision of approve or reject, an RFC 3339
-// time, and one vote per person per app, env and version. file names it in
-// errors ("<file>:<line>:<col>: <reason>"). Empty data, or only comments,
-// is a file with no votes.
+// time, a via of cli or dashboard, and one vote per person per app, env
+// and version (letter case aside). file names it in errors
+// ("<file>:<line>:<col>: <reason>"). Empty data, or only comments, is a
+// file with no votes; data over MaxApprovalsBytes is refused unread.
 func ParseApprovals(file string, data []byte) (*Approvals, error) {
 	as, _, err := parseApprovals(file, data)
 	return as, err
 }
 
 func parseApprovals(source string, data []byte) (*Approvals, *document, error) {
+	if len(data) > MaxApprovalsBytes {
+		return nil, nil, fmt.Errorf("%s: %d bytes, over the %d (1 MiB) an approvals file may hold: not read; remove the votes on versions long promoted or superseded",
+			source, len(data), MaxApprovalsBytes)
+	}
 	doc, err := parseDocument(source, data, approvalsKind, approvalsKey)
 	if err != nil {
 		return nil, nil, err
 	}
 	ps := newProblems(source)
 	as := &Approvals{Source: source}
+	voted := make(map[string]int, len(doc.items)) // voterKey: the entry's index
 	for i, n := range doc.items {
 		path := indexPath(approvalsKey, i)
 		var app, env, version, digest, by, via, decision, at, reason scalar
@@ -126,15 +170,22 @@ func parseApprovals(source string, data []byte) (*Approvals, *document, error) {
 		if shapeOK {
 			bad := located(ps, path, nodePos(n), written)
 			checkApproval(e, at.ok, bad)
-			for j, o := range as.Approvals {
-				if o.sameVoter(e) {
-					bad("by", "%s already voted on %s %s for %s in %s; keep one vote per person",
-						dnslabel.Quote(e.By), e.App, e.Version, e.Env, indexPath(approvalsKey, j))
-					break
+			// A map, not a scan of the entries before: a long file is
+			// read at every pass.
+			key := e.voterKey()
+			if j, ok := voted[key]; ok {
+				was := ""
+				if o := as.Approvals[j].By; o != e.By {
+					was = " as " + dnslabel.Quote(o) + " (logins ignore letter case: one person)"
 				}
+				bad("by", "%s already voted on %s %s for %s in %s%s; keep one vote per person",
+					dnslabel.Quote(e.By), e.App, e.Version, e.Env, indexPath(approvalsKey, j), was)
+			} else {
+				voted[key] = i
 			}
 		}
 		as.Approvals = append(as.Approvals, e)
+		as.at = append(as.at, nodePos(n))
 	}
 	if err := ps.err(); err != nil {
 		return nil, nil, err
@@ -159,7 +210,10 @@ func checkApproval(e ApprovalEntry, hasAt bool, bad complaint) {
 	if msg := checkPerson(e.By, "the login of the person who voted"); msg != "" {
 		bad("by", "%s", msg)
 	}
-	if e.Via != "" && !slices.Contains(ApprovalVias, e.Via) {
+	switch {
+	case e.Via == "review":
+		bad("via", "%s: a forge review is read from the forge, never from this file; want %s", dnslabel.Quote(e.Via), strings.Join(ApprovalVias, " or "))
+	case e.Via != "" && !slices.Contains(ApprovalVias, e.Via):
 		bad("via", "%s is not one of %s", dnslabel.Quote(e.Via), strings.Join(ApprovalVias, ", "))
 	}
 	for j, g := range e.Groups {
@@ -216,7 +270,7 @@ var approvalsFile = listFile[ApprovalEntry]{
 // AddApproval records e's vote in the approvals file data (creating the
 // document when data has none) and returns the new file, keeping comments
 // and the other entries. The same person's earlier vote on the same app,
-// env and version is replaced in place (an approval after a rejection
+// env and version (under any letter case of their login) is replaced in place (an approval after a rejection
 // withdraws it); an equal vote returns data unchanged. e.At is written to
 // the second, in UTC, and is required.
 func AddApproval(data []byte, e ApprovalEntry) ([]byte, error) {
@@ -265,6 +319,6 @@ func approvalLines(e ApprovalEntry) []string {
 }
 
 func equalApproval(a, b ApprovalEntry) bool {
-	return a.sameVoter(b) && a.Digest == b.Digest && a.Via == b.Via && slices.Equal(a.Groups, b.Groups) && a.Decision == b.Decision &&
+	return a.sameVoter(b) && a.By == b.By && a.Digest == b.Digest && a.Via == b.Via && slices.Equal(a.Groups, b.Groups) && a.Decision == b.Decision &&
 		a.At.Equal(b.At) && a.Reason == b.Reason
 }

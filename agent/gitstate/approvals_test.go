@@ -2,6 +2,7 @@ package gitstate
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -154,4 +155,103 @@ func mustApprovals(t *testing.T, data []byte) []ApprovalEntry {
 		t.Fatalf("edited file does not parse: %v\n%s", err, data)
 	}
 	return as.Approvals
+}
+
+// TestApprovalsOnePersonWhateverTheCase: logins ignore letter case on the
+// forges, so a vote by ALICE replaces alice's (and is written as cast),
+// and PersonKey agrees with strings.EqualFold.
+func TestApprovalsOnePersonWhateverTheCase(t *testing.T) {
+	before := readFile(t, filepath.Join("edit", "approvals.before.yaml"))
+	shout := ApprovalEntry{App: "checkout", Env: "prod", Version: "1.4.2", By: "ALICE", Via: "cli", Decision: DecisionApprove,
+		At: date("2026-12-07T11:00:00Z")}
+	out, err := AddApproval(before, shout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := mustApprovals(t, out)
+	if len(got) != 3 || !equalApproval(got[1], shout) {
+		t.Fatalf("ALICE's vote did not replace alice's:\n%s", out)
+	}
+	for _, tc := range []struct {
+		a, b string
+	}{{"bob", "BOB"}, {"Bob", "bOB"}, {"bob", "bobby"}, {"K", "\u212a"}, {"straße", "STRASSE"}, {"ǅ", "ǆ"}, {"σ", "ς"}, {"ß", "ẞ"}} {
+		if same, want := PersonKey(tc.a) == PersonKey(tc.b), strings.EqualFold(tc.a, tc.b); same != want {
+			t.Errorf("PersonKey(%q) == PersonKey(%q) is %v, EqualFold says %v", tc.a, tc.b, same, want)
+		}
+	}
+}
+
+// TestApprovalsSizeCap: a file over MaxApprovalsBytes is refused unread,
+// naming the file and the cap; AddApproval cannot grow one past it.
+func TestApprovalsSizeCap(t *testing.T) {
+	data := []byte("apiVersion: ferry.dev/v1alpha1\nkind: Approvals\napprovals:\n")
+	for i := 0; len(data) <= MaxApprovalsBytes; i++ {
+		data = fmt.Appendf(data, "  - {app: checkout, env: prod, version: 1.%d.0, by: bob, decision: approve, at: 2026-12-07T08:00:00Z}\n", i)
+	}
+	_, err := ParseApprovals(".ferry/approvals.yaml", data)
+	if err == nil || !strings.Contains(err.Error(), ".ferry/approvals.yaml: ") || !strings.Contains(err.Error(), "over the 1048576 (1 MiB)") {
+		t.Fatalf("err = %v", err)
+	}
+	// Just under the cap it reads, and one more vote does not fit.
+	under := data[:bytes.LastIndexByte(data[:MaxApprovalsBytes], '\n')+1]
+	if _, err := ParseApprovals(".ferry/approvals.yaml", under); err != nil {
+		t.Fatal(err)
+	}
+	_, err = AddApproval(under, ApprovalEntry{App: "checkout", Env: "prod", Version: "9.9.9", By: "carol", Decision: DecisionApprove,
+		At: date("2026-12-07T08:00:00Z"), Reason: strings.Repeat("x", 200)})
+	if err == nil || !strings.Contains(err.Error(), "1 MiB") {
+		t.Fatalf("AddApproval past the cap: %v", err)
+	}
+}
+
+// TestApprovalsWhere: each entry's place in the file, for the checks made
+// once ferry.yaml is known.
+func TestApprovalsWhere(t *testing.T) {
+	as, err := ParseApprovals("approvals.yaml", readFile(t, "approvals.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"approvals.yaml:6:5", "approvals.yaml:9:5", "approvals.yaml:19:5", "approvals.yaml"} {
+		if got := as.Where(i); got != want {
+			t.Errorf("Where(%d) = %q, want %q", i, got, want)
+		}
+	}
+}
+
+// approvalsOf is a file of n votes, each person's on another version.
+func approvalsOf(n int) []byte {
+	data := []byte("apiVersion: ferry.dev/v1alpha1\nkind: Approvals\napprovals:\n")
+	for i := range n {
+		data = fmt.Appendf(data, "  - {app: checkout, env: prod, version: 1.%d.0, by: bob, decision: approve, at: 2026-12-07T08:00:00Z}\n", i)
+	}
+	return data
+}
+
+// TestApprovalsManyVotes: 10k votes (about the cap) parse, and a
+// duplicate among them is still found.
+func TestApprovalsManyVotes(t *testing.T) {
+	data := approvalsOf(10_000)
+	if len(data) > MaxApprovalsBytes {
+		t.Fatalf("%d bytes: over the cap", len(data))
+	}
+	as, err := ParseApprovals("many.yaml", data)
+	if err != nil || len(as.Approvals) != 10_000 {
+		t.Fatalf("%v, %d votes", err, len(as.Approvals))
+	}
+	dup := append(data, "  - {app: checkout, env: prod, version: 1.5.0, by: BOB, decision: reject, at: 2026-12-07T09:00:00Z}\n"...)
+	if _, err := ParseApprovals("many.yaml", dup); err == nil || !strings.Contains(err.Error(), `approvals[10000].by: "BOB" already voted on checkout 1.5.0 for prod in approvals[5]`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// BenchmarkParseApprovals: a file of 10k votes, about the size cap. It
+// was quadratic (each entry compared with every one before it).
+func BenchmarkParseApprovals(b *testing.B) {
+	data := approvalsOf(10_000)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := ParseApprovals("many.yaml", data); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

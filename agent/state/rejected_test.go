@@ -43,10 +43,13 @@ func TestRejectedAcrossSpellingsAndTags(t *testing.T) {
 	}
 }
 
-// TestUnknownNamesStopThePass: a rejection or freeze naming an app or
-// environment ferry.yaml lacks (a typo) is an error of the state, as a
-// malformed file is, not an entry that rejects or freezes nothing.
+// TestUnknownNamesStopThePass: a rejection, freeze or vote naming an app
+// or environment ferry.yaml lacks (a typo), or a vote for an environment
+// without approval: (dr, the mirror of prod), is an error of the state, as
+// a malformed file is, not an entry that rejects, freezes or approves
+// nothing. A vote's error names its file:line:col.
 func TestUnknownNamesStopThePass(t *testing.T) {
+	const votes = "apiVersion: ferry.dev/v1alpha1\nkind: Approvals\napprovals:\n  - {app: checkout, env: prod, version: 2.3.0, by: alice, decision: approve, at: 2026-12-07T08:00:00Z}\n"
 	until := "2027-01-30T00:00:00Z"
 	for _, tc := range []struct {
 		name, file, content string
@@ -62,11 +65,14 @@ func TestUnknownNamesStopThePass(t *testing.T) {
 			"apiVersion: ferry.dev/v1alpha1\nkind: Freezes\nfreezes:\n  - {name: typo, apps: [chekout], until: " + until + "}\n",
 			[]string{`no app "chekout"`}},
 		{"vote for an unknown environment", gitstate.ApprovalsFile,
-			"apiVersion: ferry.dev/v1alpha1\nkind: Approvals\napprovals:\n  - {app: checkout, env: prd, version: 2.3.0, by: bob, decision: approve, at: 2026-12-07T08:00:00Z}\n",
-			[]string{gitstate.ApprovalsFile, "entry 1 (bob on checkout 2.3.0)", `no environment "prd"`}},
+			votes + "  - {app: checkout, env: prd, version: 2.3.0, by: bob, decision: approve, at: 2026-12-07T08:00:00Z}\n",
+			[]string{gitstate.ApprovalsFile + `:5:5: approvals[1].env: no environment "prd" in ferry.yaml; fix the name or remove the entry (bob's vote on checkout 2.3.0, at `}},
 		{"vote for an unknown app", gitstate.ApprovalsFile,
-			"apiVersion: ferry.dev/v1alpha1\nkind: Approvals\napprovals:\n  - {app: chekout, env: qa, version: 2.3.0, by: bob, decision: approve, at: 2026-12-07T08:00:00Z}\n",
-			[]string{`no app "chekout"`}},
+			"apiVersion: ferry.dev/v1alpha1\nkind: Approvals\napprovals:\n  - {app: chekout, env: prod, version: 2.3.0, by: bob, decision: approve, at: 2026-12-07T08:00:00Z}\n",
+			[]string{gitstate.ApprovalsFile + `:4:5: approvals[0].app: no app "chekout"`}},
+		{"vote for an environment without approval:", gitstate.ApprovalsFile,
+			votes + "  - app: checkout\n    env: dr\n    version: 2.3.0\n    by: bob\n    decision: approve\n    at: 2026-12-07T08:00:00Z\n",
+			[]string{gitstate.ApprovalsFile + `:5:5: approvals[1].env: environment "dr" has no approval: in ferry.yaml, so no vote counts there; remove the entry (bob's vote on checkout 2.3.0, at `}},
 		{"malformed approvals", gitstate.ApprovalsFile,
 			"apiVersion: ferry.dev/v1alpha1\nkind: Approvals\napprovals:\n  - {app: checkout, env: qa, version: 2.3.0, by: bob, decision: yes}\n",
 			[]string{gitstate.ApprovalsFile + ":4:", `"yes" is not approve or reject`}},
@@ -75,7 +81,7 @@ func TestUnknownNamesStopThePass(t *testing.T) {
 			files := exampleFleet(t)
 			files[tc.file] = tc.content
 			_, head := newRepo(t, tree{files: files})
-			st := Read(testConfig(t), head, nil)
+			st := Read(approvalConfig(t), head, nil)
 			if st.Err == nil {
 				t.Fatal("no error")
 			}
@@ -93,13 +99,22 @@ func TestUnknownNamesStopThePass(t *testing.T) {
 	if st := Read(testConfig(t), head, nil); st.Err != nil {
 		t.Fatalf("known names: %v", st.Err)
 	}
-	files[gitstate.ApprovalsFile] = "apiVersion: ferry.dev/v1alpha1\nkind: Approvals\napprovals:\n  - {app: checkout, env: qa, version: 2.3.0, by: bob, decision: approve, at: 2026-12-07T08:00:00Z}\n"
+	files[gitstate.ApprovalsFile] = votes
 	_, head = newRepo(t, tree{files: files})
-	st := Read(testConfig(t), head, nil)
+	st := Read(approvalConfig(t), head, nil)
 	if st.Err != nil {
 		t.Fatalf("known names: %v", st.Err)
 	}
-	if got := st.Approvals.For("checkout", "qa"); len(got) != 1 || got[0].By != "bob" {
+	if got := st.Approvals.For("checkout", "prod"); len(got) != 1 || got[0].By != "alice" {
 		t.Errorf("approvals read: %+v", got)
 	}
+}
+
+// approvalConfig is the test pipeline with approval: on prod.
+func approvalConfig(t *testing.T) *config.Pipeline {
+	t.Helper()
+	cfg := testConfig(t)
+	prod, _ := cfg.Env("prod")
+	prod.Approval = &config.Approval{Required: 1}
+	return cfg
 }

@@ -91,19 +91,22 @@ func (st *State) readFiles() {
 }
 
 // checkNames refuses a rejection, freeze or vote naming an app or environment
-// ferry.yaml does not have: a person's typo (qaa for qa) would otherwise
-// freeze or reject nothing, in silence. Like a malformed file, it stops
+// ferry.yaml does not have, and a vote for an environment without
+// approval:: a person's typo (qaa for qa) would otherwise freeze, reject
+// or approve nothing, in silence. Like a malformed file, it stops
 // the pass until the file is fixed (fail closed).
 func (st *State) checkNames() error {
 	if st.cfg == nil {
 		return nil
 	}
 	apps, envs := map[string]bool{}, map[string]bool{}
+	voting := map[string]bool{} // the environments with approval:
 	for _, a := range st.cfg.Apps {
 		apps[a.Name] = true
 	}
 	for _, e := range st.cfg.Environments {
 		envs[e.Name] = true
+		voting[e.Name] = e.Approval != nil
 	}
 	var errs []error
 	bad := func(file string, entry int, what, kind, name string) {
@@ -132,13 +135,24 @@ func (st *State) checkNames() error {
 		}
 	}
 	if st.Approvals != nil {
+		// Located like the parser's own errors: the file can be long.
+		at := ledger.ShortHash(st.Snap.Hash())
 		for i, a := range st.Approvals.Approvals {
-			what := a.By + " on " + a.App + " " + a.Version
-			if !apps[a.App] {
-				bad(gitstate.ApprovalsFile, i+1, what, "app", a.App)
+			vote := func(field, format string, args ...any) {
+				errs = append(errs, fmt.Errorf("%s: approvals[%d].%s: %s (%s's vote on %s %s, at %s)",
+					st.Approvals.Where(i), i, field, fmt.Sprintf(format, args...), a.By, a.App, a.Version, at))
 			}
-			if !envs[a.Env] {
-				bad(gitstate.ApprovalsFile, i+1, what, "environment", a.Env)
+			if !apps[a.App] {
+				vote("app", "no app %q in ferry.yaml; fix the name or remove the entry", a.App)
+			}
+			switch {
+			case !envs[a.Env]:
+				vote("env", "no environment %q in ferry.yaml; fix the name or remove the entry", a.Env)
+			case !voting[a.Env]:
+				// No vote counts there: a vote cast for prod on its
+				// mirror, or left from an approval: since removed, would
+				// sit in the file as if it did.
+				vote("env", "environment %q has no approval: in ferry.yaml, so no vote counts there; remove the entry", a.Env)
 			}
 		}
 	}

@@ -54,9 +54,10 @@ forge that keeps pull requests in memory, Prometheus (its scrape manager, TSDB,
 PromQL engine and rules manager) scraping a workload that runs what the fleet
 repo's overlays say, and ferry's own webhook server. The agent loop promotes a
 good release through dev, qa (analysed), ppd (a pull request: its gate report is
-printed and the demo approves it by merging), and prod (soak, then a canary
-analysed at every step), aborts a bad release's canary, rolls prod back when an
-alert rule fires, and leaves a last release waiting for approval.
+printed and the demo approves it by merging), and prod (soak, the product
+owner's approval as ferry approve writes it, then a canary analysed at every
+step), aborts a bad release's canary, rolls prod back when an alert rule fires,
+and leaves a last release waiting for approval.
 
 The fleet repo, Prometheus's data and the pull requests live in a temporary
 directory, removed at the end (also on Ctrl-C, SIGTERM, SIGHUP or an error)
@@ -531,7 +532,7 @@ func (d *demo) seed(ctx context.Context, regHost, sonarURL, tokenFile, promURL, 
 	if err := d.syncGit(true); err != nil {
 		return nil, fmt.Errorf("read the seeded fleet repo: %w", err)
 	}
-	d.say("fleet repo %s: dev -> qa (analysis smoke) -> ppd (pull request) -> prod (soak 2s, canary 25/50/100%% analysed) -> dr (mirror); default policies", d.bare)
+	d.say("fleet repo %s: dev -> qa (analysis smoke) -> ppd (pull request) -> prod (soak 2s, the product owner carol's approval, canary 25/50/100%% analysed) -> dr (mirror); default policies", d.bare)
 	return p, nil
 }
 
