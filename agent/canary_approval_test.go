@@ -60,3 +60,42 @@ func TestAwaitingStepZeroLandedByAPersonIsNoDelivery(t *testing.T) {
 		t.Fatalf("ferry carried on a delivery nobody approved:\n%s", log)
 	}
 }
+
+// TestRejectionDuringCanaryAborts (red team): the gate is asked at step 0
+// only, so a rejection cast while the delivery walks its steps (ferry
+// reject, the dashboard) must end it, naming who rejected, and the
+// version never completes with the rejecter listed as an approver.
+func TestRejectionDuringCanaryAborts(t *testing.T) {
+	pipeline := strings.Replace(strings.ReplaceAll(canaryPipeline, "CANARY", "{steps: [50, 100], analysis: canary}"),
+		"auto: true, canary:", "auto: true, approval: {required: 1, from: [user:alice]}, canary:", 1)
+	files := map[string]string{"policies/approval.rego": approvalPolicy}
+	for k, v := range canaryOverlay {
+		files[k] = v
+	}
+	f := newFleet(t, fleetSetup{pipeline: pipeline, files: files})
+	f.push(t, "shop/checkout", "1.0.0")
+	f.vote(t, gitstate.ApprovalEntry{App: "checkout", Env: "prod", Version: "1.0.0", By: "alice", Via: "cli", Decision: "approve", At: time.Now()})
+	rejected := false
+	got := f.drive(t, func(v Verification) analysis.Verdict {
+		// At the first canary step's analysis, alice changes her mind.
+		if v.Env == "prod" && !rejected {
+			rejected = true
+			f.vote(t, gitstate.ApprovalEntry{App: "checkout", Env: "prod", Version: "1.0.0", By: "alice", Via: "cli", Decision: "reject",
+				At: time.Now(), Reason: "found a bug"})
+		}
+		return analysis.Successful
+	})
+	if !rejected {
+		t.Fatalf("prod's delivery never started: %q", got)
+	}
+	log := f.git(t, "log", "--format=%s", "main")
+	if strings.Contains(log, "promote checkout 1.0.0 to prod") || !strings.Contains(log, "abort canary of checkout 1.0.0 in prod") {
+		t.Fatalf("a rejection during the delivery did not end it:\n%s", log)
+	}
+	msg := f.git(t, "log", "-1", "--format=%B", "-F", "--grep", "abort canary", "main")
+	for _, want := range []string{"Ferry-Reason: checkout 1.0.0 is rejected for prod by alice (cli): found a bug", "Ferry-Requested-By: alice (cli)"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the abort lacks %q:\n%s", want, msg)
+		}
+	}
+}

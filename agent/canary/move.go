@@ -50,6 +50,18 @@ func (d *Deliveries) Next(ctx context.Context, st *state.State, app *config.App,
 		// rejecting nothing more.
 		return d.abort(st, app, env, cs, s, fmt.Sprintf("%s %s is rejected", app.Name, cs.Canary.Tag), false, ledger.AlertRef{}, ledger.Actor{})
 	}
+	if env.Approval != nil {
+		// A person's rejection cast (ferry reject, the dashboard) after the
+		// delivery began ends it: the gate asked at step 0 only.
+		if rej := st.Approvals.Rejections(app.Name, env.Name, cs.Canary.Tag, cs.Canary.Digest, d.Now()); len(rej) > 0 {
+			r := rej[0]
+			why := fmt.Sprintf("%s %s is rejected for %s by %s", app.Name, cs.Canary.Tag, env.Name, ledger.Actor{Name: r.By, Via: r.Via})
+			if r.Reason != "" {
+				why += ": " + r.Reason
+			}
+			return d.abort(st, app, env, cs, s, why, false, ledger.AlertRef{}, ledger.Actor{Name: r.By, Via: r.Via})
+		}
+	}
 	if cs.Step < 0 {
 		// A person edited the route: guessing the step could move traffic
 		// nobody measured, so wait for them.

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -147,5 +148,28 @@ func TestSnapshotByHash(t *testing.T) {
 		if _, err := r.Snapshot(bad); err == nil {
 			t.Errorf("Snapshot(%q) succeeded", bad)
 		}
+	}
+}
+
+// TestReadFileUpTo: a file over the bound is a *TooLargeError naming its
+// size, not its content; one within it reads as ReadFile does.
+func TestReadFileUpTo(t *testing.T) {
+	t.Parallel()
+	_, _, head := history(t)
+	const name = "overlays/dev/kustomization.yaml"
+	want, err := head.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := head.ReadFileUpTo(name, int64(len(want))); err != nil || string(got) != string(want) {
+		t.Fatalf("within the bound: %q, %v", got, err)
+	}
+	_, err = head.ReadFileUpTo(name, int64(len(want))-1)
+	var tl *TooLargeError
+	if !errors.As(err, &tl) || tl.Size != int64(len(want)) || tl.Max != int64(len(want))-1 {
+		t.Fatalf("over the bound: %v", err)
+	}
+	if _, err := head.ReadFileUpTo("no/such/file", 10); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("absent file: %v", err)
 	}
 }

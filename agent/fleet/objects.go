@@ -164,6 +164,38 @@ func (o *objectStore) blob(h plumbing.Hash) ([]byte, error) {
 	return b, nil
 }
 
+// blobUpTo reads blob h when it holds at most max bytes; a larger one is
+// an error wrapping ErrTooLarge, its content never copied out.
+func (o *objectStore) blobUpTo(h plumbing.Hash, max int64) ([]byte, error) {
+	obj, err := o.EncodedObject(plumbing.BlobObject, h)
+	if err != nil {
+		return nil, fmt.Errorf("read blob %s: %w", h, err)
+	}
+	if n := obj.Size(); n > max {
+		return nil, &TooLargeError{Size: n, Max: max}
+	}
+	r, err := obj.Reader()
+	if err != nil {
+		return nil, fmt.Errorf("read blob %s: %w", h, err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("read blob %s: %w", h, err)
+	}
+	if int64(len(b)) > max {
+		return nil, &TooLargeError{Size: int64(len(b)), Max: max}
+	}
+	return b, nil
+}
+
+// TooLargeError is a file over the size its reader allows (ReadFileUpTo).
+type TooLargeError struct{ Size, Max int64 }
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("%d bytes, over the %d allowed", e.Size, e.Max)
+}
+
 func (o *objectStore) writeBlob(data []byte) (plumbing.Hash, error) {
 	obj := o.NewEncodedObject()
 	obj.SetType(plumbing.BlobObject)

@@ -63,16 +63,39 @@ func (s *Snapshot) ReadFile(name string) ([]byte, error) {
 	return b, nil
 }
 
-func (s *Snapshot) readFile(name string) ([]byte, error) {
+// ReadFileUpTo is ReadFile for a file that may hold at most max bytes: a
+// larger one is an error wrapping *TooLargeError, and its content is not
+// read (a pushed blob of hundreds of MB must not cost as much memory).
+func (s *Snapshot) ReadFileUpTo(name string, max int64) ([]byte, error) {
+	e, err := s.entry(name)
+	if err == nil {
+		var b []byte
+		if b, err = s.objs.blobUpTo(e.hash, max); err == nil {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("read %s at %s: %w", name, s.short(), err)
+}
+
+// entry is name's file entry, symbolic links followed.
+func (s *Snapshot) entry(name string) (entry, error) {
 	if !fs.ValidPath(name) || name == "." {
-		return nil, fmt.Errorf("invalid path: %w", fs.ErrInvalid)
+		return entry{}, fmt.Errorf("invalid path: %w", fs.ErrInvalid)
 	}
 	e, err := s.lookup(name, true)
 	if err != nil {
-		return nil, err
+		return entry{}, err
 	}
 	if e.mode == filemode.Dir {
-		return nil, errors.New("is a directory")
+		return entry{}, errors.New("is a directory")
+	}
+	return e, nil
+}
+
+func (s *Snapshot) readFile(name string) ([]byte, error) {
+	e, err := s.entry(name)
+	if err != nil {
+		return nil, err
 	}
 	return s.objs.blob(e.hash)
 }

@@ -132,7 +132,7 @@ func (v *vote) trustedGroups() []string {
 // clocks of the machines that cast votes differ a little). A vote dated
 // later is not counted: it would never expire and would outrank every
 // vote cast after it.
-const futureSkew = 5 * time.Minute
+const futureSkew = gitstate.VoteSkew
 
 // approvalSource is input.environment.approval and input.evidence.approvals.
 type approvalSource struct{ g *Gate }

@@ -123,10 +123,53 @@ func (as *Approvals) For(app, env string) []ApprovalEntry {
 	return out
 }
 
+// ApprovalsTooLarge is the refusal of an approvals file of size bytes over
+// MaxApprovalsBytes (state reads the size before the content).
+func ApprovalsTooLarge(source string, size int64) error {
+	return fmt.Errorf("%s: %d bytes, over the %d (1 MiB) an approvals file may hold: not read; remove the votes on versions long promoted or superseded",
+		source, size, MaxApprovalsBytes)
+}
+
+// VoteSkew is how far a vote's time may run ahead of ferry's clock (the
+// voter's clock may be off); a vote dated later counts for nothing.
+const VoteSkew = 5 * time.Minute
+
+// Rejections are the standing rejections of version (with digest, when
+// the vote names one) of app in env at now: each person's latest vote
+// (letter case aside, votes dated past now+VoteSkew left out), when it is
+// a rejection. A delivery in progress ends on one: an abort is the safe
+// side, so whose vote it is (approval.from) is not weighed here.
+func (as *Approvals) Rejections(app, env, version, digest string, now time.Time) []ApprovalEntry {
+	latest := map[string]ApprovalEntry{}
+	var order []string
+	for _, e := range as.For(app, env) {
+		if e.Version != version || (e.Digest != "" && e.Digest != digest) || e.At.Sub(now) > VoteSkew {
+			continue
+		}
+		k := PersonKey(e.By)
+		o, seen := latest[k]
+		if !seen {
+			order = append(order, k)
+		}
+		if !seen || !e.At.Before(o.At) {
+			latest[k] = e
+		}
+	}
+	var out []ApprovalEntry
+	for _, k := range order {
+		if e := latest[k]; e.Rejects() {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // ParseApprovals decodes an approvals file strictly: known fields only,
 // names as in ferry.yaml, a decision of approve or reject, an RFC 3339
-// time, a via of cli or dashboard, and one vote per person per app, env
-// and version (letter case aside). file names it in errors
+// time and a via of cli or dashboard. Several votes by one person on one
+// app, env and version (a hand edit; a file written when letter case made
+// two people) are kept: the gate weighs the latest, as AddApproval would
+// have kept it. file names it in errors
 // ("<file>:<line>:<col>: <reason>"). Empty data, or only comments, is a
 // file with no votes; data over MaxApprovalsBytes is refused unread.
 func ParseApprovals(file string, data []byte) (*Approvals, error) {
@@ -136,8 +179,7 @@ func ParseApprovals(file string, data []byte) (*Approvals, error) {
 
 func parseApprovals(source string, data []byte) (*Approvals, *document, error) {
 	if len(data) > MaxApprovalsBytes {
-		return nil, nil, fmt.Errorf("%s: %d bytes, over the %d (1 MiB) an approvals file may hold: not read; remove the votes on versions long promoted or superseded",
-			source, len(data), MaxApprovalsBytes)
+		return nil, nil, ApprovalsTooLarge(source, int64(len(data)))
 	}
 	doc, err := parseDocument(source, data, approvalsKind, approvalsKey)
 	if err != nil {
@@ -145,7 +187,6 @@ func parseApprovals(source string, data []byte) (*Approvals, *document, error) {
 	}
 	ps := newProblems(source)
 	as := &Approvals{Source: source}
-	voted := make(map[string]int, len(doc.items)) // voterKey: the entry's index
 	for i, n := range doc.items {
 		path := indexPath(approvalsKey, i)
 		var app, env, version, digest, by, via, decision, at, reason scalar
@@ -170,19 +211,6 @@ func parseApprovals(source string, data []byte) (*Approvals, *document, error) {
 		if shapeOK {
 			bad := located(ps, path, nodePos(n), written)
 			checkApproval(e, at.ok, bad)
-			// A map, not a scan of the entries before: a long file is
-			// read at every pass.
-			key := e.voterKey()
-			if j, ok := voted[key]; ok {
-				was := ""
-				if o := as.Approvals[j].By; o != e.By {
-					was = " as " + dnslabel.Quote(o) + " (logins ignore letter case: one person)"
-				}
-				bad("by", "%s already voted on %s %s for %s in %s%s; keep one vote per person",
-					dnslabel.Quote(e.By), e.App, e.Version, e.Env, indexPath(approvalsKey, j), was)
-			} else {
-				voted[key] = i
-			}
 		}
 		as.Approvals = append(as.Approvals, e)
 		as.at = append(as.at, nodePos(n))

@@ -81,7 +81,10 @@ func (st *State) readFiles() {
 	if st.Freezes, err = gitstate.ParseFreezes(gitstate.FreezesFile, st.FreezeData); err != nil {
 		errs = append(errs, fmt.Errorf("%s at %s: %w", gitstate.FreezesFile, ledger.ShortHash(st.Snap.Hash()), err))
 	}
-	st.ApprovalsData, err = readOptional(st.Snap, gitstate.ApprovalsFile)
+	st.ApprovalsData, err = readOptionalUpTo(st.Snap, gitstate.ApprovalsFile, gitstate.MaxApprovalsBytes)
+	if tl := (*fleet.TooLargeError)(nil); errors.As(err, &tl) {
+		err = gitstate.ApprovalsTooLarge(gitstate.ApprovalsFile, tl.Size)
+	}
 	errs = append(errs, err)
 	if st.Approvals, err = gitstate.ParseApprovals(gitstate.ApprovalsFile, st.ApprovalsData); err != nil {
 		errs = append(errs, fmt.Errorf("%s at %s: %w", gitstate.ApprovalsFile, ledger.ShortHash(st.Snap.Hash()), err))
@@ -185,6 +188,16 @@ func (st *State) checkShared() {
 }
 
 // readOptional reads a file that may be absent (nil, no error).
+// readOptionalUpTo is readOptional for a file bounded to max bytes: a
+// larger one is refused before its content is read.
+func readOptionalUpTo(snap *fleet.Snapshot, name string, max int64) ([]byte, error) {
+	data, err := snap.ReadFileUpTo(name, max)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return data, err
+}
+
 func readOptional(snap *fleet.Snapshot, name string) ([]byte, error) {
 	data, err := snap.ReadFile(name)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -48,7 +48,11 @@ func (f *actionFlags) actor(asGiven bool) (ledger.Actor, error) {
 		return ledger.Actor{}, errors.New("--as is empty: name who is acting, or leave --as out")
 	}
 	if name == "" {
-		name, from = strings.TrimSpace(os.Getenv("FERRY_USER")), "$FERRY_USER"
+		if v, set := os.LookupEnv("FERRY_USER"); set {
+			if name, from = strings.TrimSpace(v), "$FERRY_USER"; name == "" {
+				return ledger.Actor{}, errors.New("$FERRY_USER is blank: name who is acting, or unset it")
+			}
+		}
 	}
 	if name == "" {
 		if u, err := user.Current(); err == nil {

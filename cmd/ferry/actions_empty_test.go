@@ -26,6 +26,7 @@ func TestActionCommandEmptyFlags(t *testing.T) {
 		{"alice", []string{"approve", "checkout", "1.0.0", "--env", "prod", "--as", ""}, "--as is empty"},
 		{"alice", []string{"approve", "checkout", "1.0.0", "--env", "prod", "--as", " "}, "--as is empty"},
 		{"bad name", []string{"approve", "checkout", "1.0.0", "--env", "prod"}, `$FERRY_USER "bad name": a name without spaces`},
+		{" ", []string{"approve", "checkout", "1.0.0", "--env", "prod"}, "$FERRY_USER is blank"},
 	} {
 		t.Setenv("FERRY_USER", tc.user)
 		code, out, _, err := f.ferry(t, tc.args...)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/user"
 	"strings"
 	"testing"
@@ -55,8 +56,9 @@ func TestActionCommands(t *testing.T) {
 		t.Errorf("approvals file:\n%s", a)
 	}
 
-	// Without $FERRY_USER the OS user acts.
+	// Without $FERRY_USER the OS user acts (set blank, it is refused).
 	t.Setenv("FERRY_USER", "")
+	os.Unsetenv("FERRY_USER")
 	u, err := user.Current()
 	if err != nil {
 		t.Skip("no OS user:", err)

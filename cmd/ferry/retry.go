@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -27,6 +29,9 @@ this command. It exits 1 when ENV has no verdict on it to remove.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			app := args[0]
+			if cmd.Flags().Changed("reason") && strings.TrimSpace(reason) == "" {
+				return errors.New("--reason is empty")
+			}
 			if err := ledger.CheckReason(reason); err != nil {
 				return fmt.Errorf("--reason: %w", err)
 			}

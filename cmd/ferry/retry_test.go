@@ -108,6 +108,7 @@ func TestRetryAnalysisRefusals(t *testing.T) {
 		{[]string{"chekout", "--env", "dev"}, `app "chekout": no such app in ` + f.cfg + ` (apps: checkout)`},
 		{[]string{"checkout", "--env", "qa"}, "qa verifies nothing"},
 		{[]string{"checkout", "--env", "dev", "--reason", "prometheus\nwas down"}, "--reason: the reason has a control character (U+000A"},
+		{[]string{"checkout", "--env", "dev", "--reason", ""}, "--reason is empty"},
 		{[]string{"checkout"}, `required flag(s) "env" not set`},
 		{[]string{"--env", "dev"}, "accepts 1 arg(s), received 0"},
 	} {
