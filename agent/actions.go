@@ -39,8 +39,10 @@ import (
 // from no environment of the chain.
 const FromManual = "manual"
 
-// target finds the app and environment an action names.
-func (a *Agent) target(appName, envName string) (*config.App, *config.Environment, error) {
+// target checks what every person's action needs before anything is
+// read: the app and environment it names exist, someone is named for it
+// (the commit must say who), and the reason is one line.
+func (a *Agent) target(appName, envName string, by ledger.Actor, reason string) (*config.App, *config.Environment, error) {
 	app, ok := a.full.App(appName)
 	if !ok {
 		return nil, nil, fmt.Errorf("no app %q in %s", appName, a.full.Source)
@@ -48,6 +50,12 @@ func (a *Agent) target(appName, envName string) (*config.App, *config.Environmen
 	env, ok := a.full.Env(envName)
 	if !ok {
 		return nil, nil, fmt.Errorf("no environment %q in %s", envName, a.full.Source)
+	}
+	if err := actor(by); err != nil {
+		return nil, nil, err
+	}
+	if err := checkReason(reason); err != nil {
+		return nil, nil, err
 	}
 	return app, env, nil
 }
@@ -109,14 +117,8 @@ func (a *Agent) resolveTag(ctx context.Context, app *config.App, tag string) (le
 // lists the policies' reasons. Nothing is written then. A canary
 // environment starts a delivery (step 0); mirrors follow at the next pass.
 func (a *Agent) Promote(ctx context.Context, appName, version, envName string, by ledger.Actor, reason string) (string, error) {
-	app, env, err := a.target(appName, envName)
+	app, env, err := a.target(appName, envName, by, reason)
 	if err != nil {
-		return "", err
-	}
-	if err := actor(by); err != nil {
-		return "", err
-	}
-	if err := checkReason(reason); err != nil {
 		return "", err
 	}
 	if env.Mirror != "" {
@@ -267,14 +269,8 @@ func requested(build func(*state.State) (publish.Edit, error), by ledger.Actor, 
 // is aborted instead (with to ""). Under git.verifyCommits require the
 // version to go back to must have been set by a verified commit.
 func (a *Agent) Rollback(ctx context.Context, appName, envName, to string, by ledger.Actor, reason string) (string, error) {
-	app, env, err := a.target(appName, envName)
+	app, env, err := a.target(appName, envName, by, reason)
 	if err != nil {
-		return "", err
-	}
-	if err := actor(by); err != nil {
-		return "", err
-	}
-	if err := checkReason(reason); err != nil {
 		return "", err
 	}
 	if env.Mirror != "" {
@@ -298,14 +294,8 @@ func (a *Agent) Rollback(ctx context.Context, appName, envName, to string, by le
 // rejected, one commit naming the person. It refuses when no delivery is
 // in progress.
 func (a *Agent) Abort(ctx context.Context, appName, envName string, by ledger.Actor, reason string) (string, error) {
-	app, env, err := a.target(appName, envName)
+	app, env, err := a.target(appName, envName, by, reason)
 	if err != nil {
-		return "", err
-	}
-	if err := actor(by); err != nil {
-		return "", err
-	}
-	if err := checkReason(reason); err != nil {
 		return "", err
 	}
 	if env.Canary == nil {

@@ -30,14 +30,8 @@ func (a *Agent) Reject(ctx context.Context, app, version, env string, by ledger.
 }
 
 func (a *Agent) vote(ctx context.Context, appName, version, envName string, by ledger.Actor, groups []string, reason string, reject bool) (string, error) {
-	app, env, err := a.target(appName, envName)
+	app, env, err := a.target(appName, envName, by, reason)
 	if err != nil {
-		return "", err
-	}
-	if err := actor(by); err != nil {
-		return "", err
-	}
-	if err := checkReason(reason); err != nil {
 		return "", err
 	}
 	if env.Approval == nil && env.Mirror != "" {
