@@ -6,6 +6,7 @@ package gate
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -33,35 +34,6 @@ type Reviews interface {
 // ORG/NAME.
 type Teams interface {
 	TeamMember(ctx context.Context, team, user string) (bool, error)
-}
-
-// Action is a person's request behind a move (ferry promote, rollback,
-// abort, the dashboard's buttons); nil in a Request is ferry's own pass.
-type Action struct {
-	Kind   string // ActionManual
-	By     ledger.Actor
-	Reason string
-}
-
-// ActionManual is the kind of a move a person asked for.
-const ActionManual = "manual"
-
-// Kinds of input.request.
-const (
-	requestPass   = "pass"
-	requestManual = ActionManual
-)
-
-// requestInput is input.request: ferry's own pass, or a person's request.
-func requestInput(a *Action) map[string]any {
-	if a == nil {
-		return map[string]any{"kind": requestPass}
-	}
-	kind := a.Kind
-	if kind == "" {
-		kind = requestManual
-	}
-	return map[string]any{"kind": kind, "by": a.By.Name, "via": a.By.Via, "reason": a.Reason}
 }
 
 // ApprovalStatus is where an environment's approval stands for a
@@ -520,15 +492,9 @@ func satisfied(input map[string]any) map[string]any {
 	}
 	met := map[string]any{"required": ap["required"], "count": ap["required"], "approved_by": ap["approved_by"],
 		"rejected_by": []any{}, "entries": entries}
-	evidence := make(map[string]any, len(ev))
-	for k, v := range ev {
-		evidence[k] = v
-	}
+	evidence := maps.Clone(ev)
 	evidence["approvals"] = met
-	out := make(map[string]any, len(input))
-	for k, v := range input {
-		out[k] = v
-	}
+	out := maps.Clone(input)
 	out["evidence"] = evidence
 	return out
 }
@@ -542,12 +508,5 @@ func shortDuration(d time.Duration) string {
 	case d >= time.Second || d <= -time.Second:
 		d = d.Truncate(time.Second)
 	}
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
+	return gitstate.DurationText(d)
 }

@@ -197,7 +197,7 @@ func compileSchedule(f Freeze, report complaint) window {
 	case f.Duration < 0:
 		bad("duration", "must be positive")
 	case f.Duration > maxDuration:
-		bad("duration", "%s is longer than a year", durationText(f.Duration))
+		bad("duration", "%s is longer than a year", DurationText(f.Duration))
 	}
 	loc, err := time.UTC, error(nil)
 	switch f.Timezone {

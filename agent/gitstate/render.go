@@ -69,8 +69,8 @@ func flowList(items []string) string {
 
 func timeText(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// durationText writes 62h rather than time.Duration's 62h0m0s.
-func durationText(d time.Duration) string {
+// DurationText writes 62h rather than time.Duration's 62h0m0s.
+func DurationText(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")
@@ -129,7 +129,7 @@ func freezeLines(f Freeze) []string {
 		add("schedule", quote(f.Schedule))
 	}
 	if f.Duration != 0 {
-		add("duration", durationText(f.Duration))
+		add("duration", DurationText(f.Duration))
 	}
 	if f.Timezone != "" {
 		add("timezone", quote(f.Timezone))
