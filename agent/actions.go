@@ -43,13 +43,9 @@ const FromManual = "manual"
 // read: the app and environment it names exist, someone is named for it
 // (the commit must say who), and the reason is one line.
 func (a *Agent) target(appName, envName string, by ledger.Actor, reason string) (*config.App, *config.Environment, error) {
-	app, ok := a.full.App(appName)
-	if !ok {
-		return nil, nil, fmt.Errorf("no app %q in %s", appName, a.full.Source)
-	}
-	env, ok := a.full.Env(envName)
-	if !ok {
-		return nil, nil, fmt.Errorf("no environment %q in %s", envName, a.full.Source)
+	app, env, err := a.appEnv(appName, envName)
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := actor(by); err != nil {
 		return nil, nil, err

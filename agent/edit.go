@@ -61,12 +61,8 @@ func (a *Agent) editable(ctx context.Context, head *fleet.Snapshot, name string)
 		name, sb.Describe()))
 }
 
-// PolicyInput is the input document ferry would give the policies now for
-// app's candidate in env, whether or not a promotion is due.
-//
-// The notes say why evidence is absent (a metric query that failed, a
-// report not found): absent evidence denies, and an author must see why.
-func (a *Agent) PolicyInput(ctx context.Context, appName, envName string) (input map[string]any, notes []string, err error) {
+// appEnv finds the app and environment a command names in ferry.yaml.
+func (a *Agent) appEnv(appName, envName string) (*config.App, *config.Environment, error) {
 	app, ok := a.full.App(appName)
 	if !ok {
 		return nil, nil, fmt.Errorf("no app %q in %s", appName, a.full.Source)
@@ -74,6 +70,19 @@ func (a *Agent) PolicyInput(ctx context.Context, appName, envName string) (input
 	env, ok := a.full.Env(envName)
 	if !ok {
 		return nil, nil, fmt.Errorf("no environment %q in %s", envName, a.full.Source)
+	}
+	return app, env, nil
+}
+
+// PolicyInput is the input document ferry would give the policies now for
+// app's candidate in env, whether or not a promotion is due.
+//
+// The notes say why evidence is absent (a metric query that failed, a
+// report not found): absent evidence denies, and an author must see why.
+func (a *Agent) PolicyInput(ctx context.Context, appName, envName string) (input map[string]any, notes []string, err error) {
+	app, env, err := a.appEnv(appName, envName)
+	if err != nil {
+		return nil, nil, err
 	}
 	st, err := a.read(ctx)
 	if err != nil {
@@ -104,13 +113,9 @@ func (a *Agent) PolicyInput(ctx context.Context, appName, envName string) (input
 // an inconclusive (or disputed) verdict. It returns the commit whose note
 // changed, and refuses when there is no verdict to remove.
 func (a *Agent) RetryAnalysis(ctx context.Context, appName, envName string) (string, error) {
-	app, ok := a.full.App(appName)
-	if !ok {
-		return "", fmt.Errorf("no app %q in %s", appName, a.full.Source)
-	}
-	env, ok := a.full.Env(envName)
-	if !ok {
-		return "", fmt.Errorf("no environment %q in %s", envName, a.full.Source)
+	app, env, err := a.appEnv(appName, envName)
+	if err != nil {
+		return "", err
 	}
 	if !state.Verifies(env) {
 		return "", fmt.Errorf("%s verifies nothing (no analysis, verify, cluster or canary in %s)", envName, a.full.Source)
