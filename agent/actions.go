@@ -27,6 +27,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
 	"github.com/ferry-dev/ferry/agent/gate"
+	"github.com/ferry-dev/ferry/agent/gitstate"
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/plan"
 	"github.com/ferry-dev/ferry/agent/publish"
@@ -60,6 +61,9 @@ func (a *Agent) target(appName, envName string, by ledger.Actor, reason string) 
 func actor(by ledger.Actor) error {
 	if by.IsZero() || strings.TrimSpace(by.Name) == "" {
 		return errors.New("who is acting is not known (the CLI's --as, $FERRY_USER or the OS user; the dashboard's sign-in): nothing written")
+	}
+	if msg := gitstate.PersonProblem(by.Name); msg != "" {
+		return fmt.Errorf("who is acting: %s; nothing written", msg)
 	}
 	return nil
 }

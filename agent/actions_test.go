@@ -154,6 +154,7 @@ func TestPromoteRefusals(t *testing.T) {
 		{"checkout", "1.0.0", "ppd", alice, "ppd runs checkout 1.0.0"},
 		{"checkout", "latest", "prod", alice, "outside the tag policy"},
 		{"checkout", "1.0.2", "prod", ledger.Actor{}, "who is acting is not known"},
+		{"checkout", "1.0.2", "prod", ledger.Actor{Name: "car\u200bol", Via: ledger.ViaCLI}, "who is acting: \"car\\u200bol\" must not contain spaces, control or invisible characters"},
 		{"cart", "1.0.2", "prod", alice, `no app "cart"`},
 		{"checkout", "1.0.2", "stage", alice, `no environment "stage"`},
 	} {

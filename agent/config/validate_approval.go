@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ferry-dev/ferry/internal/text"
 )
 
 // MaxApproverName bounds a person's or group's name, as the approvals
@@ -23,9 +25,9 @@ func ApproverNameProblem(s string) string {
 	case utf8.RuneCountInString(s) > MaxApproverName:
 		return fmt.Sprintf("is too long (at most %d characters)", MaxApproverName)
 	case strings.IndexFunc(s, func(r rune) bool {
-		return unicode.IsSpace(r) || unicode.IsControl(r) || r == ',' || r == '(' || r == ')'
+		return unicode.IsSpace(r) || text.Hidden(r) || r == ',' || r == '(' || r == ')'
 	}) >= 0:
-		return "must not contain spaces, control characters, ',' or parentheses"
+		return "must not contain spaces, control or invisible characters, ',' or parentheses"
 	}
 	return ""
 }

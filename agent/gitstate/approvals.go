@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ferry-dev/ferry/internal/dnslabel"
+	"github.com/ferry-dev/ferry/internal/text"
 )
 
 // ApprovalsFile is where the fleet repo keeps the votes people cast on
@@ -266,6 +267,10 @@ func checkApproval(e ApprovalEntry, hasAt bool, bad complaint) {
 // ("" when it can).
 func GroupProblem(g string) string { return checkPerson(g, "an OIDC group name") }
 
+// PersonProblem says why s cannot name the person acting ("" when it can),
+// by the rule a vote's login follows.
+func PersonProblem(s string) string { return checkPerson(s, "who is acting") }
+
 // checkPerson wants a login or group name: no spaces or control
 // characters (they would break the trailers that name the person).
 func checkPerson(s, what string) string {
@@ -277,9 +282,9 @@ func checkPerson(s, what string) string {
 	case utf8.RuneCountInString(s) > maxPersonLen:
 		return fmt.Sprintf("%s is too long (at most %d characters)", dnslabel.Quote(s), maxPersonLen)
 	case strings.IndexFunc(s, func(r rune) bool {
-		return unicode.IsSpace(r) || unicode.IsControl(r) || r == ',' || r == '(' || r == ')'
+		return unicode.IsSpace(r) || text.Hidden(r) || r == ',' || r == '(' || r == ')'
 	}) >= 0:
-		return fmt.Sprintf("%s must not contain spaces, control characters, ',' or parentheses", dnslabel.Quote(s))
+		return fmt.Sprintf("%s must not contain spaces, control or invisible characters, ',' or parentheses", dnslabel.Quote(s))
 	}
 	return ""
 }

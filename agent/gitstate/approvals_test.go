@@ -96,6 +96,7 @@ func TestAddApprovalErrors(t *testing.T) {
 		{"no time", func(e *ApprovalEntry) { e.At = time.Time{} }, "", "at: required"},
 		{"no decision", func(e *ApprovalEntry) { e.Decision = "" }, "", "decision: required: approve or reject"},
 		{"bad by", func(e *ApprovalEntry) { e.By = "bob (cli)" }, "", `by: "bob (cli)" must not contain`},
+		{"look-alike by", func(e *ApprovalEntry) { e.By = "car\u200bol" }, "", "must not contain spaces, control or invisible characters"},
 		{"bad env", func(e *ApprovalEntry) { e.Env = "" }, "", "env: required"},
 		{"bad file", func(*ApprovalEntry) {}, "approvals: [", ".ferry/approvals.yaml:1"},
 	} {

@@ -6,7 +6,8 @@ package ledger
 import (
 	"fmt"
 	"strings"
-	"unicode"
+
+	"github.com/ferry-dev/ferry/internal/text"
 )
 
 // Trailer keys of people's actions.
@@ -98,12 +99,13 @@ func approvalOf(m Message, app, env string) (*Approval, bool) {
 }
 
 // CheckReason refuses a person's reason with a control character (a
-// newline, a tab, an escape): it goes into a one-line trailer and log
-// lines as given, so it must be one line of plain text.
+// newline, a tab, an escape) or an invisible one (a zero-width space, a
+// bidi override, U+2028): it goes into a one-line trailer and log lines
+// as given, so it must be one line of plain text that reads as written.
 func CheckReason(reason string) error {
 	for i, r := range reason {
-		if unicode.IsControl(r) {
-			return fmt.Errorf("the reason has a control character (%U at byte %d): give it as one line of plain text", r, i)
+		if text.Hidden(r) {
+			return fmt.Errorf("the reason has a control or invisible character (%U at byte %d): give it as one line of plain text", r, i)
 		}
 	}
 	return nil

@@ -230,6 +230,9 @@ func TestCheckReason(t *testing.T) {
 		{"red \x1b[31m", "U+001B"},
 		{"x\x7f", "U+007F"},
 		{"x\u0085", "U+0085"},
+		{"ok\u200bok", "U+200B"}, // zero-width space
+		{"a\u2028Ferry-Approved-By: x", "U+2028"},
+		{"evil\u202etxt.exe", "U+202E"}, // bidi override
 	} {
 		if err := CheckReason(bad.in); err == nil || !strings.Contains(err.Error(), bad.want) || !strings.Contains(err.Error(), "one line of plain text") {
 			t.Errorf("CheckReason(%q) = %v; want a refusal naming %s", bad.in, err, bad.want)

@@ -6,6 +6,7 @@ package text
 
 import (
 	"fmt"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -62,4 +63,14 @@ func Quote(s string, max int) string {
 		return fmt.Sprintf("%q", s)
 	}
 	return fmt.Sprintf("%q (%d characters)", Truncate(s, max), n)
+}
+
+// Hidden reports a character a reader of one line does not see as itself:
+// control characters (a newline, an escape), format characters (a
+// zero-width space, a bidi override that reorders what is shown) and the
+// line and paragraph separators U+2028/U+2029 that some viewers break on.
+// Names and reasons that end up in trailers and logs refuse them, so what
+// a person reads in git log is what was written.
+func Hidden(r rune) bool {
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
 }
