@@ -39,7 +39,7 @@ const (
 	scaleApps     = 10000
 	scaleShards   = 3
 	scaleLease    = 6 * time.Second
-	scaleInterval = "5s"
+	scaleInterval = "10s"
 	// The guarantee under test: a killed replica's apps have had their next
 	// pass within the lease duration and this.
 	takeoverSlack = 5 * time.Second
@@ -174,8 +174,8 @@ func runShardScale(tb testing.TB) *shardScale {
 			s.firstPass[r.name+"/"+strconv.Itoa(f.shard)] = f // the last of each shard: the current run's
 		}
 	}
-	// Steady state: samples over two intervals.
-	for range 10 {
+	// Steady state: samples over more than an interval.
+	for range 12 {
 		check(replicas, true)
 		time.Sleep(time.Second)
 	}
@@ -206,8 +206,13 @@ func runShardScale(tb testing.TB) *shardScale {
 	// Taken over: each of the dead replica's shards run by a survivor that
 	// logged every app of it decided, after the kill.
 	takenAt := map[int]time.Time{}
+	polls := 0
 	waitFor(tb, scaleLease+3*time.Minute, "the killed replica's shards passed by survivors", func() bool {
-		check(survivors, false)
+		// The logs every poll, /metrics every 20th: scraping takes CPU
+		// from the survivors, whose time is what is measured.
+		if polls++; polls%20 == 0 {
+			check(survivors, false)
+		}
 		for _, r := range survivors {
 			for _, f := range r.shardsPassed(tb) {
 				if f.at.After(killed) && slices.Contains(s.shards, f.shard) {
