@@ -37,6 +37,9 @@ echo "== Alertmanager notification -> rollback pushed while another app's regist
 run go test -tags e2e -run '^$' -bench 'BenchmarkAlertToRollbackBlackHoled|BenchmarkStepToAnalysis' -benchtime 10x -count 1 -timeout 30m ./e2e/
 echo "== trusting one candidate (a cosign 3 signature and a vuln attestation, real registry): ferry from scratch, ferry's per-digest cache, cosign verify (process)"
 run go test -tags e2e -run '^$' -bench 'BenchmarkVerifyCandidate' -benchtime 50x -count 1 -timeout 10m ./e2e/
+echo "== sharded replicas: 3 x ferry run --shards 3 on the real kube-apiserver, 10,000 apps x 5 envs, --lease-duration 6s; one killed with SIGKILL -> every app of its shards passed by a survivor"
+export FERRY_KUBE_APISERVER="${FERRY_KUBE_APISERVER:-$(./e2e/kube/build.sh | tail -n 1)}"
+run go test -tags e2e -run '^$' -bench 'BenchmarkShardTakeover' -benchtime 1x -count 1 -timeout 15m ./e2e/
 
 echo
 echo "== summary"
@@ -48,6 +51,7 @@ awk '
   /^BenchmarkAlertToRollbackBlackHoled/ {for (i=1;i<=NF;i++) if ($i ~ /^p(50|95)-ms$/) printf "  alert -> rollback, a registry black-holed %-8s %8.1f ms   (target: p50 < 500 ms, as without the fault)\n", $i, $(i-1)}
   /^BenchmarkStepToAnalysis/ {for (i=1;i<=NF;i++) if ($i ~ /^p(50|95)-ms$/) printf "  canary step pushed -> analysis started %-6s %8.2f ms   (target < 100 ms)\n", $i, $(i-1)}
   /^BenchmarkNoopPass1000/ {for (i=1;i<=NF;i++) if ($i=="wall-ms"||$i=="peak-rss-MiB") printf "  no-op pass 1000x5 %-22s %8.1f      (target < 5000 ms, < 300 MiB)\n", $i, $(i-1)}
+  /^BenchmarkShardTakeover/ {for (i=1;i<=NF;i++) {if ($i=="takeover-ms") st=$(i-1); if ($i=="bound-ms") sb=$(i-1); if ($i=="first-pass-ms") sf=$(i-1); if ($i=="lease-taken-ms") sl=$(i-1)}; printf "  shard takeover, 10,000 apps / 3 replicas: %6.0f ms from the kill to its apps all passed, the Lease taken at %.0f ms (bound: lease 6 s + 5 s = %.0f ms: %.2f of it; no peer tool shards); a replica'"'"'s first pass over its shard %6.0f ms\n", st, sl, sb, st/sb, sf}
   /^BenchmarkDecide/ && !dec {dec=$3; printf "  policy decision, in-process      %10.1f us/op\n", $3/1e3}
   /^BenchmarkOPAEvalProcess/ {opa=$3; printf "  opa eval as a process            %10.1f us/op\n", $3/1e3}
   /^BenchmarkVerifyCandidate\/ferry-first/ {vf=$3} /^BenchmarkVerifyCandidate\/ferry-cached/ {vc=$3} /^BenchmarkVerifyCandidate\/cosign-verify/ {cv=$3}

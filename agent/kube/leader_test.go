@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -12,9 +14,11 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/ferry-dev/ferry/e2e/kube/kubetest"
+	"github.com/ferry-dev/ferry/internal/syncbuf"
 )
 
 // fast lease timings for tests: a failover in seconds.
@@ -106,78 +110,191 @@ func TestRunElectedForbidden(t *testing.T) {
 	}
 }
 
-// TestShards: two replicas split the shards as rendezvous hashing says,
-// never work on one shard at once, and the survivor takes all when one
-// leaves.
+// shardRecorder runs the replicas' shards in a test: which replica runs
+// which shards, and whether two ever ran one shard at once.
+type shardRecorder struct {
+	mu      sync.Mutex
+	owners  map[int]map[string]bool
+	held    map[string][]int
+	overlap int
+}
+
+func newShardRecorder() *shardRecorder {
+	return &shardRecorder{owners: map[int]map[string]bool{}, held: map[string][]int{}}
+}
+
+func (r *shardRecorder) run(id string) func(ctx context.Context, shards []int) {
+	return func(ctx context.Context, shards []int) {
+		r.mu.Lock()
+		r.held[id] = shards
+		for _, s := range shards {
+			if r.owners[s] == nil {
+				r.owners[s] = map[string]bool{}
+			}
+			r.owners[s][id] = true
+			if len(r.owners[s]) > 1 {
+				r.overlap++
+			}
+		}
+		r.mu.Unlock()
+		<-ctx.Done()
+		r.mu.Lock()
+		for _, s := range shards {
+			delete(r.owners[s], id)
+		}
+		r.held[id] = nil
+		r.mu.Unlock()
+	}
+}
+
+func (r *shardRecorder) heldBy(id string) []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.held[id])
+}
+
+// TestShards: two replicas split the shards evenly, never work on one
+// shard at once, and the survivor takes all when one leaves.
 func TestShards(t *testing.T) {
 	c := kubetest.Start(t, kubetest.Binary(t))
 	c.EnsureNamespace(t, "ferry")
 	const n = 8
-	var mu sync.Mutex
-	owners := map[int]map[string]bool{}
-	held := map[string][]int{}
-	overlap := 0
-	run := func(id string) func(ctx context.Context, shards []int) {
-		return func(ctx context.Context, shards []int) {
-			mu.Lock()
-			held[id] = shards
-			for _, s := range shards {
-				if owners[s] == nil {
-					owners[s] = map[string]bool{}
-				}
-				owners[s][id] = true
-				if len(owners[s]) > 1 {
-					overlap++
-				}
-			}
-			mu.Unlock()
-			<-ctx.Done()
-			mu.Lock()
-			for _, s := range shards {
-				delete(owners[s], id)
-			}
-			held[id] = nil
-			mu.Unlock()
-		}
-	}
-	heldBy := func(id string) []int {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(held[id])
-	}
+	rec := newShardRecorder()
 	start := func(id string) (context.CancelFunc, chan error) {
 		ctx, cancel := context.WithCancel(context.Background())
 		errc := make(chan error, 1)
-		go func() { errc <- RunSharded(ctx, ShardOptions{LeaderOptions: leaderOpts(c, id), Shards: n}, run(id)) }()
+		go func() {
+			errc <- RunSharded(ctx, ShardOptions{LeaderOptions: leaderOpts(c, id), Shards: n}, rec.run(id))
+		}()
 		return cancel, errc
 	}
 	stopA, errA := start("replica-a")
 	stopB, errB := start("replica-b")
-	var wantA, wantB []int
-	for i := range n {
-		if owner([]string{"replica-a", "replica-b"}, i) == "replica-a" {
-			wantA = append(wantA, i)
-		} else {
-			wantB = append(wantB, i)
-		}
-	}
-	eventually(t, fmt.Sprintf("a holds %v and b %v", wantA, wantB), func() bool {
-		return slices.Equal(heldBy("replica-a"), wantA) && slices.Equal(heldBy("replica-b"), wantB)
+	eventually(t, "a and b hold 4 shards each, every shard once", func() bool {
+		a, b := rec.heldBy("replica-a"), rec.heldBy("replica-b")
+		all := slices.Sorted(slices.Values(append(slices.Clone(a), b...)))
+		return len(a) == 4 && len(b) == 4 && slices.Equal(all, []int{0, 1, 2, 3, 4, 5, 6, 7})
 	})
 	stopB()
 	if err := <-errB; err != nil {
 		t.Fatalf("RunSharded(b) = %v", err)
 	}
 	all := []int{0, 1, 2, 3, 4, 5, 6, 7}
-	eventually(t, "a holds every shard", func() bool { return slices.Equal(heldBy("replica-a"), all) })
+	eventually(t, "a holds every shard", func() bool { return slices.Equal(rec.heldBy("replica-a"), all) })
 	stopA()
 	if err := <-errA; err != nil {
 		t.Fatalf("RunSharded(a) = %v", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if overlap != 0 {
-		t.Errorf("%d times two replicas worked on one shard", overlap)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.overlap != 0 {
+		t.Errorf("%d times two replicas worked on one shard", rec.overlap)
+	}
+}
+
+// TestShardsCrash: a replica whose API server calls all fail from one
+// moment on (a crash, as the others see it: no renewal, no release, no
+// goodbye) stops its work when its renewals fail, and the survivor takes
+// its shards over by the stale-Lease path, not after a second
+// LeaseDuration of an elector started late; never two on one shard.
+func TestShardsCrash(t *testing.T) {
+	c := kubetest.Start(t, kubetest.Binary(t))
+	c.EnsureNamespace(t, "ferry")
+	const n = 4
+	rec := newShardRecorder()
+	var dead atomic.Bool
+	cfg := rest.CopyConfig(c.Config)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if dead.Load() {
+				return nil, errors.New("crashed")
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	crashing, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncbuf.Buffer
+	optsA := leaderOpts(c, "replica-a")
+	optsA.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	optsB := leaderOpts(c, "replica-b")
+	optsB.Client = crashing
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errA, errB := make(chan error, 1), make(chan error, 1)
+	go func() { errA <- RunSharded(ctx, ShardOptions{LeaderOptions: optsA, Shards: n}, rec.run("replica-a")) }()
+	go func() { errB <- RunSharded(ctx, ShardOptions{LeaderOptions: optsB, Shards: n}, rec.run("replica-b")) }()
+	eventually(t, "a and b hold 2 shards each", func() bool {
+		return len(rec.heldBy("replica-a")) == 2 && len(rec.heldBy("replica-b")) == 2
+	})
+	lost := rec.heldBy("replica-b")
+	dead.Store(true)
+	eventually(t, "a holds every shard", func() bool { return slices.Equal(rec.heldBy("replica-a"), []int{0, 1, 2, 3}) })
+	for _, i := range lost {
+		if want := fmt.Sprintf(`msg="took over a shard Lease its holder stopped renewing" shard=%d from=replica-b`, i); !strings.Contains(logs.String(), want) {
+			t.Errorf("shard %d was not taken over as a stale Lease; a's log:\n%s", i, logs.String())
+		}
+	}
+	cancel()
+	<-errA
+	<-errB
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.overlap != 0 {
+		t.Errorf("%d times two replicas worked on one shard", rec.overlap)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestAssignShards: evenly spread, the same whatever the order of the
+// members, and sticky: a death moves only the dead member's shards, a join
+// only the newcomer's share.
+func TestAssignShards(t *testing.T) {
+	count := func(owners []string) map[string]int {
+		m := map[string]int{}
+		for _, o := range owners {
+			m[o]++
+		}
+		return m
+	}
+	abc := []string{"a", "b", "c"}
+	fresh := assignShards(abc, make([]string, 3))
+	if got := count(fresh); got["a"] != 1 || got["b"] != 1 || got["c"] != 1 {
+		t.Fatalf("3 members, 3 free shards: %v, want one each", fresh)
+	}
+	if again := assignShards([]string{"c", "a", "b", "a"}, make([]string, 3)); !slices.Equal(again, fresh) {
+		t.Errorf("the members' order changed the assignment: %v vs %v", again, fresh)
+	}
+	// c dies: its shard goes to a or b, theirs stay.
+	after := assignShards([]string{"a", "b"}, fresh)
+	for i, o := range fresh {
+		if o != "c" && after[i] != o {
+			t.Errorf("shard %d moved from %s to %s when c died", i, o, after[i])
+		}
+		if after[i] == "c" || after[i] == "" {
+			t.Errorf("shard %d left with %q after c died", i, after[i])
+		}
+	}
+	// One replica held all 8 while alone; two join: it keeps 3 (its
+	// highest-scoring), the others get the rest, nobody more than 3.
+	alone := slices.Repeat([]string{"a"}, 8)
+	joined := assignShards(abc, alone)
+	got := count(joined)
+	if got["a"] != 3 || got["b"]+got["c"] != 5 || got["b"] > 3 || got["c"] > 3 {
+		t.Errorf("a held 8, b and c joined: %v (%v)", joined, got)
+	}
+	// A holder that is not live keeps nothing.
+	if o := assignShards([]string{"a"}, []string{"gone", "a"}); !slices.Equal(o, []string{"a", "a"}) {
+		t.Errorf("a dead holder's shard: %v, want [a a]", o)
+	}
+	if o := assignShards(nil, []string{"a"}); !slices.Equal(o, []string{""}) {
+		t.Errorf("no members: %v", o)
 	}
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,7 +38,8 @@ const memberLabel = "ferry.dev/members"
 // ShardLease(Name, i), and a membership Lease per live replica. Shards are
 // spread over live replicas by rendezvous hashing; each replica contends
 // only for its share, and takes over a dead replica's share once its
-// membership and shard Leases expired (within about two LeaseDurations).
+// membership and shard Leases went unrenewed for LeaseDuration (plus up to
+// two RetryPeriods: the replicas look every RetryPeriod).
 type ShardOptions struct {
 	LeaderOptions
 	Shards int
@@ -52,6 +55,16 @@ type Shards struct {
 	changed chan struct{}
 	cond    *sync.Cond
 	members map[string]observed // membership Lease name -> last change seen
+	// leases is every shard Lease as last listed, and when this replica
+	// first saw its current version: watched from the start, a dead
+	// holder's Lease is known stale LeaseDuration after its last renewal,
+	// where a new elector would wait a LeaseDuration more.
+	leases map[int]seenLease
+}
+
+type seenLease struct {
+	lease *coordinationv1.Lease
+	at    time.Time
 }
 
 type observed struct {
@@ -70,7 +83,7 @@ func NewShards(o ShardOptions) (*Shards, error) {
 	if o.Shards < 1 {
 		return nil, fmt.Errorf("shards: %d is not a number of shards (1 or more)", o.Shards)
 	}
-	s := &Shards{o: o, held: map[int]bool{}, inUse: map[int]bool{}, changed: make(chan struct{}), members: map[string]observed{}}
+	s := &Shards{o: o, held: map[int]bool{}, inUse: map[int]bool{}, changed: make(chan struct{}), members: map[string]observed{}, leases: map[int]seenLease{}}
 	s.cond = sync.NewCond(&s.mu)
 	return s, nil
 }
@@ -158,8 +171,15 @@ func (s *Shards) Run(ctx context.Context) error {
 		defer cancel()
 		_ = o.Client.CoordinationV1().Leases(o.Namespace).Delete(del, self, metav1.DeleteOptions{})
 	}()
+	var renewed time.Time
 	for {
-		live, err := s.heartbeat(ctx, self)
+		// The Leases are listed twice per RetryPeriod, the membership
+		// renewed once: a dead replica is seen sooner, for the same writes.
+		renew := time.Since(renewed) >= o.RetryPeriod*3/4
+		live, err := s.heartbeat(ctx, self, renew)
+		if err == nil && renew {
+			renewed = time.Now()
+		}
 		// On an error the electors keep running: an API server blip must not
 		// drop work, and the Leases expire by themselves if it lasts.
 		if err != nil {
@@ -168,11 +188,24 @@ func (s *Shards) Run(ctx context.Context) error {
 			}
 			o.Logger.Warn("shard membership", "err", err)
 		} else {
+			owners := s.assign(live)
 			for i := 0; i < s.o.Shards; i++ {
-				mine := owner(live, i) == o.Identity
+				mine := owners[i] == o.Identity
 				stop, running := electors[i]
 				switch {
+				case mine && running && !s.holds(i):
+					// A standby elector (its Lease was lost, or another
+					// replica won it): a stale Lease is taken at once, and
+					// the elector finds itself the holder on its next try.
+					s.claim(ctx, i)
 				case mine && !running:
+					// Held by a replica still renewing it: wait until it lets
+					// go (it does once it sees this replica live) or stops
+					// renewing, not in an elector that would only start
+					// counting the Lease's age now.
+					if !s.claim(ctx, i) {
+						continue
+					}
 					ectx, cancel := context.WithCancel(ctx)
 					electors[i] = cancel
 					wg.Add(1)
@@ -186,10 +219,66 @@ func (s *Shards) Run(ctx context.Context) error {
 				}
 			}
 		}
-		if clock.Sleep(ctx, o.RetryPeriod) != nil {
+		if clock.Sleep(ctx, s.untilNext(o.RetryPeriod/2)) != nil {
 			return nil
 		}
 	}
+}
+
+func (s *Shards) holds(i int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held[i]
+}
+
+// claim says whether this replica may contend for shard i's Lease at once:
+// there is none yet, nobody holds it, this replica does, or its holder has
+// not renewed it for a LeaseDuration as seen from here, in which case claim
+// takes it over first (the same test a client-go standby makes, from a
+// watch that started long before a standby would).
+func (s *Shards) claim(ctx context.Context, i int) bool {
+	o := s.o.LeaderOptions
+	s.mu.Lock()
+	seen, ok := s.leases[i]
+	s.mu.Unlock()
+	if !ok {
+		return true // the elector creates it
+	}
+	holder := ""
+	if h := seen.lease.Spec.HolderIdentity; h != nil {
+		holder = *h
+	}
+	if holder == "" || holder == o.Identity {
+		return true
+	}
+	// The longer of the two durations: a holder configured with a longer
+	// one still counts on it.
+	valid := o.LeaseDuration
+	if d := seen.lease.Spec.LeaseDurationSeconds; d != nil && time.Duration(*d)*time.Second > valid {
+		valid = time.Duration(*d) * time.Second
+	}
+	age := time.Since(seen.at)
+	if age < valid {
+		return false
+	}
+	l := seen.lease.DeepCopy()
+	now := metav1.NowMicro()
+	secs := int32((o.LeaseDuration + time.Second - 1) / time.Second)
+	transitions := int32(1)
+	if t := l.Spec.LeaseTransitions; t != nil {
+		transitions = *t + 1
+	}
+	l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds, l.Spec.AcquireTime, l.Spec.RenewTime, l.Spec.LeaseTransitions = &o.Identity, &secs, &now, &now, &transitions
+	// The listed resourceVersion is the precondition: a renewal or another
+	// taker since the List makes this a conflict, and the Lease is looked
+	// at again on the next heartbeat.
+	if _, err := o.Client.CoordinationV1().Leases(o.Namespace).Update(ctx, l, metav1.UpdateOptions{}); err != nil {
+		o.Logger.Info("shard Lease not taken over", "shard", i, "holder", holder, "err", err)
+		return false
+	}
+	o.Logger.Info("took over a shard Lease its holder stopped renewing", "shard", i, "from", holder,
+		"unrenewed", age.Round(time.Millisecond), "identity", o.Identity)
+	return true
 }
 
 // contend holds shard i whenever it wins its Lease, until ctx is done. On
@@ -214,36 +303,47 @@ func (s *Shards) contend(ctx context.Context, i int) {
 // heartbeat renews this replica's membership Lease and lists the identities
 // of live members: those whose Lease changed within LeaseDuration, as seen
 // by this replica's clock (no trust in other clocks).
-func (s *Shards) heartbeat(ctx context.Context, self string) ([]string, error) {
+func (s *Shards) heartbeat(ctx context.Context, self string, renew bool) ([]string, error) {
 	o := s.o.LeaderOptions
 	leases := o.Client.CoordinationV1().Leases(o.Namespace)
-	now := metav1.NowMicro()
-	// Rounded up: the Lease must not claim less than LeaseDuration.
-	secs := int32((o.LeaseDuration + time.Second - 1) / time.Second)
-	l, err := leases.Get(ctx, self, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: self, Namespace: o.Namespace, Labels: map[string]string{memberLabel: o.Name}},
-			Spec: coordinationv1.LeaseSpec{HolderIdentity: &o.Identity, LeaseDurationSeconds: &secs, RenewTime: &now}}
-		_, err = leases.Create(ctx, l, metav1.CreateOptions{})
-	case err == nil:
-		l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds, l.Spec.RenewTime = &o.Identity, &secs, &now
-		_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
+	if renew {
+		now := metav1.NowMicro()
+		// Rounded up: the Lease must not claim less than LeaseDuration.
+		secs := int32((o.LeaseDuration + time.Second - 1) / time.Second)
+		l, err := leases.Get(ctx, self, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: self, Namespace: o.Namespace, Labels: map[string]string{memberLabel: o.Name}},
+				Spec: coordinationv1.LeaseSpec{HolderIdentity: &o.Identity, LeaseDurationSeconds: &secs, RenewTime: &now}}
+			_, err = leases.Create(ctx, l, metav1.CreateOptions{})
+		case err == nil:
+			l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds, l.Spec.RenewTime = &o.Identity, &secs, &now
+			_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("renew membership Lease %s/%s: %w", o.Namespace, self, err)
+		}
 	}
+	// One List for the membership and the shard Leases: the namespace is
+	// ferry's own, and the shard Leases (created by client-go) have no label.
+	list, err := leases.List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("renew membership Lease %s/%s: %w", o.Namespace, self, err)
-	}
-	list, err := leases.List(ctx, metav1.ListOptions{LabelSelector: memberLabel + "=" + o.Name})
-	if err != nil {
-		return nil, fmt.Errorf("list membership Leases in %s: %w", o.Namespace, err)
+		return nil, fmt.Errorf("list Leases in %s: %w", o.Namespace, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	seen := map[string]bool{}
 	live := []string{o.Identity}
 	t := time.Now()
-	for _, m := range list.Items {
-		if m.Spec.HolderIdentity == nil || m.Name == self {
+	for k := range list.Items {
+		m := &list.Items[k]
+		if i, ok := s.shardIndex(m.Name); ok {
+			if prev, ok := s.leases[i]; !ok || prev.lease.ResourceVersion != m.ResourceVersion {
+				s.leases[i] = seenLease{lease: m, at: t}
+			}
+			continue
+		}
+		if m.Labels[memberLabel] != o.Name || m.Spec.HolderIdentity == nil || m.Name == self {
 			continue
 		}
 		seen[m.Name] = true
@@ -270,18 +370,106 @@ func (s *Shards) heartbeat(ctx context.Context, self string) ([]string, error) {
 	return live, nil
 }
 
-// owner is the live member shard i belongs to: highest rendezvous hash,
-// so a replica joining or leaving moves only its own share. Ties go to the
-// smaller identity, so every replica picks the same owner.
-func owner(live []string, i int) string {
-	best, bestH := "", uint32(0)
-	for _, id := range live {
-		h := hash32(id + "/" + strconv.Itoa(i))
-		if best == "" || h > bestH || (h == bestH && id < best) {
-			best, bestH = id, h
+// untilNext is how long to wait before looking at the Leases again: at
+// most max, less when another replica's membership or shard Lease is due
+// to expire sooner, so its shards are taken over when it does, not up to
+// a period later.
+func (s *Shards) untilNext(max time.Duration) time.Duration {
+	o := s.o.LeaderOptions
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	wait := max
+	due := func(at time.Time) {
+		// 5 ms past it: the age must be at least the duration then.
+		if d := at.Sub(now) + 5*time.Millisecond; d > 0 && d < wait {
+			wait = d
 		}
 	}
-	return best
+	for _, m := range s.members {
+		due(m.at.Add(o.LeaseDuration))
+	}
+	for _, l := range s.leases {
+		if h := l.lease.Spec.HolderIdentity; h != nil && *h != "" && *h != o.Identity {
+			due(l.at.Add(o.LeaseDuration))
+		}
+	}
+	return wait
+}
+
+// shardIndex is i when name is ShardLease(Name, i) for one of the shards.
+func (s *Shards) shardIndex(name string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, s.o.Name+"-shard-")
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.Atoi(rest)
+	if err != nil || i < 0 || i >= s.o.Shards || ShardLease(s.o.Name, i) != name {
+		return 0, false
+	}
+	return i, true
+}
+
+// assign is assignShards over the holders of the shard Leases as last
+// listed.
+func (s *Shards) assign(live []string) []string {
+	holders := make([]string, s.o.Shards)
+	s.mu.Lock()
+	for i, l := range s.leases {
+		if h := l.lease.Spec.HolderIdentity; h != nil {
+			holders[i] = *h
+		}
+	}
+	s.mu.Unlock()
+	return assignShards(live, holders)
+}
+
+// assignShards gives each shard (holders[i] holds shard i, "" none) to a
+// live member, at most ceil(shards/members) each, so 3 replicas of
+// --shards 3 run one shard each rather than what a bare hash happens to
+// give (one replica may win all three). A shard stays with a live holder
+// that has room: a death moves only the dead replica's shards, a join only
+// the newcomer's share. The others go by rendezvous hash to the
+// highest-scoring member with room. Every replica computes the same from
+// the same Leases; while their views differ, the Leases decide.
+func assignShards(live, holders []string) []string {
+	ids := slices.Compact(slices.Sorted(slices.Values(live)))
+	out := make([]string, len(holders))
+	if len(ids) == 0 {
+		return out
+	}
+	room := (len(holders) + len(ids) - 1) / len(ids)
+	load := map[string]int{}
+	score := func(id string, i int) uint32 { return hash32(id + "/" + strconv.Itoa(i)) }
+	// A holder over its room (it ran alone before the others joined)
+	// keeps the shards it scores highest on.
+	var kept []int
+	for i, h := range holders {
+		if _, ok := slices.BinarySearch(ids, h); ok {
+			kept = append(kept, i)
+		}
+	}
+	sort.SliceStable(kept, func(a, b int) bool { return score(holders[kept[a]], kept[a]) > score(holders[kept[b]], kept[b]) })
+	for _, i := range kept {
+		if h := holders[i]; load[h] < room {
+			out[i] = h
+			load[h]++
+		}
+	}
+	for i := range out {
+		if out[i] != "" {
+			continue
+		}
+		best, bestH := "", uint32(0)
+		for _, id := range ids { // sorted: ties go to the smaller identity
+			if h := score(id, i); load[id] < room && (best == "" || h > bestH) {
+				best, bestH = id, h
+			}
+		}
+		out[i] = best
+		load[best]++
+	}
+	return out
 }
 
 func hash32(s string) uint32 {

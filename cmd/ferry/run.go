@@ -106,9 +106,9 @@ analyses that pass owes, then exits: 0 when every app and environment was decide
 			}
 			// With --leader-elect or --shards only the elected replica (or the
 			// holder of a shard) writes; ctx ends when the Lease is lost.
-			return electedRun(ctx, g, lo, func(ctx context.Context, apps func(string) bool) error {
-				g.apps = apps
-				return runLoop(ctx, g, p, repo, &current, m)
+			return electedRun(ctx, g, lo, metrics, func(ctx context.Context, sr shardRun) error {
+				g.apps = sr.apps
+				return runLoop(ctx, g, p, repo, &current, m, sr.passed)
 			})
 		},
 	}
@@ -121,7 +121,8 @@ analyses that pass owes, then exits: 0 when every app and environment was decide
 
 // runLoop runs the reconcile loop until ctx ends, rebuilding the agent
 // whenever ferry.yaml changes (by commit, when it lives in the fleet repo).
-func runLoop(ctx context.Context, g *globals, p *config.Pipeline, repo *fleet.Repo, current *atomic.Pointer[agent.Loop], m *observe.Metrics) error {
+// passed, when set, sees every pass (--shards reports them per shard).
+func runLoop(ctx context.Context, g *globals, p *config.Pipeline, repo *fleet.Repo, current *atomic.Pointer[agent.Loop], m *observe.Metrics, passed func(*agent.Result, error)) error {
 	for {
 		a, err := g.agentFor(p, repo, nil)
 		if err != nil {
@@ -150,6 +151,15 @@ func runLoop(ctx context.Context, g *globals, p *config.Pipeline, repo *fleet.Re
 					return
 				}
 				reload()
+			}
+		}
+		if passed != nil {
+			reloadOnChange := loop.OnPass
+			loop.OnPass = func(res *agent.Result, err error) {
+				passed(res, err)
+				if reloadOnChange != nil {
+					reloadOnChange(res, err)
+				}
 			}
 		}
 		g.log.Info("ferry running", "config", p.Source, "fleet", p.Git.URL, "apps", len(p.Apps), "envs", len(p.Environments))

@@ -47,6 +47,9 @@ type globals struct {
 	loadedCommit string
 	// apps limits the agent to this replica's shards under --shards; nil: all.
 	apps func(string) bool
+	// registries keeps the registry client of the running configuration
+	// (registryFor).
+	registries registries
 	// responder answers alerts when this replica runs no loop (it holds no
 	// Lease or no shard): rollbacks only, on a clone of its own.
 	responder *agent.Loop
@@ -366,10 +369,10 @@ func forgeApprovals(p *config.Pipeline, prs agent.PullRequests, repo *fleet.Repo
 	return reviews, teams
 }
 
-// agentFor wires an agent with its own registry client, so a reload reads
-// the credential files again.
+// agentFor wires an agent with the registry client of p (registryFor), so
+// a reload reads the credential files again.
 func (g *globals) agentFor(p *config.Pipeline, repo *fleet.Repo, metrics prometheus.Registerer) (*agent.Agent, error) {
-	reg, err := registryClient(p, g.log)
+	reg, err := g.registryFor(p)
 	if err != nil {
 		return nil, err
 	}
