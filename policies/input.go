@@ -36,7 +36,7 @@ func toValue(input any) (ast.Value, error) {
 		return jsonValue(x)
 	default:
 		var err error
-		if v, err = ast.InterfaceToValue(x); err != nil {
+		if v, err = goValue(x); err != nil {
 			return nil, fmt.Errorf("convert policy input: %w", err)
 		}
 	}

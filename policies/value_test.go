@@ -1,0 +1,108 @@
+package policies
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+type valueFinding struct {
+	ID      string `json:"id"`
+	Fixed   string `json:"fixed,omitempty"`
+	Score   int    `json:"score,omitempty"`
+	Skipped string `json:"-"`
+	Dash    string `json:"-,"`
+	NoTag   bool
+	hidden  string
+}
+
+type valueReport struct {
+	Summary  map[string]int `json:"summary"`
+	Findings []valueFinding `json:"findings"`
+	Next     *valueReport   `json:"next,omitempty"`
+	Any      any            `json:"any"`
+	Named    map[kind]uint8 `json:"named"`
+}
+
+type kind string
+
+type embeds struct {
+	valueFinding
+	Extra string `json:"extra"`
+}
+
+type quoted struct {
+	N int `json:"n,string"`
+}
+
+type floats struct {
+	F float64 `json:"f"`
+}
+
+type custom struct{ s string }
+
+func (c custom) MarshalJSON() ([]byte, error) { return json.Marshal("custom:" + c.s) }
+
+type textKey string
+
+func (k textKey) MarshalText() ([]byte, error) { return []byte("k-" + string(k)), nil }
+
+// TestGoValueIsInterfaceToValue checks the input conversion without a JSON
+// round trip reads every value as OPA's own (through JSON) does, including
+// the ones it hands back to OPA.
+func TestGoValueIsInterfaceToValue(t *testing.T) {
+	var nilReport *valueReport
+	report := &valueReport{
+		Summary:  map[string]int{"HIGH": 3, "LOW": 0},
+		Findings: []valueFinding{{ID: "CVE-1", Fixed: "1.2", Score: 7, Skipped: "x", Dash: "d", NoTag: true, hidden: "h"}, {ID: "CVE-2 <&>"}},
+		Any:      []any{1, "two", map[string]any{"three": 3.5}},
+		Named:    map[kind]uint8{"a": 1},
+	}
+	report.Next = &valueReport{Findings: []valueFinding{}}
+	for _, tc := range []struct {
+		name string
+		in   any
+	}{
+		{"report", report},
+		{"report value", *report},
+		{"empty", valueReport{}},
+		{"in a map", map[string]any{"trivy": report, "n": int64(3), "f": 7200.0, "s": []string{"a"}, "nil": nil, "m": map[string]string{"k": "v"}}},
+		{"in a slice", []any{report, valueFinding{ID: "x"}, &valueFinding{}}},
+		{"embedded", embeds{valueFinding{ID: "e"}, "x"}},
+		{"string option", quoted{5}},
+		{"floats", floats{0.1}},
+		{"big float", map[string]any{"f": floats{1e21}}},
+		{"MarshalJSON", map[string]any{"c": custom{"x"}, "cs": []custom{{"y"}}}},
+		{"TextMarshaler keys", map[textKey]int{"a": 1}},
+		{"time", map[string]any{"t": time.Date(2026, 11, 25, 18, 0, 0, 0, time.UTC)}},
+		{"bad UTF-8", valueFinding{ID: "a\xffb"}},
+		{"bytes", struct {
+			B []byte `json:"b"`
+		}{[]byte("hi")}},
+		{"typed slices", map[string]any{"ints": []int{1, 2}, "strs": []kind{"a"}, "maps": []map[string]any{{"a": 1}}}},
+		{"uints", map[string]any{"u": uint32(7), "max": uint64(1<<64 - 1)}},
+		{"interface field", valueReport{Any: valueFinding{ID: "i"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, wantErr := ast.InterfaceToValue(tc.in)
+			got, err := goValue(tc.in)
+			if (err != nil) != (wantErr != nil) {
+				t.Fatalf("error %v, InterfaceToValue's %v", err, wantErr)
+			}
+			if err != nil {
+				return
+			}
+			if ast.Compare(got, want) != 0 || got.String() != want.String() {
+				t.Errorf("goValue =\n  %v\nInterfaceToValue =\n  %v", got, want)
+			}
+		})
+	}
+	// InterfaceToValue panics on a nil pointer (util.Reference); JSON
+	// encodes it as null, and so does goValue.
+	got, err := goValue(map[string]any{"r": nilReport, "f": (*valueFinding)(nil)})
+	if err != nil || got.String() != `{"f": null, "r": null}` {
+		t.Errorf("nil pointers: %v, %v; want nulls", got, err)
+	}
+}
