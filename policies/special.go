@@ -189,16 +189,22 @@ func (*pruneGuard) Config() topdown.TraceConfig { return topdown.TraceConfig{} }
 
 func (g *pruneGuard) TraceEvent(ev topdown.Event) {
 	switch ev.Op {
+	case topdown.EnterOp:
+		// A query starts (partial evaluation reuses ids across its runs).
+		delete(g.risky, ev.QueryID)
+		delete(g.last, ev.QueryID)
 	case topdown.EvalOp:
 		g.last[ev.QueryID] = ev.Node
 	case topdown.SaveOp:
 		if mayFail(ev.Node) {
 			g.risky[ev.QueryID] = true
 		}
+		// The expression evaluated last was set aside, not failed.
+		delete(g.last, ev.QueryID)
 	case topdown.FailOp:
-		// The expression just evaluated has failed: the body is dropped
-		// here. (A saved expression's Fail, when evaluation backtracks
-		// past it, drops nothing.)
+		// The expression just evaluated has failed, known: the body is
+		// dropped here. (A saved expression's Fail, when evaluation
+		// backtracks past it, drops nothing.)
 		if g.risky[ev.QueryID] && ev.Node == g.last[ev.QueryID] && g.pruned == nil {
 			g.pruned = ev.Node
 		}

@@ -1,0 +1,261 @@
+package policies
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+// The environments the specialised queries are built for: the default
+// tiers, an approval, a soak, a name no tier table knows.
+var specialEnvs = []map[string]any{
+	{"name": "dev", "tier": "development"},
+	{"name": "qa", "tier": "test", "from": "dev", "from_verifies": true},
+	{"name": "ppd", "tier": "staging", "from": "qa", "from_verifies": false},
+	{"name": "prod", "tier": "production", "from": "ppd", "from_verifies": true, "soak_seconds": 7200},
+	{"name": "prod", "tier": "production", "from": "ppd", "from_verifies": true,
+		"approval": map[string]any{"required": 2, "from": []any{"team:sre", "ann"}, "forbid_self": true, "expires_seconds": 0}},
+	{"name": "dr", "tier": "dr", "from": "prod", "from_verifies": true},
+	{"name": "uat", "tier": "staging", "from": "sit", "from_verifies": true},
+}
+
+// specialInputs is every input fixture in every specialEnvs environment,
+// for two apps, with and without input.time, input.current, approvals
+// and a person's request.
+func specialInputs(t *testing.T) map[string]map[string]any {
+	t.Helper()
+	files, err := filepath.Glob("testdata/inputs/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no input fixtures: %v", err)
+	}
+	out := map[string]map[string]any{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, env := range specialEnvs {
+			for v, vary := range []func(in map[string]any){
+				func(map[string]any) {},
+				func(in map[string]any) {
+					in["app"].(map[string]any)["name"] = "legacy-cart"
+					in["request"] = map[string]any{"kind": "manual", "by": "ann", "via": "cli", "reason": "hotfix"}
+					delete(in, "current")
+				},
+				func(in map[string]any) {
+					delete(in, "time")
+					ev, _ := in["evidence"].(map[string]any)
+					if ev == nil {
+						return
+					}
+					ev["approvals"] = map[string]any{"required": 2, "count": 1, "approved_by": []any{"ann"}, "rejected_by": []any{"bob"},
+						"entries": []any{map[string]any{"by": "bob", "via": "cli", "decision": "reject", "counts": true, "reason": "not yet"}}}
+				},
+			} {
+				var in map[string]any
+				if err := json.Unmarshal(data, &in); err != nil {
+					t.Fatal(err)
+				}
+				in["environment"] = maps.Clone(env)
+				vary(in)
+				out[strings.TrimSuffix(filepath.Base(f), ".json")+"/env"+string(rune('0'+i))+"/v"+string(rune('0'+v))] = in
+			}
+		}
+	}
+	return out
+}
+
+// specialBundles are the policy directories the specialised and the
+// generic queries are compared over: the default policies, the README's
+// additions to them, conftest-style rules, and rules written to catch a
+// specialisation that would answer otherwise (a conflict, a built-in that
+// fails before the environment check, rules reading input as a whole).
+func specialBundles() map[string]fstest.MapFS {
+	defaults := func() fstest.MapFS {
+		fsys := fstest.MapFS{}
+		for name, data := range DefaultFiles() {
+			fsys["p/"+name] = &fstest.MapFile{Data: data}
+		}
+		return fsys
+	}
+	readme := defaults()
+	// README, "Policy gates" (data), "Evidence kinds" (the source scan)
+	// and "Manual promotions" (a hotfix skipping the Trivy report).
+	readme["p/data.yaml"] = &fstest.MapFile{Data: []byte("blocklist: [legacy-cart]\n")}
+	readme["p/extra.rego"] = &fstest.MapFile{Data: []byte(`package ferry.promotion
+
+deny contains "blocked" if input.app.name in data.blocklist
+
+deny contains "no source scan" if { input.environment.tier == "test"; not input.evidence.trivy.fs }
+`)}
+	prod := string(DefaultFiles()["prod.rego"])
+	hotfix := strings.Replace(prod, "deny contains no_trivy_report if {\n\tinput.environment.tier == \"production\"\n",
+		"manual if input.request.kind == \"manual\"\n\ndeny contains no_trivy_report if {\n\tinput.environment.tier == \"production\"\n\tnot manual\n", 1)
+	if hotfix == prod {
+		panic("prod.rego's no_trivy_report rule moved: update the README example here")
+	}
+	readme["p/prod.rego"] = &fstest.MapFile{Data: []byte(hotfix)}
+
+	return map[string]fstest.MapFS{
+		"default": defaults(),
+		"readme":  readme,
+		"conftest": {"p/gate.rego": {Data: []byte(`package ferry.promotion
+
+violation contains {"msg": sprintf("%s: no soak in %s", [input.app.name, input.environment.from]), "details": 1} if {
+	input.environment.tier == "production"
+	not input.evidence.soak
+}
+
+deny_critical contains msg if {
+	input.environment.tier in {"test", "staging"}
+	some f in input.evidence.trivy.findings
+	f.severity == "CRITICAL"
+	msg := f.id
+}
+
+violation_empty contains "" if input.environment.name == "dr"
+
+warn_old contains sprintf("%s is frozen", [input.environment.name]) if count(object.get(input.evidence, "freeze", [])) > 0
+
+warn contains "approval" if input.environment.approval.required > 1
+
+deny contains "x" if false
+`)}},
+		"tricky": {"p/gate.rego": {Data: []byte(`package ferry.promotion
+
+import rego.v1
+
+# Two definitions that disagree in prod: the generic query's conflict
+# error must stay one.
+pick := 1 if input.app.name == "checkout"
+
+pick := 2 if input.environment.name == "prod"
+
+deny contains sprintf("pick %v", [pick]) if input.environment.tier == "production"
+
+# A complete rule with several values: a conflict too.
+first := f.id if some f in input.evidence.trivy.findings
+
+deny contains sprintf("first %s", [first]) if input.environment.tier == "staging"
+
+# A built-in that fails (strict errors) before the environment check:
+# indexed (the generic query skips the rule outside qa, too), and not.
+deny contains "numeric app" if {
+	to_number(input.app.name) > 0
+	input.environment.name == "qa"
+}
+
+deny contains "numeric app outside prod" if {
+	input.request.kind == "manual"
+	to_number(input.app.name) > 0
+	input.environment.name != "prod"
+}
+
+# Input as a whole, and its keys.
+deny contains sprintf("key %s", [k]) if {
+	some k, _ in input
+	input.environment.tier == "dr"
+}
+
+deny contains sprintf("%d keys", [count(input)]) if input.environment.tier == "development"
+
+# Functions of the environment, else chains, every, with, negation.
+gated(tier) if tier in {"production", "staging"}
+
+level := "long" if input.evidence.soak.seconds > 3600
+else := "tier" if input.environment.tier == "production"
+
+deny contains sprintf("level %s", [level]) if gated(input.environment.tier)
+
+deny contains "all high" if {
+	input.environment.tier == "test"
+	every f in input.evidence.trivy.findings {
+		f.severity == "HIGH"
+	}
+}
+
+envname := input.environment.name
+
+deny contains "with" if {
+	envname == "elsewhere" with input.environment.name as "elsewhere"
+	input.app.name == "legacy-cart"
+}
+
+warn contains "no approval" if not input.environment.approval
+
+warn contains msg if {
+	some e in input.evidence.approvals.entries
+	e.decision == "reject"
+	msg := sprintf("%s rejects in %s", [e.by, input.environment.name])
+}
+`)}},
+	}
+}
+
+// TestSpecialisedDecidesAsGeneric decides every input of specialInputs
+// with the query specialised per environment and with the generic one,
+// over every bundle of specialBundles: the same allow, denials and
+// warnings (messages included), or the same error.
+func TestSpecialisedDecidesAsGeneric(t *testing.T) {
+	ctx := context.Background()
+	inputs := specialInputs(t)
+	for name, fsys := range specialBundles() {
+		t.Run(name, func(t *testing.T) {
+			special, err := Load(ctx, fsys, "p")
+			if err != nil {
+				t.Fatal(err)
+			}
+			generic, err := Load(ctx, fsys, "p")
+			if err != nil {
+				t.Fatal(err)
+			}
+			generic.generic = true
+			errs := 0
+			for _, key := range slices.Sorted(maps.Keys(inputs)) {
+				// Each engine gets its own copy: Decide must not depend on
+				// a conversion shared between them.
+				var a, b map[string]any
+				raw, _ := json.Marshal(inputs[key])
+				_ = json.Unmarshal(raw, &a)
+				_ = json.Unmarshal(raw, &b)
+				want, wantErr := generic.Decide(ctx, a)
+				got, err := special.Decide(ctx, b)
+				if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+					t.Errorf("%s: specialised error %v, generic %v", key, err, wantErr)
+					continue
+				}
+				if err != nil {
+					errs++
+					continue
+				}
+				if !equalDecisions(got, want) {
+					t.Errorf("%s: specialised\n  %+v\ngeneric\n  %+v", key, got, want)
+				}
+			}
+			used := 0
+			for _, s := range special.special.m {
+				if s.query != nil {
+					used++
+				} else {
+					t.Logf("decided by the generic query: %v", s.why)
+				}
+			}
+			t.Logf("%d inputs, %d errors in both, %d of %d environments specialised", len(inputs), errs, used, len(special.special.m))
+			if name == "default" || name == "readme" || name == "conftest" {
+				// These must gain from it: no environment left generic.
+				if used == 0 || used != len(special.special.m) {
+					t.Errorf("%d of %d environments specialised", used, len(special.special.m))
+				}
+			}
+			if name == "tricky" && (errs == 0 || used == len(special.special.m)) {
+				t.Errorf("%d errors, %d of %d environments specialised: the fail-closed cases went untested", errs, used, len(special.special.m))
+			}
+		})
+	}
+}
