@@ -80,7 +80,8 @@ type Engine struct {
 	store    storage.Store // nil without data files
 	unify    string        // the decision query with = for :=, for partial evaluation
 	special  specials
-	generic  bool // never specialise (tests compare the two)
+	generic  bool   // never specialise (tests compare the two)
+	reads    *reads // what of a map input the policies read
 }
 
 // binding is one variable of the prepared query and the rule it reads.
@@ -138,6 +139,7 @@ func build(ctx context.Context, pd *policyDir, cfg loadConfig) (*Engine, *policy
 	if err != nil {
 		return fail(err)
 	}
+	e.reads = inputReads(mods) // before the compiler rewrites them
 	schema := pd.schema
 	if schema == nil {
 		// ferry builds the input, so ferry's own schema types it: without
@@ -245,7 +247,7 @@ func (e *Engine) Decide(ctx context.Context, input any) (Decision, error) {
 	if e.query == nil {
 		return Decision{Allow: true, Deny: []string{}, Warn: []string{}}, nil
 	}
-	v, err := toValue(input)
+	v, err := toValue(input, e.reads)
 	if err != nil {
 		return Decision{}, err
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -28,23 +29,25 @@ func goValue(x any) (ast.Value, error) {
 	case ast.Value:
 		return x, nil
 	case map[string]any:
-		items := make([][2]*ast.Term, 0, len(x))
+		o := newObject(len(x))
 		for k, e := range x {
 			v, err := goValue(e)
 			if err != nil {
 				return nil, err
 			}
-			items = append(items, [2]*ast.Term{ast.InternedTerm(k), ast.NewTerm(v)})
+			o.add(keyTerm(k), v)
 		}
-		return ast.NewObject(items...), nil
+		return o.value(), nil
 	case []any:
 		terms := make([]*ast.Term, len(x))
+		slab := make([]ast.Term, len(x))
 		for i, e := range x {
 			v, err := goValue(e)
 			if err != nil {
 				return nil, err
 			}
-			terms[i] = ast.NewTerm(v)
+			slab[i].Value = v
+			terms[i] = &slab[i]
 		}
 		return ast.NewArray(terms...), nil
 	case nil, bool, string, json.Number, int, int64, uint64, float64, []string, map[string]string:
@@ -100,12 +103,14 @@ func reflectValue(rv reflect.Value) (ast.Value, bool) {
 			return ast.Null{}, true
 		}
 		terms := make([]*ast.Term, rv.Len())
+		slab := make([]ast.Term, len(terms))
 		for i := range terms {
 			v, ok := reflectValue(rv.Index(i))
 			if !ok {
 				return nil, false
 			}
-			terms[i] = ast.NewTerm(v)
+			slab[i].Value = v
+			terms[i] = &slab[i]
 		}
 		return ast.NewArray(terms...), true
 	case reflect.Map:
@@ -115,7 +120,7 @@ func reflectValue(rv reflect.Value) (ast.Value, bool) {
 		if rv.IsNil() {
 			return ast.Null{}, true
 		}
-		items := make([][2]*ast.Term, 0, rv.Len())
+		o := newObject(rv.Len())
 		for it := rv.MapRange(); it.Next(); {
 			k := it.Key().String()
 			if !utf8.ValidString(k) {
@@ -125,15 +130,15 @@ func reflectValue(rv reflect.Value) (ast.Value, bool) {
 			if !ok {
 				return nil, false
 			}
-			items = append(items, [2]*ast.Term{ast.InternedTerm(k), ast.NewTerm(v)})
+			o.add(keyTerm(k), v)
 		}
-		return ast.NewObject(items...), true
+		return o.value(), true
 	case reflect.Struct:
 		p := planFor(t)
 		if p == nil {
 			return nil, false
 		}
-		items := make([][2]*ast.Term, 0, len(p))
+		o := newObject(len(p))
 		for _, f := range p {
 			fv := rv.Field(f.index)
 			if f.omitEmpty && emptyJSON(fv) {
@@ -143,9 +148,9 @@ func reflectValue(rv reflect.Value) (ast.Value, bool) {
 			if !ok {
 				return nil, false
 			}
-			items = append(items, [2]*ast.Term{ast.InternedTerm(f.name), ast.NewTerm(v)})
+			o.add(f.key, v)
 		}
-		return ast.NewObject(items...), true
+		return o.value(), true
 	}
 	return nil, false // floats, arrays, channels, functions, ...
 }
@@ -181,6 +186,7 @@ func emptyJSON(v reflect.Value) bool {
 // field is one struct field as JSON encodes it.
 type field struct {
 	name      string
+	key       *ast.Term // the name, shared by every object of the type
 	index     int
 	omitEmpty bool
 }
@@ -232,6 +238,7 @@ func makePlan(t reflect.Type) []field {
 			return nil
 		}
 		seen[f.name] = true
+		f.key = ast.StringTerm(f.name)
 		p = append(p, f)
 	}
 	return p
@@ -245,4 +252,199 @@ func plainName(s string) bool {
 		}
 	}
 	return true
+}
+
+// reads is what of the input the policies can see: the paths of input
+// their rules name, each read whole from where its ref stops being a
+// fixed key (input.evidence.trivy.findings[_] reads every finding). A
+// decision converts only these: a field no rule names (the Trivy image
+// report the top-level fields repeat, the candidate's digest, ...) cannot
+// change its answer.
+type reads struct {
+	all  bool // the whole value below here is read
+	kids map[string]*reads
+}
+
+func (r *reads) add(path []string) {
+	for _, k := range path {
+		if r.all {
+			return
+		}
+		if r.kids == nil {
+			r.kids = map[string]*reads{}
+		}
+		next := r.kids[k]
+		if next == nil {
+			next = &reads{}
+			r.kids[k] = next
+		}
+		r = next
+	}
+	r.all, r.kids = true, nil
+}
+
+// inputReads collects every ref to input in the parsed modules (before the
+// compiler moves refs out of calls into variables). object.get on a ref
+// to input with a fixed key reads that key; input named otherwise than as
+// the head of a ref (a bare input, an import of it) reads it all.
+func inputReads(mods map[string]*ast.Module) *reads {
+	r := &reads{}
+	var visit func(x any) bool
+	walk := func(x any) { ast.NewGenericVisitor(visit).Walk(x) }
+	visit = func(x any) bool {
+		switch x := x.(type) {
+		case *ast.Import:
+			if x.Path.Value.(ast.Ref).HasPrefix(ast.InputRootRef) {
+				r.add(nil)
+			}
+			return true
+		case ast.Call:
+			if len(x) == 4 && x[0].Value.Compare(objectGet) == 0 {
+				if path, ok := inputPath(x[1]); ok {
+					if keys, ok := fixedKeys(x[2]); ok {
+						r.add(append(path, keys...))
+						walkKeys(x[1], walk)
+						walk(x[3])
+						return true
+					}
+				}
+			}
+		case ast.Ref:
+			path, ok := inputPath(ast.NewTerm(x))
+			if !ok {
+				return false
+			}
+			r.add(path)
+			walkKeys(ast.NewTerm(x), walk)
+			return true
+		case ast.Var:
+			if x.Equal(ast.InputRootDocument.Value) {
+				r.add(nil)
+			}
+		}
+		return false
+	}
+	for _, m := range mods {
+		walk(m)
+	}
+	// What a timeout's message names (describeInput), and the environment
+	// a query is specialised for.
+	r.add([]string{"app", "name"})
+	r.add([]string{"candidate", "version"})
+	r.add([]string{"environment"})
+	return r
+}
+
+var objectGet = ast.MustParseRef("object.get")
+
+// inputPath is the fixed keys of a ref to input up to its first other
+// term (input.evidence.trivy.findings[_] is evidence, trivy, findings).
+func inputPath(t *ast.Term) ([]string, bool) {
+	ref, ok := t.Value.(ast.Ref)
+	if !ok || !ref[0].Equal(ast.InputRootDocument) {
+		return nil, false
+	}
+	path := []string{}
+	for _, k := range ref[1:] {
+		s, ok := k.Value.(ast.String)
+		if !ok {
+			break
+		}
+		path = append(path, string(s))
+	}
+	return path, true
+}
+
+// walkKeys walks the terms of a ref after its head: its keys may read
+// input too (input.a[input.b]).
+func walkKeys(t *ast.Term, walk func(any)) {
+	for _, k := range t.Value.(ast.Ref)[1:] {
+		walk(k)
+	}
+}
+
+// fixedKeys is object.get's key: a string, or an array of strings (a path).
+func fixedKeys(t *ast.Term) ([]string, bool) {
+	switch k := t.Value.(type) {
+	case ast.String:
+		return []string{string(k)}, true
+	case *ast.Array:
+		keys := make([]string, 0, k.Len())
+		for i := range k.Len() {
+			s, ok := k.Elem(i).Value.(ast.String)
+			if !ok {
+				return nil, false
+			}
+			keys = append(keys, string(s))
+		}
+		return keys, true
+	}
+	return nil, false
+}
+
+// readValue converts of x what r reads.
+func readValue(x map[string]any, r *reads) (ast.Value, error) {
+	if r.all {
+		return goValue(x)
+	}
+	items := make([][2]*ast.Term, 0, len(r.kids))
+	for k, kid := range r.kids {
+		e, ok := x[k]
+		if !ok {
+			continue
+		}
+		var v ast.Value
+		var err error
+		if m, ok := e.(map[string]any); ok && !kid.all {
+			v, err = readValue(m, kid)
+		} else {
+			v, err = goValue(e)
+		}
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, [2]*ast.Term{keyTerm(k), ast.NewTerm(v)})
+	}
+	return ast.NewObject(items...), nil
+}
+
+// object builds an ast.Object with one allocation for its value terms
+// rather than one each.
+type object struct {
+	items [][2]*ast.Term
+	slab  []ast.Term
+}
+
+func newObject(n int) object {
+	return object{items: make([][2]*ast.Term, 0, n), slab: make([]ast.Term, n)}
+}
+
+func (o *object) add(k *ast.Term, v ast.Value) {
+	t := &o.slab[len(o.items)]
+	t.Value = v
+	o.items = append(o.items, [2]*ast.Term{k, t})
+}
+
+func (o *object) value() ast.Object { return ast.NewObject(o.items...) }
+
+// keyTerms shares the terms of object keys across decisions (the input's
+// keys are few: field names, environment and metric names); terms are
+// never modified once built. Bounded: past maxKeyTerms a key gets its own.
+var keyTerms sync.Map // string -> *ast.Term
+
+var keyTermCount atomic.Int64
+
+const maxKeyTerms = 4096
+
+func keyTerm(k string) *ast.Term {
+	if t, ok := keyTerms.Load(k); ok {
+		return t.(*ast.Term)
+	}
+	t := ast.InternedTerm(k)
+	if keyTermCount.Load() < maxKeyTerms {
+		if _, loaded := keyTerms.LoadOrStore(k, t); !loaded {
+			keyTermCount.Add(1)
+		}
+	}
+	return t
 }

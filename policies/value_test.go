@@ -2,6 +2,7 @@ package policies
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -104,5 +105,65 @@ func TestGoValueIsInterfaceToValue(t *testing.T) {
 	got, err := goValue(map[string]any{"r": nilReport, "f": (*valueFinding)(nil)})
 	if err != nil || got.String() != `{"f": null, "r": null}` {
 		t.Errorf("nil pointers: %v, %v; want nulls", got, err)
+	}
+}
+
+// TestInputReads checks which paths of input a decision converts: each
+// ref to input up to its first key that is not fixed, object.get's fixed
+// keys, and all of it when input is named whole.
+func TestInputReads(t *testing.T) {
+	paths := func(r *reads) []string {
+		var out []string
+		var walk func(r *reads, path string)
+		walk = func(r *reads, path string) {
+			if r.all {
+				out = append(out, path)
+				return
+			}
+			for k, kid := range r.kids {
+				walk(kid, path+"."+k)
+			}
+		}
+		walk(r, "input")
+		slices.Sort(out)
+		return out
+	}
+	always := []string{"input.app.name", "input.candidate.version", "input.environment"}
+	for _, tc := range []struct {
+		name, rules string
+		want        []string
+	}{
+		{"refs", `deny contains "x" if { input.evidence.trivy.findings[_].severity == "HIGH"; input.time }`,
+			[]string{"input.evidence.trivy.findings", "input.time"}},
+		{"a key read from input", `deny contains "x" if input.evidence.analysis[input.environment.from].verdict`,
+			[]string{"input.evidence.analysis"}},
+		{"object.get with a fixed key", `deny contains "x" if { object.get(input.evidence.soak, "seconds", 0) < 1; count(object.get(input.app, ["verify", "builders"], [])) > 0 }`,
+			[]string{"input.app.verify.builders", "input.evidence.soak.seconds"}},
+		{"object.get with a computed key", `deny contains "x" if { k := "seconds"; object.get(input.evidence.soak, k, 0) < 1 }`,
+			[]string{"input.evidence.soak"}},
+		{"template string", `deny contains $"{input.current.version}" if true`, []string{"input.current.version"}},
+		{"input whole", `deny contains "x" if count(input) > 1`, []string{"input"}},
+		{"its keys", `deny contains k if some k, _ in input`, []string{"input"}},
+		{"with", `deny contains "x" if { data.ferry.promotion.h with input as {} }
+h if input.app`, []string{"input"}},
+		{"an import", `import input.evidence as ev
+deny contains "x" if ev.soak`, []string{"input"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := ast.ParseModuleWithOpts("p.rego", "package ferry.promotion\n\n"+tc.rules, ast.ParserOptions{RegoVersion: ast.RegoV1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := paths(inputReads(map[string]*ast.Module{"p.rego": m}))
+			want := tc.want
+			if !slices.Equal(want, []string{"input"}) {
+				want = append(slices.Clone(always), want...)
+				slices.Sort(want)
+				want = slices.Compact(want)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("reads %q, want %q", got, want)
+			}
+		})
 	}
 }
