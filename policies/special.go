@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -33,16 +32,51 @@ const specialNamespace = "ferry_specialised__"
 
 type specials struct {
 	mu sync.Mutex
-	m  map[string]*special
+	m  map[int][]*special // by the environment's hash
+	n  int
 }
 
-// special is the query specialised for one environment; once done, a nil
-// query means the generic query decides this environment (why says why).
+// special is the query specialised for one environment and set of
+// top-level input keys; once done, a nil query means the generic query
+// decides them (why says why).
 type special struct {
+	env    ast.Value
+	others []string
+
 	mu    sync.Mutex
 	done  bool
 	query *rego.PreparedEvalQuery
 	why   error
+}
+
+// lookup finds or adds the entry for env and others.
+func (ss *specials) lookup(env ast.Value, others []string) *special {
+	h := env.Hash()
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for _, s := range ss.m[h] {
+		if slices.Equal(s.others, others) && ast.Compare(s.env, env) == 0 {
+			return s
+		}
+	}
+	if ss.m == nil || ss.n >= maxSpecials {
+		ss.m, ss.n = map[int][]*special{}, 0
+	}
+	s := &special{env: env, others: others}
+	ss.m[h] = append(ss.m[h], s)
+	ss.n++
+	return s
+}
+
+// all lists the entries (tests).
+func (ss *specials) all() []*special {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	var out []*special
+	for _, l := range ss.m {
+		out = append(out, l...)
+	}
+	return out
 }
 
 // specialised returns the query specialised for v's environment, or nil
@@ -59,7 +93,7 @@ func (e *Engine) specialised(ctx context.Context, v ast.Value) (*rego.PreparedEv
 		return nil, nil
 	}
 	// The other top-level keys are the unknowns: a rule that lists
-	// input's keys sees them all, and only them.
+	// input's keys sees them all, and only them. (Keys come sorted.)
 	others := make([]string, 0, obj.Len())
 	for _, k := range obj.Keys() {
 		s, ok := k.Value.(ast.String)
@@ -70,19 +104,7 @@ func (e *Engine) specialised(ctx context.Context, v ast.Value) (*rego.PreparedEv
 			others = append(others, string(s))
 		}
 	}
-	slices.Sort(others)
-	key := env.Value.String() + "\x00" + strings.Join(others, "\x00")
-	e.special.mu.Lock()
-	s, ok := e.special.m[key]
-	if !ok {
-		if e.special.m == nil || len(e.special.m) >= maxSpecials {
-			e.special.m = map[string]*special{}
-		}
-		s = &special{}
-		e.special.m[key] = s
-	}
-	e.special.mu.Unlock()
-
+	s := e.special.lookup(env.Value, others)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done {
