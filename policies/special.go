@@ -169,7 +169,7 @@ func (e *Engine) specialise(ctx context.Context, env ast.Value, others []string)
 	// support rules.
 	mods := make(map[string]*ast.Module, len(e.compiler.Modules)+len(pq.Support))
 	for name, m := range e.compiler.Modules {
-		mods[name] = m.Copy()
+		mods[name] = m // Compile copies them
 	}
 	for i, m := range pq.Support {
 		mods[fmt.Sprintf("%s%d", specialNamespace, i)] = m

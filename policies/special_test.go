@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -267,5 +268,34 @@ func TestSpecialisedDecidesAsGeneric(t *testing.T) {
 				t.Errorf("%d errors, %d of %d environments specialised: the fail-closed cases went untested", errs, used, len(all))
 			}
 		})
+	}
+}
+
+// TestSpecialisedReadsTheClock: partial evaluation leaves a call of
+// time.now_ns to each decision rather than fixing the time of the first.
+func TestSpecialisedReadsTheClock(t *testing.T) {
+	ctx := context.Background()
+	e, err := Load(ctx, fstest.MapFS{"p/gate.rego": {Data: []byte(`package ferry.promotion
+
+deny contains sprintf("now %d", [time.now_ns()]) if input.environment.tier == "production"
+`)}}, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]any{"environment": map[string]any{"name": "prod", "tier": "production"}, "app": map[string]any{"name": "checkout"}}
+	first, err := e.Decide(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond)
+	second, err := e.Decide(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all := e.special.all(); len(all) != 1 || all[0].query == nil {
+		t.Fatalf("not specialised: %v", all)
+	}
+	if len(first.Deny) != 1 || len(second.Deny) != 1 || first.Deny[0] == second.Deny[0] {
+		t.Errorf("the clock stood still: %q then %q", first.Deny, second.Deny)
 	}
 }
