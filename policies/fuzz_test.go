@@ -14,7 +14,9 @@ import (
 
 // FuzzDecideJSON feeds `ferry policy eval --input` documents to the default
 // policies: whatever the bytes, the result is an error or a consistent
-// decision, never a panic, and never an allow alongside an error.
+// decision, never a panic, and never an allow alongside an error; and the
+// query specialised for the document's environment answers as the generic
+// one does.
 func FuzzDecideJSON(f *testing.F) {
 	inputs, _ := filepath.Glob("testdata/inputs/*.json")
 	for _, in := range inputs {
@@ -31,8 +33,14 @@ func FuzzDecideJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	e := defaultEngine(f)
+	generic := defaultEngine(f)
+	generic.generic = true
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := e.Decide(context.Background(), data)
+		g, gErr := generic.Decide(context.Background(), data)
+		if (err == nil) != (gErr == nil) || err != nil && err.Error() != gErr.Error() || err == nil && !equalDecisions(d, g) {
+			t.Fatalf("specialised: %+v, %v; generic: %+v, %v", d, err, g, gErr)
+		}
 		if err != nil {
 			if d.Allow || d.Deny != nil || d.Warn != nil {
 				t.Fatalf("error %v came with a decision %+v", err, d)
