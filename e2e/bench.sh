@@ -25,7 +25,7 @@ run() { echo "+ $*" >&2; "$@" | tee -a "$out"; }
 
 echo "== (b) overlay bump: ferry (kyaml, in-process) vs kustomize edit set image (process)"
 run go test -run '^$' -bench 'BenchmarkSetImage|BenchmarkKustomizeEditSetImage' -benchmem -count 1 ./overlays/
-echo "== one policy decision, default policies, the input as the agent builds it: ferry (query specialised per environment, in-process) vs opa run --server over HTTP on 127.0.0.1, and opa eval (process)"
+echo "== one policy decision, default policies, the input as the agent builds it: ferry (prepared query, in-process) vs opa run --server over HTTP on 127.0.0.1, and opa eval (process)"
 run go test -run '^$' -bench 'BenchmarkDecide|BenchmarkOPAServerHTTP|BenchmarkOPAEvalProcess' -benchmem -count 1 ./policies/
 echo "== fleet commit + push: ferry (go-git) vs the git CLI, against git http-backend"
 run go test -run '^$' -bench 'CommitPush' -benchmem -count 1 ./agent/fleet/

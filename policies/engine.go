@@ -17,7 +17,6 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
-	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/topdown"
 )
@@ -74,14 +73,7 @@ type Engine struct {
 	timeout time.Duration
 	query   *rego.PreparedEvalQuery // nil when the directory holds no policies
 	binds   []binding               // the query's variables, one per decision rule
-
-	// What specialising the query per environment needs (special.go).
-	compiler *ast.Compiler
-	store    storage.Store // nil without data files
-	unify    string        // the decision query with = for :=, for partial evaluation
-	special  specials
-	generic  bool   // never specialise (tests compare the two)
-	reads    *reads // what of a map input the policies read
+	reads   *reads                  // what of a map input the policies read
 }
 
 // binding is one variable of the prepared query and the rule it reads.
@@ -164,20 +156,17 @@ func build(ctx context.Context, pd *policyDir, cfg loadConfig) (*Engine, *policy
 	}
 	// One query over every decision rule: prepared once, each decision
 	// evaluates them together.
-	var q, u []string
+	var q []string
 	for i, n := range failures {
 		b := binding{name: "f" + strconv.Itoa(i), rule: ruleRef(n).String(), deny: true}
 		e.binds = append(e.binds, b)
 		q = append(q, b.name+" := "+b.rule)
-		u = append(u, b.name+" = "+b.rule)
 	}
 	for i, n := range warnings {
 		b := binding{name: "w" + strconv.Itoa(i), rule: ruleRef(n).String()}
 		e.binds = append(e.binds, b)
 		q = append(q, b.name+" := "+b.rule)
-		u = append(u, b.name+" = "+b.rule)
 	}
-	e.compiler, e.unify = c, strings.Join(u, "; ")
 	args := []func(*rego.Rego){
 		rego.Compiler(c),
 		rego.Query(strings.Join(q, "; ")),
@@ -186,8 +175,7 @@ func build(ctx context.Context, pd *policyDir, cfg loadConfig) (*Engine, *policy
 	if len(data.doc) > 0 {
 		// AST values on read: a rule reading data does not convert it from
 		// Go values at every decision.
-		e.store = inmem.NewFromObjectWithOpts(data.doc, inmem.OptReturnASTValuesOnRead(true))
-		args = append(args, rego.Store(e.store))
+		args = append(args, rego.Store(inmem.NewFromObjectWithOpts(data.doc, inmem.OptReturnASTValuesOnRead(true))))
 	}
 	pq, err := rego.New(args...).PrepareForEval(ctx)
 	if err != nil {
@@ -238,9 +226,9 @@ func hashFiles(pd *policyDir) string {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
-// Decide evaluates the policies for one input: a map[string]any, a struct
-// (converted through its JSON encoding), JSON bytes, or an ast.Value
-// converted beforehand. Any failure is an error, never an allow. A decision
+// Decide evaluates the policies for one input: a map[string]any (of it,
+// only what the policies read is converted), a struct (converted as its
+// JSON encoding reads), JSON bytes, or an ast.Value converted beforehand. Any failure is an error, never an allow. A decision
 // stops when ctx is done or when it has run for the engine's decision
 // timeout; the latter error wraps ErrDecisionTimeout.
 func (e *Engine) Decide(ctx context.Context, input any) (Decision, error) {
@@ -256,25 +244,11 @@ func (e *Engine) Decide(ctx context.Context, input any) (Decision, error) {
 	if err := ctx.Err(); err != nil {
 		return Decision{}, fmt.Errorf("evaluate policies: %w", err)
 	}
-	var q *rego.PreparedEvalQuery
-	if !e.generic {
-		if q, err = e.specialised(ctx, v); err != nil {
-			return Decision{}, err
-		}
-	}
-	if q != nil {
-		d, err := e.decide(ctx, q, v)
-		if err == nil || ctx.Err() != nil || errors.Is(err, ErrDecisionTimeout) {
-			return d, err
-		}
-		// Any other failure is told by the query the policies were written
-		// for, in its words: the specialised one only ever answers faster.
-	}
-	return e.decide(ctx, e.query, v)
+	return e.decide(ctx, v)
 }
 
-// decide evaluates one prepared query of the engine over v.
-func (e *Engine) decide(ctx context.Context, q *rego.PreparedEvalQuery, v ast.Value) (Decision, error) {
+// decide evaluates the prepared query over v.
+func (e *Engine) decide(ctx context.Context, v ast.Value) (Decision, error) {
 	// Cancel through the context and the timer without the goroutine OPA
 	// would otherwise start per evaluation, and skip per-evaluation metrics
 	// nobody reads. topdown checks the cancel before every expression and
@@ -285,7 +259,7 @@ func (e *Engine) decide(ctx context.Context, q *rego.PreparedEvalQuery, v ast.Va
 	defer stop()
 	timer := time.AfterFunc(e.timeout, fire)
 	defer timer.Stop()
-	rs, err := q.Eval(ctx, rego.EvalParsedInput(v), rego.EvalExternalCancel(cancel), rego.EvalMetrics(noMetrics))
+	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(v), rego.EvalExternalCancel(cancel), rego.EvalMetrics(noMetrics))
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = ctxErr // OPA's own cancel error does not say why

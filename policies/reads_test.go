@@ -10,14 +10,13 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
-	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// The environments the specialised queries are built for: the default
-// tiers, an approval, a soak, a name no tier table knows.
-var specialEnvs = []map[string]any{
+// The environments the inputs are decided in: the default tiers, an
+// approval, a soak, a name no tier table knows.
+var readEnvs = []map[string]any{
 	{"name": "dev", "tier": "development"},
 	{"name": "qa", "tier": "test", "from": "dev", "from_verifies": true},
 	{"name": "ppd", "tier": "staging", "from": "qa", "from_verifies": false},
@@ -28,10 +27,10 @@ var specialEnvs = []map[string]any{
 	{"name": "uat", "tier": "staging", "from": "sit", "from_verifies": true},
 }
 
-// specialInputs is every input fixture in every specialEnvs environment,
+// readInputs is every input fixture in every readEnvs environment,
 // for two apps, with and without input.time, input.current, approvals
 // and a person's request.
-func specialInputs(t *testing.T) map[string]map[string]any {
+func readInputs(t *testing.T) map[string]map[string]any {
 	t.Helper()
 	files, err := filepath.Glob("testdata/inputs/*.json")
 	if err != nil || len(files) == 0 {
@@ -43,7 +42,7 @@ func specialInputs(t *testing.T) map[string]map[string]any {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, env := range specialEnvs {
+		for i, env := range readEnvs {
 			for v, vary := range []func(in map[string]any){
 				func(map[string]any) {},
 				func(in map[string]any) {
@@ -74,12 +73,11 @@ func specialInputs(t *testing.T) map[string]map[string]any {
 	return out
 }
 
-// specialBundles are the policy directories the specialised and the
-// generic queries are compared over: the default policies, the README's
-// additions to them, conftest-style rules, and rules written to catch a
-// specialisation that would answer otherwise (a conflict, a built-in that
-// fails before the environment check, rules reading input as a whole).
-func specialBundles() map[string]fstest.MapFS {
+// readBundles are the policy directories the decisions are compared over:
+// the default policies, the README's additions to them, conftest-style
+// rules, rules that fail closed (a conflict, a built-in that fails), and
+// rules that read input as a whole.
+func readBundles() map[string]fstest.MapFS {
 	defaults := func() fstest.MapFS {
 		fsys := fstest.MapFS{}
 		for name, data := range DefaultFiles() {
@@ -130,6 +128,17 @@ warn contains "approval" if input.environment.approval.required > 1
 
 deny contains "x" if false
 `)}},
+		"whole": {"p/gate.rego": {Data: []byte(`package ferry.promotion
+
+deny contains sprintf("key %s", [k]) if {
+	some k, _ in input
+	input.environment.tier == "dr"
+}
+
+deny contains sprintf("%d keys", [count(input)]) if input.environment.tier == "development"
+
+deny contains "request" if object.get(input, "request", {}).kind == "manual"
+`)}},
 		"tricky": {"p/gate.rego": {Data: []byte(`package ferry.promotion
 
 import rego.v1
@@ -159,14 +168,6 @@ deny contains "numeric app outside prod" if {
 	to_number(input.app.name) > 0
 	input.environment.name != "prod"
 }
-
-# Input as a whole, and its keys.
-deny contains sprintf("key %s", [k]) if {
-	some k, _ in input
-	input.environment.tier == "dr"
-}
-
-deny contains sprintf("%d keys", [count(input)]) if input.environment.tier == "development"
 
 # Functions of the environment, else chains, every, with, negation.
 gated(tier) if tier in {"production", "staging"}
@@ -201,44 +202,30 @@ warn contains msg if {
 	}
 }
 
-// TestSpecialisedDecidesAsGeneric decides every input of specialInputs
-// with the query specialised per environment, converted from Go values as
-// far as the policies read it, and with the generic one on the whole
-// input,
-// over every bundle of specialBundles: the same allow, denials and
-// warnings (messages included), or the same error.
-func TestSpecialisedDecidesAsGeneric(t *testing.T) {
+// TestReadInputDecidesAsWhole decides every input of readInputs as the
+// agent passes it (a map, of which Decide converts only what the policies
+// read) and converted whole by OPA, over every bundle of readBundles: the
+// same allow, denials and warnings (messages included), or the same error.
+func TestReadInputDecidesAsWhole(t *testing.T) {
 	ctx := context.Background()
-	inputs := specialInputs(t)
-	for name, fsys := range specialBundles() {
+	inputs := readInputs(t)
+	for name, fsys := range readBundles() {
 		t.Run(name, func(t *testing.T) {
-			special, err := Load(ctx, fsys, "p")
+			e, err := Load(ctx, fsys, "p")
 			if err != nil {
 				t.Fatal(err)
 			}
-			generic, err := Load(ctx, fsys, "p")
-			if err != nil {
-				t.Fatal(err)
-			}
-			generic.generic = true
 			errs := 0
 			for _, key := range slices.Sorted(maps.Keys(inputs)) {
-				// Each engine gets its own copy: Decide must not depend on
-				// a conversion shared between them.
-				var a, b map[string]any
-				raw, _ := json.Marshal(inputs[key])
-				_ = json.Unmarshal(raw, &a)
-				_ = json.Unmarshal(raw, &b)
-				// The generic query on the whole input, converted by OPA: the
-				// specialised one reads only what the policies name.
-				full, err := ast.InterfaceToValue(a)
+				in := inputs[key]
+				whole, err := ast.InterfaceToValue(in)
 				if err != nil {
 					t.Fatal(err)
 				}
-				want, wantErr := generic.Decide(ctx, full)
-				got, err := special.Decide(ctx, b)
+				want, wantErr := e.Decide(ctx, whole)
+				got, err := e.Decide(ctx, in)
 				if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
-					t.Errorf("%s: specialised error %v, generic %v", key, err, wantErr)
+					t.Errorf("%s: read %v, whole %v", key, err, wantErr)
 					continue
 				}
 				if err != nil {
@@ -246,56 +233,24 @@ func TestSpecialisedDecidesAsGeneric(t *testing.T) {
 					continue
 				}
 				if !equalDecisions(got, want) {
-					t.Errorf("%s: specialised\n  %+v\ngeneric\n  %+v", key, got, want)
+					t.Errorf("%s: read\n  %+v\nwhole\n  %+v", key, got, want)
 				}
 			}
-			used, all := 0, special.special.all()
-			for _, s := range all {
-				if s.query != nil {
-					used++
-				} else {
-					t.Logf("decided by the generic query: %v", s.why)
+			t.Logf("%d inputs, %d errors in both", len(inputs), errs)
+			switch name {
+			case "tricky":
+				if errs == 0 {
+					t.Error("no input made the tricky rules fail: the fail-closed cases went untested")
 				}
-			}
-			t.Logf("%d inputs, %d errors in both, %d of %d environments specialised", len(inputs), errs, used, len(all))
-			if name == "default" || name == "readme" || name == "conftest" {
-				// These must gain from it: no environment left generic.
-				if used == 0 || used != len(all) {
-					t.Errorf("%d of %d environments specialised", used, len(all))
+			case "whole":
+				if !e.reads.all {
+					t.Error("rules reading input whole, and not all of it is converted")
 				}
-			}
-			if name == "tricky" && (errs == 0 || used == len(all)) {
-				t.Errorf("%d errors, %d of %d environments specialised: the fail-closed cases went untested", errs, used, len(all))
+			default:
+				if e.reads.all {
+					t.Error("all of the input is converted: nothing was left out to test")
+				}
 			}
 		})
-	}
-}
-
-// TestSpecialisedReadsTheClock: partial evaluation leaves a call of
-// time.now_ns to each decision rather than fixing the time of the first.
-func TestSpecialisedReadsTheClock(t *testing.T) {
-	ctx := context.Background()
-	e, err := Load(ctx, fstest.MapFS{"p/gate.rego": {Data: []byte(`package ferry.promotion
-
-deny contains sprintf("now %d", [time.now_ns()]) if input.environment.tier == "production"
-`)}}, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := map[string]any{"environment": map[string]any{"name": "prod", "tier": "production"}, "app": map[string]any{"name": "checkout"}}
-	first, err := e.Decide(ctx, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * time.Millisecond)
-	second, err := e.Decide(ctx, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if all := e.special.all(); len(all) != 1 || all[0].query == nil {
-		t.Fatalf("not specialised: %v", all)
-	}
-	if len(first.Deny) != 1 || len(second.Deny) != 1 || first.Deny[0] == second.Deny[0] {
-		t.Errorf("the clock stood still: %q then %q", first.Deny, second.Deny)
 	}
 }
