@@ -1,8 +1,11 @@
 package policies
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -165,5 +168,38 @@ deny contains "x" if ev.soak`, []string{"input"}},
 				t.Errorf("reads %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// TestDecideConcurrently decides inputs as the agent builds them from
+// several goroutines at once (run with -race): the key terms shared by
+// conversions and the prepared query are only read.
+func TestDecideConcurrently(t *testing.T) {
+	e := defaultEngine(t)
+	want, err := e.Decide(context.Background(), agentInput(t, benchInput))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		in := agentInput(t, benchInput)
+		wg.Go(func() {
+			for range 20 {
+				d, err := e.Decide(context.Background(), in)
+				if err == nil && !equalDecisions(d, want) {
+					err = fmt.Errorf("decided %+v, want %+v", d, want)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
