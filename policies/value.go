@@ -327,11 +327,10 @@ func inputReads(mods map[string]*ast.Module) *reads {
 	for _, m := range mods {
 		walk(m)
 	}
-	// What a timeout's message names (describeInput), and the environment
-	// a query is specialised for.
+	// What a timeout's message names (describeInput).
 	r.add([]string{"app", "name"})
 	r.add([]string{"candidate", "version"})
-	r.add([]string{"environment"})
+	r.add([]string{"environment", "name"})
 	return r
 }
 

@@ -131,7 +131,7 @@ func TestInputReads(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	always := []string{"input.app.name", "input.candidate.version", "input.environment"}
+	always := []string{"input.app.name", "input.candidate.version", "input.environment.name"}
 	for _, tc := range []struct {
 		name, rules string
 		want        []string
@@ -139,7 +139,7 @@ func TestInputReads(t *testing.T) {
 		{"refs", `deny contains "x" if { input.evidence.trivy.findings[_].severity == "HIGH"; input.time }`,
 			[]string{"input.evidence.trivy.findings", "input.time"}},
 		{"a key read from input", `deny contains "x" if input.evidence.analysis[input.environment.from].verdict`,
-			[]string{"input.evidence.analysis"}},
+			[]string{"input.environment.from", "input.evidence.analysis"}},
 		{"object.get with a fixed key", `deny contains "x" if { object.get(input.evidence.soak, "seconds", 0) < 1; count(object.get(input.app, ["verify", "builders"], [])) > 0 }`,
 			[]string{"input.app.verify.builders", "input.evidence.soak.seconds"}},
 		{"object.get with a computed key", `deny contains "x" if { k := "seconds"; object.get(input.evidence.soak, k, 0) < 1 }`,
