@@ -55,7 +55,7 @@ awk '
   /CommitPush/ {printf "  %-40s %8.2f ms/op\n", $1, $3/1e6}
   /^BenchmarkJudgeQuality/ {for (i=1;i<=NF;i++) {if ($i=="intervals-to-detect") d=$(i-1); if ($i=="false-aborts/100") f=$(i-1)}; tgt = ($1 ~ /defaults/) ? "(the default tolerance 0.1: see the README)" : "(targets <= 2, 0)"; printf "  %-32s detects +5 pt errors in %s interval(s), %s false aborts /100 healthy %s\n", $1, d, f, tgt}
   END {
-    if (dec > 0 && srv > 0) printf "  policy decision, prod: ferry %6.1f us/op (p50 %5.1f), opa run --server over HTTP %7.1f us/op (p50 %6.1f): %5.1fx (targets < 25 us, >= 20x)\n", dec/1e3, decp, srv/1e3, srvp, srv/dec
+    if (dec > 0 && srv > 0 && decp > 0) printf "  policy decision, prod: ferry %6.1f us/op (p50 %5.1f), opa run --server over HTTP %7.1f us/op (p50 %6.1f): %5.1fx per op, %5.1fx at p50 (targets < 25 us, >= 20x)\n", dec/1e3, decp, srv/1e3, srvp, srv/dec, srvp/decp
     if (vf > 0 && cv > 0) printf "  trust a candidate: ferry %6.2f ms first, %6.3f us once verified; cosign verify (process) %6.1f ms: %4.1fx\n", vf/1e6, vc/1e3, cv/1e6, cv/vf
     if (fs > 0 && ks > 0) printf "  overlay bump, small overlay:  ferry %8.3f ms, kustomize edit set image %8.1f ms: %5.0fx (target >= 10x)\n", fs/1e6, ks/1e6, ks/fs
     if (fl > 0 && kl > 0) printf "  overlay bump, 1,000 images:   ferry %8.3f ms, kustomize edit set image %8.1f ms: %5.0fx\n", fl/1e6, kl/1e6, kl/fl
