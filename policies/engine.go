@@ -228,9 +228,10 @@ func hashFiles(pd *policyDir) string {
 
 // Decide evaluates the policies for one input: a map[string]any (of it,
 // only what the policies read is converted), a struct (converted as its
-// JSON encoding reads), JSON bytes, or an ast.Value converted beforehand. Any failure is an error, never an allow. A decision
-// stops when ctx is done or when it has run for the engine's decision
-// timeout; the latter error wraps ErrDecisionTimeout.
+// JSON encoding reads), JSON bytes, or an ast.Value converted beforehand.
+// Any failure is an error, never an allow. A decision stops when ctx is
+// done or when it has run for the engine's decision timeout; the latter
+// error wraps ErrDecisionTimeout.
 func (e *Engine) Decide(ctx context.Context, input any) (Decision, error) {
 	if e.query == nil {
 		return Decision{Allow: true, Deny: []string{}, Warn: []string{}}, nil
@@ -244,11 +245,6 @@ func (e *Engine) Decide(ctx context.Context, input any) (Decision, error) {
 	if err := ctx.Err(); err != nil {
 		return Decision{}, fmt.Errorf("evaluate policies: %w", err)
 	}
-	return e.decide(ctx, v)
-}
-
-// decide evaluates the prepared query over v.
-func (e *Engine) decide(ctx context.Context, v ast.Value) (Decision, error) {
 	// Cancel through the context and the timer without the goroutine OPA
 	// would otherwise start per evaluation, and skip per-evaluation metrics
 	// nobody reads. topdown checks the cancel before every expression and
