@@ -428,14 +428,22 @@ func (o *object) value() ast.Object { return ast.NewObject(o.items...) }
 
 // keyTerms shares the terms of object keys across decisions (the input's
 // keys are few: field names, environment and metric names); terms are
-// never modified once built. Bounded: past maxKeyTerms a key gets its own.
+// never modified once built. Bounded: past maxKeyTerms keys, or for a key
+// longer than maxKeyTermLen (from an attestation's predicate, say), a key
+// gets its own.
 var keyTerms sync.Map // string -> *ast.Term
 
 var keyTermCount atomic.Int64
 
-const maxKeyTerms = 4096
+const (
+	maxKeyTerms   = 4096
+	maxKeyTermLen = 64
+)
 
 func keyTerm(k string) *ast.Term {
+	if len(k) > maxKeyTermLen {
+		return ast.InternedTerm(k)
+	}
 	if t, ok := keyTerms.Load(k); ok {
 		return t.(*ast.Term)
 	}
