@@ -73,6 +73,7 @@ type Engine struct {
 	timeout time.Duration
 	query   *rego.PreparedEvalQuery // nil when the directory holds no policies
 	binds   []binding               // the query's variables, one per decision rule
+	reads   *reads                  // what of a map input the policies read
 }
 
 // binding is one variable of the prepared query and the rule it reads.
@@ -130,6 +131,7 @@ func build(ctx context.Context, pd *policyDir, cfg loadConfig) (*Engine, *policy
 	if err != nil {
 		return fail(err)
 	}
+	e.reads = inputReads(mods) // before the compiler rewrites them
 	schema := pd.schema
 	if schema == nil {
 		// ferry builds the input, so ferry's own schema types it: without
@@ -224,16 +226,17 @@ func hashFiles(pd *policyDir) string {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
-// Decide evaluates the policies for one input: a map[string]any, a struct
-// (converted through its JSON encoding), JSON bytes, or an ast.Value
-// converted beforehand. Any failure is an error, never an allow. A decision
-// stops when ctx is done or when it has run for the engine's decision
-// timeout; the latter error wraps ErrDecisionTimeout.
+// Decide evaluates the policies for one input: a map[string]any (of it,
+// only what the policies read is converted), a struct (converted as its
+// JSON encoding reads), JSON bytes, or an ast.Value converted beforehand.
+// Any failure is an error, never an allow. A decision stops when ctx is
+// done or when it has run for the engine's decision timeout; the latter
+// error wraps ErrDecisionTimeout.
 func (e *Engine) Decide(ctx context.Context, input any) (Decision, error) {
 	if e.query == nil {
 		return Decision{Allow: true, Deny: []string{}, Warn: []string{}}, nil
 	}
-	v, err := toValue(input)
+	v, err := toValue(input, e.reads)
 	if err != nil {
 		return Decision{}, err
 	}

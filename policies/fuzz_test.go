@@ -14,7 +14,9 @@ import (
 
 // FuzzDecideJSON feeds `ferry policy eval --input` documents to the default
 // policies: whatever the bytes, the result is an error or a consistent
-// decision, never a panic, and never an allow alongside an error.
+// decision, never a panic, and never an allow alongside an error; and the
+// document decoded to Go values, as the agent passes its input (of which
+// only what the policies read is converted), is decided the same way.
 func FuzzDecideJSON(f *testing.F) {
 	inputs, _ := filepath.Glob("testdata/inputs/*.json")
 	for _, in := range inputs {
@@ -33,6 +35,13 @@ func FuzzDecideJSON(f *testing.F) {
 	e := defaultEngine(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := e.Decide(context.Background(), data)
+		if m, ok := decodeObject(data); ok && err == nil {
+			// (Where the whole document fails, a part of it may not.)
+			g, gErr := e.Decide(context.Background(), m)
+			if gErr != nil || !equalDecisions(d, g) {
+				t.Fatalf("as JSON: %+v; as Go values: %+v, %v", d, g, gErr)
+			}
+		}
 		if err != nil {
 			if d.Allow || d.Deny != nil || d.Warn != nil {
 				t.Fatalf("error %v came with a decision %+v", err, d)
@@ -83,4 +92,15 @@ func FuzzLoadData(f *testing.F) {
 			}
 		}
 	})
+}
+
+// decodeObject decodes one JSON object as jsonValue does (numbers exact).
+func decodeObject(data []byte) (map[string]any, bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var m map[string]any
+	if dec.Decode(&m) != nil || m == nil || dec.More() {
+		return nil, false
+	}
+	return m, true
 }

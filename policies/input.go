@@ -22,21 +22,30 @@ func Eval(ctx context.Context, fsys fs.FS, dir string, inputJSON []byte, opts ..
 	return e.Decide(ctx, inputJSON)
 }
 
-// toValue converts an input once, so evaluation does not convert it again.
-func toValue(input any) (ast.Value, error) {
+// toValue converts an input once, so evaluation does not convert it again;
+// of a map, only what r says the policies read (nil: all of it).
+func toValue(input any, r *reads) (ast.Value, error) {
 	var v ast.Value
 	switch x := input.(type) {
 	case nil:
 		return nil, errors.New("policy input is missing")
 	case ast.Value:
 		v = x
+	case map[string]any:
+		if r == nil {
+			r = &reads{all: true}
+		}
+		var err error
+		if v, err = readValue(x, r); err != nil {
+			return nil, fmt.Errorf("convert policy input: %w", err)
+		}
 	case []byte:
 		return jsonValue(x)
 	case json.RawMessage:
 		return jsonValue(x)
 	default:
 		var err error
-		if v, err = ast.InterfaceToValue(x); err != nil {
+		if v, err = goValue(x); err != nil {
 			return nil, fmt.Errorf("convert policy input: %w", err)
 		}
 	}
