@@ -17,7 +17,9 @@ var benchHistories = []int{10, 5000}
 
 // withHistory fills the fixture's bare repository with n commits, each
 // bumping one of 50 apps in one of 5 environments, via git fast-import.
-func withHistory(b *testing.B, n int) *fixture {
+func withHistory(b *testing.B, n int) *fixture { return withHistoryTB(b, n) }
+
+func withHistoryTB(b testing.TB, n int) *fixture {
 	b.Helper()
 	f := newFixture(b, nil)
 	var s strings.Builder

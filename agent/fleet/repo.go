@@ -20,6 +20,7 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage"
 	"github.com/go-git/go-git/v5/storage/filesystem"
@@ -40,6 +41,13 @@ type Repo struct {
 	refspec  config.RefSpec
 	branch   plumbing.ReferenceName // on the remote
 	tracking plumbing.ReferenceName // the local remote-tracking ref
+
+	// The remote's receive-pack capabilities from the last advertised push
+	// over HTTP: later pushes skip the advertisement (sendKnown).
+	pushCaps *capability.List
+	// shortcutFailures counts the pushes in a row that failed without the
+	// advertisement and then worked with it.
+	shortcutFailures int
 }
 
 // Open opens the bare clone in o.Dir when it is a clone of o.URL and
