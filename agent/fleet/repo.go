@@ -45,6 +45,14 @@ type Repo struct {
 	// The remote's receive-pack capabilities from the last advertised push
 	// over HTTP: later pushes skip the advertisement (sendKnown).
 	pushCaps *capability.List
+	// disk is the writer's storage of a clone on disk (nil in memory):
+	// upkeep packs its objects.
+	disk *filesystem.Storage
+	// packsChanged: a fetch may have added a pack since upkeep last looked.
+	packsChanged bool
+	noUpkeep     bool // benchmarks compare a clone without upkeep
+	upkeepAfter  int  // after a failed repack: the loose count to try again at
+
 	// shortcutFailures counts the pushes in a row that failed without the
 	// advertisement and then worked with it.
 	shortcutFailures int
@@ -110,10 +118,11 @@ func (r *Repo) openStorage() error {
 	if err := r.removeTornRefs(); err != nil {
 		return err
 	}
-	r.cleanTempPacks()
+	r.cleanPackDir()
 	// The writer's storage reads few objects (sendPack encodes only new
 	// ones), so a small cache does; Snapshots read through objs.
-	r.wst = filesystem.NewStorage(osfs.New(r.dir), cache.NewObjectLRU(8*cache.MiByte))
+	r.disk = filesystem.NewStorage(osfs.New(r.dir), cache.NewObjectLRU(8*cache.MiByte))
+	r.wst = r.disk
 	repo, err = gogit.Open(r.wst, nil)
 	switch {
 	case errors.Is(err, gogit.ErrRepositoryNotExists):
@@ -135,6 +144,8 @@ func (r *Repo) openStorage() error {
 	}
 	// Snapshots read many trees and blobs: go-git's default, larger cache.
 	r.objs = &objectStore{s: filesystem.NewStorage(osfs.New(r.dir), cache.NewObjectLRUDefault())}
+	r.objs.setLoose(r.countLoose())
+	r.packsChanged = true
 	return r.configure(repo)
 }
 
@@ -162,16 +173,6 @@ func (r *Repo) configure(repo *gogit.Repository) error {
 	}
 	r.remote = gogit.NewRemote(bounded(r.wst), rc)
 	return nil
-}
-
-// cleanTempPacks removes the temporary pack files a killed fetch leaves in
-// objects/pack (tmp_obj_*, tmp_pack_*): nothing refers to them.
-func (r *Repo) cleanTempPacks() {
-	matches, _ := filepath.Glob(filepath.Join(r.dir, "objects", "pack", "tmp_*"))
-	for _, m := range matches {
-		r.log.Info("removing a temporary pack file left by an interrupted fetch", "file", filepath.Base(m))
-		_ = os.Remove(m)
-	}
 }
 
 // removeTornRefs deletes empty files under refs/: go-git truncates a ref
@@ -211,6 +212,7 @@ func (r *Repo) Fetch(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.upkeep()
 	return r.snapshot(h)
 }
 
@@ -226,7 +228,9 @@ func (r *Repo) fetch(ctx context.Context) (plumbing.Hash, error) {
 		Tags:       gogit.NoTags,
 	})
 	switch {
-	case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
+	case err == nil:
+		r.packsChanged = true
+	case errors.Is(err, gogit.NoErrAlreadyUpToDate):
 	case errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return plumbing.ZeroHash, fmt.Errorf("fetch %s from %s: %w: the repository is empty", r.opts.Branch, r.ep.url, ErrEmptyRemote)
 	case errors.Is(err, gogit.NoMatchingRefSpecError{}):
