@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-dev/ferry/e2e/gitserver"
 )
@@ -113,4 +115,112 @@ func BenchmarkFetch(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkCommitPushAfterManyCommits is BenchmarkCommitPush on a clone
+// that has made 3,000 promotions of its own (5,000 commits of history
+// before them), with the object store's upkeep and without it: the cost of
+// a promotion must not grow with the agent's age, and upkeep keeps the
+// number of files in the object store bounded (loose-objects, packs).
+func BenchmarkCommitPushAfterManyCommits(b *testing.B) {
+	for _, upkeep := range []bool{true, false} {
+		b.Run(fmt.Sprintf("history=5000+3000/upkeep=%t", upkeep), func(b *testing.B) {
+			f := withHistory(b, 5000)
+			o := testOptions(b, f.httpURL())
+			r := mustOpen(b, o)
+			r.noUpkeep = !upkeep
+			head := mustFetch(b, r)
+			ctx := context.Background()
+			envs := []string{"dev", "qa", "ppd", "prod", "dr"}
+			for i := range 3000 {
+				path := fmt.Sprintf("overlays/%s/app%02d/kustomization.yaml", envs[i%5], i%50)
+				s, err := r.Commit(head, map[string][]byte{path: bump(fmt.Sprintf("7.%d.0", i))}, promote("app", envs[i%5], "7.0.0"), t0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				head = s
+				// Pushed in runs, as a busy agent's promotions land.
+				if i%500 == 499 {
+					if err := r.Push(ctx, s); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				s, err := r.Commit(head, map[string][]byte{"overlays/dev/app00/kustomization.yaml": bump(fmt.Sprintf("9.%d.0", i))}, promote("app00", "dev", "9.0.0"), t0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := r.Push(ctx, s); err != nil {
+					b.Fatal(err)
+				}
+				head = s
+			}
+			b.StopTimer()
+			loose, packs := objectFiles(b, r.Dir())
+			b.ReportMetric(float64(loose), "loose-objects")
+			b.ReportMetric(float64(packs), "packs")
+		})
+	}
+}
+
+// BenchmarkCommitPushVsGitCLI alternates one ferry promotion and one git CLI
+// promotion (the same change as BenchmarkGitCLICommitPush), each on its own
+// repository of 5,000 commits behind git http-backend, so both meet the
+// same load on a shared machine; it reports each one's p50 and p95 and the
+// ratio of the p50s (target >= 3).
+func BenchmarkCommitPushVsGitCLI(b *testing.B) {
+	ff, gf := withHistory(b, 5000), withHistory(b, 5000)
+	r := mustOpen(b, testOptions(b, ff.httpURL()))
+	head := mustFetch(b, r)
+	work := filepath.Join(b.TempDir(), "work")
+	git(b, "", "clone", "--quiet", gf.httpURL(), work)
+	file := filepath.Join(work, "overlays/dev/app00/kustomization.yaml")
+	ctx := context.Background()
+	var ferry, commit, cli []time.Duration
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		start := time.Now()
+		s, err := r.Commit(head, map[string][]byte{"overlays/dev/app00/kustomization.yaml": bump(fmt.Sprintf("9.%d.0", i))}, promote("app00", "dev", "9.0.0"), t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		commit = append(commit, time.Since(start))
+		if err := r.Push(ctx, s); err != nil {
+			b.Fatal(err)
+		}
+		head = s
+		ferry = append(ferry, time.Since(start))
+		start = time.Now()
+		if err := os.WriteFile(file, bump(fmt.Sprintf("9.%d.0", i)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := gitserver.Git(ctx, work, "commit", "--quiet", "-a", "-m", promote("app00", "dev", "9.0.0")); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := gitserver.Git(ctx, work, "push", "--quiet", "origin", "main"); err != nil {
+			b.Fatal(err)
+		}
+		cli = append(cli, time.Since(start))
+	}
+	b.StopTimer()
+	b.ReportMetric(pctMs(ferry, 50), "ferry-p50-ms")
+	b.ReportMetric(pctMs(ferry, 95), "ferry-p95-ms")
+	// The rest of ferry's time is the push, mostly the server's receive-pack.
+	b.ReportMetric(pctMs(commit, 50), "ferry-commit-p50-ms")
+	b.ReportMetric(pctMs(cli, 50), "git-p50-ms")
+	b.ReportMetric(pctMs(cli, 95), "git-p95-ms")
+	b.ReportMetric(pctMs(cli, 50)/pctMs(ferry, 50), "x-faster")
+}
+
+// pctMs is the p-th percentile of ds in milliseconds.
+func pctMs(ds []time.Duration, p int) float64 {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	if i > 0 {
+		i--
+	}
+	return float64(s[i].Microseconds()) / 1000
 }

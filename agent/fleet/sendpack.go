@@ -180,6 +180,10 @@ func (r *Repo) send(ctx context.Context, sess transport.ReceivePackSession, caps
 	} else if caps.Supports(capability.Sideband) {
 		_ = req.Capabilities.Set(capability.Sideband)
 	}
+	// No progress counters, as git push --quiet: a hook's words still come.
+	if caps.Supports(capability.Quiet) {
+		_ = req.Capabilities.Set(capability.Quiet)
+	}
 	return r.receivePack(ctx, sess, req, hashes, !caps.Supports(capability.OFSDelta))
 }
 

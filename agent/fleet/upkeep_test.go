@@ -139,7 +139,11 @@ func TestUpkeepInterrupted(t *testing.T) {
 			ctx := context.Background()
 			var hashes []string
 			var stopped atomic.Bool
+			var attempts atomic.Int32
 			upkeepStep = func(step string) error {
+				if step == "write" {
+					attempts.Add(1)
+				}
 				if step == stop {
 					stopped.Store(true)
 					return errors.New("killed at " + step)
@@ -161,6 +165,10 @@ func TestUpkeepInterrupted(t *testing.T) {
 			}
 			if !stopped.Load() {
 				t.Fatal("no repack reached the step")
+			}
+			// A failed repack is not tried again on every push.
+			if n := attempts.Load(); n != 1 {
+				t.Fatalf("%d repack attempts over %d new objects, want 1", n, maxLoose+60)
 			}
 			// Leftovers of a kill inside go-git's pack writing.
 			packDir := filepath.Join(r.Dir(), "objects", "pack")
@@ -273,6 +281,34 @@ func TestUpkeepWhileReading(t *testing.T) {
 	if repacks < 2 {
 		t.Fatalf("%d repacks while reading, want at least 2", repacks)
 	}
+}
+
+// TestUpkeepMergesFetchedPacks: a clone that only fetches (a pack each
+// time) never holds more than maxPacks+1 packs.
+func TestUpkeepMergesFetchedPacks(t *testing.T) {
+	t.Parallel()
+	r, other, _ := memClone(t)
+	ctx := context.Background()
+	most := 0
+	for i := range 3 * maxPacks {
+		oh := mustFetch(t, other)
+		s, err := other.Commit(oh, map[string][]byte{"other": bump(fmt.Sprint(i))}, "other\n", t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := other.Push(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		if got := mustFetch(t, r); got.Hash() != s.Hash() {
+			t.Fatalf("fetched %s, want %s", got.Hash(), s.Hash())
+		}
+		_, packs := objectFiles(t, r.Dir())
+		most = max(most, packs)
+	}
+	if most > maxPacks+1 {
+		t.Fatalf("%d packs after fetches, want at most %d", most, maxPacks+1)
+	}
+	git(t, r.Dir(), "fsck", "--strict", "--no-dangling")
 }
 
 func TestToMerge(t *testing.T) {
