@@ -52,6 +52,7 @@ type Repo struct {
 	packsChanged bool
 	noUpkeep     bool // benchmarks compare a clone without upkeep
 	upkeepAfter  int  // after a failed repack: the loose count to try again at
+	looseLimit   int  // maxLoose unless a test sets a smaller one
 
 	// shortcutFailures counts the pushes in a row that failed without the
 	// advertisement and then worked with it.

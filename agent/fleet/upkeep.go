@@ -59,8 +59,12 @@ func (r *Repo) upkeep() {
 	if r.disk == nil || r.noUpkeep {
 		return
 	}
+	limit := r.looseLimit
+	if limit == 0 {
+		limit = maxLoose
+	}
 	loose := r.objs.looseCount()
-	if loose < max(maxLoose, r.upkeepAfter) && !r.packsChanged {
+	if loose < max(limit, r.upkeepAfter) && !r.packsChanged {
 		return
 	}
 	r.packsChanged = false
@@ -69,12 +73,12 @@ func (r *Repo) upkeep() {
 		r.log.Warn("object store upkeep: listing packs failed", "err", err)
 		return
 	}
-	if loose < max(maxLoose, r.upkeepAfter) && len(packs) <= maxPacks {
+	if loose < max(limit, r.upkeepAfter) && len(packs) <= maxPacks {
 		return
 	}
 	if err := r.repack(packs); err != nil {
 		// Not again on the next push: after as many objects again.
-		r.upkeepAfter = loose + maxLoose
+		r.upkeepAfter = loose + limit
 		r.log.Warn("object store upkeep: repack failed; the clone works as it is", "err", err)
 		return
 	}

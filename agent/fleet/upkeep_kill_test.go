@@ -24,7 +24,7 @@ func TestUpkeepKilled(t *testing.T) {
 	head := mustFetch(t, r)
 	// Commits that were never pushed: only their loose objects hold them.
 	var hashes []string
-	for i := range maxLoose/3 + 20 {
+	for i := range testLooseLimit/3 + 20 {
 		s, err := r.Commit(head, map[string][]byte{"f": bump(fmt.Sprint(i))}, "c\n", t0)
 		if err != nil {
 			t.Fatal(err)
@@ -63,6 +63,7 @@ func TestUpkeepKilled(t *testing.T) {
 			o := testOptions(t, f.fileURL())
 			o.Dir = dir
 			r2 := mustOpen(t, o)
+			r2.looseLimit = testLooseLimit
 			for i, h := range hashes {
 				s, err := r2.Snapshot(h)
 				if err != nil {
@@ -74,8 +75,8 @@ func TestUpkeepKilled(t *testing.T) {
 			}
 			git(t, dir, "fsck", "--strict", "--no-dangling")
 			mustFetch(t, r2)
-			// A kill among the deletions may leave fewer than maxLoose.
-			if loose, packs := objectFiles(t, dir); loose >= maxLoose || packs > 2 {
+			// A kill among the deletions may leave fewer than the limit.
+			if loose, packs := objectFiles(t, dir); loose >= testLooseLimit || packs > 2 {
 				t.Fatalf("after the next Fetch: %d loose objects and %d packs, want them packed", loose, packs)
 			}
 			git(t, dir, "fsck", "--strict", "--no-dangling")
@@ -106,6 +107,7 @@ func TestUpkeepKillHelper(t *testing.T) {
 	o := testOptions(t, url)
 	o.Dir = dir
 	r := mustOpen(t, o)
+	r.looseLimit = testLooseLimit
 	if _, err := r.Fetch(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -121,6 +121,10 @@ func TestUpkeepBoundsObjectStore(t *testing.T) {
 	git(t, r.Dir(), "fsck", "--strict", "--no-dangling")
 }
 
+// testLooseLimit is the loose-object threshold of the tests that need a
+// few repacks, not a realistic number of commits.
+const testLooseLimit = 240
+
 // reopen opens r's clone directory again, as a restarted agent does.
 func reopen(t testing.TB, r *Repo) *Repo {
 	t.Helper()
@@ -136,6 +140,7 @@ func TestUpkeepInterrupted(t *testing.T) {
 	for _, stop := range []string{"write", "delete packs", "delete loose"} {
 		t.Run(stop, func(t *testing.T) {
 			r, _, head := memClone(t)
+			r.looseLimit = testLooseLimit
 			ctx := context.Background()
 			var hashes []string
 			var stopped atomic.Bool
@@ -152,7 +157,7 @@ func TestUpkeepInterrupted(t *testing.T) {
 			}
 			t.Cleanup(func() { upkeepStep = nil })
 			// 3 new objects a commit: a blob, the root tree, the commit.
-			for i := range maxLoose/3 + 20 {
+			for i := range testLooseLimit/3 + 20 {
 				s, err := r.Commit(head, map[string][]byte{"f": bump(fmt.Sprint(i))}, "c\n", t0)
 				if err != nil {
 					t.Fatal(err)
@@ -168,7 +173,7 @@ func TestUpkeepInterrupted(t *testing.T) {
 			}
 			// A failed repack is not tried again on every push.
 			if n := attempts.Load(); n != 1 {
-				t.Fatalf("%d repack attempts over %d new objects, want 1", n, maxLoose+60)
+				t.Fatalf("%d repack attempts over %d new objects, want 1", n, testLooseLimit+60)
 			}
 			// Leftovers of a kill inside go-git's pack writing.
 			packDir := filepath.Join(r.Dir(), "objects", "pack")
@@ -179,6 +184,7 @@ func TestUpkeepInterrupted(t *testing.T) {
 			}
 			upkeepStep = nil
 			r2 := reopen(t, r)
+			r2.looseLimit = testLooseLimit
 			for _, name := range []string{"tmp_pack_123", "pack-0123456789012345678901234567890123456789.idx"} {
 				if _, err := os.Stat(filepath.Join(packDir, name)); !errors.Is(err, os.ErrNotExist) {
 					t.Errorf("%s left after Open: %v", name, err)
@@ -219,6 +225,7 @@ func TestUpkeepInterrupted(t *testing.T) {
 func TestUpkeepWhileReading(t *testing.T) {
 	t.Parallel()
 	r, other, head := memClone(t)
+	r.looseLimit = testLooseLimit
 	ctx := context.Background()
 	var (
 		mu    sync.Mutex
@@ -245,8 +252,8 @@ func TestUpkeepWhileReading(t *testing.T) {
 		}()
 	}
 	repacks := 0
-	for i := range 3*maxLoose/5 + 20 {
-		if i%100 == 99 {
+	for i := range 3*testLooseLimit/4 + 20 {
+		if i%20 == 19 {
 			oh := mustFetch(t, other)
 			s, err := other.Commit(oh, map[string][]byte{"other": bump(fmt.Sprint(i))}, "other\n", t0)
 			if err != nil {
