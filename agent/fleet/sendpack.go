@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -14,6 +15,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 )
 
 // go-git's Remote.Push finds the objects to send by walking every object
@@ -45,8 +47,9 @@ const maxChain = 1000
 // update straight away with the remote-tracking ref as the old value: the
 // server applies it only if the branch is still there (a compare-and-swap
 // in receive-pack), so a remote that moved refuses it, never loses a
-// commit. Anything but a clean success sends the push down the advertised
-// path below, which decides as before.
+// commit. A refusal, a redirect or a 4xx sends the push down the advertised
+// path below, which decides as before; a network or server error is the
+// push's error, as it would be there.
 func (r *Repo) sendPack(ctx context.Context, s *Snapshot, remote io.Writer) (err error) {
 	ep, err := transport.NewEndpoint(r.ep.url)
 	if err != nil {
@@ -72,7 +75,9 @@ func (r *Repo) sendPack(ctx context.Context, s *Snapshot, remote io.Writer) (err
 		var done bool
 		done, refused, err = r.sendKnown(ctx, sess, caps, s, remote)
 		if done {
-			r.shortcutFailures = 0
+			if err == nil {
+				r.shortcutFailures = 0
+			}
 			return err
 		}
 		defer func() {
@@ -156,10 +161,36 @@ func (r *Repo) sendKnown(ctx context.Context, sess transport.ReceivePackSession,
 	case errors.As(err, &report):
 		r.log.Debug("push without ref advertisement refused; asking for the remote's refs", "err", err)
 		return false, &refusal{old: old, err: err, msgs: msgs}, nil
+	case !wantsAdvertisement(err):
+		// A network error or a server error (5xx): the push's outcome,
+		// as it would be after the advertisement (Push then asks where
+		// the branch is, for a push that landed but whose answer was lost).
+		return true, nil, err
 	default:
 		r.log.Debug("push without ref advertisement failed; asking for the remote's refs", "err", err)
 		return false, nil, nil
 	}
+}
+
+// wantsAdvertisement tells an answer to a push sent without the ref
+// advertisement that may mean the server wants it first: a redirect or a
+// 4xx (a 401 or 404 is then reported from the advertised push).
+func wantsAdvertisement(err error) bool {
+	if errors.Is(err, transport.ErrRepositoryNotFound) || errors.Is(err, transport.ErrAuthenticationRequired) ||
+		errors.Is(err, transport.ErrAuthorizationFailed) {
+		return true
+	}
+	// go-git follows a redirect only on the advertisement's GET, and says
+	// so in words (no error value to test for).
+	if strings.Contains(err.Error(), "http redirect:") {
+		return true
+	}
+	var ue *plumbing.UnexpectedError
+	var he *githttp.Err
+	if errors.As(err, &ue) && errors.As(ue.Err, &he) {
+		return he.StatusCode() >= 300 && he.StatusCode() < 500
+	}
+	return errors.As(err, &he) && he.StatusCode() >= 300 && he.StatusCode() < 500
 }
 
 // send pushes chain (s down to old) as the update old -> s of the branch.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,47 +153,81 @@ func TestPushShortcutRefusedByHook(t *testing.T) {
 	}
 }
 
-// TestPushShortcutFault: when the push without the advertisement fails on
-// the way (here a 503), the same Push retries with it and lands; after a
-// few such pushes in a row the Repo keeps to the advertised path.
-func TestPushShortcutFault(t *testing.T) {
+// TestPushShortcutServerError: a server error (503) on a push without the
+// advertisement is that push's error, after one POST as before (the caller
+// retries); the next push goes without the advertisement again.
+func TestPushShortcutServerError(t *testing.T) {
 	t.Parallel()
 	var c receivePackRequests
 	var fail atomic.Bool
 	f := newFixture(t, seedFiles, gitserver.WithHook(c.hook), gitserver.WithHook(func(r *http.Request) bool {
-		// Only a POST with no advertisement just before it fails.
-		if isReceivePack(r) && fail.Load() {
-			return !fail.CompareAndSwap(true, false)
-		}
-		if r.Method == http.MethodGet && r.URL.Query().Get("service") == "git-receive-pack" {
-			fail.Store(false)
-		}
-		return true
+		return !(isReceivePack(r) && fail.CompareAndSwap(true, false))
 	}))
 	r := mustOpen(t, testOptions(t, f.httpURL()))
 	head, err := commitPush(t, r, mustFetch(t, r), map[string][]byte{"a": []byte("0\n")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range maxShortcutFailures + 1 {
-		fail.Store(true)
-		before, posts := c.adverts.Load(), c.posts.Load()
-		head, err = commitPush(t, r, head, map[string][]byte{"a": []byte{byte('1' + i), '\n'}})
+	fail.Store(true)
+	posts := c.posts.Load()
+	s, err := commitPush(t, r, head, map[string][]byte{"a": []byte("1\n")})
+	if err == nil || errors.Is(err, ErrNonFastForward) {
+		t.Fatalf("err = %v, want the server's error", err)
+	}
+	if n := c.posts.Load() - posts; n != 1 {
+		t.Fatalf("%d posts for the failed push, want 1", n)
+	}
+	adverts := c.adverts.Load()
+	if err := r.Push(context.Background(), s); err != nil {
+		t.Fatalf("the retry: %v", err)
+	}
+	if got := f.head(t); got != s.Hash() {
+		t.Fatalf("remote at %s, want %s", got, s.Hash())
+	}
+	if c.adverts.Load() != adverts {
+		t.Fatal("the retry asked for the refs: the shortcut was given up after one server error")
+	}
+}
+
+// TestPushShortcutRedirect: a remote URL that redirects (a renamed
+// repository) answers the advertisement's GET, which go-git follows, but
+// not a POST sent without it: the push goes the advertised way in the same
+// Push and lands; after a few such pushes in a row the Repo keeps to it.
+func TestPushShortcutRedirect(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, seedFiles)
+	var redirected atomic.Int32
+	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isReceivePack(r) {
+			redirected.Add(1)
+		}
+		u := f.srv.URL() + strings.Replace(r.URL.Path, "/old.git", "/fleet.git", 1)
+		if r.URL.RawQuery != "" {
+			u += "?" + r.URL.RawQuery
+		}
+		http.Redirect(w, r, u, http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(old.Close)
+	r := mustOpen(t, testOptions(t, old.URL+"/old.git"))
+	head := mustFetch(t, r)
+	for i := range maxShortcutFailures + 2 {
+		before := redirected.Load()
+		s, err := commitPush(t, r, head, map[string][]byte{"a": []byte{byte('0' + i), '\n'}})
 		if err != nil {
 			t.Fatalf("push %d: %v", i, err)
 		}
-		if got := f.head(t); got != head.Hash() {
-			t.Fatalf("push %d: remote at %s, want %s", i, got, head.Hash())
+		if got := f.head(t); got != s.Hash() {
+			t.Fatalf("push %d: remote at %s, want %s", i, got, s.Hash())
 		}
-		if c.adverts.Load() != before+1 {
-			t.Fatalf("push %d: %d advertisements, want 1", i, c.adverts.Load()-before)
+		// Push 0 asks first; 1..max try without and are redirected; then
+		// the Repo asks first again.
+		want := int32(0)
+		if i >= 1 && i <= maxShortcutFailures {
+			want = 1
 		}
-		// Two posts while the shortcut is tried, one once it is given up.
-		if want := 2 - i/maxShortcutFailures; c.posts.Load()-posts != int32(want) {
-			t.Fatalf("push %d: %d posts, want %d", i, c.posts.Load()-posts, want)
+		if n := redirected.Load() - before; n != want {
+			t.Fatalf("push %d: %d posts to the old URL, want %d", i, n, want)
 		}
-	}
-	if r.shortcutFailures != maxShortcutFailures {
-		t.Fatalf("shortcutFailures = %d, want %d", r.shortcutFailures, maxShortcutFailures)
+		head = s
 	}
 }
