@@ -4,13 +4,18 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ferry-dev/ferry/e2e/gitserver"
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // benchHistories are the fleet histories the push benchmarks run on: a new
@@ -120,8 +125,9 @@ func BenchmarkFetch(b *testing.B) {
 // BenchmarkCommitPushAfterManyCommits is BenchmarkCommitPush on a clone
 // that has made 3,000 promotions of its own (5,000 commits of history
 // before them), with the object store's upkeep and without it: the cost of
-// a promotion must not grow with the agent's age, and upkeep keeps the
-// number of files in the object store bounded (loose-objects, packs).
+// a promotion, and of reading an old one with a cold cache (read-old-p50-us),
+// must not grow with the agent's age, and upkeep keeps the number of files
+// in the object store bounded (loose-objects, packs).
 func BenchmarkCommitPushAfterManyCommits(b *testing.B) {
 	for _, upkeep := range []bool{true, false} {
 		b.Run(fmt.Sprintf("history=5000+3000/upkeep=%t", upkeep), func(b *testing.B) {
@@ -132,6 +138,8 @@ func BenchmarkCommitPushAfterManyCommits(b *testing.B) {
 			head := mustFetch(b, r)
 			ctx := context.Background()
 			envs := []string{"dev", "qa", "ppd", "prod", "dr"}
+			var old []*Snapshot
+			var oldPaths []string
 			for i := range 3000 {
 				path := fmt.Sprintf("overlays/%s/app%02d/kustomization.yaml", envs[i%5], i%50)
 				s, err := r.Commit(head, map[string][]byte{path: bump(fmt.Sprintf("7.%d.0", i))}, promote("app", envs[i%5], "7.0.0"), t0)
@@ -139,6 +147,7 @@ func BenchmarkCommitPushAfterManyCommits(b *testing.B) {
 					b.Fatal(err)
 				}
 				head = s
+				old, oldPaths = append(old, s), append(oldPaths, path)
 				// Pushed in runs, as a busy agent's promotions land.
 				if i%500 == 499 {
 					if err := r.Push(ctx, s); err != nil {
@@ -146,6 +155,10 @@ func BenchmarkCommitPushAfterManyCommits(b *testing.B) {
 					}
 				}
 			}
+			// Reading an old promotion as a restarted agent does: a store
+			// with a cold cache, a different commit each time.
+			cold := &objectStore{s: filesystem.NewStorage(osfs.New(r.Dir()), cache.NewObjectLRUDefault())}
+			var reads []time.Duration
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
 				s, err := r.Commit(head, map[string][]byte{"overlays/dev/app00/kustomization.yaml": bump(fmt.Sprintf("9.%d.0", i))}, promote("app00", "dev", "9.0.0"), t0)
@@ -156,11 +169,28 @@ func BenchmarkCommitPushAfterManyCommits(b *testing.B) {
 					b.Fatal(err)
 				}
 				head = s
+				start := time.Now()
+				j := (i * 7919) % len(old)
+				c, err := cold.commit(old[j].hash)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := newSnapshot(cold, c).ReadFile(oldPaths[j]); err != nil {
+					b.Fatal(err)
+				}
+				reads = append(reads, time.Since(start))
 			}
 			b.StopTimer()
+			b.ReportMetric(pctMs(reads, 50)*1000, "read-old-p50-us")
 			loose, packs := objectFiles(b, r.Dir())
 			b.ReportMetric(float64(loose), "loose-objects")
 			b.ReportMetric(float64(packs), "packs")
+			// Disk the object store takes (a loose object takes a block).
+			if out, err := exec.Command("du", "-sk", filepath.Join(r.Dir(), "objects")).Output(); err == nil {
+				if kib, err := strconv.Atoi(strings.Fields(string(out))[0]); err == nil {
+					b.ReportMetric(float64(kib)/1024, "objects-MiB")
+				}
+			}
 		})
 	}
 }
