@@ -28,7 +28,7 @@ run go test -run '^$' -bench 'BenchmarkSetImage|BenchmarkKustomizeEditSetImage' 
 echo "== one policy decision: ferry (prepared query, in-process) vs opa eval (process), default policies"
 run go test -run '^$' -bench 'BenchmarkDecide|BenchmarkOPAEvalProcess' -benchmem -count 1 ./policies/
 echo "== fleet commit + push: ferry (go-git) vs the git CLI, against git http-backend; alternated; after 3,000 promotions of its own (object store upkeep on/off)"
-run go test -run '^$' -bench 'CommitPush' -benchmem -count 1 ./agent/fleet/
+run go test -run '^$' -bench 'CommitPush' -benchmem -benchtime 60x -count 1 ./agent/fleet/
 echo "== canary judge quality on simulated series (real Compile + Runner): intervals to detect a +5 point error regression, false aborts of 100 healthy canaries"
 run go test -run '^$' -bench 'BenchmarkJudgeQuality' -count 1 ./analysis/
 echo "== registry notification -> commit pushed; Alertmanager notification -> rollback pushed; no-op pass over 1,000 apps x 5 envs"
