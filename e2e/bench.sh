@@ -27,8 +27,8 @@ echo "== (b) overlay bump: ferry (kyaml, in-process) vs kustomize edit set image
 run go test -run '^$' -bench 'BenchmarkSetImage|BenchmarkKustomizeEditSetImage' -benchmem -count 1 ./overlays/
 echo "== one policy decision, default policies, the input as the agent builds it: ferry (prepared query, in-process) vs opa run --server over HTTP on 127.0.0.1, and opa eval (process)"
 run go test -run '^$' -bench 'BenchmarkDecide|BenchmarkOPAServerHTTP|BenchmarkOPAEvalProcess' -benchmem -count 1 ./policies/
-echo "== fleet commit + push: ferry (go-git) vs the git CLI, against git http-backend"
-run go test -run '^$' -bench 'CommitPush' -benchmem -count 1 ./agent/fleet/
+echo "== fleet commit + push: ferry (go-git) vs the git CLI, against git http-backend; alternated; after 3,000 promotions of its own (object store upkeep on/off)"
+run go test -run '^$' -bench 'CommitPush' -benchmem -benchtime 60x -count 1 ./agent/fleet/
 echo "== canary judge quality on simulated series (real Compile + Runner): intervals to detect a +5 point error regression, false aborts of 100 healthy canaries"
 run go test -run '^$' -bench 'BenchmarkJudgeQuality' -count 1 ./analysis/
 echo "== registry notification -> commit pushed; Alertmanager notification -> rollback pushed; no-op pass over 1,000 apps x 5 envs"
@@ -56,11 +56,16 @@ awk '
   /^BenchmarkOPAServerHTTP/ {srv=$3; for (i=1;i<=NF;i++) if ($i=="p50-us") srvp=$(i-1)}
   /^BenchmarkOPAEvalProcess/ {opa=$3; printf "  opa eval as a process            %10.1f us/op\n", $3/1e3}
   /^BenchmarkVerifyCandidate\/ferry-first/ {vf=$3} /^BenchmarkVerifyCandidate\/ferry-cached/ {vc=$3} /^BenchmarkVerifyCandidate\/cosign-verify/ {cv=$3}
-  /CommitPush/ {printf "  %-40s %8.2f ms/op\n", $1, $3/1e6}
+  /^BenchmarkCommitPush\/|^BenchmarkGitCLICommitPush\// {printf "  %-40s %8.2f ms/op\n", $1, $3/1e6}
+  /^BenchmarkCommitPush\/history=5000-/ {cp=$3} /^BenchmarkGitCLICommitPush\/history=5000-/ {gp=$3}
+  /^BenchmarkCommitPushVsGitCLI/ {for (i=1;i<=NF;i++) {if ($i=="ferry-p50-ms") af=$(i-1); if ($i=="git-p50-ms") ag=$(i-1); if ($i=="ferry-commit-p50-ms") ac=$(i-1); if ($i=="ferry-advertised-p50-ms") aa=$(i-1)}}
+  /^BenchmarkCommitPushAfterManyCommits/ {lo=""; pk=""; mb=""; rd=""; for (i=1;i<=NF;i++) {if ($i=="loose-objects") lo=$(i-1); if ($i=="packs") pk=$(i-1); if ($i=="objects-MiB") mb=$(i-1); if ($i=="read-old-p50-us") rd=$(i-1)}; printf "  %-64s %8.2f ms/op, read an old commit p50 %s us; %s loose objects, %s packs, %s MiB (bounded with upkeep)\n", $1, $3/1e6, rd, lo, pk, mb}
   /^BenchmarkJudgeQuality/ {for (i=1;i<=NF;i++) {if ($i=="intervals-to-detect") d=$(i-1); if ($i=="false-aborts/100") f=$(i-1)}; tgt = ($1 ~ /defaults/) ? "(the default tolerance 0.1: see the README)" : "(targets <= 2, 0)"; printf "  %-32s detects +5 pt errors in %s interval(s), %s false aborts /100 healthy %s\n", $1, d, f, tgt}
   END {
     if (dec > 0 && srv > 0 && decp > 0) printf "  policy decision, prod: ferry %6.1f us/op (p50 %5.1f), opa run --server over HTTP %7.1f us/op (p50 %6.1f): %5.1fx per op, %5.1fx at p50 (targets < 25 us, >= 20x)\n", dec/1e3, decp, srv/1e3, srvp, srv/dec, srvp/decp
     if (vf > 0 && cv > 0) printf "  trust a candidate: ferry %6.2f ms first, %6.3f us once verified; cosign verify (process) %6.1f ms: %4.1fx\n", vf/1e6, vc/1e3, cv/1e6, cv/vf
+    if (cp > 0 && gp > 0) printf "  commit + push, 5,000 commits: ferry %6.2f ms, git CLI %6.2f ms: %4.1fx (target >= 3x)\n", cp/1e6, gp/1e6, gp/cp
+    if (af > 0 && ag > 0) printf "  same, alternated (same load): ferry p50 %6.2f ms (commit %5.2f ms; %6.2f ms asking for the refs first, as before), git CLI p50 %6.2f ms: %4.1fx (target >= 3x)\n", af, ac, aa, ag, ag/af
     if (fs > 0 && ks > 0) printf "  overlay bump, small overlay:  ferry %8.3f ms, kustomize edit set image %8.1f ms: %5.0fx (target >= 10x)\n", fs/1e6, ks/1e6, ks/fs
     if (fl > 0 && kl > 0) printf "  overlay bump, 1,000 images:   ferry %8.3f ms, kustomize edit set image %8.1f ms: %5.0fx\n", fl/1e6, kl/1e6, kl/fl
   }

@@ -49,7 +49,9 @@ func (r *Repo) FetchNotes(ctx context.Context, ref string) (*Notes, error) {
 		Tags:       gogit.NoTags,
 	})
 	switch {
-	case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
+	case err == nil:
+		r.packsChanged = true // upkeep looks at the packs after the next Push or Fetch
+	case errors.Is(err, gogit.NoErrAlreadyUpToDate):
 	case errors.Is(err, gogit.NoMatchingRefSpecError{}), errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return &Notes{}, nil
 	default:

@@ -20,8 +20,21 @@ import (
 // re-indexing when an object is missing. Git writes a pack's .idx before
 // renaming the .pack into place, so a listed pack is always complete.
 type objectStore struct {
-	mu sync.Mutex
-	s  indexedStorer
+	mu    sync.Mutex
+	s     indexedStorer
+	loose int // loose objects written since upkeep last counted (on disk)
+}
+
+func (o *objectStore) looseCount() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.loose
+}
+
+func (o *objectStore) setLoose(n int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.loose = n
 }
 
 // indexedStorer is the object database: on disk (*filesystem.Storage) or
@@ -240,6 +253,7 @@ func (o *objectStore) write(obj plumbing.EncodedObject) (plumbing.Hash, error) {
 	if _, err := o.s.SetEncodedObject(obj); err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("write %s %s: %w", obj.Type(), h, err)
 	}
+	o.loose++
 	return h, nil
 }
 

@@ -57,6 +57,7 @@ func (r *Repo) Push(ctx context.Context, s *Snapshot) error {
 		return fmt.Errorf("%s: pushed, but updating %s failed: %w", what, r.tracking, err)
 	}
 	r.log.Debug("pushed", "commit", s.Hash(), "path", path, "took", time.Since(start))
+	r.upkeep()
 	return nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage"
 	"github.com/go-git/go-git/v5/storage/filesystem"
@@ -40,6 +41,22 @@ type Repo struct {
 	refspec  config.RefSpec
 	branch   plumbing.ReferenceName // on the remote
 	tracking plumbing.ReferenceName // the local remote-tracking ref
+
+	// The remote's receive-pack capabilities from the last advertised push
+	// over HTTP: later pushes skip the advertisement (sendKnown).
+	pushCaps *capability.List
+	// disk is the writer's storage of a clone on disk (nil in memory):
+	// upkeep packs its objects.
+	disk *filesystem.Storage
+	// packsChanged: a fetch may have added a pack since upkeep last looked.
+	packsChanged bool
+	noUpkeep     bool // benchmarks compare a clone without upkeep
+	upkeepAfter  int  // after a failed repack: the loose count to try again at
+	looseLimit   int  // maxLoose unless a test sets a smaller one
+
+	// shortcutFailures counts the pushes in a row that failed without the
+	// advertisement and then worked with it.
+	shortcutFailures int
 }
 
 // Open opens the bare clone in o.Dir when it is a clone of o.URL and
@@ -102,10 +119,11 @@ func (r *Repo) openStorage() error {
 	if err := r.removeTornRefs(); err != nil {
 		return err
 	}
-	r.cleanTempPacks()
+	r.cleanPackDir()
 	// The writer's storage reads few objects (sendPack encodes only new
 	// ones), so a small cache does; Snapshots read through objs.
-	r.wst = filesystem.NewStorage(osfs.New(r.dir), cache.NewObjectLRU(8*cache.MiByte))
+	r.disk = filesystem.NewStorage(osfs.New(r.dir), cache.NewObjectLRU(8*cache.MiByte))
+	r.wst = r.disk
 	repo, err = gogit.Open(r.wst, nil)
 	switch {
 	case errors.Is(err, gogit.ErrRepositoryNotExists):
@@ -127,6 +145,8 @@ func (r *Repo) openStorage() error {
 	}
 	// Snapshots read many trees and blobs: go-git's default, larger cache.
 	r.objs = &objectStore{s: filesystem.NewStorage(osfs.New(r.dir), cache.NewObjectLRUDefault())}
+	r.objs.setLoose(r.countLoose())
+	r.packsChanged = true
 	return r.configure(repo)
 }
 
@@ -154,16 +174,6 @@ func (r *Repo) configure(repo *gogit.Repository) error {
 	}
 	r.remote = gogit.NewRemote(bounded(r.wst), rc)
 	return nil
-}
-
-// cleanTempPacks removes the temporary pack files a killed fetch leaves in
-// objects/pack (tmp_obj_*, tmp_pack_*): nothing refers to them.
-func (r *Repo) cleanTempPacks() {
-	matches, _ := filepath.Glob(filepath.Join(r.dir, "objects", "pack", "tmp_*"))
-	for _, m := range matches {
-		r.log.Info("removing a temporary pack file left by an interrupted fetch", "file", filepath.Base(m))
-		_ = os.Remove(m)
-	}
 }
 
 // removeTornRefs deletes empty files under refs/: go-git truncates a ref
@@ -203,6 +213,7 @@ func (r *Repo) Fetch(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.upkeep()
 	return r.snapshot(h)
 }
 
@@ -218,7 +229,9 @@ func (r *Repo) fetch(ctx context.Context) (plumbing.Hash, error) {
 		Tags:       gogit.NoTags,
 	})
 	switch {
-	case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
+	case err == nil:
+		r.packsChanged = true
+	case errors.Is(err, gogit.NoErrAlreadyUpToDate):
 	case errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return plumbing.ZeroHash, fmt.Errorf("fetch %s from %s: %w: the repository is empty", r.opts.Branch, r.ep.url, ErrEmptyRemote)
 	case errors.Is(err, gogit.NoMatchingRefSpecError{}):
