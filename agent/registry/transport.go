@@ -49,6 +49,8 @@ type throttle struct {
 
 	// Body caps: maxBlob for blobs, maxBody for everything else.
 	maxBody, maxBlob int64
+
+	pings pingCache
 }
 
 // ErrPlainHTTP refuses an unencrypted request to a registry that did not opt out of TLS.
@@ -92,6 +94,12 @@ func (t *throttle) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, fmt.Errorf("%s: %w", req.URL.Host, ErrPlainHTTP)
 		}
 	}
+	ping := isPing(req)
+	if ping {
+		if resp, err, ok := t.pings.answer(req, t.now()); ok {
+			return resp, err
+		}
+	}
 	ctx := req.Context()
 	for attempt := 0; ; attempt++ {
 		if err := t.wait(ctx, req.URL.Host); err != nil {
@@ -106,6 +114,9 @@ func (t *throttle) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		if resp.StatusCode != http.StatusTooManyRequests || attempt == max429Retries || !replayable(req) {
+			if ping {
+				t.pings.store(req, resp, t.now())
+			}
 			t.capBody(req, resp)
 			return resp, nil
 		}
