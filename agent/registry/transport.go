@@ -51,6 +51,7 @@ type throttle struct {
 	maxBody, maxBlob int64
 
 	pings pingCache
+	etags etagCache
 }
 
 // ErrPlainHTTP refuses an unencrypted request to a registry that did not opt out of TLS.
@@ -109,10 +110,12 @@ func (t *throttle) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
+		r, kept := t.etags.conditional(r)
 		resp, err := t.base.RoundTrip(r)
 		if err != nil {
 			return nil, err
 		}
+		resp = t.etags.answer(req, kept, resp)
 		if resp.StatusCode != http.StatusTooManyRequests || attempt == max429Retries || !replayable(req) {
 			if ping {
 				t.pings.store(req, resp, t.now())
