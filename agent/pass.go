@@ -175,15 +175,21 @@ type pass struct {
 
 func (a *Agent) pass(ctx context.Context, scope Scope, write bool) (*Result, error) {
 	p := &pass{a: a, write: write, start: a.now(), seen: map[string]bool{}}
-	var err error
-	if p.st, err = a.read(ctx); err != nil {
-		return nil, err
-	}
 	patience := a.patience
 	if scope.Wait {
 		patience = 0
 	}
-	p.cands = a.poller.Lookup(ctx, a.registryApps(scope), a.planner.Selector, patience)
+	// The registries are asked while the fleet repo is read: the look-ups
+	// wait on the network, the read on the CPU (parsing overlays). A failed
+	// read leaves them to end on their own; the next pass asks again.
+	looked := make(chan plan.Candidates, 1)
+	apps := a.registryApps(scope)
+	go func() { looked <- a.poller.Lookup(ctx, apps, a.planner.Selector, patience) }()
+	var err error
+	if p.st, err = a.read(ctx); err != nil {
+		return nil, err
+	}
+	p.cands = <-looked
 	a.obs.Polled(p.cands)
 	a.obs.Metrics.RegistryPacing(a.poller.Registry)
 	p.cache = a.gate.NewCache()

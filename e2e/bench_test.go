@@ -12,17 +12,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/ferry-dev/ferry/agent"
 	"github.com/ferry-dev/ferry/agent/config"
@@ -98,74 +94,6 @@ func pct(ds []time.Duration, p int) float64 {
 		i--
 	}
 	return float64(s[i].Microseconds()) / 1000
-}
-
-// BenchmarkNoopPass1000 runs `ferry run --once` as a process over a fleet of
-// 1,000 apps x 5 environments where everything is up to date, and reports its
-// wall time and peak RSS.
-func BenchmarkNoopPass1000(b *testing.B) {
-	const apps = 1000
-	host, stop := inProcessRegistry(b)
-	defer stop()
-	img, err := random.Image(256, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	d, _ := img.Digest()
-	var cfg, images strings.Builder
-	fmt.Fprintf(&cfg, "apiVersion: ferry.dev/v1alpha1\nkind: Pipeline\ngit: {url: FLEET}\nregistry: {requestsPerSecond: 100000}\napps:\n")
-	for i := 0; i < apps; i++ {
-		repo := fmt.Sprintf("%s/fleet/app%04d", host, i)
-		ref, _ := name.NewTag(repo + ":1.0.0")
-		if err := remote.Write(ref, img); err != nil {
-			b.Fatal(err)
-		}
-		fmt.Fprintf(&cfg, "  - {name: app%04d, image: %s, tags: {semver: \">=1.0.0\"}}\n", i, repo)
-		fmt.Fprintf(&images, "  - name: %s\n    newTag: 1.0.0\n    digest: %s\n", repo, d)
-	}
-	cfg.WriteString(`environments:
-  - {name: dev,  overlay: overlays/dev,  auto: true}
-  - {name: qa,   overlay: overlays/qa,   from: dev, auto: true}
-  - {name: ppd,  overlay: overlays/ppd,  from: qa,  auto: true}
-  - {name: prod, overlay: overlays/prod, from: ppd, auto: true}
-  - {name: dr,   overlay: overlays/dr,   mirror: prod}
-`)
-	root := b.TempDir()
-	bare, err := gitserver.InitBare(root, "fleet.git")
-	if err != nil {
-		b.Fatal(err)
-	}
-	files := map[string][]byte{"base/kustomization.yaml": []byte("resources: []\n")}
-	for _, env := range allEnvs {
-		files["overlays/"+env+"/kustomization.yaml"] = []byte("resources:\n  - ../../base\nimages:\n" + images.String())
-	}
-	files["ferry.yaml"] = []byte(strings.ReplaceAll(cfg.String(), "FLEET", "file://"+bare))
-	if err := gitserver.Seed(bare, files, "seed 1000 apps"); err != nil {
-		b.Fatal(err)
-	}
-	work := filepath.Join(root, "clone")
-	run := func() (time.Duration, int64) {
-		start := time.Now()
-		cmd := exec.Command(ferryBin, "run", "--once", "--config", "file://"+bare, "--work-dir", work)
-		out, err := cmd.CombinedOutput()
-		wall := time.Since(start)
-		if err != nil || !strings.Contains(string(out), "nothing to promote") {
-			b.Fatalf("ferry: %v\n%s", err, out)
-		}
-		return wall, maxRSS(cmd.ProcessState)
-	}
-	run() // clone once, as a running agent has
-	var walls []time.Duration
-	var peak int64
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		w, rss := run()
-		walls = append(walls, w)
-		peak = max(peak, rss)
-	}
-	b.StopTimer()
-	b.ReportMetric(pct(walls, 50), "wall-ms")
-	b.ReportMetric(float64(peak)/1024, "peak-rss-MiB")
 }
 
 func inProcessRegistry(b *testing.B) (string, func()) {

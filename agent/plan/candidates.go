@@ -77,9 +77,21 @@ type Poller struct {
 	Done func(app string)
 
 	once     sync.Once
-	slots    chan struct{}
 	mu       sync.Mutex
 	inflight map[string]*lookup
+	// queue holds the look-ups no worker has taken yet; at most
+	// Concurrency workers run them. A goroutine per app (10,000 of them,
+	// each growing its stack through the HTTP stack) cost more than the
+	// look-ups' own work.
+	queue   []job
+	workers int
+}
+
+type job struct {
+	ctx context.Context
+	app *config.App
+	sel *registry.Selector
+	l   *lookup
 }
 
 type lookup struct {
@@ -96,7 +108,6 @@ func (p *Poller) init() {
 		if p.Concurrency <= 0 {
 			p.Concurrency = 16
 		}
-		p.slots = make(chan struct{}, p.Concurrency)
 		p.inflight = map[string]*lookup{}
 	})
 }
@@ -115,7 +126,11 @@ func (p *Poller) Lookup(ctx context.Context, apps []*config.App, sel func(string
 		if !ok {
 			l = &lookup{done: make(chan struct{})}
 			p.inflight[app.Name] = l
-			go p.run(ctx, app, sel(app.Name), l)
+			p.queue = append(p.queue, job{ctx, app, sel(app.Name), l})
+			if p.workers < p.Concurrency {
+				p.workers++
+				go p.work()
+			}
 		}
 		l.waiting = true
 		waits[app.Name] = l
@@ -153,13 +168,25 @@ func (p *Poller) Lookup(ctx context.Context, apps []*config.App, sel func(string
 	return out
 }
 
-func (p *Poller) run(ctx context.Context, app *config.App, sel *registry.Selector, l *lookup) {
-	select {
-	case p.slots <- struct{}{}:
-		defer func() { <-p.slots }()
-	case <-ctx.Done():
-		// Stopping: skip the queue; the look-up fails at once on ctx.
+// work runs queued look-ups until the queue is empty.
+func (p *Poller) work() {
+	for {
+		p.mu.Lock()
+		if len(p.queue) == 0 {
+			p.workers--
+			p.queue = nil // let the backing array go
+			p.mu.Unlock()
+			return
+		}
+		j := p.queue[0]
+		p.queue[0] = job{}
+		p.queue = p.queue[1:]
+		p.mu.Unlock()
+		p.run(j.ctx, j.app, j.sel, j.l)
 	}
+}
+
+func (p *Poller) run(ctx context.Context, app *config.App, sel *registry.Selector, l *lookup) {
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
 	res := p.lookupOne(ctx, app, sel)

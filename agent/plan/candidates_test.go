@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/registry"
@@ -122,5 +123,79 @@ func TestPollerBoundsTheUntrustedWalk(t *testing.T) {
 	}
 	if c.Untrusted[0].Tag != "1.99.0" || c.Untrusted[MaxUntrusted-1].Tag != "1.92.0" {
 		t.Errorf("walk order %v, want newest first", c.Untrusted)
+	}
+}
+
+// gatedRegistry blocks each look-up until released, counting how many run
+// at once.
+type gatedRegistry struct {
+	release       chan struct{}
+	running, peak atomic.Int32
+}
+
+func (g *gatedRegistry) Tags(ctx context.Context, _ string, _ bool) ([]string, error) {
+	n := g.running.Add(1)
+	defer g.running.Add(-1)
+	for {
+		p := g.peak.Load()
+		if n <= p || g.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return []string{"1.0.0"}, nil
+}
+
+func (g *gatedRegistry) Resolve(context.Context, string, string, bool) (registry.Descriptor, error) {
+	return registry.Descriptor{Digest: digestOf(1)}, nil
+}
+
+// Look-ups run on Concurrency workers, whatever the number of apps, and
+// every app gets its answer.
+func TestPollerWorkers(t *testing.T) {
+	const apps, workers = 200, 4
+	g := &gatedRegistry{release: make(chan struct{})}
+	p := &Poller{Registry: g, Concurrency: workers}
+	sel, err := registry.NewSelector(registry.TagPolicy{Semver: ">=1.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []*config.App
+	for i := range apps {
+		list = append(list, &config.App{Name: fmt.Sprintf("app%03d", i), Image: fmt.Sprintf("127.0.0.1:5000/app%03d", i)})
+	}
+	done := make(chan Candidates)
+	go func() { done <- p.Lookup(t.Context(), list, func(string) *registry.Selector { return sel }, 0) }()
+	go func() {
+		for range apps {
+			g.release <- struct{}{}
+		}
+	}()
+	got := <-done
+	if n := g.peak.Load(); n > workers {
+		t.Errorf("%d look-ups ran at once, want at most %d", n, workers)
+	}
+	for _, app := range list {
+		if c := got[app.Name]; c.Err != nil || c.Version.Tag != "1.0.0" {
+			t.Errorf("%s: %+v", app.Name, c)
+		}
+	}
+	// The workers end once the queue is empty (a moment after the answers).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.mu.Lock()
+		w, q, f := p.workers, len(p.queue), len(p.inflight)
+		p.mu.Unlock()
+		if w == 0 && q == 0 && f == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the pass: %d workers, %d queued, %d in flight; want none", w, q, f)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -92,18 +92,25 @@ type Planner struct {
 	// versions (git.verifyCommits); nil: off. Set before the first Decide.
 	Signatures *state.Signatures
 	gateFiles  gateFilesCheck
+	memo       memo
 }
 
 // New makes a Planner; it compiles each app's tag policy.
 func New(cfg *config.Pipeline, log state.Log, g *gate.Gate, h *state.History, proposals bool) (*Planner, error) {
 	p := &Planner{cfg: cfg, log: log, gate: g, history: h, proposals: proposals, selectors: map[string]*registry.Selector{}}
+	// Apps with one tag policy share its Selector, and so its memo of
+	// parsed tags: 10,000 apps with semver ">=1.0.0" parse "1.4.2" once.
+	shared := map[registry.TagPolicy]*registry.Selector{}
 	for i := range cfg.Apps {
 		app := &cfg.Apps[i]
-		sel, err := registry.NewSelector(registry.TagPolicy{
-			Semver: app.Tags.Semver, Regex: app.Tags.Regex, Order: app.Tags.Order, Digest: app.Tags.Digest,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("app %s: %w", app.Name, err)
+		pol := registry.TagPolicy{Semver: app.Tags.Semver, Regex: app.Tags.Regex, Order: app.Tags.Order, Digest: app.Tags.Digest}
+		sel, ok := shared[pol]
+		if !ok {
+			var err error
+			if sel, err = registry.NewSelector(pol); err != nil {
+				return nil, fmt.Errorf("app %s: %w", app.Name, err)
+			}
+			shared[pol] = sel
 		}
 		p.selectors[app.Name] = sel
 	}
@@ -272,7 +279,7 @@ func (p *Planner) judge(st *state.State, s Step, app *config.App) (Action, strin
 	case s.Candidate.IsZero():
 		return ActionNone, fmt.Sprintf("%s runs no version of %s", s.From, app.Name)
 	case s.Candidate.Same(s.Current, moving):
-		return ActionNone, "up to date"
+		return ActionNone, upToDate
 	case s.Mode == ModeMirror:
 		// A mirror copies its target, older versions included, so the
 		// selector, history and downgrade checks below do not apply.
@@ -329,6 +336,20 @@ func (p *Planner) Request(ctx context.Context, cache *gate.Cache, st *state.Stat
 
 // Judge decides a step and, when it would move a version, asks the gate.
 func (p *Planner) Judge(ctx context.Context, cache *gate.Cache, st *state.State, cands Candidates, app *config.App, env *config.Environment) Step {
+	key, keep := p.memoKey(st, cands, app, env)
+	if keep {
+		if step, ok := p.recall(app, env, key); ok {
+			return step
+		}
+	}
+	step := p.decideAndAsk(ctx, cache, st, cands, app, env)
+	p.remember(app, env, key, keep, step)
+	return step
+}
+
+// decideAndAsk is Judge without the memo.
+func (p *Planner) decideAndAsk(ctx context.Context, cache *gate.Cache, st *state.State, cands Candidates, app *config.App, env *config.Environment) Step {
+	p.memo.decided.Add(1)
 	step := p.Decide(ctx, st, cands, app, env)
 	// A pull-request step is judged too: its body is the gate report, and a
 	// denied version gets no pull request.

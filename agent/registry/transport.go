@@ -49,6 +49,9 @@ type throttle struct {
 
 	// Body caps: maxBlob for blobs, maxBody for everything else.
 	maxBody, maxBlob int64
+
+	pings pingCache
+	etags etagCache
 }
 
 // ErrPlainHTTP refuses an unencrypted request to a registry that did not opt out of TLS.
@@ -92,6 +95,12 @@ func (t *throttle) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, fmt.Errorf("%s: %w", req.URL.Host, ErrPlainHTTP)
 		}
 	}
+	ping := isPing(req)
+	if ping {
+		if resp, err, ok := t.pings.answer(req, t.now()); ok {
+			return resp, err
+		}
+	}
 	ctx := req.Context()
 	for attempt := 0; ; attempt++ {
 		if err := t.wait(ctx, req.URL.Host); err != nil {
@@ -101,11 +110,16 @@ func (t *throttle) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
+		r, kept := t.etags.conditional(r)
 		resp, err := t.base.RoundTrip(r)
 		if err != nil {
 			return nil, err
 		}
+		resp = t.etags.answer(req, kept, resp)
 		if resp.StatusCode != http.StatusTooManyRequests || attempt == max429Retries || !replayable(req) {
+			if ping {
+				t.pings.store(req, resp, t.now())
+			}
 			t.capBody(req, resp)
 			return resp, nil
 		}

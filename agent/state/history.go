@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,30 +27,64 @@ type Log interface {
 // the ledger's records. It is a cache of Git: rebuilt from the log on
 // start and extended with the commits that arrived since the last look.
 // Safe for concurrent use.
+//
+// It keeps the last MaxRemembered promotions per app and environment: a
+// long-running agent over 10,000 apps would otherwise hold every version
+// it ever promoted. An older one matters only when it is the candidate
+// again while the environment runs something older still (its source
+// went back that far), and then a person's replacement of it is
+// forgotten.
 type History struct {
 	mu   sync.Mutex
 	head string
-	done map[promoted]struct{}
+	done map[[2]string][]ledger.Version // app, env -> oldest first
 }
 
-type promoted struct{ app, env, tag, digest string }
+// MaxRemembered bounds the promotions History keeps per app and environment.
+const MaxRemembered = 32
 
 // NewHistory is an empty cache.
-func NewHistory() *History { return &History{done: map[promoted]struct{}{}} }
+func NewHistory() *History { return &History{done: map[[2]string][]ledger.Version{}} }
 
 // Promoted reports whether ferry promoted v of app into env before.
 func (h *History) Promoted(app, env string, v ledger.Version) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	_, ok := h.done[promoted{app, env, v.Tag, v.Digest}]
-	return ok
+	for _, w := range h.done[[2]string{app, env}] {
+		if w == v {
+			return true
+		}
+	}
+	return false
 }
 
 // Record notes a promotion ferry pushed, before the next Update reads it.
 func (h *History) Record(app, env string, v ledger.Version) {
 	h.mu.Lock()
-	h.done[promoted{app, env, v.Tag, v.Digest}] = struct{}{}
+	h.record(app, env, v)
 	h.mu.Unlock()
+}
+
+// record keeps v as the newest of app's promotions into env, once.
+func (h *History) record(app, env string, v ledger.Version) {
+	k := [2]string{app, env}
+	vs := slices.DeleteFunc(h.done[k], func(w ledger.Version) bool { return w == v })
+	vs = append(vs, v)
+	if len(vs) > MaxRemembered {
+		vs = slices.Clone(vs[len(vs)-MaxRemembered:])
+	}
+	h.done[k] = vs
+}
+
+// remembered counts the promotions kept, for tests.
+func (h *History) remembered() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, vs := range h.done {
+		n += len(vs)
+	}
+	return n
 }
 
 // Update reads the commits between the last seen head and snap.
@@ -80,7 +115,7 @@ func (h *History) Update(ctx context.Context, repo Log, snap *fleet.Snapshot) er
 	}
 	if head != "" && !reachedKnown {
 		// The branch no longer holds what we saw: someone rewrote it.
-		h.done = map[promoted]struct{}{}
+		h.done = map[[2]string][]ledger.Version{}
 	}
 	// Oldest first: a rollback forgets the promotion it undid, so that once
 	// a person un-rejects the version it may move again. Only a person's
@@ -88,12 +123,12 @@ func (h *History) Update(ctx context.Context, repo Log, snap *fleet.Snapshot) er
 	for i := len(found) - 1; i >= 0; i-- {
 		switch r := ledger.Parse(found[i].Message).(type) {
 		case *ledger.Promotion:
-			h.done[promoted{r.App, r.Env, r.Version.Tag, r.Version.Digest}] = struct{}{}
+			h.record(r.App, r.Env, r.Version)
 		case *ledger.Rollback:
-			for k := range h.done {
-				if k.app == r.App && k.env == r.Env && k.tag == r.From.Tag {
-					delete(h.done, k)
-				}
+			k := [2]string{r.App, r.Env}
+			h.done[k] = slices.DeleteFunc(h.done[k], func(w ledger.Version) bool { return w.Tag == r.From.Tag })
+			if len(h.done[k]) == 0 {
+				delete(h.done, k)
 			}
 		}
 	}

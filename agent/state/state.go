@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"maps"
 	"path"
+	"sync"
 
 	"github.com/Masterminds/semver/v3"
 
@@ -175,16 +176,25 @@ func (st *State) checkShared() {
 		}
 		real, err := st.Snap.Resolve(e.Path)
 		if err != nil {
-			e.Err = err
+			st.failEnv(env.Name, err)
 			continue
 		}
 		if other, ok := owner[real]; ok {
 			msg := fmt.Errorf("%s and %s resolve to one file, %s (a symbolic link): a commit to one would promote into both; give each environment its own kustomization", st.Envs[other].Path, e.Path, real)
-			e.Err, st.Envs[other].Err = msg, msg
+			st.failEnv(env.Name, msg)
+			st.failEnv(other, msg)
 			continue
 		}
 		owner[real] = env.Name
 	}
+}
+
+// failEnv sets name's error on a copy: an Env may be shared with other
+// states and with the overlays read lately (ReadEnv).
+func (st *State) failEnv(name string, err error) {
+	e := *st.Envs[name]
+	e.Err = err
+	st.Envs[name] = &e
 }
 
 // readOptional reads a file that may be absent (nil, no error).
@@ -219,6 +229,12 @@ func ReadEnv(snap *fleet.Snapshot, env *config.Environment) *Env {
 	case err != nil:
 		return &Env{Path: path.Join(path.Clean(env.Overlay), overlays.KustomizationNames[0]), Err: err, env: env}
 	}
+	blob, idErr := snap.ObjectID(p)
+	if idErr == nil {
+		if e := recentEnvs.get(env, p, blob); e != nil {
+			return e
+		}
+	}
 	data, err := snap.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		// A symbolic link that leaves the repository or points nowhere.
@@ -231,7 +247,52 @@ func ReadEnv(snap *fleet.Snapshot, env *config.Environment) *Env {
 	if err != nil {
 		return &Env{Path: p, env: env, Err: fmt.Errorf("%s at %s: %w", p, ledger.ShortHash(snap.Hash()), err)}
 	}
-	return &Env{Path: p, Data: data, Images: images, env: env}
+	// Indexed now, not on first use: the Env may be shared by passes
+	// running beside each other (a status read, an alert's rollback).
+	e := &Env{Path: p, Data: data, Images: images, env: env, index: overlays.NewIndex(images)}
+	if idErr == nil {
+		recentEnvs.put(env, p, blob, e)
+	}
+	return e
+}
+
+// recentEnvs keeps each environment's overlay as last read, by its blob:
+// a pass whose commit did not change an overlay (most passes, and every
+// environment but the one a promotion wrote) reuses it instead of parsing
+// 10,000 images again. One entry per environment, so it does not grow.
+var recentEnvs = &envCache{m: map[string]envCached{}}
+
+type envCache struct {
+	mu sync.Mutex
+	m  map[string]envCached // env name + path
+}
+
+type envCached struct {
+	env  *config.Environment
+	blob string
+	e    *Env
+}
+
+// maxRecentEnvs bounds the cache across config reloads that rename
+// environments.
+const maxRecentEnvs = 64
+
+func (c *envCache) get(env *config.Environment, p, blob string) *Env {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.m[env.Name+"\x00"+p]; ok && v.env == env && v.blob == blob {
+		return v.e
+	}
+	return nil
+}
+
+func (c *envCache) put(env *config.Environment, p, blob string, e *Env) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxRecentEnvs {
+		c.m = map[string]envCached{}
+	}
+	c.m[env.Name+"\x00"+p] = envCached{env: env, blob: blob, e: e}
 }
 
 // Entry finds app's images entry (never a canary's).
@@ -296,6 +357,9 @@ func (st *State) Assumed(app *config.App, env string) bool {
 	v, ok := st.assumed[[2]string{env, app.Name}]
 	return ok && v.Same(st.Version(app, env), Moving(app))
 }
+
+// Assuming reports whether a dry run put versions in place (Assume).
+func (st *State) Assuming() bool { return len(st.assumed) > 0 }
 
 // Version is what env runs of app at this commit.
 func (st *State) Version(app *config.App, env string) ledger.Version {
