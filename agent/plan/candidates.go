@@ -136,11 +136,14 @@ func (p *Poller) Lookup(ctx context.Context, apps []*config.App, sel func(string
 		waits[app.Name] = l
 	}
 	p.mu.Unlock()
-	var timeout <-chan time.Time
+	// A channel closed when patience runs out (not a timer's channel, which
+	// delivers once): every app still unanswered then waits, not only the
+	// first one the loop below meets.
+	var timeout chan struct{}
 	if patience > 0 {
-		t := time.NewTimer(patience)
+		timeout = make(chan struct{})
+		t := time.AfterFunc(patience, func() { close(timeout) })
 		defer t.Stop()
-		timeout = t.C
 	}
 	out := make(Candidates, len(apps))
 	for _, app := range apps {

@@ -199,3 +199,45 @@ func TestPollerWorkers(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// hungRegistry never answers until its look-up is cancelled.
+type hungRegistry struct{}
+
+func (hungRegistry) Tags(ctx context.Context, _ string, _ bool) ([]string, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (hungRegistry) Resolve(ctx context.Context, _, _ string, _ bool) (registry.Descriptor, error) {
+	<-ctx.Done()
+	return registry.Descriptor{}, ctx.Err()
+}
+
+// Every app whose registry is hung is left pending once the pass's
+// patience runs out, not only the first: the pass does not wait for the
+// others' look-up timeout.
+func TestPollerPatienceCoversEveryApp(t *testing.T) {
+	p := &Poller{Registry: hungRegistry{}, Concurrency: 4, Timeout: time.Hour}
+	sel, err := registry.NewSelector(registry.TagPolicy{Semver: ">=1.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []*config.App
+	for i := range 3 {
+		list = append(list, &config.App{Name: fmt.Sprintf("app%d", i), Image: fmt.Sprintf("127.0.0.1:5000/app%d", i)})
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel() // ends the hung look-ups
+	done := make(chan Candidates)
+	go func() { done <- p.Lookup(ctx, list, func(string) *registry.Selector { return sel }, 50*time.Millisecond) }()
+	select {
+	case got := <-done:
+		for _, app := range list {
+			if c := got[app.Name]; !c.Pending {
+				t.Errorf("%s: %+v, want pending", app.Name, c)
+			}
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the pass waited for hung look-ups past its patience")
+	}
+}
