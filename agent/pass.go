@@ -207,6 +207,12 @@ func (a *Agent) pass(ctx context.Context, scope Scope, write bool) (*Result, err
 	// before it (p.st advances): a version can cross the chain in one pass.
 	for _, env := range a.order {
 		for i := range a.cfg.Apps {
+			// A stopped pass (shutdown, a shard or the lease lost) stops
+			// here, between steps: another replica may own these apps
+			// once the Lease is gone.
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("pass stopped before %s in %s: %w", a.cfg.Apps[i].Name, env.Name, err)
+			}
 			p.res.Plan.Steps = append(p.res.Plan.Steps, p.step(ctx, &a.cfg.Apps[i], env))
 		}
 	}
