@@ -229,7 +229,9 @@ func TestPollerPatienceCoversEveryApp(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel() // ends the hung look-ups
 	done := make(chan Candidates)
-	go func() { done <- p.Lookup(ctx, list, func(string) *registry.Selector { return sel }, 50*time.Millisecond) }()
+	go func() {
+		done <- p.Lookup(ctx, list, func(string) *registry.Selector { return sel }, 50*time.Millisecond)
+	}()
 	select {
 	case got := <-done:
 		for _, app := range list {
