@@ -106,9 +106,13 @@ analyses that pass owes, then exits: 0 when every app and environment was decide
 			}
 			// With --leader-elect or --shards only the elected replica (or the
 			// holder of a shard) writes; ctx ends when the Lease is lost.
+			// One configuration for every restart of the loop (a shard or
+			// the Lease taken again): the one it reloaded last, not the one
+			// loaded at start.
+			running := &runningConfig{p: p, repo: repo}
 			return electedRun(ctx, g, lo, metrics, func(ctx context.Context, sr shardRun) error {
 				g.apps = sr.apps
-				return runLoop(ctx, g, p, repo, &current, m, sr.passed)
+				return runLoop(ctx, g, running, &current, m, sr.passed)
 			})
 		},
 	}
@@ -119,10 +123,19 @@ analyses that pass owes, then exits: 0 when every app and environment was decide
 	return cmd
 }
 
+// runningConfig is the configuration the loop runs and the clone it was
+// read from; a reload replaces both.
+type runningConfig struct {
+	p    *config.Pipeline
+	repo *fleet.Repo
+}
+
 // runLoop runs the reconcile loop until ctx ends, rebuilding the agent
-// whenever ferry.yaml changes (by commit, when it lives in the fleet repo).
+// whenever ferry.yaml changes (by commit, when it lives in the fleet repo)
+// and keeping the change in running for the loop's next start.
 // passed, when set, sees every pass (--shards reports them per shard).
-func runLoop(ctx context.Context, g *globals, p *config.Pipeline, repo *fleet.Repo, current *atomic.Pointer[agent.Loop], m *observe.Metrics, passed func(*agent.Result, error)) error {
+func runLoop(ctx context.Context, g *globals, running *runningConfig, current *atomic.Pointer[agent.Loop], m *observe.Metrics, passed func(*agent.Result, error)) error {
+	p, repo := running.p, running.repo
 	for {
 		a, err := g.agentFor(p, repo, nil)
 		if err != nil {
@@ -183,6 +196,7 @@ func runLoop(ctx context.Context, g *globals, p *config.Pipeline, repo *fleet.Re
 		g.log.Info("ferry.yaml changed; reloaded", "config", next.Source)
 		g.followTokenFile(p, next)
 		p, repo = next, nextRepo
+		running.p, running.repo = next, nextRepo
 		if g.hooks != nil {
 			// Alerts map by the new rollback.labels and rollback.match too.
 			if r, err := alertRouter(p); err == nil {
