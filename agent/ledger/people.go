@@ -6,6 +6,7 @@ package ledger
 import (
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/ferry-dev/ferry/internal/text"
 )
@@ -105,7 +106,11 @@ func approvalOf(m Message, app, env string) (*Approval, bool) {
 func CheckReason(reason string) error {
 	for i, r := range reason {
 		if text.Hidden(r) {
-			return fmt.Errorf("the reason has a control or invisible character (%U at byte %d): give it as one line of plain text", r, i)
+			kind := "an invisible"
+			if unicode.IsControl(r) {
+				kind = "a control"
+			}
+			return fmt.Errorf("the reason has %s character (%U at byte %d): give it as one line of plain text", kind, r, i)
 		}
 	}
 	return nil
