@@ -117,7 +117,11 @@ type Options struct {
 }
 
 // Rollbacker undoes bad versions. Safe for concurrent use.
-type Rollbacker struct{ opts Options }
+type Rollbacker struct {
+	opts   Options
+	builds builds // overlay builds of the newest head, for Prepare
+	ahead  ahead
+}
 
 // New makes a Rollbacker.
 func New(o Options) *Rollbacker {
@@ -127,7 +131,7 @@ func New(o Options) *Rollbacker {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Rollbacker{opts: o}
+	return &Rollbacker{opts: o, builds: builds{m: map[buildKey]*build{}}}
 }
 
 // Rollback carries out req: a direct commit (urgent: it goes before a
@@ -275,16 +279,14 @@ func (r *Rollbacker) change(ctx context.Context, head *fleet.Snapshot, app *conf
 		return res, nil, nil
 	}
 	res.To, res.Unverified = good, lg.unverified
-	for _, t := range append([]*config.Environment{env}, r.mirrorsOf(env.Name)...) {
-		es := st.Envs[t.Name]
-		if es.Err != nil || !es.Version(app).Same(res.From, moving) {
-			continue // a mirror that does not run the bad version is left alone
-		}
-		data, err := promote.Bump(st, r.opts.Render, app, t, "", good)
-		if err != nil {
-			return res, nil, err
-		}
-		files[es.Path] = data
+	// A mirror that does not run the bad version is left alone.
+	targets := r.targets(st, app, env, res.From)
+	bumped, err := r.bump(st, app, targets, good)
+	if err != nil {
+		return res, nil, err
+	}
+	for i, t := range targets {
+		files[st.Envs[t.Name].Path] = bumped[i]
 		if t.Canary != nil {
 			// A delivery in progress ends with the rollback: canary back on the good version, route at rest.
 			if err := canary.Rest(st, app, t, good, files); err != nil {
