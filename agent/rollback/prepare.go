@@ -21,8 +21,9 @@ import (
 // head the pass left), and the alert that follows finds them built. On any
 // other head nothing is reused: the builds run as before.
 
-// maxPrepared bounds the remembered builds (they are of one head).
-const maxPrepared = 256
+// maxPrepared bounds the remembered builds (they are of one head, and a
+// build is a whole rendered overlay): past it they start again.
+const maxPrepared = 64
 
 type buildKey struct{ head, app, env, tag, digest string }
 
