@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"sync"
+	"time"
 
 	"github.com/ferry-dev/ferry/agent/config"
 	"github.com/ferry-dev/ferry/agent/fleet"
@@ -156,7 +157,15 @@ type ahead struct {
 type aheadReq struct {
 	head  *fleet.Snapshot
 	moves []Move
+	gen   int64 // rollbacks started before the request
 }
+
+// prepareDelay is how long after a pass PrepareAhead starts building. No
+// alert comes that soon for the version just promoted (Alertmanager waits
+// group_wait, 30 s by default, after an alert fires), and building at once
+// would compete for the CPU with what follows a pass (its analyses, a
+// rollback already under way, the next pass).
+const prepareDelay = 50 * time.Millisecond
 
 // PrepareAhead runs Prepare in the background on head for the furthest
 // environment each app's version reached in moves (oldest first): the
@@ -164,13 +173,15 @@ type aheadReq struct {
 // there also covers its mirrors; preparing every step of a chain would
 // cost a build per environment for alerts that rarely come. One
 // preparation runs at a time; a newer call replaces one still waiting,
-// whose head is older. ctx bounds the work (the agent's).
+// whose head is older. It starts prepareDelay after the call, and not
+// at all when a rollback started meanwhile. ctx bounds the work (the
+// agent's).
 func (r *Rollbacker) PrepareAhead(ctx context.Context, head *fleet.Snapshot, moves []Move) {
 	if len(moves) == 0 || head == nil {
 		return
 	}
 	r.ahead.mu.Lock()
-	r.ahead.next = &aheadReq{head: head, moves: moves}
+	r.ahead.next = &aheadReq{head: head, moves: moves, gen: r.started.Load()}
 	if r.ahead.running {
 		r.ahead.mu.Unlock()
 		return
@@ -188,6 +199,13 @@ func (r *Rollbacker) PrepareAhead(ctx context.Context, head *fleet.Snapshot, mov
 				return
 			}
 			r.ahead.mu.Unlock()
+			select {
+			case <-time.After(prepareDelay):
+			case <-ctx.Done():
+			}
+			if r.started.Load() != req.gen {
+				continue // a rollback since moved the head, or builds its own
+			}
 			seen := map[string]bool{}
 			for i := len(req.moves) - 1; i >= 0; i-- {
 				if m := req.moves[i]; !seen[m.App] {

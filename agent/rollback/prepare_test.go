@@ -68,10 +68,10 @@ func TestPrepareBuildsAhead(t *testing.T) {
 	}
 }
 
-// TestPrepareAheadConcurrent: an alert while its rollback is being
-// prepared waits for the build under way instead of running it twice,
-// and background preparations that overlap never build one overlay twice.
-func TestPrepareAheadConcurrent(t *testing.T) {
+// TestPrepareConcurrent: an alert while its rollback is being prepared
+// waits for the builds under way instead of running them twice, however
+// the two interleave.
+func TestPrepareConcurrent(t *testing.T) {
 	w, builds := countingWorld(t)
 	w.promote("qa", "1.1.0")
 	head := w.promote("qa", "1.2.0")
@@ -79,19 +79,61 @@ func TestPrepareAheadConcurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(w.ctx)
-	defer cancel()
 	var wg sync.WaitGroup
 	for range 3 {
-		wg.Go(func() { w.rb.PrepareAhead(ctx, snap, []Move{{App: "checkout", Env: "qa"}}) })
+		wg.Go(func() { w.rb.Prepare(w.ctx, snap, "checkout", "qa") })
 	}
 	res := w.rollback(alert("fp-1", time.Time{}, ""))
 	wg.Wait()
 	if res.Commit == "" {
 		t.Fatalf("no rollback: %+v", res)
 	}
-	// However they interleave, each of the head's two overlays is built once.
 	if n := builds.Load(); n != 2 {
 		t.Fatalf("%d builds for one head's two overlays, prepared and rolled back", n)
+	}
+}
+
+// TestPrepareAhead: PrepareAhead builds in the background, after
+// prepareDelay, what the alert that follows needs; one asked for just
+// before a rollback starts is not built at all (the rollback builds its
+// own, and moves the head).
+func TestPrepareAhead(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, tc := range []struct {
+		name       string
+		wait       bool // the alert comes after the preparation
+		wantBuilds int32
+	}{
+		{"alert after it", true, 2},
+		{"alert at once", false, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, builds := countingWorld(t)
+			w.promote("qa", "1.1.0")
+			head := w.promote("qa", "1.2.0")
+			snap, err := w.ferry.Snapshot(head)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.rb.PrepareAhead(ctx, snap, []Move{{App: "checkout", Env: "dev"}, {App: "checkout", Env: "qa"}})
+			if tc.wait {
+				deadline := time.Now().Add(10 * time.Second)
+				for builds.Load() < 2 && time.Now().Before(deadline) {
+					time.Sleep(5 * time.Millisecond)
+				}
+				if n := builds.Load(); n != 2 {
+					t.Fatalf("%d builds prepared, want qa's and dr's", n)
+				}
+			}
+			res := w.rollback(alert("fp-1", time.Time{}, ""))
+			if res.Commit == "" {
+				t.Fatalf("no rollback: %+v", res)
+			}
+			time.Sleep(3 * prepareDelay) // a preparation that was to run has run
+			if n := builds.Load(); n != tc.wantBuilds {
+				t.Fatalf("%d builds, want %d", n, tc.wantBuilds)
+			}
+		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferry-dev/ferry/agent/canary"
@@ -121,6 +122,9 @@ type Rollbacker struct {
 	opts   Options
 	builds builds // overlay builds of the newest head, for Prepare
 	ahead  ahead
+	// started counts the rollbacks begun: a preparation asked for before
+	// one is not started after it.
+	started atomic.Int64
 }
 
 // New makes a Rollbacker.
@@ -138,6 +142,7 @@ func New(o Options) *Rollbacker {
 // pass's promotions), or a pull request for pull-request environments
 // when rollback.pullRequest says so.
 func (r *Rollbacker) Rollback(ctx context.Context, req Request) (*Result, error) {
+	r.started.Add(1)
 	app, ok := r.opts.Config.App(req.App)
 	if !ok {
 		return nil, fmt.Errorf("%s names app %s, which ferry.yaml does not have: %w", text.Quote(req.Name, echoLen), text.Quote(req.App, echoLen), ErrUnknownTarget)
