@@ -70,9 +70,11 @@ func BenchmarkAlertToRollbackBlackHoled(b *testing.B) {
 		v := fmt.Sprintf("1.1.%d", i)
 		reg.push(b, "shop/checkout", v)
 		loop.Trigger(agent.Scope{Apps: []string{"checkout"}, Reason: "bench"})
-		waitFor(b, 60*time.Second, v+" in prod", func() bool {
-			out, err := gitShow(bare, "overlays/prod/kustomization.yaml")
-			return err == nil && strings.Contains(out, "newTag: "+v)
+		// In dr too: a push of the chain still under way would pass for the rollback's.
+		waitFor(b, 60*time.Second, v+" in prod and dr", func() bool {
+			prod, err := gitShow(bare, "overlays/prod/kustomization.yaml")
+			dr, err2 := gitShow(bare, "overlays/dr/kustomization.yaml")
+			return err == nil && err2 == nil && strings.Contains(prod, "newTag: "+v) && strings.Contains(dr, "newTag: "+v)
 		})
 		if i%2 == 1 {
 			time.Sleep(settleBeforeAlert)
