@@ -14,6 +14,8 @@ import (
 	"github.com/ferry-dev/ferry/agent/ledger"
 	"github.com/ferry-dev/ferry/agent/observe"
 	"github.com/ferry-dev/ferry/agent/plan"
+	"github.com/ferry-dev/ferry/agent/promote"
+	"github.com/ferry-dev/ferry/agent/publish"
 	"github.com/ferry-dev/ferry/agent/registry"
 	"github.com/ferry-dev/ferry/agent/state"
 	"github.com/ferry-dev/ferry/agent/verify"
@@ -171,6 +173,20 @@ type pass struct {
 	cache *gate.Cache
 	res   *Result
 	seen  map[string]bool // candidates judged, for the observer's bounded memory
+	// After the pass's first push, its next promotions are committed into
+	// chain and pushed together (flush): staged says what each one is.
+	pushed bool
+	chain  *publish.Chain
+	staged []stagedMove
+}
+
+// stagedMove is a promotion committed into the pass's chain, not pushed.
+type stagedMove struct {
+	step  Step
+	app   *config.App
+	env   *config.Environment
+	index int // in res.Plan.Steps
+	moved promote.Staged
 }
 
 func (a *Agent) pass(ctx context.Context, scope Scope, write bool) (*Result, error) {
@@ -216,6 +232,7 @@ func (a *Agent) pass(ctx context.Context, scope Scope, write bool) (*Result, err
 			p.res.Plan.Steps = append(p.res.Plan.Steps, p.step(ctx, &a.cfg.Apps[i], env))
 		}
 	}
+	p.flush(ctx)
 	a.obs.Forget(p.seen)
 	if !write {
 		return p.res, nil
@@ -231,6 +248,7 @@ func (a *Agent) pass(ctx context.Context, scope Scope, write bool) (*Result, err
 		p.res.Errors = append(p.res.Errors, fmt.Sprintf("find analyses owed: %s", err))
 	}
 	p.res.Verifications = appendNew(p.res.Verifications, owed...)
+	a.prepareRollbacks(ctx, p.res)
 	a.last.Store(st)
 	return p.res, nil
 }
@@ -376,6 +394,10 @@ func (a *Agent) registryApps(scope Scope) []*config.App {
 // overwritten.
 func (p *pass) promote(ctx context.Context, step Step, app *config.App, env *config.Environment) (Step, *fleet.Snapshot) {
 	a := p.a
+	if p.pushed && env.Canary == nil {
+		return p.stage(ctx, step, app, env), nil
+	}
+	p.flush(ctx) // a delivery's moves go through the publisher: after the chain
 	for attempt := 0; ; attempt++ {
 		build := a.promoter.Promotion(step, app, env)
 		if env.Canary != nil {
@@ -395,6 +417,7 @@ func (p *pass) promote(ctx context.Context, step Step, app *config.App, env *con
 			// Advance, not a fetch: only env's overlay changed, and a read
 			// per promotion would cost a round trip to the remote.
 			p.st = p.st.Advance(w.Commit, env)
+			p.pushed = true
 			a.history.Record(app.Name, env.Name, step.Candidate) // before the next read of the log sees it
 			if env.Canary != nil {
 				// Step 0 of a delivery: the promotion is its last move.
@@ -421,6 +444,78 @@ func (p *pass) promote(ctx context.Context, step Step, app *config.App, env *con
 		if step = a.planner.Judge(ctx, p.cache, p.st, p.cands, app, env); step.Action != ActionPromote {
 			return step, nil
 		}
+	}
+}
+
+// stage commits a promotion into the pass's chain, after its first push:
+// one push (flush) carries the chain, each environment's commit its own.
+// Nothing is recorded, announced or verified until that push lands.
+func (p *pass) stage(ctx context.Context, step Step, app *config.App, env *config.Environment) Step {
+	a := p.a
+	if p.chain == nil {
+		p.chain = a.pub.Chain(p.st.Snap)
+	}
+	what := fmt.Sprintf("promote %s %s to %s", app.Name, step.Candidate.Tag, env.Name)
+	moved, err := a.promoter.Stage(ctx, p.chain, p.st, env, what, a.promoter.Promotion(step, app, env))
+	if err != nil {
+		step.Action, step.Reason = ActionError, err.Error()
+		p.fail(app, env, err)
+		a.obs.PromotionFailed(step, err)
+		return step
+	}
+	if moved.Commit != nil {
+		// Later environments decide on the state after this commit.
+		p.st = p.st.Advance(moved.Commit, env)
+		p.staged = append(p.staged, stagedMove{step: step, app: app, env: env, index: len(p.res.Plan.Steps), moved: moved})
+	}
+	return step
+}
+
+// flush pushes the pass's chain in one push. A move that landed is a
+// promotion (recorded, announced, its verification started); one the
+// push dropped (the branch moved under it and its inputs with it, or the
+// push failed) is an error of its step, and the next pass tries again.
+func (p *pass) flush(ctx context.Context) {
+	chain, staged := p.chain, p.staged
+	p.chain, p.staged = nil, nil
+	if chain == nil || len(staged) == 0 {
+		return
+	}
+	a := p.a
+	res, err := chain.Push(ctx)
+	if err != nil || res.Attempts > 1 {
+		// The state the later steps and the analyses owed see is the
+		// branch as it is, not the chain as it was staged.
+		p.st = state.Read(a.full, res.Head, p.st.Notes)
+	}
+	for i, m := range staged {
+		var commits []*fleet.Snapshot
+		if err == nil {
+			commits = res.Links[i]
+		}
+		if len(commits) == 0 {
+			why := err
+			switch {
+			case why != nil:
+			case res.Errs[i] != nil:
+				why = res.Errs[i]
+			case *m.moved.Stale:
+				why = fmt.Errorf("the branch moved under the promotion and its inputs with it; the next pass tries again")
+			default:
+				continue // already there on the new head: nothing to do
+			}
+			step := m.step
+			step.Action, step.Reason = ActionError, why.Error()
+			p.res.Plan.Steps[m.index] = step
+			p.fail(m.app, m.env, why)
+			a.obs.PromotionFailed(step, why)
+			continue
+		}
+		commit := commits[len(commits)-1]
+		a.history.Record(m.app.Name, m.env.Name, m.step.Candidate)
+		a.obs.Promoted(m.step, commit)
+		a.emit(owedAfter(p.st, m.app, m.env, commit, m.step.Candidate)...)
+		p.res.Promotions = append(p.res.Promotions, Promotion{Step: m.step, Commit: commit.Hash()})
 	}
 }
 
@@ -464,6 +559,7 @@ func (p *pass) deliver(ctx context.Context, app *config.App, env *config.Environ
 		}
 		return mv.Step
 	}
+	p.flush(ctx) // the delivery's move goes through the publisher, on the pushed head
 	adv, err := a.deliveries.Advance(ctx, a.pub, a.notes, app, env)
 	if err != nil {
 		p.fail(app, env, err)
@@ -491,6 +587,7 @@ func (p *pass) deliver(ctx context.Context, app *config.App, env *config.Environ
 // propose opens or updates the pull request of a pull-request environment.
 func (p *pass) propose(ctx context.Context, step Step, app *config.App, env *config.Environment) Step {
 	a := p.a
+	p.flush(ctx) // the proposal is based on the pushed head
 	build := a.promoter.Promotion(step, app, env)
 	if env.Canary != nil {
 		build = a.deliveries.Start(step, app, env)

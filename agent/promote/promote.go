@@ -94,15 +94,32 @@ func (p *Promoter) Write(ctx context.Context, st *state.State, env *config.Envir
 	if err != nil {
 		return Written{}, err
 	}
-	inputs := p.inputs(st, env)
 	stale := false
-	res, err := p.pub.Publish(ctx, what, false, func(_ context.Context, head *fleet.Snapshot) ([]publish.Edit, error) {
-		stale = false
+	// On the pass's read: a fetch here would cost a round trip, and the
+	// push refuses to land on a branch that moved since.
+	res, err := p.pub.PublishOn(ctx, what, false, st.Snap, p.change(st, env, build, edit, &stale))
+	if err != nil {
+		return Written{}, err
+	}
+	w := Written{Head: res.Head, Stale: stale}
+	if n := len(res.Commits); n > 0 {
+		w.Commit = res.Commits[n-1]
+	}
+	return w, nil
+}
+
+// change is a move's publish.Change: edit (built on st) on st's head; on
+// a head that moved, built again when none of the decision's inputs
+// changed, else nothing, and stale says so.
+func (p *Promoter) change(st *state.State, env *config.Environment, build Builder, edit publish.Edit, stale *bool) publish.Change {
+	inputs := p.inputs(st, env)
+	return func(_ context.Context, head *fleet.Snapshot) ([]publish.Edit, error) {
+		*stale = false
 		if head.Hash() == st.Snap.Hash() {
 			return []publish.Edit{edit}, nil
 		}
 		if !sameInputs(st.Snap, head, inputs) {
-			stale = true
+			*stale = true
 			return nil, nil
 		}
 		// Only other files moved: build again on the new head, so the
@@ -112,15 +129,37 @@ func (p *Promoter) Write(ctx context.Context, st *state.State, env *config.Envir
 			return nil, err
 		}
 		return []publish.Edit{e}, nil
-	})
+	}
+}
+
+// Staged is a move committed into a chain, not pushed yet.
+type Staged struct {
+	Commit *fleet.Snapshot // the local commit; nil when nothing was written
+	// Stale reports, after the chain's Push, that the branch had moved and
+	// the decision's inputs with it: the move was dropped from the push.
+	Stale *bool
+}
+
+// Stage is Write into chain: the move that build makes on st (the chain's
+// tip) is committed in the clone and pushed with the rest of the chain by
+// chain.Push. When the branch moved before that push landed, the move is
+// applied again on the new head under Write's rule (only when none of its
+// inputs changed).
+func (p *Promoter) Stage(ctx context.Context, chain *publish.Chain, st *state.State, env *config.Environment, what string, build Builder) (Staged, error) {
+	edit, err := build(st)
 	if err != nil {
-		return Written{}, err
+		return Staged{}, err
 	}
-	w := Written{Head: res.Head, Stale: stale}
-	if n := len(res.Commits); n > 0 {
-		w.Commit = res.Commits[n-1]
+	stale := new(bool)
+	commits, err := chain.Add(ctx, what, p.change(st, env, build, edit, stale))
+	if err != nil {
+		return Staged{}, err
 	}
-	return w, nil
+	s := Staged{Stale: stale}
+	if n := len(commits); n > 0 {
+		s.Commit = commits[n-1]
+	}
+	return s, nil
 }
 
 // inputs are the paths a decision for env read. ferry.yaml and the

@@ -177,13 +177,45 @@ func (p *Publisher) onMovedRef(ctx context.Context, try func(attempt int) error)
 // branch it starts again on the new head, up to Attempts rounds; between
 // rounds it releases the writer's turn. A change error is returned as is.
 func (p *Publisher) Publish(ctx context.Context, what string, urgent bool, change Change) (Result, error) {
+	return p.publish(ctx, what, urgent, nil, change)
+}
+
+// PublishOn is Publish whose first round builds on from instead of a
+// fresh fetch: a head the caller read a moment ago (a pass's read), saving
+// a round trip to the remote. The push is a compare-and-swap on the
+// remote, so a from that is no longer the branch's head costs one refused
+// push, after which the rounds go on as Publish's, at once (no backoff:
+// nobody raced us, we were behind). Only a landed push ends the
+// transaction on from: when change finds nothing to do there, or fails,
+// it is asked again on a fetched head, which is the truth.
+func (p *Publisher) PublishOn(ctx context.Context, what string, urgent bool, from *fleet.Snapshot, change Change) (Result, error) {
+	if from == nil {
+		return p.Publish(ctx, what, urgent, change)
+	}
+	return p.publish(ctx, what, urgent, from, change)
+}
+
+// publish runs the transaction; from, when set, is the first round's head.
+func (p *Publisher) publish(ctx context.Context, what string, urgent bool, from *fleet.Snapshot, change Change) (Result, error) {
+	if from != nil {
+		var opt Result
+		err := p.round(ctx, what, urgent, from, change, &opt)
+		if err == nil && len(opt.Commits) > 0 {
+			opt.Attempts = 1
+			return opt, nil
+		}
+		// Only a push that landed proves from was the head. Nothing to do,
+		// or an error, may come from a head the branch has left: decide
+		// again on a fetched one.
+		p.opts.Logger.Debug("not pushed on the head given; fetching", "what", what, "err", err)
+	}
 	var res Result
 	attempts, err := p.onMovedRef(ctx, func(attempt int) error {
 		res.Attempts = attempt
 		if attempt > 1 && p.opts.OnRetry != nil {
 			p.opts.OnRetry()
 		}
-		err := p.round(ctx, what, urgent, change, &res)
+		err := p.round(ctx, what, urgent, nil, change, &res)
 		if errors.Is(err, fleet.ErrNonFastForward) {
 			p.opts.Logger.Info("the branch moved; applying the change again on the new head", "what", what, "attempt", attempt)
 		}
@@ -195,13 +227,15 @@ func (p *Publisher) Publish(ctx context.Context, what string, urgent bool, chang
 	return res, err
 }
 
-// round is one attempt, under the writer's turn.
-func (p *Publisher) round(ctx context.Context, what string, urgent bool, change Change, res *Result) error {
+// round is one attempt, under the writer's turn, on head (nil: fetched).
+func (p *Publisher) round(ctx context.Context, what string, urgent bool, head *fleet.Snapshot, change Change, res *Result) error {
 	p.acquire(urgent)
 	defer p.release()
-	head, err := p.repo.Fetch(ctx)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+	if head == nil {
+		var err error
+		if head, err = p.repo.Fetch(ctx); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
 	}
 	edits, err := change(ctx, head)
 	if err != nil {
@@ -211,22 +245,9 @@ func (p *Publisher) round(ctx context.Context, what string, urgent bool, change 
 	if len(edits) == 0 {
 		return nil
 	}
-	tip := head
-	var commits []*fleet.Snapshot
-	for _, e := range edits {
-		msg := e.Record.Message()
-		if err := msg.Validate(); err != nil {
-			return Terminal(fmt.Errorf("%s: %w", what, err))
-		}
-		next, err := p.repo.Commit(tip, e.Files, msg.String(), p.opts.Now())
-		if errors.Is(err, fleet.ErrNoChange) {
-			continue // this edit is already there: the rest may not be
-		}
-		if err != nil {
-			return Terminal(fmt.Errorf("%s: commit %q: %w", what, msg.Subject, err))
-		}
-		tip = next
-		commits = append(commits, next)
+	tip, commits, err := p.commit(what, head, edits)
+	if err != nil {
+		return err
 	}
 	if len(commits) == 0 {
 		return nil
@@ -236,6 +257,28 @@ func (p *Publisher) round(ctx context.Context, what string, urgent bool, change 
 	}
 	res.Head, res.Commits = tip, commits
 	return nil
+}
+
+// commit commits edits on tip, each on the last, in the clone only. An
+// edit already there (ErrNoChange) makes no commit; the rest may.
+func (p *Publisher) commit(what string, tip *fleet.Snapshot, edits []Edit) (*fleet.Snapshot, []*fleet.Snapshot, error) {
+	var commits []*fleet.Snapshot
+	for _, e := range edits {
+		msg := e.Record.Message()
+		if err := msg.Validate(); err != nil {
+			return nil, nil, Terminal(fmt.Errorf("%s: %w", what, err))
+		}
+		next, err := p.repo.Commit(tip, e.Files, msg.String(), p.opts.Now())
+		if errors.Is(err, fleet.ErrNoChange) {
+			continue // this edit is already there: the rest may not be
+		}
+		if err != nil {
+			return nil, nil, Terminal(fmt.Errorf("%s: commit %q: %w", what, msg.Subject, err))
+		}
+		tip = next
+		commits = append(commits, next)
+	}
+	return tip, commits, nil
 }
 
 // Note adds to the note on commit (refs/notes/ferry) what edit makes of the

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferry-dev/ferry/agent/canary"
@@ -117,7 +118,14 @@ type Options struct {
 }
 
 // Rollbacker undoes bad versions. Safe for concurrent use.
-type Rollbacker struct{ opts Options }
+type Rollbacker struct {
+	opts   Options
+	builds builds // overlay builds of the newest head, for Prepare
+	ahead  ahead
+	// started counts the rollbacks begun: a preparation asked for before
+	// one is not started after it.
+	started atomic.Int64
+}
 
 // New makes a Rollbacker.
 func New(o Options) *Rollbacker {
@@ -127,13 +135,14 @@ func New(o Options) *Rollbacker {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Rollbacker{opts: o}
+	return &Rollbacker{opts: o, builds: builds{m: map[buildKey]*build{}}}
 }
 
 // Rollback carries out req: a direct commit (urgent: it goes before a
 // pass's promotions), or a pull request for pull-request environments
 // when rollback.pullRequest says so.
 func (r *Rollbacker) Rollback(ctx context.Context, req Request) (*Result, error) {
+	r.started.Add(1)
 	app, ok := r.opts.Config.App(req.App)
 	if !ok {
 		return nil, fmt.Errorf("%s names app %s, which ferry.yaml does not have: %w", text.Quote(req.Name, echoLen), text.Quote(req.App, echoLen), ErrUnknownTarget)
@@ -275,16 +284,14 @@ func (r *Rollbacker) change(ctx context.Context, head *fleet.Snapshot, app *conf
 		return res, nil, nil
 	}
 	res.To, res.Unverified = good, lg.unverified
-	for _, t := range append([]*config.Environment{env}, r.mirrorsOf(env.Name)...) {
-		es := st.Envs[t.Name]
-		if es.Err != nil || !es.Version(app).Same(res.From, moving) {
-			continue // a mirror that does not run the bad version is left alone
-		}
-		data, err := promote.Bump(st, r.opts.Render, app, t, "", good)
-		if err != nil {
-			return res, nil, err
-		}
-		files[es.Path] = data
+	// A mirror that does not run the bad version is left alone.
+	targets := r.targets(st, app, env, res.From)
+	bumped, err := r.bump(st, app, targets, good)
+	if err != nil {
+		return res, nil, err
+	}
+	for i, t := range targets {
+		files[st.Envs[t.Name].Path] = bumped[i]
 		if t.Canary != nil {
 			// A delivery in progress ends with the rollback: canary back on the good version, route at rest.
 			if err := canary.Rest(st, app, t, good, files); err != nil {
