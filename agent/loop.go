@@ -234,8 +234,20 @@ func (l *Loop) OnRegistryEvents(_ context.Context, events []webhook.RegistryEven
 		return
 	}
 	l.agent.obs.Log.Info("registry push", "apps", apps)
+	// The pushed tag may be one a kept tag list lacks: ask in full.
+	if f, ok := l.agent.poller.Registry.(tagForgetter); ok {
+		for _, name := range apps {
+			if app, ok := l.agent.cfg.App(name); ok {
+				f.ForgetTags(app.Image)
+			}
+		}
+	}
 	l.Trigger(Scope{Apps: apps, Reason: "registry push"})
 }
+
+// tagForgetter is a registry client that keeps tag lists for conditional
+// requests (registry.Client).
+type tagForgetter interface{ ForgetTags(image string) }
 
 // OnPush asks for a full pass when the fleet repo changed.
 func (l *Loop) OnPush(_ context.Context, ev webhook.PushEvent) {

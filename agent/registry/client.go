@@ -108,6 +108,18 @@ type Client struct {
 	warming sync.Map
 }
 
+// ForgetTags drops the tag-list pages kept for image's repository, so its
+// next listing is asked in full, not with If-None-Match: a registry's
+// push notification names a tag a kept list may lack (an ETag wrongly
+// unchanged, a page whose next page is new).
+func (c *Client) ForgetTags(image string) {
+	ref, err := name.NewRepository(image, name.WeakValidation)
+	if err != nil {
+		return
+	}
+	c.rt.etags.dropRepository(ref.RegistryStr(), ref.RepositoryStr())
+}
+
 // retryCodes is go-containerregistry's default retry set without 429, which
 // throttle handles with Retry-After; leaving it in would multiply attempts.
 var retryCodes = []int{

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -52,6 +54,21 @@ func (c *etagCache) put(url string, p etagPage) {
 	c.bytes += len(p.body)
 }
 
+// dropRepository forgets every tag-list page of one repository on host,
+// so its next listing is asked in full.
+func (c *etagCache) dropRepository(host, repo string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	prefix := "/v2/" + repo + "/tags/list"
+	for key, p := range c.pages {
+		u, err := url.Parse(key)
+		if err == nil && u.Host == host && strings.HasPrefix(u.Path, prefix) && (len(u.Path) == len(prefix)) {
+			c.bytes -= len(p.body)
+			delete(c.pages, key)
+		}
+	}
+}
+
 func (c *etagCache) drop(url string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -84,6 +101,20 @@ func (c *etagCache) answer(req *http.Request, kept *etagPage, resp *http.Respons
 	switch {
 	case kept != nil && resp.StatusCode == http.StatusNotModified:
 		resp.Body.Close()
+		// The 304's headers update the page kept (RFC 9111, 4.3.4): an
+		// ETag over the body alone says nothing of the Link header, and a
+		// page that gained a next page keeps its body but not its Link.
+		updated := *kept
+		if l := resp.Header.Get("Link"); l != "" {
+			updated.link = l
+		}
+		if e := resp.Header.Get("ETag"); e != "" {
+			updated.etag = e
+		}
+		if updated.link != kept.link || updated.etag != kept.etag {
+			c.put(url, updated)
+			kept = &updated
+		}
 		out := &http.Response{
 			Status: "200 OK", StatusCode: http.StatusOK, Proto: resp.Proto, ProtoMajor: resp.ProtoMajor, ProtoMinor: resp.ProtoMinor,
 			Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(kept.body)), ContentLength: int64(len(kept.body)), Request: req,

@@ -18,6 +18,9 @@ import (
 type etagRegistry struct {
 	next               http.Handler
 	lists, notModified atomic.Int64
+	// constant gives every list the same ETag (a registry that gets it
+	// wrong); a 304 carries the page's headers (Link) as RFC 9111 allows.
+	constant bool
 }
 
 func (e *etagRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -29,9 +32,15 @@ func (e *etagRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := httptest.NewRecorder()
 	e.next.ServeHTTP(rec, r)
 	etag := fmt.Sprintf(`"%x"`, sha256.Sum256(rec.Body.Bytes()))
+	if e.constant {
+		etag = `"constant"`
+	}
 	if rec.Code == http.StatusOK && r.Header.Get("If-None-Match") == etag {
 		e.notModified.Add(1)
 		w.Header().Set("ETag", etag)
+		if l := rec.Header().Get("Link"); l != "" {
+			w.Header().Set("Link", l)
+		}
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -101,6 +110,72 @@ func TestTagsConditionalPaged(t *testing.T) {
 	}
 	if n := e.notModified.Load(); n != 3 {
 		t.Errorf("%d pages answered 304 in the second round, want 3", n)
+	}
+}
+
+// A last page that is full keeps its body (and its ETag, over the body
+// alone) when a tag sorts after it: the new tag is on a new page, named
+// only by the Link header of the 304. The page kept takes that Link.
+func TestTagsConditionalNewPage(t *testing.T) {
+	reg := newRegistry()
+	pushHost := serve(t, reg)
+	var want []string
+	for i := range 4 {
+		tag := fmt.Sprintf("1.%d.0", i)
+		push(t, pushHost+"/shop/checkout:"+tag)
+		want = append(want, tag)
+	}
+	e := &etagRegistry{next: pageBy(2, reg)}
+	host := serve(t, e)
+	c := NewClient(Options{RequestsPerSecond: -1})
+	list := func() []string {
+		t.Helper()
+		tags, err := c.Tags(t.Context(), host+"/shop/checkout", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tags
+	}
+	if got := list(); !slices.Equal(got, want) {
+		t.Fatalf("first listing %v, want %v", got, want)
+	}
+	push(t, pushHost+"/shop/checkout:1.4.0")
+	want = append(want, "1.4.0")
+	if got := list(); !slices.Equal(got, want) {
+		t.Fatalf("after a tag on a new page: %v, want %v (%d 304s)", got, want, e.notModified.Load())
+	}
+}
+
+// ForgetTags makes the next listing unconditional: a push notification's
+// tag is listed even by a registry whose ETag does not change.
+func TestForgetTags(t *testing.T) {
+	reg := newRegistry()
+	pushHost := serve(t, reg)
+	push(t, pushHost+"/shop/checkout:1.0.0")
+	e := &etagRegistry{next: reg, constant: true}
+	host := serve(t, e)
+	c := NewClient(Options{RequestsPerSecond: -1})
+	repo := host + "/shop/checkout"
+	list := func() []string {
+		t.Helper()
+		tags, err := c.Tags(t.Context(), repo, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tags
+	}
+	list()
+	push(t, pushHost+"/shop/checkout:1.1.0")
+	if got := list(); !slices.Equal(got, []string{"1.0.0"}) {
+		t.Fatalf("the wrong ETag should keep the old list: %v", got)
+	}
+	c.ForgetTags(host + "/shop/other") // another repository: kept
+	if got := list(); !slices.Equal(got, []string{"1.0.0"}) {
+		t.Fatalf("forgetting another repository dropped this one: %v", got)
+	}
+	c.ForgetTags(repo)
+	if got := list(); !slices.Equal(got, []string{"1.0.0", "1.1.0"}) {
+		t.Fatalf("after ForgetTags: %v, want both tags", got)
 	}
 }
 
