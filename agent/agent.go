@@ -143,11 +143,14 @@ type Options struct {
 // Agent reconciles one pipeline. Its methods are safe for concurrent use:
 // writes are serialised by the publisher, rollbacks first.
 type Agent struct {
-	cfg   *config.Pipeline // the apps this replica reconciles
-	full  *config.Pipeline // every app: rollbacks and the record
-	order []*config.Environment
-	fleet Fleet
-	now   func() time.Time
+	// configChanged, when set, says a fleet commit holds another
+	// configuration than this agent's (WatchConfig).
+	configChanged func(*fleet.Snapshot) bool
+	cfg           *config.Pipeline // the apps this replica reconciles
+	full          *config.Pipeline // every app: rollbacks and the record
+	order         []*config.Environment
+	fleet         Fleet
+	now           func() time.Time
 
 	pub        *publish.Publisher
 	history    *state.History
@@ -276,6 +279,13 @@ func (a *Agent) Config() *config.Pipeline { return a.cfg }
 
 // SetMetrics makes the agent record into m (shared across config reloads).
 func (a *Agent) SetMetrics(m *observe.Metrics) { a.obs.Metrics = m }
+
+// WatchConfig makes every pass stop before its next step once the fleet
+// repo it has advanced to holds a configuration changed says is not the
+// one this agent runs (ferry.yaml in the fleet repo, changed by a commit
+// a pass fetched): no move is decided on a configuration that is no
+// longer the repo's. The pass's Result names that commit (ConfigMoved).
+func (a *Agent) WatchConfig(changed func(*fleet.Snapshot) bool) { a.configChanged = changed }
 
 // SetNotifier makes the agent tell n what it does.
 func (a *Agent) SetNotifier(n observe.Notifier) { a.obs.Notifier = n }

@@ -117,6 +117,9 @@ type Result struct {
 	// Verifications are the analyses the pass found owed: the loop runs them.
 	Verifications []Verification `json:"verifications,omitempty"`
 	Errors        []string       `json:"errors,omitempty"`
+	// ConfigMoved is the fleet commit whose ferry.yaml is not the running
+	// one, when the pass stopped at it (Agent.WatchConfig).
+	ConfigMoved string `json:"configMoved,omitempty"`
 }
 
 // Err joins the pass's errors, nil when there were none.
@@ -178,6 +181,23 @@ type pass struct {
 	pushed bool
 	chain  *publish.Chain
 	staged []stagedMove
+	// watched is the last head whose ferry.yaml was compared with the
+	// running configuration.
+	watched string
+}
+
+// configMoved reports that the state the pass has advanced to holds
+// another ferry.yaml than the running one (checked once per head).
+func (p *pass) configMoved() bool {
+	if p.a.configChanged == nil || p.st == nil || p.st.Snap == nil {
+		return false
+	}
+	head := p.st.Snap.Hash()
+	if head == p.watched {
+		return false
+	}
+	p.watched = head
+	return p.a.configChanged(p.st.Snap)
 }
 
 // stagedMove is a promotion committed into the pass's chain, not pushed.
@@ -221,6 +241,7 @@ func (a *Agent) pass(ctx context.Context, scope Scope, write bool) (*Result, err
 	}
 	// Environments in order, each seeing the commits pushed for the ones
 	// before it (p.st advances): a version can cross the chain in one pass.
+steps:
 	for _, env := range a.order {
 		for i := range a.cfg.Apps {
 			// A stopped pass (shutdown, a shard or the lease lost) stops
@@ -228,6 +249,14 @@ func (a *Agent) pass(ctx context.Context, scope Scope, write bool) (*Result, err
 			// once the Lease is gone.
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("pass stopped before %s in %s: %w", a.cfg.Apps[i].Name, env.Name, err)
+			}
+			// A ferry.yaml changed by a commit the pass has fetched (a
+			// refused push reads the new head) ends the pass: the loop
+			// loads it before anything more is decided.
+			if p.configMoved() {
+				p.res.ConfigMoved = p.st.Snap.Hash()
+				a.obs.Log.Info("ferry.yaml changed during the pass; stopping it to load the new configuration", "commit", p.res.ConfigMoved)
+				break steps
 			}
 			p.res.Plan.Steps = append(p.res.Plan.Steps, p.step(ctx, &a.cfg.Apps[i], env))
 		}

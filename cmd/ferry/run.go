@@ -151,16 +151,26 @@ func runLoop(ctx context.Context, g *globals, running *runningConfig, current *a
 		current.Store(loop)
 		loopCtx, reload := context.WithCancel(ctx)
 		if isRepoURL(g.config) {
+			// A pass that fetches a changed ferry.yaml stops there (a long
+			// pass would otherwise decide its later moves on the old one).
+			a.WatchConfig(g.configChangedAt)
 			// ferry.yaml in the fleet repo is the configuration: a change is a commit.
 			loop.OnPass = func(res *agent.Result, _ error) {
-				if res == nil || !g.configChanged(repo, res.Plan.Commit) {
+				if res == nil {
+					return
+				}
+				at := res.Plan.Commit
+				if res.ConfigMoved != "" {
+					at = res.ConfigMoved
+				}
+				if !g.configChanged(repo, at) {
 					return
 				}
 				// A change the running signers do not verify is refused
 				// here, without a rebuild: the running agent, its accepted
 				// policies and what it has told people stay as they are.
-				if err := g.configSigned(ctx, p, repo, res.Plan.Commit); err != nil {
-					g.refuseConfig(repo, res.Plan.Commit, err)
+				if err := g.configSigned(ctx, p, repo, at); err != nil {
+					g.refuseConfig(repo, at, err)
 					return
 				}
 				reload()

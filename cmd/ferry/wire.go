@@ -386,9 +386,15 @@ func (g *globals) configChanged(repo *fleet.Repo, commit string) bool {
 	if err != nil {
 		return false
 	}
+	return g.configChangedAt(snap)
+}
+
+// configChangedAt reports that snap holds another ferry.yaml than the one
+// loaded last (a refused one counts as loaded: it is not asked again).
+func (g *globals) configChangedAt(snap *fleet.Snapshot) bool {
 	data, err := snap.ReadFile("ferry.yaml")
 	if err != nil {
-		g.log.Error("ferry.yaml is gone from the fleet repo; keeping the running configuration", "commit", commit)
+		g.log.Error("ferry.yaml is gone from the fleet repo; keeping the running configuration", "commit", snap.Hash())
 		return false
 	}
 	return !bytes.Equal(data, g.loadedConfig)
