@@ -47,6 +47,10 @@ func (o *leaderOpts) addFlags(fs *pflag.FlagSet) {
 type shardRun struct {
 	apps   func(string) bool
 	passed func(*agent.Result, error)
+	// started, when set, is told the configuration's apps as the loop
+	// starts: the shards' app counts show before a first pass ends (a
+	// pass carrying many promotions takes minutes).
+	started func(apps []string)
 }
 
 // shardMetrics say, on every replica's /metrics, which shards it holds and
@@ -210,7 +214,20 @@ func runShards(ctx context.Context, g *globals, m *shardMetrics, of int, shards 
 			p.pass(g.log, m, res)
 		}
 	}
-	err := run(ctx, shardRun{apps: func(app string) bool { return held[kube.ShardOf(app, of)] }, passed: passed})
+	started := func(apps []string) {
+		count := map[int]int{}
+		for _, app := range apps {
+			if s := kube.ShardOf(app, of); held[s] {
+				count[s]++
+			}
+		}
+		for _, s := range shards {
+			l := strconv.Itoa(s)
+			m.apps.WithLabelValues(l).Set(float64(count[s]))
+			m.passed.WithLabelValues(l).Add(0) // present, counted by the passes
+		}
+	}
+	err := run(ctx, shardRun{apps: func(app string) bool { return held[kube.ShardOf(app, of)] }, passed: passed, started: started})
 	for _, s := range shards {
 		l := strconv.Itoa(s)
 		m.apps.DeleteLabelValues(l)

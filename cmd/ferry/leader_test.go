@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -69,6 +70,15 @@ func TestRunShardsReports(t *testing.T) {
 		}
 		if other := appsOfShard(1, 3, 1)[0]; sr.apps(other) {
 			t.Errorf("the run over shards 0 and 2 takes %s of shard 1", other)
+		}
+		// Before any pass ends, the counts come from the configuration:
+		// shards held show at once (a first pass may take minutes).
+		sr.started(append(slices.Clone(all), appsOfShard(1, 3, 2)...))
+		if a, p := gauge(m.apps, "0"), gauge(m.passed, "0"); a != 4 || p != 0 {
+			t.Errorf("shard 0 at start: %v apps, %v passed; want 4, 0", a, p)
+		}
+		if a := gauge(m.apps, "2"); a != 3 {
+			t.Errorf("shard 2 at start: %v apps, want 3", a)
 		}
 		// First pass: one app of shard 0 pending, one of shard 2 failing.
 		sr.passed(steps(all, map[string]bool{zero[1]: true}, map[string]bool{two[0]: true}), nil)

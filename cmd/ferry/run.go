@@ -91,18 +91,9 @@ analyses that pass owes, then exits: 0 when every app and environment was decide
 			if lo.elect || lo.shards > 1 {
 				// Any replica answers any alert, holding a Lease or not, on a
 				// clone of its own so it never shares one with the loop.
-				rrepo, err := g.openFleetIn(ctx, p, "alerts")
-				if err != nil {
+				if err := startResponder(ctx, g, p, m); err != nil {
 					return err
 				}
-				ra, err := g.agentFor(p, rrepo, nil)
-				if err != nil {
-					return err
-				}
-				ra.SetMetrics(m)
-				g.responder = agent.NewLoop(ra, p.Git.Interval.Std())
-				g.responder.Forget = g.forgetAlert
-				go g.responder.RunAlerts(ctx)
 			}
 			// With --leader-elect or --shards only the elected replica (or the
 			// holder of a shard) writes; ctx ends when the Lease is lost.
@@ -112,6 +103,13 @@ analyses that pass owes, then exits: 0 when every app and environment was decide
 			running := &runningConfig{p: p, repo: repo}
 			return electedRun(ctx, g, lo, metrics, func(ctx context.Context, sr shardRun) error {
 				g.apps = sr.apps
+				if sr.started != nil {
+					var names []string
+					for _, a := range running.p.Apps {
+						names = append(names, a.Name)
+					}
+					sr.started(names)
+				}
 				return runLoop(ctx, g, running, &current, m, sr.passed)
 			})
 		},

@@ -180,7 +180,9 @@ func newHooks(p *config.Pipeline, verifier *webhook.Verifier, loopOf func() *age
 		OnAlerts: func(ctx context.Context, evs []webhook.AlertEvent) {
 			l := loopOf()
 			if l == nil {
-				l = g.responder // this replica holds no Lease: it still rolls back
+				if r := g.responder.Load(); r != nil {
+					l = r.loop // this replica holds no Lease: it still rolls back
+				}
 			}
 			if l == nil {
 				for _, ev := range evs {

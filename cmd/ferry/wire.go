@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -52,7 +53,7 @@ type globals struct {
 	registries registries
 	// responder answers alerts when this replica runs no loop (it holds no
 	// Lease or no shard): rollbacks only, on a clone of its own.
-	responder *agent.Loop
+	responder atomic.Pointer[responder]
 	// dedupe is the webhook server's memory of alerts handed on; a loop
 	// that gives an alert up (or stops with it pending) makes it forget,
 	// so Alertmanager's resend is acted on.
@@ -372,11 +373,16 @@ func forgeApprovals(p *config.Pipeline, prs agent.PullRequests, repo *fleet.Repo
 // agentFor wires an agent with the registry client of p (registryFor), so
 // a reload reads the credential files again.
 func (g *globals) agentFor(p *config.Pipeline, repo *fleet.Repo, metrics prometheus.Registerer) (*agent.Agent, error) {
+	return g.agentForApps(p, repo, metrics, g.apps)
+}
+
+// agentForApps is agentFor for the apps named (nil: every app).
+func (g *globals) agentForApps(p *config.Pipeline, repo *fleet.Repo, metrics prometheus.Registerer, apps func(string) bool) (*agent.Agent, error) {
 	reg, err := g.registryFor(p)
 	if err != nil {
 		return nil, err
 	}
-	return newAgent(p, repo, reg, g.log, metrics, g.apps)
+	return newAgent(p, repo, reg, g.log, metrics, apps)
 }
 
 // configChanged reports whether ferry.yaml at commit differs from the one
