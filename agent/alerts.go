@@ -11,7 +11,6 @@ import (
 
 	"github.com/ferry-dev/ferry/agent/notify"
 	"github.com/ferry-dev/ferry/agent/publish"
-	"github.com/ferry-dev/ferry/agent/rollback"
 	"github.com/ferry-dev/ferry/internal/backoff"
 )
 
@@ -41,24 +40,6 @@ func (l *Loop) OnAlerts(_ context.Context, alerts []Alert) (dropped []Alert) {
 		}
 	}
 	return dropped
-}
-
-// prepareRollbacks has the rollbacks of a pass's promotions built ahead,
-// on the head the pass left (rollback.PrepareAhead): an alert that follows
-// a promotion is the one that must be fast.
-func (a *Agent) prepareRollbacks(ctx context.Context, res *Result) {
-	if len(res.Promotions) == 0 {
-		return
-	}
-	head, err := a.fleet.Snapshot(res.Head())
-	if err != nil {
-		return
-	}
-	moves := make([]rollback.Move, 0, len(res.Promotions))
-	for _, p := range res.Promotions {
-		moves = append(moves, rollback.Move{App: p.App, Env: p.Env})
-	}
-	a.rollbacks.PrepareAhead(ctx, head, moves)
 }
 
 // undone is a rollback the alert worker made: when, and of which version.

@@ -17,6 +17,7 @@ import (
 	"github.com/ferry-dev/ferry/agent/promote"
 	"github.com/ferry-dev/ferry/agent/publish"
 	"github.com/ferry-dev/ferry/agent/registry"
+	"github.com/ferry-dev/ferry/agent/rollback"
 	"github.com/ferry-dev/ferry/agent/state"
 	"github.com/ferry-dev/ferry/agent/verify"
 )
@@ -639,4 +640,22 @@ func (p *pass) propose(ctx context.Context, step Step, app *config.App, env *con
 		}
 	}
 	return pr.Step
+}
+
+// prepareRollbacks has the rollbacks of a pass's promotions built ahead,
+// on the head the pass left (rollback.PrepareAhead): an alert that follows
+// a promotion is the one that must be fast.
+func (a *Agent) prepareRollbacks(ctx context.Context, res *Result) {
+	if len(res.Promotions) == 0 {
+		return
+	}
+	head, err := a.fleet.Snapshot(res.Head())
+	if err != nil {
+		return
+	}
+	moves := make([]rollback.Move, 0, len(res.Promotions))
+	for _, p := range res.Promotions {
+		moves = append(moves, rollback.Move{App: p.App, Env: p.Env})
+	}
+	a.rollbacks.PrepareAhead(ctx, head, moves)
 }
