@@ -36,6 +36,16 @@ import (
 // repository holding 100 tags (scaleTags: releases, pre-releases, noise),
 // and reports its wall time, peak RSS and the cost per app, for 1,000 and
 // 10,000 apps in one run: the cost per app should not grow with the fleet.
+// scaleEnvironments is the chain of the scale fixtures: dev..prod, and dr
+// mirroring prod.
+const scaleEnvironments = `environments:
+  - {name: dev,  overlay: overlays/dev,  auto: true}
+  - {name: qa,   overlay: overlays/qa,   from: dev, auto: true}
+  - {name: ppd,  overlay: overlays/ppd,  from: qa,  auto: true}
+  - {name: prod, overlay: overlays/prod, from: ppd, auto: true}
+  - {name: dr,   overlay: overlays/dr,   mirror: prod}
+`
+
 func BenchmarkNoopPass(b *testing.B) {
 	for _, apps := range []int{1000, 10000} {
 		b.Run(fmt.Sprint(apps), func(b *testing.B) { benchNoopPass(b, apps) })
@@ -116,13 +126,7 @@ func benchNoopPass(b *testing.B, apps int) {
 		fmt.Fprintf(&cfg, "  - {name: app%05d, image: %s, tags: {semver: \">=1.0.0\"}}\n", i, repo)
 		fmt.Fprintf(&images, "  - name: %s\n    newTag: %s\n    digest: %s\n", repo, scaleNewest, digest)
 	}
-	cfg.WriteString(`environments:
-  - {name: dev,  overlay: overlays/dev,  auto: true}
-  - {name: qa,   overlay: overlays/qa,   from: dev, auto: true}
-  - {name: ppd,  overlay: overlays/ppd,  from: qa,  auto: true}
-  - {name: prod, overlay: overlays/prod, from: ppd, auto: true}
-  - {name: dr,   overlay: overlays/dr,   mirror: prod}
-`)
+	cfg.WriteString(scaleEnvironments)
 	root := b.TempDir()
 	bare, err := gitserver.InitBare(root, "fleet.git")
 	if err != nil {

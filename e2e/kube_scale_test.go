@@ -315,13 +315,7 @@ func scaleFleet(tb testing.TB) string {
 		fmt.Fprintf(&cfg, "  - {name: %s, image: %s, tags: {semver: \">=1.0.0\"}}\n", app, repo)
 		fmt.Fprintf(&images, "  - name: %s\n    newTag: 1.0.0\n    digest: %s\n", repo, d)
 	}
-	cfg.WriteString(`environments:
-  - {name: dev,  overlay: overlays/dev,  auto: true}
-  - {name: qa,   overlay: overlays/qa,   from: dev, auto: true}
-  - {name: ppd,  overlay: overlays/ppd,  from: qa,  auto: true}
-  - {name: prod, overlay: overlays/prod, from: ppd, auto: true}
-  - {name: dr,   overlay: overlays/dr,   mirror: prod}
-`)
+	cfg.WriteString(scaleEnvironments)
 	root := tb.TempDir()
 	gs, err := gitserver.Start(root)
 	if err != nil {

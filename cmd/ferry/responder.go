@@ -105,9 +105,10 @@ func watchResponderConfig(ctx context.Context, g *globals, p *config.Pipeline, r
 	}
 }
 
-// pipelineAt parses ferry.yaml as read at snap, with the checks and
-// defaults loadPipeline applies (it must name the repo it lives in; the
-// running git credentials when it names none).
+// pipelineAt parses ferry.yaml as read at snap (loadPipeline, the
+// responder's watch): it must name the repo it lives in, or ferry would
+// read its configuration from one repository and write to another; it
+// gets running's git credentials when it names none.
 func (g *globals) pipelineAt(snap *fleet.Snapshot, data []byte, running *config.Pipeline) (*config.Pipeline, error) {
 	next, err := config.Parse(fmt.Sprintf("%s@%.12s:ferry.yaml", g.config, snap.Hash()), data)
 	if err != nil {

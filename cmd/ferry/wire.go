@@ -116,22 +116,13 @@ func (g *globals) loadPipeline(ctx context.Context) (*config.Pipeline, *fleet.Re
 		return nil, nil, fmt.Errorf("read ferry.yaml from %s at %s: %w", g.config, snap.Hash(), err)
 	}
 	g.loadedConfig, g.loadedCommit = data, snap.Hash()
-	p, err := config.Parse(fmt.Sprintf("%s@%.12s:ferry.yaml", g.config, snap.Hash()), data)
+	p, err := g.pipelineAt(snap, data, bootstrap)
 	if err != nil {
 		return nil, nil, err
-	}
-	// Otherwise ferry would read its config from one repository and write
-	// to another.
-	if p.Git.URL != g.config || p.Git.Branch != bootstrap.Git.Branch {
-		return nil, nil, fmt.Errorf("%s: git.url/branch (%s %s) must name the repo it lives in (%s %s)",
-			p.Source, p.Git.URL, p.Git.Branch, g.config, bootstrap.Git.Branch)
 	}
 	// Open the clone again with the git settings the config just read
 	// (author, timeout, credential files): the bootstrap's defaults
 	// signed every commit "ferry <ferry@localhost>" whatever git.author said.
-	if p.Git.Auth == (config.GitAuth{}) {
-		p.Git.Auth = bootstrap.Git.Auth
-	}
 	if repo, err = g.openFleet(ctx, p); err != nil {
 		return nil, nil, err
 	}
