@@ -4,8 +4,11 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-dev/ferry/agent/fleet"
+	"github.com/ferry-dev/ferry/agent/plan"
+	"github.com/ferry-dev/ferry/agent/webhook"
 )
 
 // TestPassStopsOnChangedConfig: a person's ferry.yaml commit that a pass
@@ -47,5 +50,31 @@ func TestPassStopsOnChangedConfig(t *testing.T) {
 		if strings.Contains(log, "to "+env) {
 			t.Errorf("%s promoted under the old configuration:\n%s", env, log)
 		}
+	}
+}
+
+// forgetfulRegistry records which images' kept tag lists were dropped.
+type forgetfulRegistry struct {
+	plan.Registry
+	forgot []string
+}
+
+func (r *forgetfulRegistry) ForgetTags(image string) { r.forgot = append(r.forgot, image) }
+
+// A registry push notification drops the kept tag list of the repository
+// it names, so the pass it asks for lists the tags in full (the pushed tag
+// may be one a 304 would hide); other repositories keep theirs.
+func TestRegistryNotificationAsksInFull(t *testing.T) {
+	f := newTestFleet(t)
+	reg := &forgetfulRegistry{Registry: f.agent.poller.Registry}
+	f.agent.poller.Registry = reg
+	l := NewLoop(f.agent, time.Minute)
+	l.OnRegistryEvents(context.Background(), []webhook.RegistryEvent{{Repository: "shop/checkout", Tag: "1.0.1"}})
+	if len(reg.forgot) != 1 || !strings.HasSuffix(reg.forgot[0], "/shop/checkout") {
+		t.Fatalf("forgot %v, want checkout's image only", reg.forgot)
+	}
+	l.OnRegistryEvents(context.Background(), []webhook.RegistryEvent{{Repository: "shop/nothing", Tag: "1.0.1"}})
+	if len(reg.forgot) != 1 {
+		t.Fatalf("a notification that names no app forgot %v", reg.forgot)
 	}
 }
