@@ -182,6 +182,8 @@ type pass struct {
 	pushed bool
 	chain  *publish.Chain
 	staged []stagedMove
+	// once: a one-shot pass (run --once, plan), with no next pass.
+	once bool
 	// watched is the last head whose ferry.yaml was compared with the
 	// running configuration.
 	watched string
@@ -211,7 +213,7 @@ type stagedMove struct {
 }
 
 func (a *Agent) pass(ctx context.Context, scope Scope, write bool) (*Result, error) {
-	p := &pass{a: a, write: write, start: a.now(), seen: map[string]bool{}}
+	p := &pass{a: a, write: write, start: a.now(), seen: map[string]bool{}, once: scope.Wait}
 	patience := a.patience
 	if scope.Wait {
 		patience = 0
@@ -524,19 +526,28 @@ func (p *pass) flush(ctx context.Context) {
 			commits = res.Links[i]
 		}
 		if len(commits) == 0 {
-			why := err
+			why, dropped := err, false
 			switch {
 			case why != nil:
 			case res.Errs[i] != nil:
 				why = res.Errs[i]
 			case *m.moved.Stale:
 				why = fmt.Errorf("the branch moved under the promotion and its inputs with it; the next pass tries again")
+				dropped = true
 			default:
 				continue // already there on the new head: nothing to do
 			}
 			step := m.step
-			step.Action, step.Reason = ActionError, why.Error()
+			step.Action, step.Reason = ActionError, why.Error() // retried soon (Loop.retryFailed)
 			p.res.Plan.Steps[m.index] = step
+			if dropped && !p.once {
+				// A person changed what the move was decided on: the
+				// documented way, not a failure (a warning, not an error
+				// of the pass). A one-shot run has no next pass: there it
+				// is one, and the exit status says so.
+				a.obs.PromotionDropped(step, why)
+				continue
+			}
 			p.fail(m.app, m.env, why)
 			a.obs.PromotionFailed(step, why)
 			continue

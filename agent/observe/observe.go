@@ -235,6 +235,13 @@ func (o *Observer) PromotionFailed(step plan.Step, err error) {
 	o.Log.Error("promotion failed", "app", step.App, "env", step.Env, "candidate", step.Candidate.String(), "err", err)
 }
 
+// PromotionDropped logs a move a person's commit made stale between its
+// decision and its push: the next pass decides it again.
+func (o *Observer) PromotionDropped(step plan.Step, why error) {
+	o.Metrics.promotion(step.App, step.Env, "dropped")
+	o.Log.Warn("promotion dropped; the next pass decides it again", "app", step.App, "env", step.Env, "candidate", step.Candidate.String(), "why", why)
+}
+
 // deliveryStarted logs step 0 of a progressive delivery. It is not yet a
 // promotion (counted and notified once, when the delivery completes), so
 // the time the candidate was first seen is kept for that moment.
