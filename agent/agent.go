@@ -287,6 +287,18 @@ func (a *Agent) SetMetrics(m *observe.Metrics) { a.obs.Metrics = m }
 // longer the repo's. The pass's Result names that commit (ConfigMoved).
 func (a *Agent) WatchConfig(changed func(*fleet.Snapshot) bool) { a.configChanged = changed }
 
+// Head fetches the fleet repo's branch head in a writer's turn (the clone
+// is shared with the agent's writers).
+func (a *Agent) Head(ctx context.Context) (*fleet.Snapshot, error) {
+	var snap *fleet.Snapshot
+	err := a.pub.Exclusive(func() error {
+		var err error
+		snap, err = a.fleet.Fetch(ctx)
+		return err
+	})
+	return snap, err
+}
+
 // SetNotifier makes the agent tell n what it does.
 func (a *Agent) SetNotifier(n observe.Notifier) { a.obs.Notifier = n }
 

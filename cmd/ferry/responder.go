@@ -12,10 +12,6 @@ import (
 	"github.com/ferry-dev/ferry/agent/observe"
 )
 
-// responderDrain is how long a replaced responder keeps answering the
-// alerts already queued to it before it stops.
-const responderDrain = time.Minute
-
 // startResponder runs the alert responder of a replica that may hold no
 // Lease (--leader-elect, --shards): it rolls back for every app, on a
 // clone of its own. With ferry.yaml in the fleet repo it follows the
@@ -34,23 +30,27 @@ func startResponder(ctx context.Context, g *globals, p *config.Pipeline, m *obse
 		ra.SetMetrics(m)
 		l := agent.NewLoop(ra, p.Git.Interval.Std())
 		l.Forget = g.forgetAlert
+		// New alerts queue at the new responder at once; its worker
+		// starts only once the old one has stopped: they share the clone,
+		// and each agent's writer turn guards it only against its own
+		// writers. The alerts the old one had queued are forgotten, so
+		// Alertmanager's resend reaches the new one.
 		lctx, stop := context.WithCancel(ctx)
-		go l.RunAlerts(lctx)
-		if old := g.responder.Swap(&responder{loop: l, stop: stop}); old != nil {
-			time.AfterFunc(responderDrain, old.stop)
+		done := make(chan struct{})
+		if old := g.responder.Swap(&responder{loop: l, stop: stop, done: done}); old != nil {
+			old.stop()
+			<-old.done
 		}
+		go func() { defer close(done); l.RunAlerts(lctx) }()
 		return nil
 	}
 	if err := build(p); err != nil {
 		return err
 	}
 	if isRepoURL(g.config) {
-		// Not "config": the work dir is itself a bare clone, with a config file.
-		cfgRepo, err := g.openFleetIn(ctx, p, "alerts-config")
-		if err != nil {
-			return err
-		}
-		go watchResponderConfig(ctx, g, p, cfgRepo, bytes.Clone(g.loadedConfig), build)
+		// The responder's own clone: no other fetch for this watch.
+		head := func(ctx context.Context) (*fleet.Snapshot, error) { return g.responder.Load().loop.Agent().Head(ctx) }
+		go watchResponderConfig(ctx, g, p, rrepo, head, bytes.Clone(g.loadedConfig), build)
 	}
 	return nil
 }
@@ -59,13 +59,14 @@ func startResponder(ctx context.Context, g *globals, p *config.Pipeline, m *obse
 type responder struct {
 	loop *agent.Loop
 	stop context.CancelFunc
+	done chan struct{} // closed when its alert worker has returned
 }
 
 // watchResponderConfig fetches the fleet repo every git interval and, when
 // its ferry.yaml changed, verified and valid, builds the responder again
 // on it and routes alerts by it. A configuration refused (unsigned under
 // verifyCommits, invalid) is logged once and the running one kept.
-func watchResponderConfig(ctx context.Context, g *globals, p *config.Pipeline, repo *fleet.Repo, loaded []byte, build func(*config.Pipeline) error) {
+func watchResponderConfig(ctx context.Context, g *globals, p *config.Pipeline, repo *fleet.Repo, head func(context.Context) (*fleet.Snapshot, error), loaded []byte, build func(*config.Pipeline) error) {
 	t := time.NewTicker(p.Git.Interval.Std())
 	defer t.Stop()
 	for {
@@ -74,7 +75,7 @@ func watchResponderConfig(ctx context.Context, g *globals, p *config.Pipeline, r
 			return
 		case <-t.C:
 		}
-		snap, err := repo.Fetch(ctx)
+		snap, err := head(ctx)
 		if err != nil {
 			g.log.Debug("responder: fetch for ferry.yaml failed; trying again next interval", "err", err)
 			continue
